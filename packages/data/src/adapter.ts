@@ -1,0 +1,130 @@
+import type { EntitySchema } from './schema.js';
+
+/** A record in its runtime form (see the value table in `fields.ts`). */
+export type DataRecord = Record<string, unknown>;
+export type KeyValue = string | number;
+
+/**
+ * What an adapter can do. The core branches on these flags, never on a provider's name.
+ */
+export interface AdapterCapabilities {
+  /** Writes inside `transaction()` are atomic: all or nothing. */
+  readonly transactions: boolean;
+  /** `readSnapshot()` gives a point-in-time view across every entity of the source. */
+  readonly snapshotReads: boolean;
+  /** `importBatch(..., { mode: 'upsert' })` is one native statement, not read-then-write. */
+  readonly nativeUpsert: boolean;
+  /** `importBatch(..., { bulk: true })` has a faster path (COPY, LOAD DATA, prepared bulk insert). */
+  readonly bulkLoad: boolean;
+  /** `exportEntity()` streams in key order (keyset paging). */
+  readonly orderedStreaming: boolean;
+  /** Entities can be partitioned into named sets. */
+  readonly sets: boolean;
+  /** `introspect()` lists tables/collections no code declares. */
+  readonly introspection: boolean;
+  /** Records can carry a time to live, preserved by backup and restore. */
+  readonly ttl: boolean;
+}
+
+export interface ExportOptions {
+  /** Records per yielded batch. Default 1000. */
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** `upsert` replaces records with the same key; `insert` fails on an existing key. */
+export type ImportMode = 'upsert' | 'insert';
+
+export interface ImportOptions {
+  readonly mode: ImportMode;
+  /** Use the bulk-load fast path where the adapter has one. */
+  readonly bulk?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface ImportResult {
+  readonly inserted: number;
+  /** Existing records replaced (upsert). Adapters that cannot tell report them as inserted and say so in docs. */
+  readonly updated: number;
+}
+
+/** The schema of an entity as the store itself reports it. */
+export interface StoreDescription {
+  readonly provider: string;
+  /** Physical table/collection/key-prefix name. */
+  readonly location: string;
+  readonly exists: boolean;
+  readonly columns: readonly { readonly name: string; readonly storeType: string; readonly nullable: boolean }[];
+  readonly primaryKey: readonly string[];
+  readonly foreignKeys?: readonly { readonly columns: readonly string[]; readonly references: string; readonly referencedColumns: readonly string[]; readonly name?: string }[];
+  /** Anything else worth keeping: vector dimension and metric, TTL scheme, collation, engine... */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** Consistency of a read: `snapshot` is point in time, `fuzzy` may mix moments (e.g. Redis SCAN). */
+export type Consistency = 'snapshot' | 'fuzzy';
+
+/** Reads that may run inside a snapshot. */
+export interface DataReader {
+  /**
+   * Streams the records of one entity set in key order, in batches, with keyset paging (never OFFSET).
+   * Stopping early (`break`, `return`, an abort) releases every resource the stream holds.
+   */
+  exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]>;
+  count(entity: EntitySchema, set: string): Promise<number>;
+}
+
+/** Writes that may run inside a transaction. */
+export interface DataWriter {
+  importBatch(entity: EntitySchema, set: string, records: readonly DataRecord[], options: ImportOptions): Promise<ImportResult>;
+  /** Removes every record of the set; returns how many were removed (where the store can tell, else -1). */
+  clear(entity: EntitySchema, set: string): Promise<number>;
+  remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number>;
+}
+
+/**
+ * The data adapter contract. One adapter instance serves one source (a database, a file folder...).
+ * Lifecycle: the runtime calls `init()` once before first use and `close()` once at the end.
+ *
+ * Values cross this boundary in their runtime form (strings for decimals and datetimes, bigint, Uint8Array,
+ * Float32Array); adapters convert to and from their store's types without losing precision.
+ *
+ * @example
+ * const adapter = createSqliteAdapter({ path: 'app.db' });
+ * await adapter.init();
+ * for await (const batch of adapter.exportEntity(User.schema, 'root', { batchSize: 500 })) { ... }
+ * await adapter.close();
+ */
+export interface DataAdapter extends DataReader, DataWriter {
+  /** Provider kind: `sqlite`, `postgres`, `mysql`, `redis`, `lancedb`, `json`, `memory`. */
+  readonly provider: string;
+  readonly capabilities: AdapterCapabilities;
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Creates the table/collection for the entity set if it does not exist. Idempotent. */
+  ensureEntity(entity: EntitySchema, set: string): Promise<void>;
+  get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined>;
+  /** Records for the keys that exist, in the order of `keys`. */
+  getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]>;
+  /** The sets of this entity that exist in the store (always including `root` once created). */
+  listSets(entity: EntitySchema): Promise<string[]>;
+  describe(entity: EntitySchema, set: string): Promise<StoreDescription>;
+  /**
+   * Runs `fn` with a reader that sees one consistent moment of the whole source where
+   * `capabilities.snapshotReads` is true; otherwise `fn` gets plain reads and `consistency` is `fuzzy`.
+   */
+  readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction where `capabilities.transactions` is true: if it throws, nothing it wrote stays.
+   * Without transactions `fn` runs directly and earlier writes stay (documented per adapter).
+   */
+  transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T>;
+  /** Entities present in the store that no code declares (only when `capabilities.introspection`). */
+  introspect?(): Promise<EntitySchema[]>;
+}
+
+/** A provider: how to build an adapter for a source from its settings. */
+export interface DataProvider<Settings = Record<string, unknown>> {
+  readonly name: string;
+  create(settings: Settings, context: { readonly source: string; readonly cwd: string }): DataAdapter;
+}

@@ -1,0 +1,79 @@
+import type { AdapterCapabilities } from './adapter.js';
+import { type Entity, registeredEntities, registerSchema } from './entity.js';
+import { getDataRuntime, type DataRuntime } from './runtime.js';
+import type { EntitySchema, KeyType } from './schema.js';
+
+/** What discovery reports about one entity. */
+export interface EntityInfo {
+  readonly name: string;
+  readonly source: string;
+  readonly provider: string;
+  readonly keyType: KeyType;
+  readonly schema: EntitySchema;
+  /** Sets that exist in the store (at least `root` once warmed up). */
+  readonly sets: readonly string[];
+  readonly capabilities: AdapterCapabilities;
+  readonly entity: Entity;
+}
+
+export interface DiscoverOptions {
+  readonly runtime?: DataRuntime;
+  /** Also list tables of sources that no code declares (adapters with `introspection`). Default false. */
+  readonly introspect?: boolean;
+  /** Only these sources. */
+  readonly sources?: readonly string[];
+}
+
+/**
+ * Lists every entity the application defines, with its source, provider, key type, schema and sets.
+ * Needs no configuration: `defineEntity` registers each entity as its module loads.
+ */
+export async function discoverEntities(options: DiscoverOptions = {}): Promise<EntityInfo[]> {
+  const runtime = options.runtime ?? getDataRuntime();
+  if (options.introspect) await introspectSources(runtime, options.sources);
+  const out: EntityInfo[] = [];
+  for (const entity of registeredEntities()) {
+    const { schema } = entity;
+    if (options.sources && !options.sources.includes(schema.source)) continue;
+    if (!runtime.sources[schema.source]) continue;
+    const adapter = await runtime.adapter(schema.source);
+    const sets = await adapter.listSets(schema);
+    out.push({
+      name: schema.name,
+      source: schema.source,
+      provider: adapter.provider,
+      keyType: schema.keyType,
+      schema,
+      sets,
+      capabilities: adapter.capabilities,
+      entity: options.runtime ? entity.withRuntime(runtime) : entity,
+    });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Registers the undeclared tables of every source whose adapter can introspect. */
+export async function introspectSources(runtime: DataRuntime = getDataRuntime(), sources?: readonly string[]): Promise<EntitySchema[]> {
+  const found: EntitySchema[] = [];
+  for (const source of sources ?? runtime.sourceNames()) {
+    const adapter = await runtime.adapter(source);
+    if (!adapter.capabilities.introspection || !adapter.introspect) continue;
+    for (const schema of await adapter.introspect()) {
+      registerSchema(schema);
+      found.push(schema);
+    }
+  }
+  return found;
+}
+
+/**
+ * Connects every source that has entities and creates every entity's root table, so the first real
+ * operation does not pay for it and misconfiguration shows at startup.
+ */
+export async function warmup(runtime: DataRuntime = getDataRuntime()): Promise<void> {
+  for (const entity of registeredEntities()) {
+    if (!runtime.sources[entity.schema.source]) continue;
+    const adapter = await runtime.adapter(entity.schema.source);
+    await entity.ensure(adapter, 'root');
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The one error base of every Koan package. `code` is stable and documented, so programs branch on it
+ * instead of parsing messages; `cause` keeps the underlying error.
+ *
+ * @example
+ * try { await DataBackup.restoreFrom(User, 'nightly'); }
+ * catch (e) { if (e instanceof KoanError && e.code === 'BACKUP_NOT_FOUND') ... }
+ */
+export class KoanError extends Error {
+  readonly code: string;
+  /** Extra machine-readable facts: entity, key, profile, path... */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Errors raised by entities, adapters and sources. */
+export class DataError extends KoanError {}
+
+/** Configuration that cannot be used; the message names the key path and the fix. */
+export class ConfigError extends KoanError {}
+
+export function isAbortError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');
+}
+
+/** Throws the signal's reason as a KoanError with code `ABORTED`. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+export function abortError(signal: AbortSignal): KoanError {
+  return new KoanError('ABORTED', 'The operation was cancelled', { cause: signal.reason });
+}

@@ -1,0 +1,54 @@
+export type {
+  AdapterCapabilities,
+  Consistency,
+  DataAdapter,
+  DataProvider,
+  DataReader,
+  DataRecord,
+  DataWriter,
+  ExportOptions,
+  ImportMode,
+  ImportOptions,
+  ImportResult,
+  KeyValue,
+  StoreDescription,
+} from './adapter.js';
+export {
+  decodeRecord,
+  decodeValue,
+  encodeRecord,
+  encodeRecordLine,
+  encodeValue,
+  normalizeDate,
+  normalizeDatetime,
+  normalizeRecord,
+  normalizeValue,
+} from './codec.js';
+export { discoverEntities, type DiscoverOptions, type EntityInfo, introspectSources, warmup } from './discovery.js';
+export {
+  buildSchema,
+  defineEntity,
+  Entity,
+  type EntityOptions,
+  EntitySet,
+  getEntity,
+  type InputOf,
+  type RecordOf,
+  registeredEntities,
+  registerSchema,
+  unregisterEntity,
+} from './entity.js';
+export { abortError, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
+export { type AnyField, Field, type FieldSpec, type FieldType, type FieldsShape, type InferInput, type InferRecord, type JsonValue, t } from './fields.js';
+export { configureData, DataRuntime, type DataRuntimeOptions, DEFAULT_SOURCES, getDataRuntime, type SourceConfig } from './runtime.js';
+export {
+  assertSetName,
+  compareKeys,
+  type EntitySchema,
+  KEY_FIELD_TYPES,
+  type KeyType,
+  keySpec,
+  physicalName,
+  ROOT_SET,
+  setFromPhysicalName,
+} from './schema.js';

@@ -1,0 +1,65 @@
+import type { FieldSpec, FieldType } from './fields.js';
+
+export type KeyType = 'string' | 'uuid' | 'integer';
+
+/**
+ * The serialisable schema of an entity. This is what discovery returns and what a backup stores in
+ * `verification/schema-snapshots.json`, so it must stay plain JSON.
+ */
+export interface EntitySchema {
+  /** Stable entity name: the name used in archives. */
+  readonly name: string;
+  /** Name of the key field. */
+  readonly key: string;
+  readonly keyType: KeyType;
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+  /** Source (provider instance) the entity lives in. */
+  readonly source: string;
+  /** Table/collection name in the store for the `root` set; defaults to `name`. */
+  readonly table?: string;
+  /** Where this schema came from: declared in code, or introspected from an existing store. */
+  readonly origin: 'declared' | 'introspected';
+}
+
+export const ROOT_SET = 'root';
+
+const SET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+
+/** Validates a set name, so sets can be encoded safely in table names, keys and archive paths. */
+export function assertSetName(set: string): void {
+  if (!SET_NAME.test(set))
+    throw new TypeError(
+      `Invalid set name ${JSON.stringify(set)}: use 1-63 characters from A-Z a-z 0-9 _ . - (not starting with . or -)`,
+    );
+}
+
+/**
+ * The physical name of an entity's set in a store: `table` for the root set, `table#set` otherwise.
+ * Adapters that keep sets as separate tables/collections use this so sets look the same everywhere.
+ */
+export function physicalName(schema: EntitySchema, set: string): string {
+  const base = schema.table ?? schema.name;
+  return set === ROOT_SET ? base : `${base}#${set}`;
+}
+
+/** Inverse of {@link physicalName}: the set a physical name belongs to, or undefined if it is not this entity's. */
+export function setFromPhysicalName(schema: EntitySchema, physical: string): string | undefined {
+  const base = schema.table ?? schema.name;
+  if (physical === base) return ROOT_SET;
+  if (physical.startsWith(`${base}#`)) return physical.slice(base.length + 1);
+  return undefined;
+}
+
+export function keySpec(schema: EntitySchema): FieldSpec {
+  const spec = schema.fields[schema.key];
+  if (!spec) throw new TypeError(`Entity ${schema.name}: key field "${schema.key}" is not among its fields`);
+  return spec;
+}
+
+export const KEY_FIELD_TYPES: ReadonlySet<FieldType> = new Set(['string', 'uuid', 'integer']);
+
+/** Compares two keys in the order every adapter must stream in: numeric for integers, UTF-8 byte order for strings. */
+export function compareKeys(a: string | number, b: string | number): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
+}

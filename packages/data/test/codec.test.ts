@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRecord, defineEntity, encodeRecordLine, normalizeDatetime, normalizeRecord, t, unregisterEntity } from '@koan/data';
+
+const Sample = defineEntity({
+  name: 'CodecSample',
+  key: 'id',
+  fields: {
+    id: t.integer(),
+    n: t.number(),
+    big: t.bigint(),
+    dec: t.decimal(),
+    at: t.datetime(),
+    bin: t.binary(),
+    vec: t.vector(3),
+    opt: t.string().optional(),
+    nul: t.string().nullable(),
+  },
+});
+unregisterEntity('CodecSample');
+
+describe('archive JSON encoding', () => {
+  it('round-trips every special value exactly', () => {
+    const rec = normalizeRecord(Sample.schema, {
+      id: 1,
+      n: -0,
+      big: 2n ** 62n + 1n,
+      dec: '12345678901234567890.123456789',
+      at: '2024-05-01T12:00:00.123456+02:00',
+      bin: new Uint8Array([0, 255, 7]),
+      vec: new Float32Array([Number.NaN, -0, 1.1]),
+      nul: null,
+    });
+    expect(rec.at).toBe('2024-05-01T10:00:00.123456Z');
+    const line = encodeRecordLine(Sample.schema, rec);
+    expect(line).not.toContain('opt');
+    const back = decodeRecord(Sample.schema, JSON.parse(line)).record;
+    expect(Object.is(back.n, -0)).toBe(true);
+    expect(back.big).toBe(2n ** 62n + 1n);
+    expect(back.dec).toBe('12345678901234567890.123456789');
+    expect(back.nul).toBeNull();
+    expect('opt' in back).toBe(false);
+    expect(Buffer.from((back.vec as Float32Array).buffer)).toEqual(Buffer.from((rec.vec as Float32Array).buffer));
+  });
+
+  it('names the field and the fix for a bad value', () => {
+    expect(() => normalizeRecord(Sample.schema, { id: 1.5 })).toThrow(/CodecSample\.id: expected integer.*safe integer/);
+    expect(() => normalizeRecord(Sample.schema, { id: 1, n: 1, big: 1n, dec: '1', at: 'x', bin: new Uint8Array(), vec: [1, 2, 3], nul: null })).toThrow(
+      /CodecSample\.at/,
+    );
+  });
+
+  it('normalises dates to UTC microseconds', () => {
+    expect(normalizeDatetime(new Date('2024-01-01T00:00:00.5Z'))).toBe('2024-01-01T00:00:00.500000Z');
+    expect(normalizeDatetime('2024-01-01 23:59:59.1234567')).toBe('2024-01-01T23:59:59.123456Z');
+  });
+});
