@@ -1,1 +1,1 @@
-export {};
+export { inCI, probeService, serviceUrls, sharedDatasetsDir } from './services.js';
