@@ -1,1 +1,47 @@
-export {};
+export * from './archive/index.js';
+export { type BackupOptions, type BackupResult, backupAllEntities, backupEntity, type GlobalBackupOptions, runBackup } from './backup.js';
+export { type BackupInfo, healthOf, readSidecar } from './catalog.js';
+export { type BackupConfig, backupConfigSchema, BackupContext, type BackupContextOptions, getBackupContext, setBackupContext } from './context.js';
+export {
+  applyQuery,
+  type BackupCatalog,
+  BackupDiscoveryService,
+  type BackupQuery,
+  type BackupQueryResult,
+  type CatalogStats,
+  type DeleteReceipt,
+} from './discovery.js';
+export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
+export { BackupError } from './errors.js';
+export { isRestorable, type LocatedBackup, locateBackup, openArchive, storageSource } from './locate.js';
+export {
+  assertBackupName,
+  type BackupManifest,
+  type BackupSidecar,
+  type BackupStatus,
+  backupStatuses,
+  CHECKSUMS_ENTRY,
+  type EntityManifest,
+  entityEntryName,
+  FORMAT_VERSION,
+  type HealthStatus,
+  MANIFEST_ENTRY,
+  manifestSchema,
+  SCHEMAS_ENTRY,
+  sidecarSchema,
+  type ValidationResult,
+} from './manifest.js';
+export type { ProgressEvent, ProgressListener } from './progress.js';
+export {
+  type EntityRestoreReport,
+  type GlobalRestoreOptions,
+  type RecordTransform,
+  type RestoreOptions,
+  type RestoreReport,
+  restoreAllEntities,
+  restoreEntity,
+  runRestore,
+} from './restore.js';
+export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
+export { BackupService, DataBackup, RestoreService } from './services.js';
+export { readContents, type SchemaSnapshot, verifyEntries } from './verify.js';

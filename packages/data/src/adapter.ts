@@ -24,6 +24,11 @@ export interface AdapterCapabilities {
   readonly introspection: boolean;
   /** Records can carry a time to live, preserved by backup and restore. */
   readonly ttl: boolean;
+  /**
+   * `number` fields keep `NaN`, `Infinity`, `-Infinity` and `-0` exactly. Absent means false: such values may be
+   * rejected or changed by the store (e.g. MySQL DOUBLE has no NaN), so backups of them are not portable there.
+   */
+  readonly nonFiniteNumbers?: boolean;
 }
 
 export interface ExportOptions {
@@ -71,6 +76,17 @@ export interface DataReader {
    * Stopping early (`break`, `return`, an abort) releases every resource the stream holds.
    */
   exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]>;
+  /**
+   * Optional fast path: the same records as `exportEntity`, in the same order, already encoded as archive
+   * JSON Lines (`encodeRecordLine(entity, record) + '\n'` each) by the store itself. Each chunk holds whole
+   * lines (UTF-8, `\n`-terminated; count records by counting `\n`). Lines decode to records equal to
+   * `exportEntity`'s; adapters document where bytes may differ while values are equal (e.g. key order
+   * inside json fields). `batchSize` is ignored. Stopping early releases every resource, as for `exportEntity`.
+   *
+   * @example
+   * if (reader.exportJsonLines) for await (const chunk of reader.exportJsonLines(User.schema, 'root')) gzip.write(chunk);
+   */
+  exportJsonLines?(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<Uint8Array>;
   count(entity: EntitySchema, set: string): Promise<number>;
 }
 

@@ -66,6 +66,11 @@ export interface FieldSpec {
   readonly references?: { readonly entity: string; readonly field: string };
   /** Human description, carried into schema snapshots. */
   readonly description?: string;
+  /**
+   * This datetime field is the record's expiry moment (see {@link Field.ttl}). Stores with native TTL
+   * (Redis) expire the record then and report the store's expiry through the field on export.
+   */
+  readonly ttl?: boolean;
 }
 
 /** A field builder. Chain `.optional()`, `.nullable()`, `.references()`; every call returns a new builder. */
@@ -96,6 +101,19 @@ export class Field<T extends FieldType, Opt extends boolean = false, Null extend
 
   describe(description: string): Field<T, Opt, Null> {
     return new Field({ ...this.spec, description });
+  }
+
+  /**
+   * Marks an optional or nullable datetime field as the record's time to live: stores with native TTL
+   * expire the record at that moment, and a backup carries it in this field so a restore sets it again.
+   * Other stores keep it as a plain column.
+   *
+   * @example
+   * const Session = defineEntity({ name: 'Session', key: 'id', fields: { id: t.string(), expiresAt: t.datetime().optional().ttl() } });
+   */
+  ttl(): Field<T, Opt, Null> {
+    if (this.spec.type !== 'datetime') throw new TypeError(`.ttl() applies to t.datetime() fields, not ${this.spec.type}`);
+    return new Field({ ...this.spec, ttl: true });
   }
 }
 

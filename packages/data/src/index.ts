@@ -13,6 +13,8 @@ export type {
   KeyValue,
   StoreDescription,
 } from './adapter.js';
+export { createJsonFileAdapter, JsonFileAdapter, type JsonFileSettings } from './adapters/json-file.js';
+export { createMemoryAdapter, MemoryAdapter } from './adapters/memory.js';
 export {
   decodeRecord,
   decodeValue,
@@ -40,7 +42,7 @@ export {
 } from './entity.js';
 export { abortError, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
 export { type AnyField, Field, type FieldSpec, type FieldType, type FieldsShape, type InferInput, type InferRecord, type JsonValue, t } from './fields.js';
-export { configureData, DataRuntime, type DataRuntimeOptions, DEFAULT_SOURCES, getDataRuntime, type SourceConfig } from './runtime.js';
+export { configureData, DataRuntime, type DataRuntimeOptions, DEFAULT_SOURCES, getDataRuntime, runtimeOptionsFromConfig, type SourceConfig } from './runtime.js';
 export {
   assertSetName,
   compareKeys,
@@ -52,3 +54,4 @@ export {
   ROOT_SET,
   setFromPhysicalName,
 } from './schema.js';
+export { type DataConfig, dataConfigSchema, type LoadConfigOptions, type LoadedConfig, loadKoanConfig, parseConfigSection } from './config.js';

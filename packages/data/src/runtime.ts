@@ -1,4 +1,5 @@
 import type { DataAdapter, DataProvider } from './adapter.js';
+import { dataConfigSchema, loadKoanConfig, parseConfigSection } from './config.js';
 import { ConfigError, DataError } from './errors.js';
 
 /** One configured source: a provider name and its settings. */
@@ -148,10 +149,20 @@ export class DataRuntime {
 
 let current: DataRuntime | undefined;
 
-/** The process-wide runtime entities use. Created with the embedded default on first use unless configured. */
+/**
+ * The process-wide runtime entities use. Unless `configureData` was called, it is created on first use
+ * from `Koan.Data.Sources` in koan.config.json (and `Koan__Data__...` env vars), or the embedded default.
+ */
 export function getDataRuntime(): DataRuntime {
-  current ??= new DataRuntime();
+  current ??= new DataRuntime(runtimeOptionsFromConfig());
   return current;
+}
+
+/** Runtime options from koan.config.json + env in `cwd`. */
+export function runtimeOptionsFromConfig(cwd = process.cwd()): DataRuntimeOptions {
+  const loaded = loadKoanConfig({ cwd });
+  const data = parseConfigSection(dataConfigSchema, loaded.koan.data, ['Koan', 'Data'], loaded.file);
+  return { cwd, ...(data.sources ? { sources: data.sources } : {}) };
 }
 
 /**

@@ -1,1 +1,10 @@
-export {};
+/** Test helpers for storage drivers: the shared conformance suite and pattern bodies. */
+export {
+  describeStorageConformance,
+  digest,
+  expectNothingLeft,
+  patternBody,
+  patternChunk,
+  readAll,
+  type StorageConformanceOptions,
+} from './conformance.js';

@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { promisify } from 'node:util';
+import { crc32, deflateRaw, deflateRawSync, constants as zc } from 'node:zlib';
+import { abortError, KoanError } from '@koan/data';
+
+/** Rows are coalesced to at least this many bytes before hashing and zlib: one write per row is ~4x slower. */
+const COALESCE_BYTES = 256 * 1024;
+/** Each deflate job; large enough that restarting the 32 KiB dictionary per job costs well under 1%. */
+const DEFLATE_CHUNK_BYTES = 1024 * 1024;
+const MIN_BUFFER_BYTES = 256;
+const SYNC_DEFLATE_BYTES = 16 * 1024;
+/** Room for one more row so most rows land in the current chunk. */
+const COALESCE_SLACK = 64 * 1024;
+/** Deflate jobs in flight per entry; bounded memory is about (parallelism + 1) x 1 MiB. */
+const DEFAULT_PARALLELISM = Math.max(1, Math.min(4, availableParallelism()));
+/** BFINAL=1, fixed Huffman, end-of-block: closes a stream made of sync-flushed pieces. */
+const FINAL_EMPTY_BLOCK = [0x03, 0x00];
+const NEWLINE = 0x0a;
+
+export const DEFAULT_LEVEL = 1;
+
+export interface EncodeOptions {
+  readonly level: number;
+  readonly compress: boolean;
+  readonly signal?: AbortSignal | undefined;
+  /** Deflate jobs in flight. */
+  readonly parallelism?: number | undefined;
+  /** Receives compressed (or stored) bytes in order; the returned promise is the backpressure. */
+  readonly emit: (chunk: Buffer) => Promise<void>;
+}
+
+export interface EncodeResult {
+  readonly method: 0 | 8;
+  readonly crc32: number;
+  readonly sha256: string;
+  readonly uncompressedBytes: number;
+  readonly compressedBytes: number;
+  readonly lines: number;
+}
+
+export function resolveMethod(options: { level?: number | undefined; compress?: boolean | undefined }): {
+  method: 0 | 8;
+  level: number;
+} {
+  const level = options.level ?? DEFAULT_LEVEL;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new KoanError('INVALID_OPTION', `Compression level must be an integer 0-9, got ${String(options.level)}`);
+  }
+  return options.compress === false || level === 0 ? { method: 0, level: 0 } : { method: 8, level };
+}
+
+const deflateRawAsync = promisify(deflateRaw);
+
+function deflateChunk(chunk: Buffer, level: number): Promise<Buffer> {
+  const options = { level, memLevel: 9, finishFlush: zc.Z_SYNC_FLUSH };
+  // A thread-pool round trip costs more than compressing a few KiB here.
+  if (chunk.length <= SYNC_DEFLATE_BYTES) {
+    try {
+      return Promise.resolve(deflateRawSync(chunk, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  return deflateRawAsync(chunk, options);
+}
+
+function grow(buf: Buffer, used: number, size: number): Buffer {
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, used);
+  return next;
+}
+
+export function countNewlines(b: Uint8Array): number {
+  let n = 0;
+  let i = b.indexOf(NEWLINE);
+  while (i !== -1) {
+    n++;
+    i = b.indexOf(NEWLINE, i + 1);
+  }
+  return n;
+}
+
+/** Races `p` against the signal so that a source stuck in `next()` cannot hold up cancellation. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Pulls `source`, coalesces it into large chunks, hashes (CRC-32, SHA-256) and counts lines of the
+ * uncompressed bytes once, deflates (or stores) them and hands the output to `emit`.
+ */
+export async function encodeEntry(
+  source: AsyncIterable<Uint8Array | string>,
+  options: EncodeOptions,
+): Promise<EncodeResult> {
+  const { signal, emit } = options;
+  const method: 0 | 8 = options.compress ? 8 : 0;
+  const sha = createHash('sha256');
+  let crc = 0;
+  let uncompressedBytes = 0;
+  let compressedBytes = 0;
+  let lines = 0;
+
+  const chunkBytes = method === 8 ? DEFLATE_CHUNK_BYTES : COALESCE_BYTES;
+  const parallelism = options.parallelism ?? DEFAULT_PARALLELISM;
+  const account = (chunk: Buffer): Buffer => {
+    crc = crc32(chunk, crc);
+    sha.update(chunk);
+    lines += countNewlines(chunk);
+    uncompressedBytes += chunk.length;
+    return chunk;
+  };
+
+  async function* coalesced(): AsyncGenerator<Buffer> {
+    const it = source[Symbol.asyncIterator]();
+    // Small entries are common (manifests, thousands of tiny entities): start with a small buffer
+    // and grow it, so only entries that fill a chunk pay for full-size buffers.
+    const full = chunkBytes + COALESCE_SLACK;
+    let capacity = 0;
+    let buf: Buffer = Buffer.allocUnsafe(0);
+    let used = 0;
+    let done = false;
+    const take = (): Buffer => {
+      const out: Buffer = buf.subarray(0, used);
+      buf = Buffer.allocUnsafe(0);
+      used = 0;
+      capacity = full;
+      return out;
+    };
+    /** Makes room for `bytes` more bytes; false when they can never fit in one chunk buffer. */
+    const reserve = (bytes: number): boolean => {
+      if (used + bytes <= buf.length) return true;
+      capacity = Math.min(full, Math.max(used + bytes, capacity * 4, MIN_BUFFER_BYTES));
+      if (used + bytes <= capacity) {
+        buf = grow(buf, used, capacity);
+        return true;
+      }
+      return false;
+    };
+    try {
+      for (;;) {
+        const r = await raceAbort(it.next(), signal);
+        if (r.done) {
+          done = true;
+          break;
+        }
+        const v = r.value;
+        // Rows are copied into one buffer: cheaper than string concatenation, and the producer
+        // may reuse its buffers once we ask for the next chunk.
+        const max = typeof v === 'string' ? v.length * 3 : v.byteLength;
+        if (!reserve(max)) {
+          if (used > 0) yield account(take());
+          if (!reserve(max)) {
+            yield account(typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
+            continue;
+          }
+        }
+        if (typeof v === 'string') {
+          used += buf.write(v, used, 'utf8');
+        } else {
+          buf.set(v, used);
+          used += v.byteLength;
+        }
+        if (used >= chunkBytes) yield account(take());
+      }
+      if (used > 0) yield account(take());
+    } finally {
+      if (!done) {
+        // Not awaited: a source stuck in next() would otherwise block cancellation.
+        it.return?.().catch(() => {});
+      }
+    }
+  }
+
+  const out = async (c: Buffer): Promise<void> => {
+    compressedBytes += c.length;
+    await emit(c);
+  };
+  if (method === 0) {
+    for await (const chunk of coalesced()) await out(chunk);
+  } else {
+    // Chunks are deflated independently on the libuv pool, several at a time, each ended with a
+    // sync flush; their concatenation plus an empty final block is one valid deflate stream
+    // (the pigz scheme). Hashing the next chunk overlaps with compressing the previous ones.
+    const inFlight: Promise<Buffer>[] = [];
+    const level = options.level;
+    for await (const chunk of coalesced()) {
+      const p = deflateChunk(chunk, level);
+      p.catch(() => {});
+      inFlight.push(p);
+      if (inFlight.length >= parallelism) await out(await inFlight.shift()!);
+    }
+    while (inFlight.length > 0) await out(await inFlight.shift()!);
+    await out(Buffer.from(FINAL_EMPTY_BLOCK));
+  }
+  return { method, crc32: crc >>> 0, sha256: sha.digest('hex'), uncompressedBytes, compressedBytes, lines };
+}

@@ -1,0 +1,352 @@
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import {
+  type Consistency,
+  type DataReader,
+  encodeRecordLine,
+  type Entity,
+  type EntitySchema,
+  isAbortError,
+  KoanError,
+  type StoreDescription,
+  throwIfAborted,
+} from '@koan/data';
+import { EntrySpool, type EntryStats, type SpooledEntry, ZipWriter } from './archive/index.js';
+import { writeSidecar } from './catalog.js';
+import type { BackupContext } from './context.js';
+import { BackupError, invalidOption } from './errors.js';
+import {
+  assertBackupName,
+  type BackupManifest,
+  type BackupSidecar,
+  backupKeys,
+  CHECKSUMS_ENTRY,
+  type ChecksumsFile,
+  type EntityManifest,
+  entityEntryName,
+  FORMAT_VERSION,
+  MANIFEST_ENTRY,
+  SCHEMAS_ENTRY,
+  uuidv7,
+} from './manifest.js';
+import { type ProgressListener, ProgressTracker } from './progress.js';
+import { type BackupTarget, type EntityFilter, forEachLimit, selectTargets } from './select.js';
+
+const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/** Options of every backup. */
+export interface BackupOptions {
+  readonly description?: string;
+  readonly tags?: readonly string[];
+  /** Storage profile to write to. Default: Koan.Backup.DefaultStorageProfile, else the default profile. */
+  readonly storageProfile?: string;
+  /** Records read per batch. Default Koan.Backup.DefaultBatchSize (1000). */
+  readonly batchSize?: number;
+  /** Deflate entries (default true). `false` stores them uncompressed. */
+  readonly compressData?: boolean;
+  /** Deflate level 1-9 when compressing. Default Koan.Backup.CompressionLevel (1). */
+  readonly compressionLevel?: number;
+  /**
+   * Write `verification/schema-snapshots.json` (default true). Without it, restores decode with the
+   * target entity's current schema and cannot detect schema drift.
+   */
+  readonly includeSchemaSnapshot?: boolean;
+  /** Only these sets of the entity (default: every set that exists). */
+  readonly sets?: readonly string[];
+  readonly signal?: AbortSignal;
+  readonly onProgress?: ProgressListener;
+}
+
+/** Options of a whole-application backup. */
+export interface GlobalBackupOptions extends BackupOptions, EntityFilter {
+  /** Entity sets read at the same time (across sources). Default 1. */
+  readonly maxConcurrency?: number;
+  /**
+   * Keep going when an entity fails (default true): the failure is recorded in the manifest and the
+   * backup's status is `PartiallyCompleted`. With `false` the first failure fails the backup and nothing is published.
+   */
+  readonly continueOnError?: boolean;
+  /** Also back up tables of the sources that no code declares (introspection). Default false. */
+  readonly introspect?: boolean;
+}
+
+/** What a backup returns: the manifest plus where the archive is. */
+export type BackupResult = BackupSidecar;
+
+interface Resolved {
+  readonly name: string;
+  readonly batchSize: number;
+  readonly compress: boolean;
+  readonly level: number;
+  readonly includeSchema: boolean;
+  readonly profile: string;
+  readonly maxConcurrency: number;
+  readonly continueOnError: boolean;
+}
+
+function resolveOptions(context: BackupContext, name: string, options: GlobalBackupOptions): Resolved {
+  assertBackupName(name);
+  const batchSize = options.batchSize ?? context.config.defaultBatchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  const level = options.compressionLevel ?? context.config.compressionLevel;
+  if (!Number.isInteger(level) || level < 1 || level > 9) throw invalidOption('compressionLevel', level, 'an integer from 1 to 9');
+  const maxConcurrency = options.maxConcurrency ?? 1;
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 64)
+    throw invalidOption('maxConcurrency', maxConcurrency, 'an integer from 1 to 64');
+  const profile = context.profileName(options.storageProfile);
+  context.storage.get(profile); // fails early, naming the profile, if it is not configured
+  return {
+    name,
+    batchSize,
+    compress: options.compressData ?? true,
+    level,
+    includeSchema: options.includeSchemaSnapshot ?? true,
+    profile,
+    maxConcurrency,
+    continueOnError: options.continueOnError ?? true,
+  };
+}
+
+async function* encodeBatches(
+  schema: EntitySchema,
+  batches: AsyncIterable<Record<string, unknown>[]>,
+  onBatch: (records: number, chars: number) => void,
+): AsyncGenerator<string> {
+  for await (const batch of batches) {
+    let text = '';
+    for (const record of batch) text += `${encodeRecordLine(schema, record)}\n`;
+    onBatch(batch.length, text.length);
+    yield text;
+  }
+}
+
+interface SourceResult {
+  readonly consistency: Consistency;
+}
+
+/**
+ * Backs up the given entity sets into one archive and publishes it: archive first, sidecar last.
+ * The sidecar is the commit marker, so a backup that did not finish is never listed as restorable.
+ */
+export async function runBackup(
+  context: BackupContext,
+  name: string,
+  targets: readonly BackupTarget[],
+  options: GlobalBackupOptions = {},
+): Promise<BackupResult> {
+  const r = resolveOptions(context, name, options);
+  const signal = options.signal;
+  throwIfAborted(signal);
+  const createdAt = new Date();
+  const id = uuidv7(createdAt.getTime());
+  const keys = backupKeys(name, id, createdAt);
+  const driver = context.storage.get(r.profile);
+  const started = performance.now();
+  const progress = new ProgressTracker('backup', name, options.onProgress);
+  const entities: EntityManifest[] = [];
+  const checksums: Record<string, string> = {};
+  const snapshots: { entityType: string; set: string; source: string; provider: string; schema: EntitySchema; store: StoreDescription }[] = [];
+  const sources = new Map<string, { name: string; provider: string; consistency: Consistency }>();
+  const writer = new ZipWriter({ compress: r.compress, level: r.level });
+  const upload = driver.put(keys.archive, writer.output, { contentType: 'application/zip', ...(signal ? { signal } : {}) });
+  let uploadError: unknown;
+  upload.catch((e) => {
+    uploadError = e;
+    writer.abort(e instanceof Error ? e : new Error(String(e)));
+  });
+  let appendChain: Promise<unknown> = Promise.resolve();
+  const append = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = appendChain.then(fn);
+    appendChain = next.catch(() => undefined);
+    return next;
+  };
+  const spool = r.maxConcurrency > 1 || (r.continueOnError && targets.length > 1);
+  let firstError: unknown;
+
+  const backupOne = async (reader: DataReader, consistency: Consistency, target: BackupTarget): Promise<void> => {
+    const { entity, set } = target;
+    const schema = entity.schema;
+    const entryName = entityEntryName(schema.name, set);
+    const t0 = performance.now();
+    let records = 0;
+    const base = { entityType: schema.name, set, source: target.source, provider: target.provider, keyType: schema.keyType, storageFile: entryName, consistency };
+    try {
+      const adapter = await context.runtime.adapter(target.source);
+      await entity.ensure(adapter, set);
+      const total = await reader.count(schema, set);
+      const current = { entity: schema.name, set, records: 0, totalRecords: total };
+      progress.emit('entity-start', current);
+      const lines = encodeBatches(schema, reader.exportEntity(schema, set, { batchSize: r.batchSize, ...(signal ? { signal } : {}) }), (n, chars) => {
+        records += n;
+        current.records = records;
+        progress.overallRecords += n;
+        progress.bytes += chars;
+        progress.emit('progress', current);
+      });
+      let stats: EntryStats;
+      if (spool) {
+        const sp = await EntrySpool.create(entryName, { compress: r.compress, level: r.level });
+        let spooled: SpooledEntry;
+        try {
+          spooled = await sp.write(lines, signal ? { signal } : {});
+        } catch (e) {
+          await sp.discard();
+          throw e;
+        }
+        try {
+          stats = await append(() => writer.addSpooled(spooled));
+        } finally {
+          await spooled.dispose();
+        }
+      } else {
+        stats = await append(() => writer.addEntry(entryName, lines, signal ? { signal } : {}));
+      }
+      if (r.includeSchema) snapshots.push({ entityType: schema.name, set, source: target.source, provider: target.provider, schema, store: await adapter.describe(schema, set) });
+      checksums[entryName] = stats.sha256;
+      entities.push({
+        ...base,
+        itemCount: records,
+        sizeBytes: stats.uncompressedBytes,
+        compressedSizeBytes: stats.compressedBytes,
+        contentHash: stats.sha256,
+        status: 'Completed',
+        durationMs: performance.now() - t0,
+      });
+      progress.emit('entity-done', { ...current, records });
+    } catch (e) {
+      if (signal?.aborted || uploadError || !r.continueOnError || !spool) throw e;
+      firstError ??= e;
+      entities.push({
+        ...base,
+        itemCount: 0,
+        sizeBytes: 0,
+        compressedSizeBytes: 0,
+        contentHash: createHash('sha256').digest('hex'),
+        status: 'Failed',
+        errorMessage: (e as Error).message,
+        durationMs: performance.now() - t0,
+      });
+    }
+  };
+
+  try {
+    if (options.onProgress) {
+      let total = 0;
+      for (const t of targets) total += await (await context.runtime.adapter(t.source)).count(t.entity.schema, t.set).catch(() => 0);
+      progress.overallTotalRecords = total;
+    }
+    progress.emit('start');
+    const bySource = new Map<string, BackupTarget[]>();
+    for (const t of targets) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
+    const sourceJobs = [...bySource.entries()];
+    await forEachLimit(sourceJobs, r.maxConcurrency, async ([source, group]) => {
+      const adapter = await context.runtime.adapter(source);
+      const result: SourceResult = await adapter.readSnapshot(async (reader) => {
+        // Within one snapshot the entity sets share the reader; with concurrency they are spooled in parallel.
+        await forEachLimit(group, adapter.capabilities.snapshotReads ? 1 : r.maxConcurrency, (t) => backupOne(reader, reader.consistency, t));
+        return { consistency: reader.consistency };
+      });
+      sources.set(source, { name: source, provider: adapter.provider, consistency: result.consistency });
+    });
+    await appendChain;
+    throwIfAborted(signal);
+    if (!entities.some((e) => e.status === 'Completed') && targets.length > 0)
+      throw firstError ?? new BackupError('BACKUP_FAILED', 'No entity could be backed up');
+
+    entities.sort((a, b) => a.storageFile.localeCompare(b.storageFile));
+    if (r.includeSchema) {
+      snapshots.sort((a, b) => `${a.entityType}@${a.set}`.localeCompare(`${b.entityType}@${b.set}`));
+      const stats = await writer.addBuffer(SCHEMAS_ENTRY, JSON.stringify({ formatVersion: FORMAT_VERSION, entities: snapshots }, null, 2));
+      checksums[SCHEMAS_ENTRY] = stats.sha256;
+    }
+    const checksumsFile: ChecksumsFile = { algorithm: 'sha256', files: Object.fromEntries(Object.entries(checksums).sort(([a], [b]) => a.localeCompare(b))) };
+    const checksumsText = JSON.stringify(checksumsFile, null, 2);
+    await writer.addBuffer(CHECKSUMS_ENTRY, checksumsText);
+    const completed = entities.filter((e) => e.status === 'Completed');
+    const manifest: BackupManifest = {
+      formatVersion: FORMAT_VERSION,
+      id,
+      name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      tags: [...(options.tags ?? [])],
+      createdAt: createdAt.toISOString(),
+      completedAt: new Date().toISOString(),
+      status: completed.length === entities.length ? 'Completed' : 'PartiallyCompleted',
+      ...(completed.length === entities.length ? {} : { errorMessage: `${entities.length - completed.length} of ${entities.length} entity sets failed` }),
+      storageProfile: r.profile,
+      entities,
+      sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      verification: {
+        totalItemCount: completed.reduce((n, e) => n + e.itemCount, 0),
+        totalSizeBytes: completed.reduce((n, e) => n + e.sizeBytes, 0),
+        checksumAlgorithm: 'sha256',
+        overallChecksum: createHash('sha256').update(checksumsText).digest('hex'),
+      },
+      options: { compressData: r.compress, compressionLevel: r.level, batchSize: r.batchSize, includeSchemaSnapshot: r.includeSchema },
+      timings: { totalMs: performance.now() - started },
+      producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
+    };
+    await writer.addBuffer(MANIFEST_ENTRY, JSON.stringify(manifest, null, 2));
+    const archive = await writer.finish();
+    const stored = await upload;
+    if (stored.size !== archive.bytes)
+      throw new BackupError('BACKUP_FAILED', `Storage reports ${stored.size} bytes for ${keys.archive}, but ${archive.bytes} were written`);
+    throwIfAborted(signal);
+    const sidecar: BackupSidecar = {
+      ...manifest,
+      timings: { totalMs: performance.now() - started },
+      archive: { key: keys.archive, sizeBytes: archive.bytes, sha256: archive.sha256 },
+    };
+    await writeSidecar(driver, keys.sidecar, sidecar);
+    progress.emit('done');
+    return sidecar;
+  } catch (error) {
+    writer.abort(error instanceof Error ? error : new Error(String(error)));
+    await upload.catch(() => undefined);
+    await driver.delete(keys.archive).catch(() => undefined);
+    if (signal?.aborted || isAbortError(error) || (error instanceof KoanError && error.code === 'ABORTED'))
+      throw new BackupError('ABORTED', `Backup "${name}" was cancelled; nothing was published`, { cause: error });
+    const message = error instanceof Error ? error.message : String(error);
+    const failed: BackupSidecar = {
+      formatVersion: FORMAT_VERSION,
+      id,
+      name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      tags: [...(options.tags ?? [])],
+      createdAt: createdAt.toISOString(),
+      completedAt: new Date().toISOString(),
+      status: 'Failed',
+      errorMessage: message,
+      storageProfile: r.profile,
+      entities,
+      sources: [...sources.values()],
+      verification: { totalItemCount: 0, totalSizeBytes: 0, checksumAlgorithm: 'sha256', overallChecksum: createHash('sha256').digest('hex') },
+      options: { compressData: r.compress, compressionLevel: r.level, batchSize: r.batchSize, includeSchemaSnapshot: r.includeSchema },
+      timings: { totalMs: performance.now() - started },
+      producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
+    };
+    await writeSidecar(driver, keys.sidecar, failed).catch(() => undefined);
+    throw new BackupError('BACKUP_FAILED', `Backup "${name}" failed: ${message}`, { cause: error, details: { backupId: id, manifest: failed } });
+  }
+}
+
+/** Backs up every set (or `options.sets`) of one entity. */
+export async function backupEntity(context: BackupContext, entity: Entity, name: string, options: BackupOptions = {}): Promise<BackupResult> {
+  const adapter = await context.runtime.adapter(entity.schema.source);
+  await entity.ensure(adapter, 'root');
+  const sets = options.sets ?? (await adapter.listSets(entity.schema));
+  const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
+  const targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({ entity: bound, set, source: entity.schema.source, provider: adapter.provider }));
+  return runBackup(context, name, targets, { ...options, continueOnError: false });
+}
+
+/** Backs up every discovered entity (filtered by the options) into one archive. */
+export async function backupAllEntities(context: BackupContext, name: string, options: GlobalBackupOptions = {}): Promise<BackupResult> {
+  const targets = await selectTargets(context, options);
+  if (targets.length === 0)
+    throw new BackupError(
+      'NOTHING_TO_BACK_UP',
+      'No entities matched: define entities with defineEntity (and import their modules before backing up), or relax includeProviders/includeEntityTypes.',
+    );
+  return runBackup(context, name, targets, options);
+}

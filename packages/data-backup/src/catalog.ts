@@ -1,0 +1,116 @@
+import { Readable } from 'node:stream';
+import type { StorageDriver } from '@koan/storage';
+import { BackupError } from './errors.js';
+import { type BackupSidecar, type HealthStatus, SIDECAR_SUFFIX, sidecarSchema } from './manifest.js';
+
+/** One backup as the catalog lists it, built from its sidecar alone (the archive is never opened). */
+export interface BackupInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  readonly createdAt: string;
+  readonly completedAt?: string;
+  readonly status: BackupSidecar['status'];
+  readonly errorMessage?: string;
+  readonly storageProfile: string;
+  /** Archive size in bytes (0 when nothing was published). */
+  readonly sizeBytes: number;
+  /** Uncompressed JSONL bytes. */
+  readonly dataSizeBytes: number;
+  readonly itemCount: number;
+  readonly entityTypes: readonly string[];
+  readonly providers: readonly string[];
+  readonly healthStatus: HealthStatus;
+  readonly lastValidatedAt?: string;
+  readonly restorable: boolean;
+  readonly sidecarKey: string;
+  readonly archiveKey?: string;
+}
+
+const MAX_SIDECAR_BYTES = 16 * 1024 * 1024;
+
+async function readSmall(stream: Readable, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_SIDECAR_BYTES) {
+      stream.destroy();
+      throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} is larger than 16 MiB: it is not a Koan manifest`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function readSidecar(driver: StorageDriver, key: string, signal?: AbortSignal): Promise<BackupSidecar> {
+  const bytes = await readSmall(await driver.get(key, signal ? { signal } : {}), key);
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} is not valid JSON: ${(e as Error).message}`, { cause: e, details: { key } });
+  }
+  const parsed = sidecarSchema.safeParse(json);
+  if (!parsed.success)
+    throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} does not match the manifest schema: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`, {
+      details: { key },
+    });
+  return parsed.data;
+}
+
+export async function writeSidecar(driver: StorageDriver, key: string, sidecar: BackupSidecar, signal?: AbortSignal): Promise<void> {
+  const body = Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`, 'utf8');
+  await driver.put(key, Readable.from([body]), { contentType: 'application/json', ...(signal ? { signal } : {}) });
+}
+
+/** Health from the sidecar alone: failed or partial → Critical/Warning; a failed validation → Critical. */
+export function healthOf(sidecar: BackupSidecar, attentionAfterMs: number, now = Date.now()): HealthStatus {
+  if (sidecar.status === 'Failed' || sidecar.status === 'Cancelled') return 'Critical';
+  if (sidecar.validation && !sidecar.validation.isValid) return 'Critical';
+  if (sidecar.status === 'PartiallyCompleted') return 'Warning';
+  if (sidecar.status === 'InProgress') return 'Unknown';
+  if (!sidecar.validation) return now - Date.parse(sidecar.createdAt) > attentionAfterMs ? 'Warning' : 'Unknown';
+  return sidecar.validation.healthStatus;
+}
+
+export function toBackupInfo(sidecar: BackupSidecar, profile: string, sidecarKey: string, attentionAfterMs: number): BackupInfo {
+  const restorable = (sidecar.status === 'Completed' || sidecar.status === 'PartiallyCompleted') && sidecar.archive !== undefined;
+  return {
+    id: sidecar.id,
+    name: sidecar.name,
+    ...(sidecar.description !== undefined ? { description: sidecar.description } : {}),
+    tags: sidecar.tags,
+    createdAt: sidecar.createdAt,
+    ...(sidecar.completedAt ? { completedAt: sidecar.completedAt } : {}),
+    status: sidecar.status,
+    ...(sidecar.errorMessage ? { errorMessage: sidecar.errorMessage } : {}),
+    storageProfile: profile,
+    sizeBytes: sidecar.archive?.sizeBytes ?? 0,
+    dataSizeBytes: sidecar.verification.totalSizeBytes,
+    itemCount: sidecar.verification.totalItemCount,
+    entityTypes: [...new Set(sidecar.entities.map((e) => e.entityType))],
+    providers: [...new Set(sidecar.entities.map((e) => e.provider))],
+    healthStatus: healthOf(sidecar, attentionAfterMs),
+    ...(sidecar.validation ? { lastValidatedAt: sidecar.validation.validatedAt } : {}),
+    restorable,
+    sidecarKey,
+    ...(sidecar.archive ? { archiveKey: sidecar.archive.key } : {}),
+  };
+}
+
+/** Every sidecar in a profile, read one small object each; unreadable sidecars are reported, not hidden. */
+export async function* scanProfile(
+  driver: StorageDriver,
+  signal?: AbortSignal,
+): AsyncGenerator<{ key: string; sidecar?: BackupSidecar; error?: Error }> {
+  for await (const object of driver.list('', signal ? { signal } : {})) {
+    if (!object.key.endsWith(SIDECAR_SUFFIX)) continue;
+    try {
+      yield { key: object.key, sidecar: await readSidecar(driver, object.key, signal) };
+    } catch (e) {
+      yield { key: object.key, error: e as Error };
+    }
+  }
+}

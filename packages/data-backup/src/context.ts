@@ -1,0 +1,91 @@
+import { DataRuntime, getDataRuntime, loadKoanConfig, type LoadConfigOptions, parseConfigSection, runtimeOptionsFromConfig } from '@koan/data';
+import { StorageProfiles, storageConfigSchema } from '@koan/storage';
+import { z } from 'zod';
+
+/** `Koan.Backup` in koan.config.json. */
+export const backupConfigSchema = z
+  .object({
+    defaultStorageProfile: z.string().min(1).optional().describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
+    defaultBatchSize: z.number().int().min(1).max(100_000).default(1000).describe('Records per batch'),
+    compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
+    warmupEntitiesOnStartup: z.boolean().default(false),
+    enableBackgroundMaintenance: z.boolean().default(false),
+    maintenanceInterval: z
+      .string()
+      .regex(/^\d+(ms|s|m|h|d)$/)
+      .default('6h')
+      .describe('How often maintenance runs: e.g. 30m, 6h, 1d'),
+    retentionPolicy: z
+      .object({
+        keepDaily: z.number().int().min(0).default(7),
+        keepWeekly: z.number().int().min(0).default(4),
+        keepMonthly: z.number().int().min(0).default(12),
+        minAgeHours: z.number().min(0).default(1).describe('Never delete backups younger than this'),
+      })
+      .strict()
+      .optional(),
+    attentionAfterDays: z.number().min(0).default(7).describe('A backup never validated for longer than this needs attention'),
+  })
+  .strict();
+export type BackupConfig = z.infer<typeof backupConfigSchema>;
+
+export interface BackupContextOptions {
+  readonly runtime?: DataRuntime;
+  readonly storage?: StorageProfiles;
+  readonly config?: Partial<BackupConfig>;
+}
+
+/**
+ * Everything a backup or restore needs: the data runtime (sources/adapters), the storage profiles and
+ * the defaults. `BackupContext.fromConfig()` builds one from koan.config.json + env; the one-line
+ * helpers use a process-wide one made that way on first use.
+ */
+export class BackupContext {
+  readonly runtime: DataRuntime;
+  readonly storage: StorageProfiles;
+  readonly config: BackupConfig;
+
+  constructor(options: BackupContextOptions = {}) {
+    this.runtime = options.runtime ?? getDataRuntime();
+    this.storage = options.storage ?? new StorageProfiles({ profiles: {} }, { cwd: this.runtime.cwd });
+    this.config = Object.freeze(backupConfigSchema.parse(options.config ?? {}));
+  }
+
+  /** Reads koan.config.json (+ `Koan__...` env overrides) from `cwd`; uses `runtime` for data if given. */
+  static async fromConfig(options: LoadConfigOptions & { runtime?: DataRuntime } = {}): Promise<BackupContext> {
+    const loaded = loadKoanConfig(options);
+    const cwd = options.cwd ?? process.cwd();
+    const storageConfig = parseConfigSection(storageConfigSchema, loaded.koan.storage, ['Koan', 'Storage'], loaded.file);
+    const backup = parseConfigSection(backupConfigSchema, loaded.koan.backup, ['Koan', 'Backup'], loaded.file);
+    return new BackupContext({
+      runtime: options.runtime ?? new DataRuntime(runtimeOptionsFromConfig(cwd)),
+      storage: await StorageProfiles.load(storageConfig, { cwd }),
+      config: backup,
+    });
+  }
+
+  /** Name of the profile to use for `requested` (or the default). */
+  profileName(requested?: string): string {
+    return requested || this.config.defaultStorageProfile || this.storage.defaultName;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.runtime.close(), this.storage.close()]);
+  }
+}
+
+let current: Promise<BackupContext> | undefined;
+
+/** The process-wide context used by `DataBackup`: koan.config.json on first use, sharing the entities' data runtime. */
+export function getBackupContext(): Promise<BackupContext> {
+  current ??= BackupContext.fromConfig({ runtime: getDataRuntime() });
+  current.catch(() => {
+    current = undefined;
+  });
+  return current;
+}
+
+/** Replaces the process-wide context (tests, apps that configure in code). */
+export function setBackupContext(context: BackupContext | undefined): void {
+  current = context ? Promise.resolve(context) : undefined;
+}

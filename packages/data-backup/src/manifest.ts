@@ -1,0 +1,133 @@
+/**
+ * The archive manifest, format version 1. `manifest.json` inside the archive and the `.manifest.json`
+ * sidecar beside it hold the same manifest; the sidecar adds `archive` (key, size, SHA-256 of the ZIP)
+ * and, once validated, `validation`. The JSON Schema is published at `schema/manifest.v1.schema.json`.
+ */
+import { z } from 'zod';
+
+export const FORMAT_VERSION = 1;
+
+export const backupStatuses = ['InProgress', 'Completed', 'PartiallyCompleted', 'Failed', 'Cancelled'] as const;
+export type BackupStatus = (typeof backupStatuses)[number];
+
+export const healthStatuses = ['Healthy', 'Warning', 'Critical', 'Unknown'] as const;
+export type HealthStatus = (typeof healthStatuses)[number];
+
+const isoDate = z.string().datetime({ offset: true });
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const entityManifestSchema = z.object({
+  entityType: z.string().min(1).describe('Entity name'),
+  set: z.string().min(1).describe('Set (partition); "root" is the default set'),
+  source: z.string().min(1),
+  provider: z.string().min(1),
+  keyType: z.enum(['string', 'uuid', 'integer']),
+  itemCount: z.number().int().nonnegative(),
+  sizeBytes: z.number().int().nonnegative().describe('Uncompressed bytes of the JSONL entry'),
+  compressedSizeBytes: z.number().int().nonnegative(),
+  contentHash: sha256.describe('SHA-256 (hex) of the exact JSONL bytes'),
+  storageFile: z.string().min(1).describe('Entry path inside the archive'),
+  consistency: z.enum(['snapshot', 'fuzzy']),
+  status: z.enum(['Completed', 'Failed']),
+  errorMessage: z.string().optional(),
+  durationMs: z.number().nonnegative(),
+});
+export type EntityManifest = z.infer<typeof entityManifestSchema>;
+
+export const validationResultSchema = z.object({
+  isValid: z.boolean(),
+  healthStatus: z.enum(healthStatuses),
+  issues: z.array(z.string()),
+  warnings: z.array(z.string()),
+  validatedAt: isoDate,
+  durationMs: z.number().nonnegative(),
+  checkedEntries: z.number().int().nonnegative(),
+  checkedLines: z.number().int().nonnegative(),
+});
+export type ValidationResult = z.infer<typeof validationResultSchema>;
+
+export const manifestSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/).describe('UUIDv7: sorts by creation time'),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  tags: z.array(z.string()),
+  createdAt: isoDate,
+  completedAt: isoDate.optional(),
+  status: z.enum(backupStatuses),
+  errorMessage: z.string().optional(),
+  storageProfile: z.string().min(1),
+  entities: z.array(entityManifestSchema),
+  sources: z.array(z.object({ name: z.string(), provider: z.string(), consistency: z.enum(['snapshot', 'fuzzy']) })),
+  verification: z.object({
+    totalItemCount: z.number().int().nonnegative(),
+    totalSizeBytes: z.number().int().nonnegative().describe('Uncompressed bytes of all entity entries'),
+    checksumAlgorithm: z.literal('sha256'),
+    overallChecksum: sha256.describe('SHA-256 of verification/checksums.json'),
+  }),
+  options: z.object({
+    compressData: z.boolean(),
+    compressionLevel: z.number().int().min(0).max(9),
+    batchSize: z.number().int().positive(),
+    includeSchemaSnapshot: z.boolean(),
+  }),
+  timings: z.object({ totalMs: z.number().nonnegative() }),
+  producer: z.object({ library: z.string(), version: z.string(), node: z.string() }),
+});
+export type BackupManifest = z.infer<typeof manifestSchema>;
+
+/** The catalog record of a backup: the manifest plus where its archive is. Stored as `<base>.manifest.json`. */
+export const sidecarSchema = manifestSchema.extend({
+  archive: z
+    .object({
+      key: z.string(),
+      sizeBytes: z.number().int().nonnegative(),
+      sha256,
+    })
+    .optional()
+    .describe('Absent for failed backups: nothing restorable was published'),
+  validation: validationResultSchema.optional(),
+});
+export type BackupSidecar = z.infer<typeof sidecarSchema>;
+
+export const checksumsSchema = z.object({
+  algorithm: z.literal('sha256'),
+  files: z.record(z.string(), sha256),
+});
+export type ChecksumsFile = z.infer<typeof checksumsSchema>;
+
+/** Archive entry of an entity set: `entities/<Entity>.jsonl`, or `entities/<Entity>@<set>.jsonl` for other sets. */
+export function entityEntryName(entity: string, set: string): string {
+  return set === 'root' ? `entities/${entity}.jsonl` : `entities/${entity}@${set}.jsonl`;
+}
+
+export const MANIFEST_ENTRY = 'manifest.json';
+export const CHECKSUMS_ENTRY = 'verification/checksums.json';
+export const SCHEMAS_ENTRY = 'verification/schema-snapshots.json';
+export const SIDECAR_SUFFIX = '.manifest.json';
+
+/** UUIDv7 (RFC 9562): 48-bit ms timestamp, random rest. */
+export function uuidv7(now = Date.now()): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const ts = BigInt(now);
+  for (let i = 0; i < 6; i++) bytes[i] = Number((ts >> BigInt(8 * (5 - i))) & 0xffn);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Storage keys of a backup: `<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and the sidecar beside it. */
+export function backupKeys(name: string, id: string, createdAt: Date): { archive: string; sidecar: string; base: string } {
+  const stamp = createdAt.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const base = `${name}/${name}-${stamp}-${id.slice(-8)}`;
+  return { base, archive: `${base}.zip`, sidecar: `${base}${SIDECAR_SUFFIX}` };
+}
+
+const BACKUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export function assertBackupName(name: string): void {
+  if (!BACKUP_NAME.test(name) || name.includes('..'))
+    throw new TypeError(
+      `Invalid backup name ${JSON.stringify(name)}: use 1-128 characters from A-Z a-z 0-9 . _ - starting with a letter or digit (e.g. "daily-users-2024-12-17").`,
+    );
+}

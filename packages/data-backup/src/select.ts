@@ -1,0 +1,72 @@
+import { discoverEntities, type Entity, type EntityInfo, ROOT_SET } from '@koan/data';
+import type { BackupContext } from './context.js';
+
+/** One entity set to back up. */
+export interface BackupTarget {
+  readonly entity: Entity;
+  readonly set: string;
+  readonly source: string;
+  readonly provider: string;
+}
+
+export interface EntityFilter {
+  /** Only entities of these providers (`sqlite`, `postgres`...). */
+  readonly includeProviders?: readonly string[];
+  readonly excludeProviders?: readonly string[];
+  /** Only these entity names. */
+  readonly includeEntityTypes?: readonly string[];
+  readonly excludeEntityTypes?: readonly string[];
+}
+
+const norm = (xs: readonly string[] | undefined) => (xs ? new Set(xs.map((x) => x.toLowerCase())) : undefined);
+
+export function matchesFilter(info: { name: string; provider: string }, filter: EntityFilter): boolean {
+  const incP = norm(filter.includeProviders);
+  const excP = norm(filter.excludeProviders);
+  const incE = norm(filter.includeEntityTypes);
+  const excE = norm(filter.excludeEntityTypes);
+  const provider = info.provider.toLowerCase();
+  const name = info.name.toLowerCase();
+  if (incP && !incP.has(provider)) return false;
+  if (excP?.has(provider)) return false;
+  if (incE && !incE.has(name)) return false;
+  if (excE?.has(name)) return false;
+  return true;
+}
+
+/** Every discovered entity set that passes the filter, in a stable order (entity name, then set). */
+export async function selectTargets(context: BackupContext, filter: EntityFilter & { introspect?: boolean }): Promise<BackupTarget[]> {
+  const infos: EntityInfo[] = await discoverEntities({ runtime: context.runtime, ...(filter.introspect ? { introspect: true } : {}) });
+  const out: BackupTarget[] = [];
+  for (const info of infos) {
+    if (!matchesFilter(info, filter)) continue;
+    const sets = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
+    for (const set of sets) out.push({ entity: info.entity, set, source: info.source, provider: info.provider });
+  }
+  return out;
+}
+
+export function setOrder(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === ROOT_SET) return -1;
+  if (b === ROOT_SET) return 1;
+  return a < b ? -1 : 1;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; resolves when all are done (first error rejects after all settle). */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.error;
+}

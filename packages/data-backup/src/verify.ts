@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { decodeRecord, type EntitySchema, type StoreDescription } from '@koan/data';
+import { type ZipReader, hashEntry } from './archive/index.js';
+import { BackupError } from './errors.js';
+import {
+  type BackupManifest,
+  type BackupSidecar,
+  CHECKSUMS_ENTRY,
+  type ChecksumsFile,
+  checksumsSchema,
+  MANIFEST_ENTRY,
+  manifestSchema,
+  SCHEMAS_ENTRY,
+} from './manifest.js';
+
+export interface SchemaSnapshot {
+  readonly entityType: string;
+  readonly set: string;
+  readonly source: string;
+  readonly provider: string;
+  readonly schema: EntitySchema;
+  readonly store: StoreDescription;
+}
+
+export interface ArchiveContents {
+  readonly manifest: BackupManifest;
+  readonly checksums: ChecksumsFile;
+  readonly snapshots: readonly SchemaSnapshot[] | undefined;
+}
+
+export interface VerifyReport {
+  readonly issues: string[];
+  readonly warnings: string[];
+  checkedEntries: number;
+  checkedLines: number;
+}
+
+async function readJson(reader: ZipReader, name: string): Promise<{ value: unknown; bytes: Buffer }> {
+  const bytes = await reader.readBuffer(name);
+  try {
+    return { value: JSON.parse(bytes.toString('utf8')), bytes };
+  } catch (e) {
+    throw new BackupError('ARCHIVE_CORRUPT', `${name} is not valid JSON: ${(e as Error).message}`, { cause: e, details: { entry: name } });
+  }
+}
+
+/**
+ * Reads and cross-checks the archive's own metadata: manifest against its schema and the sidecar,
+ * checksums.json against the manifest's overall checksum, schema snapshots against their checksum.
+ * Throws `ARCHIVE_CORRUPT` naming what is wrong.
+ */
+export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): Promise<ArchiveContents> {
+  for (const name of [MANIFEST_ENTRY, CHECKSUMS_ENTRY])
+    if (!reader.entry(name)) throw new BackupError('ARCHIVE_CORRUPT', `The archive has no ${name}: it is not a complete Koan backup.`, { details: { entry: name } });
+  const m = await readJson(reader, MANIFEST_ENTRY);
+  const parsed = manifestSchema.safeParse(m.value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new BackupError('ARCHIVE_CORRUPT', `manifest.json does not match the v1 manifest schema at ${i?.path.join('.') || '(root)'}: ${i?.message}`, {
+      details: { entry: MANIFEST_ENTRY },
+    });
+  }
+  const manifest = parsed.data;
+  if (sidecar && sidecar.id !== manifest.id)
+    throw new BackupError('ARCHIVE_CORRUPT', `The archive's manifest is backup ${manifest.id}, but its sidecar says ${sidecar.id}.`);
+  const c = await readJson(reader, CHECKSUMS_ENTRY);
+  const checksumsDigest = createHash('sha256').update(c.bytes).digest('hex');
+  if (checksumsDigest !== manifest.verification.overallChecksum)
+    throw new BackupError('ARCHIVE_CORRUPT', `${CHECKSUMS_ENTRY} does not match the manifest's overall checksum: the archive was altered.`, {
+      details: { entry: CHECKSUMS_ENTRY },
+    });
+  const checksums = checksumsSchema.parse(c.value);
+  let snapshots: SchemaSnapshot[] | undefined;
+  if (manifest.options.includeSchemaSnapshot) {
+    const s = await readJson(reader, SCHEMAS_ENTRY);
+    const digest = createHash('sha256').update(s.bytes).digest('hex');
+    if (digest !== checksums.files[SCHEMAS_ENTRY])
+      throw new BackupError('ARCHIVE_CORRUPT', `${SCHEMAS_ENTRY} does not match its checksum: the archive was altered.`, { details: { entry: SCHEMAS_ENTRY } });
+    snapshots = (s.value as { entities: SchemaSnapshot[] }).entities;
+  }
+  return { manifest, checksums, snapshots };
+}
+
+/**
+ * Checks entity entries: SHA-256 of the exact bytes against checksums.json and the manifest, line
+ * counts against item counts, and (deep) that every line parses and decodes with the snapshot schema.
+ * Reports every problem; never stops at the first.
+ */
+export async function verifyEntries(
+  reader: ZipReader,
+  contents: ArchiveContents,
+  options: { deep: boolean; only?: ReadonlySet<string>; signal?: AbortSignal; onEntry?: (entry: string, lines: number) => void },
+): Promise<VerifyReport> {
+  const report: VerifyReport = { issues: [], warnings: [], checkedEntries: 0, checkedLines: 0 };
+  const { manifest, checksums, snapshots } = contents;
+  const listed = new Set(Object.keys(checksums.files));
+  for (const entry of reader.entries) {
+    if (entry.name === MANIFEST_ENTRY || entry.name === CHECKSUMS_ENTRY) continue;
+    if (!listed.has(entry.name)) report.issues.push(`${entry.name}: present in the archive but not in ${CHECKSUMS_ENTRY}`);
+  }
+  for (const e of manifest.entities) {
+    if (e.status !== 'Completed') {
+      report.warnings.push(`${e.entityType}@${e.set}: failed during backup (${e.errorMessage ?? 'no message'}); it is not in the archive`);
+      continue;
+    }
+    if (options.only && !options.only.has(e.storageFile)) continue;
+    const expected = checksums.files[e.storageFile];
+    if (!reader.entry(e.storageFile)) {
+      report.issues.push(`${e.storageFile}: missing from the archive`);
+      continue;
+    }
+    if (expected !== e.contentHash) report.issues.push(`${e.storageFile}: manifest contentHash and ${CHECKSUMS_ENTRY} disagree`);
+    try {
+      if (options.deep) {
+        const snapshot = snapshots?.find((s) => s.entityType === e.entityType && s.set === e.set);
+        let lines = 0;
+        let done: { sha256: string; missingFinalNewline: boolean } | undefined;
+        for await (const batch of reader.lines(e.storageFile, {
+          batchSize: 2000,
+          ...(options.signal ? { signal: options.signal } : {}),
+          onDone: (d) => {
+            done = d;
+          },
+        })) {
+          for (let i = 0; i < batch.lines.length; i++) {
+            const text = batch.lines[i]!;
+            const lineNo = batch.firstLine + i;
+            let value: unknown;
+            try {
+              value = JSON.parse(text);
+            } catch (err) {
+              report.issues.push(`${e.storageFile} line ${lineNo}: not valid JSON (${(err as Error).message})`);
+              continue;
+            }
+            if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+              report.issues.push(`${e.storageFile} line ${lineNo}: not a JSON object`);
+              continue;
+            }
+            if (snapshot) {
+              try {
+                const { unknown } = decodeRecord(snapshot.schema, value as Record<string, unknown>);
+                if (unknown.length) report.issues.push(`${e.storageFile} line ${lineNo}: fields not in the schema snapshot: ${unknown.join(', ')}`);
+                if ((value as Record<string, unknown>)[snapshot.schema.key] === undefined)
+                  report.issues.push(`${e.storageFile} line ${lineNo}: no key field "${snapshot.schema.key}"`);
+              } catch (err) {
+                report.issues.push(`${e.storageFile} line ${lineNo}: ${(err as Error).message}`);
+              }
+            }
+            if (report.issues.length > 100) break;
+          }
+          lines += batch.lines.length;
+          options.onEntry?.(e.storageFile, lines);
+        }
+        if (done?.missingFinalNewline) report.issues.push(`${e.storageFile}: the last line is not terminated (truncated entry)`);
+        if (done && done.sha256 !== expected) report.issues.push(`${e.storageFile}: SHA-256 mismatch (archive ${done.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`);
+        if (lines !== e.itemCount) report.issues.push(`${e.storageFile}: ${lines} lines, but the manifest records ${e.itemCount} items`);
+        report.checkedLines += lines;
+      } else {
+        const h = await hashEntry(reader, e.storageFile, options.signal);
+        if (h.sha256 !== expected) report.issues.push(`${e.storageFile}: SHA-256 mismatch (archive ${h.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`);
+        if (h.lines !== e.itemCount) report.issues.push(`${e.storageFile}: ${h.lines} lines, but the manifest records ${e.itemCount} items`);
+        report.checkedLines += h.lines;
+        options.onEntry?.(e.storageFile, h.lines);
+      }
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      report.issues.push(`${e.storageFile}: ${(err as Error).message}`);
+    }
+    report.checkedEntries++;
+  }
+  if (manifest.options.includeSchemaSnapshot && !snapshots?.length && manifest.entities.length)
+    report.issues.push(`${SCHEMAS_ENTRY}: empty, but the manifest lists entities`);
+  return report;
+}

@@ -1,0 +1,585 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KoanError } from '@koan/data';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bufferSource,
+  EntrySpool,
+  type EntryStats,
+  fileSource,
+  hashEntry,
+  ZipReader,
+  ZipWriter,
+  type ZipWriterOptions,
+} from '../src/archive/index.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'koan-archive-test-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+
+async function* chunks(...parts: (Uint8Array | string)[]): AsyncGenerator<Uint8Array | string> {
+  for (const p of parts) yield p;
+}
+
+async function* jsonl(n: number, row: (i: number) => unknown): AsyncGenerator<string> {
+  for (let i = 0; i < n; i++) yield `${JSON.stringify(row(i))}\n`;
+}
+
+async function collect(iterable: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of iterable) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Builds an archive file with `build` and returns its path plus what `finish` reported. */
+async function writeArchive(
+  name: string,
+  build: (zip: ZipWriter) => Promise<void>,
+  options: ZipWriterOptions = {},
+): Promise<{ path: string; bytes: number; sha256: string }> {
+  const path = join(dir, name);
+  const zip = new ZipWriter(options);
+  const written = pipeline(zip.output, createWriteStream(path));
+  await build(zip);
+  const result = await zip.finish();
+  await written;
+  return { path, ...result };
+}
+
+async function expectCode(p: Promise<unknown>, code: string, text?: string): Promise<KoanError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected ${code}`).toBeInstanceOf(KoanError);
+  expect((err as KoanError).code).toBe(code);
+  if (text) expect((err as KoanError).message).toContain(text);
+  return err as KoanError;
+}
+
+const PY_CHECK = `
+import hashlib, json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    bad = z.testzip()
+    print(json.dumps({"bad": bad, "entries": {i.filename: [i.file_size, hashlib.sha256(z.read(i)).hexdigest()] for i in z.infolist()}}))
+`;
+
+/** Validates with Info-ZIP `unzip -t` and Python's zipfile; returns Python's view (name -> [size, sha256]). */
+function externalCheck(path: string): Record<string, [number, string]> {
+  const unzip = execFileSync('unzip', ['-tq', path], { encoding: 'utf8' });
+  expect(unzip).toContain('No errors detected');
+  const py = JSON.parse(execFileSync('python3', ['-c', PY_CHECK, path], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  expect(py.bad).toBeNull();
+  return py.entries;
+}
+
+const unicodeText = '名前 ✓ héllo 🎉 Ωmega\n'.repeat(20_000);
+const multiMbRows = (i: number) => ({ Id: i, Name: `user-${i}`, Note: 'ü✓'.repeat(i % 7), Score: (i * 7919) % 1000 });
+
+async function sampleArchive(name: string, options: ZipWriterOptions = {}) {
+  const stats = new Map<string, EntryStats>();
+  const spoolDir = mkdtempSync(join(dir, 'spools-'));
+  const spool = await EntrySpool.create('entities/Spooled.jsonl', { dir: spoolDir });
+  const spooled = await spool.write(jsonl(30_000, (i) => ({ i, s: 'x'.repeat(i % 50) })));
+  const stored = await EntrySpool.create('raw/stored.bin', { dir: spoolDir, compress: false });
+  const storedEntry = await stored.write(chunks(randomBytes(100_000)));
+  const archive = await writeArchive(
+    name,
+    async (zip) => {
+      const add = async (p: Promise<EntryStats>) => {
+        const s = await p;
+        stats.set(s.name, s);
+      };
+      await add(zip.addBuffer('manifest.json', JSON.stringify({ version: 1 })));
+      await add(zip.addEntry('entities/Empty.jsonl', chunks()));
+      await add(zip.addEntry('entities/User.jsonl', jsonl(120_000, multiMbRows)));
+      await add(zip.addSpooled(spooled));
+      await add(
+        zip.addEntry('ünïcode/名前 🎉.txt', chunks(unicodeText.slice(0, 1000), Buffer.from(unicodeText.slice(1000)))),
+      );
+      await add(zip.addSpooled(storedEntry));
+      await add(zip.addBuffer('verification/checksums.json', new Uint8Array([123, 125])));
+    },
+    options,
+  );
+  await spooled.dispose();
+  await storedEntry.dispose();
+  rmSync(spoolDir, { recursive: true, force: true });
+  return { ...archive, stats };
+}
+
+describe('ZIP writer and reader round trip', () => {
+  it('round-trips streamed, buffered, spooled, empty, unicode and multi-MB entries', async () => {
+    const { path, bytes, sha256: archiveSha, stats } = await sampleArchive('round-trip.zip');
+    const file = readFileSync(path);
+    expect(file.length).toBe(bytes);
+    expect(sha256(file)).toBe(archiveSha);
+
+    const user = stats.get('entities/User.jsonl')!;
+    expect(user.uncompressedBytes).toBeGreaterThan(5_000_000);
+    expect(user.lines).toBe(120_000);
+    expect(user.compressedBytes).toBeLessThan(user.uncompressedBytes / 3);
+    expect(stats.get('entities/Empty.jsonl')).toMatchObject({ uncompressedBytes: 0, lines: 0, crc32: 0 });
+    expect(stats.get('raw/stored.bin')).toMatchObject({ uncompressedBytes: 100_000, compressedBytes: 100_000 });
+
+    const reader = await ZipReader.open(await fileSource(path));
+    try {
+      expect(reader.entries.map((e) => e.name)).toEqual([...stats.keys()]);
+      expect(reader.entry('raw/stored.bin')?.method).toBe(0);
+      expect(reader.entry('entities/User.jsonl')?.method).toBe(8);
+      for (const s of stats.values()) {
+        const info = reader.entry(s.name)!;
+        expect(info).toMatchObject({
+          uncompressedSize: s.uncompressedBytes,
+          compressedSize: s.compressedBytes,
+          crc32: s.crc32,
+        });
+        const data = await collect(await reader.openEntry(s.name));
+        expect(sha256(data), s.name).toBe(s.sha256);
+        const h = await hashEntry(reader, s.name);
+        expect(h).toEqual({ sha256: s.sha256, bytes: s.uncompressedBytes, lines: h.lines });
+        if (s.lines !== undefined) expect(h.lines).toBe(s.lines);
+      }
+      expect((await reader.readBuffer('ünïcode/名前 🎉.txt')).toString('utf8')).toBe(unicodeText);
+      expect(JSON.parse((await reader.readBuffer('manifest.json')).toString())).toEqual({ version: 1 });
+      expect((await reader.readBuffer('entities/Empty.jsonl')).length).toBe(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('writes archives that unzip -t and Python zipfile accept, plain and forced ZIP64', async () => {
+    for (const forceZip64 of [false, true]) {
+      const { path, stats } = await sampleArchive(`external-${forceZip64}.zip`, { forceZip64 });
+      const py = externalCheck(path);
+      expect(Object.keys(py)).toEqual([...stats.keys()]);
+      for (const s of stats.values()) expect(py[s.name]).toEqual([s.uncompressedBytes, s.sha256]);
+      const reader = await ZipReader.open(await fileSource(path));
+      expect(reader.entries.length).toBe(stats.size);
+      expect((await hashEntry(reader, 'entities/User.jsonl')).sha256).toBe(stats.get('entities/User.jsonl')!.sha256);
+      await reader.close();
+    }
+  });
+
+  it('reads archives written by Python zipfile (deflate and stored)', async () => {
+    const path = join(dir, 'python.zip');
+    execFileSync('python3', [
+      '-c',
+      `import zipfile, sys
+with zipfile.ZipFile(sys.argv[1], 'w') as z:
+    z.writestr('a.jsonl', '{"a":1}\\n' * 5000, compress_type=zipfile.ZIP_DEFLATED)
+    z.writestr('dir/b.txt', 'héllo', compress_type=zipfile.ZIP_STORED)
+    z.comment = b'a comment'`,
+      path,
+    ]);
+    const reader = await ZipReader.open(await fileSource(path));
+    expect(reader.entries.map((e) => e.name)).toEqual(['a.jsonl', 'dir/b.txt']);
+    expect((await reader.readBuffer('dir/b.txt')).toString()).toBe('héllo');
+    expect(await hashEntry(reader, 'a.jsonl')).toMatchObject({ bytes: 8 * 5000, lines: 5000 });
+    await reader.close();
+  });
+
+  it('stores entries uncompressed with level 0 or compress: false', async () => {
+    for (const options of [{ level: 0 }, { compress: false }]) {
+      const { path } = await writeArchive(
+        'store.zip',
+        async (zip) => {
+          const s = await zip.addEntry('a.txt', chunks('hello\n', 'world\n'));
+          expect(s).toMatchObject({ uncompressedBytes: 12, compressedBytes: 12, lines: 2 });
+        },
+        options,
+      );
+      externalCheck(path);
+      const reader = await ZipReader.open(await fileSource(path));
+      expect(reader.entry('a.txt')?.method).toBe(0);
+      expect((await reader.readBuffer('a.txt')).toString()).toBe('hello\nworld\n');
+      await reader.close();
+    }
+  });
+
+  it('reads from an in-memory source', async () => {
+    const { path } = await writeArchive('mem.zip', async (zip) => {
+      await zip.addBuffer('x.txt', 'x\n');
+    });
+    const reader = await ZipReader.open(bufferSource(readFileSync(path)));
+    expect((await reader.readBuffer('x.txt')).toString()).toBe('x\n');
+  });
+});
+
+describe('JSONL lines', () => {
+  async function archiveWith(name: string, content: string | Buffer) {
+    const { path } = await writeArchive(`${name.replaceAll('/', '_')}.zip`, async (zip) => {
+      await zip.addEntry(name, chunks(content));
+    });
+    return ZipReader.open(await fileSource(path));
+  }
+
+  async function readLines(reader: ZipReader, name: string, batchSize?: number) {
+    const batches: { firstLine: number; lines: string[] }[] = [];
+    let done: { sha256: string; bytes: number; lines: number; missingFinalNewline: boolean } | undefined;
+    for await (const b of reader.lines(name, { ...(batchSize ? { batchSize } : {}), onDone: (r) => (done = r) })) {
+      batches.push(b);
+    }
+    return { batches, lines: batches.flatMap((b) => b.lines), done: done! };
+  }
+
+  it('yields every line in numbered batches, with the SHA-256 of the bytes read', async () => {
+    const rows = Array.from({ length: 2_500 }, (_, i) => JSON.stringify({ i, s: '✓'.repeat(i % 40) }));
+    const text = rows.map((r) => `${r}\n`).join('');
+    const reader = await archiveWith('entities/A.jsonl', text);
+    const { batches, lines, done } = await readLines(reader, 'entities/A.jsonl', 1000);
+    expect(lines).toEqual(rows);
+    expect(batches.map((b) => [b.firstLine, b.lines.length])).toEqual([
+      [1, 1000],
+      [1001, 1000],
+      [2001, 500],
+    ]);
+    expect(done).toEqual({
+      sha256: sha256(text),
+      bytes: Buffer.byteLength(text),
+      lines: 2500,
+      missingFinalNewline: false,
+    });
+    await reader.close();
+  });
+
+  it('never drops a line: empty lines are yielded, a final line without newline is yielded and flagged', async () => {
+    const reader = await archiveWith('entities/B.jsonl', '{"a":1}\n\n{"a":2}\r\n{"a":3}');
+    const { lines, done } = await readLines(reader, 'entities/B.jsonl');
+    expect(lines).toEqual(['{"a":1}', '', '{"a":2}\r', '{"a":3}']);
+    expect(done.missingFinalNewline).toBe(true);
+    expect(done.lines).toBe(3);
+    await reader.close();
+  });
+
+  it('keeps multi-byte characters intact across chunk boundaries and handles very long lines', async () => {
+    // 4-byte emoji and 3-byte CJK rows crossing every 64 KiB inflate chunk boundary, plus a 3 MB line.
+    const rows = Array.from({ length: 20_000 }, (_, i) => `${'🎉名'.repeat(i % 13)}${i}`);
+    const long = '名'.repeat(1_000_000);
+    rows.splice(10_000, 0, long);
+    const text = rows.map((r) => `${r}\n`).join('');
+    const reader = await archiveWith('entities/C.jsonl', Buffer.from(text));
+    const { lines, done } = await readLines(reader, 'entities/C.jsonl', 777);
+    expect(lines.length).toBe(rows.length);
+    expect(lines[10_000]!.length).toBe(long.length);
+    expect(lines).toEqual(rows);
+    expect(done.sha256).toBe(sha256(text));
+    await reader.close();
+  });
+
+  it('yields nothing for an empty entry', async () => {
+    const reader = await archiveWith('entities/D.jsonl', '');
+    const { lines, done } = await readLines(reader, 'entities/D.jsonl');
+    expect(lines).toEqual([]);
+    expect(done).toMatchObject({ bytes: 0, lines: 0, missingFinalNewline: false });
+    await reader.close();
+  });
+});
+
+describe('corruption and errors', () => {
+  async function corruptCopy(name: string, mutate: (b: Buffer) => Buffer) {
+    const { path } = await writeArchive(`${name}-src.zip`, async (zip) => {
+      await zip.addBuffer('manifest.json', '{}');
+      await zip.addEntry('entities/User.jsonl', jsonl(100_000, multiMbRows));
+    });
+    const reader = await ZipReader.open(await fileSource(path));
+    const info = reader.entry('entities/User.jsonl')!;
+    await reader.close();
+    const damaged = join(dir, `${name}.zip`);
+    writeFileSync(damaged, mutate(readFileSync(path)));
+    return { damaged, info };
+  }
+
+  it('fails openEntry and hashEntry with ARCHIVE_CORRUPT naming the entry when a compressed byte flips', async () => {
+    const { damaged, info } = await corruptCopy('flipped', (b) => {
+      // The tiny manifest comes first: a third of the way in is inside the User entry's deflate data.
+      const at = Math.floor(b.length / 3);
+      b[at] = b[at]! ^ 0x55;
+      return b;
+    });
+    expect(info.compressedSize).toBeGreaterThan(100_000);
+    const reader = await ZipReader.open(await fileSource(damaged));
+    await expectCode(hashEntry(reader, 'entities/User.jsonl'), 'ARCHIVE_CORRUPT', 'entities/User.jsonl');
+    await expectCode(collect(await reader.openEntry('entities/User.jsonl')), 'ARCHIVE_CORRUPT', 'entities/User.jsonl');
+    await expectCode(collect(reader.lines('entities/User.jsonl')), 'ARCHIVE_CORRUPT', 'entities/User.jsonl');
+    // Other entries stay readable.
+    expect((await reader.readBuffer('manifest.json')).toString()).toBe('{}');
+    await reader.close();
+  });
+
+  it('detects a CRC mismatch in stored data', async () => {
+    const { path } = await writeArchive(
+      'stored-crc.zip',
+      async (zip) => {
+        await zip.addBuffer('a.txt', 'hello world\n');
+      },
+      { compress: false },
+    );
+    const b = readFileSync(path);
+    const at = b.indexOf('hello world');
+    b[at] = 'j'.charCodeAt(0);
+    const reader = await ZipReader.open(bufferSource(b));
+    await expectCode(reader.readBuffer('a.txt'), 'ARCHIVE_CORRUPT', 'a.txt fails its CRC-32 check');
+  });
+
+  it('fails open with ARCHIVE_CORRUPT on a truncated archive', async () => {
+    const { damaged } = await corruptCopy('truncated', (b) => b.subarray(0, Math.floor(b.length * 0.6)));
+    await expectCode(
+      fileSource(damaged).then((s) => ZipReader.open(s)),
+      'ARCHIVE_CORRUPT',
+      'end of central directory',
+    );
+    const { damaged: tail } = await corruptCopy('truncated-tail', (b) => b.subarray(0, b.length - 10));
+    await expectCode(
+      fileSource(tail).then((s) => ZipReader.open(s)),
+      'ARCHIVE_CORRUPT',
+    );
+    await expectCode(ZipReader.open(bufferSource(Buffer.from('not a zip'))), 'ARCHIVE_CORRUPT');
+  });
+
+  it('reports entries whose data runs past the central directory (bytes cut from the middle)', async () => {
+    const { damaged } = await corruptCopy('cut-middle', (b) => {
+      const cut = Math.floor(b.length / 2);
+      return Buffer.concat([b.subarray(0, cut), b.subarray(cut + 1000)]);
+    });
+    // The central directory still parses, but offsets now point past it or at the wrong bytes.
+    const reader = await ZipReader.open(await fileSource(damaged)).catch((e: unknown) => e);
+    if (reader instanceof ZipReader) {
+      await expectCode(hashEntry(reader, 'entities/User.jsonl'), 'ARCHIVE_CORRUPT', 'entities/User.jsonl');
+      await reader.close();
+    } else {
+      expect((reader as KoanError).code).toBe('ARCHIVE_CORRUPT');
+    }
+  });
+
+  it('reports a missing entry with ARCHIVE_ENTRY_MISSING', async () => {
+    const { path } = await writeArchive('missing.zip', async (zip) => {
+      await zip.addBuffer('a.txt', 'a');
+    });
+    const reader = await ZipReader.open(await fileSource(path));
+    await expectCode(reader.openEntry('nope.jsonl'), 'ARCHIVE_ENTRY_MISSING', 'nope.jsonl');
+    await expectCode(hashEntry(reader, 'nope.jsonl'), 'ARCHIVE_ENTRY_MISSING');
+    await reader.close();
+  });
+
+  it('rejects duplicate and unsafe entry names without breaking the writer', async () => {
+    const { path } = await writeArchive('names.zip', async (zip) => {
+      await zip.addBuffer('a.txt', 'a');
+      await expectCode(zip.addBuffer('a.txt', 'again'), 'ARCHIVE_DUPLICATE_ENTRY', 'a.txt');
+      for (const bad of ['', '/abs', '../up', 'a//b', 'a\\b', 'x/./y']) {
+        await expectCode(zip.addBuffer(bad, 'x'), 'ARCHIVE_INVALID_NAME');
+      }
+      await zip.addBuffer('b.txt', 'b');
+    });
+    expect(Object.keys(externalCheck(path))).toEqual(['a.txt', 'b.txt']);
+  });
+
+  it('refuses writes after finish', async () => {
+    const zip = new ZipWriter();
+    const sink = pipeline(zip.output, nullSink());
+    await zip.finish();
+    await sink;
+    await expectCode(zip.addBuffer('late.txt', 'x'), 'ARCHIVE_WRITER_CLOSED');
+    await expectCode(zip.finish(), 'ARCHIVE_WRITER_CLOSED');
+  });
+});
+
+function nullSink(onChunk: (c: Buffer) => void = () => {}) {
+  return new Writable({
+    highWaterMark: 16 * 1024,
+    write(c: Buffer, _e, cb) {
+      onChunk(c);
+      // A slow consumer: completes each write on a later turn of the event loop.
+      setImmediate(cb);
+    },
+  });
+}
+
+describe('cancellation and backpressure', () => {
+  it('an abort signal stops addEntry with ABORTED and errors the output', async () => {
+    const zip = new ZipWriter();
+    const outputError = new Promise<unknown>((resolve) => zip.output.on('error', resolve));
+    zip.output.resume();
+    const controller = new AbortController();
+    let pulled = 0;
+    // A source that stalls forever after a few rows: cancellation must not wait for it.
+    const source = (async function* () {
+      for (; pulled < 3; pulled++) yield 'row\n';
+      controller.abort(new Error('user cancelled'));
+      await new Promise(() => {});
+    })();
+    const err = await expectCode(zip.addEntry('entities/X.jsonl', source, { signal: controller.signal }), 'ABORTED');
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(await outputError).toBe(err);
+    expect(zip.output.destroyed).toBe(true);
+    await expectCode(zip.addBuffer('after.txt', 'x'), 'ABORTED');
+    await expectCode(zip.finish(), 'ABORTED');
+  });
+
+  it('an already-aborted signal rejects before anything is written', async () => {
+    const zip = new ZipWriter();
+    zip.output.on('error', () => {});
+    await expectCode(zip.addEntry('a.txt', chunks('x'), { signal: AbortSignal.abort() }), 'ABORTED');
+  });
+
+  it('a failing source fails the writer with the source error', async () => {
+    const zip = new ZipWriter();
+    zip.output.on('error', () => {});
+    zip.output.resume();
+    const source = (async function* () {
+      yield 'a\n';
+      throw new Error('database went away');
+    })();
+    await expect(zip.addEntry('a.jsonl', source)).rejects.toThrow('database went away');
+    await expect(zip.finish()).rejects.toThrow('database went away');
+  });
+
+  it('abort() destroys the output and rejects pending work', async () => {
+    const zip = new ZipWriter();
+    const outputError = new Promise<unknown>((resolve) => zip.output.on('error', resolve));
+    const pending = zip.addEntry('big.bin', incompressible(64 << 20).source);
+    zip.abort(new Error('storage failed'));
+    await expect(pending).rejects.toThrow('storage failed');
+    expect(((await outputError) as Error).message).toBe('storage failed');
+  });
+
+  it('a slow consumer keeps the source from being read far ahead', async () => {
+    const total = 48 << 20;
+    const input = incompressible(total);
+    const zip = new ZipWriter({ level: 1 });
+    let consumed = 0;
+    let maxAhead = 0;
+    const sink = pipeline(
+      zip.output,
+      nullSink((c) => {
+        consumed += c.length;
+        maxAhead = Math.max(maxAhead, input.pulled() - consumed);
+      }),
+    );
+    const s = await zip.addEntry('random.bin', input.source);
+    await zip.finish();
+    await sink;
+    expect(s.uncompressedBytes).toBe(total);
+    // Incompressible data: output bytes track input bytes, so the gap is the pipeline's buffering.
+    expect(maxAhead).toBeLessThan(12 << 20);
+  });
+
+  it('the source is not read while nobody reads the output', async () => {
+    const input = incompressible(256 << 20);
+    const zip = new ZipWriter({ level: 1 });
+    zip.output.on('error', () => {});
+    const done = zip.addEntry('random.bin', input.source);
+    let last = -1;
+    for (let i = 0; i < 200 && input.pulled() !== last; i++) {
+      last = input.pulled();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(input.pulled()).toBeLessThan(12 << 20);
+    zip.abort(new Error('stop'));
+    await expect(done).rejects.toThrow('stop');
+  });
+
+  it('an abort signal stops reading an entry with ABORTED', async () => {
+    const { path } = await writeArchive('abort-read.zip', async (zip) => {
+      await zip.addEntry('entities/User.jsonl', jsonl(200_000, multiMbRows));
+    });
+    const reader = await ZipReader.open(await fileSource(path));
+    const controller = new AbortController();
+    let batches = 0;
+    const reading = (async () => {
+      for await (const _ of reader.lines('entities/User.jsonl', { batchSize: 100, signal: controller.signal })) {
+        if (++batches === 3) controller.abort(new Error('stop reading'));
+      }
+    })();
+    await expectCode(reading, 'ABORTED');
+    expect(batches).toBeLessThan(2000);
+    await expectCode(reader.openEntry('entities/User.jsonl', { signal: controller.signal }), 'ABORTED');
+    // The shared file handle stays usable after an aborted read.
+    expect((await hashEntry(reader, 'entities/User.jsonl')).lines).toBe(200_000);
+    await reader.close();
+  });
+
+  it('breaking out of lines() early releases the entry stream', async () => {
+    const { path } = await writeArchive('break.zip', async (zip) => {
+      await zip.addEntry(
+        'a.jsonl',
+        jsonl(50_000, (i) => ({ i })),
+      );
+    });
+    const reader = await ZipReader.open(await fileSource(path));
+    for (let k = 0; k < 20; k++) {
+      for await (const b of reader.lines('a.jsonl', { batchSize: 10 })) {
+        expect(b.firstLine).toBe(1);
+        break;
+      }
+    }
+    expect((await hashEntry(reader, 'a.jsonl')).lines).toBe(50_000);
+    await reader.close();
+  });
+
+  it('a spool deletes its temp file when the source fails or on discard', async () => {
+    const spoolDir = mkdtempSync(join(dir, 'spool-fail-'));
+    const spool = await EntrySpool.create('e.jsonl', { dir: spoolDir });
+    expect(existsSync(spool.path)).toBe(true);
+    const controller = new AbortController();
+    const source = (async function* () {
+      yield 'a\n';
+      controller.abort();
+      await new Promise(() => {});
+    })();
+    await expectCode(spool.write(source, { signal: controller.signal }), 'ABORTED');
+    expect(existsSync(spool.path)).toBe(false);
+    const other = await EntrySpool.create('f.jsonl', { dir: spoolDir });
+    const entry = await other.write(chunks('x\n'));
+    expect(existsSync(entry.path)).toBe(true);
+    await other.discard();
+    expect(existsSync(entry.path)).toBe(false);
+    await entry.dispose();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('spools compress concurrently and append without recompression', async () => {
+    const spools = await Promise.all(
+      ['A', 'B', 'C', 'D'].map(async (n) =>
+        (await EntrySpool.create(`entities/${n}.jsonl`, {})).write(jsonl(50_000, (i) => ({ n, i }))),
+      ),
+    );
+    const { path } = await writeArchive('spools.zip', async (zip) => {
+      for (const s of spools) {
+        const stats = await zip.addSpooled(s);
+        expect(stats).toMatchObject({ name: s.name, sha256: s.sha256, lines: 50_000 });
+      }
+    });
+    const py = externalCheck(path);
+    for (const s of spools) {
+      expect(py[s.name]).toEqual([s.uncompressedBytes, s.sha256]);
+      await s.dispose();
+    }
+  });
+});
+
+/** `total` bytes of data deflate cannot shrink, produced in 64 KiB chunks, counting what was pulled. */
+function incompressible(total: number) {
+  const block = randomBytes(8 << 20);
+  let pulled = 0;
+  const source = (async function* () {
+    while (pulled < total) {
+      const at = pulled % block.length;
+      const chunk = block.subarray(at, Math.min(at + 65_536, block.length, at + total - pulled));
+      pulled += chunk.length;
+      yield chunk;
+    }
+  })();
+  return { source, pulled: () => pulled };
+}

@@ -1,0 +1,665 @@
+import { Readable } from 'node:stream';
+import {
+  type AdapterCapabilities,
+  ConfigError,
+  type Consistency,
+  type DataAdapter,
+  DataError,
+  type DataReader,
+  type DataRecord,
+  type DataWriter,
+  type EntitySchema,
+  type ExportOptions,
+  type ImportOptions,
+  type ImportResult,
+  type KeyValue,
+  keySpec,
+  physicalName,
+  ROOT_SET,
+  type StoreDescription,
+  setFromPhysicalName,
+  throwIfAborted,
+} from '@koan/data';
+import {
+  createPool,
+  type Pool,
+  type PoolConnection,
+  type PoolOptions,
+  type ResultSetHeader,
+  escape as sqlEscape,
+} from 'mysql2/promise';
+import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase, type SkippedTable } from './mysql-introspector.js';
+import {
+  ABSENT_COLUMN,
+  absentList,
+  ambiguousFields,
+  columnType,
+  type LiteralWriter,
+  literalWriter,
+  quoteId,
+  rowReader,
+  tsvWriter,
+} from './mysql-types.js';
+
+const absentTsv = tsvWriter('', ABSENT_COLUMN, { type: 'string', optional: false, nullable: true });
+
+/** Settings of a MySQL/MariaDB source. */
+export interface MysqlSettings {
+  /** `mysql://user:password@host:port/database`; the separate fields below override its parts. */
+  readonly uri?: string;
+  /** @default '127.0.0.1' (when no `uri`) */
+  readonly host?: string;
+  /** @default 3306 */
+  readonly port?: number;
+  /** @default 'root' (when no `uri`) */
+  readonly user?: string;
+  readonly password?: string;
+  /** Required, here or in `uri`. */
+  readonly database?: string;
+  /** Connections in the pool. @default 4 */
+  readonly poolSize?: number;
+}
+
+const CAPABILITIES: AdapterCapabilities = Object.freeze({
+  transactions: true,
+  snapshotReads: true,
+  nativeUpsert: true,
+  bulkLoad: true,
+  orderedStreaming: true,
+  sets: true,
+  introspection: true,
+  ttl: false,
+  nonFiniteNumbers: false,
+});
+
+const SESSION_SQL =
+  "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+const ER_NO_SUCH_TABLE = 1146;
+const ER_DUP_ENTRY = 1062;
+const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+const KEYS_PER_STATEMENT = 1000;
+
+/** Where an operation runs: on a pooled connection of its own, or on the connection of a transaction/snapshot. */
+interface Session {
+  readonly conn?: PoolConnection;
+}
+
+const POOLED: Session = Object.freeze({});
+
+interface TablePlan {
+  readonly table: string;
+  /** Field columns, in schema order. */
+  readonly columns: readonly string[];
+  /** Optional nullable fields, tracked in {@link ABSENT_COLUMN} when there are any. */
+  readonly ambiguous: readonly string[];
+  /** Every column read and written: the fields, then {@link ABSENT_COLUMN} if used. */
+  readonly columnList: string;
+  readonly key: string;
+  readonly read: (row: unknown[]) => DataRecord;
+  readonly literals: readonly LiteralWriter[];
+  readonly tsv: readonly LiteralWriter[];
+}
+
+function isNoSuchTable(e: unknown): boolean {
+  return (e as { errno?: number }).errno === ER_NO_SUCH_TABLE;
+}
+
+function duplicateKeyError(schema: EntitySchema, set: string, message: string, cause?: unknown): DataError {
+  const key = /Duplicate entry '(.*)' for key/s.exec(message)?.[1];
+  return new DataError(
+    'DUPLICATE_KEY',
+    `${schema.name}${set === ROOT_SET ? '' : `#${set}`}: a record with key ${JSON.stringify(key ?? '?')} already exists (insert mode). Use mode 'upsert' to replace it.`,
+    { cause, details: { entity: schema.name, set, key } },
+  );
+}
+
+/**
+ * The MySQL/MariaDB adapter. One pool per source; each export holds one connection for its whole
+ * stream and gives it back in `finally`.
+ */
+export class MysqlAdapter implements DataAdapter {
+  readonly provider = 'mysql';
+  readonly capabilities = CAPABILITIES;
+  readonly #options: PoolOptions;
+  readonly #source: string;
+  #pool: Pool | undefined;
+  #ready = new WeakSet<object>();
+  #plans = new WeakMap<EntitySchema, Map<string, TablePlan>>();
+  #binaryCollation = 'utf8mb4_bin';
+  #localInfile = false;
+  #maxStatementBytes = MAX_STATEMENT_BYTES;
+
+  constructor(settings: MysqlSettings = {}, context: { readonly source?: string } = {}) {
+    this.#source = context.source ?? 'default';
+    const fromUri = settings.uri ? new URL(settings.uri) : undefined;
+    const database = settings.database ?? (fromUri ? decodeURIComponent(fromUri.pathname.slice(1)) : undefined);
+    if (!database)
+      throw new ConfigError(
+        'MISSING_SETTING',
+        '[koan] [mysql] Missing required setting `database` (or a `uri` ending in /database).',
+      );
+    this.#options = Object.freeze({
+      host: settings.host ?? (fromUri?.hostname || '127.0.0.1'),
+      port: settings.port ?? (fromUri?.port ? Number(fromUri.port) : 3306),
+      user: settings.user ?? (fromUri?.username ? decodeURIComponent(fromUri.username) : 'root'),
+      password: settings.password ?? (fromUri?.password ? decodeURIComponent(fromUri.password) : ''),
+      database,
+      connectionLimit: settings.poolSize ?? 4,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      decimalNumbers: false,
+      jsonStrings: true,
+      timezone: 'Z',
+      charset: 'utf8mb4',
+      // Without FOUND_ROWS, ON DUPLICATE KEY UPDATE reports 2 per changed row, which tells updates from inserts.
+      flags: ['-FOUND_ROWS', 'LOCAL_FILES'],
+    });
+  }
+
+  async init(): Promise<void> {
+    this.#pool ??= createPool(this.#options);
+    const [rows] = await this.#pool.query<never[]>({
+      sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet',
+      rowsAsArray: true,
+    });
+    const [version, localInfile, maxPacket] = (rows as unknown[][])[0] as [string, unknown, unknown];
+    const mysqlMajor = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
+    if (/mariadb/i.test(version)) this.#binaryCollation = 'utf8mb4_nopad_bin';
+    else if (mysqlMajor >= 8) this.#binaryCollation = 'utf8mb4_0900_bin';
+    this.#localInfile = Number(localInfile) === 1;
+    // Statements are measured in UTF-16 units; one unit is at most 3 UTF-8 bytes.
+    this.#maxStatementBytes = Math.max(16 * 1024, Math.min(MAX_STATEMENT_BYTES, (Number(maxPacket) - 64 * 1024) / 3));
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end();
+  }
+
+  /** Whether `importBatch(..., { bulk: true })` can use `LOAD DATA LOCAL INFILE` (server `local_infile`). */
+  get usesLoadData(): boolean {
+    return this.#localInfile;
+  }
+
+  async #acquire(): Promise<PoolConnection> {
+    if (!this.#pool) throw new DataError('NOT_INITIALIZED', '[koan] [mysql] Call init() before using the adapter.');
+    const conn = await this.#pool.getConnection();
+    if (!this.#ready.has(conn.connection)) {
+      try {
+        await conn.query(SESSION_SQL);
+      } catch (e) {
+        conn.release();
+        throw e;
+      }
+      this.#ready.add(conn.connection);
+    }
+    return conn;
+  }
+
+  async #use<T>(session: Session, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    if (session.conn) return fn(session.conn);
+    const conn = await this.#acquire();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.release();
+    }
+  }
+
+  #plan(schema: EntitySchema, set: string): TablePlan {
+    let plans = this.#plans.get(schema);
+    if (!plans) {
+      plans = new Map();
+      this.#plans.set(schema, plans);
+    }
+    let plan = plans.get(set);
+    if (!plan) {
+      keySpec(schema);
+      const table = physicalName(schema, set);
+      const columns = Object.keys(schema.fields);
+      const ambiguous = ambiguousFields(schema);
+      plan = {
+        table,
+        columns,
+        ambiguous,
+        columnList: [...columns, ...(ambiguous.length ? [ABSENT_COLUMN] : [])].map(quoteId).join(', '),
+        key: schema.key,
+        read: rowReader(schema, columns, ambiguous.length > 0),
+        literals: columns.map((c) => literalWriter(schema.name, c, schema.fields[c]!)),
+        tsv: columns.map((c) => tsvWriter(schema.name, c, schema.fields[c]!)),
+      };
+      plans.set(set, plan);
+    }
+    return plan;
+  }
+
+  async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    const table = physicalName(entity, set);
+    const key = keySpec(entity);
+    if (key.type !== 'string' && key.type !== 'uuid' && key.type !== 'integer')
+      throw new DataError(
+        'INVALID_KEY',
+        `${entity.name}: key field "${entity.key}" must be string, uuid or integer, not ${key.type}`,
+      );
+    const columns = Object.entries(entity.fields).map(([name, spec]) => {
+      const isKey = name === entity.key;
+      const nullable = !isKey && (spec.nullable || spec.optional);
+      return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'}`;
+    });
+    if (ambiguousFields(entity).length) columns.push(`${quoteId(ABSENT_COLUMN)} TEXT CHARACTER SET utf8mb4 NULL`);
+    const comment = entity.origin === 'declared' ? ` COMMENT=${sqlEscape(ENTITY_COMMENT_PREFIX + entity.name)}` : '';
+    await this.#use(POOLED, (conn) =>
+      conn.query(
+        `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (${columns.join(', ')}, PRIMARY KEY (${quoteId(entity.key)})) ` +
+          `ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${this.#binaryCollation}${comment}`,
+      ),
+    );
+  }
+
+  exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<DataRecord[]> {
+    return this.#export(POOLED, entity, set, options);
+  }
+
+  async *#export(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    options: ExportOptions,
+  ): AsyncGenerator<DataRecord[]> {
+    const plan = this.#plan(entity, set);
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
+    const keyIndex = plan.columns.indexOf(plan.key);
+    for await (const rows of this.#pages(session, plan, plan.columnList, keyIndex, batchSize, options.signal)) {
+      const batch = new Array<DataRecord>(rows.length);
+      for (let i = 0; i < rows.length; i++) batch[i] = plan.read(rows[i]!);
+      yield batch;
+    }
+  }
+
+  /** Keyset paging in key order; the next page is fetched while the consumer handles the current one. */
+  async *#pages(
+    session: Session,
+    plan: TablePlan,
+    select: string,
+    keyIndex: number,
+    pageSize: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<unknown[][]> {
+    throwIfAborted(signal);
+    const base = `SELECT ${select} FROM ${quoteId(plan.table)}`;
+    const order = ` ORDER BY ${quoteId(plan.key)} LIMIT ${pageSize}`;
+    const after = `${base} WHERE ${quoteId(plan.key)} > ?${order}`;
+    const conn = session.conn ?? (await this.#acquire());
+    const page = (last: unknown) =>
+      conn
+        .query({
+          sql: last === undefined ? base + order : after,
+          values: last === undefined ? [] : [last],
+          rowsAsArray: true,
+        })
+        .then(([rows]) => rows as unknown as unknown[][]);
+    let pending: Promise<unknown[][]> | undefined = page(undefined);
+    try {
+      while (pending) {
+        const rows: unknown[][] = await pending;
+        pending = undefined;
+        if (rows.length === 0) return;
+        if (rows.length === pageSize) pending = page(rows[rows.length - 1]![keyIndex]);
+        throwIfAborted(signal);
+        yield rows;
+      }
+    } catch (e) {
+      if (isNoSuchTable(e)) return;
+      throw e;
+    } finally {
+      // A page still in flight must finish before the connection is reused.
+      await pending?.catch(() => undefined);
+      if (!session.conn) conn.release();
+    }
+  }
+
+  count(entity: EntitySchema, set: string): Promise<number> {
+    return this.#count(POOLED, entity, set);
+  }
+
+  async #count(session: Session, entity: EntitySchema, set: string): Promise<number> {
+    const plan = this.#plan(entity, set);
+    return this.#use(session, async (conn) => {
+      try {
+        const [rows] = await conn.query({ sql: `SELECT COUNT(*) FROM ${quoteId(plan.table)}`, rowsAsArray: true });
+        return Number((rows as unknown as unknown[][])[0]![0]);
+      } catch (e) {
+        if (isNoSuchTable(e)) return 0;
+        throw e;
+      }
+    });
+  }
+
+  importBatch(
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    return this.#import(POOLED, entity, set, records, options);
+  }
+
+  async #import(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    if (records.length === 0) return { inserted: 0, updated: 0 };
+    const plan = this.#plan(entity, set);
+    if (options.bulk && this.#localInfile)
+      return this.#use(session, (conn) =>
+        this.#atomic(conn, session.conn !== undefined, () =>
+          options.mode === 'insert'
+            ? this.#loadData(conn, entity, set, plan, plan.table, records)
+            : this.#loadUpsert(conn, entity, set, plan, records),
+        ),
+      );
+    const statements = this.#insertStatements(plan, records, options.mode === 'upsert');
+    return this.#use(session, (conn) =>
+      this.#atomic(conn, session.conn !== undefined || statements.length === 1, async () => {
+        let inserted = 0;
+        let updated = 0;
+        for (const { sql, rows } of statements) {
+          throwIfAborted(options.signal);
+          let header: ResultSetHeader;
+          try {
+            [header] = await conn.query<ResultSetHeader>(sql);
+          } catch (e) {
+            if ((e as { errno?: number }).errno === ER_DUP_ENTRY)
+              throw duplicateKeyError(entity, set, (e as Error).message, e);
+            throw e;
+          }
+          // Per row: 1 inserted, 2 changed, 0 unchanged; `Duplicates` in info counts changed rows.
+          const changed = Number(
+            /Duplicates: (\d+)/.exec(header.info ?? '')?.[1] ?? (header.affectedRows === 2 ? 1 : 0),
+          );
+          const ins = header.affectedRows - 2 * changed;
+          inserted += ins;
+          updated += rows - ins;
+        }
+        return { inserted, updated };
+      }),
+    );
+  }
+
+  /** Runs `fn` in a transaction on `conn` unless the caller already holds one (or one statement is atomic anyway). */
+  async #atomic<T>(conn: PoolConnection, already: boolean, fn: () => Promise<T>): Promise<T> {
+    if (already) return fn();
+    await conn.query('START TRANSACTION');
+    try {
+      const out = await fn();
+      await conn.query('COMMIT');
+      return out;
+    } catch (e) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  }
+
+  #insertStatements(plan: TablePlan, records: readonly DataRecord[], upsert: boolean): { sql: string; rows: number }[] {
+    const head = `INSERT INTO ${quoteId(plan.table)} (${plan.columnList}) VALUES `;
+    const tail = upsert ? ` ${this.#upsertClause(plan)}` : '';
+    const out: { sql: string; rows: number }[] = [];
+    const { columns, literals } = plan;
+    const n = columns.length;
+    let parts: string[] = [];
+    let bytes = head.length + tail.length;
+    for (const record of records) {
+      let tuple = '(';
+      for (let i = 0; i < n; i++) tuple += (i ? ',' : '') + literals[i]!(record[columns[i]!]);
+      if (plan.ambiguous.length) {
+        const absent = absentList(record, plan.ambiguous);
+        tuple += ',' + (absent === null ? 'NULL' : sqlEscape(absent));
+      }
+      tuple += ')';
+      if (parts.length > 0 && bytes + tuple.length + 1 > this.#maxStatementBytes) {
+        out.push({ sql: head + parts.join(',') + tail, rows: parts.length });
+        parts = [];
+        bytes = head.length + tail.length;
+      }
+      parts.push(tuple);
+      bytes += tuple.length + 1;
+    }
+    if (parts.length) out.push({ sql: head + parts.join(',') + tail, rows: parts.length });
+    return out;
+  }
+
+  /** Bulk upsert: LOAD DATA into a temporary copy, then one INSERT ... SELECT ... ON DUPLICATE KEY UPDATE. */
+  async #loadUpsert(
+    conn: PoolConnection,
+    entity: EntitySchema,
+    set: string,
+    plan: TablePlan,
+    records: readonly DataRecord[],
+  ): Promise<ImportResult> {
+    const stage = quoteId(`koan_stage_${plan.table}`.slice(0, 64));
+    await conn.query(`CREATE TEMPORARY TABLE IF NOT EXISTS ${stage} LIKE ${quoteId(plan.table)}`);
+    try {
+      await conn.query(`DELETE FROM ${stage}`);
+      // REPLACE into the stage: a key repeated within the batch keeps its last record, as row-by-row upserts would.
+      await this.#loadData(conn, entity, set, plan, `koan_stage_${plan.table}`.slice(0, 64), records, true);
+      const [header] = await conn.query<ResultSetHeader>(
+        `INSERT INTO ${quoteId(plan.table)} (${plan.columnList}) SELECT ${plan.columnList} FROM ${stage} ${this.#upsertClause(plan)}`,
+      );
+      const changed = Number(/Duplicates: (\d+)/.exec(header.info ?? '')?.[1] ?? 0);
+      const inserted = header.affectedRows - 2 * changed;
+      return { inserted, updated: records.length - inserted };
+    } finally {
+      await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`).catch(() => undefined);
+    }
+  }
+
+  #upsertClause(plan: TablePlan): string {
+    const others = [...plan.columns.filter((c) => c !== plan.key), ...(plan.ambiguous.length ? [ABSENT_COLUMN] : [])];
+    const key = quoteId(plan.key);
+    return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = ${key}`}`;
+  }
+
+  async #loadData(
+    conn: PoolConnection,
+    entity: EntitySchema,
+    set: string,
+    plan: TablePlan,
+    into: string,
+    records: readonly DataRecord[],
+    replace = false,
+  ): Promise<ImportResult> {
+    const { columns, tsv } = plan;
+    const hex = columns.map((c) => entity.fields[c]!.type === 'binary' || entity.fields[c]!.type === 'vector');
+    const targets = [
+      ...columns.map((c, i) => (hex[i] ? `@v${i}` : quoteId(c))),
+      ...(plan.ambiguous.length ? [quoteId(ABSENT_COLUMN)] : []),
+    ].join(', ');
+    const sets = columns.flatMap((c, i) => (hex[i] ? [`${quoteId(c)} = UNHEX(@v${i})`] : []));
+    const sql =
+      `LOAD DATA LOCAL INFILE 'koan-batch' ${replace ? 'REPLACE ' : ''}INTO TABLE ${quoteId(into)} CHARACTER SET utf8mb4 ` +
+      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets})` +
+      (sets.length ? ` SET ${sets.join(', ')}` : '');
+    const n = columns.length;
+    function* chunks(): Generator<Buffer> {
+      let text = '';
+      for (const record of records) {
+        for (let i = 0; i < n; i++) text += (i ? '\t' : '') + tsv[i]!(record[columns[i]!]);
+        if (plan.ambiguous.length) text += '\t' + absentTsv(absentList(record, plan.ambiguous));
+        text += '\n';
+        if (text.length >= 256 * 1024) {
+          yield Buffer.from(text);
+          text = '';
+        }
+      }
+      if (text) yield Buffer.from(text);
+    }
+    const [header] = await conn.query<ResultSetHeader>({ sql, infileStreamFactory: () => Readable.from(chunks()) });
+    // With LOCAL, duplicate keys and bad values are warnings, not errors: turn them back into errors.
+    if (header.warningStatus > 0 || (!replace && header.affectedRows !== records.length)) {
+      const [warnings] = await conn.query<never[]>({ sql: 'SHOW WARNINGS LIMIT 1', rowsAsArray: true });
+      const first = (warnings as unknown as unknown[][])[0];
+      const message = String(first?.[2] ?? `${records.length - header.affectedRows} rows were skipped`);
+      if (Number(first?.[1]) === ER_DUP_ENTRY || !first) throw duplicateKeyError(entity, set, message);
+      throw new DataError('INVALID_VALUE', `${entity.name}: bulk load rejected a value: ${message}`, {
+        details: { entity: entity.name, set },
+      });
+    }
+    return { inserted: header.affectedRows, updated: 0 };
+  }
+
+  clear(entity: EntitySchema, set: string): Promise<number> {
+    return this.#clear(POOLED, entity, set);
+  }
+
+  async #clear(session: Session, entity: EntitySchema, set: string): Promise<number> {
+    const plan = this.#plan(entity, set);
+    return this.#use(session, async (conn) => {
+      try {
+        const [header] = await conn.query<ResultSetHeader>(`DELETE FROM ${quoteId(plan.table)}`);
+        return header.affectedRows;
+      } catch (e) {
+        if (isNoSuchTable(e)) return 0;
+        throw e;
+      }
+    });
+  }
+
+  remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
+    return this.#remove(POOLED, entity, set, keys);
+  }
+
+  async #remove(session: Session, entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    const plan = this.#plan(entity, set);
+    return this.#use(session, async (conn) => {
+      let removed = 0;
+      try {
+        for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
+          const [header] = await conn.query<ResultSetHeader>(
+            `DELETE FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (?)`,
+            [keys.slice(i, i + KEYS_PER_STATEMENT)],
+          );
+          removed += header.affectedRows;
+        }
+      } catch (e) {
+        if (isNoSuchTable(e)) return 0;
+        throw e;
+      }
+      return removed;
+    });
+  }
+
+  async get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined> {
+    return (await this.getMany(entity, set, [key]))[0];
+  }
+
+  async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
+    if (keys.length === 0) return [];
+    const plan = this.#plan(entity, set);
+    const keyType = keySpec(entity).type;
+    const norm = (k: unknown) => (keyType === 'uuid' ? String(k).toLowerCase() : String(k));
+    const found = new Map<string, DataRecord>();
+    await this.#use(POOLED, async (conn) => {
+      try {
+        for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
+          const chunk = keys.slice(i, i + KEYS_PER_STATEMENT).map((k) => (keyType === 'uuid' ? norm(k) : k));
+          const [rows] = await conn.query({
+            sql: `SELECT ${plan.columnList} FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (?)`,
+            values: [chunk],
+            rowsAsArray: true,
+          });
+          for (const row of rows as unknown as unknown[][]) {
+            const record = plan.read(row);
+            found.set(norm(record[plan.key]), record);
+          }
+        }
+      } catch (e) {
+        if (!isNoSuchTable(e)) throw e;
+      }
+    });
+    return keys.flatMap((k) => {
+      const r = found.get(norm(k));
+      return r ? [r] : [];
+    });
+  }
+
+  async listSets(entity: EntitySchema): Promise<string[]> {
+    const base = entity.table ?? entity.name;
+    const rows = await this.#use(POOLED, async (conn) => {
+      const [r] = await conn.query({
+        sql: 'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND (TABLE_NAME = ? OR LEFT(TABLE_NAME, ?) = ?)',
+        values: [base, base.length + 1, `${base}#`],
+        rowsAsArray: true,
+      });
+      return r as unknown as string[][];
+    });
+    const sets = rows.flatMap(([name]) => {
+      const s = setFromPhysicalName(entity, String(name));
+      return s === undefined ? [] : [s];
+    });
+    return sets.sort((a, b) => (a === ROOT_SET ? -1 : b === ROOT_SET ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
+    return this.#use(POOLED, (conn) => describeTable(conn, physicalName(entity, set)));
+  }
+
+  /** Tables the last `introspect()` left out, with the reason (composite key, unsupported column type...). */
+  introspectionSkipped: readonly SkippedTable[] = [];
+
+  async introspect(): Promise<EntitySchema[]> {
+    const { schemas, skipped } = await this.#use(POOLED, (conn) => introspectDatabase(conn, this.#source));
+    this.introspectionSkipped = Object.freeze(skipped);
+    return schemas;
+  }
+
+  async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
+    const conn = await this.#acquire();
+    const session: Session = { conn };
+    try {
+      await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      const reader = {
+        consistency: 'snapshot' as const,
+        exportEntity: (entity: EntitySchema, set: string, options: ExportOptions = {}) =>
+          this.#export(session, entity, set, options),
+        count: (entity: EntitySchema, set: string) => this.#count(session, entity, set),
+      };
+      const out = await fn(reader);
+      await conn.query('COMMIT');
+      return out;
+    } catch (e) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      conn.release();
+    }
+  }
+
+  async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+    const conn = await this.#acquire();
+    const session: Session = { conn };
+    try {
+      await conn.query('START TRANSACTION');
+      const writer: DataWriter = {
+        importBatch: (entity, set, records, options) => this.#import(session, entity, set, records, options),
+        clear: (entity, set) => this.#clear(session, entity, set),
+        remove: (entity, set, keys) => this.#remove(session, entity, set, keys),
+      };
+      const out = await fn(writer);
+      await conn.query('COMMIT');
+      return out;
+    } catch (e) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      conn.release();
+    }
+  }
+}

@@ -1,0 +1,270 @@
+import type {
+  AdapterCapabilities,
+  Consistency,
+  DataAdapter,
+  DataProvider,
+  DataReader,
+  DataWriter,
+  StoreDescription,
+} from '@koan/data';
+import { assertSetName, DataError, type EntitySchema, keySpec, physicalName, setFromPhysicalName } from '@koan/data';
+import pg from 'pg';
+import { type IntrospectionResult, introspectSchema, readTables } from './postgres-introspector.js';
+import { ABSENT, type Lease, PostgresSession } from './postgres-session.js';
+import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
+
+/** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
+export interface PostgresSettings {
+  /** `postgres://user:password@host:port/database`. */
+  readonly connectionString?: string;
+  readonly host?: string;
+  /** @default 5432 */
+  readonly port?: number;
+  readonly user?: string;
+  readonly password?: string;
+  readonly database?: string;
+  /** Schema holding the tables; created by `init()` if missing. @default 'public' */
+  readonly schema?: string;
+  /** Maximum pooled connections. @default 4 */
+  readonly poolSize?: number;
+}
+
+const PROVIDER = 'postgres';
+
+// Only types JS holds exactly are parsed (bool, int2, int4, oid, float4, float8, json, jsonb, bytea, text[]); everything
+// else stays text, so int8, numeric and timestamps are never rounded or shifted through Number or Date.
+const PARSED_TYPES = new Set([16, 21, 23, 26, 700, 701, 114, 3802, 17, 1009]);
+const asText = (value: string): string => value;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    PARSED_TYPES.has(oid) || format === 'binary'
+      ? pg.types.getTypeParser(oid, format ?? 'text')
+      : asText) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The PostgreSQL adapter. Reads stream through a server-side cursor in key order; `exportJsonLines`
+ * lets the server build archive JSON Lines; `bulk` imports use COPY.
+ */
+export class PostgresAdapter extends PostgresSession implements DataAdapter {
+  readonly provider = PROVIDER;
+  readonly capabilities: AdapterCapabilities = Object.freeze({
+    transactions: true,
+    snapshotReads: true,
+    nativeUpsert: true,
+    bulkLoad: true,
+    orderedStreaming: true,
+    sets: true,
+    introspection: true,
+    ttl: false,
+    nonFiniteNumbers: true,
+  });
+  readonly #settings: Readonly<PostgresSettings>;
+  readonly #context: { readonly source: string };
+  #pool: pg.Pool | undefined;
+
+  constructor(settings: PostgresSettings, context: { readonly source: string } = { source: 'default' }) {
+    super({ schema: settings.schema ?? 'public', acquire: () => this!.#lease() });
+    this.#settings = Object.freeze({ ...settings });
+    this.#context = context;
+  }
+
+  /** The PostgreSQL schema holding this source's tables. */
+  get schema(): string {
+    return this.source.schema;
+  }
+
+  /** The pg pool (created by `init()`), for callers that need raw SQL. */
+  get pool(): pg.Pool {
+    if (!this.#pool)
+      throw new DataError('NOT_INITIALIZED', '[koan] [postgres] adapter used before init() or after close()');
+    return this.#pool;
+  }
+
+  async #lease(): Promise<Lease> {
+    const client = await this.pool.connect();
+    return {
+      client,
+      inTransaction: false,
+      shared: false,
+      release: async (destroy) => client.release(destroy === true ? true : undefined),
+    };
+  }
+
+  async init(): Promise<void> {
+    if (this.#pool) return;
+    const { connectionString, host, port, user, password, database, poolSize = 4 } = this.#settings;
+    const pool = new pg.Pool({
+      ...(connectionString ? { connectionString } : {}),
+      ...(host ? { host } : {}),
+      ...(port ? { port } : {}),
+      ...(user ? { user } : {}),
+      ...(password ? { password } : {}),
+      ...(database ? { database } : {}),
+      max: poolSize,
+      types,
+      onConnect: async (client: pg.ClientBase) => {
+        await client.query(SESSION_SETUP);
+      },
+    });
+    // An idle client that loses its server is removed by the pool; without a listener the error would crash.
+    pool.on('error', () => {});
+    try {
+      if (this.source.schema !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q(this.source.schema)}`);
+      else await pool.query('SELECT 1');
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
+    this.#pool = pool;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end();
+  }
+
+  async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    assertSetName(set);
+    keySpec(entity);
+    const columns = Object.entries(entity.fields).map(([name, spec]) => {
+      const isKey = name === entity.key;
+      const nullable = !isKey && (spec.nullable || spec.optional);
+      return `${q(name)} ${columnType(spec, isKey)}${isKey ? ' PRIMARY KEY' : nullable ? '' : ' NOT NULL'}`;
+    });
+    if (Object.entries(entity.fields).some(([n, s]) => s.optional && s.nullable && n !== entity.key))
+      columns.push(`${q(ABSENT)} text[]`);
+    const table = this.table(entity, set);
+    // The comment marks the table as created for a declared entity, so introspect() leaves it out.
+    await this.pool.query(
+      `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
+       COMMENT ON TABLE ${table} IS ${lit(`koan:${entity.name}`)}`,
+    );
+  }
+
+  async listSets(entity: EntitySchema): Promise<string[]> {
+    const base = physicalName(entity, 'root');
+    const res = await this.pool.query<{ t: string }>(
+      `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND (c.relname = $2 OR left(c.relname, length($2) + 1) = $2 || '#')`,
+      [this.source.schema, base],
+    );
+    const sets = res.rows.map((r) => setFromPhysicalName(entity, r.t)).filter((s): s is string => s !== undefined);
+    return sets.sort((a, b) => (a === 'root' ? -1 : b === 'root' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
+    const location = `${this.source.schema}.${physicalName(entity, set)}`;
+    const [table] = await readTables(this.pool, this.source.schema, physicalName(entity, set));
+    if (!table) return { provider: PROVIDER, location, exists: false, columns: [], primaryKey: [] };
+    return {
+      provider: PROVIDER,
+      location,
+      exists: true,
+      columns: table.columns.map((c) => ({ name: c.name, storeType: c.storeType, nullable: c.nullable })),
+      primaryKey: table.primaryKey,
+      foreignKeys: table.foreignKeys,
+      ...(table.comment ? { extra: { comment: table.comment } } : {}),
+    };
+  }
+
+  /**
+   * One REPEATABLE READ READ ONLY transaction holds the snapshot; its id (`pg_export_snapshot()`) lets each
+   * read run on its own pooled connection at that same moment, so exports of several entities can run in
+   * parallel. With `poolSize` 1 every read shares the one transaction instead.
+   */
+  async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
+    return this.#inTransaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async (client, shared) => {
+      const snapshot =
+        (this.#settings.poolSize ?? 4) > 1
+          ? ((await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]?.id ?? undefined)
+          : undefined;
+      const session = new PostgresSession({
+        schema: this.source.schema,
+        acquire: snapshot ? () => this.#snapshotLease(snapshot) : async () => shared,
+      });
+      return fn(Object.assign(session, { consistency: 'snapshot' as const }));
+    });
+  }
+
+  async #snapshotLease(snapshot: string): Promise<Lease> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${lit(snapshot)}`);
+    } catch (e) {
+      client.release(true);
+      throw e;
+    }
+    return {
+      client,
+      inTransaction: true,
+      shared: false,
+      release: async (destroy) => {
+        if (!destroy) await client.query('COMMIT').catch(() => (destroy = true));
+        client.release(destroy === true ? true : undefined);
+      },
+    };
+  }
+
+  async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+    return this.#inTransaction('BEGIN', (_client, shared) =>
+      fn(new PostgresSession({ schema: this.source.schema, acquire: async () => shared })),
+    );
+  }
+
+  async #inTransaction<T>(begin: string, fn: (client: pg.PoolClient, shared: Lease) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const shared: Lease = { client, inTransaction: true, shared: true, release: async () => {} };
+    let broken = false;
+    try {
+      await client.query(begin);
+      let result: T;
+      try {
+        result = await fn(client, shared);
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw e;
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      broken ||= (e as { code?: string }).code === undefined;
+      throw e;
+    } finally {
+      client.release(broken ? true : undefined);
+    }
+  }
+
+  async introspect(): Promise<EntitySchema[]> {
+    return (await this.introspectDetailed()).entities;
+  }
+
+  /** Like {@link introspect}, also naming the tables it had to leave out and why (no single-column key...). */
+  async introspectDetailed(): Promise<IntrospectionResult> {
+    return introspectSchema(this.pool, this.source.schema, this.#context.source);
+  }
+}
+
+/**
+ * Creates a PostgreSQL adapter; call `init()` before use.
+ *
+ * @example
+ * const adapter = createPostgresAdapter({ connectionString: 'postgres://app@db/app', poolSize: 8 });
+ * await adapter.init();
+ */
+export function createPostgresAdapter(
+  settings: PostgresSettings = {},
+  context?: { readonly source: string },
+): PostgresAdapter {
+  return new PostgresAdapter(settings, context);
+}
+
+/** The `postgres` provider the data runtime loads from `@koan/data-postgres`. */
+export const provider: DataProvider<PostgresSettings> = Object.freeze({
+  name: PROVIDER,
+  create: (settings: PostgresSettings, context: { readonly source: string; readonly cwd: string }) =>
+    createPostgresAdapter(settings, { source: context.source }),
+});

@@ -1,0 +1,181 @@
+import type { EntitySchema, FieldSpec, FieldType, KeyType } from '@koan/data';
+import type pg from 'pg';
+
+/** A table of the schema as the catalog describes it. */
+export interface TableInfo {
+  readonly name: string;
+  readonly comment: string | undefined;
+  readonly columns: readonly ColumnInfo[];
+  readonly primaryKey: readonly string[];
+  readonly foreignKeys: readonly { columns: string[]; references: string; referencedColumns: string[]; name: string }[];
+}
+
+interface ColumnInfo {
+  readonly name: string;
+  readonly storeType: string;
+  readonly typeName: string;
+  readonly isArray: boolean;
+  readonly nullable: boolean;
+  readonly typmod: number;
+}
+
+export interface SkippedTable {
+  readonly table: string;
+  readonly reason: string;
+}
+
+export interface IntrospectionResult {
+  /** Tables of the schema that no declared entity created, as introspected entities. */
+  readonly entities: EntitySchema[];
+  /** Tables left out, with why (no primary key, a composite key, a key type that cannot be a key). */
+  readonly skipped: SkippedTable[];
+}
+
+/** Reads tables, columns, primary keys and foreign keys of one schema (or one table of it) in three queries. */
+export async function readTables(pool: pg.Pool, schema: string, only?: string): Promise<TableInfo[]> {
+  const filter = only === undefined ? '' : 'AND c.relname = $2';
+  const params = only === undefined ? [schema] : [schema, only];
+  const [tables, columns, constraints] = await Promise.all([
+    pool.query<{ t: string; comment: string | null }>(
+      `SELECT c.relname AS t, obj_description(c.oid, 'pg_class') AS comment
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ${filter} ORDER BY c.relname`,
+      params,
+    ),
+    pool.query<{
+      t: string;
+      name: string;
+      store: string;
+      typname: string;
+      arr: boolean;
+      notnull: boolean;
+      typmod: number;
+    }>(
+      `SELECT c.relname AS t, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS store,
+              coalesce(et.typname, ty.typname) AS typname, ty.typcategory = 'A' AS arr, a.attnotnull AS notnull, a.atttypmod AS typmod
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_type et ON et.oid = ty.typbasetype AND ty.typtype = 'd'
+       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped ${filter}
+       ORDER BY c.relname, a.attnum`,
+      params,
+    ),
+    pool.query<{ t: string; name: string; type: string; cols: string[]; ref: string | null; refcols: string[] | null }>(
+      `SELECT c.relname AS t, k.conname AS name, k.contype AS type,
+              ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                    JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i)::text[] AS cols,
+              r.relname AS ref,
+              ARRAY(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+                    JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i)::text[] AS refcols
+       FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_class r ON r.oid = k.confrelid
+       WHERE n.nspname = $1 AND k.contype IN ('p', 'f') ${filter} ORDER BY k.conname`,
+      params,
+    ),
+  ]);
+  return tables.rows.map(({ t, comment }) => ({
+    name: t,
+    comment: comment ?? undefined,
+    columns: columns.rows
+      .filter((c) => c.t === t)
+      .map((c) => ({
+        name: c.name,
+        storeType: c.store,
+        typeName: c.typname,
+        isArray: c.arr,
+        nullable: !c.notnull,
+        typmod: c.typmod,
+      })),
+    primaryKey: constraints.rows.find((k) => k.t === t && k.type === 'p')?.cols ?? [],
+    foreignKeys: constraints.rows
+      .filter((k) => k.t === t && k.type === 'f' && k.ref !== null)
+      .map((k) => ({ columns: k.cols, references: k.ref!, referencedColumns: k.refcols ?? [], name: k.name })),
+  }));
+}
+
+const FIELD_TYPES: Readonly<Record<string, FieldType>> = {
+  text: 'string',
+  varchar: 'string',
+  bpchar: 'string',
+  name: 'string',
+  citext: 'string',
+  int2: 'integer',
+  int4: 'integer',
+  int8: 'bigint',
+  numeric: 'decimal',
+  float4: 'number',
+  float8: 'number',
+  bool: 'boolean',
+  timestamp: 'datetime',
+  timestamptz: 'datetime',
+  date: 'date',
+  json: 'json',
+  jsonb: 'json',
+  bytea: 'binary',
+  uuid: 'uuid',
+};
+
+const KEY_TYPES: Readonly<Record<string, KeyType>> = {
+  int2: 'integer',
+  int4: 'integer',
+  // int8 keys are read as JS numbers: exact while they stay within ±2^53 (serial/identity keys do).
+  int8: 'integer',
+  text: 'string',
+  varchar: 'string',
+  bpchar: 'string',
+  citext: 'string',
+  uuid: 'uuid',
+};
+
+/** The field of a column: arrays become json; types with no closer match are carried as their text. */
+function fieldOf(column: ColumnInfo): FieldSpec {
+  const type: FieldType = column.isArray ? 'json' : (FIELD_TYPES[column.typeName] ?? 'string');
+  const spec: { -readonly [K in keyof FieldSpec]: FieldSpec[K] } = { type, optional: false, nullable: column.nullable };
+  if (type === 'decimal' && column.typmod >= 4) {
+    spec.precision = ((column.typmod - 4) >> 16) & 0xffff;
+    spec.scale = (column.typmod - 4) & 0xffff;
+  }
+  return spec;
+}
+
+/**
+ * Turns the tables no declared entity created (those without a `koan:` comment) into introspected
+ * entities: the single-column primary key becomes the key, single-column foreign keys become references.
+ */
+export async function introspectSchema(pool: pg.Pool, schema: string, source: string): Promise<IntrospectionResult> {
+  const entities: EntitySchema[] = [];
+  const skipped: SkippedTable[] = [];
+  for (const table of await readTables(pool, schema)) {
+    if (table.comment?.startsWith('koan:')) continue;
+    const [key, ...rest] = table.primaryKey;
+    if (key === undefined) {
+      skipped.push({ table: table.name, reason: 'no primary key: records could not be addressed or restored by key' });
+      continue;
+    }
+    if (rest.length > 0) {
+      skipped.push({
+        table: table.name,
+        reason: `composite primary key (${table.primaryKey.join(', ')}): entities have a single key field`,
+      });
+      continue;
+    }
+    const keyColumn = table.columns.find((c) => c.name === key)!;
+    const keyType = keyColumn.isArray ? undefined : KEY_TYPES[keyColumn.typeName];
+    if (!keyType) {
+      skipped.push({
+        table: table.name,
+        reason: `key column ${key} is ${keyColumn.storeType}: keys are text, uuid or integer`,
+      });
+      continue;
+    }
+    const fields: Record<string, FieldSpec> = {};
+    for (const column of table.columns) {
+      let spec = column.name === key ? { ...fieldOf(column), type: keyType, nullable: false } : fieldOf(column);
+      const fk = table.foreignKeys.find((f) => f.columns.length === 1 && f.columns[0] === column.name);
+      if (fk?.referencedColumns[0])
+        spec = { ...spec, references: { entity: fk.references, field: fk.referencedColumns[0] } };
+      fields[column.name] = spec;
+    }
+    entities.push({ name: table.name, key, keyType, fields, source, table: table.name, origin: 'introspected' });
+  }
+  return { entities, skipped };
+}

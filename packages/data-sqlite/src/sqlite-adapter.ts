@@ -1,0 +1,488 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  type AdapterCapabilities,
+  type Consistency,
+  ConfigError,
+  type DataAdapter,
+  DataError,
+  type DataReader,
+  type DataRecord,
+  type DataWriter,
+  type EntitySchema,
+  type ExportOptions,
+  type ImportOptions,
+  type ImportResult,
+  type KeyValue,
+  physicalName,
+  ROOT_SET,
+  type StoreDescription,
+  setFromPhysicalName,
+  throwIfAborted,
+} from '@koan/data';
+import Database from 'better-sqlite3';
+import { introspectDatabase, type IntrospectionResult, KOAN_META_TABLE } from './sqlite-introspector.js';
+import { ABSENT_COLUMN, COLUMN_TYPE, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
+
+export const PROVIDER_NAME = 'sqlite';
+
+export interface SqliteSettings {
+  /** Database file, relative to the runtime's cwd; `:memory:` for a private in-memory database. */
+  readonly path: string;
+  /**
+   * Use write-ahead logging (with `synchronous=NORMAL`). Needed for snapshot reads beside writes.
+   * @default true
+   */
+  readonly walMode?: boolean;
+  /**
+   * How long a statement waits for another connection's lock, in milliseconds.
+   * @default 5000
+   */
+  readonly busyTimeoutMs?: number;
+}
+
+type Db = Database.Database;
+type Statement = Database.Statement<unknown[], unknown>;
+
+/** One connection and its prepared statements. */
+class Connection {
+  readonly db: Db;
+  readonly #statements = new Map<string, Statement>();
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  prepare(sql: string): Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<unknown[], unknown>(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Rows as arrays, integers as bigint when the codec needs them. */
+  rows(sql: string, codec: RowCodec): Statement {
+    return this.prepare(sql).raw(true).safeIntegers(codec.safeIntegers);
+  }
+}
+
+function isMissingTable(e: unknown): boolean {
+  return e instanceof Database.SqliteError && /no such table/.test(e.message);
+}
+
+/** Reads of a set that does not exist yet see an empty set. */
+function orEmpty<T>(fn: () => T, empty: T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isMissingTable(e)) return empty;
+    throw e;
+  }
+}
+
+class Reads implements DataReader {
+  readonly #conn: () => Connection;
+
+  constructor(conn: () => Connection) {
+    this.#conn = conn;
+  }
+
+  async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
+    const size = options.batchSize ?? 1000;
+    if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
+    const codec = rowCodec(entity);
+    const table = quoteIdent(physicalName(entity, set));
+    const key = quoteIdent(entity.key);
+    const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${table}`;
+    const first = `${select} ORDER BY ${key} LIMIT ?`;
+    const next = `${select} WHERE ${key} > ? ORDER BY ${key} LIMIT ?`;
+    const keyIndex = codec.columns.indexOf(entity.key);
+    let after: unknown;
+    // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing.
+    for (;;) {
+      throwIfAborted(options.signal);
+      const conn = this.#conn();
+      const rows = orEmpty(
+        () => (after === undefined ? conn.rows(first, codec).all(size) : conn.rows(next, codec).all(after, size)) as unknown[][],
+        [],
+      );
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1]![keyIndex];
+      yield rows.map((r) => codec.fromRow(r));
+      if (rows.length < size) return;
+    }
+  }
+
+  async count(entity: EntitySchema, set: string): Promise<number> {
+    const sql = `SELECT count(*) FROM ${quoteIdent(physicalName(entity, set))}`;
+    return orEmpty(() => Number(this.#conn().prepare(sql).pluck(true).safeIntegers(false).get()), 0);
+  }
+}
+
+/**
+ * The SQLite adapter (better-sqlite3). One table per entity set, named by `physicalName`; see
+ * `sqlite-types.ts` for the column types. better-sqlite3 is synchronous: each call runs to completion,
+ * and an async `transaction()` holds the connection's write lock for its duration (other writers wait).
+ */
+export class SqliteAdapter implements DataAdapter {
+  readonly provider = PROVIDER_NAME;
+  readonly capabilities: AdapterCapabilities;
+  readonly path: string;
+  readonly source: string;
+  readonly #settings: Required<Omit<SqliteSettings, 'path'>>;
+  #conn: Connection | undefined;
+  readonly #reads = new Reads(() => this.#connection());
+  readonly #inTransaction = new AsyncLocalStorage<{ depth: number }>();
+  #writeLock: Promise<void> = Promise.resolve();
+  #atomic: ((fn: () => unknown) => unknown) | undefined;
+  #metaReady = false;
+
+  constructor(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}) {
+    if (typeof settings?.path !== 'string' || !settings.path)
+      throw new ConfigError('INVALID_SETTINGS', '[sqlite] Missing required setting `path` (a database file, or ":memory:").');
+    this.path = settings.path === ':memory:' ? ':memory:' : resolve(context.cwd ?? process.cwd(), settings.path);
+    this.source = context.source ?? 'default';
+    this.#settings = Object.freeze({ walMode: settings.walMode ?? true, busyTimeoutMs: settings.busyTimeoutMs ?? 5000 });
+    this.capabilities = Object.freeze({
+      transactions: true,
+      // A second connection can only see the same database through a file, and only WAL lets it read beside a writer.
+      snapshotReads: this.path !== ':memory:' && this.#settings.walMode,
+      nativeUpsert: true,
+      bulkLoad: false,
+      orderedStreaming: true,
+      sets: true,
+      introspection: true,
+      ttl: false,
+      nonFiniteNumbers: true,
+    });
+  }
+
+  /** The better-sqlite3 database (after `init()`), for what the contract does not cover. */
+  getInstance(): Db {
+    return this.#connection().db;
+  }
+
+  #connection(): Connection {
+    if (!this.#conn) throw new DataError('NOT_INITIALIZED', `[sqlite] ${this.path} is not open: call init() first (or it was closed).`);
+    return this.#conn;
+  }
+
+  async init(): Promise<void> {
+    if (this.#conn) return;
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    const db = new Database(this.path);
+    try {
+      db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
+      if (this.#settings.walMode && this.path !== ':memory:') {
+        db.pragma('journal_mode = WAL');
+        // Safe in WAL mode: a power loss may lose the last commits but never corrupts the file.
+        db.pragma('synchronous = NORMAL');
+      }
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    this.#conn = new Connection(db);
+    this.#atomic = db.transaction((fn: () => unknown) => fn());
+  }
+
+  async close(): Promise<void> {
+    await this.#writeLock;
+    this.#conn?.db.close();
+    this.#conn = undefined;
+  }
+
+  /** Writes wait for an open transaction unless they are part of it. */
+  async #exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.#inTransaction.getStore()) return fn();
+    const previous = this.#writeLock;
+    let release!: () => void;
+    this.#writeLock = new Promise((r) => {
+      release = r;
+    });
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  #atomically<T>(fn: () => T): T {
+    this.#connection();
+    return this.#atomic!(fn) as T;
+  }
+
+  #table(entity: EntitySchema, set: string): string {
+    return quoteIdent(physicalName(entity, set));
+  }
+
+  #writeError(e: unknown, entity: EntitySchema, set: string, record?: DataRecord): unknown {
+    if (!(e instanceof Database.SqliteError)) return e;
+    const details = { entity: entity.name, set, ...(record ? { key: record[entity.key] } : {}) };
+    if (e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || (e.code === 'SQLITE_CONSTRAINT_UNIQUE' && record))
+      return new DataError(
+        'DUPLICATE_KEY',
+        `${entity.name}: a record with key ${JSON.stringify(String(record?.[entity.key]))} already exists in set "${set}". Use upsert to replace it.`,
+        { cause: e, details },
+      );
+    if (isMissingTable(e))
+      return new DataError('TABLE_MISSING', `[sqlite] ${entity.name} set "${set}" has no table: call ensureEntity(entity, "${set}") before writing.`, {
+        cause: e,
+        details,
+      });
+    if (/has no column named/.test(e.message))
+      return new DataError('SCHEMA_MISMATCH', `[sqlite] ${e.message}: the table of ${entity.name} predates a field; add the column or migrate the table.`, {
+        cause: e,
+        details,
+      });
+    if (e.code.startsWith('SQLITE_CONSTRAINT')) return new DataError('CONSTRAINT_VIOLATION', `[sqlite] ${entity.name}: ${e.message}`, { cause: e, details });
+    return e;
+  }
+
+  async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    await this.#exclusive(() => {
+      const conn = this.#connection();
+      const physical = physicalName(entity, set);
+      const existing = this.#columns(conn, physical);
+      if (existing.length) {
+        const missing = Object.keys(entity.fields).filter((f) => !existing.some((c) => c.name === f));
+        if (missing.length)
+          throw new DataError(
+            'SCHEMA_MISMATCH',
+            `[sqlite] Table ${physical} lacks column(s) ${missing.join(', ')} of ${entity.name}: add them (ALTER TABLE ... ADD COLUMN) or migrate the table.`,
+            { details: { entity: entity.name, set, missing } },
+          );
+        return;
+      }
+      this.#atomically(() => {
+        conn.db.exec(createTableSql(entity, physical));
+        if (entity.origin === 'declared') {
+          this.#ensureMeta(conn);
+          conn
+            .prepare(`INSERT OR REPLACE INTO ${KOAN_META_TABLE} (physical, entity, schema) VALUES (?, ?, ?)`)
+            .run(physical, entity.name, JSON.stringify(entity));
+        }
+      });
+    });
+  }
+
+  #ensureMeta(conn: Connection): void {
+    if (this.#metaReady) return;
+    conn.db.exec(`CREATE TABLE IF NOT EXISTS ${KOAN_META_TABLE} (physical TEXT NOT NULL PRIMARY KEY, entity TEXT NOT NULL, schema TEXT NOT NULL)`);
+    this.#metaReady = true;
+  }
+
+  #columns(conn: Connection, physical: string): { name: string; type: string; notnull: number; pk: number }[] {
+    return conn.prepare(`PRAGMA table_info(${quoteIdent(physical)})`).safeIntegers(false).all() as {
+      name: string;
+      type: string;
+      notnull: number;
+      pk: number;
+    }[];
+  }
+
+  async importBatch(entity: EntitySchema, set: string, records: readonly DataRecord[], options: ImportOptions): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    if (records.length === 0) return { inserted: 0, updated: 0 };
+    return this.#exclusive(() => {
+      const conn = this.#connection();
+      const codec = rowCodec(entity);
+      const table = this.#table(entity, set);
+      const cols = codec.columns.map(quoteIdent);
+      const key = quoteIdent(entity.key);
+      let sql = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+      const upsert = options.mode === 'upsert';
+      if (upsert) {
+        const others = cols.filter((c) => c !== key);
+        sql += others.length ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}` : ` ON CONFLICT(${key}) DO NOTHING`;
+      }
+      let current: DataRecord | undefined;
+      try {
+        const insert = conn.prepare(sql);
+        return this.#atomically(() => {
+          // Upserts into an empty table (a restore) skip the per-row existence probe.
+          const probe = upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${key} = ?`).pluck(true) : undefined;
+          let updated = 0;
+          for (const record of records) {
+            current = record;
+            if (probe && probe.get(record[entity.key]) !== undefined) updated++;
+            insert.run(codec.toRow(record));
+          }
+          return { inserted: records.length - updated, updated };
+        });
+      } catch (e) {
+        throw this.#writeError(e, entity, set, current);
+      }
+    });
+  }
+
+  async clear(entity: EntitySchema, set: string): Promise<number> {
+    return this.#exclusive(() => {
+      try {
+        return this.#connection().prepare(`DELETE FROM ${this.#table(entity, set)}`).run().changes;
+      } catch (e) {
+        throw this.#writeError(e, entity, set);
+      }
+    });
+  }
+
+  async remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return this.#exclusive(() => {
+      try {
+        const del = this.#connection().prepare(`DELETE FROM ${this.#table(entity, set)} WHERE ${quoteIdent(entity.key)} = ?`);
+        return this.#atomically(() => {
+          let removed = 0;
+          for (const key of keys) removed += del.run(key).changes;
+          return removed;
+        });
+      } catch (e) {
+        throw this.#writeError(e, entity, set);
+      }
+    });
+  }
+
+  exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]> {
+    return this.#reads.exportEntity(entity, set, options);
+  }
+
+  count(entity: EntitySchema, set: string): Promise<number> {
+    return this.#reads.count(entity, set);
+  }
+
+  async get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined> {
+    return (await this.getMany(entity, set, [key]))[0];
+  }
+
+  async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
+    const codec = rowCodec(entity);
+    const sql = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${this.#table(entity, set)} WHERE ${quoteIdent(entity.key)} = ?`;
+    return orEmpty(() => {
+      const stmt = this.#connection().rows(sql, codec);
+      const out: DataRecord[] = [];
+      for (const key of keys) {
+        const row = stmt.get(key) as unknown[] | undefined;
+        if (row) out.push(codec.fromRow(row));
+      }
+      return out;
+    }, []);
+  }
+
+  async listSets(entity: EntitySchema): Promise<string[]> {
+    const names = this.#connection().prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[];
+    const sets = names.map((n) => setFromPhysicalName(entity, n)).filter((s): s is string => s !== undefined);
+    return sets.sort((a, b) => (a === ROOT_SET ? -1 : b === ROOT_SET ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
+    const conn = this.#connection();
+    const physical = physicalName(entity, set);
+    const columns = this.#columns(conn, physical);
+    const fks = conn.prepare(`PRAGMA foreign_key_list(${quoteIdent(physical)})`).safeIntegers(false).all() as {
+      id: number;
+      table: string;
+      from: string;
+      to: string | null;
+    }[];
+    const grouped = new Map<number, { columns: string[]; references: string; referencedColumns: string[] }>();
+    for (const fk of fks) {
+      const g = grouped.get(fk.id) ?? { columns: [], references: fk.table, referencedColumns: [] };
+      g.columns.push(fk.from);
+      if (fk.to) g.referencedColumns.push(fk.to);
+      grouped.set(fk.id, g);
+    }
+    const sql = conn.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(physical) as string | undefined;
+    return {
+      provider: this.provider,
+      location: `${this.path} table ${quoteIdent(physical)}`,
+      exists: columns.length > 0,
+      columns: columns.filter((c) => c.name !== ABSENT_COLUMN).map((c) => ({ name: c.name, storeType: c.type, nullable: c.notnull === 0 && c.pk === 0 })),
+      primaryKey: columns
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name),
+      foreignKeys: [...grouped.values()],
+      extra: {
+        absentColumn: columns.some((c) => c.name === ABSENT_COLUMN),
+        withoutRowid: sql ? /WITHOUT\s+ROWID\s*$/i.test(sql.trim()) : false,
+      },
+    };
+  }
+
+  async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
+    if (!this.capabilities.snapshotReads) return fn(Object.assign(new Reads(() => this.#connection()), { consistency: 'fuzzy' as const }));
+    this.#connection();
+    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
+      // A deferred transaction takes its snapshot at the first read; read now so later writes stay invisible.
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      const conn = new Connection(db);
+      return await fn(Object.assign(new Reads(() => conn), { consistency: 'snapshot' as const }));
+    } finally {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    }
+  }
+
+  async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+    const outer = this.#inTransaction.getStore();
+    if (outer) return this.#savepoint(outer.depth + 1, fn);
+    return this.#exclusive(() =>
+      this.#inTransaction.run({ depth: 0 }, async () => {
+        const db = this.#connection().db;
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await fn(this);
+          db.exec('COMMIT');
+          return result;
+        } catch (e) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw e;
+        }
+      }),
+    );
+  }
+
+  async #savepoint<T>(depth: number, fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+    const db = this.#connection().db;
+    const name = `koan_tx_${depth}`;
+    db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await this.#inTransaction.run({ depth }, () => fn(this));
+      db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (e) {
+      if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw e;
+    }
+  }
+
+  /** Tables Koan did not create, as entities; tables it cannot map (no single-column key) are skipped. */
+  async introspect(): Promise<EntitySchema[]> {
+    return (await this.introspectTables()).entities;
+  }
+
+  /** Like `introspect()`, with the tables that were skipped and why. */
+  async introspectTables(): Promise<IntrospectionResult> {
+    return introspectDatabase(this.#connection().db, this.source);
+  }
+}
+
+function createTableSql(entity: EntitySchema, physical: string): string {
+  const codec = rowCodec(entity);
+  const defs = Object.entries(entity.fields).map(([name, spec]) => {
+    const isKey = name === entity.key;
+    const type = isKey && entity.keyType === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
+    const notNull = isKey || (!spec.nullable && !spec.optional);
+    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey ? ' PRIMARY KEY' : ''}`;
+  });
+  if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
+  // Text keys cluster the table on the key (ordered scans read in place); integer keys alias the rowid.
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${entity.keyType === 'integer' ? '' : ' WITHOUT ROWID'}`;
+}

@@ -1,0 +1,107 @@
+import { buildSchema, type EntitySchema, type FieldSpec } from '@koan/data';
+import type Database from 'better-sqlite3';
+import { fieldTypeOfColumn, quoteIdent } from './sqlite-types.js';
+
+/** Where Koan records the tables it created (so introspection leaves them out). */
+export const KOAN_META_TABLE = '_koan_entities';
+
+export interface SkippedTable {
+  readonly table: string;
+  readonly reason: string;
+}
+
+export interface IntrospectionResult {
+  readonly entities: EntitySchema[];
+  /** Tables found but not mapped to an entity, with the reason (e.g. a composite primary key). */
+  readonly skipped: SkippedTable[];
+}
+
+interface ColumnInfo {
+  name: string;
+  type: string;
+  notnull: number;
+  pk: number;
+}
+
+interface ForeignKeyInfo {
+  id: number;
+  seq: number;
+  table: string;
+  from: string;
+  to: string | null;
+}
+
+/** An entity name for a table name: letters, digits and `_`, starting with a letter or `_`. */
+export function entityNameOf(table: string): string {
+  const cleaned = table.replace(/[^A-Za-z0-9_]/g, '_');
+  return (/^[A-Za-z_]/.test(cleaned) ? cleaned : `_${cleaned}`).slice(0, 63);
+}
+
+/**
+ * Maps every table Koan did not create to an entity: declared column types to field types
+ * (see `fieldTypeOfColumn`), the single-column primary key to the key, foreign keys to `references`.
+ */
+export function introspectDatabase(db: Database.Database, source: string): IntrospectionResult {
+  const koanTables = new Set<string>(
+    (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(KOAN_META_TABLE) as string | undefined)
+      ? (db.prepare(`SELECT physical FROM ${KOAN_META_TABLE}`).pluck(true).all() as string[])
+      : [],
+  );
+  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[]).filter(
+    (name) => !name.startsWith('sqlite_') && !name.startsWith('_koan_') && !koanTables.has(name),
+  );
+  const info = new Map<string, ColumnInfo[]>();
+  for (const table of tables) info.set(table, db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).safeIntegers(false).all() as ColumnInfo[]);
+  const primaryKeyOf = (table: string) =>
+    (info.get(table) ?? [])
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
+
+  const entities: EntitySchema[] = [];
+  const skipped: SkippedTable[] = [];
+  const usedNames = new Set<string>();
+  for (const table of tables) {
+    const columns = info.get(table)!;
+    const pk = primaryKeyOf(table);
+    if (pk.length !== 1) {
+      skipped.push({
+        table,
+        reason: pk.length
+          ? `composite primary key (${pk.join(', ')}): entities need a single-column key`
+          : 'no primary key: entities need a single-column key',
+      });
+      continue;
+    }
+    const key = pk[0]!;
+    const keyColumn = columns.find((c) => c.name === key)!;
+    const keyType = fieldTypeOfColumn(keyColumn.type);
+    if (keyType !== 'integer' && keyType !== 'string') {
+      skipped.push({ table, reason: `primary key ${key} is ${keyColumn.type || 'untyped'}: entity keys must be INTEGER or TEXT` });
+      continue;
+    }
+    const references = new Map<string, FieldSpec['references']>();
+    const fks = db.prepare(`PRAGMA foreign_key_list(${quoteIdent(table)})`).safeIntegers(false).all() as ForeignKeyInfo[];
+    for (const fk of fks) {
+      if (fks.filter((f) => f.id === fk.id).length !== 1) continue; // multi-column keys do not map to a field reference
+      const field = fk.to ?? primaryKeyOf(fk.table)[0];
+      if (field) references.set(fk.from, { entity: entityNameOf(fk.table), field });
+    }
+    const fields: Record<string, FieldSpec> = {};
+    for (const c of columns) {
+      const isKey = c.name === key;
+      const ref = references.get(c.name);
+      fields[c.name] = {
+        type: isKey ? keyType : fieldTypeOfColumn(c.type),
+        optional: false,
+        nullable: !isKey && c.notnull === 0,
+        ...(ref ? { references: ref } : {}),
+      };
+    }
+    let name = entityNameOf(table);
+    for (let i = 2; usedNames.has(name); i++) name = `${entityNameOf(table).slice(0, 58)}_${i}`;
+    usedNames.add(name);
+    entities.push(buildSchema({ name, key, fields, source, table }, 'introspected'));
+  }
+  return { entities, skipped };
+}

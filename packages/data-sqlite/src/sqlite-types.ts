@@ -1,0 +1,215 @@
+/**
+ * How Koan field types live in SQLite columns, both ways.
+ *
+ * | field type | declared column type | stored as |
+ * |------------|----------------------|-----------|
+ * | string     | `TEXT`               | TEXT |
+ * | uuid       | `UUID_TEXT`          | TEXT, lower case |
+ * | integer    | `INTEGER`            | INTEGER |
+ * | number     | `REAL`               | REAL; `NaN` and `-0` (which SQLite cannot keep in REAL) as an 8-byte little-endian float64 BLOB |
+ * | bigint     | `BIGINT`             | INTEGER (64-bit), read with `safeIntegers` so it is exact |
+ * | decimal    | `DECIMAL_TEXT`       | TEXT, exactly as given (`"12.50"`) |
+ * | boolean    | `BOOLEAN`            | INTEGER 0/1 |
+ * | datetime   | `DATETIME_TEXT`      | TEXT, canonical `2024-05-01T10:00:00.123456Z` |
+ * | date       | `DATE_TEXT`          | TEXT `YYYY-MM-DD` |
+ * | json       | `JSON_TEXT`          | TEXT (JSON) |
+ * | binary     | `BLOB`               | BLOB |
+ * | vector     | `VECTOR_F32_BLOB`    | BLOB of little-endian float32s |
+ *
+ * The `_TEXT` names keep SQLite's TEXT affinity (a plain `DECIMAL` column would turn `"12.50"` into 12.5).
+ */
+import type { DataRecord, EntitySchema, FieldSpec, FieldType } from '@koan/data';
+import { normalizeDatetime } from '@koan/data';
+
+export const COLUMN_TYPE: Readonly<Record<FieldType, string>> = Object.freeze({
+  string: 'TEXT',
+  uuid: 'UUID_TEXT',
+  integer: 'INTEGER',
+  number: 'REAL',
+  bigint: 'BIGINT',
+  decimal: 'DECIMAL_TEXT',
+  boolean: 'BOOLEAN',
+  datetime: 'DATETIME_TEXT',
+  date: 'DATE_TEXT',
+  json: 'JSON_TEXT',
+  binary: 'BLOB',
+  vector: 'VECTOR_F32_BLOB',
+});
+
+const KOAN_TYPE = new Map(Object.entries(COLUMN_TYPE).map(([field, column]) => [column, field as FieldType]));
+
+/**
+ * The field type of a column declared in a database Koan did not create, by SQLite's affinity rules
+ * refined by common names (`DATETIME`, `BOOLEAN`, `NUMERIC(10,2)`, `BIGINT`...).
+ */
+export function fieldTypeOfColumn(declared: string): FieldType {
+  const d = declared.trim().toUpperCase();
+  const koan = KOAN_TYPE.get(d);
+  if (koan) return koan;
+  if (d.includes('BOOL')) return 'boolean';
+  if (/BIGINT|INT8/.test(d)) return 'bigint';
+  if (d.includes('INT')) return 'integer';
+  if (/DATETIME|TIMESTAMP/.test(d)) return 'datetime';
+  if (d === 'DATE') return 'date';
+  if (d.includes('JSON')) return 'json';
+  if (/CHAR|CLOB|TEXT/.test(d)) return 'string';
+  if (d.includes('BLOB')) return 'binary';
+  if (/REAL|FLOA|DOUB/.test(d)) return 'number';
+  if (/DEC|NUM|MONEY/.test(d)) return 'decimal';
+  return 'string';
+}
+
+export const ABSENT_COLUMN = '__koan_absent';
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function float32Bytes(v: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  const out = Buffer.allocUnsafe(v.length * 4);
+  for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i]!, i * 4);
+  return out;
+}
+
+function bytesFloat32(b: Uint8Array): Float32Array {
+  const out = new Float32Array(b.byteLength / 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
+  else {
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+type ToSqlite = (v: unknown) => unknown;
+type FromSqlite = (v: unknown) => unknown;
+
+function toSqlite(type: FieldType): ToSqlite | undefined {
+  switch (type) {
+    case 'number':
+      return (v) => {
+        const n = v as number;
+        if (n === n && !Object.is(n, -0)) return n;
+        const b = Buffer.allocUnsafe(8);
+        b.writeDoubleLE(n);
+        return b;
+      };
+    case 'boolean':
+      return (v) => (v ? 1 : 0);
+    case 'json':
+      return (v) => JSON.stringify(v);
+    case 'binary':
+      return (v) => Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+    case 'vector':
+      return (v) => float32Bytes(v as Float32Array);
+    default:
+      return undefined; // stored as is: strings, safe integers, bigints
+  }
+}
+
+function asText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+  return String(v);
+}
+
+/** `lenient` for tables Koan did not create, where a column may hold any storage class. */
+function fromSqlite(type: FieldType, lenient: boolean): FromSqlite {
+  switch (type) {
+    case 'integer':
+      return (v) => (typeof v === 'number' ? v : Number(v));
+    case 'bigint':
+      return (v) => (typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : BigInt(asText(v)));
+    case 'number':
+      return (v) => (typeof v === 'number' ? v : v instanceof Uint8Array && v.byteLength === 8 ? Buffer.from(v).readDoubleLE(0) : Number(v));
+    case 'boolean':
+      return (v) => (typeof v === 'string' ? v === '1' || v.toLowerCase() === 'true' : Number(v) !== 0);
+    case 'json':
+      return lenient
+        ? (v) => {
+            try {
+              return JSON.parse(asText(v));
+            } catch {
+              return asText(v);
+            }
+          }
+        : (v) => JSON.parse(v as string);
+    case 'binary':
+      return (v) => (v instanceof Uint8Array ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(Buffer.from(asText(v), 'utf8')));
+    case 'vector':
+      return (v) => bytesFloat32(v as Uint8Array);
+    case 'datetime':
+      return lenient ? (v) => normalizeDatetime(asText(v)) ?? asText(v) : asText;
+    default:
+      return asText;
+  }
+}
+
+/** Row conversion for one entity schema: the column list and record <-> positional row. */
+export interface RowCodec {
+  /** Field columns, then the hidden absent-fields column where the schema needs one. */
+  readonly columns: readonly string[];
+  readonly hasAbsentColumn: boolean;
+  /** Read statements must return integers as bigint (the schema has bigint fields). */
+  readonly safeIntegers: boolean;
+  toRow(record: DataRecord): unknown[];
+  fromRow(row: readonly unknown[]): DataRecord;
+}
+
+const codecs = new WeakMap<EntitySchema, RowCodec>();
+
+/**
+ * `__koan_absent` (a JSON array of field names) exists only when some field is both optional and nullable:
+ * it is what tells a missing value from `null` there, since both are SQL NULL.
+ */
+export function rowCodec(schema: EntitySchema): RowCodec {
+  let codec = codecs.get(schema);
+  if (codec) return codec;
+  const fields = Object.entries(schema.fields) as [string, FieldSpec][];
+  const names = fields.map(([name]) => name);
+  const to = fields.map(([, spec]) => toSqlite(spec.type));
+  const lenient = schema.origin === 'introspected';
+  const from = fields.map(([, spec]) => fromSqlite(spec.type, lenient));
+  const ambiguous = fields.map(([, spec]) => spec.optional && spec.nullable);
+  const nullIsNull = fields.map(([, spec]) => spec.nullable || !spec.optional);
+  const hasAbsentColumn = ambiguous.some(Boolean);
+  const n = fields.length;
+  codec = {
+    columns: hasAbsentColumn ? [...names, ABSENT_COLUMN] : names,
+    hasAbsentColumn,
+    safeIntegers: fields.some(([, spec]) => spec.type === 'bigint'),
+    toRow(record) {
+      const row: unknown[] = new Array(hasAbsentColumn ? n + 1 : n);
+      let absent: string[] | undefined;
+      for (let i = 0; i < n; i++) {
+        const v = record[names[i]!];
+        if (v === undefined || v === null) {
+          row[i] = null;
+          if (v === undefined && ambiguous[i]) (absent ??= []).push(names[i]!);
+        } else {
+          const convert = to[i];
+          row[i] = convert ? convert(v) : v;
+        }
+      }
+      if (hasAbsentColumn) row[n] = absent ? JSON.stringify(absent) : null;
+      return row;
+    },
+    fromRow(row) {
+      const out: DataRecord = {};
+      const absent = hasAbsentColumn && row[n] != null ? new Set(JSON.parse(row[n] as string) as string[]) : undefined;
+      for (let i = 0; i < n; i++) {
+        const v = row[i];
+        const name = names[i]!;
+        if (v === null || v === undefined) {
+          if (nullIsNull[i] && !absent?.has(name)) out[name] = null;
+        } else out[name] = from[i]!(v);
+      }
+      return out;
+    },
+  };
+  codecs.set(schema, codec);
+  return codec;
+}

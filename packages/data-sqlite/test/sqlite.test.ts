@@ -1,0 +1,160 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSchema, DataRuntime, ROOT_SET, t } from '@koan/data';
+import { describeAdapterConformance, sharedDatasetsDir } from '@koan/data/testing';
+import { createSqliteAdapter, fieldTypeOfColumn, type SqliteAdapter } from '@koan/data-sqlite';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let root: string;
+let n = 0;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'koan-sqlite-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+const dbFile = () => join(root, `db-${++n}.sqlite`);
+
+async function open(path = dbFile(), settings: { walMode?: boolean } = {}): Promise<SqliteAdapter> {
+  const adapter = createSqliteAdapter({ path, ...settings });
+  await adapter.init();
+  return adapter;
+}
+
+describeAdapterConformance({ name: 'sqlite (file, WAL)', create: async () => createSqliteAdapter({ path: dbFile() }) });
+describeAdapterConformance({ name: 'sqlite (:memory:)', create: async () => createSqliteAdapter({ path: ':memory:' }) });
+
+const Item = buildSchema({ name: 'SqliteItem', key: 'id', fields: { id: t.integer(), name: t.string(), price: t.decimal(), at: t.datetime().nullable() } }, 'declared');
+
+describe('sqlite adapter', () => {
+  it('opens the file in WAL mode by default, and in rollback-journal mode without snapshot reads when walMode is false', async () => {
+    const wal = await open();
+    expect(wal.getInstance().pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(wal.capabilities.snapshotReads).toBe(true);
+    await wal.close();
+    const plain = await open(dbFile(), { walMode: false });
+    expect(plain.getInstance().pragma('journal_mode', { simple: true })).toBe('delete');
+    expect(plain.capabilities.snapshotReads).toBe(false);
+    expect(await plain.readSnapshot(async (r) => r.consistency)).toBe('fuzzy');
+    await plain.close();
+  });
+
+  it('creates tables with the documented column types, one per set, and describes them', async () => {
+    const a = await open();
+    await a.ensureEntity(Item, ROOT_SET);
+    await a.ensureEntity(Item, 'eu');
+    const d = await a.describe(Item, 'eu');
+    expect(d.location).toContain('"SqliteItem#eu"');
+    expect(d.columns).toEqual([
+      { name: 'id', storeType: 'INTEGER', nullable: false },
+      { name: 'name', storeType: 'TEXT', nullable: false },
+      { name: 'price', storeType: 'DECIMAL_TEXT', nullable: false },
+      { name: 'at', storeType: 'DATETIME_TEXT', nullable: true },
+    ]);
+    expect(d.primaryKey).toEqual(['id']);
+    const raw = a.getInstance();
+    await a.importBatch(Item, ROOT_SET, [{ id: 1, name: 'x', price: '12.50', at: '2024-05-01T10:00:00.123456Z' }], { mode: 'insert' });
+    expect(raw.prepare('SELECT price, typeof(price) AS t FROM "SqliteItem"').get()).toEqual({ price: '12.50', t: 'text' });
+    await a.close();
+  });
+
+  it('rejects a table that lacks a declared field with SCHEMA_MISMATCH, and a write to a missing set with TABLE_MISSING', async () => {
+    const a = await open();
+    a.getInstance().exec('CREATE TABLE "SqliteItem" (id INTEGER PRIMARY KEY, name TEXT)');
+    await expect(a.ensureEntity(Item, ROOT_SET)).rejects.toMatchObject({ code: 'SCHEMA_MISMATCH' });
+    await expect(a.importBatch(Item, 'nope', [{ id: 1, name: 'x', price: '1' }], { mode: 'insert' })).rejects.toMatchObject({ code: 'TABLE_MISSING' });
+    expect(await a.count(Item, 'nope')).toBe(0);
+    await a.close();
+  });
+
+  it('serialises writers behind an open transaction and keeps its writes out when it throws', async () => {
+    const a = await open();
+    await a.ensureEntity(Item, ROOT_SET);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const tx = a.transaction(async (w) => {
+      await w.importBatch(Item, ROOT_SET, [{ id: 1, name: 'in tx', price: '1' }], { mode: 'insert' });
+      await gate;
+      throw new Error('rollback');
+    });
+    const outside = a.importBatch(Item, ROOT_SET, [{ id: 2, name: 'outside', price: '2' }], { mode: 'insert' });
+    release();
+    await expect(tx).rejects.toThrow('rollback');
+    await outside;
+    expect((await a.getMany(Item, ROOT_SET, [1, 2])).map((r) => r.name)).toEqual(['outside']);
+    await a.close();
+  });
+
+  it('is loaded by the runtime for provider "sqlite", relative to cwd', async () => {
+    const runtime = new DataRuntime({ cwd: root, sources: { default: { provider: 'sqlite', settings: { path: 'nested/app.db' } } } });
+    const a = await runtime.adapter('default');
+    expect(a.provider).toBe('sqlite');
+    await a.ensureEntity(Item, ROOT_SET);
+    await runtime.close();
+    expect((await readFile(join(root, 'nested/app.db'))).subarray(0, 15).toString()).toBe('SQLite format 3');
+  });
+
+  it('maps declared SQLite types of foreign tables to field types', () => {
+    expect(['INTEGER', 'NVARCHAR(120)', 'NUMERIC(10,2)', 'DATETIME', 'DATE', 'BLOB', 'REAL', 'BOOLEAN', 'BIGINT', '', 'DECIMAL_TEXT'].map(fieldTypeOfColumn)).toEqual([
+      'integer',
+      'string',
+      'decimal',
+      'datetime',
+      'date',
+      'binary',
+      'number',
+      'boolean',
+      'bigint',
+      'string',
+      'decimal',
+    ]);
+  });
+
+  it('introspects the Chinook database: 11 tables, keys and foreign keys, skipping the composite-key table with a reason', async (ctx) => {
+    const datasets = sharedDatasetsDir();
+    if (!datasets) return ctx.skip('../shared/datasets is absent');
+    const sql = (await readFile(join(datasets, 'chinook/Chinook_Sqlite.sql'), 'utf8')).replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+    const path = dbFile();
+    const db = new Database(path);
+    db.exec(sql);
+    db.close();
+
+    const a = await open(path);
+    await a.ensureEntity(Item, ROOT_SET); // a Koan table beside them is not introspected
+    const { entities, skipped } = await a.introspectTables();
+    const names = [...entities.map((e) => e.table), ...skipped.map((s) => s.table)].sort();
+    expect(names).toEqual(['Album', 'Artist', 'Customer', 'Employee', 'Genre', 'Invoice', 'InvoiceLine', 'MediaType', 'Playlist', 'PlaylistTrack', 'Track']);
+    expect(skipped).toEqual([{ table: 'PlaylistTrack', reason: expect.stringContaining('composite primary key (PlaylistId, TrackId)') }]);
+    expect((await a.introspect()).map((e) => e.name)).toEqual(entities.map((e) => e.name));
+
+    const track = entities.find((e) => e.name === 'Track')!;
+    expect(track).toMatchObject({ key: 'TrackId', keyType: 'integer', origin: 'introspected', table: 'Track', source: 'default' });
+    expect(track.fields.AlbumId).toMatchObject({ type: 'integer', nullable: true, references: { entity: 'Album', field: 'AlbumId' } });
+    expect(track.fields.GenreId?.references).toEqual({ entity: 'Genre', field: 'GenreId' });
+    expect(track.fields.UnitPrice?.type).toBe('decimal');
+    expect(track.fields.Name).toMatchObject({ type: 'string', nullable: false });
+    const employee = entities.find((e) => e.name === 'Employee')!;
+    expect(employee.fields.ReportsTo?.references).toEqual({ entity: 'Employee', field: 'EmployeeId' });
+    expect(employee.fields.BirthDate?.type).toBe('datetime');
+
+    // Introspected entities stream like declared ones, with values in runtime form.
+    const invoice = entities.find((e) => e.name === 'Invoice')!;
+    expect(await a.count(invoice, ROOT_SET)).toBe(412);
+    const [first] = await a.getMany(invoice, ROOT_SET, [1]);
+    expect(first).toMatchObject({ InvoiceId: 1, InvoiceDate: '2021-01-01T00:00:00.000000Z', Total: '1.98' });
+    let rows = 0;
+    let last = 0;
+    for await (const batch of a.exportEntity(track, ROOT_SET, { batchSize: 500 }))
+      for (const r of batch) {
+        expect(r.TrackId as number).toBeGreaterThan(last);
+        last = r.TrackId as number;
+        rows++;
+      }
+    expect(rows).toBe(3503);
+    await a.close();
+  });
+});

@@ -1,0 +1,528 @@
+/**
+ * The shared conformance suite every data adapter runs: exact round trips of every field type, key order,
+ * keyset paging, early release of streams, insert vs upsert, transactions, sets, snapshots and aborts.
+ * Tests branch on `adapter.capabilities`, never on the provider's name.
+ *
+ * @example
+ * // packages/data-foo/test/foo.test.ts
+ * describeAdapterConformance({
+ *   name: 'foo',
+ *   create: async () => createFooAdapter({ url, schema: `t_${randomUUID()}` }),
+ *   destroy: async () => dropSchema(),
+ *   skip: () => probeService('foo', () => ping(url)),
+ * });
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import type { DataAdapter, DataReader, DataRecord, KeyValue } from '../adapter.js';
+import { normalizeRecord } from '../codec.js';
+import { buildSchema } from '../entity.js';
+import { KoanError } from '../errors.js';
+import { type FieldsShape, t } from '../fields.js';
+import { compareKeys, type EntitySchema, ROOT_SET } from '../schema.js';
+
+export interface AdapterHarness {
+  /** Shown in the suite title. */
+  readonly name: string;
+  /** A fresh, isolated adapter (own database file, schema or key prefix), not yet `init()`ed. */
+  create(): Promise<DataAdapter>;
+  /** Removes what `create` made. Called after the suite closed the adapter. */
+  destroy?(adapter: DataAdapter): Promise<void>;
+  /** A reason to skip the whole suite (e.g. from `probeService`), or undefined to run it. */
+  skip?: () => Promise<string | undefined>;
+}
+
+/** Registers the conformance tests (vitest `describe`/`it`) for one adapter. */
+export function describeAdapterConformance(harness: AdapterHarness): void {
+  describe(`data adapter conformance: ${harness.name}`, () => {
+    let adapter: DataAdapter | undefined;
+    let skipReason: string | undefined;
+    // Unique names, so a persistent store (a shared server) never sees leftovers of an earlier run.
+    const tag = randomBytes(3).toString('hex');
+    const entity = (name: string, key: string, fields: FieldsShape | EntitySchema['fields']) => buildSchema({ name: `Conf${name}_${tag}`, key, fields }, 'declared');
+
+    beforeAll(async () => {
+      skipReason = await harness.skip?.();
+      if (skipReason) return;
+      adapter = await harness.create();
+      await adapter.init();
+    });
+
+    afterAll(async () => {
+      if (!adapter) return;
+      try {
+        await adapter.close();
+      } finally {
+        await harness.destroy?.(adapter);
+      }
+    });
+
+    const test = (name: string, fn: (a: DataAdapter, ctx: TestContext) => Promise<void>) =>
+      it(name, async (ctx) => {
+        if (skipReason || !adapter) return ctx.skip(skipReason ?? 'adapter not created');
+        await fn(adapter, ctx);
+      });
+
+    const Types = entity('Types', 'id', {
+      id: t.integer(),
+      s: t.string(),
+      u: t.uuid().nullable(),
+      i: t.integer().nullable(),
+      n: t.number().nullable(),
+      b: t.bigint().nullable(),
+      d: t.decimal().nullable(),
+      bo: t.boolean().nullable(),
+      dt: t.datetime().nullable(),
+      da: t.date().nullable(),
+      j: t.json().nullable(),
+      bin: t.binary().nullable(),
+      v: t.vector(4).nullable(),
+      opt: t.string().optional(),
+      optNull: t.integer().optional().nullable(),
+    });
+
+    test('every field type round-trips exactly (insert, get, getMany, export)', async (a) => {
+      await a.ensureEntity(Types, ROOT_SET);
+      const want = typeFixtures(Types);
+      expect(await a.importBatch(Types, ROOT_SET, want, { mode: 'insert' })).toEqual({ inserted: want.length, updated: 0 });
+      for (const w of want) expectSameRecord(Types, await a.get(Types, ROOT_SET, w.id as number), w, `get(${w.id})`);
+      const many = await a.getMany(Types, ROOT_SET, want.map((w) => w.id as number));
+      expect(many).toHaveLength(want.length);
+      many.forEach((got, i) => expectSameRecord(Types, got, want[i]!, `getMany[${i}]`));
+      const exported = await collect(a.exportEntity(Types, ROOT_SET, { batchSize: 2 }));
+      exported.forEach((got, i) => expectSameRecord(Types, got, want[i]!, `export[${i}]`));
+    });
+
+    test('every field type round-trips exactly through upsert and bulk import', async (a) => {
+      const TypesBulk = entity('TypesBulk', 'id', Types.fields);
+      await a.ensureEntity(TypesBulk, ROOT_SET);
+      const want = typeFixtures(TypesBulk);
+      await a.importBatch(TypesBulk, ROOT_SET, want, { mode: 'insert', bulk: true });
+      await a.importBatch(TypesBulk, ROOT_SET, want, { mode: 'upsert' });
+      const exported = await collect(a.exportEntity(TypesBulk, ROOT_SET));
+      expect(exported).toHaveLength(want.length);
+      exported.forEach((got, i) => expectSameRecord(TypesBulk, got, want[i]!, `export[${i}]`));
+    });
+
+    test('null and missing optional values stay distinct', async (a) => {
+      const Opt = entity('Optional', 'id', {
+        id: t.string(),
+        o: t.string().optional(),
+        n: t.string().nullable(),
+        on: t.integer().optional().nullable(),
+        oj: t.json().optional().nullable(),
+      });
+      await a.ensureEntity(Opt, ROOT_SET);
+      const want = [
+        { id: 'a', n: null },
+        { id: 'b', o: '', n: '', on: null, oj: null },
+        { id: 'c', n: null, on: 0, oj: { x: null } },
+        { id: 'd', o: 'x', n: 'y' },
+      ].map((r) => normalizeRecord(Opt, r));
+      await a.importBatch(Opt, ROOT_SET, want, { mode: 'insert' });
+      for (const w of want) expectSameRecord(Opt, await a.get(Opt, ROOT_SET, w.id as string), w, `get(${w.id})`);
+      const exported = await collect(a.exportEntity(Opt, ROOT_SET));
+      exported.forEach((got, i) => expectSameRecord(Opt, got, want[i]!, `export[${i}]`));
+    });
+
+    test('non-finite numbers and -0 round-trip where capabilities.nonFiniteNumbers', async (a, ctx) => {
+      if (!a.capabilities.nonFiniteNumbers) return ctx.skip('adapter declares nonFiniteNumbers false: NaN, ±Infinity and -0 are unsupported');
+      const E = entity('NonFinite', 'id', { id: t.integer(), n: t.number() });
+      await a.ensureEntity(E, ROOT_SET);
+      const want = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0].map((n, id) => ({ id, n }));
+      await a.importBatch(E, ROOT_SET, want, { mode: 'insert' });
+      const got = await collect(a.exportEntity(E, ROOT_SET));
+      got.forEach((g, i) => expectSameRecord(E, g, want[i]!, `export[${i}]`));
+      expectSameRecord(E, await a.get(E, ROOT_SET, 3), want[3]!, 'get(3)');
+    });
+
+    test('integer keys stream in numeric order across many batches (keyset paging)', async (a) => {
+      const E = entity('IntKeys', 'id', { id: t.integer(), payload: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      const keys = Array.from({ length: 2_500 }, (_, i) => i - 1_250);
+      keys[0] = Number.MIN_SAFE_INTEGER;
+      keys[1] = Number.MAX_SAFE_INTEGER;
+      await importShuffled(a, E, keys);
+      await expectKeyOrder(a, E, keys);
+      expect(await a.count(E, ROOT_SET)).toBe(2_500);
+    });
+
+    test('string keys stream in UTF-8 byte order across many batches (keyset paging)', async (a) => {
+      const E = entity('StrKeys', 'id', { id: t.string(), payload: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      const pieces = ['a', 'A', 'z', 'Z', '0', '9', 'é', 'ß', 'Ω', '€', '中', '\uFF5E', '😀', '𝄞', '-', '_', '~', 'a b'];
+      const keys = Array.from({ length: 2_500 }, (_, i) => `${pieces[i % pieces.length]}${pieces[Math.floor(i / pieces.length) % pieces.length]}${i}`);
+      // The suite is only meaningful if UTF-8 order differs from JavaScript's UTF-16 order here.
+      expect([...keys].sort(compareKeys)).not.toEqual([...keys].sort());
+      await importShuffled(a, E, keys);
+      await expectKeyOrder(a, E, keys);
+    });
+
+    test('breaking out of an export releases its resources (12 times, then a normal query)', async (a) => {
+      const E = entity('BreakEarly', 'id', { id: t.integer(), v: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, range(300).map((id) => ({ id, v: `v${id}` })), { mode: 'insert' });
+      for (let i = 0; i < 12; i++) {
+        for await (const batch of a.exportEntity(E, ROOT_SET, { batchSize: 10 })) {
+          expect(batch).toHaveLength(10);
+          break;
+        }
+      }
+      for (let i = 0; i < 12; i++) {
+        await a.readSnapshot(async (reader) => {
+          for await (const batch of reader.exportEntity(E, ROOT_SET, { batchSize: 10 })) {
+            expect(batch).toHaveLength(10);
+            break;
+          }
+        });
+      }
+      expect(await a.count(E, ROOT_SET)).toBe(300);
+      await a.importBatch(E, ROOT_SET, [{ id: 300, v: 'more' }], { mode: 'insert' });
+      expect(await collect(a.exportEntity(E, ROOT_SET, { batchSize: 64 }))).toHaveLength(301);
+    });
+
+    test('insert of an existing key fails with DUPLICATE_KEY; upsert replaces', async (a) => {
+      const E = entity('Upsert', 'id', { id: t.string(), v: t.integer() });
+      await a.ensureEntity(E, ROOT_SET);
+      expect(await a.importBatch(E, ROOT_SET, [{ id: 'a', v: 1 }, { id: 'b', v: 1 }], { mode: 'insert' })).toEqual({ inserted: 2, updated: 0 });
+      await expectCode(a.importBatch(E, ROOT_SET, [{ id: 'a', v: 2 }], { mode: 'insert' }), 'DUPLICATE_KEY');
+      expect((await a.get(E, ROOT_SET, 'a'))?.v).toBe(1);
+
+      await expectCode(
+        a.transaction(async (tx) => {
+          await tx.importBatch(E, ROOT_SET, [{ id: 'd', v: 1 }], { mode: 'insert' });
+          await tx.importBatch(E, ROOT_SET, [{ id: 'c', v: 1 }, { id: 'a', v: 2 }], { mode: 'insert' });
+        }),
+        'DUPLICATE_KEY',
+      );
+      expect((await a.get(E, ROOT_SET, 'a'))?.v).toBe(1);
+      if (a.capabilities.transactions) {
+        expect(await a.get(E, ROOT_SET, 'd')).toBeUndefined();
+        expect(await a.get(E, ROOT_SET, 'c')).toBeUndefined();
+        expect(await a.count(E, ROOT_SET)).toBe(2);
+      }
+
+      const r = await a.importBatch(E, ROOT_SET, [{ id: 'a', v: 3 }, { id: 'z', v: 1 }], { mode: 'upsert' });
+      // Adapters that cannot tell updates from inserts report both as inserted (see ImportResult).
+      expect([`1/1`, `2/0`]).toContain(`${r.inserted}/${r.updated}`);
+      expect((await a.get(E, ROOT_SET, 'a'))?.v).toBe(3);
+      expect((await a.get(E, ROOT_SET, 'z'))?.v).toBe(1);
+    });
+
+    test('transaction commits what fn wrote and returns its result', async (a) => {
+      const E = entity('TxCommit', 'id', { id: t.integer(), v: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      const result = await a.transaction(async (tx) => {
+        await tx.importBatch(E, ROOT_SET, [{ id: 1, v: 'one' }, { id: 2, v: 'two' }], { mode: 'insert' });
+        await tx.remove(E, ROOT_SET, [2]);
+        return 42;
+      });
+      expect(result).toBe(42);
+      expect(await collect(a.exportEntity(E, ROOT_SET))).toEqual([{ id: 1, v: 'one' }]);
+    });
+
+    test('transaction rolls back every write when fn throws (capabilities.transactions)', async (a, ctx) => {
+      if (!a.capabilities.transactions) return ctx.skip('adapter declares transactions false');
+      const E = entity('TxRollback', 'id', { id: t.integer(), v: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.ensureEntity(E, 'other');
+      await a.importBatch(E, ROOT_SET, [{ id: 1, v: 'one' }, { id: 2, v: 'two' }], { mode: 'insert' });
+      await a.importBatch(E, 'other', [{ id: 9, v: 'nine' }], { mode: 'insert' });
+      const boom = new Error('boom');
+      await expect(
+        a.transaction(async (tx) => {
+          await tx.importBatch(E, ROOT_SET, [{ id: 1, v: 'changed' }, { id: 3, v: 'new' }], { mode: 'upsert' });
+          await tx.remove(E, ROOT_SET, [2]);
+          await tx.clear(E, 'other');
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(await collect(a.exportEntity(E, ROOT_SET))).toEqual([
+        { id: 1, v: 'one' },
+        { id: 2, v: 'two' },
+      ]);
+      expect(await a.count(E, 'other')).toBe(1);
+    });
+
+    test('sets are isolated from each other and listed by listSets', async (a, ctx) => {
+      if (!a.capabilities.sets) return ctx.skip('adapter declares sets false');
+      const E = entity('Sets', 'id', { id: t.integer(), label: t.string() });
+      for (const set of [ROOT_SET, 'tenant_a', 'tenant.b-2']) await a.ensureEntity(E, set);
+      await a.importBatch(E, ROOT_SET, [1, 2, 3].map((id) => ({ id, label: `r${id}` })), { mode: 'insert' });
+      await a.importBatch(E, 'tenant_a', [1, 10].map((id) => ({ id, label: `a${id}` })), { mode: 'insert' });
+      expect(await a.count(E, ROOT_SET)).toBe(3);
+      expect(await a.count(E, 'tenant_a')).toBe(2);
+      expect(await a.count(E, 'tenant.b-2')).toBe(0);
+      expect(await a.get(E, ROOT_SET, 10)).toBeUndefined();
+      expect((await a.get(E, 'tenant_a', 1))?.label).toBe('a1');
+      expect((await a.get(E, ROOT_SET, 1))?.label).toBe('r1');
+      expect((await a.listSets(E)).sort()).toEqual([ROOT_SET, 'tenant.b-2', 'tenant_a'].sort());
+      expect([2, -1]).toContain(await a.clear(E, 'tenant_a'));
+      expect(await a.count(E, 'tenant_a')).toBe(0);
+      expect(await collect(a.exportEntity(E, 'tenant_a'))).toEqual([]);
+      expect(await a.count(E, ROOT_SET)).toBe(3);
+    });
+
+    test('count, remove and clear', async (a) => {
+      const E = entity('Remove', 'id', { id: t.integer(), v: t.integer() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, range(10).map((id) => ({ id, v: id })), { mode: 'insert' });
+      expect(await a.count(E, ROOT_SET)).toBe(10);
+      expect(await a.remove(E, ROOT_SET, [1, 2, 999])).toBe(2);
+      expect(await a.count(E, ROOT_SET)).toBe(8);
+      expect(await a.get(E, ROOT_SET, 1)).toBeUndefined();
+      expect(await a.remove(E, ROOT_SET, [])).toBe(0);
+      expect([8, -1]).toContain(await a.clear(E, ROOT_SET));
+      expect(await a.count(E, ROOT_SET)).toBe(0);
+      expect(await collect(a.exportEntity(E, ROOT_SET))).toEqual([]);
+      await a.importBatch(E, ROOT_SET, [{ id: 1, v: 1 }], { mode: 'insert' });
+      expect(await a.count(E, ROOT_SET)).toBe(1);
+    });
+
+    test('get and getMany keep the order of keys and skip missing ones', async (a) => {
+      const E = entity('GetMany', 'id', { id: t.string(), v: t.integer() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, ['k1', 'k2', 'k3', 'k5'].map((id, v) => ({ id, v })), { mode: 'insert' });
+      expect(await a.get(E, ROOT_SET, 'k2')).toEqual({ id: 'k2', v: 1 });
+      expect(await a.get(E, ROOT_SET, 'k4')).toBeUndefined();
+      const many = await a.getMany(E, ROOT_SET, ['k5', 'nope', 'k1', 'k3']);
+      expect(many.map((r) => r.id)).toEqual(['k5', 'k1', 'k3']);
+      expect(await a.getMany(E, ROOT_SET, [])).toEqual([]);
+    });
+
+    test('describe reports existence, columns and primary key', async (a) => {
+      const E = entity('Describe', 'code', { code: t.string(), qty: t.integer(), note: t.string().nullable() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.ensureEntity(E, ROOT_SET); // idempotent
+      const d = await a.describe(E, ROOT_SET);
+      expect(d.exists).toBe(true);
+      expect(d.provider).toBe(a.provider);
+      expect(typeof d.location).toBe('string');
+      expect(d.primaryKey).toEqual(['code']);
+      if (d.columns.length) for (const name of Object.keys(E.fields)) expect(d.columns.map((c) => c.name)).toContain(name);
+      expect((await a.describe(E, 'never_created')).exists).toBe(false);
+    });
+
+    test('readSnapshot reports its consistency; a snapshot does not see later writes (capabilities.snapshotReads)', async (a) => {
+      const E = entity('Snap', 'id', { id: t.integer(), v: t.string() });
+      const F = entity('SnapOther', 'id', { id: t.integer(), v: t.string() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.ensureEntity(F, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, range(20).map((id) => ({ id, v: 'before' })), { mode: 'insert' });
+      await a.importBatch(F, ROOT_SET, range(5).map((id) => ({ id, v: 'before' })), { mode: 'insert' });
+      const seen = await a.readSnapshot(async (reader) => {
+        expect(reader.consistency).toBe(a.capabilities.snapshotReads ? 'snapshot' : 'fuzzy');
+        const before = await reader.count(E, ROOT_SET);
+        await a.importBatch(E, ROOT_SET, [{ id: 0, v: 'after' }, { id: 20, v: 'after' }], { mode: 'upsert' });
+        await a.importBatch(F, ROOT_SET, [{ id: 5, v: 'after' }], { mode: 'insert' });
+        return { before, after: await reader.count(E, ROOT_SET), rows: await collect(reader.exportEntity(E, ROOT_SET, { batchSize: 7 })), other: await reader.count(F, ROOT_SET) };
+      });
+      if (a.capabilities.snapshotReads) {
+        expect(seen.before).toBe(20);
+        expect(seen.after).toBe(20);
+        expect(seen.rows).toHaveLength(20);
+        expect(seen.rows.every((r) => r.v === 'before')).toBe(true);
+        expect(seen.other).toBe(5);
+      }
+      expect(await a.count(E, ROOT_SET)).toBe(21);
+      expect((await a.get(E, ROOT_SET, 0))?.v).toBe('after');
+    });
+
+    test('aborting an export stops it with ABORTED', async (a) => {
+      const E = entity('Abort', 'id', { id: t.integer() });
+      await a.ensureEntity(E, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, range(100).map((id) => ({ id })), { mode: 'insert' });
+      const controller = new AbortController();
+      let batches = 0;
+      await expectCode(
+        (async () => {
+          for await (const _ of a.exportEntity(E, ROOT_SET, { batchSize: 10, signal: controller.signal })) {
+            if (++batches === 2) controller.abort(new Error('stop'));
+          }
+        })(),
+        'ABORTED',
+      );
+      expect(batches).toBe(2);
+      await expectCode(collect(a.exportEntity(E, ROOT_SET, { signal: AbortSignal.abort() })), 'ABORTED');
+      expect(await a.count(E, ROOT_SET)).toBe(100);
+    });
+  });
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+async function collect(stream: AsyncIterable<DataRecord[]>): Promise<DataRecord[]> {
+  const out: DataRecord[] = [];
+  for await (const batch of stream) out.push(...batch);
+  return out;
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `expected a KoanError ${code}`).toBeInstanceOf(KoanError);
+  expect((error as KoanError).code).toBe(code);
+}
+
+/** Deterministic shuffle (LCG), so inserts do not arrive in key order. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  let seed = 42;
+  for (let i = out.length - 1; i > 0; i--) {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    const j = seed % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+async function importShuffled(a: DataAdapter, e: EntitySchema, keys: readonly KeyValue[]): Promise<void> {
+  const records = shuffled(keys).map((id) => ({ id, payload: `p-${id}` }));
+  for (let i = 0; i < records.length; i += 250) await a.importBatch(e, ROOT_SET, records.slice(i, i + 250), { mode: 'insert' });
+}
+
+async function expectKeyOrder(a: DataAdapter | DataReader, e: EntitySchema, keys: readonly KeyValue[]): Promise<void> {
+  const got: KeyValue[] = [];
+  let batches = 0;
+  for await (const batch of a.exportEntity(e, ROOT_SET, { batchSize: 100 })) {
+    batches++;
+    expect(batch.length).toBeGreaterThan(0);
+    expect(batch.length).toBeLessThanOrEqual(100);
+    for (const r of batch) {
+      expect(r.payload).toBe(`p-${r.id}`);
+      got.push(r.id as KeyValue);
+    }
+  }
+  expect(batches).toBeGreaterThanOrEqual(25);
+  expect(got).toEqual([...keys].sort(compareKeys));
+}
+
+function typeFixtures(schema: EntitySchema): DataRecord[] {
+  const bytes = Uint8Array.from({ length: 256 }, (_, i) => (i * 37) % 256);
+  return [
+    {
+      id: 1,
+      s: 'hello',
+      u: 'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+      i: 42,
+      n: 0.1 + 0.2,
+      b: 2n ** 63n - 1n,
+      d: '12.50',
+      bo: true,
+      dt: '2024-05-01T10:00:00.123456Z',
+      da: '2024-02-29',
+      j: { a: 1, nested: { arr: [1, 'two', null, true, { deep: 'ü😀' }] }, nul: null },
+      bin: new Uint8Array([0, 0, 0]),
+      v: Float32Array.from([1.1, -0, 3.4028234663852886e38, 1e-45]),
+      opt: 'present',
+      optNull: 7,
+    },
+    {
+      id: 2,
+      s: '',
+      u: '00000000-0000-0000-0000-000000000000',
+      i: Number.MAX_SAFE_INTEGER,
+      n: 1e300,
+      b: -(2n ** 63n),
+      d: '123456789012345678901234567890.123456789',
+      bo: false,
+      dt: '1970-01-01T00:00:00.000001Z',
+      da: '1999-12-31',
+      j: [],
+      bin: new Uint8Array(0),
+      v: new Float32Array(4),
+      opt: '',
+      optNull: null,
+    },
+    {
+      id: 3,
+      s: 'line1\nline2\r\n\ttab "double" \'single\' \\ back ☃ 😀 𝄞 中文',
+      u: 'F47AC10B-58CC-4372-A567-0E02B2C3D479',
+      i: Number.MIN_SAFE_INTEGER,
+      n: -2.5e-300,
+      b: -1n,
+      d: '-0.000000000000000000000000000001',
+      bo: true,
+      dt: '2999-12-31T23:59:59.999999Z',
+      da: '2000-01-01',
+      j: 'just a string',
+      bin: bytes,
+      v: Float32Array.from([-1.5, 2.5, 1 / 3, 7]),
+    },
+    {
+      id: 4,
+      s: 'x'.repeat(10_000),
+      u: null,
+      i: null,
+      n: null,
+      b: null,
+      d: null,
+      bo: null,
+      dt: null,
+      da: null,
+      j: null,
+      bin: null,
+      v: null,
+      optNull: null,
+    },
+    {
+      id: 5,
+      s: 'zero values',
+      u: '123e4567-e89b-12d3-a456-426614174000',
+      i: 0,
+      n: -1.5,
+      b: 0n,
+      d: '0',
+      bo: false,
+      dt: '2024-05-01T10:00:00.000000Z',
+      da: '2024-01-01',
+      j: { deep: { deeper: { deepest: [[], {}, 0, -1.25, 'naïve']} } },
+      bin: new Uint8Array([255]),
+      v: Float32Array.from([0.5, -0.5, 1e-10, -1e10]),
+    },
+  ].map((r) => normalizeRecord(schema, r));
+}
+
+function hexOf(view: ArrayBufferView): string {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('hex');
+}
+
+function show(v: unknown): string {
+  return typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : String(v);
+}
+
+/** Field-by-field exact comparison: types, bits of floats and vectors, bytes of binaries, absent vs null. */
+export function expectSameRecord(schema: EntitySchema, got: DataRecord | undefined, want: DataRecord, label: string): void {
+  expect(got, `${label}: record missing`).toBeDefined();
+  if (!got) return;
+  expect(Object.keys(got).sort(), `${label}: fields present`).toEqual(Object.keys(want).sort());
+  for (const [name, spec] of Object.entries(schema.fields)) {
+    const w = want[name];
+    const g = got[name];
+    const where = `${label}.${name}`;
+    if (w === undefined) {
+      expect(name in got, `${where} should be absent`).toBe(false);
+    } else if (w === null) {
+      expect(g, where).toBeNull();
+    } else if (spec.type === 'binary') {
+      expect(g, `${where} is a Uint8Array`).toBeInstanceOf(Uint8Array);
+      expect(hexOf(g as Uint8Array), where).toBe(hexOf(w as Uint8Array));
+    } else if (spec.type === 'vector') {
+      expect(g, `${where} is a Float32Array`).toBeInstanceOf(Float32Array);
+      expect(hexOf(g as Float32Array), `${where} bits`).toBe(hexOf(w as Float32Array));
+    } else if (spec.type === 'number') {
+      expect(Object.is(g, w), `${where}: got ${show(g)}, want ${show(w)}`).toBe(true);
+    } else if (spec.type === 'bigint') {
+      expect(typeof g, where).toBe('bigint');
+      expect(g, where).toBe(w);
+    } else if (spec.type === 'json') {
+      expect(g, where).toEqual(w);
+    } else {
+      expect(g, where).toBe(w);
+    }
+  }
+}
