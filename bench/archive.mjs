@@ -17,7 +17,9 @@ const targetBytes = targetMB * 1e6;
 const first = ['Ada', 'Grace', 'Linus', 'Barbara', 'Ken', 'Margaret', 'Dennis', 'Frances', 'Edsger', 'Radia'];
 const pool = Array.from({ length: 20_000 }, (_, i) =>
   JSON.stringify({
-    Id: randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
+    Id: randomBytes(16)
+      .toString('hex')
+      .replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
     Name: `${first[i % first.length]} ${randomBytes(4).toString('base64url')}`,
     Email: `user${i}@example.com`,
     Age: (i * 7919) % 90,
@@ -46,10 +48,16 @@ const nullSink = () =>
   });
 
 const mb = (n) => (n / 1e6).toFixed(1);
-const rate = (bytes, ms) => `${((bytes / 1e6) / (ms / 1000)).toFixed(0)} MB/s`;
+const rate = (bytes, ms) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+// CPU time (main thread + zlib pool) is steadier than wall time on a shared machine.
+const cpuSince = (start) => {
+  const u = process.cpuUsage(start);
+  return `cpu ${((u.user + u.system) / 1e6).toFixed(2)} s`;
+};
 
 for (const level of levels) {
   const zip = new ZipWriter({ level });
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const sink = pipeline(zip.output, nullSink());
   const s = await zip.addEntry('entities/Bench.jsonl', rows());
@@ -57,7 +65,7 @@ for (const level of levels) {
   await sink;
   const ms = performance.now() - t0;
   console.log(
-    `write level ${level}: ${mb(s.uncompressedBytes)} MB -> ${mb(f.bytes)} MB (ratio ${(s.uncompressedBytes / s.compressedBytes).toFixed(2)}x) in ${ms.toFixed(0)} ms = ${rate(s.uncompressedBytes, ms)}, ${s.lines} lines`,
+    `write level ${level}: ${mb(s.uncompressedBytes)} MB -> ${mb(f.bytes)} MB (ratio ${(s.uncompressedBytes / s.compressedBytes).toFixed(2)}x) in ${ms.toFixed(0)} ms = ${rate(s.uncompressedBytes, ms)}, ${cpuSince(c0)}, ${s.lines} lines`,
   );
 }
 
@@ -69,24 +77,30 @@ try {
   const s = await zip.addEntry('entities/Bench.jsonl', rows());
   await zip.finish();
   await sink;
-  console.log(`write level 1 to file: ${rate(s.uncompressedBytes, performance.now() - t0)} (${mb((await stat(file)).size)} MB)`);
+  console.log(
+    `write level 1 to file: ${rate(s.uncompressedBytes, performance.now() - t0)} (${mb((await stat(file)).size)} MB)`,
+  );
 
   const reader = await ZipReader.open(await fileSource(file));
   t0 = performance.now();
+  let c0 = process.cpuUsage();
   const h = await hashEntry(reader, 'entities/Bench.jsonl');
-  console.log(`hashEntry: ${rate(h.bytes, performance.now() - t0)}`);
+  console.log(`hashEntry: ${rate(h.bytes, performance.now() - t0)}, ${cpuSince(c0)}`);
 
   t0 = performance.now();
+  c0 = process.cpuUsage();
   let n = 0;
   let done;
   for await (const b of reader.lines('entities/Bench.jsonl', { onDone: (r) => (done = r) })) n += b.lines.length;
   const ms = performance.now() - t0;
-  console.log(`lines(): ${n} lines, ${rate(done.bytes, ms)}, sha ok: ${done.sha256 === s.sha256}`);
+  console.log(`lines(): ${n} lines, ${rate(done.bytes, ms)}, ${cpuSince(c0)}, sha ok: ${done.sha256 === s.sha256}`);
 
   t0 = performance.now();
+  c0 = process.cpuUsage();
   let parsed = 0;
-  for await (const b of reader.lines('entities/Bench.jsonl')) for (const l of b.lines) parsed += JSON.parse(l).Age >= 0 ? 1 : 0;
-  console.log(`lines() + JSON.parse: ${rate(done.bytes, performance.now() - t0)} (${parsed} rows)`);
+  for await (const b of reader.lines('entities/Bench.jsonl'))
+    for (const l of b.lines) parsed += JSON.parse(l).Age >= 0 ? 1 : 0;
+  console.log(`lines() + JSON.parse: ${rate(done.bytes, performance.now() - t0)} (${parsed} rows), ${cpuSince(c0)}`);
   await reader.close();
 } finally {
   await rm(file, { force: true });

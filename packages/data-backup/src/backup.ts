@@ -53,13 +53,19 @@ export interface BackupOptions {
   readonly includeSchemaSnapshot?: boolean;
   /** Only these sets of the entity (default: every set that exists). */
   readonly sets?: readonly string[];
+  /** Cancels the backup: nothing is published (no archive, no sidecar) and temp files are removed. */
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
+  /** Minimum milliseconds between `progress` events (phase changes are always reported). Default 250; 0 reports every batch. */
+  readonly progressIntervalMs?: number;
 }
 
 /** Options of a whole-application backup. */
 export interface GlobalBackupOptions extends BackupOptions, EntityFilter {
-  /** Entity sets read at the same time (across sources). Default 1. */
+  /**
+   * Entity sets read and compressed at the same time, across all sources (each into its own temp spool, appended to
+   * the archive in turn), which bounds memory. Default 1: one entity after another, streamed straight into the archive.
+   */
   readonly maxConcurrency?: number;
   /**
    * Keep going when an entity fails (default true): the failure is recorded in the manifest and the
@@ -110,13 +116,45 @@ function resolveOptions(context: BackupContext, name: string, options: GlobalBac
 async function* encodeBatches(
   schema: EntitySchema,
   batches: AsyncIterable<Record<string, unknown>[]>,
-  onBatch: (records: number, chars: number) => void,
+  onBatch: (records: number, bytes: number) => void,
 ): AsyncGenerator<string> {
   for await (const batch of batches) {
     let text = '';
     for (const record of batch) text += `${encodeRecordLine(schema, record)}\n`;
-    onBatch(batch.length, text.length);
+    onBatch(batch.length, Buffer.byteLength(text));
     yield text;
+  }
+}
+
+async function* countLines(chunks: AsyncIterable<Uint8Array>, onBatch: (records: number, bytes: number) => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    let n = 0;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+    onBatch(n, chunk.length);
+    yield chunk;
+  }
+}
+
+/** A counting semaphore: at most `limit` functions run at once. */
+class Slots {
+  readonly #limit: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    }
   }
 }
 
@@ -142,7 +180,7 @@ export async function runBackup(
   const keys = backupKeys(name, id, createdAt);
   const driver = context.storage.get(r.profile);
   const started = performance.now();
-  const progress = new ProgressTracker('backup', name, options.onProgress);
+  const progress = new ProgressTracker('backup', name, options.onProgress, options.progressIntervalMs);
   const entities: EntityManifest[] = [];
   const checksums: Record<string, string> = {};
   const snapshots: { entityType: string; set: string; source: string; provider: string; schema: EntitySchema; store: StoreDescription }[] = [];
@@ -176,13 +214,18 @@ export async function runBackup(
       const total = await reader.count(schema, set);
       const current = { entity: schema.name, set, records: 0, totalRecords: total };
       progress.emit('entity-start', current);
-      const lines = encodeBatches(schema, reader.exportEntity(schema, set, { batchSize: r.batchSize, ...(signal ? { signal } : {}) }), (n, chars) => {
+      const onBatch = (n: number, bytes: number) => {
         records += n;
         current.records = records;
         progress.overallRecords += n;
-        progress.bytes += chars;
+        progress.bytes += bytes;
         progress.emit('progress', current);
-      });
+      };
+      const exportOptions = { batchSize: r.batchSize, ...(signal ? { signal } : {}) };
+      // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding.
+      const lines = reader.exportJsonLines
+        ? countLines(reader.exportJsonLines(schema, set, exportOptions), onBatch)
+        : encodeBatches(schema, reader.exportEntity(schema, set, exportOptions), onBatch);
       let stats: EntryStats;
       if (spool) {
         const sp = await EntrySpool.create(entryName, { compress: r.compress, level: r.level });
@@ -214,7 +257,7 @@ export async function runBackup(
       });
       progress.emit('entity-done', { ...current, records });
     } catch (e) {
-      if (signal?.aborted || uploadError || !r.continueOnError || !spool) throw e;
+      if (signal?.aborted || uploadError) throw e;
       firstError ??= e;
       entities.push({
         ...base,
@@ -226,6 +269,8 @@ export async function runBackup(
         errorMessage: (e as Error).message,
         durationMs: performance.now() - t0,
       });
+      // Without spooling a failed entry may have left partial bytes in the archive stream; it cannot continue.
+      if (!r.continueOnError || !spool) throw e;
     }
   };
 
@@ -239,11 +284,14 @@ export async function runBackup(
     const bySource = new Map<string, BackupTarget[]>();
     for (const t of targets) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
     const sourceJobs = [...bySource.entries()];
+    // `maxConcurrency` bounds the entity sets being read and compressed at once, across all sources (so memory stays
+    // bounded: one batch plus one spool stream each). Each source is read inside one snapshot where it has them;
+    // its entity sets share that snapshot's reader and take slots from the same pool.
+    const slots = new Slots(r.maxConcurrency);
     await forEachLimit(sourceJobs, r.maxConcurrency, async ([source, group]) => {
       const adapter = await context.runtime.adapter(source);
       const result: SourceResult = await adapter.readSnapshot(async (reader) => {
-        // Within one snapshot the entity sets share the reader; with concurrency they are spooled in parallel.
-        await forEachLimit(group, adapter.capabilities.snapshotReads ? 1 : r.maxConcurrency, (t) => backupOne(reader, reader.consistency, t));
+        await forEachLimit(group, r.maxConcurrency, (t) => slots.run(() => backupOne(reader, reader.consistency, t)));
         return { consistency: reader.consistency };
       });
       sources.set(source, { name: source, provider: adapter.provider, consistency: result.consistency });

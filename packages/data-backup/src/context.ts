@@ -1,4 +1,4 @@
-import { DataRuntime, getDataRuntime, loadKoanConfig, type LoadConfigOptions, parseConfigSection, runtimeOptionsFromConfig } from '@koan/data';
+import { DataRuntime, dataConfigSchema, getDataRuntime, loadKoanConfig, type LoadConfigOptions, parseConfigSection } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
 
@@ -57,9 +57,11 @@ export class BackupContext {
     const cwd = options.cwd ?? process.cwd();
     const storageConfig = parseConfigSection(storageConfigSchema, loaded.koan.storage, ['Koan', 'Storage'], loaded.file);
     const backup = parseConfigSection(backupConfigSchema, loaded.koan.backup, ['Koan', 'Backup'], loaded.file);
+    // Data sources come from the same file and env as the rest (an explicit `file` or `env` must apply to them too).
+    const data = options.runtime ? undefined : parseConfigSection(dataConfigSchema, loaded.koan.data, ['Koan', 'Data'], loaded.file);
     return new BackupContext({
-      runtime: options.runtime ?? new DataRuntime(runtimeOptionsFromConfig(cwd)),
-      storage: await StorageProfiles.load(storageConfig, { cwd }),
+      runtime: options.runtime ?? new DataRuntime({ cwd, ...(data?.sources ? { sources: data.sources } : {}) }),
+      storage: await StorageProfiles.load(storageConfig, { cwd, ...(options.env ? { env: { ...options.env } } : {}) }),
       config: backup,
     });
   }

@@ -45,3 +45,16 @@ export {
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
 export { BackupService, DataBackup, RestoreService } from './services.js';
 export { readContents, type SchemaSnapshot, verifyEntries } from './verify.js';
+export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
+export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
+export {
+  applyRetention,
+  BackupMaintenanceService,
+  cleanupLeftovers,
+  type LeftoverReport,
+  type MaintenanceRun,
+  planRetention,
+  type RetentionDecision,
+  type RetentionPolicy,
+  type ScheduledBackup,
+} from './maintenance.js';

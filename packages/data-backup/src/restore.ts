@@ -11,6 +11,7 @@ import {
   type ImportMode,
   isAbortError,
   KoanError,
+  normalizeRecord,
   normalizeValue,
   registerSchema,
   throwIfAborted,
@@ -35,11 +36,17 @@ export interface RestoreOptions {
   readonly storageProfile?: string;
   /** Restore this exact backup (by id) instead of the newest completed one with the name. */
   readonly backupId?: string;
-  /** Remove existing records of the target set first (in the same transaction where the adapter has transactions). Default false: merge. */
+  /**
+   * Remove existing records of the target sets first, in the same transaction as the writes where the adapter has
+   * transactions (children before parents). Default false: merge.
+   */
   readonly replaceExisting?: boolean;
-  /** How records are written when merging: `upsert` (default) replaces records with the same key, `insert` fails on an existing key. */
+  /**
+   * How records are written: `upsert` (default, merge) replaces records with the same key; `insert` (insert-only)
+   * refuses to touch existing records: an existing key fails the restore and the source's transaction is rolled back.
+   */
   readonly mode?: ImportMode;
-  /** Verify checksums, line counts and schema compatibility of the whole archive before writing anything. Default true. */
+  /** Verify checksums and line counts of the whole archive, and schema compatibility, before writing anything. Default true. */
   readonly validateBeforeRestore?: boolean;
   /** Use the adapter's bulk-load path (COPY, LOAD DATA, prepared bulk insert). Default true. */
   readonly optimizeForBulkInsert?: boolean;
@@ -47,12 +54,26 @@ export interface RestoreOptions {
   readonly batchSize?: number;
   /** Report what would change and write nothing. */
   readonly dryRun?: boolean;
-  /** `strict` (default) refuses any schema drift before writing; `lenient` drops removed fields and converts widened types. */
+  /**
+   * What to do when an entity's archived schema differs from its current one (see {@link SchemaDrift}):
+   * - `strict` (default): any difference (field added, removed or retyped, key changed) fails the restore before
+   *   anything is written, unless the entity has a transform.
+   * - `lenient`: fields the entity no longer has are dropped (listed in `droppedFields`), new optional fields are left
+   *   empty and widened types are converted (integer → number/string...). An entity whose drift cannot be bridged
+   *   (key changed, new required field, incompatible type) and has no transform is reported `Failed` with nothing
+   *   written; the other entities are restored.
+   */
   readonly schemaPolicy?: 'strict' | 'lenient';
-  /** Upcasts old records, by entity name. */
+  /**
+   * Upcasts old records, by entity name. A transform receives each record decoded with the archived schema (old
+   * fields included) and returns it in the current shape (or `undefined` to skip it); the result is then checked
+   * against the current schema, so a record that still does not fit fails its entity.
+   */
   readonly transforms?: Readonly<Record<string, RecordTransform>>;
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
+  /** Minimum milliseconds between `progress` events (phase changes are always reported). Default 250; 0 reports every batch. */
+  readonly progressIntervalMs?: number;
 }
 
 export interface GlobalRestoreOptions extends Omit<RestoreOptions, 'targetSet'> {
@@ -62,7 +83,10 @@ export interface GlobalRestoreOptions extends Omit<RestoreOptions, 'targetSet'> 
   readonly targetSet?: string;
   /** Per-entity target set: `{ User: 'staging' }`; wins over `targetSet`. */
   readonly setMap?: Readonly<Record<string, string>>;
-  /** Entities restored at the same time (different sources only; one source is restored in dependency order). Default 1. */
+  /**
+   * Sources restored at the same time. Each source is restored in one transaction where the adapter has them
+   * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1.
+   */
   readonly maxConcurrency?: number;
   /** Source for entities in the archive that this application does not declare (restored with the archived schema). */
   readonly targetSource?: string;
@@ -75,10 +99,13 @@ export interface EntityRestoreReport {
   readonly source: string;
   readonly provider: string;
   status: 'Restored' | 'DryRun' | 'Failed' | 'Skipped';
+  /** Records inserted (dry run: that would be). */
   inserted: number;
+  /** Existing records replaced (dry run: that would be). */
   updated: number;
-  /** Records not written: skipped by a transform, or (dry run) nothing. */
+  /** Records not written because a transform returned `undefined`. */
   skipped: number;
+  /** Records not written because the entity failed (or, in a dry run, would fail: e.g. existing keys in `insert` mode). */
   failed: number;
   /** Existing records removed by `replaceExisting` (or that would be, in a dry run). */
   removed: number;
@@ -106,6 +133,9 @@ interface Plan {
   readonly archived: EntitySchema;
   readonly targetSet: string;
   readonly drift: SchemaDrift | undefined;
+  readonly transform: RecordTransform | undefined;
+  /** Why this entity cannot be restored (lenient policy: drift without a bridge); it is reported `Failed`. */
+  readonly blocked: string | undefined;
 }
 
 function orderByDependencies(plans: Plan[]): Plan[] {
@@ -127,28 +157,35 @@ function orderByDependencies(plans: Plan[]): Plan[] {
   return out;
 }
 
-function makeConverter(plan: Plan, transform: RecordTransform | undefined, dropped: Set<string>) {
-  const { drift, schema, archived } = plan;
+/**
+ * Maps archived records to the current schema: the transform first (it sees the old fields), then fields the entity
+ * no longer has are dropped and widened types converted; with a transform the result is validated against the
+ * current schema (a record that still does not fit fails its entity).
+ */
+function makeConverter(plan: Plan, dropped: Set<string>): ((record: DataRecord) => DataRecord | undefined) | undefined {
+  const { drift, schema, archived, transform } = plan;
   if ((!drift || drift.identical) && !transform) return undefined;
   const changed = new Map((drift?.changed ?? []).map((c) => [c.field, c]));
   return (record: DataRecord): DataRecord | undefined => {
-    let out: DataRecord = record;
-    if (drift && !drift.identical) {
-      out = {};
-      for (const [k, v] of Object.entries(record)) {
-        const spec = schema.fields[k];
-        if (!spec) {
-          dropped.add(k);
-          continue;
-        }
-        if (changed.has(k) && v !== null) {
-          // widening conversions only (see drift.ts): the target's own normalisation does the work
-          out[k] = normalizeValue(schema.name, k, spec, spec.type === 'string' ? String(v) : v);
-        } else out[k] = v;
-      }
+    let input: DataRecord | undefined = record;
+    if (transform) {
+      input = transform(record, { entity: schema.name, set: plan.item.set, archivedSchema: archived });
+      if (input === undefined) return undefined;
     }
-    if (transform) return transform(out, { entity: schema.name, set: plan.item.set, archivedSchema: archived });
-    return out;
+    const out: DataRecord = {};
+    for (const [k, v] of Object.entries(input)) {
+      const spec = schema.fields[k];
+      if (!spec) {
+        if (v !== undefined) dropped.add(k);
+        continue;
+      }
+      const change = changed.get(k);
+      // widening conversions only (see drift.ts): the target's own normalisation does the work
+      if (change?.convertible && v !== null && v !== undefined)
+        out[k] = normalizeValue(schema.name, k, spec, spec.type === 'string' ? (typeof v === 'bigint' ? v.toString() : String(v)) : v);
+      else out[k] = v;
+    }
+    return transform ? normalizeRecord(schema, out) : out;
   };
 }
 
@@ -158,6 +195,7 @@ async function* decodeLines(
   batchSize: number,
   convert: ((r: DataRecord) => DataRecord | undefined) | undefined,
   onSkip: () => void,
+  onBytes: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<DataRecord[]> {
   const file = plan.item.storageFile;
@@ -171,8 +209,10 @@ async function* decodeLines(
     },
   })) {
     const records: DataRecord[] = [];
+    let bytes = 0;
     for (let i = 0; i < batch.lines.length; i++) {
       const text = batch.lines[i]!;
+      bytes += Buffer.byteLength(text) + 1;
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -190,11 +230,20 @@ async function* decodeLines(
       } catch (e) {
         throw new BackupError('ARCHIVE_CORRUPT', `${file} line ${batch.firstLine + i}: ${(e as Error).message}`, { cause: e, details: { entry: file, line: batch.firstLine + i } });
       }
-      const record = convert ? convert(decoded) : decoded;
+      let record: DataRecord | undefined;
+      try {
+        record = convert ? convert(decoded) : decoded;
+      } catch (e) {
+        throw new BackupError('SCHEMA_INCOMPATIBLE', `${file} line ${batch.firstLine + i}: does not fit the current ${plan.schema.name} schema: ${(e as Error).message}`, {
+          cause: e,
+          details: { entry: file, line: batch.firstLine + i },
+        });
+      }
       if (record === undefined) onSkip();
       else records.push(record);
     }
     lineCount += batch.lines.length;
+    onBytes(bytes);
     yield records;
   }
   if (unterminated) throw new BackupError('ARCHIVE_CORRUPT', `${file}: the last line is not terminated; the entry is truncated`, { details: { entry: file } });
@@ -203,9 +252,9 @@ async function* decodeLines(
 }
 
 /**
- * Restores entity sets from a backup. With `validateBeforeRestore` the whole selection is verified
- * (checksums, line counts, schema compatibility) before the first write; each entity set is then
- * written in one transaction where the adapter has transactions.
+ * Restores entity sets from a backup. With `validateBeforeRestore` the whole archive is verified (checksums, line
+ * counts) and the selection's schema compatibility checked before the first write. Each source is then written in
+ * one transaction where its adapter has transactions, entities in foreign-key order (parents first).
  */
 export async function runRestore(
   context: BackupContext,
@@ -223,6 +272,7 @@ export async function runRestore(
   const mode: ImportMode = options.mode ?? 'upsert';
   if (mode !== 'upsert' && mode !== 'insert') throw invalidOption('mode', mode, '"upsert" or "insert"');
   const policy = options.schemaPolicy ?? 'strict';
+  if (policy !== 'strict' && policy !== 'lenient') throw invalidOption('schemaPolicy', policy, '"strict" or "lenient"');
   const validate = options.validateBeforeRestore ?? true;
   const located = await locateBackup(context, options.backupId ?? ref, {
     ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
@@ -230,18 +280,17 @@ export async function runRestore(
     ...(signal ? { signal } : {}),
   });
   const reader = await openArchive(located, signal);
+  const reports: EntityRestoreReport[] = [];
   try {
     const contents: ArchiveContents = await readContents(reader, located.sidecar);
     const { manifest } = contents;
     const plans: Plan[] = [];
-    const skipped: EntityRestoreReport[] = [];
     const problems: string[] = [];
     for (const item of manifest.entities) {
       if (!select(item)) continue;
       const snapshot = contents.snapshots?.find((s) => s.entityType === item.entityType && s.set === item.set);
-      const base = { entityType: item.entityType, set: item.set, source: item.source, provider: item.provider, inserted: 0, updated: 0, skipped: 0, failed: 0, removed: 0, droppedFields: [], durationMs: 0 };
       if (item.status !== 'Completed') {
-        skipped.push({ ...base, targetSet: item.set, status: 'Skipped', error: `failed during backup: ${item.errorMessage ?? ''}` });
+        reports.push({ ...emptyReport(item, item.set, item.source, item.provider), status: 'Skipped', error: `failed during backup: ${item.errorMessage ?? ''}` });
         continue;
       }
       const target = resolveTarget(item, snapshot);
@@ -255,25 +304,24 @@ export async function runRestore(
       const schema = target.entity.schema;
       const archived = snapshot?.schema ?? schema;
       const drift = snapshot ? compareSchemas(archived, schema) : undefined;
-      if (drift && !drift.identical) {
-        const fatal =
-          drift.keyChanged ||
-          drift.missingRequired.length > 0 ||
-          drift.changed.some((c) => !c.convertible) ||
-          (policy === 'strict' && (drift.removed.length > 0 || drift.changed.length > 0));
-        if (fatal && !options.transforms?.[schema.name])
+      const transform = options.transforms?.[schema.name];
+      let blocked: string | undefined;
+      if (drift && !drift.identical && !transform) {
+        const unbridgeable = drift.keyChanged || drift.missingRequired.length > 0 || drift.changed.some((c) => !c.convertible);
+        if (policy === 'strict')
           problems.push(
-            `${schema.name}: the archived schema differs from the current one (${describeDrift(drift)}). ${policy === 'strict' ? 'Use schemaPolicy "lenient" to drop removed fields and convert widened types, or ' : ''}add a transform for ${schema.name}.`,
+            `${schema.name}: the archived schema differs from the current one (${describeDrift(drift)}). Use schemaPolicy "lenient" to drop removed fields, leave new optional fields empty and convert widened types, or add a transform for ${schema.name}.`,
           );
+        else if (unbridgeable) blocked = `the archived schema cannot be mapped to the current one (${describeDrift(drift)}); add a transform for ${schema.name}`;
       }
-      plans.push({ item, entity: target.entity, schema, archived, targetSet: target.targetSet, drift });
+      plans.push({ item, entity: target.entity, schema, archived, targetSet: target.targetSet, drift, transform, blocked });
     }
     if (problems.length)
       throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored from ${manifest.name}:\n- ${problems.join('\n- ')}`, { details: { problems } });
-    const progress = new ProgressTracker('restore', manifest.name, options.onProgress);
-    progress.overallTotalRecords = plans.reduce((n, p) => n + p.item.itemCount, 0);
+    const progress = new ProgressTracker('restore', manifest.name, options.onProgress, options.progressIntervalMs);
+    progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);
     if (validate) {
-      const report = await verifyEntries(reader, contents, { deep: false, only: new Set(plans.map((p) => p.item.storageFile)), ...(signal ? { signal } : {}) });
+      const report = await verifyEntries(reader, contents, { deep: false, ...(signal ? { signal } : {}) });
       if (report.issues.length)
         throw new BackupError('VALIDATION_FAILED', `Backup ${manifest.name} (${manifest.id}) failed validation; nothing was written:\n- ${report.issues.join('\n- ')}`, {
           details: { issues: report.issues },
@@ -281,15 +329,21 @@ export async function runRestore(
     }
     throwIfAborted(signal);
     progress.emit('start');
-    const reports: EntityRestoreReport[] = [...skipped];
     const bySource = new Map<string, Plan[]>();
     for (const p of plans) bySource.set(p.schema.source, [...(bySource.get(p.schema.source) ?? []), p]);
+    const write = { ...options, mode, batchSize };
     await forEachLimit([...bySource.entries()], maxConcurrency, async ([source, group]) => {
       const adapter = await context.runtime.adapter(source);
-      for (const plan of orderByDependencies(group)) {
-        const report = await restoreOne(adapter, reader, plan, { ...options, mode, batchSize, policy }, progress);
-        reports.push(report);
+      const ordered = orderByDependencies(group);
+      for (const plan of ordered.filter((p) => p.blocked))
+        reports.push({ ...emptyReport(plan.item, plan.targetSet, source, adapter.provider), status: 'Failed', failed: plan.item.itemCount, error: plan.blocked! });
+      const runnable = ordered.filter((p) => !p.blocked);
+      for (const plan of runnable) await plan.entity.ensure(adapter, plan.targetSet);
+      if (options.dryRun) {
+        for (const plan of runnable) reports.push(await dryRunOne(adapter, reader, plan, write, progress));
+        return;
       }
+      await restoreSource(adapter, reader, runnable, write, progress, reports);
     });
     progress.emit('done');
     return {
@@ -305,29 +359,24 @@ export async function runRestore(
     };
   } catch (e) {
     if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED'))
-      throw new BackupError('ABORTED', `Restore of "${ref}" was cancelled`, { cause: e });
+      throw new BackupError('ABORTED', `Restore of "${ref}" was cancelled${reports.length ? '; the source in flight was rolled back where its provider has transactions' : ''}`, {
+        cause: e,
+        details: { entities: reports },
+      });
     throw e;
   } finally {
     await reader.close();
   }
 }
 
-async function restoreOne(
-  adapter: DataAdapter,
-  reader: ZipReader,
-  plan: Plan,
-  options: GlobalRestoreOptions & { mode: ImportMode; batchSize: number; policy: 'strict' | 'lenient' },
-  progress: ProgressTracker,
-): Promise<EntityRestoreReport> {
-  const t0 = performance.now();
-  const { schema, targetSet, item } = plan;
-  const report: EntityRestoreReport = {
-    entityType: schema.name,
+function emptyReport(item: EntityManifest, targetSet: string, source: string, provider: string): EntityRestoreReport {
+  return {
+    entityType: item.entityType,
     set: item.set,
     targetSet,
-    source: schema.source,
-    provider: adapter.provider,
-    status: options.dryRun ? 'DryRun' : 'Restored',
+    source,
+    provider,
+    status: 'Restored',
     inserted: 0,
     updated: 0,
     skipped: 0,
@@ -336,60 +385,130 @@ async function restoreOne(
     droppedFields: [],
     durationMs: 0,
   };
+}
+
+type WriteOptions = GlobalRestoreOptions & { mode: ImportMode; batchSize: number };
+
+function recordStream(reader: ZipReader, plan: Plan, options: WriteOptions, report: EntityRestoreReport, dropped: Set<string>, progress: ProgressTracker) {
+  return decodeLines(
+    reader,
+    plan,
+    options.batchSize,
+    makeConverter(plan, dropped),
+    () => report.skipped++,
+    (bytes) => {
+      progress.bytes += bytes;
+    },
+    options.signal,
+  );
+}
+
+/** Counts what a restore would do: reads every record (so decoding, drift and transforms are exercised), writes nothing. */
+async function dryRunOne(adapter: DataAdapter, reader: ZipReader, plan: Plan, options: WriteOptions, progress: ProgressTracker): Promise<EntityRestoreReport> {
+  const t0 = performance.now();
+  const { schema, targetSet, item } = plan;
+  const report: EntityRestoreReport = { ...emptyReport(item, targetSet, schema.source, adapter.provider), status: 'DryRun' };
   const dropped = new Set<string>();
-  const convert = makeConverter(plan, options.transforms?.[schema.name], dropped);
   const current = { entity: schema.name, set: targetSet, records: 0, totalRecords: item.itemCount };
   progress.emit('entity-start', current);
-  await plan.entity.ensure(adapter, targetSet);
-  const signal = options.signal;
-  const records = () =>
-    decodeLines(reader, plan, options.batchSize, convert, () => report.skipped++, signal);
-  const counted = (n: number) => {
-    current.records += n;
-    progress.overallRecords += n;
-    progress.emit('progress', current);
-  };
   try {
-    if (options.dryRun) {
-      if (options.replaceExisting) report.removed = await adapter.count(schema, targetSet);
-      for await (const batch of records()) {
-        if (options.replaceExisting) report.inserted += batch.length;
-        else {
-          const keys = batch.map((r) => r[schema.key] as string | number);
-          const existing = await adapter.getMany(schema, targetSet, keys);
-          report.updated += existing.length;
-          report.inserted += batch.length - existing.length;
-        }
-        counted(batch.length);
+    if (options.replaceExisting) report.removed = await adapter.count(schema, targetSet);
+    for await (const batch of recordStream(reader, plan, options, report, dropped, progress)) {
+      if (options.replaceExisting) report.inserted += batch.length;
+      else {
+        const keys = batch.map((r) => r[schema.key] as string | number);
+        const existing = (await adapter.getMany(schema, targetSet, keys)).length;
+        report.inserted += batch.length - existing;
+        if (options.mode === 'insert') report.failed += existing;
+        else report.updated += existing;
       }
-    } else {
-      await adapter.transaction(async (tx: DataWriter) => {
-        if (options.replaceExisting) report.removed = await tx.clear(schema, targetSet);
-        for await (const batch of records()) {
-          throwIfAborted(signal);
-          if (batch.length) {
-            const r = await tx.importBatch(schema, targetSet, batch, { mode: options.mode, bulk: options.optimizeForBulkInsert ?? true, ...(signal ? { signal } : {}) });
-            report.inserted += r.inserted;
-            report.updated += r.updated;
-          }
-          counted(batch.length);
-        }
-      });
+      current.records += batch.length;
+      progress.overallRecords += batch.length;
+      progress.emit('progress', current);
     }
+    if (report.failed) report.error = `${report.failed} records already exist: an insert-only restore would fail and write nothing`;
   } catch (e) {
+    if (options.signal?.aborted || isAbortError(e)) throw e;
     report.status = 'Failed';
-    report.failed = item.itemCount - report.skipped;
     report.error = (e as Error).message;
-    if (!adapter.capabilities.transactions) report.error += ' (this provider has no transactions: records written before the failure remain)';
-    throw new BackupError('RESTORE_FAILED', `Restoring ${schema.name}@${targetSet} failed${adapter.capabilities.transactions ? ' and was rolled back' : ''}: ${(e as Error).message}`, {
-      cause: e,
-      details: { entity: schema.name, set: targetSet, report },
-    });
   }
   report.droppedFields = [...dropped];
   report.durationMs = performance.now() - t0;
   progress.emit('entity-done', current);
   return report;
+}
+
+/**
+ * Writes the entities of one source in one transaction (where the adapter has them): with `replaceExisting` the
+ * target sets are cleared first (children before parents), then each entity is written, parents first.
+ */
+async function restoreSource(
+  adapter: DataAdapter,
+  reader: ZipReader,
+  plans: readonly Plan[],
+  options: WriteOptions,
+  progress: ProgressTracker,
+  out: EntityRestoreReport[],
+): Promise<void> {
+  const signal = options.signal;
+  const reports = plans.map((p) => emptyReport(p.item, p.targetSet, p.schema.source, adapter.provider));
+  out.push(...reports);
+  const dropped = plans.map(() => new Set<string>());
+  let inFlight = -1;
+  try {
+    await adapter.transaction(async (tx: DataWriter) => {
+      if (options.replaceExisting)
+        for (let i = plans.length - 1; i >= 0; i--) reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);
+      for (let i = 0; i < plans.length; i++) {
+        inFlight = i;
+        const plan = plans[i]!;
+        const report = reports[i]!;
+        const t0 = performance.now();
+        const current = { entity: plan.schema.name, set: plan.targetSet, records: 0, totalRecords: plan.item.itemCount };
+        progress.emit('entity-start', current);
+        for await (const batch of recordStream(reader, plan, options, report, dropped[i]!, progress)) {
+          throwIfAborted(signal);
+          if (batch.length) {
+            if (process.env.DBG) console.log('batch', batch.length, new Set(batch.map((x) => x[plan.schema.key])).size);
+            const r = await tx.importBatch(plan.schema, plan.targetSet, batch, { mode: options.mode, bulk: options.optimizeForBulkInsert ?? true, ...(signal ? { signal } : {}) });
+            report.inserted += r.inserted;
+            report.updated += r.updated;
+          }
+          current.records += batch.length;
+          progress.overallRecords += batch.length;
+          progress.emit('progress', current);
+        }
+        report.droppedFields = [...dropped[i]!];
+        report.durationMs = performance.now() - t0;
+        progress.emit('entity-done', current);
+      }
+      inFlight = -1;
+    });
+  } catch (e) {
+    const rolledBack = adapter.capabilities.transactions;
+    const failedPlan = plans[inFlight];
+    for (let i = 0; i < plans.length; i++) {
+      const report = reports[i]!;
+      if (i === inFlight) {
+        report.status = 'Failed';
+        report.error = (e as Error).message + (rolledBack ? '' : ' (this provider has no transactions: records written before the failure remain)');
+      } else if (rolledBack || i > inFlight) {
+        report.status = 'Failed';
+        report.error = rolledBack ? `rolled back: ${failedPlan?.schema.name ?? 'the source'} failed in the same transaction` : 'not restored: an earlier entity of its source failed';
+      } else continue;
+      report.failed = plans[i]!.item.itemCount - report.skipped;
+      if (rolledBack || i > inFlight) {
+        report.inserted = 0;
+        report.updated = 0;
+      }
+    }
+    if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED')) throw e;
+    const where = failedPlan ? `${failedPlan.schema.name}@${failedPlan.targetSet}` : `source ${plans[0]?.schema.source}`;
+    throw new BackupError('RESTORE_FAILED', `Restoring ${where} failed${rolledBack ? ' and its source was rolled back' : ''}: ${(e as Error).message}`, {
+      cause: e,
+      details: { entity: failedPlan?.schema.name, set: failedPlan?.targetSet, entities: out },
+    });
+  }
 }
 
 /** Restores one entity's sets from the newest completed backup named `name`. */

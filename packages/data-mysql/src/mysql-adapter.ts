@@ -13,6 +13,7 @@ import {
   type ImportOptions,
   type ImportResult,
   type KeyValue,
+  keyFieldsOf,
   keySpec,
   physicalName,
   ROOT_SET,
@@ -95,6 +96,8 @@ interface TablePlan {
   /** Every column read and written: the fields, then {@link ABSENT_COLUMN} if used. */
   readonly columnList: string;
   readonly key: string;
+  /** The primary key columns, in order (`[key]` unless composite). */
+  readonly keys: readonly string[];
   readonly read: (row: unknown[]) => DataRecord;
   readonly literals: readonly LiteralWriter[];
   readonly tsv: readonly LiteralWriter[];
@@ -226,6 +229,7 @@ export class MysqlAdapter implements DataAdapter {
         ambiguous,
         columnList: [...columns, ...(ambiguous.length ? [ABSENT_COLUMN] : [])].map(quoteId).join(', '),
         key: schema.key,
+        keys: keyFieldsOf(schema),
         read: rowReader(schema, columns, ambiguous.length > 0),
         literals: columns.map((c) => literalWriter(schema.name, c, schema.fields[c]!)),
         tsv: columns.map((c) => tsvWriter(schema.name, c, schema.fields[c]!)),
@@ -237,14 +241,15 @@ export class MysqlAdapter implements DataAdapter {
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     const table = physicalName(entity, set);
-    const key = keySpec(entity);
-    if (key.type !== 'string' && key.type !== 'uuid' && key.type !== 'integer')
-      throw new DataError(
-        'INVALID_KEY',
-        `${entity.name}: key field "${entity.key}" must be string, uuid or integer, not ${key.type}`,
-      );
+    keySpec(entity);
+    const keys = keyFieldsOf(entity);
+    for (const name of keys) {
+      const type = entity.fields[name]?.type;
+      if (type !== 'string' && type !== 'uuid' && type !== 'integer')
+        throw new DataError('INVALID_KEY', `${entity.name}: key field "${name}" must be string, uuid or integer, not ${type}`);
+    }
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
-      const isKey = name === entity.key;
+      const isKey = keys.includes(name);
       const nullable = !isKey && (spec.nullable || spec.optional);
       return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'}`;
     });
@@ -252,7 +257,7 @@ export class MysqlAdapter implements DataAdapter {
     const comment = entity.origin === 'declared' ? ` COMMENT=${sqlEscape(ENTITY_COMMENT_PREFIX + entity.name)}` : '';
     await this.#use(POOLED, (conn) =>
       conn.query(
-        `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (${columns.join(', ')}, PRIMARY KEY (${quoteId(entity.key)})) ` +
+        `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (${columns.join(', ')}, PRIMARY KEY (${keys.map(quoteId).join(', ')})) ` +
           `ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${this.#binaryCollation}${comment}`,
       ),
     );
@@ -270,8 +275,8 @@ export class MysqlAdapter implements DataAdapter {
   ): AsyncGenerator<DataRecord[]> {
     const plan = this.#plan(entity, set);
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
-    const keyIndex = plan.columns.indexOf(plan.key);
-    for await (const rows of this.#pages(session, plan, plan.columnList, keyIndex, batchSize, options.signal)) {
+    const keyIndexes = plan.keys.map((k) => plan.columns.indexOf(k));
+    for await (const rows of this.#pages(session, plan, plan.columnList, keyIndexes, batchSize, options.signal)) {
       const batch = new Array<DataRecord>(rows.length);
       for (let i = 0; i < rows.length; i++) batch[i] = plan.read(rows[i]!);
       yield batch;
@@ -283,20 +288,25 @@ export class MysqlAdapter implements DataAdapter {
     session: Session,
     plan: TablePlan,
     select: string,
-    keyIndex: number,
+    keyIndexes: readonly number[],
     pageSize: number,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<unknown[][]> {
     throwIfAborted(signal);
     const base = `SELECT ${select} FROM ${quoteId(plan.table)}`;
-    const order = ` ORDER BY ${quoteId(plan.key)} LIMIT ${pageSize}`;
-    const after = `${base} WHERE ${quoteId(plan.key)} > ?${order}`;
+    const keys = plan.keys.map(quoteId).join(', ');
+    const order = ` ORDER BY ${keys} LIMIT ${pageSize}`;
+    // A composite key pages on the row constructor `(a, b) > (?, ?)`, the order of ORDER BY a, b.
+    const after =
+      plan.keys.length === 1
+        ? `${base} WHERE ${keys} > ?${order}`
+        : `${base} WHERE (${keys}) > (${plan.keys.map(() => '?').join(', ')})${order}`;
     const conn = session.conn ?? (await this.#acquire());
-    const page = (last: unknown) =>
+    const page = (last: unknown[] | undefined) =>
       conn
         .query({
           sql: last === undefined ? base + order : after,
-          values: last === undefined ? [] : [last],
+          values: last ?? [],
           rowsAsArray: true,
         })
         .then(([rows]) => rows as unknown as unknown[][]);
@@ -306,7 +316,10 @@ export class MysqlAdapter implements DataAdapter {
         const rows: unknown[][] = await pending;
         pending = undefined;
         if (rows.length === 0) return;
-        if (rows.length === pageSize) pending = page(rows[rows.length - 1]![keyIndex]);
+        if (rows.length === pageSize) {
+          const lastRow = rows[rows.length - 1]!;
+          pending = page(keyIndexes.map((i) => lastRow[i]));
+        }
         throwIfAborted(signal);
         yield rows;
       }
@@ -460,7 +473,7 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   #upsertClause(plan: TablePlan): string {
-    const others = [...plan.columns.filter((c) => c !== plan.key), ...(plan.ambiguous.length ? [ABSENT_COLUMN] : [])];
+    const others = [...plan.columns.filter((c) => !plan.keys.includes(c)), ...(plan.ambiguous.length ? [ABSENT_COLUMN] : [])];
     const key = quoteId(plan.key);
     return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = ${key}`}`;
   }

@@ -160,11 +160,8 @@ export async function introspectDatabase(
     const cols = allColumns.filter((c) => c.table === table.name);
     const usage = allUsage.filter((u) => u.table === table.name);
     const pk = usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column);
-    if (pk.length !== 1) {
-      skipped.push({
-        table: table.name,
-        reason: pk.length ? `composite primary key (${pk.join(', ')})` : 'no primary key',
-      });
+    if (pk.length === 0) {
+      skipped.push({ table: table.name, reason: 'no primary key' });
       continue;
     }
     const key = pk[0]!;
@@ -184,7 +181,7 @@ export async function introspectDatabase(
         break;
       }
       if (type === 'bigint' && /unsigned/i.test(c.columnType)) type = 'decimal';
-      if (c.name === key) {
+      if (pk.includes(c.name)) {
         if (type === 'bigint') type = 'integer';
         if (type !== 'integer' && type !== 'string') {
           problem = `key column ${c.name} has type ${c.columnType}, not an integer or text`;
@@ -195,7 +192,7 @@ export async function introspectDatabase(
       fields[c.name] = Object.freeze({
         type,
         optional: false,
-        nullable: c.name !== key && c.nullable,
+        nullable: !pk.includes(c.name) && c.nullable,
         ...(type === 'decimal' && c.precision !== null ? { precision: c.precision, scale: c.scale ?? 0 } : {}),
         ...(ref ? { references: ref } : {}),
       });
@@ -209,6 +206,7 @@ export async function introspectDatabase(
         name: table.name,
         key,
         keyType: fields[key]!.type === 'integer' ? 'integer' : 'string',
+        ...(pk.length > 1 ? { keyFields: Object.freeze([...pk]) } : {}),
         fields: Object.freeze(fields),
         source,
         table: table.name,

@@ -434,7 +434,7 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
 
     it.skipIf(reason !== undefined)('finds its 11 tables with keys and foreign keys', async () => {
       const schemas = await chinook.introspect();
-      // 11 tables: 10 become entities; PlaylistTrack's two-column key has no single-key equivalent.
+      // 11 tables, all entities: PlaylistTrack's two-column key becomes keyFields.
       expect(schemas.map((s) => s.name).sort()).toEqual([
         'Album',
         'Artist',
@@ -445,11 +445,17 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
         'InvoiceLine',
         'MediaType',
         'Playlist',
+        'PlaylistTrack',
         'Track',
       ]);
-      expect(chinook.introspectionSkipped).toEqual([
-        { table: 'PlaylistTrack', reason: 'composite primary key (PlaylistId, TrackId)' },
-      ]);
+      expect(chinook.introspectionSkipped).toEqual([]);
+      const playlistTrack = schemas.find((s) => s.name === 'PlaylistTrack')!;
+      expect(playlistTrack).toMatchObject({ key: 'PlaylistId', keyFields: ['PlaylistId', 'TrackId'], keyType: 'integer' });
+      const pairs: [number, number][] = [];
+      for await (const batch of chinook.exportEntity(playlistTrack, 'root', { batchSize: 500 }))
+        for (const r of batch) pairs.push([r.PlaylistId as number, r.TrackId as number]);
+      expect(pairs).toHaveLength(8715);
+      expect(pairs).toEqual([...pairs].sort((x, y) => x[0] - y[0] || x[1] - y[1]));
       const byName = new Map(schemas.map((s) => [s.name, s] as const));
       const invoice = byName.get('Invoice') as EntitySchema;
       expect(invoice).toMatchObject({

@@ -7,7 +7,15 @@ import type {
   DataWriter,
   StoreDescription,
 } from '@koan/data';
-import { assertSetName, DataError, type EntitySchema, keySpec, physicalName, setFromPhysicalName } from '@koan/data';
+import {
+  assertSetName,
+  DataError,
+  type EntitySchema,
+  keyFieldsOf,
+  keySpec,
+  physicalName,
+  setFromPhysicalName,
+} from '@koan/data';
 import pg from 'pg';
 import { type IntrospectionResult, introspectSchema, readTables } from './postgres-introspector.js';
 import { ABSENT, type Lease, PostgresSession } from './postgres-session.js';
@@ -128,11 +136,15 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     assertSetName(set);
     keySpec(entity);
+    const keys = keyFieldsOf(entity);
+    const composite = keys.length > 1;
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
-      const isKey = name === entity.key;
+      const isKey = keys.includes(name);
       const nullable = !isKey && (spec.nullable || spec.optional);
-      return `${q(name)} ${columnType(spec, isKey)}${isKey ? ' PRIMARY KEY' : nullable ? '' : ' NOT NULL'}`;
+      const constraint = isKey && !composite ? ' PRIMARY KEY' : nullable ? '' : ' NOT NULL';
+      return `${q(name)} ${columnType(spec, isKey)}${constraint}`;
     });
+    if (composite) columns.push(`PRIMARY KEY (${keys.map(q).join(', ')})`);
     if (Object.entries(entity.fields).some(([n, s]) => s.optional && s.nullable && n !== entity.key))
       columns.push(`${q(ABSENT)} text[]`);
     const table = this.table(entity, set);

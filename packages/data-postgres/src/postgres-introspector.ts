@@ -27,7 +27,7 @@ export interface SkippedTable {
 export interface IntrospectionResult {
   /** Tables of the schema that no declared entity created, as introspected entities. */
   readonly entities: EntitySchema[];
-  /** Tables left out, with why (no primary key, a composite key, a key type that cannot be a key). */
+  /** Tables left out, with why (no primary key, a key column type that cannot be a key). */
   readonly skipped: SkippedTable[];
 }
 
@@ -139,43 +139,53 @@ function fieldOf(column: ColumnInfo): FieldSpec {
 
 /**
  * Turns the tables no declared entity created (those without a `koan:` comment) into introspected
- * entities: the single-column primary key becomes the key, single-column foreign keys become references.
+ * entities: the primary key becomes the key (a composite one also `keyFields`), single-column foreign keys
+ * become references.
  */
 export async function introspectSchema(pool: pg.Pool, schema: string, source: string): Promise<IntrospectionResult> {
   const entities: EntitySchema[] = [];
   const skipped: SkippedTable[] = [];
   for (const table of await readTables(pool, schema)) {
     if (table.comment?.startsWith('koan:')) continue;
-    const [key, ...rest] = table.primaryKey;
+    const [key] = table.primaryKey;
     if (key === undefined) {
       skipped.push({ table: table.name, reason: 'no primary key: records could not be addressed or restored by key' });
       continue;
     }
-    if (rest.length > 0) {
+    const keyTypes = new Map<string, KeyType>();
+    const badKey = table.primaryKey.find((name) => {
+      const column = table.columns.find((c) => c.name === name)!;
+      const type = column.isArray ? undefined : KEY_TYPES[column.typeName];
+      if (type) keyTypes.set(name, type);
+      return !type;
+    });
+    if (badKey !== undefined) {
       skipped.push({
         table: table.name,
-        reason: `composite primary key (${table.primaryKey.join(', ')}): entities have a single key field`,
+        reason: `key column ${badKey} is ${table.columns.find((c) => c.name === badKey)!.storeType}: keys are text, uuid or integer`,
       });
       continue;
     }
-    const keyColumn = table.columns.find((c) => c.name === key)!;
-    const keyType = keyColumn.isArray ? undefined : KEY_TYPES[keyColumn.typeName];
-    if (!keyType) {
-      skipped.push({
-        table: table.name,
-        reason: `key column ${key} is ${keyColumn.storeType}: keys are text, uuid or integer`,
-      });
-      continue;
-    }
+    const keyType = keyTypes.get(key)!;
     const fields: Record<string, FieldSpec> = {};
     for (const column of table.columns) {
-      let spec = column.name === key ? { ...fieldOf(column), type: keyType, nullable: false } : fieldOf(column);
+      const columnKeyType = keyTypes.get(column.name);
+      let spec = columnKeyType ? { ...fieldOf(column), type: columnKeyType, nullable: false } : fieldOf(column);
       const fk = table.foreignKeys.find((f) => f.columns.length === 1 && f.columns[0] === column.name);
       if (fk?.referencedColumns[0])
         spec = { ...spec, references: { entity: fk.references, field: fk.referencedColumns[0] } };
       fields[column.name] = spec;
     }
-    entities.push({ name: table.name, key, keyType, fields, source, table: table.name, origin: 'introspected' });
+    entities.push({
+      name: table.name,
+      key,
+      keyType,
+      ...(table.primaryKey.length > 1 ? { keyFields: [...table.primaryKey] } : {}),
+      fields,
+      source,
+      table: table.name,
+      origin: 'introspected',
+    });
   }
   return { entities, skipped };
 }

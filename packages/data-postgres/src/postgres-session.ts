@@ -9,7 +9,7 @@ import type {
   ImportResult,
   KeyValue,
 } from '@koan/data';
-import { DataError, type EntitySchema, type FieldSpec, keySpec, physicalName, throwIfAborted } from '@koan/data';
+import { DataError, type EntitySchema, type FieldSpec, keyFieldsOf, keySpec, physicalName, throwIfAborted } from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
@@ -394,16 +394,19 @@ function absentOf(shape: Shape, record: DataRecord): string[] | null {
 }
 
 function orderBy(entity: EntitySchema): string {
-  return keySpec(entity).type === 'string' ? `${q(entity.key)} COLLATE "C"` : q(entity.key);
+  return keyFieldsOf(entity)
+    .map((k) => (entity.fields[k]?.type === 'string' ? `${q(k)} COLLATE "C"` : q(k)))
+    .join(', ');
 }
 
 function conflictClause(entity: EntitySchema, shape: Shape, mode: ImportOptions['mode']): string {
   if (mode === 'insert') return ' RETURNING true AS i';
-  const names = shape.fields.map(([n]) => n).filter((n) => n !== entity.key);
+  const keys = keyFieldsOf(entity);
+  const names = shape.fields.map(([n]) => n).filter((n) => !keys.includes(n));
   if (shape.tracked.length > 0) names.push(ABSENT);
   const set = (names.length > 0 ? names : [entity.key]).map((n) => `${q(n)} = EXCLUDED.${q(n)}`).join(', ');
   // xmax is 0 on a freshly inserted row version and set on one that replaced a row.
-  return ` ON CONFLICT (${q(entity.key)}) DO UPDATE SET ${set} RETURNING (xmax = 0) AS i`;
+  return ` ON CONFLICT (${keys.map(q).join(', ')}) DO UPDATE SET ${set} RETURNING (xmax = 0) AS i`;
 }
 
 function toRecord(fields: Fields, row: readonly unknown[]): DataRecord {
@@ -421,8 +424,9 @@ function toRecord(fields: Fields, row: readonly unknown[]): DataRecord {
 }
 
 function lastPerKey(entity: EntitySchema, records: readonly DataRecord[]): readonly DataRecord[] {
+  const keys = keyFieldsOf(entity);
   const byKey = new Map<unknown, DataRecord>();
-  for (const r of records) byKey.set(r[entity.key], r);
+  for (const r of records) byKey.set(keys.length === 1 ? r[entity.key] : JSON.stringify(keys.map((k) => String(r[k]))), r);
   if (byKey.size === records.length) return records;
   return [...byKey.values()];
 }

@@ -434,7 +434,7 @@ describe('postgres adapter', () => {
     });
   });
 
-  test('introspects the Chinook dataset: 11 tables, keys, foreign keys, and exports Invoice', async (ctx) => {
+  test('introspects the Chinook dataset: 11 tables, keys (composite included), foreign keys, and exports Invoice', async (ctx) => {
     const datasets = sharedDatasetsDir();
     if (!datasets) return ctx.skip('../shared/datasets is absent');
     const chinookDb = `koan_chinook_${tag}`;
@@ -453,9 +453,15 @@ describe('postgres adapter', () => {
       await run('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-d', url.toString(), '-f', script], { maxBuffer: 1 << 24 });
       await chinook.init();
       const { entities, skipped } = await chinook.introspectDetailed();
-      const tables = [...entities.map((e) => e.name), ...skipped.map((s) => s.table)].sort();
-      expect(tables).toHaveLength(11);
-      expect(skipped).toEqual([{ table: 'playlist_track', reason: expect.stringContaining('composite primary key') }]);
+      expect(entities).toHaveLength(11);
+      expect(skipped).toEqual([]);
+      const playlistTrack = entities.find((e) => e.name === 'playlist_track')!;
+      expect(playlistTrack).toMatchObject({ key: 'playlist_id', keyFields: ['playlist_id', 'track_id'], keyType: 'integer' });
+      const pairs = (await collect(chinook.exportEntity(playlistTrack, ROOT_SET, { batchSize: 500 }))).map(
+        (r) => [r.playlist_id, r.track_id] as [number, number],
+      );
+      expect(pairs).toHaveLength(8715);
+      expect(pairs).toEqual([...pairs].sort((x, y) => x[0] - y[0] || x[1] - y[1]));
       const invoice = entities.find((e) => e.name === 'invoice')!;
       expect(invoice).toMatchObject({
         key: 'invoice_id',

@@ -7,6 +7,7 @@ import {
   ConfigError,
   type DataAdapter,
   DataError,
+  describeKey,
   type DataReader,
   type DataRecord,
   type DataWriter,
@@ -15,6 +16,7 @@ import {
   type ImportOptions,
   type ImportResult,
   type KeyValue,
+  keyFieldsOf,
   physicalName,
   ROOT_SET,
   type StoreDescription,
@@ -95,22 +97,26 @@ class Reads implements DataReader {
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
     const codec = rowCodec(entity);
     const table = quoteIdent(physicalName(entity, set));
-    const key = quoteIdent(entity.key);
+    const keys = keyFieldsOf(entity);
+    const order = keys.map(quoteIdent).join(', ');
+    // A composite key pages on the row value `(a, b) > (?, ?)`: the same tuple order as ORDER BY a, b.
+    const after = keys.length === 1 ? `${order} > ?` : `(${order}) > (${keys.map(() => '?').join(', ')})`;
     const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${table}`;
-    const first = `${select} ORDER BY ${key} LIMIT ?`;
-    const next = `${select} WHERE ${key} > ? ORDER BY ${key} LIMIT ?`;
-    const keyIndex = codec.columns.indexOf(entity.key);
-    let after: unknown;
+    const first = `${select} ORDER BY ${order} LIMIT ?`;
+    const next = `${select} WHERE ${after} ORDER BY ${order} LIMIT ?`;
+    const keyIndexes = keys.map((k) => codec.columns.indexOf(k));
+    let last: unknown[] | undefined;
     // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing.
     for (;;) {
       throwIfAborted(options.signal);
       const conn = this.#conn();
       const rows = orEmpty(
-        () => (after === undefined ? conn.rows(first, codec).all(size) : conn.rows(next, codec).all(after, size)) as unknown[][],
+        () => (last === undefined ? conn.rows(first, codec).all(size) : conn.rows(next, codec).all(...last, size)) as unknown[][],
         [],
       );
       if (rows.length === 0) return;
-      after = rows[rows.length - 1]![keyIndex];
+      const lastRow = rows[rows.length - 1]!;
+      last = keyIndexes.map((i) => lastRow[i]);
       yield rows.map((r) => codec.fromRow(r));
       if (rows.length < size) return;
     }
@@ -222,11 +228,11 @@ export class SqliteAdapter implements DataAdapter {
 
   #writeError(e: unknown, entity: EntitySchema, set: string, record?: DataRecord): unknown {
     if (!(e instanceof Database.SqliteError)) return e;
-    const details = { entity: entity.name, set, ...(record ? { key: record[entity.key] } : {}) };
+    const details = { entity: entity.name, set, ...(record ? { key: keyFieldsOf(entity).length > 1 ? describeKey(entity, record) : record[entity.key] } : {}) };
     if (e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || (e.code === 'SQLITE_CONSTRAINT_UNIQUE' && record))
       return new DataError(
         'DUPLICATE_KEY',
-        `${entity.name}: a record with key ${JSON.stringify(String(record?.[entity.key]))} already exists in set "${set}". Use upsert to replace it.`,
+        `${entity.name}: a record with key ${JSON.stringify(record ? describeKey(entity, record) : 'undefined')} already exists in set "${set}". Use upsert to replace it.`,
         { cause: e, details },
       );
     if (isMissingTable(e))
@@ -293,11 +299,13 @@ export class SqliteAdapter implements DataAdapter {
       const codec = rowCodec(entity);
       const table = this.#table(entity, set);
       const cols = codec.columns.map(quoteIdent);
-      const key = quoteIdent(entity.key);
+      const keyFields = keyFieldsOf(entity);
+      const keyCols = keyFields.map(quoteIdent);
+      const key = keyCols.join(', ');
       let sql = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
       const upsert = options.mode === 'upsert';
       if (upsert) {
-        const others = cols.filter((c) => c !== key);
+        const others = cols.filter((c) => !keyCols.includes(c));
         sql += others.length ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}` : ` ON CONFLICT(${key}) DO NOTHING`;
       }
       let current: DataRecord | undefined;
@@ -305,11 +313,14 @@ export class SqliteAdapter implements DataAdapter {
         const insert = conn.prepare(sql);
         return this.#atomically(() => {
           // Upserts into an empty table (a restore) skip the per-row existence probe.
-          const probe = upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${key} = ?`).pluck(true) : undefined;
+          const probe =
+            upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined
+              ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${keyCols.map((c) => `${c} = ?`).join(' AND ')}`).pluck(true)
+              : undefined;
           let updated = 0;
           for (const record of records) {
             current = record;
-            if (probe && probe.get(record[entity.key]) !== undefined) updated++;
+            if (probe && probe.get(...keyFields.map((f) => record[f])) !== undefined) updated++;
             insert.run(codec.toRow(record));
           }
           return { inserted: records.length - updated, updated };
@@ -476,13 +487,16 @@ export class SqliteAdapter implements DataAdapter {
 
 function createTableSql(entity: EntitySchema, physical: string): string {
   const codec = rowCodec(entity);
+  const keys = keyFieldsOf(entity);
+  const composite = keys.length > 1;
   const defs = Object.entries(entity.fields).map(([name, spec]) => {
-    const isKey = name === entity.key;
-    const type = isKey && entity.keyType === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
+    const isKey = keys.includes(name);
+    const type = isKey && spec.type === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
     const notNull = isKey || (!spec.nullable && !spec.optional);
-    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey ? ' PRIMARY KEY' : ''}`;
+    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
   });
+  if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
   if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
-  // Text keys cluster the table on the key (ordered scans read in place); integer keys alias the rowid.
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${entity.keyType === 'integer' ? '' : ' WITHOUT ROWID'}`;
+  // Text and composite keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid.
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${entity.keyType === 'integer' && !composite ? '' : ' WITHOUT ROWID'}`;
 }

@@ -12,7 +12,7 @@ export interface SkippedTable {
 
 export interface IntrospectionResult {
   readonly entities: EntitySchema[];
-  /** Tables found but not mapped to an entity, with the reason (e.g. a composite primary key). */
+  /** Tables found but not mapped to an entity, with the reason (e.g. no primary key). */
   readonly skipped: SkippedTable[];
 }
 
@@ -39,7 +39,8 @@ export function entityNameOf(table: string): string {
 
 /**
  * Maps every table Koan did not create to an entity: declared column types to field types
- * (see `fieldTypeOfColumn`), the single-column primary key to the key, foreign keys to `references`.
+ * (see `fieldTypeOfColumn`), the primary key to the key (a composite one to `keyFields`), single-column
+ * foreign keys to `references`, `DECIMAL(p,s)`/`NUMERIC(p,s)` to decimal precision and scale.
  */
 export function introspectDatabase(db: Database.Database, source: string): IntrospectionResult {
   const koanTables = new Set<string>(
@@ -64,22 +65,24 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
   for (const table of tables) {
     const columns = info.get(table)!;
     const pk = primaryKeyOf(table);
-    if (pk.length !== 1) {
-      skipped.push({
-        table,
-        reason: pk.length
-          ? `composite primary key (${pk.join(', ')}): entities need a single-column key`
-          : 'no primary key: entities need a single-column key',
-      });
+    if (pk.length === 0) {
+      skipped.push({ table, reason: 'no primary key: records could not be addressed or restored by key' });
       continue;
     }
     const key = pk[0]!;
-    const keyColumn = columns.find((c) => c.name === key)!;
-    const keyType = fieldTypeOfColumn(keyColumn.type);
-    if (keyType !== 'integer' && keyType !== 'string') {
-      skipped.push({ table, reason: `primary key ${key} is ${keyColumn.type || 'untyped'}: entity keys must be INTEGER or TEXT` });
+    const keyTypes = new Map<string, 'integer' | 'string'>();
+    const badKey = pk.find((name) => {
+      const type = fieldTypeOfColumn(columns.find((c) => c.name === name)!.type);
+      if (type !== 'integer' && type !== 'string') return true;
+      keyTypes.set(name, type);
+      return false;
+    });
+    if (badKey !== undefined) {
+      const declared = columns.find((c) => c.name === badKey)!.type;
+      skipped.push({ table, reason: `primary key column ${badKey} is ${declared || 'untyped'}: entity keys must be INTEGER or TEXT` });
       continue;
     }
+    const keyType = keyTypes.get(key)!;
     const references = new Map<string, FieldSpec['references']>();
     const fks = db.prepare(`PRAGMA foreign_key_list(${quoteIdent(table)})`).safeIntegers(false).all() as ForeignKeyInfo[];
     for (const fk of fks) {
@@ -89,19 +92,22 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
     }
     const fields: Record<string, FieldSpec> = {};
     for (const c of columns) {
-      const isKey = c.name === key;
+      const keyColumnType = keyTypes.get(c.name);
+      const type = keyColumnType ?? fieldTypeOfColumn(c.type);
       const ref = references.get(c.name);
+      const size = type === 'decimal' ? /\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/.exec(c.type) : null;
       fields[c.name] = {
-        type: isKey ? keyType : fieldTypeOfColumn(c.type),
+        type,
         optional: false,
-        nullable: !isKey && c.notnull === 0,
+        nullable: keyColumnType === undefined && c.notnull === 0,
+        ...(size ? { precision: Number(size[1]), scale: Number(size[2] ?? 0) } : {}),
         ...(ref ? { references: ref } : {}),
       };
     }
     let name = entityNameOf(table);
     for (let i = 2; usedNames.has(name); i++) name = `${entityNameOf(table).slice(0, 58)}_${i}`;
     usedNames.add(name);
-    entities.push(buildSchema({ name, key, fields, source, table }, 'introspected'));
+    entities.push(buildSchema({ name, key, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) }, 'introspected'));
   }
   return { entities, skipped };
 }

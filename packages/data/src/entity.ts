@@ -179,7 +179,15 @@ export function defineEntity<S extends FieldsShape, K extends keyof S & string>(
 }
 
 export function buildSchema(
-  options: { name: string; key: string; fields: FieldsShape | EntitySchema['fields']; source?: string; table?: string },
+  options: {
+    name: string;
+    key: string;
+    fields: FieldsShape | EntitySchema['fields'];
+    source?: string;
+    table?: string;
+    /** A composite primary key, in order; its first column must be `key` (see `EntitySchema.keyFields`). */
+    keyFields?: readonly string[];
+  },
   origin: EntitySchema['origin'],
 ): EntitySchema {
   if (!NAME.test(options.name))
@@ -195,10 +203,21 @@ export function buildSchema(
       'INVALID_ENTITY',
       `Entity ${options.name}: key "${options.key}" must be a required t.string(), t.uuid() or t.integer() field, not ${keyField.type}${keyField.optional ? ' optional' : ''}${keyField.nullable ? ' nullable' : ''}.`,
     );
+  const keyFields = options.keyFields && options.keyFields.length > 1 ? options.keyFields : undefined;
+  if (keyFields) {
+    if (keyFields[0] !== options.key || new Set(keyFields).size !== keyFields.length)
+      throw new DataError('INVALID_ENTITY', `Entity ${options.name}: keyFields must start with the key "${options.key}" and name each field once, got ${keyFields.join(', ')}.`);
+    for (const name of keyFields) {
+      const f = fields[name];
+      if (!f || !KEY_FIELD_TYPES.has(f.type) || f.optional || f.nullable)
+        throw new DataError('INVALID_ENTITY', `Entity ${options.name}: key field "${name}" must be a required string, uuid or integer field.`);
+    }
+  }
   return Object.freeze({
     name: options.name,
     key: options.key,
     keyType: keyField.type as KeyType,
+    ...(keyFields ? { keyFields: Object.freeze([...keyFields]) } : {}),
     fields: Object.freeze(fields),
     source: options.source ?? 'default',
     ...(options.table ? { table: options.table } : {}),

@@ -46,9 +46,11 @@ export { configureData, DataRuntime, type DataRuntimeOptions, DEFAULT_SOURCES, g
 export {
   assertSetName,
   compareKeys,
+  describeKey,
   type EntitySchema,
   KEY_FIELD_TYPES,
   type KeyType,
+  keyFieldsOf,
   keySpec,
   physicalName,
   ROOT_SET,

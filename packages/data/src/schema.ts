@@ -9,9 +9,20 @@ export type KeyType = 'string' | 'uuid' | 'integer';
 export interface EntitySchema {
   /** Stable entity name: the name used in archives. */
   readonly name: string;
-  /** Name of the key field. */
+  /** Name of the key field; for a composite key, its first column (see {@link EntitySchema.keyFields}). */
   readonly key: string;
+  /** Type of the `key` field. */
   readonly keyType: KeyType;
+  /**
+   * Every column of a composite primary key, in key order, when it has more than one; `keyFields[0] === key`.
+   * Absent for single-field keys. Adapters order and page by the whole tuple, and upsert on it.
+   * Records are still addressed by `get`/`getMany`/`remove` through `key` alone (see each adapter).
+   *
+   * @example
+   * // Chinook's PlaylistTrack: PRIMARY KEY (PlaylistId, TrackId)
+   * { name: 'PlaylistTrack', key: 'PlaylistId', keyFields: ['PlaylistId', 'TrackId'], keyType: 'integer', ... }
+   */
+  readonly keyFields?: readonly string[];
   readonly fields: Readonly<Record<string, FieldSpec>>;
   /** Source (provider instance) the entity lives in. */
   readonly source: string;
@@ -54,6 +65,18 @@ export function keySpec(schema: EntitySchema): FieldSpec {
   const spec = schema.fields[schema.key];
   if (!spec) throw new TypeError(`Entity ${schema.name}: key field "${schema.key}" is not among its fields`);
   return spec;
+}
+
+/** The key columns of an entity, in key order: `keyFields` for a composite key, else `[key]`. */
+export function keyFieldsOf(schema: EntitySchema): readonly string[] {
+  return schema.keyFields && schema.keyFields.length > 1 ? schema.keyFields : [schema.key];
+}
+
+/** A record's key for messages: the key value, or `(a, b)` for a composite key. */
+export function describeKey(schema: EntitySchema, record: Readonly<Record<string, unknown>>): string {
+  const fields = keyFieldsOf(schema);
+  const values = fields.map((f) => String(record[f]));
+  return fields.length === 1 ? values[0]! : `(${values.join(', ')})`;
 }
 
 export const KEY_FIELD_TYPES: ReadonlySet<FieldType> = new Set(['string', 'uuid', 'integer']);

@@ -17,9 +17,9 @@ import {
   abortedError,
   assertKey,
   type Body,
+  type BodyPart,
   boolSetting,
   compareKeys,
-  expectBytes,
   type GetOptions,
   type IncompleteUpload,
   intSetting,
@@ -27,7 +27,9 @@ import {
   type ListOptions,
   type ObjectInfo,
   type PutOptions,
+  parseContentRange,
   parseSettings,
+  resumableBody,
   retrySettingsShape,
   type StorageDriver,
   StorageError,
@@ -150,7 +152,13 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
   getInstance(): ContainerClient {
     if (this.#container) return this.#container;
     const o = this.#o;
-    const pipeline: StoragePipelineOptions = { retryOptions: { maxTries: this.#retries + 1 } };
+    const pipeline: StoragePipelineOptions = {
+      retryOptions: {
+        maxTries: this.#retries + 1,
+        retryDelayInMs: o.retryBaseDelayMs ?? 100,
+        maxRetryDelayInMs: o.retryMaxDelayMs ?? 5000,
+      },
+    };
     let service: BlobServiceClient;
     if (o.connectionString) service = BlobServiceClient.fromConnectionString(o.connectionString, pipeline);
     else if (o.accountName && o.accountKey)
@@ -213,9 +221,9 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       b.writeUInt32BE(i, 12);
       return b.toString('base64');
     };
-    const staging = new AbortController();
-    const onAbort = () => staging.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // In-flight stageBlock calls are never cancelled, only awaited: a cancelled request can still
+    // land on the server later, after listIncomplete/abortIncomplete ran. So when put returns,
+    // none of its requests is still in flight; an abort takes effect at the next block boundary.
     const ids: string[] = [];
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
@@ -224,12 +232,11 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       const id = blockId(ids.length);
       ids.push(id);
       const p = blob
-        .stageBlock(id, data, data.length, { abortSignal: staging.signal })
+        .stageBlock(id, data, data.length)
         .then(
           () => undefined,
           (e) => {
             failure ??= e;
-            staging.abort(e);
           },
         )
         .finally(() => inFlight.delete(p));
@@ -263,15 +270,14 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       await Promise.all(inFlight);
       if (failure) throw failure;
       signal?.throwIfAborted();
+      // Not cancellable: a cancelled commit could still publish after put rejected.
       const result = await blob.commitBlockList(ids, {
-        abortSignal: signal,
         blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
         conditions: options.ifNoneMatch ? { ifNoneMatch: '*' } : undefined,
       });
       return { key, size, lastModified: result.lastModified ?? new Date(), etag: result.etag };
     } catch (e) {
       source.destroy();
-      staging.abort(e);
       await Promise.allSettled(inFlight);
       // Staged blocks stay uncommitted: invisible, dropped by the next commit to this blob or by
       // Azure after a week. listIncomplete() shows blobs that have nothing but such blocks.
@@ -283,8 +289,6 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
           { profile: this.#profile, key, cause: e },
         );
       throw this.#error(e, key, 'Uploading', signal);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -304,20 +308,49 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
         },
       );
     const blob = this.getInstance().getBlobClient(name);
-    const offset = range?.start ?? 0;
-    const count = range?.end === undefined ? undefined : range.end - range.start + 1;
-    let response: Awaited<ReturnType<typeof blob.download>>;
-    try {
-      // maxRetryRequests: the SDK resumes a cut body from where it stopped (pinned to the ETag).
-      response = await blob.download(offset, count, { abortSignal: signal, maxRetryRequests: this.#retries });
-    } catch (e) {
-      throw this.#error(e, key, 'Reading', signal);
+    const download = async (offset: number, count: number | undefined, ifMatch: string | undefined) => {
+      try {
+        // The SDK's own resume (maxRetryRequests) gives up on a reset connection; resumableBody does not.
+        return await blob.download(offset, count, {
+          abortSignal: signal,
+          maxRetryRequests: 0,
+          conditions: ifMatch ? { ifMatch } : undefined,
+        });
+      } catch (e) {
+        throw this.#error(e, key, 'Reading', signal);
+      }
+    };
+    const start = range?.start ?? 0;
+    const first = await download(start, range?.end === undefined ? undefined : range.end - start + 1, undefined);
+    const part = (r: typeof first): BodyPart => ({
+      body: (r.readableStreamBody as Readable | undefined) ?? Readable.from([], { objectMode: false }),
+      start: parseContentRange(r.contentRange)?.start ?? 0,
+      length: r.contentLength,
+    });
+    const size = parseContentRange(first.contentRange)?.size ?? first.contentLength ?? 0;
+    // Azure answers a start past the end with 416; azurite with 206 `bytes 10-9/10`.
+    if (range && !(start < size)) {
+      (first.readableStreamBody as Readable | undefined)?.destroy();
+      throw new StorageError(
+        'INVALID_RANGE',
+        `[storage] [azure-blob] Range ${start}- is outside ${JSON.stringify(key)} (${size} bytes)`,
+        { profile: this.#profile, key },
+      );
     }
-    const body = response.readableStreamBody;
-    const length = response.contentLength ?? 0;
-    const stream = body ? (body as Readable) : Readable.from([], { objectMode: false });
-    // Belt and braces: a body that ends short of Content-Length is an error, never a short object.
-    return expectBytes(stream, length, { profile: this.#profile, key, signal });
+    const end = Math.min(range?.end ?? size - 1, size - 1);
+    return resumableBody(part(first), {
+      start,
+      end,
+      key,
+      profile: this.#profile,
+      signal,
+      retries: this.#retries,
+      baseDelayMs: this.#o.retryBaseDelayMs ?? 100,
+      maxDelayMs: this.#o.retryMaxDelayMs ?? 5000,
+      // A reset connection surfaces from the SDK's body stream as AbortError when we did not abort.
+      isTransient: (e) => isTransientAzureError(e) || (e as Error)?.name === 'AbortError',
+      reopen: async (pos) => part(await download(pos, end - pos + 1, first.etag)),
+    });
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {

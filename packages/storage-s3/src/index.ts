@@ -24,7 +24,7 @@ import {
   abortedError,
   assertKey,
   type Body,
-  backoffDelay,
+  type BodyPart,
   boolSetting,
   type GetOptions,
   type IncompleteUpload,
@@ -33,7 +33,9 @@ import {
   type ListOptions,
   type ObjectInfo,
   type PutOptions,
+  parseContentRange,
   parseSettings,
+  resumableBody,
   retrySettingsShape,
   type StorageDriver,
   StorageError,
@@ -255,6 +257,10 @@ class S3ObjectStorage implements S3Storage {
     } catch (e) {
       source.destroy();
       const cleanup = await this.#abandon(upload);
+      // lib-storage does not cancel a single-part PutObject in flight: if it landed, the object is
+      // published and put has succeeded, late abort or not.
+      const single = (upload as unknown as { singleUploadResult?: { ETag?: string } }).singleUploadResult;
+      if (single && bodyError === undefined) return { key, size, lastModified: new Date(), etag: single.ETag };
       if (signal?.aborted) throw abortedError(signal, { profile: this.#profile, key });
       const cause = bodyError ?? e;
       const error =
@@ -356,59 +362,20 @@ class S3ObjectStorage implements S3Storage {
     }
     const etag = first.ETag;
     const retry = this.#retryOptions(signal);
-    const profile = this.#profile;
-    // Counts every response's bytes against its Content-Length; on a cut or short body it
-    // re-requests the rest with `Range` + `If-Match`, so a replaced object is never stitched on.
-    async function* resumable(): AsyncGenerator<Uint8Array> {
-      let response: GetObjectCommandOutput = first;
-      let pos = start;
-      for (let attempt = 0; ; ) {
-        const body = toNodeReadable(response.Body);
-        if (pos > end) {
-          body.destroy();
-          return;
-        }
-        const length = response.ContentLength ?? Number.POSITIVE_INFINITY;
-        let offset = parseContentRange(response.ContentRange)?.start ?? 0;
-        let got = 0;
-        let failure: unknown;
-        try {
-          for await (const chunk of body) {
-            const c = chunk as Uint8Array;
-            got += c.byteLength;
-            if (got > length)
-              throw new StorageError(
-                'IO',
-                `[storage] [s3] ${JSON.stringify(key)} sent more bytes than its Content-Length`,
-                { profile, key },
-              );
-            const from = Math.max(pos - offset, 0);
-            const to = Math.min(c.byteLength, end - offset + 1);
-            offset += c.byteLength;
-            if (to > from) {
-              pos += to - from;
-              yield c.subarray(from, to);
-            }
-            if (pos > end) return;
-          }
-          failure = Object.assign(new Error(`body ended after ${got} of ${length} bytes`), { code: 'ECONNRESET' });
-        } catch (e) {
-          if (e instanceof StorageError) throw e;
-          failure = e;
-        }
-        if (signal?.aborted) throw abortedError(signal, { profile, key });
-        if (attempt >= retry.retries || !isTransientS3Error(failure))
-          throw new StorageError(
-            'IO',
-            `[storage] [s3] Read of ${JSON.stringify(key)} was cut at byte ${pos} of ${start}-${end} (${(failure as Error)?.message})`,
-            { profile, key, cause: failure },
-          );
-        await sleep(backoffDelay(attempt++, retry.baseDelayMs, retry.maxDelayMs), undefined, { signal });
-        response = await request(pos, end, etag);
-      }
-    }
-    const out = Readable.from(resumable(), { objectMode: false });
-    return signal ? addAbortSignal(signal, out) : out;
+    const part = (r: GetObjectCommandOutput): BodyPart => ({
+      body: toNodeReadable(r.Body),
+      start: parseContentRange(r.ContentRange)?.start ?? 0,
+      length: r.ContentLength,
+    });
+    // Re-requests pin the ETag (If-Match) so a replaced object is never stitched onto the old one.
+    return resumableBody(part(first), {
+      ...retry,
+      start,
+      end,
+      key,
+      profile: this.#profile,
+      reopen: async (pos) => part(await request(pos, end, etag)),
+    });
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
@@ -509,11 +476,6 @@ class S3ObjectStorage implements S3Storage {
       if (!isNoSuchUpload(e)) throw this.#error(e, upload.key, 'Aborting the upload of');
     }
   }
-}
-
-function parseContentRange(value: string | undefined): { start: number; end: number; size: number } | undefined {
-  const m = value && /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value);
-  return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }
 
 function toNodeReadable(body: unknown): Readable {

@@ -35,4 +35,14 @@ export {
   retrySettingsShape,
   settingPath,
 } from './settings.js';
-export { abortedError, compareKeys, expectBytes, resolveRange, toReadable } from './streams.js';
+export {
+  abortedError,
+  type BodyPart,
+  compareKeys,
+  expectBytes,
+  parseContentRange,
+  type ResumableBodyOptions,
+  resolveRange,
+  resumableBody,
+  toReadable,
+} from './streams.js';

@@ -1,5 +1,7 @@
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Body, type GetOptions, StorageError } from './driver.js';
+import { backoffDelay } from './retry.js';
 
 /** A Node readable over any `Body` (returned as is when it already is one). */
 export function toReadable(body: Body): Readable {
@@ -33,10 +35,20 @@ export function expectBytes(
 ): Readable {
   async function* checked(): AsyncGenerator<Uint8Array> {
     let received = 0;
-    for await (const chunk of source) {
-      received += chunk.byteLength;
-      if (received > expected) break;
-      yield chunk;
+    try {
+      for await (const chunk of source) {
+        received += chunk.byteLength;
+        if (received > expected) break;
+        yield chunk;
+      }
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if (context.signal?.aborted) throw abortedError(context.signal, context);
+      throw new StorageError(
+        'IO',
+        `Read of ${JSON.stringify(context.key ?? '')} failed after ${received} of ${expected} bytes: ${(e as Error)?.message}`,
+        { profile: context.profile, key: context.key, cause: e },
+      );
     }
     if (received !== expected)
       throw new StorageError(
@@ -65,4 +77,94 @@ export function resolveRange(
       { profile, key },
     );
   return { start, end };
+}
+
+/** One response body of a (possibly ranged) read. */
+export interface BodyPart {
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Absolute offset of the body's first byte (from Content-Range; 0 for a whole object). */
+  readonly start: number;
+  /** Content-Length of this body, when known. */
+  readonly length?: number;
+}
+
+export interface ResumableBodyOptions {
+  /** First absolute byte the caller wants. */
+  readonly start: number;
+  /** Last absolute byte the caller wants (inclusive). */
+  readonly end: number;
+  /** Requests the bytes from `pos` to `end` again, pinned to the same object version (ETag). */
+  readonly reopen: (pos: number) => Promise<BodyPart>;
+  readonly retries: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly isTransient: (error: unknown) => boolean;
+  readonly signal?: AbortSignal;
+  readonly profile?: string;
+  readonly key: string;
+}
+
+/**
+ * The bytes `start..end` of an object as one stream. Each response body is counted against its
+ * Content-Length; a body that is cut or ends short is re-requested from the next missing byte
+ * (up to `retries` times), and bytes outside the window (a server that ignored or widened the
+ * Range) are dropped. A read that cannot be completed fails with `IO`: it never ends short.
+ */
+export function resumableBody(first: BodyPart, options: ResumableBodyOptions): Readable {
+  const { start, end, signal, profile, key } = options;
+  async function* read(): AsyncGenerator<Uint8Array> {
+    let part = first;
+    let pos = start;
+    for (let attempt = 0; ; ) {
+      const length = part.length ?? Number.POSITIVE_INFINITY;
+      let offset = part.start;
+      let got = 0;
+      let failure: unknown;
+      const it = part.body[Symbol.asyncIterator]();
+      try {
+        if (pos > end) return;
+        for (;;) {
+          const { done, value } = await it.next();
+          if (done) break;
+          got += value.byteLength;
+          if (got > length)
+            throw new StorageError('IO', `Read of ${JSON.stringify(key)} returned more bytes than its Content-Length`, {
+              profile,
+              key,
+            });
+          const from = Math.max(pos - offset, 0);
+          const to = Math.min(value.byteLength, end - offset + 1);
+          offset += value.byteLength;
+          if (to > from) {
+            pos += to - from;
+            yield value.subarray(from, to);
+          }
+          if (pos > end) return;
+        }
+        failure = Object.assign(new Error(`body ended after ${got} of ${length} bytes`), { code: 'ECONNRESET' });
+      } catch (e) {
+        if (e instanceof StorageError) throw e;
+        failure = e;
+      } finally {
+        await it.return?.();
+      }
+      if (signal?.aborted) throw abortedError(signal, { profile, key });
+      if (attempt >= options.retries || !options.isTransient(failure))
+        throw new StorageError(
+          'IO',
+          `Read of ${JSON.stringify(key)} was cut at byte ${pos} of ${start}-${end} (${(failure as Error)?.message}); the object may be incomplete, retry the read`,
+          { profile, key, cause: failure },
+        );
+      await sleep(backoffDelay(attempt++, options.baseDelayMs, options.maxDelayMs), undefined, { signal });
+      part = await options.reopen(pos);
+    }
+  }
+  const out = Readable.from(read(), { objectMode: false });
+  return signal ? addAbortSignal(signal, out) : out;
+}
+
+/** Parses `bytes a-b/size`. */
+export function parseContentRange(value: string | undefined): { start: number; end: number; size: number } | undefined {
+  const m = value ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value) : null;
+  return m ? { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } : undefined;
 }

@@ -17,7 +17,10 @@ describeStorageConformance({ name: 'memory', create: async () => createMemorySto
 let localRoot = '';
 describeStorageConformance({
   name: 'local',
-  create: async () => createLocalStorage({ root: (localRoot = await tempRoot()), profile: 'disk' }),
+  create: async () => {
+    localRoot = await tempRoot();
+    return createLocalStorage({ root: localRoot, profile: 'disk' });
+  },
   destroy: async () => rm(localRoot, { recursive: true, force: true }),
   additionalTests: ({ driver, prefix }) => {
     it('leaves no temp file after a failed put', async () => {

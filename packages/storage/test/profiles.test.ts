@@ -94,7 +94,7 @@ describe('storage profiles', () => {
         s3: { provider: 's3', settings: { bucket: 'b', region: 'us-east-1' } },
         az: {
           provider: 'azure-blob',
-          settings: { connectionString: 'UseDevelopmentStorage=true', containerName: 'c' },
+          settings: { connectionString: 'UseDevelopmentStorage=true', containerName: 'backups' },
         },
       },
     };

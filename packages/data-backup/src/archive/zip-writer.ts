@@ -90,6 +90,7 @@ export class ZipWriter {
   #tail: Promise<unknown> = Promise.resolve();
   #failure: Error | undefined;
   #finishing = false;
+  #ended = false;
   #waiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   constructor(options: ZipWriterOptions = {}) {
@@ -107,7 +108,9 @@ export class ZipWriter {
         w?.resolve();
       },
       destroy: (err, cb) => {
-        this.#fail(err ?? new KoanError('ABORTED', 'The archive output was closed before the archive was finished'));
+        if (err || !this.#ended) {
+          this.#fail(err ?? new KoanError('ABORTED', 'The archive output was closed before the archive was finished'));
+        }
         cb(err);
       },
     });
@@ -255,6 +258,7 @@ export class ZipWriter {
         await this.#emit(
           endOfCentralDirectory(this.#records.length, cdOffset, this.#offset - cdOffset, this.#forceZip64),
         );
+        this.#ended = true;
         this.output.push(null);
         return { bytes: this.#offset, sha256: this.#sha.digest('hex') };
       } catch (e) {

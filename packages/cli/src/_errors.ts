@@ -1,0 +1,112 @@
+import { KoanError } from '@koan/data';
+
+/**
+ * Process exit codes. Stable: scripts branch on them.
+ * 0 success · 1 failure · 2 usage (bad flags, arguments or configuration) · 3 validation failed
+ * (damaged archive, failed pre-restore checks, schema incompatible) · 4 not found · 130 cancelled.
+ */
+export const ExitCode = Object.freeze({
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  VALIDATION_FAILED: 3,
+  NOT_FOUND: 4,
+  CANCELLED: 130,
+});
+
+/** A command-line failure with a stable `code`, the exit code it maps to, and an optional hint naming the fix. */
+export class CLIError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  readonly hint: string | undefined;
+
+  constructor(message: string, code = 'USAGE', options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CLIError';
+    this.code = code;
+    this.exitCode = options.exitCode ?? (code === 'USAGE' ? ExitCode.USAGE : ExitCode.FAILURE);
+    this.hint = options.hint;
+  }
+}
+
+export function usageError(message: string, hint?: string): CLIError {
+  return new CLIError(message, 'USAGE', { exitCode: ExitCode.USAGE, ...(hint ? { hint } : {}) });
+}
+
+const USAGE_CODES = new Set([
+  'USAGE',
+  'EARG',
+  'E_UNKNOWN_COMMAND',
+  'E_NO_COMMAND',
+  'INVALID_OPTION',
+  'INVALID_NAME',
+  'CONFIG',
+  'CONFIG_INVALID',
+  'CONFIG_INVALID_JSON',
+  'CONFIG_NOT_FOUND',
+  'UNKNOWN_SOURCE',
+  'PROVIDER_NOT_INSTALLED',
+  'NOTHING_TO_BACK_UP',
+]);
+const VALIDATION_CODES = new Set(['VALIDATION_FAILED', 'ARCHIVE_CORRUPT', 'SCHEMA_INCOMPATIBLE']);
+const NOT_FOUND_CODES = new Set(['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND', 'SOURCE_NOT_FOUND']);
+
+/** The stable code of any error: a CLIError's or KoanError's own, `ERROR` otherwise. */
+export function codeOf(error: unknown): string {
+  if (error instanceof CLIError || error instanceof KoanError) return error.code;
+  if (error instanceof Error && error.name === 'CLIError' && typeof (error as { code?: unknown }).code === 'string')
+    return (error as unknown as { code: string }).code; // citty's own argument errors
+  return 'ERROR';
+}
+
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CLIError) return error.exitCode;
+  const code = codeOf(error);
+  if (code === 'ABORTED') return ExitCode.CANCELLED;
+  if (USAGE_CODES.has(code)) return ExitCode.USAGE;
+  if (VALIDATION_CODES.has(code)) return ExitCode.VALIDATION_FAILED;
+  if (NOT_FOUND_CODES.has(code)) return ExitCode.NOT_FOUND;
+  return ExitCode.FAILURE;
+}
+
+/** What to do next, for error codes whose message alone does not say it. */
+export function hintOf(error: unknown, command: string): string | undefined {
+  if (error instanceof CLIError) return error.hint;
+  switch (codeOf(error)) {
+    case 'EARG':
+    case 'INVALID_OPTION':
+      return `See \`koan-backup ${command} --help\`.`;
+    case 'BACKUP_NOT_FOUND':
+      return 'Run `koan-backup list` to see the backups (name or id), or pass --profile to look in another storage profile.';
+    case 'ARCHIVE_CORRUPT':
+    case 'VALIDATION_FAILED':
+      return 'Run `koan-backup validate <name|id>` for every issue; restore from another backup (`koan-backup list`).';
+    case 'SCHEMA_INCOMPATIBLE':
+      return 'Pass --lenient to drop removed fields and convert widened types, or --exclude-entity to skip an entity.';
+    case 'SOURCE_UNAVAILABLE':
+      return 'Check the data source settings (Koan.Data.Sources in koan.config.json, or the --source URL) and that the database is reachable.';
+    default:
+      return undefined;
+  }
+}
+
+/** A JSON-safe description of an error for `--json` output. */
+export function errorDocument(error: unknown, exitCode: number): Record<string, unknown> {
+  const message = error instanceof Error ? error.message : String(error);
+  const details = error instanceof KoanError ? error.details : undefined;
+  return {
+    error: {
+      code: codeOf(error),
+      message,
+      exitCode,
+      ...(details && Object.keys(details).length ? { details: stripLarge(details) } : {}),
+    },
+  };
+}
+
+function stripLarge(details: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  // A failed backup's details carry its whole manifest; keep the document short and serialisable.
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) if (k !== 'manifest' && k !== 'report') out[k] = v;
+  return out;
+}

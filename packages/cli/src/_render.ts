@@ -1,0 +1,111 @@
+import type { BackupInfo, ZipReader, BackupSidecar, EntityManifest, EntityRestoreReport, RestoreReport } from '@koan/data-backup';
+import { formatBytes, formatCount, formatDuration, formatTime, percent, renderPairs, renderTable } from './_format.js';
+
+export function entityTable(entities: readonly EntityManifest[]): string {
+  return renderTable(entities, [
+    { header: 'ENTITY', value: (e) => e.entityType },
+    { header: 'SET', value: (e) => e.set },
+    { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
+    { header: 'ITEMS', value: (e) => formatCount(e.itemCount), align: 'right' },
+    { header: 'SIZE', value: (e) => formatBytes(e.sizeBytes), align: 'right' },
+    { header: 'COMPRESSED', value: (e) => formatBytes(e.compressedSizeBytes), align: 'right' },
+    { header: 'CONSISTENCY', value: (e) => e.consistency },
+    { header: 'STATUS', value: (e) => (e.errorMessage ? `${e.status}: ${e.errorMessage}` : e.status) },
+  ]);
+}
+
+export function manifestSummary(s: BackupSidecar, extra: readonly (readonly [string, string])[] = []): string {
+  const completed = s.entities.filter((e) => e.status === 'Completed');
+  const compressed = completed.reduce((n, e) => n + e.compressedSizeBytes, 0);
+  const pairs: [string, string][] = [
+    ['name', s.name],
+    ['id', s.id],
+    ['status', s.errorMessage ? `${s.status} (${s.errorMessage})` : s.status],
+    ['created', `${formatTime(s.createdAt)}${s.completedAt ? `  (took ${formatDuration(Date.parse(s.completedAt) - Date.parse(s.createdAt))})` : ''}`],
+    ['profile', s.storageProfile],
+  ];
+  if (s.description) pairs.push(['description', s.description]);
+  if (s.tags.length) pairs.push(['tags', s.tags.join(', ')]);
+  pairs.push(
+    ['entities', `${new Set(s.entities.map((e) => e.entityType)).size} (${s.entities.length} entity sets, ${completed.length} completed)`],
+    ['items', formatCount(s.verification.totalItemCount)],
+    ['data size', `${formatBytes(s.verification.totalSizeBytes)} uncompressed, ${formatBytes(compressed)} compressed`],
+  );
+  if (s.archive) pairs.push(['archive', `${s.archive.key} (${formatBytes(s.archive.sizeBytes)}, sha256 ${s.archive.sha256.slice(0, 16)}…)`]);
+  if (s.sources.length) pairs.push(['sources', s.sources.map((x) => `${x.name} (${x.provider}, ${x.consistency})`).join(', ')]);
+  pairs.push(['validated', s.validation ? `${formatTime(s.validation.validatedAt)} ${s.validation.isValid ? 'valid' : 'INVALID'}` : 'never']);
+  pairs.push(...extra.map(([k, v]) => [k, v] as [string, string]));
+  return renderPairs(pairs, '  ');
+}
+
+export function catalogTable(backups: readonly BackupInfo[]): string {
+  return renderTable(backups, [
+    { header: 'NAME', value: (b) => b.name },
+    { header: 'ID', value: (b) => b.id },
+    { header: 'CREATED', value: (b) => formatTime(b.createdAt) },
+    { header: 'STATUS', value: (b) => b.status },
+    { header: 'HEALTH', value: (b) => b.healthStatus },
+    { header: 'ENTITIES', value: (b) => String(b.entityTypes.length), align: 'right' },
+    { header: 'ITEMS', value: (b) => formatCount(b.itemCount), align: 'right' },
+    { header: 'SIZE', value: (b) => formatBytes(b.sizeBytes), align: 'right' },
+    { header: 'PROFILE', value: (b) => b.storageProfile },
+  ]);
+}
+
+export function restoreTable(entities: readonly EntityRestoreReport[]): string {
+  return renderTable(entities, [
+    { header: 'ENTITY', value: (e) => e.entityType },
+    { header: 'SET', value: (e) => (e.set === e.targetSet ? e.set : `${e.set} -> ${e.targetSet}`) },
+    { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
+    { header: 'STATUS', value: (e) => e.status },
+    { header: 'INSERTED', value: (e) => formatCount(e.inserted), align: 'right' },
+    { header: 'UPDATED', value: (e) => formatCount(e.updated), align: 'right' },
+    { header: 'REMOVED', value: (e) => formatCount(e.removed), align: 'right' },
+    { header: 'SKIPPED', value: (e) => formatCount(e.skipped), align: 'right' },
+    { header: 'TIME', value: (e) => formatDuration(e.durationMs), align: 'right' },
+  ]);
+}
+
+export function restoreSummary(report: RestoreReport): string {
+  const lines = [
+    `${report.dryRun ? 'Dry run of restore' : 'Restored'} ${report.backupName} (${report.backupId}) from profile ${report.storageProfile}: ${formatCount(report.totalRecords)} records in ${formatDuration(report.durationMs)}${report.validated ? ', archive validated first' : ''}`,
+    '',
+    restoreTable(report.entities),
+  ];
+  for (const e of report.entities) {
+    if (e.droppedFields.length) lines.push(`note: ${e.entityType}: dropped fields not in the current schema: ${e.droppedFields.join(', ')}`);
+    if (e.error) lines.push(`note: ${e.entityType}@${e.set}: ${e.error}`);
+  }
+  if (report.dryRun) lines.push('', 'Nothing was written (dry run). Run again without --dry-run to restore.');
+  return lines.join('\n');
+}
+
+export interface ArchiveEntry {
+  readonly name: string;
+  readonly uncompressedSize: number;
+  readonly compressedSize: number;
+  readonly method: 'stored' | 'deflate';
+}
+
+/** An `unzip -l`-style listing: length, compressed size, ratio, method, name, with totals. */
+export function archiveListing(entries: readonly ArchiveEntry[]): string {
+  const total = entries.reduce((n, e) => n + e.uncompressedSize, 0);
+  const compressed = entries.reduce((n, e) => n + e.compressedSize, 0);
+  const rows = [...entries, { name: `${entries.length} files`, uncompressedSize: total, compressedSize: compressed, method: '' as const }];
+  return renderTable(rows, [
+    { header: 'Length', value: (e) => String(e.uncompressedSize), align: 'right' },
+    { header: 'Compressed', value: (e) => String(e.compressedSize), align: 'right' },
+    { header: 'Ratio', value: (e) => (e.uncompressedSize ? percent(e.uncompressedSize - e.compressedSize, e.uncompressedSize) : '-'), align: 'right' },
+    { header: 'Method', value: (e) => e.method },
+    { header: 'Name', value: (e) => e.name },
+  ]);
+}
+
+export function archiveEntries(reader: ZipReader): ArchiveEntry[] {
+  return reader.entries.map((e) => ({
+    name: e.name,
+    uncompressedSize: e.uncompressedSize,
+    compressedSize: e.compressedSize,
+    method: e.method === 8 ? 'deflate' : 'stored',
+  }));
+}

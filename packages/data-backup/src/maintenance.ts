@@ -1,0 +1,229 @@
+import { Cron } from 'croner';
+import type { BackupInfo } from './catalog.js';
+import type { BackupConfig, BackupContext } from './context.js';
+import { BackupDiscoveryService, type DeleteReceipt } from './discovery.js';
+import { invalidOption } from './errors.js';
+import { SIDECAR_SUFFIX } from './manifest.js';
+
+export interface LeftoverReport {
+  /** Temp files / open multipart uploads / uncommitted blobs removed (or found, in a dry run). */
+  readonly incompleteUploads: { profile: string; key: string; startedAt: string }[];
+  /** Archives with no sidecar (a crash between the archive and its commit marker). */
+  readonly orphanArchives: { profile: string; key: string; size: number }[];
+  readonly dryRun: boolean;
+}
+
+/**
+ * Finds and removes what interrupted work left behind: incomplete uploads the storage driver reports,
+ * and archives whose sidecar was never written. Only leftovers older than `olderThanMs` (default 1 h) are
+ * touched, so a backup still running is never disturbed.
+ */
+export async function cleanupLeftovers(
+  context: BackupContext,
+  options: { olderThanMs?: number; dryRun?: boolean; storageProfiles?: readonly string[]; signal?: AbortSignal } = {},
+): Promise<LeftoverReport> {
+  const olderThan = Date.now() - (options.olderThanMs ?? 3_600_000);
+  const dryRun = options.dryRun ?? false;
+  const profiles = options.storageProfiles?.length ? options.storageProfiles : [...new Set([context.profileName(), ...context.storage.names()])];
+  const report: LeftoverReport = { incompleteUploads: [], orphanArchives: [], dryRun };
+  const sig = options.signal ? { signal: options.signal } : {};
+  for (const profile of profiles) {
+    const driver = context.storage.get(profile);
+    if (driver.flags.incompleteUploads && driver.listIncomplete && driver.abortIncomplete) {
+      const stale = [];
+      for await (const upload of driver.listIncomplete(sig)) if (upload.startedAt.getTime() < olderThan) stale.push(upload);
+      for (const upload of stale) {
+        if (!dryRun) await driver.abortIncomplete(upload);
+        report.incompleteUploads.push({ profile, key: upload.key, startedAt: upload.startedAt.toISOString() });
+      }
+    }
+    const sidecars = new Set<string>();
+    const archives: { key: string; size: number; lastModified: Date }[] = [];
+    for await (const o of driver.list('', sig)) {
+      if (o.key.endsWith(SIDECAR_SUFFIX)) sidecars.add(o.key.slice(0, -SIDECAR_SUFFIX.length));
+      else if (o.key.endsWith('.zip')) archives.push(o);
+    }
+    for (const a of archives) {
+      if (sidecars.has(a.key.slice(0, -'.zip'.length)) || a.lastModified.getTime() >= olderThan) continue;
+      if (!dryRun) await driver.delete(a.key);
+      report.orphanArchives.push({ profile, key: a.key, size: a.size });
+    }
+  }
+  return report;
+}
+
+export type RetentionPolicy = NonNullable<BackupConfig['retentionPolicy']>;
+
+export interface RetentionDecision {
+  readonly keep: { backup: BackupInfo; reasons: string[] }[];
+  readonly remove: BackupInfo[];
+}
+
+const dayKey = (d: Date) => d.toISOString().slice(0, 10);
+function weekKey(d: Date): string {
+  // ISO week: Thursday of the week decides the year
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const day = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - day);
+  const yearStart = Date.UTC(t.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((t.getTime() - yearStart) / 86_400_000 + 1) / 7);
+  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+const monthKey = (d: Date) => d.toISOString().slice(0, 7);
+
+/**
+ * Grandfather-father-son retention, per backup name: keep the newest completed backup of each of the
+ * last `keepDaily` days, `keepWeekly` ISO weeks and `keepMonthly` months that have backups. Failed or
+ * partial backups are kept while younger than a day (for diagnosis) and removed after. Backups
+ * younger than `minAgeHours` are never removed.
+ */
+export function planRetention(backups: readonly BackupInfo[], policy: RetentionPolicy, now = new Date()): RetentionDecision {
+  for (const k of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const)
+    if (!Number.isInteger(policy[k]) || policy[k] < 0) throw invalidOption(`retentionPolicy.${k}`, policy[k], 'a non-negative integer');
+  const reasons = new Map<string, string[]>();
+  const keepReason = (b: BackupInfo, why: string) => reasons.set(b.id, [...(reasons.get(b.id) ?? []), why]);
+  const byName = new Map<string, BackupInfo[]>();
+  for (const b of backups) byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
+  for (const group of byName.values()) {
+    const completed = group.filter((b) => b.status === 'Completed').sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    for (const [limit, bucket, label] of [
+      [policy.keepDaily, dayKey, 'daily'],
+      [policy.keepWeekly, weekKey, 'weekly'],
+      [policy.keepMonthly, monthKey, 'monthly'],
+    ] as const) {
+      const seen = new Set<string>();
+      for (const b of completed) {
+        const k = bucket(new Date(b.createdAt));
+        if (seen.has(k)) continue;
+        if (seen.size >= limit) break;
+        seen.add(k);
+        keepReason(b, `${label} ${k}`);
+      }
+    }
+    for (const b of group) {
+      const age = now.getTime() - Date.parse(b.createdAt);
+      if (age < policy.minAgeHours * 3_600_000) keepReason(b, `younger than ${policy.minAgeHours} h`);
+      else if (b.status !== 'Completed' && age < 86_400_000) keepReason(b, `${b.status}, kept a day for diagnosis`);
+    }
+  }
+  const keep: RetentionDecision['keep'] = [];
+  const remove: BackupInfo[] = [];
+  for (const b of backups) {
+    const r = reasons.get(b.id);
+    if (r) keep.push({ backup: b, reasons: r });
+    else remove.push(b);
+  }
+  return { keep, remove };
+}
+
+/** Applies the retention policy across every profile (or `storageProfiles`). Deletes for real unless `dryRun`. */
+export async function applyRetention(
+  context: BackupContext,
+  options: { policy?: RetentionPolicy; dryRun?: boolean; storageProfiles?: readonly string[]; now?: Date } = {},
+): Promise<RetentionDecision & { deleted: DeleteReceipt[] }> {
+  const policy = options.policy ?? context.config.retentionPolicy;
+  if (!policy) throw invalidOption('retentionPolicy', undefined, 'a policy in options or Koan.Backup.RetentionPolicy in koan.config.json');
+  const discovery = new BackupDiscoveryService(context);
+  const catalog = await discovery.discoverAllBackups(options.storageProfiles ? { storageProfiles: options.storageProfiles } : {});
+  const decision = planRetention(catalog.backups, policy, options.now);
+  const deleted: DeleteReceipt[] = [];
+  if (!options.dryRun) for (const b of decision.remove) deleted.push(await discovery.deleteBackup(b.id, { storageProfile: b.storageProfile }));
+  return { ...decision, deleted };
+}
+
+export interface MaintenanceRun {
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly leftovers: LeftoverReport;
+  readonly retention?: { kept: number; deleted: number };
+  readonly error?: string;
+}
+
+function parseInterval(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d');
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+}
+
+export interface ScheduledBackup {
+  /** Cron expression (croner syntax, e.g. `0 2 * * *`). */
+  readonly cron: string;
+  /** Backup name; `{date}` is replaced with YYYY-MM-DD. */
+  readonly name: string;
+  readonly run: (name: string) => Promise<unknown>;
+}
+
+/**
+ * The background service: runs maintenance (leftover cleanup, then retention) every
+ * `Koan.Backup.MaintenanceInterval`, and scheduled backups on their cron expressions. One run at a
+ * time; `stop()` waits for the run in flight.
+ *
+ * @example
+ * const service = new BackupMaintenanceService(context, { schedules: [{ cron: '0 2 * * *', name: 'nightly-{date}', run: (n) => backups.backupAllEntities(n) }] });
+ * service.start();
+ */
+export class BackupMaintenanceService {
+  readonly #context: BackupContext;
+  readonly #intervalMs: number;
+  readonly #schedules: readonly ScheduledBackup[];
+  readonly #onRun: ((run: MaintenanceRun) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #crons: Cron[] = [];
+  #running: Promise<unknown> = Promise.resolve();
+
+  constructor(context: BackupContext, options: { intervalMs?: number; schedules?: readonly ScheduledBackup[]; onRun?: (run: MaintenanceRun) => void } = {}) {
+    this.#context = context;
+    this.#intervalMs = options.intervalMs ?? parseInterval(context.config.maintenanceInterval);
+    this.#schedules = options.schedules ?? [];
+    this.#onRun = options.onRun;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.runOnce(), this.#intervalMs);
+    this.#timer.unref();
+    for (const s of this.#schedules)
+      this.#crons.push(
+        new Cron(s.cron, { protect: true, unref: true }, () => {
+          this.#running = this.#running.then(() => s.run(s.name.replace('{date}', new Date().toISOString().slice(0, 10)))).catch(() => undefined);
+        }),
+      );
+  }
+
+  /** One maintenance pass: leftovers, then retention (when a policy is configured). */
+  runOnce(): Promise<MaintenanceRun> {
+    const next = this.#running.then(async () => {
+      const t0 = performance.now();
+      const startedAt = new Date().toISOString();
+      let leftovers: LeftoverReport = { incompleteUploads: [], orphanArchives: [], dryRun: false };
+      try {
+        leftovers = await cleanupLeftovers(this.#context);
+        const policy = this.#context.config.retentionPolicy;
+        const retention = policy ? await applyRetention(this.#context, { policy }) : undefined;
+        const run: MaintenanceRun = {
+          startedAt,
+          durationMs: performance.now() - t0,
+          leftovers,
+          ...(retention ? { retention: { kept: retention.keep.length, deleted: retention.deleted.length } } : {}),
+        };
+        this.#onRun?.(run);
+        return run;
+      } catch (e) {
+        const run: MaintenanceRun = { startedAt, durationMs: performance.now() - t0, leftovers, error: (e as Error).message };
+        this.#onRun?.(run);
+        return run;
+      }
+    });
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const c of this.#crons) c.stop();
+    this.#crons = [];
+    await this.#running;
+  }
+}
+

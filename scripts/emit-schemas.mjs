@@ -1,0 +1,12 @@
+// Writes the published JSON Schemas from the zod schemas (run after `npm run build`).
+// test/schema-files.test.ts fails when the committed files drift from the code.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { configJsonSchema, manifestJsonSchemas } from '../packages/data-backup/dist/index.js';
+
+const dir = new URL('../schema/', import.meta.url);
+mkdirSync(dir, { recursive: true });
+const { manifest, sidecar } = manifestJsonSchemas();
+writeFileSync(new URL('manifest.v1.schema.json', dir), `${JSON.stringify(manifest, null, 2)}\n`);
+writeFileSync(new URL('sidecar.v1.schema.json', dir), `${JSON.stringify(sidecar, null, 2)}\n`);
+writeFileSync(new URL('koan.config.schema.json', dir), `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+console.log('wrote schema/manifest.v1.schema.json, schema/sidecar.v1.schema.json, schema/koan.config.schema.json');
