@@ -3,8 +3,16 @@ import { usageError } from './_errors.js';
 
 /** Options every command takes. */
 export const globalArgs = {
-  config: { type: 'string', description: 'Config file (default: koan.config.json in --cwd, or $KOAN_CONFIG)', valueHint: 'file' },
-  cwd: { type: 'string', description: 'Directory the app runs in: config and relative paths resolve here', valueHint: 'dir' },
+  config: {
+    type: 'string',
+    description: 'Config file (default: koan.config.json in --cwd, or $KOAN_CONFIG)',
+    valueHint: 'file',
+  },
+  cwd: {
+    type: 'string',
+    description: 'Directory the app runs in: config and relative paths resolve here',
+    valueHint: 'dir',
+  },
   json: { type: 'boolean', description: 'Machine output: one JSON document on stdout' },
 } as const satisfies ArgsDef;
 
@@ -61,7 +69,11 @@ export function checkArgs(rawArgs: readonly string[], def: ArgsDef, command: str
     if (arg.startsWith('-') && arg !== '-') {
       const [flag, inline] = splitFlag(arg);
       const info = flags.get(flag);
-      if (!info) throw usageError(`Unknown option ${arg.split('=')[0]} for \`koan-backup ${command}\`.`, `See \`koan-backup ${command} --help\` for its options.`);
+      if (!info)
+        throw usageError(
+          `Unknown option ${arg.split('=')[0]} for \`koan-backup ${command}\`.`,
+          `See \`koan-backup ${command} --help\` for its options.`,
+        );
       if (info.takesValue && inline === undefined) {
         const next = rawArgs[i + 1];
         if (next === undefined || (next.startsWith('--') && next.length > 2))
@@ -150,11 +162,18 @@ export function dateOption(value: string | undefined, name: string, now = Date.n
   const age = /^(\d+)([mhdw])$/.exec(value.trim());
   if (age) return new Date(now - Number(age[1]) * AGO[age[2]!]!).toISOString();
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw usageError(`--${name} must be an ISO date such as 2024-12-17 or 2024-12-17T08:00:00Z, or an age such as 7d or 12h; got ${JSON.stringify(value)}.`);
+  if (Number.isNaN(t))
+    throw usageError(
+      `--${name} must be an ISO date such as 2024-12-17 or 2024-12-17T08:00:00Z, or an age such as 7d or 12h; got ${JSON.stringify(value)}.`,
+    );
   return new Date(t).toISOString();
 }
 
-export function choiceOption<T extends string>(value: string | undefined, name: string, choices: readonly T[]): T | undefined {
+export function choiceOption<T extends string>(
+  value: string | undefined,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
   if (value === undefined || value === '') return undefined;
   const found = choices.find((c) => c.toLowerCase() === value.toLowerCase());
   if (!found) throw usageError(`--${name} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}.`);

@@ -5,7 +5,10 @@ import type { Session } from './_io.js';
  * Gate for destructive operations: `--yes` confirms; on a terminal the user is asked; anywhere else
  * (scripts, CI, --json) the command refuses, so nothing is destroyed by accident.
  */
-export async function confirmDestructive(session: Session, options: { yes: boolean | undefined; question: string; flag: string; command: string }): Promise<void> {
+export async function confirmDestructive(
+  session: Session,
+  options: { yes: boolean | undefined; question: string; flag: string; command: string },
+): Promise<void> {
   if (options.yes) return;
   if (session.isTTY && !session.json && session.io.confirm) {
     if (await session.io.confirm(options.question)) return;

@@ -44,9 +44,20 @@ export async function openContext(
   let runtime: DataRuntime | undefined;
   if (options.sources || options.extraSources) {
     const base = options.sources ?? configuredSources(session, args);
-    runtime = new DataRuntime({ cwd, sources: { ...(base ?? { default: { provider: 'sqlite', settings: { path: '.koan/data.sqlite' } } }), ...options.extraSources } });
+    runtime = new DataRuntime({
+      cwd,
+      sources: {
+        ...(base ?? { default: { provider: 'sqlite', settings: { path: '.koan/data.sqlite' } } }),
+        ...options.extraSources,
+      },
+    });
   }
-  return BackupContext.fromConfig({ cwd, env: session.env, ...(file ? { file } : {}), ...(runtime ? { runtime } : {}) });
+  return BackupContext.fromConfig({
+    cwd,
+    env: session.env,
+    ...(file ? { file } : {}),
+    ...(runtime ? { runtime } : {}),
+  });
 }
 
 /** Runs `fn` with a context and closes it afterwards, whatever happens. */
@@ -65,7 +76,11 @@ export async function withContext<T>(
 }
 
 /** Imports the app's entity modules (`--import`), so their `defineEntity` calls register them for discovery. */
-export async function importEntityModules(session: Session, args: ContextArgs, rawArgs: readonly string[]): Promise<string[]> {
+export async function importEntityModules(
+  session: Session,
+  args: ContextArgs,
+  rawArgs: readonly string[],
+): Promise<string[]> {
   const modules = listOption(rawArgs, 'import');
   const base = appDir(session, args);
   for (const spec of modules) {

@@ -79,8 +79,34 @@ export interface DemoData {
   readonly products: InputOf<typeof Product>[];
 }
 
-const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'Niklaus', 'Radia', 'Linus'];
-const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Hamilton', 'Thompson', 'Allen', 'Wirth', 'Perlman', 'Torvalds'];
+const FIRST = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Margaret',
+  'Ken',
+  'Frances',
+  'Niklaus',
+  'Radia',
+  'Linus',
+];
+const LAST = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Hamilton',
+  'Thompson',
+  'Allen',
+  'Wirth',
+  'Perlman',
+  'Torvalds',
+];
 const TIERS = ['free', 'pro', 'enterprise'];
 const STATUSES = ['placed', 'paid', 'shipped', 'delivered', 'returned'];
 const COLOURS = ['red', 'green', 'blue', 'black', 'white', 'über-grün', '深蓝'];
@@ -118,8 +144,16 @@ export function generateDemoData(counts = { customers: 500, orders: 2500, produc
       creditLimit: money(0, 50_000),
       createdAt: datetime(),
       active: r() > 0.2,
-      preferences: { newsletter: r() > 0.5, language: pick(['en', 'fr', 'de', 'ja']), favouriteColours: [pick(COLOURS), pick(COLOURS)] },
-      ...(i % 3 === 0 ? { notes: null } : i % 3 === 1 ? { notes: `Customer since ${2020 + (i % 4)}; "quoted", newline\nand tab\t` } : {}),
+      preferences: {
+        newsletter: r() > 0.5,
+        language: pick(['en', 'fr', 'de', 'ja']),
+        favouriteColours: [pick(COLOURS), pick(COLOURS)],
+      },
+      ...(i % 3 === 0
+        ? { notes: null }
+        : i % 3 === 1
+          ? { notes: `Customer since ${2020 + (i % 4)}; "quoted", newline\nand tab\t` }
+          : {}),
     });
   }
   const products: InputOf<typeof Product>[] = [];
@@ -131,7 +165,11 @@ export function generateDemoData(counts = { customers: 500, orders: 2500, produc
       stock: int(0, 5_000),
       weightKg: Math.round(r() * 250_000) / 1000,
       releasedOn: new Date(start + int(0, 700) * 86_400_000).toISOString().slice(0, 10),
-      attributes: { colour: pick(COLOURS), dimensionsCm: [int(5, 200), int(5, 200), int(5, 200)], certified: r() > 0.5 },
+      attributes: {
+        colour: pick(COLOURS),
+        dimensionsCm: [int(5, 200), int(5, 200), int(5, 200)],
+        certified: r() > 0.5,
+      },
       discontinued: r() > 0.9,
       ...(i % 2 === 0 ? { barcode: String(4_000_000_000_000 + i * 7919) } : {}),
     });

@@ -39,19 +39,16 @@ export interface Column<T> {
 }
 
 /** A plain-text table: a header, a rule, one line per row; columns padded to their widest cell. */
-export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
+export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[], indent = ''): string {
   const cells = rows.map((row) => columns.map((c) => c.value(row)));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: readonly string[]) =>
+    indent +
     values
       .map((v, i) => (columns[i]!.align === 'right' ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [
-    line(columns.map((c) => c.header)),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...cells.map(line),
-  ].join('\n');
+  return [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 /** Key/value lines with the keys aligned. */

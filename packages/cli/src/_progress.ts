@@ -10,10 +10,19 @@ export class ProgressDisplay {
   readonly #session: Session;
   readonly #mode: 'tty' | 'plain' | 'off';
   #drawn = false;
+  #lastPlain = 0;
 
   constructor(session: Session, options: { progress?: boolean | undefined }) {
     this.#session = session;
-    this.#mode = session.json ? (options.progress ? 'plain' : 'off') : session.isTTY ? 'tty' : options.progress ? 'plain' : 'off';
+    this.#mode = session.json
+      ? options.progress
+        ? 'plain'
+        : 'off'
+      : session.isTTY
+        ? 'tty'
+        : options.progress
+          ? 'plain'
+          : 'off';
   }
 
   /** The listener to pass as `onProgress`, or undefined when nothing is shown (saves the engine's counting). */
@@ -25,8 +34,19 @@ export class ProgressDisplay {
     const err = this.#session.io.stderr;
     if (this.#mode === 'plain') {
       if (e.phase === 'entity-done' && e.entity)
-        err.write(`${e.operation} ${e.backup}: ${label(e)} ${formatCount(e.records)} records${e.overallTotalRecords ? ` (${percent(e.overallRecords, e.overallTotalRecords)} overall)` : ''}\n`);
-      else if (e.phase === 'done') err.write(`${e.operation} ${e.backup}: ${formatCount(e.overallRecords)} records in ${formatDuration(e.elapsedMs)}\n`);
+        err.write(
+          `${e.operation} ${e.backup}: ${label(e)} ${formatCount(e.records)} records${e.overallTotalRecords ? ` (${percent(e.overallRecords, e.overallTotalRecords)} overall)` : ''}\n`,
+        );
+      else if (e.phase === 'done')
+        err.write(
+          `${e.operation} ${e.backup}: ${formatCount(e.overallRecords)} records in ${formatDuration(e.elapsedMs)}\n`,
+        );
+      else if (e.phase === 'progress' && e.elapsedMs - this.#lastPlain >= 2000) {
+        this.#lastPlain = e.elapsedMs;
+        err.write(
+          `${e.operation} ${e.backup}: ${e.entity ? `${label(e)} ` : ''}${formatCount(e.overallRecords)} records${e.overallTotalRecords ? ` (${percent(e.overallRecords, e.overallTotalRecords)})` : ''}\n`,
+        );
+      }
       return;
     }
     if (e.phase === 'done') {
@@ -35,7 +55,11 @@ export class ProgressDisplay {
     }
     const parts = [`${e.operation} ${e.backup}`];
     if (e.entity) parts.push(label(e));
-    parts.push(e.totalRecords !== undefined ? `${formatCount(e.records)}/${formatCount(e.totalRecords)} (${percent(e.records, e.totalRecords)})` : formatCount(e.records));
+    parts.push(
+      e.totalRecords !== undefined
+        ? `${formatCount(e.records)}/${formatCount(e.totalRecords)} (${percent(e.records, e.totalRecords)})`
+        : formatCount(e.records),
+    );
     if (e.overallTotalRecords) parts.push(`all ${percent(e.overallRecords, e.overallTotalRecords)}`);
     if (e.rate > 0) parts.push(`${formatCount(Math.round(e.rate))} rec/s`);
     if (e.etaMs !== undefined && e.etaMs > 0) parts.push(`ETA ${formatDuration(e.etaMs)}`);

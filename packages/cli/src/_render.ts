@@ -1,41 +1,70 @@
-import type { BackupInfo, ZipReader, BackupSidecar, EntityManifest, EntityRestoreReport, RestoreReport } from '@koan/data-backup';
+import type {
+  BackupInfo,
+  BackupSidecar,
+  EntityManifest,
+  EntityRestoreReport,
+  RestoreReport,
+  ZipReader,
+} from '@koan/data-backup';
 import { formatBytes, formatCount, formatDuration, formatTime, percent, renderPairs, renderTable } from './_format.js';
 
-export function entityTable(entities: readonly EntityManifest[]): string {
-  return renderTable(entities, [
-    { header: 'ENTITY', value: (e) => e.entityType },
-    { header: 'SET', value: (e) => e.set },
-    { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
-    { header: 'ITEMS', value: (e) => formatCount(e.itemCount), align: 'right' },
-    { header: 'SIZE', value: (e) => formatBytes(e.sizeBytes), align: 'right' },
-    { header: 'COMPRESSED', value: (e) => formatBytes(e.compressedSizeBytes), align: 'right' },
-    { header: 'CONSISTENCY', value: (e) => e.consistency },
-    { header: 'STATUS', value: (e) => (e.errorMessage ? `${e.status}: ${e.errorMessage}` : e.status) },
-  ]);
+export function entityTable(entities: readonly EntityManifest[], indent = ''): string {
+  return renderTable(
+    entities,
+    [
+      { header: 'ENTITY', value: (e) => e.entityType },
+      { header: 'SET', value: (e) => e.set },
+      { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
+      { header: 'ITEMS', value: (e) => formatCount(e.itemCount), align: 'right' },
+      { header: 'SIZE', value: (e) => formatBytes(e.sizeBytes), align: 'right' },
+      { header: 'COMPRESSED', value: (e) => formatBytes(e.compressedSizeBytes), align: 'right' },
+      { header: 'CONSISTENCY', value: (e) => e.consistency },
+      { header: 'STATUS', value: (e) => (e.errorMessage ? `${e.status}: ${e.errorMessage}` : e.status) },
+    ],
+    indent,
+  );
 }
 
-export function manifestSummary(s: BackupSidecar, extra: readonly (readonly [string, string])[] = []): string {
+export function manifestSummary(
+  s: BackupSidecar,
+  extra: readonly (readonly [string, string])[] = [],
+  indent = '  ',
+): string {
   const completed = s.entities.filter((e) => e.status === 'Completed');
   const compressed = completed.reduce((n, e) => n + e.compressedSizeBytes, 0);
   const pairs: [string, string][] = [
     ['name', s.name],
     ['id', s.id],
     ['status', s.errorMessage ? `${s.status} (${s.errorMessage})` : s.status],
-    ['created', `${formatTime(s.createdAt)}${s.completedAt ? `  (took ${formatDuration(Date.parse(s.completedAt) - Date.parse(s.createdAt))})` : ''}`],
+    [
+      'created',
+      `${formatTime(s.createdAt)}${s.completedAt ? `  (took ${formatDuration(Date.parse(s.completedAt) - Date.parse(s.createdAt))})` : ''}`,
+    ],
     ['profile', s.storageProfile],
   ];
   if (s.description) pairs.push(['description', s.description]);
   if (s.tags.length) pairs.push(['tags', s.tags.join(', ')]);
   pairs.push(
-    ['entities', `${new Set(s.entities.map((e) => e.entityType)).size} (${s.entities.length} entity sets, ${completed.length} completed)`],
+    [
+      'entities',
+      `${new Set(s.entities.map((e) => e.entityType)).size} (${s.entities.length} entity sets, ${completed.length} completed)`,
+    ],
     ['items', formatCount(s.verification.totalItemCount)],
     ['data size', `${formatBytes(s.verification.totalSizeBytes)} uncompressed, ${formatBytes(compressed)} compressed`],
   );
-  if (s.archive) pairs.push(['archive', `${s.archive.key} (${formatBytes(s.archive.sizeBytes)}, sha256 ${s.archive.sha256.slice(0, 16)}…)`]);
-  if (s.sources.length) pairs.push(['sources', s.sources.map((x) => `${x.name} (${x.provider}, ${x.consistency})`).join(', ')]);
-  pairs.push(['validated', s.validation ? `${formatTime(s.validation.validatedAt)} ${s.validation.isValid ? 'valid' : 'INVALID'}` : 'never']);
+  if (s.archive)
+    pairs.push([
+      'archive',
+      `${s.archive.key} (${formatBytes(s.archive.sizeBytes)}, sha256 ${s.archive.sha256.slice(0, 16)}…)`,
+    ]);
+  if (s.sources.length)
+    pairs.push(['sources', s.sources.map((x) => `${x.name} (${x.provider}, ${x.consistency})`).join(', ')]);
+  pairs.push([
+    'validated',
+    s.validation ? `${formatTime(s.validation.validatedAt)} ${s.validation.isValid ? 'valid' : 'INVALID'}` : 'never',
+  ]);
   pairs.push(...extra.map(([k, v]) => [k, v] as [string, string]));
-  return renderPairs(pairs, '  ');
+  return renderPairs(pairs, indent);
 }
 
 export function catalogTable(backups: readonly BackupInfo[]): string {
@@ -52,18 +81,22 @@ export function catalogTable(backups: readonly BackupInfo[]): string {
   ]);
 }
 
-export function restoreTable(entities: readonly EntityRestoreReport[]): string {
-  return renderTable(entities, [
-    { header: 'ENTITY', value: (e) => e.entityType },
-    { header: 'SET', value: (e) => (e.set === e.targetSet ? e.set : `${e.set} -> ${e.targetSet}`) },
-    { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
-    { header: 'STATUS', value: (e) => e.status },
-    { header: 'INSERTED', value: (e) => formatCount(e.inserted), align: 'right' },
-    { header: 'UPDATED', value: (e) => formatCount(e.updated), align: 'right' },
-    { header: 'REMOVED', value: (e) => formatCount(e.removed), align: 'right' },
-    { header: 'SKIPPED', value: (e) => formatCount(e.skipped), align: 'right' },
-    { header: 'TIME', value: (e) => formatDuration(e.durationMs), align: 'right' },
-  ]);
+export function restoreTable(entities: readonly EntityRestoreReport[], indent = ''): string {
+  return renderTable(
+    entities,
+    [
+      { header: 'ENTITY', value: (e) => e.entityType },
+      { header: 'SET', value: (e) => (e.set === e.targetSet ? e.set : `${e.set} -> ${e.targetSet}`) },
+      { header: 'PROVIDER', value: (e) => `${e.provider} (${e.source})` },
+      { header: 'STATUS', value: (e) => e.status },
+      { header: 'INSERTED', value: (e) => formatCount(e.inserted), align: 'right' },
+      { header: 'UPDATED', value: (e) => formatCount(e.updated), align: 'right' },
+      { header: 'REMOVED', value: (e) => formatCount(e.removed), align: 'right' },
+      { header: 'SKIPPED', value: (e) => formatCount(e.skipped), align: 'right' },
+      { header: 'TIME', value: (e) => formatDuration(e.durationMs), align: 'right' },
+    ],
+    indent,
+  );
 }
 
 export function restoreSummary(report: RestoreReport): string {
@@ -73,7 +106,8 @@ export function restoreSummary(report: RestoreReport): string {
     restoreTable(report.entities),
   ];
   for (const e of report.entities) {
-    if (e.droppedFields.length) lines.push(`note: ${e.entityType}: dropped fields not in the current schema: ${e.droppedFields.join(', ')}`);
+    if (e.droppedFields.length)
+      lines.push(`note: ${e.entityType}: dropped fields not in the current schema: ${e.droppedFields.join(', ')}`);
     if (e.error) lines.push(`note: ${e.entityType}@${e.set}: ${e.error}`);
   }
   if (report.dryRun) lines.push('', 'Nothing was written (dry run). Run again without --dry-run to restore.');
@@ -88,17 +122,28 @@ export interface ArchiveEntry {
 }
 
 /** An `unzip -l`-style listing: length, compressed size, ratio, method, name, with totals. */
-export function archiveListing(entries: readonly ArchiveEntry[]): string {
+export function archiveListing(entries: readonly ArchiveEntry[], indent = ''): string {
   const total = entries.reduce((n, e) => n + e.uncompressedSize, 0);
   const compressed = entries.reduce((n, e) => n + e.compressedSize, 0);
-  const rows = [...entries, { name: `${entries.length} files`, uncompressedSize: total, compressedSize: compressed, method: '' as const }];
-  return renderTable(rows, [
-    { header: 'Length', value: (e) => String(e.uncompressedSize), align: 'right' },
-    { header: 'Compressed', value: (e) => String(e.compressedSize), align: 'right' },
-    { header: 'Ratio', value: (e) => (e.uncompressedSize ? percent(e.uncompressedSize - e.compressedSize, e.uncompressedSize) : '-'), align: 'right' },
-    { header: 'Method', value: (e) => e.method },
-    { header: 'Name', value: (e) => e.name },
-  ]);
+  const rows = [
+    ...entries,
+    { name: `${entries.length} files`, uncompressedSize: total, compressedSize: compressed, method: '' as const },
+  ];
+  return renderTable(
+    rows,
+    [
+      { header: 'Length', value: (e) => String(e.uncompressedSize), align: 'right' },
+      { header: 'Compressed', value: (e) => String(e.compressedSize), align: 'right' },
+      {
+        header: 'Ratio',
+        value: (e) => (e.uncompressedSize ? percent(e.uncompressedSize - e.compressedSize, e.uncompressedSize) : '-'),
+        align: 'right',
+      },
+      { header: 'Method', value: (e) => e.method },
+      { header: 'Name', value: (e) => e.name },
+    ],
+    indent,
+  );
 }
 
 export function archiveEntries(reader: ZipReader): ArchiveEntry[] {

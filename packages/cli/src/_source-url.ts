@@ -8,7 +8,9 @@ const FORMS =
 
 /** Whether `value` is a connection URL or file path (rather than the name of a configured source). */
 export function looksLikeSourceUrl(value: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(value) || /\.(sqlite3?|db)$/i.test(value) || value.includes('/') || value.includes('\\');
+  return (
+    /^[a-z][a-z0-9+.-]*:/i.test(value) || /\.(sqlite3?|db)$/i.test(value) || value.includes('/') || value.includes('\\')
+  );
 }
 
 /**
@@ -19,7 +21,10 @@ export function parseSourceUrl(value: string, cwd: string, options: { mustExist?
   const file = (path: string, kind: 'file' | 'directory'): string => {
     if (!path) throw usageError(`The source ${JSON.stringify(value)} names no ${kind}.`, `Use one of: ${FORMS}.`);
     const full = isAbsolute(path) ? path : resolve(cwd, path);
-    if (options.mustExist && !(existsSync(full) && (kind === 'file' ? statSync(full).isFile() : statSync(full).isDirectory())))
+    if (
+      options.mustExist &&
+      !(existsSync(full) && (kind === 'file' ? statSync(full).isFile() : statSync(full).isDirectory()))
+    )
       throw new CLIError(`No ${kind} at ${full} (from --source ${value}).`, 'SOURCE_NOT_FOUND', {
         exitCode: ExitCode.NOT_FOUND,
         hint: 'Check the path; relative paths resolve against --cwd.',

@@ -11,9 +11,9 @@ import { createInterface } from 'node:readline/promises';
 import { type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
 import { globalArgs } from './_args.js';
 import { examplesOf } from './_command.js';
-import { CLIError, errorDocument, ExitCode, exitCodeOf, codeOf, hintOf, usageError } from './_errors.js';
-import { type CliIO, Session } from './_io.js';
+import { CLIError, codeOf, ExitCode, errorDocument, exitCodeOf, hintOf, usageError } from './_errors.js';
 import { stripAnsi } from './_format.js';
+import { type CliIO, Session } from './_io.js';
 
 export { CLIError, ExitCode } from './_errors.js';
 export type { CliIO } from './_io.js';
@@ -44,7 +44,11 @@ const commands: Record<string, Loader> = {
 
 /** The root command: global options and the subcommands. */
 export const main = defineCommand({
-  meta: { name: 'koan-backup', version: VERSION, description: 'Back up, restore, validate and browse Koan data backups' },
+  meta: {
+    name: 'koan-backup',
+    version: VERSION,
+    description: 'Back up, restore, validate and browse Koan data backups',
+  },
   args: globalArgs,
   subCommands: commands,
 });
@@ -101,9 +105,16 @@ async function helpText(session: Session, cmd: AnyCommand, parent?: AnyCommand):
   const lines = [usage.trimEnd(), ''];
   if (examples.length) lines.push('EXAMPLES', '', ...examples.map((e) => `  ${e}`), '');
   if (cmd === main) lines.push(MAIN_FOOTER, '');
-  else lines.push('Exit codes: 0 ok, 1 failure, 2 usage, 3 validation failed, 4 not found. Global help: koan-backup --help', '');
-  const text = lines.join('\n');
-  return session.isTTY ? text : stripAnsi(text);
+  else
+    lines.push(
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 validation failed, 4 not found. Global help: koan-backup --help',
+      '',
+    );
+  const text = (session.isTTY ? lines.join('\n') : stripAnsi(lines.join('\n')))
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+  return text;
 }
 
 function closest(name: string): string | undefined {
@@ -148,7 +159,10 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     const loader = commands[name];
     if (!loader) {
       const guess = closest(name);
-      throw usageError(`Unknown command "${name}".`, `${guess ? `Did you mean \`koan-backup ${guess}\`? ` : ''}Commands: ${Object.keys(commands).join(', ')}.`);
+      throw usageError(
+        `Unknown command "${name}".`,
+        `${guess ? `Did you mean \`koan-backup ${guess}\`? ` : ''}Commands: ${Object.keys(commands).join(', ')}.`,
+      );
     }
     commandName = name;
     const cmd = await loader();

@@ -186,6 +186,9 @@ export async function runBackup(
   const snapshots: { entityType: string; set: string; source: string; provider: string; schema: EntitySchema; store: StoreDescription }[] = [];
   const sources = new Map<string, { name: string; provider: string; consistency: Consistency }>();
   const writer = new ZipWriter({ compress: r.compress, level: r.level });
+  // The upload reads `output` and sees its errors; this keeps an abort before the upload starts reading from being
+  // an unhandled 'error' event.
+  writer.output.on('error', () => undefined);
   const upload = driver.put(keys.archive, writer.output, { contentType: 'application/zip', ...(signal ? { signal } : {}) });
   let uploadError: unknown;
   upload.catch((e) => {

@@ -469,7 +469,6 @@ async function restoreSource(
         for await (const batch of recordStream(reader, plan, options, report, dropped[i]!, progress)) {
           throwIfAborted(signal);
           if (batch.length) {
-            if (process.env.DBG) console.log('batch', batch.length, new Set(batch.map((x) => x[plan.schema.key])).size);
             const r = await tx.importBatch(plan.schema, plan.targetSet, batch, { mode: options.mode, bulk: options.optimizeForBulkInsert ?? true, ...(signal ? { signal } : {}) });
             report.inserted += r.inserted;
             report.updated += r.updated;

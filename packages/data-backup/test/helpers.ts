@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type Dirent, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DataRuntime, type SourceConfig } from '@koan/data';
-import { type BackupConfig, BackupContext } from '@koan/data-backup';
+import { join, relative } from 'node:path';
+import { buildSchema, DataRuntime, Entity, type FieldsShape, type SourceConfig, t } from '@koan/data';
+import { type BackupConfig, BackupContext, type ProgressEvent } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 
 /** A context on real local disk in a temp dir, with the given data sources. */
@@ -31,4 +31,43 @@ export async function makeContext(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every file under `dir` (relative paths, sorted); an absent dir has none. */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((d) => d.isFile())
+    .map((d) => relative(dir, join(d.parentPath, d.name)))
+    .sort();
+}
+
+/**
+ * Makes an entity set unreadable for real: creates its table with only the key column, so the declared entity's
+ * `ensure` fails with SCHEMA_MISMATCH (SQLite).
+ */
+export async function breakTable(runtime: DataRuntime, name: string, source: string, key = 'id'): Promise<void> {
+  const keyOnly = { [key]: t.integer() } as FieldsShape;
+  await new Entity(buildSchema({ name, key, fields: keyOnly, source }, 'declared'), keyOnly).withRuntime(runtime).upsertMany([{ [key]: 1 }]);
+}
+
+/** Collects progress events. */
+export function progressLog(): { events: ProgressEvent[]; listener: (e: ProgressEvent) => void } {
+  const events: ProgressEvent[] = [];
+  return { events, listener: (e) => events.push(e) };
+}
+
+/**
+ * From entity-start/entity-done events: the largest number of entities in flight at once, keyed by entity@set.
+ */
+export function maxInFlight(events: readonly ProgressEvent[]): number {
+  const open = new Set<string>();
+  let max = 0;
+  for (const e of events) {
+    const id = `${e.entity}@${e.set}`;
+    if (e.phase === 'entity-start') open.add(id);
+    if (e.phase === 'entity-done') open.delete(id);
+    max = Math.max(max, open.size);
+  }
+  return max;
 }

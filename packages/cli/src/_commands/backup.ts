@@ -1,5 +1,11 @@
 import { KoanError } from '@koan/data';
-import { assertBackupName, type BackupTarget, type GlobalBackupOptions, runBackup, selectTargets } from '@koan/data-backup';
+import {
+  assertBackupName,
+  type BackupTarget,
+  type GlobalBackupOptions,
+  runBackup,
+  selectTargets,
+} from '@koan/data-backup';
 import { entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
@@ -12,27 +18,59 @@ import { parseSourceUrl, redactUrl } from '../_source-url.js';
 export default defineCliCommand({
   meta: { name: 'backup', description: 'Back up every entity (or some) into one archive in a storage profile' },
   args: {
-    name: { type: 'positional', required: false, default: 'backup', description: 'Backup name: letters, digits, . _ - (the catalog groups backups by name)' },
+    name: {
+      type: 'positional',
+      required: false,
+      default: 'backup',
+      description: 'Backup name: letters, digits, . _ - (the catalog groups backups by name)',
+    },
     ...globalArgs,
     ...entityArgs,
     all: { type: 'boolean', description: 'Back up every discovered entity (the default without --entity)' },
     entity: { type: 'string', description: 'Only this entity (repeatable or comma list)', valueHint: 'Name' },
-    'include-entity': { type: 'string', description: 'Only these entities (repeatable or comma list)', valueHint: 'Name' },
-    'exclude-entity': { type: 'string', description: 'Skip these entities (repeatable or comma list)', valueHint: 'Name' },
-    'include-provider': { type: 'string', description: 'Only entities of these providers: sqlite, postgres, mysql, redis, json...', valueHint: 'provider' },
+    'include-entity': {
+      type: 'string',
+      description: 'Only these entities (repeatable or comma list)',
+      valueHint: 'Name',
+    },
+    'exclude-entity': {
+      type: 'string',
+      description: 'Skip these entities (repeatable or comma list)',
+      valueHint: 'Name',
+    },
+    'include-provider': {
+      type: 'string',
+      description: 'Only entities of these providers: sqlite, postgres, mysql, redis, json...',
+      valueHint: 'provider',
+    },
     'exclude-provider': { type: 'string', description: 'Skip entities of these providers', valueHint: 'provider' },
     source: {
       type: 'string',
-      description: 'Back up an existing database with no code: postgres://..., mysql://..., mariadb://..., redis://..., sqlite:<path> or a .sqlite/.db file',
+      description:
+        'Back up an existing database with no code: postgres://..., mysql://..., mariadb://..., redis://..., sqlite:<path> or a .sqlite/.db file',
       valueHint: 'url',
     },
     introspect: { type: 'boolean', description: 'Also back up tables of the configured sources that no code declares' },
     description: { type: 'string', description: 'Free text stored in the manifest' },
     tag: { type: 'string', description: 'Tag (repeatable or comma list); find backups by tag with `query --tag`' },
-    profile: { type: 'string', description: 'Storage profile to write to (default: Koan.Backup.DefaultStorageProfile, else the default profile)' },
-    'batch-size': { type: 'string', description: 'Records read per batch, 1-100000 (default: Koan.Backup.DefaultBatchSize, 1000)' },
-    compress: { type: 'boolean', default: true, description: 'Deflate the entries', negativeDescription: 'Store entries uncompressed (faster, larger)' },
-    level: { type: 'string', description: 'Deflate level 1 (fastest) to 9 (smallest) (default: Koan.Backup.CompressionLevel, 1)' },
+    profile: {
+      type: 'string',
+      description: 'Storage profile to write to (default: Koan.Backup.DefaultStorageProfile, else the default profile)',
+    },
+    'batch-size': {
+      type: 'string',
+      description: 'Records read per batch, 1-100000 (default: Koan.Backup.DefaultBatchSize, 1000)',
+    },
+    compress: {
+      type: 'boolean',
+      default: true,
+      description: 'Deflate the entries',
+      negativeDescription: 'Store entries uncompressed (faster, larger)',
+    },
+    level: {
+      type: 'string',
+      description: 'Deflate level 1 (fastest) to 9 (smallest) (default: Koan.Backup.CompressionLevel, 1)',
+    },
     concurrency: { type: 'string', description: 'Sources read at the same time, 1-64 (default 1)' },
     'continue-on-error': {
       type: 'boolean',
@@ -59,7 +97,8 @@ export default defineCliCommand({
       throw usageError((e as Error).message);
     }
     const only = [...(optionalList(rawArgs, 'entity') ?? []), ...(optionalList(rawArgs, 'include-entity') ?? [])];
-    if (args.all && only.length) throw usageError('--all backs up every entity; it cannot be combined with --entity/--include-entity.');
+    if (args.all && only.length)
+      throw usageError('--all backs up every entity; it cannot be combined with --entity/--include-entity.');
     const options: GlobalBackupOptions & { introspect: boolean } = {
       ...(args.description !== undefined ? { description: args.description } : {}),
       tags: optionalList(rawArgs, 'tag') ?? [],
@@ -93,20 +132,35 @@ export default defineCliCommand({
           });
         }
         if (targets.length === 0)
-          throw new CLIError('Nothing to back up: no entity was discovered in the configured sources.', 'NOTHING_TO_BACK_UP', {
-            exitCode: ExitCode.USAGE,
-            hint: args.source
-              ? `${redactUrl(args.source)} has no tables with a single-column primary key that can be introspected (tables Koan created are declared by code: pass --import instead).`
-              : 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.',
-          });
+          throw new CLIError(
+            'Nothing to back up: no entity was discovered in the configured sources.',
+            'NOTHING_TO_BACK_UP',
+            {
+              exitCode: ExitCode.USAGE,
+              hint:
+                source?.provider === 'redis'
+                  ? 'Redis keeps no schema to introspect: define the entities in code, configure the source in koan.config.json and pass --import.'
+                  : args.source
+                    ? `${redactUrl(args.source)} has no tables with a single-column primary key that can be introspected (tables Koan created are declared by code: pass --import instead).`
+                    : 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.',
+            },
+          );
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
         let result: Awaited<ReturnType<typeof runBackup>>;
         try {
-          result = await runBackup(context, name, targets, { ...options, ...(listener ? { onProgress: listener } : {}) });
+          result = await runBackup(context, name, targets, {
+            ...options,
+            ...(listener ? { onProgress: listener } : {}),
+          });
         } catch (e) {
           progress.clear();
-          if (e instanceof KoanError && e.code === 'BACKUP_FAILED' && e.cause instanceof KoanError && e.cause.code !== 'BACKUP_FAILED') {
+          if (
+            e instanceof KoanError &&
+            e.code === 'BACKUP_FAILED' &&
+            e.cause instanceof KoanError &&
+            e.cause.code !== 'BACKUP_FAILED'
+          ) {
             // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
             throw new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e });
           }
@@ -116,7 +170,9 @@ export default defineCliCommand({
         const partial = result.status !== 'Completed';
         if (session.json) session.printJson(result);
         else {
-          session.print(`Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${source ? ` from ${redactUrl(args.source!)}` : ''}`);
+          session.print(
+            `Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${source ? ` from ${redactUrl(args.source!)}` : ''}`,
+          );
           session.print();
           session.print(manifestSummary(result));
           session.print();
@@ -125,7 +181,9 @@ export default defineCliCommand({
           session.print(`Next: koan-backup validate ${result.id}   |   koan-backup restore ${result.name} --dry-run`);
         }
         if (partial) {
-          session.note(`Warning: ${result.errorMessage ?? 'some entities failed'}; the backup is ${result.status}. Re-run with --no-continue-on-error to fail instead.`);
+          session.note(
+            `Warning: ${result.errorMessage ?? 'some entities failed'}; the backup is ${result.status}. Re-run with --no-continue-on-error to fail instead.`,
+          );
           return ExitCode.FAILURE;
         }
         return ExitCode.OK;

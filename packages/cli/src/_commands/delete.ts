@@ -9,14 +9,26 @@ import { formatBytes, formatCount, formatTime } from '../_format.js';
 export default defineCliCommand({
   meta: { name: 'delete', description: 'Delete a backup (sidecar, then archive) and print a receipt' },
   args: {
-    ref: { type: 'positional', required: false, description: 'Backup name (the newest with it) or id; an id is safest' },
+    ref: {
+      type: 'positional',
+      required: false,
+      description: 'Backup name (the newest with it) or id; an id is safest',
+    },
     ...globalArgs,
     profile: { type: 'string', description: 'Storage profile to look in (default: every profile)' },
     yes: { type: 'boolean', alias: 'y', description: 'Delete without asking (required when not on a terminal)' },
   },
-  examples: ['koan-backup delete 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', '# In a script', 'koan-backup delete old-nightly --yes --json'],
+  examples: [
+    'koan-backup delete 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+    '# In a script',
+    'koan-backup delete old-nightly --yes --json',
+  ],
   async run(args, session) {
-    if (!args.ref) throw usageError('Name the backup to delete: koan-backup delete <name|id>.', 'See the backups with `koan-backup list`.');
+    if (!args.ref)
+      throw usageError(
+        'Name the backup to delete: koan-backup delete <name|id>.',
+        'See the backups with `koan-backup list`.',
+      );
     const ref = args.ref;
     const profile = args.profile ? { storageProfile: args.profile } : {};
     return withContext(session, args, async (context) => {
@@ -32,7 +44,9 @@ export default defineCliCommand({
       const receipt = await discovery.deleteBackup(info.id, { storageProfile: info.storageProfile });
       if (session.json) session.printJson(receipt);
       else {
-        session.print(`Deleted backup ${receipt.name} (${receipt.id}) from ${receipt.storageProfile} at ${formatTime(receipt.deletedAt)}; freed ${formatBytes(receipt.freedBytes)}:`);
+        session.print(
+          `Deleted backup ${receipt.name} (${receipt.id}) from ${receipt.storageProfile} at ${formatTime(receipt.deletedAt)}; freed ${formatBytes(receipt.freedBytes)}:`,
+        );
         for (const key of receipt.deletedKeys) session.print(`  - ${key}`);
       }
       return 0;

@@ -17,9 +17,15 @@ import { defineCliCommand } from '../_command.js';
 import { DEMO_ENTITIES, DEMO_JSON_SOURCE, DEMO_SQL_SOURCE, generateDemoData, Order } from '../_demo-app.js';
 import { ExitCode, usageError } from '../_errors.js';
 import { formatBytes, formatCount, formatDuration, renderTable } from '../_format.js';
-import type { Session } from '../_io.js';
 import { ProgressDisplay } from '../_progress.js';
-import { type ArchiveEntry, archiveEntries, archiveListing, entityTable, manifestSummary, restoreTable } from '../_render.js';
+import {
+  type ArchiveEntry,
+  archiveEntries,
+  archiveListing,
+  entityTable,
+  manifestSummary,
+  restoreTable,
+} from '../_render.js';
 
 const MARKER = '.koan-demo';
 
@@ -54,7 +60,10 @@ function prepareDir(dir: string): void {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
     if (entries.length && !entries.includes(MARKER))
-      throw usageError(`${dir} exists and is not an earlier demo's output; the demo will not wipe it.`, 'Pass --dir <new directory>, or remove it yourself.');
+      throw usageError(
+        `${dir} exists and is not an earlier demo's output; the demo will not wipe it.`,
+        'Pass --dir <new directory>, or remove it yourself.',
+      );
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -64,7 +73,11 @@ async function compareEntity(entity: Entity, from: DataRuntime, to: DataRuntime)
   const index = async (runtime: DataRuntime) => {
     const map = new Map<string, string>();
     for await (const batch of entity.withRuntime(runtime).stream({ batchSize: 2000 }))
-      for (const record of batch) map.set(String(record[schema.key as keyof typeof record]), encodeRecordLine(schema, record as Record<string, unknown>));
+      for (const record of batch)
+        map.set(
+          String(record[schema.key as keyof typeof record]),
+          encodeRecordLine(schema, record as Record<string, unknown>),
+        );
     return map;
   };
   const a = await index(from);
@@ -85,50 +98,94 @@ async function compareEntity(entity: Entity, from: DataRuntime, to: DataRuntime)
   }
   const extra = [...b.keys()].filter((k) => !a.has(k)).length;
   const provider = (await from.adapter(schema.source)).provider;
-  return { entity: schema.name, provider, source: a.size, restored: b.size, identical, differing, missing, extra, ...(firstDifference ? { firstDifference } : {}) };
+  return {
+    entity: schema.name,
+    provider,
+    source: a.size,
+    restored: b.size,
+    identical,
+    differing,
+    missing,
+    extra,
+    ...(firstDifference ? { firstDifference } : {}),
+  };
 }
 
 export default defineCliCommand({
-  meta: { name: 'demo', description: 'Seed a demo app (SQLite + JSON files), back it up, restore it into a fresh environment and compare every record' },
+  meta: {
+    name: 'demo',
+    description:
+      'Seed a demo app (SQLite + JSON files), back it up, restore it into a fresh environment and compare every record',
+  },
   args: {
     ...globalArgs,
-    dir: { type: 'string', description: 'Scratch directory, wiped at start (only if it holds an earlier demo)', default: 'demo-output', valueHint: 'dir' },
+    dir: {
+      type: 'string',
+      description: 'Scratch directory, wiped at start (only if it holds an earlier demo)',
+      default: 'demo-output',
+      valueHint: 'dir',
+    },
     ...progressArgs,
   },
-  examples: ['# From the repository root (builds first)', 'npm run demo', 'koan-backup demo --dir /tmp/koan-demo', 'koan-backup demo --json | jq .comparison'],
+  examples: [
+    '# From the repository root (builds first)',
+    'npm run demo',
+    'koan-backup demo --dir /tmp/koan-demo',
+    'koan-backup demo --json | jq .comparison',
+  ],
   async run(args, session) {
     const t0 = performance.now();
     const dir = resolve(session.cwd, args.cwd ?? '.', args.dir ?? 'demo-output');
     const show = (p: string) => relative(session.cwd, p) || '.';
     prepareDir(dir);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, MARKER), 'Written by `koan-backup demo`; the demo wipes this directory on its next run.\n');
+    await writeFile(
+      join(dir, MARKER),
+      'Written by `koan-backup demo`; the demo wipes this directory on its next run.\n',
+    );
     // The config lets every other command point at the demo with --cwd.
     const config = {
       Koan: {
-        Data: { Sources: { [DEMO_SQL_SOURCE]: { Provider: 'sqlite', Settings: { Path: 'app.sqlite' } }, [DEMO_JSON_SOURCE]: { Provider: 'json', Settings: { Directory: 'json' } } } },
-        Storage: { DefaultProfile: 'local', Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+        Data: {
+          Sources: {
+            [DEMO_SQL_SOURCE]: { Provider: 'sqlite', Settings: { Path: 'app.sqlite' } },
+            [DEMO_JSON_SOURCE]: { Provider: 'json', Settings: { Directory: 'json' } },
+          },
+        },
+        Storage: {
+          DefaultProfile: 'local',
+          Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } },
+        },
         Backup: { CompressionLevel: 6 },
       },
     };
     await writeFile(join(dir, 'koan.config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
     const source = await BackupContext.fromConfig({ cwd: dir, env: {} });
-    const fresh = await BackupContext.fromConfig({ cwd: dir, env: {}, runtime: new DataRuntime({ cwd: dir, sources: sources('restored.sqlite', 'json-restored') }) });
+    const fresh = await BackupContext.fromConfig({
+      cwd: dir,
+      env: {},
+      runtime: new DataRuntime({ cwd: dir, sources: sources('restored.sqlite', 'json-restored') }),
+    });
     try {
       // 1. Seed
       const data = generateDemoData();
       const seedStart = performance.now();
       const [customers, orders, products] = DEMO_ENTITIES.map((e) => e.withRuntime(source.runtime)) as unknown as [
-        typeof DEMO_ENTITIES[0],
-        typeof DEMO_ENTITIES[1],
-        typeof DEMO_ENTITIES[2],
+        (typeof DEMO_ENTITIES)[0],
+        (typeof DEMO_ENTITIES)[1],
+        (typeof DEMO_ENTITIES)[2],
       ];
       await customers.upsertMany(data.customers);
       for (let i = 0; i < data.orders.length; i += 1000) await orders.upsertMany(data.orders.slice(i, i + 1000));
       await products.upsertMany(data.products);
       const seeded = [
-        { entity: 'Customer', provider: 'sqlite', where: show(join(dir, 'app.sqlite')), records: data.customers.length },
+        {
+          entity: 'Customer',
+          provider: 'sqlite',
+          where: show(join(dir, 'app.sqlite')),
+          records: data.customers.length,
+        },
         { entity: 'Order', provider: 'sqlite', where: show(join(dir, 'app.sqlite')), records: data.orders.length },
         { entity: 'Product', provider: 'json', where: show(join(dir, 'json')), records: data.products.length },
       ];
@@ -157,15 +214,24 @@ export default defineCliCommand({
       }
 
       // 4. Restore into a fresh environment (new SQLite file, new JSON directory)
-      const restore: RestoreReport = await restoreAllEntities(fresh, backup.id, listener ? { onProgress: listener } : {});
+      const restore: RestoreReport = await restoreAllEntities(
+        fresh,
+        backup.id,
+        listener ? { onProgress: listener } : {},
+      );
       progress.clear();
 
       // 5. Compare every record, and the foreign key
       const comparison: Comparison[] = [];
-      for (const entity of DEMO_ENTITIES) comparison.push(await compareEntity(entity as unknown as Entity, source.runtime, fresh.runtime));
+      for (const entity of DEMO_ENTITIES)
+        comparison.push(await compareEntity(entity as unknown as Entity, source.runtime, fresh.runtime));
       const restoredCustomers = new Set((await DEMO_ENTITIES[0].withRuntime(fresh.runtime).all()).map((c) => c.id));
-      const orphans = (await Order.withRuntime(fresh.runtime).all()).filter((o) => !restoredCustomers.has(o.customerId)).length;
-      const identical = comparison.every((c) => c.differing === 0 && c.missing === 0 && c.extra === 0 && c.source === c.restored) && orphans === 0;
+      const orphans = (await Order.withRuntime(fresh.runtime).all()).filter(
+        (o) => !restoredCustomers.has(o.customerId),
+      ).length;
+      const identical =
+        comparison.every((c) => c.differing === 0 && c.missing === 0 && c.extra === 0 && c.source === c.restored) &&
+        orphans === 0;
       const totalMs = performance.now() - t0;
 
       if (session.json) {
@@ -189,39 +255,47 @@ export default defineCliCommand({
           `Koan backup demo in ${show(dir)}/`,
           '',
           `1. Seeded ${formatCount(data.customers.length + data.orders.length + data.products.length)} deterministic records in ${formatDuration(seedMs)}:`,
-          renderTable(seeded, [
-            { header: '  ENTITY', value: (s) => `  ${s.entity}` },
-            { header: 'PROVIDER', value: (s) => s.provider },
-            { header: 'WHERE', value: (s) => s.where },
-            { header: 'RECORDS', value: (s) => formatCount(s.records), align: 'right' },
-          ]),
+          renderTable(
+            seeded,
+            [
+              { header: 'ENTITY', value: (s) => s.entity },
+              { header: 'PROVIDER', value: (s) => s.provider },
+              { header: 'WHERE', value: (s) => s.where },
+              { header: 'RECORDS', value: (s) => formatCount(s.records), align: 'right' },
+            ],
+            '   ',
+          ),
           '   Fields: uuid keys, exact decimals, datetimes with microseconds, JSON, booleans, nullable/optional, dates, doubles,',
           '   64-bit integers beyond 2^53; Order.customerId references Customer (restored parents first).',
           '',
           `2. Backed up everything into one archive: ${show(archivePath)}`,
-          manifestSummary(backup),
+          manifestSummary(backup, [], '   '),
           '',
-          entityTable(backup.entities),
+          entityTable(backup.entities, '   '),
           '',
           `   Deep validation: ${validation.isValid ? 'valid' : 'INVALID'} (${validation.checkedEntries} entries, ${formatCount(validation.checkedLines)} records re-read and decoded)${validation.issues.map((i) => `\n   - ${i}`).join('')}`,
           '',
           `3. Archive contents (unzip -l ${show(archivePath)}):`,
-          archiveListing(entries),
+          archiveListing(entries, '   '),
           '',
           `4. Restored into a fresh environment (${show(join(dir, 'restored.sqlite'))} + ${show(join(dir, 'json-restored'))}) in ${formatDuration(restore.durationMs)}:`,
-          restoreTable(restore.entities),
+          restoreTable(restore.entities, '   '),
           '',
           `5. Compared every record, source vs restored (field by field, in the archive encoding):`,
-          renderTable(comparison, [
-            { header: '  ENTITY', value: (c) => `  ${c.entity}` },
-            { header: 'PROVIDER', value: (c) => c.provider },
-            { header: 'SOURCE', value: (c) => formatCount(c.source), align: 'right' },
-            { header: 'RESTORED', value: (c) => formatCount(c.restored), align: 'right' },
-            { header: 'IDENTICAL', value: (c) => formatCount(c.identical), align: 'right' },
-            { header: 'DIFFERENT', value: (c) => formatCount(c.differing), align: 'right' },
-            { header: 'MISSING', value: (c) => formatCount(c.missing), align: 'right' },
-            { header: 'EXTRA', value: (c) => formatCount(c.extra), align: 'right' },
-          ]),
+          renderTable(
+            comparison,
+            [
+              { header: 'ENTITY', value: (c) => c.entity },
+              { header: 'PROVIDER', value: (c) => c.provider },
+              { header: 'SOURCE', value: (c) => formatCount(c.source), align: 'right' },
+              { header: 'RESTORED', value: (c) => formatCount(c.restored), align: 'right' },
+              { header: 'IDENTICAL', value: (c) => formatCount(c.identical), align: 'right' },
+              { header: 'DIFFERENT', value: (c) => formatCount(c.differing), align: 'right' },
+              { header: 'MISSING', value: (c) => formatCount(c.missing), align: 'right' },
+              { header: 'EXTRA', value: (c) => formatCount(c.extra), align: 'right' },
+            ],
+            '   ',
+          ),
           `   Orders whose customer is missing after restore: ${orphans}`,
           ...comparison.flatMap((c) => (c.firstDifference ? [`   First difference: ${c.firstDifference}`] : [])),
           '',

@@ -6,14 +6,25 @@ import { formatCount, renderTable } from '../_format.js';
 import { parseSourceUrl } from '../_source-url.js';
 
 export default defineCliCommand({
-  meta: { name: 'entities', description: 'List the entities a backup would contain: name, source, provider, key, sets and record counts' },
+  meta: {
+    name: 'entities',
+    description: 'List the entities a backup would contain: name, source, provider, key, sets and record counts',
+  },
   args: {
     ...globalArgs,
     ...entityArgs,
     introspect: { type: 'boolean', description: 'Also list tables of the configured sources that no code declares' },
-    source: { type: 'string', description: 'List the tables of this database instead (postgres://..., sqlite:<path>, ...)', valueHint: 'url' },
+    source: {
+      type: 'string',
+      description: 'List the tables of this database instead (postgres://..., sqlite:<path>, ...)',
+      valueHint: 'url',
+    },
   },
-  examples: ['koan-backup entities --import ./dist/entities.js', '# What would `backup --source` take from this database?', 'koan-backup entities --source ./data/app.sqlite --json'],
+  examples: [
+    'koan-backup entities --import ./dist/entities.js',
+    '# What would `backup --source` take from this database?',
+    'koan-backup entities --source ./data/app.sqlite --json',
+  ],
   async run(args, session, rawArgs) {
     const source = args.source ? parseSourceUrl(args.source, session.cwd, { mustExist: true }) : undefined;
     if (!source) await importEntityModules(session, args, rawArgs);
@@ -21,7 +32,10 @@ export default defineCliCommand({
       session,
       args,
       async (context) => {
-        const infos = await discoverEntities({ runtime: context.runtime, introspect: Boolean(args.introspect || source) });
+        const infos = await discoverEntities({
+          runtime: context.runtime,
+          introspect: Boolean(args.introspect || source),
+        });
         const rows = [];
         for (const info of infos) {
           const adapter = await context.runtime.adapter(info.source);
@@ -46,8 +60,12 @@ export default defineCliCommand({
           return 0;
         }
         if (!rows.length) {
-          session.print(`No entities discovered in source${context.runtime.sourceNames().length === 1 ? '' : 's'} ${context.runtime.sourceNames().join(', ')}.`);
-          session.print('Pass --import <module> with your defineEntity calls, --introspect for tables no code declares, or --source <url>.');
+          session.print(
+            `No entities discovered in source${context.runtime.sourceNames().length === 1 ? '' : 's'} ${context.runtime.sourceNames().join(', ')}.`,
+          );
+          session.print(
+            'Pass --import <module> with your defineEntity calls, --introspect for tables no code declares, or --source <url>.',
+          );
           return 0;
         }
         session.print(

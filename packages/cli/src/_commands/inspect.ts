@@ -15,10 +15,17 @@ export default defineCliCommand({
   },
   examples: ['koan-backup inspect nightly', 'koan-backup inspect 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b --json'],
   async run(args, session) {
-    if (!args.ref) throw usageError('Name the backup to inspect: koan-backup inspect <name|id>.', 'See the backups with `koan-backup list`.');
+    if (!args.ref)
+      throw usageError(
+        'Name the backup to inspect: koan-backup inspect <name|id>.',
+        'See the backups with `koan-backup list`.',
+      );
     const ref = args.ref;
     return withContext(session, args, async (context) => {
-      const located = await locateBackup(context, ref, { anyStatus: true, ...(args.profile ? { storageProfile: args.profile } : {}) });
+      const located = await locateBackup(context, ref, {
+        anyStatus: true,
+        ...(args.profile ? { storageProfile: args.profile } : {}),
+      });
       const sidecar: BackupSidecar = located.sidecar;
       let entries: ArchiveEntry[] | undefined;
       let archiveProblem: string | undefined;
@@ -36,7 +43,13 @@ export default defineCliCommand({
         }
       }
       if (session.json) {
-        session.printJson({ backup: sidecar, storageProfile: located.profile, sidecarKey: located.sidecarKey, archiveEntries: entries ?? null, archiveProblem: archiveProblem ?? null });
+        session.printJson({
+          backup: sidecar,
+          storageProfile: located.profile,
+          sidecarKey: located.sidecarKey,
+          archiveEntries: entries ?? null,
+          archiveProblem: archiveProblem ?? null,
+        });
         return 0;
       }
       session.print(`Backup ${sidecar.name}`);
@@ -49,7 +62,10 @@ export default defineCliCommand({
         session.print(`Archive ${sidecar.archive?.key} (${formatBytes(sidecar.archive?.sizeBytes ?? 0)}):`);
         session.print(archiveListing(entries));
       }
-      if (archiveProblem) session.note(`Warning: the archive could not be read: ${archiveProblem}\nRun \`koan-backup validate ${sidecar.id}\` for details.`);
+      if (archiveProblem)
+        session.note(
+          `Warning: the archive could not be read: ${archiveProblem}\nRun \`koan-backup validate ${sidecar.id}\` for details.`,
+        );
       return 0;
     });
   },

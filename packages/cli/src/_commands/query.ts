@@ -1,4 +1,10 @@
-import { type BackupQuery, BackupDiscoveryService, backupStatuses, type BackupStatus, type HealthStatus } from '@koan/data-backup';
+import {
+  BackupDiscoveryService,
+  type BackupQuery,
+  type BackupStatus,
+  backupStatuses,
+  type HealthStatus,
+} from '@koan/data-backup';
 import { choiceOption, dateOption, globalArgs, intOption, opt, optionalList, sizeOption } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
@@ -8,18 +14,44 @@ import { catalogTable } from '../_render.js';
 const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
 
 export default defineCliCommand({
-  meta: { name: 'query', description: 'Search the catalog: filter by tag, entity, date, profile, status, health, text and size; sort and page' },
+  meta: {
+    name: 'query',
+    description:
+      'Search the catalog: filter by tag, entity, date, profile, status, health, text and size; sort and page',
+  },
   args: {
     ...globalArgs,
     tag: { type: 'string', description: 'Backups with any of these tags (repeatable or comma list)' },
-    entity: { type: 'string', description: 'Backups containing any of these entities (repeatable or comma list)', valueHint: 'Name' },
-    from: { type: 'string', description: 'Created at or after: ISO date/time, or an age such as 7d, 12h, 30m, 2w', valueHint: 'date|age' },
+    entity: {
+      type: 'string',
+      description: 'Backups containing any of these entities (repeatable or comma list)',
+      valueHint: 'Name',
+    },
+    from: {
+      type: 'string',
+      description: 'Created at or after: ISO date/time, or an age such as 7d, 12h, 30m, 2w',
+      valueHint: 'date|age',
+    },
     to: { type: 'string', description: 'Created at or before: ISO date/time, or an age', valueHint: 'date|age' },
     profile: { type: 'string', description: 'Only these storage profiles (repeatable or comma list)' },
-    status: { type: 'string', description: `Any of these statuses: ${backupStatuses.join(', ')} (repeatable or comma list)` },
-    health: { type: 'string', description: `Any of these health states: ${HEALTH.join(', ')} (repeatable or comma list)` },
-    search: { type: 'string', description: 'Case-insensitive text in name, description, tags and entity names', valueHint: 'text' },
-    'min-size': { type: 'string', description: 'Archive at least this big: bytes, or 512KiB, 10MB, 1.5GiB', valueHint: 'size' },
+    status: {
+      type: 'string',
+      description: `Any of these statuses: ${backupStatuses.join(', ')} (repeatable or comma list)`,
+    },
+    health: {
+      type: 'string',
+      description: `Any of these health states: ${HEALTH.join(', ')} (repeatable or comma list)`,
+    },
+    search: {
+      type: 'string',
+      description: 'Case-insensitive text in name, description, tags and entity names',
+      valueHint: 'text',
+    },
+    'min-size': {
+      type: 'string',
+      description: 'Archive at least this big: bytes, or 512KiB, 10MB, 1.5GiB',
+      valueHint: 'size',
+    },
     'max-size': { type: 'string', description: 'Archive at most this big', valueHint: 'size' },
     sort: { type: 'enum', options: ['name', 'createdAt', 'size'], description: 'Sort key (default createdAt)' },
     asc: { type: 'boolean', description: 'Ascending order' },
@@ -37,7 +69,9 @@ export default defineCliCommand({
   ],
   async run(args, session, rawArgs) {
     if (args.asc && args.desc) throw usageError('Pass either --asc or --desc, not both.');
-    const statuses = optionalList(rawArgs, 'status')?.map((s) => choiceOption(s, 'status', backupStatuses) as BackupStatus);
+    const statuses = optionalList(rawArgs, 'status')?.map(
+      (s) => choiceOption(s, 'status', backupStatuses) as BackupStatus,
+    );
     const healths = optionalList(rawArgs, 'health')?.map((h) => choiceOption(h, 'health', HEALTH) as HealthStatus);
     const query: BackupQuery = {
       ...opt('tags', optionalList(rawArgs, 'tag')),
@@ -56,18 +90,25 @@ export default defineCliCommand({
       ...opt('take', intOption(args.take, 'take', 1, Number.MAX_SAFE_INTEGER)),
     };
     if (query.minSizeBytes !== undefined && query.maxSizeBytes !== undefined && query.minSizeBytes > query.maxSizeBytes)
-      throw usageError(`--min-size (${query.minSizeBytes} bytes) is larger than --max-size (${query.maxSizeBytes} bytes).`);
+      throw usageError(
+        `--min-size (${query.minSizeBytes} bytes) is larger than --max-size (${query.maxSizeBytes} bytes).`,
+      );
     return withContext(session, args, async (context) => {
       const result = await new BackupDiscoveryService(context).queryBackups(query);
       if (session.json) {
         session.printJson({ query, ...result });
         return 0;
       }
-      if (result.backups.length === 0) session.print(`No backups match (${result.totalCount} before paging). Relax the filters or run \`koan-backup list\`.`);
+      if (result.backups.length === 0)
+        session.print(
+          `No backups match (${result.totalCount} before paging). Relax the filters or run \`koan-backup list\`.`,
+        );
       else {
         session.print(catalogTable(result.backups));
         session.print();
-        session.print(`Showing ${result.skip + 1}-${result.skip + result.backups.length} of ${result.totalCount} matching backups`);
+        session.print(
+          `Showing ${result.skip + 1}-${result.skip + result.backups.length} of ${result.totalCount} matching backups`,
+        );
       }
       return 0;
     });

@@ -1,5 +1,11 @@
 import { assertSetName, buildSchema, Entity, type FieldsShape, getEntity, type SourceConfig } from '@koan/data';
-import { type BackupContext, type EntityManifest, type GlobalRestoreOptions, runRestore, type SchemaSnapshot } from '@koan/data-backup';
+import {
+  type BackupContext,
+  type EntityManifest,
+  type GlobalRestoreOptions,
+  runRestore,
+  type SchemaSnapshot,
+} from '@koan/data-backup';
 import { choiceOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
@@ -12,31 +18,75 @@ import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
 const TARGET_SOURCE = 'target';
 
 export default defineCliCommand({
-  meta: { name: 'restore', description: 'Restore entities from a backup (by name: the newest completed one; or by id)' },
+  meta: {
+    name: 'restore',
+    description: 'Restore entities from a backup (by name: the newest completed one; or by id)',
+  },
   args: {
     ref: { type: 'positional', required: false, description: 'Backup name or id (see `koan-backup list`)' },
     ...globalArgs,
     ...entityArgs,
     entity: { type: 'string', description: 'Only this entity (repeatable or comma list)', valueHint: 'Name' },
-    'include-entity': { type: 'string', description: 'Only these entities (repeatable or comma list)', valueHint: 'Name' },
-    'exclude-entity': { type: 'string', description: 'Skip these entities (repeatable or comma list)', valueHint: 'Name' },
-    'target-set': { type: 'string', description: 'Restore every entity into this set instead of the archived one', valueHint: 'set' },
+    'include-entity': {
+      type: 'string',
+      description: 'Only these entities (repeatable or comma list)',
+      valueHint: 'Name',
+    },
+    'exclude-entity': {
+      type: 'string',
+      description: 'Skip these entities (repeatable or comma list)',
+      valueHint: 'Name',
+    },
+    'target-set': {
+      type: 'string',
+      description: 'Restore every entity into this set instead of the archived one',
+      valueHint: 'set',
+    },
     'target-source': {
       type: 'string',
       description:
-        'Restore into this source instead: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity\'s source, else the archived one if configured',
+        "Restore into this source instead: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity's source, else the archived one if configured",
       valueHint: 'name|url',
     },
-    replace: { type: 'boolean', description: 'Delete the existing records of each restored set first (asks for confirmation; --yes skips it)' },
-    yes: { type: 'boolean', alias: 'y', description: 'Confirm --replace without asking (required when not on a terminal)' },
-    mode: { type: 'enum', options: ['upsert', 'insert'], description: 'Merge mode: upsert replaces records with the same key; insert fails on an existing key (default upsert)' },
-    validate: { type: 'boolean', default: true, description: 'Verify checksums, line counts and schemas before writing', negativeDescription: 'Skip the pre-restore verification' },
-    bulk: { type: 'boolean', default: true, description: "Use the provider's bulk-load path (COPY, LOAD DATA)", negativeDescription: 'Write with ordinary batched statements' },
+    replace: {
+      type: 'boolean',
+      description: 'Delete the existing records of each restored set first (asks for confirmation; --yes skips it)',
+    },
+    yes: {
+      type: 'boolean',
+      alias: 'y',
+      description: 'Confirm --replace without asking (required when not on a terminal)',
+    },
+    mode: {
+      type: 'enum',
+      options: ['upsert', 'insert'],
+      description:
+        'Merge mode: upsert replaces records with the same key; insert fails on an existing key (default upsert)',
+    },
+    validate: {
+      type: 'boolean',
+      default: true,
+      description: 'Verify checksums, line counts and schemas before writing',
+      negativeDescription: 'Skip the pre-restore verification',
+    },
+    bulk: {
+      type: 'boolean',
+      default: true,
+      description: "Use the provider's bulk-load path (COPY, LOAD DATA)",
+      negativeDescription: 'Write with ordinary batched statements',
+    },
     'batch-size': { type: 'string', description: 'Records written per batch, 1-100000' },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
-    lenient: { type: 'boolean', description: 'Schema drift: drop removed fields and convert widened types instead of refusing' },
+    lenient: {
+      type: 'boolean',
+      description: 'Schema drift: drop removed fields and convert widened types instead of refusing',
+    },
     concurrency: { type: 'string', description: 'Sources restored at the same time, 1-64 (default 1)' },
-    'backup-id': { type: 'string', description: 'Restore this exact backup id (also partial ones), whatever the name says', valueHint: 'id' },
+    'backup-id': {
+      type: 'string',
+      description: 'Restore this exact backup id (also partial ones), whatever the name says',
+      valueHint: 'id',
+    },
     profile: { type: 'string', description: 'Storage profile to read from (default: search every profile)' },
     ...progressArgs,
   },
@@ -53,7 +103,11 @@ export default defineCliCommand({
   ],
   async run(args, session, rawArgs) {
     const ref = args.ref ?? args['backup-id'];
-    if (!ref) throw usageError('Name the backup to restore: koan-backup restore <name|id>.', 'See the backups with `koan-backup list`.');
+    if (!ref)
+      throw usageError(
+        'Name the backup to restore: koan-backup restore <name|id>.',
+        'See the backups with `koan-backup list`.',
+      );
     if (args['target-set'] !== undefined) {
       try {
         assertSetName(args['target-set']);
@@ -103,7 +157,8 @@ export default defineCliCommand({
           );
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
-        const wanted = (name: string, list: readonly string[]) => list.some((x) => x.toLowerCase() === name.toLowerCase());
+        const wanted = (name: string, list: readonly string[]) =>
+          list.some((x) => x.toLowerCase() === name.toLowerCase());
         try {
           const report = await runRestore(
             context,
@@ -138,11 +193,16 @@ function resolveTarget(
 ): { entity: Entity; targetSet: string } | undefined {
   const runtime = context.runtime;
   const declared = getEntity(item.entityType);
-  const usable = declared && declared.schema.origin === 'declared' && runtime.sources[declared.schema.source] ? declared : undefined;
-  if (usable && (!targetSource || usable.schema.source === targetSource)) return { entity: usable.withRuntime(runtime), targetSet };
+  const usable =
+    declared && declared.schema.origin === 'declared' && runtime.sources[declared.schema.source] ? declared : undefined;
+  if (usable && (!targetSource || usable.schema.source === targetSource))
+    return { entity: usable.withRuntime(runtime), targetSet };
   const source = targetSource ?? (runtime.sources[item.source] ? item.source : undefined);
   const s = snapshot?.schema ?? declared?.schema;
   if (!source || !s) return undefined;
-  const schema = buildSchema({ name: s.name, key: s.key, fields: s.fields, source, ...(s.table ? { table: s.table } : {}) }, s.origin ?? 'introspected');
+  const schema = buildSchema(
+    { name: s.name, key: s.key, fields: s.fields, source, ...(s.table ? { table: s.table } : {}) },
+    s.origin ?? 'introspected',
+  );
   return { entity: new Entity(schema, {} as FieldsShape, runtime), targetSet };
 }

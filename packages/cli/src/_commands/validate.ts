@@ -9,13 +9,19 @@ import { ProgressDisplay } from '../_progress.js';
 export default defineCliCommand({
   meta: {
     name: 'validate',
-    description: 'Deep-validate a backup: archive hash, ZIP structure, manifest, every entry checksum and every record (exit 3 if invalid)',
+    description:
+      'Deep-validate a backup: archive hash, ZIP structure, manifest, every entry checksum and every record (exit 3 if invalid)',
   },
   args: {
     ref: { type: 'positional', required: false, description: 'Backup name (the newest with it) or id' },
     ...globalArgs,
     profile: { type: 'string', description: 'Storage profile to look in (default: every profile)' },
-    store: { type: 'boolean', default: true, description: 'Record the result in the catalog (health, last validated)', negativeDescription: 'Do not record the result' },
+    store: {
+      type: 'boolean',
+      default: true,
+      description: 'Record the result in the catalog (health, last validated)',
+      negativeDescription: 'Do not record the result',
+    },
     ...progressArgs,
   },
   examples: [
@@ -24,7 +30,11 @@ export default defineCliCommand({
     'koan-backup validate nightly --json > validation.json || exit 1',
   ],
   async run(args, session) {
-    if (!args.ref) throw usageError('Name the backup to validate: koan-backup validate <name|id>.', 'See the backups with `koan-backup list`.');
+    if (!args.ref)
+      throw usageError(
+        'Name the backup to validate: koan-backup validate <name|id>.',
+        'See the backups with `koan-backup list`.',
+      );
     const ref = args.ref;
     return withContext(session, args, async (context) => {
       const progress = new ProgressDisplay(session, { progress: args.progress });
@@ -42,8 +52,12 @@ export default defineCliCommand({
           `${result.isValid ? 'Valid' : 'INVALID'}: ${result.name} (${result.backupId}), health ${result.healthStatus}; checked ${result.checkedEntries} entries, ${formatCount(result.checkedLines)} records in ${formatDuration(result.durationMs)}`,
         );
         if (result.issues.length) session.print(['', 'Issues:', ...result.issues.map((i) => `  - ${i}`)].join('\n'));
-        if (result.warnings.length) session.print(['', 'Warnings:', ...result.warnings.map((w) => `  - ${w}`)].join('\n'));
-        if (!result.isValid) session.note(`\nDo not restore from this backup; pick another with \`koan-backup list\` or \`koan-backup query --search ${result.name}\`.`);
+        if (result.warnings.length)
+          session.print(['', 'Warnings:', ...result.warnings.map((w) => `  - ${w}`)].join('\n'));
+        if (!result.isValid)
+          session.note(
+            `\nDo not restore from this backup; pick another with \`koan-backup list\` or \`koan-backup query --search ${result.name}\`.`,
+          );
       }
       return result.isValid ? ExitCode.OK : ExitCode.VALIDATION_FAILED;
     });

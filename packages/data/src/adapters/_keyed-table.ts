@@ -19,7 +19,7 @@ export function copyRecord(schema: EntitySchema, record: DataRecord): DataRecord
 }
 
 function sortKeys(keys: KeyValue[], keyType: EntitySchema['keyType']): KeyValue[] {
-  if (keyType === 'integer') return keys.sort();
+  if (keyType === 'integer') return keys.sort((a, b) => (a as number) - (b as number));
   // UTF-8 byte order: encode once, not per comparison.
   return keys
     .map((k) => ({ k, b: Buffer.from(String(k), 'utf8') }))

@@ -1,0 +1,515 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataRuntime, defineEntity, t } from '@koan/data';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIO, runCli } from '../src/index.js';
+
+// Entities are registered process-wide: unique names, and sources only this file configures.
+const CliCustomer = defineEntity({
+  name: 'CliCustomer',
+  key: 'id',
+  source: 'cliSql',
+  fields: {
+    id: t.uuid(),
+    name: t.string(),
+    balance: t.decimal(),
+    joinedAt: t.datetime(),
+    vip: t.boolean(),
+    note: t.string().nullable().optional(),
+  },
+});
+const CliOrder = defineEntity({
+  name: 'CliOrder',
+  key: 'id',
+  source: 'cliSql',
+  fields: { id: t.integer(), customerId: t.uuid().references('CliCustomer'), total: t.decimal(), lines: t.json() },
+});
+const CliNote = defineEntity({
+  name: 'CliNote',
+  key: 'id',
+  source: 'cliJson',
+  fields: { id: t.string(), text: t.string(), pinned: t.boolean() },
+});
+
+const SOURCES = {
+  cliSql: { provider: 'sqlite', settings: { path: 'data.sqlite' } },
+  cliJson: { provider: 'json', settings: { directory: 'json' } },
+};
+
+let dir: string;
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+async function run(argv: string[], io: Partial<CliIO> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    isTTY: false,
+    cwd: dir,
+    env: {},
+    ...io,
+  });
+  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
+}
+
+function uuid(i: number): string {
+  return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+}
+
+async function withAppRuntime<T>(fn: (rt: DataRuntime) => Promise<T>): Promise<T> {
+  const rt = new DataRuntime({ cwd: dir, sources: SOURCES });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'koan-cli-test-'));
+  writeFileSync(
+    join(dir, 'koan.config.json'),
+    JSON.stringify({
+      Koan: {
+        Data: { Sources: SOURCES },
+        Storage: {
+          DefaultProfile: 'local',
+          Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } },
+        },
+      },
+    }),
+  );
+  await withAppRuntime(async (rt) => {
+    await CliCustomer.withRuntime(rt).upsertMany(
+      Array.from({ length: 40 }, (_, i) => ({
+        id: uuid(i),
+        name: `Customer ${i}`,
+        balance: `${i}.${String(i % 100).padStart(2, '0')}`,
+        joinedAt: `2024-01-${String((i % 28) + 1).padStart(2, '0')}T10:00:00.123456Z`,
+        vip: i % 5 === 0,
+        ...(i % 2 ? { note: null } : {}),
+      })),
+    );
+    await CliOrder.withRuntime(rt).upsertMany(
+      Array.from({ length: 120 }, (_, i) => ({
+        id: i + 1,
+        customerId: uuid(i % 40),
+        total: `${i * 3}.50`,
+        lines: [{ sku: `S${i}`, qty: (i % 3) + 1 }],
+      })),
+    );
+    await CliNote.withRuntime(rt).upsertMany(
+      Array.from({ length: 10 }, (_, i) => ({ id: `n${i}`, text: `note ${i}`, pinned: i === 0 })),
+    );
+  });
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Sidecar {
+  id: string;
+  name: string;
+  status: string;
+  entities: { entityType: string; itemCount: number }[];
+  verification: { totalItemCount: number };
+  archive: { key: string };
+}
+
+describe('koan-backup: backup → list → inspect → validate → query → stats → restore → delete', () => {
+  let nightly: Sidecar;
+  let ordersOnly: Sidecar;
+
+  it('backs up every discovered entity by default (whole-app backup) and prints the manifest as JSON', async () => {
+    const r = await run([
+      'backup',
+      'nightly',
+      '--tag',
+      'nightly',
+      '--tag',
+      'test',
+      '--description',
+      'CLI test',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    nightly = r.json<Sidecar>();
+    expect(nightly.status).toBe('Completed');
+    expect(nightly.entities.map((e) => e.entityType).sort()).toEqual(['CliCustomer', 'CliNote', 'CliOrder']);
+    expect(nightly.verification.totalItemCount).toBe(170);
+    expect(r.stderr).toBe('');
+  });
+
+  it('backs up one entity with --entity, uncompressed, and prints a human summary', async () => {
+    const r = await run(['backup', 'orders-only', '--entity', 'CliOrder', '--no-compress', '--batch-size', '50']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Backup orders-only completed');
+    expect(r.stdout).toMatch(/CliOrder\s+root\s+sqlite \(cliSql\)\s+120/);
+    const list = await run(['list', '--json']);
+    ordersOnly = list.json<{ backups: Sidecar[] }>().backups.find((b) => b.name === 'orders-only')!;
+    expect(ordersOnly).toBeDefined();
+  });
+
+  it('lists the catalog newest first, as JSON and as a table', async () => {
+    const r = await run(['list', '--json']);
+    expect(r.code).toBe(0);
+    const catalog = r.json<{ backups: { name: string; id: string; status: string }[]; totalCount: number }>();
+    expect(catalog.totalCount).toBe(2);
+    expect(catalog.backups.map((b) => b.name)).toEqual(['orders-only', 'nightly']);
+    const human = await run(['list']);
+    expect(human.stdout).toMatch(/^NAME\s+ID\s+CREATED\s+STATUS\s+HEALTH\s+ENTITIES\s+ITEMS\s+SIZE\s+PROFILE/);
+    expect(human.stdout).toContain(nightly.id);
+  });
+
+  it('inspects a backup: manifest summary, entity table and archive listing', async () => {
+    const r = await run(['inspect', 'nightly']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`id:`);
+    expect(r.stdout).toContain(nightly.id);
+    expect(r.stdout).toMatch(/CliOrder\s+root\s+sqlite \(cliSql\)\s+120\s+.*snapshot\s+Completed/);
+    expect(r.stdout).toContain('entities/CliCustomer.jsonl');
+    expect(r.stdout).toContain('manifest.json');
+    const j = (await run(['inspect', nightly.id, '--json'])).json<{
+      backup: Sidecar;
+      archiveEntries: { name: string }[];
+    }>();
+    expect(j.backup.id).toBe(nightly.id);
+    expect(j.archiveEntries.map((e) => e.name)).toContain('verification/checksums.json');
+  });
+
+  it('validates a backup deeply', async () => {
+    const r = await run(['validate', 'nightly']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Valid: nightly/);
+    const j = (await run(['validate', nightly.id, '--json'])).json<{ isValid: boolean; checkedLines: number }>();
+    expect(j).toMatchObject({ isValid: true, checkedLines: 170 });
+  });
+
+  it('queries the catalog with every kind of filter, sort and paging', async () => {
+    const names = async (...flags: string[]) => {
+      const r = await run(['query', ...flags, '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      return r.json<{ backups: { name: string }[]; totalCount: number }>().backups.map((b) => b.name);
+    };
+    expect(await names('--tag', 'nightly')).toEqual(['nightly']);
+    expect(await names('--entity', 'CliOrder')).toEqual(['orders-only', 'nightly']);
+    expect(await names('--entity', 'CliNote')).toEqual(['nightly']);
+    expect(await names('--sort', 'name', '--asc')).toEqual(['nightly', 'orders-only']);
+    expect(await names('--search', 'cli test')).toEqual(['nightly']);
+    expect(await names('--status', 'Completed', '--health', 'Healthy,Unknown,Warning')).toHaveLength(2);
+    expect(await names('--status', 'Failed')).toEqual([]);
+    expect(await names('--from', '1d', '--to', new Date(Date.now() + 60_000).toISOString())).toHaveLength(2);
+    expect(await names('--to', '2000-01-01')).toEqual([]);
+    expect(await names('--min-size', '1KB', '--max-size', '1GiB')).toHaveLength(2);
+    expect(await names('--max-size', '10B')).toEqual([]);
+    expect(await names('--profile', 'local', '--sort', 'createdAt', '--desc', '--skip', '1', '--take', '1')).toEqual([
+      'nightly',
+    ]);
+    const human = await run(['query', '--tag', 'test']);
+    expect(human.stdout).toContain('Showing 1-1 of 1 matching backups');
+  });
+
+  it('prints catalog statistics', async () => {
+    const r = await run(['stats', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ totalBackups: 2, byStatus: { Completed: 2 }, byStorageProfile: { local: 2 } });
+    expect((await run(['stats'])).stdout).toMatch(/backups:\s+2/);
+  });
+
+  it('lists discovered entities with record counts', async () => {
+    const r = await run(['entities', '--json']);
+    expect(r.code).toBe(0);
+    const rows = r.json<{ entities: { name: string; totalRecords: number; provider: string }[] }>().entities;
+    expect(rows.map((e) => [e.name, e.provider, e.totalRecords])).toEqual([
+      ['CliCustomer', 'sqlite', 40],
+      ['CliNote', 'json', 10],
+      ['CliOrder', 'sqlite', 120],
+    ]);
+  });
+
+  it('restores with --replace --yes, bringing back deleted records', async () => {
+    await withAppRuntime(async (rt) => {
+      await CliOrder.withRuntime(rt).removeAll();
+      await CliNote.withRuntime(rt).remove('n1');
+    });
+    const dry = await run(['restore', 'nightly', '--dry-run', '--json']);
+    expect(dry.code, dry.stdout).toBe(0);
+    expect(dry.json()).toMatchObject({ dryRun: true });
+    const r = await run(['restore', 'nightly', '--replace', '--yes', '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const report = r.json<{ totalRecords: number; entities: { entityType: string; inserted: number }[] }>();
+    expect(report.totalRecords).toBe(170);
+    await withAppRuntime(async (rt) => {
+      expect(await CliOrder.withRuntime(rt).count()).toBe(120);
+      expect(await CliNote.withRuntime(rt).count()).toBe(10);
+    });
+  });
+
+  it('restores one entity into another set, by id, with options', async () => {
+    const r = await run([
+      'restore',
+      '--backup-id',
+      nightly.id,
+      '--entity',
+      'CliNote',
+      '--target-set',
+      'staging',
+      '--mode',
+      'insert',
+      '--no-bulk',
+      '--lenient',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/CliNote\s+root -> staging\s+json \(cliJson\)\s+Restored\s+10/);
+  });
+
+  it('refuses --replace without --yes when not on a terminal, and asks on a terminal', async () => {
+    const refused = await run(['restore', 'nightly', '--replace']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--yes');
+    const declined = await run(['restore', 'nightly', '--replace'], { isTTY: true, confirm: async () => false });
+    expect(declined.code).toBe(1);
+    expect(declined.stderr).toContain('NOT_CONFIRMED');
+    let asked = '';
+    const accepted = await run(['restore', 'nightly', '--replace', '--entity', 'CliNote'], {
+      isTTY: true,
+      confirm: async (q) => {
+        asked = q;
+        return true;
+      },
+    });
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(asked).toContain('delete the existing records');
+  });
+
+  it('deletes a backup with a receipt; requires --yes off a terminal', async () => {
+    expect((await run(['delete', ordersOnly.id])).code).toBe(2);
+    const r = await run(['delete', ordersOnly.id, '--yes', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    const receipt = r.json<{ id: string; deletedKeys: string[]; freedBytes: number }>();
+    expect(receipt.id).toBe(ordersOnly.id);
+    expect(receipt.deletedKeys).toHaveLength(2);
+    expect(receipt.freedBytes).toBeGreaterThan(0);
+    expect((await run(['list', '--json'])).json<{ totalCount: number }>().totalCount).toBe(1);
+  });
+});
+
+describe('koan-backup: errors and exit codes', () => {
+  it('exits 2 with a helpful message on usage errors', async () => {
+    const cases: [string[], RegExp][] = [
+      [['backup', '--bogus'], /Unknown option --bogus/],
+      [['lsit'], /Did you mean `koan-backup list`/],
+      [['backup', 'bad name!'], /Invalid backup name/],
+      [['backup', 'x', '--batch-size', '0'], /--batch-size must be an integer from 1 to 100000/],
+      [['backup', 'x', '--level', 'max'], /--level must be an integer/],
+      [['backup', 'x', '--all', '--entity', 'CliNote'], /--all/],
+      [['query', '--min-size', '10XB'], /--min-size must be a size/],
+      [['query', '--from', 'yesterday'], /--from must be an ISO date/],
+      [['query', '--status', 'Done'], /--status must be one of/],
+      [['query', '--asc', '--desc'], /either --asc or --desc/],
+      [['restore'], /Name the backup to restore/],
+      [['restore', 'nightly', '--mode', 'merge'], /Invalid value for argument/],
+      [['restore', 'nightly', '--target-set', 'bad set'], /Invalid set name/],
+      [['restore', 'nightly', '--target-source', 'nowhere'], /not a configured source/],
+      [['list', 'extra'], /Too many arguments/],
+      [['backup', 'x', '--source', 'ftp://host/db'], /Unsupported source scheme/],
+      [[], /No command given/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(argv);
+      expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, argv.join(' ')).toMatch(message);
+      expect(r.stdout, argv.join(' ')).toBe('');
+    }
+  });
+
+  it('exits 4 when a backup, entity or source file does not exist', async () => {
+    for (const argv of [
+      ['restore', 'no-such-backup'],
+      ['inspect', 'no-such-backup'],
+      ['validate', '01900000-0000-7000-8000-000000000000'],
+      ['delete', 'nope', '--yes'],
+    ]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(4);
+      expect(r.stderr).toContain('BACKUP_NOT_FOUND');
+      expect(r.stderr).toContain('koan-backup list');
+    }
+    const entity = await run(['backup', 'x', '--entity', 'NoSuchEntity']);
+    expect(entity.code).toBe(4);
+    expect(entity.stderr).toContain('Discovered: CliCustomer, CliNote, CliOrder');
+    expect((await run(['backup', 'x', '--source', join(dir, 'missing.sqlite')])).code).toBe(4);
+  });
+
+  it('prints errors as one JSON document with --json', async () => {
+    const r = await run(['restore', 'no-such-backup', '--json']);
+    expect(r.code).toBe(4);
+    expect(r.json()).toMatchObject({ error: { code: 'BACKUP_NOT_FOUND', exitCode: 4 } });
+    expect(r.stderr).toBe('');
+  });
+
+  it('exits 3 when the archive is corrupted (one flipped byte)', async () => {
+    const made = await run(['backup', 'to-corrupt', '--json']);
+    expect(made.code).toBe(0);
+    const sidecar = made.json<Sidecar>();
+    const file = join(dir, 'backups', sidecar.archive.key);
+    const bytes = readFileSync(file);
+    bytes[120] = bytes[120]! ^ 0xff; // inside the first entry's data
+    writeFileSync(file, bytes);
+    const v = await run(['validate', sidecar.id]);
+    expect(v.code).toBe(3);
+    expect(v.stdout).toMatch(/^INVALID: to-corrupt/);
+    expect(v.stdout).toContain('Issues:');
+    const restore = await run(['restore', sidecar.id]);
+    expect(restore.code, restore.stderr).toBe(3);
+    expect(restore.stderr).toMatch(/VALIDATION_FAILED|ARCHIVE_CORRUPT/);
+    expect((await run(['delete', sidecar.id, '--yes'])).code).toBe(0);
+  });
+
+  it('has --help with a description and an example for every command', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('EXIT CODES');
+    for (const command of [
+      'backup',
+      'restore',
+      'list',
+      'inspect',
+      'validate',
+      'query',
+      'stats',
+      'delete',
+      'entities',
+      'demo',
+    ]) {
+      const r = await run([command, '--help']);
+      expect(r.code, command).toBe(0);
+      expect(r.stdout, command).toContain(`koan-backup ${command}`);
+      expect(r.stdout, command).toMatch(/EXAMPLES\n\n {2}\S/);
+      expect(r.stdout, command).toMatch(new RegExp(`^ {2}(koan-backup ${command}|npm run demo)`, 'm'));
+      expect(r.stdout, command).not.toContain('\u001b[');
+    }
+    const query = (await run(['query', '--help'])).stdout;
+    for (const flag of [
+      '--tag',
+      '--entity',
+      '--from',
+      '--to',
+      '--profile',
+      '--status',
+      '--health',
+      '--search',
+      '--min-size',
+      '--max-size',
+      '--sort',
+      '--asc',
+      '--desc',
+      '--skip',
+      '--take',
+    ])
+      expect(query).toContain(flag);
+  });
+});
+
+describe('koan-backup: config, progress, sources and demo', () => {
+  it('applies Koan__ env overrides and --config', async () => {
+    const other = await run(['list', '--json'], {
+      env: { Koan__Storage__Profiles__local__Settings__Root: './elsewhere' },
+    });
+    expect(other.json<{ totalCount: number }>().totalCount).toBe(0);
+    const cwd = mkdtempSync(join(tmpdir(), 'koan-cli-cwd-'));
+    try {
+      const viaConfig = await run(['list', '--json', '--cwd', dir, '--config', join(dir, 'koan.config.json')], { cwd });
+      expect(viaConfig.json<{ totalCount: number }>().totalCount).toBe(1);
+      const missing = await run(['list', '--config', join(cwd, 'nope.json')], { cwd });
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('CONFIG_NOT_FOUND');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('draws progress on stderr on a terminal only', async () => {
+    const tty = await run(['backup', 'with-progress'], { isTTY: true });
+    expect(tty.code).toBe(0);
+    expect(tty.stderr).toContain('\r\u001b[2K');
+    expect(tty.stderr).toContain('backup with-progress');
+    const plain = await run(['backup', 'without-progress']);
+    expect(plain.stderr).toBe('');
+    const lines = await run(['backup', 'progress-lines', '--progress', '--json']);
+    expect(lines.stderr).toMatch(/progress-lines: CliOrder 120 records/);
+    expect(() => lines.json()).not.toThrow();
+  });
+
+  it('backs up an existing SQLite database with no code (--source) and restores it elsewhere (--target-source)', async () => {
+    const legacy = join(dir, 'legacy.db');
+    const db = new Database(legacy);
+    db.exec('CREATE TABLE legacy_items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, added TEXT)');
+    const insert = db.prepare('INSERT INTO legacy_items (id, name, price, added) VALUES (?, ?, ?, ?)');
+    for (let i = 1; i <= 50; i++) insert.run(i, `item ${i}`, i * 1.25, i % 2 ? null : '2024-01-01');
+    db.close();
+    const listed = await run(['entities', '--source', `sqlite:${legacy}`, '--json']);
+    expect(listed.json<{ entities: { name: string; totalRecords: number }[] }>().entities).toEqual([
+      expect.objectContaining({ name: 'legacy_items', totalRecords: 50 }),
+    ]);
+    const b = await run(['backup', 'legacy', '--source', legacy, '--json']);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(b.json<Sidecar>().entities).toEqual([
+      expect.objectContaining({ entityType: 'legacy_items', itemCount: 50 }),
+    ]);
+    const target = join(dir, 'restored-legacy.db');
+    const r = await run(['restore', 'legacy', '--target-source', `sqlite:${target}`, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json<{ totalRecords: number }>().totalRecords).toBe(50);
+    const check = new Database(target, { readonly: true });
+    try {
+      expect(check.prepare('SELECT COUNT(*) AS n, SUM(price) AS total FROM legacy_items').get()).toEqual({
+        n: 50,
+        total: 1593.75,
+      });
+    } finally {
+      check.close();
+    }
+  });
+
+  it('runs the demo end to end in a scratch directory and exits 0', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'koan-cli-demo-'));
+    try {
+      const r = await run(['demo'], { cwd });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain('OK: every record restored identically');
+      expect(r.stdout).toMatch(/Customer\s+sqlite\s+500\s+500\s+500\s+0\s+0\s+0/);
+      expect(readdirSync(join(cwd, 'demo-output')).sort()).toEqual(
+        expect.arrayContaining([
+          'app.sqlite',
+          'backups',
+          'json',
+          'json-restored',
+          'koan.config.json',
+          'restored.sqlite',
+        ]),
+      );
+      // A second run wipes and redoes it; the catalog it leaves behind works with --cwd.
+      expect((await run(['demo', '--json'], { cwd })).json()).toMatchObject({ ok: true });
+      const list = await run(['list', '--cwd', 'demo-output', '--json'], { cwd });
+      expect(list.json<{ totalCount: number }>().totalCount).toBe(1);
+      // It never wipes a directory that is not its own.
+      writeFileSync(join(cwd, 'precious.txt'), 'keep me');
+      const refused = await run(['demo', '--dir', '.'], { cwd });
+      expect(refused.code).toBe(2);
+      expect(statSync(join(cwd, 'precious.txt')).isFile()).toBe(true);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
