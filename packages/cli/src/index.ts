@@ -38,6 +38,9 @@ const commands: Record<string, Loader> = {
   query: load(() => import('./_commands/query.js')),
   stats: load(() => import('./_commands/stats.js')),
   delete: load(() => import('./_commands/delete.js')),
+  copy: load(() => import('./_commands/copy.js')),
+  cleanup: load(() => import('./_commands/cleanup.js')),
+  prune: load(() => import('./_commands/prune.js')),
   entities: load(() => import('./_commands/entities.js')),
   demo: load(() => import('./_commands/demo.js')),
 };

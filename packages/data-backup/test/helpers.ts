@@ -17,7 +17,7 @@ export async function makeContext(
   const runtime = new DataRuntime({ sources, cwd: dir });
   const storage = await StorageProfiles.load(
     {
-      defaultProfile: 'local',
+      defaultProfile: options.profiles && !options.profiles.local ? Object.keys(options.profiles)[0]! : 'local',
       profiles: options.profiles ?? { local: { provider: 'local', settings: { root: join(dir, 'backups') } } },
     },
     { cwd: dir },

@@ -12,11 +12,20 @@ import type { DataProvider } from '@koan/data';
 import { SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';
 
 export { PROVIDER_NAME, SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';
-export { entityNameOf, type IntrospectionResult, introspectDatabase, KOAN_META_TABLE, type SkippedTable } from './sqlite-introspector.js';
-export { ABSENT_COLUMN, COLUMN_TYPE, fieldTypeOfColumn, quoteIdent, rowCodec, type RowCodec } from './sqlite-types.js';
+export {
+  entityNameOf,
+  type IntrospectionResult,
+  introspectDatabase,
+  KOAN_META_TABLE,
+  type SkippedTable,
+} from './sqlite-introspector.js';
+export { ABSENT_COLUMN, COLUMN_TYPE, fieldTypeOfColumn, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
 
 /** A SQLite adapter; `path` resolves against `context.cwd` (default `process.cwd()`). */
-export function createSqliteAdapter(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}): SqliteAdapter {
+export function createSqliteAdapter(
+  settings: SqliteSettings,
+  context: { readonly cwd?: string; readonly source?: string } = {},
+): SqliteAdapter {
   return new SqliteAdapter(settings, context);
 }
 

@@ -3,14 +3,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
-  type Consistency,
   ConfigError,
+  type Consistency,
   type DataAdapter,
   DataError,
-  describeKey,
   type DataReader,
   type DataRecord,
   type DataWriter,
+  describeKey,
   type EntitySchema,
   type ExportOptions,
   type ImportOptions,
@@ -24,7 +24,7 @@ import {
   throwIfAborted,
 } from '@koan/data';
 import Database from 'better-sqlite3';
-import { introspectDatabase, type IntrospectionResult, KOAN_META_TABLE } from './sqlite-introspector.js';
+import { type IntrospectionResult, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { ABSENT_COLUMN, COLUMN_TYPE, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
 
 export const PROVIDER_NAME = 'sqlite';
@@ -111,7 +111,10 @@ class Reads implements DataReader {
       throwIfAborted(options.signal);
       const conn = this.#conn();
       const rows = orEmpty(
-        () => (last === undefined ? conn.rows(first, codec).all(size) : conn.rows(next, codec).all(...last, size)) as unknown[][],
+        () =>
+          (last === undefined
+            ? conn.rows(first, codec).all(size)
+            : conn.rows(next, codec).all(...last, size)) as unknown[][],
         [],
       );
       if (rows.length === 0) return;
@@ -148,10 +151,16 @@ export class SqliteAdapter implements DataAdapter {
 
   constructor(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}) {
     if (typeof settings?.path !== 'string' || !settings.path)
-      throw new ConfigError('INVALID_SETTINGS', '[sqlite] Missing required setting `path` (a database file, or ":memory:").');
+      throw new ConfigError(
+        'INVALID_SETTINGS',
+        '[sqlite] Missing required setting `path` (a database file, or ":memory:").',
+      );
     this.path = settings.path === ':memory:' ? ':memory:' : resolve(context.cwd ?? process.cwd(), settings.path);
     this.source = context.source ?? 'default';
-    this.#settings = Object.freeze({ walMode: settings.walMode ?? true, busyTimeoutMs: settings.busyTimeoutMs ?? 5000 });
+    this.#settings = Object.freeze({
+      walMode: settings.walMode ?? true,
+      busyTimeoutMs: settings.busyTimeoutMs ?? 5000,
+    });
     this.capabilities = Object.freeze({
       transactions: true,
       // A second connection can only see the same database through a file, and only WAL lets it read beside a writer.
@@ -173,7 +182,11 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   #connection(): Connection {
-    if (!this.#conn) throw new DataError('NOT_INITIALIZED', `[sqlite] ${this.path} is not open: call init() first (or it was closed).`);
+    if (!this.#conn)
+      throw new DataError(
+        'NOT_INITIALIZED',
+        `[sqlite] ${this.path} is not open: call init() first (or it was closed).`,
+      );
     return this.#conn;
   }
 
@@ -229,7 +242,11 @@ export class SqliteAdapter implements DataAdapter {
 
   #writeError(e: unknown, entity: EntitySchema, set: string, record?: DataRecord): unknown {
     if (!(e instanceof Database.SqliteError)) return e;
-    const details = { entity: entity.name, set, ...(record ? { key: keyFieldsOf(entity).length > 1 ? describeKey(entity, record) : record[entity.key] } : {}) };
+    const details = {
+      entity: entity.name,
+      set,
+      ...(record ? { key: keyFieldsOf(entity).length > 1 ? describeKey(entity, record) : record[entity.key] } : {}),
+    };
     if (e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || (e.code === 'SQLITE_CONSTRAINT_UNIQUE' && record))
       return new DataError(
         'DUPLICATE_KEY',
@@ -237,16 +254,25 @@ export class SqliteAdapter implements DataAdapter {
         { cause: e, details },
       );
     if (isMissingTable(e))
-      return new DataError('TABLE_MISSING', `[sqlite] ${entity.name} set "${set}" has no table: call ensureEntity(entity, "${set}") before writing.`, {
-        cause: e,
-        details,
-      });
+      return new DataError(
+        'TABLE_MISSING',
+        `[sqlite] ${entity.name} set "${set}" has no table: call ensureEntity(entity, "${set}") before writing.`,
+        {
+          cause: e,
+          details,
+        },
+      );
     if (/has no column named/.test(e.message))
-      return new DataError('SCHEMA_MISMATCH', `[sqlite] ${e.message}: the table of ${entity.name} predates a field; add the column or migrate the table.`, {
-        cause: e,
-        details,
-      });
-    if (e.code.startsWith('SQLITE_CONSTRAINT')) return new DataError('CONSTRAINT_VIOLATION', `[sqlite] ${entity.name}: ${e.message}`, { cause: e, details });
+      return new DataError(
+        'SCHEMA_MISMATCH',
+        `[sqlite] ${e.message}: the table of ${entity.name} predates a field; add the column or migrate the table.`,
+        {
+          cause: e,
+          details,
+        },
+      );
+    if (e.code.startsWith('SQLITE_CONSTRAINT'))
+      return new DataError('CONSTRAINT_VIOLATION', `[sqlite] ${entity.name}: ${e.message}`, { cause: e, details });
     return e;
   }
 
@@ -279,12 +305,17 @@ export class SqliteAdapter implements DataAdapter {
 
   #ensureMeta(conn: Connection): void {
     if (this.#metaReady) return;
-    conn.db.exec(`CREATE TABLE IF NOT EXISTS ${KOAN_META_TABLE} (physical TEXT NOT NULL PRIMARY KEY, entity TEXT NOT NULL, schema TEXT NOT NULL)`);
+    conn.db.exec(
+      `CREATE TABLE IF NOT EXISTS ${KOAN_META_TABLE} (physical TEXT NOT NULL PRIMARY KEY, entity TEXT NOT NULL, schema TEXT NOT NULL)`,
+    );
     this.#metaReady = true;
   }
 
   #columns(conn: Connection, physical: string): { name: string; type: string; notnull: number; pk: number }[] {
-    return conn.prepare(`PRAGMA table_info(${quoteIdent(physical)})`).safeIntegers(false).all() as {
+    return conn
+      .prepare(`PRAGMA table_info(${quoteIdent(physical)})`)
+      .safeIntegers(false)
+      .all() as {
       name: string;
       type: string;
       notnull: number;
@@ -292,7 +323,12 @@ export class SqliteAdapter implements DataAdapter {
     }[];
   }
 
-  async importBatch(entity: EntitySchema, set: string, records: readonly DataRecord[], options: ImportOptions): Promise<ImportResult> {
+  async importBatch(
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     if (records.length === 0) return { inserted: 0, updated: 0 };
     return this.#exclusive(() => {
@@ -307,7 +343,9 @@ export class SqliteAdapter implements DataAdapter {
       const upsert = options.mode === 'upsert';
       if (upsert) {
         const others = cols.filter((c) => !keyCols.includes(c));
-        sql += others.length ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}` : ` ON CONFLICT(${key}) DO NOTHING`;
+        sql += others.length
+          ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`
+          : ` ON CONFLICT(${key}) DO NOTHING`;
       }
       let current: DataRecord | undefined;
       try {
@@ -335,7 +373,9 @@ export class SqliteAdapter implements DataAdapter {
   async clear(entity: EntitySchema, set: string): Promise<number> {
     return this.#exclusive(() => {
       try {
-        return this.#connection().prepare(`DELETE FROM ${this.#table(entity, set)}`).run().changes;
+        return this.#connection()
+          .prepare(`DELETE FROM ${this.#table(entity, set)}`)
+          .run().changes;
       } catch (e) {
         throw this.#writeError(e, entity, set);
       }
@@ -346,7 +386,9 @@ export class SqliteAdapter implements DataAdapter {
     if (keys.length === 0) return 0;
     return this.#exclusive(() => {
       try {
-        const del = this.#connection().prepare(`DELETE FROM ${this.#table(entity, set)} WHERE ${quoteIdent(entity.key)} = ?`);
+        const del = this.#connection().prepare(
+          `DELETE FROM ${this.#table(entity, set)} WHERE ${quoteIdent(entity.key)} = ?`,
+        );
         return this.#atomically(() => {
           let removed = 0;
           for (const key of keys) removed += del.run(key).changes;
@@ -385,7 +427,10 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   async listSets(entity: EntitySchema): Promise<string[]> {
-    const names = this.#connection().prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[];
+    const names = this.#connection()
+      .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+      .pluck(true)
+      .all() as string[];
     const sets = names.map((n) => setFromPhysicalName(entity, n)).filter((s): s is string => s !== undefined);
     return sets.sort((a, b) => (a === ROOT_SET ? -1 : b === ROOT_SET ? 1 : a < b ? -1 : a > b ? 1 : 0));
   }
@@ -394,7 +439,10 @@ export class SqliteAdapter implements DataAdapter {
     const conn = this.#connection();
     const physical = physicalName(entity, set);
     const columns = this.#columns(conn, physical);
-    const fks = conn.prepare(`PRAGMA foreign_key_list(${quoteIdent(physical)})`).safeIntegers(false).all() as {
+    const fks = conn
+      .prepare(`PRAGMA foreign_key_list(${quoteIdent(physical)})`)
+      .safeIntegers(false)
+      .all() as {
       id: number;
       table: string;
       from: string;
@@ -407,12 +455,17 @@ export class SqliteAdapter implements DataAdapter {
       if (fk.to) g.referencedColumns.push(fk.to);
       grouped.set(fk.id, g);
     }
-    const sql = conn.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(physical) as string | undefined;
+    const sql = conn
+      .prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`)
+      .pluck(true)
+      .get(physical) as string | undefined;
     return {
       provider: this.provider,
       location: `${this.path} table ${quoteIdent(physical)}`,
       exists: columns.length > 0,
-      columns: columns.filter((c) => c.name !== ABSENT_COLUMN).map((c) => ({ name: c.name, storeType: c.type, nullable: c.notnull === 0 && c.pk === 0 })),
+      columns: columns
+        .filter((c) => c.name !== ABSENT_COLUMN)
+        .map((c) => ({ name: c.name, storeType: c.type, nullable: c.notnull === 0 && c.pk === 0 })),
       primaryKey: columns
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
@@ -426,7 +479,8 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
-    if (!this.capabilities.snapshotReads) return fn(Object.assign(new Reads(() => this.#connection()), { consistency: 'fuzzy' as const }));
+    if (!this.capabilities.snapshotReads)
+      return fn(Object.assign(new Reads(() => this.#connection()), { consistency: 'fuzzy' as const }));
     this.#connection();
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     try {

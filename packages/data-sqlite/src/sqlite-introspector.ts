@@ -44,15 +44,24 @@ export function entityNameOf(table: string): string {
  */
 export function introspectDatabase(db: Database.Database, source: string): IntrospectionResult {
   const koanTables = new Set<string>(
-    (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(KOAN_META_TABLE) as string | undefined)
+    (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(KOAN_META_TABLE) as
+      | string
+      | undefined)
       ? (db.prepare(`SELECT physical FROM ${KOAN_META_TABLE}`).pluck(true).all() as string[])
       : [],
   );
-  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[]).filter(
-    (name) => !name.startsWith('sqlite_') && !name.startsWith('_koan_') && !koanTables.has(name),
-  );
+  const tables = (
+    db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[]
+  ).filter((name) => !name.startsWith('sqlite_') && !name.startsWith('_koan_') && !koanTables.has(name));
   const info = new Map<string, ColumnInfo[]>();
-  for (const table of tables) info.set(table, db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).safeIntegers(false).all() as ColumnInfo[]);
+  for (const table of tables)
+    info.set(
+      table,
+      db
+        .prepare(`PRAGMA table_info(${quoteIdent(table)})`)
+        .safeIntegers(false)
+        .all() as ColumnInfo[],
+    );
   const primaryKeyOf = (table: string) =>
     (info.get(table) ?? [])
       .filter((c) => c.pk > 0)
@@ -79,12 +88,17 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
     });
     if (badKey !== undefined) {
       const declared = columns.find((c) => c.name === badKey)!.type;
-      skipped.push({ table, reason: `primary key column ${badKey} is ${declared || 'untyped'}: entity keys must be INTEGER or TEXT` });
+      skipped.push({
+        table,
+        reason: `primary key column ${badKey} is ${declared || 'untyped'}: entity keys must be INTEGER or TEXT`,
+      });
       continue;
     }
-    const keyType = keyTypes.get(key)!;
     const references = new Map<string, FieldSpec['references']>();
-    const fks = db.prepare(`PRAGMA foreign_key_list(${quoteIdent(table)})`).safeIntegers(false).all() as ForeignKeyInfo[];
+    const fks = db
+      .prepare(`PRAGMA foreign_key_list(${quoteIdent(table)})`)
+      .safeIntegers(false)
+      .all() as ForeignKeyInfo[];
     for (const fk of fks) {
       if (fks.filter((f) => f.id === fk.id).length !== 1) continue; // multi-column keys do not map to a field reference
       const field = fk.to ?? primaryKeyOf(fk.table)[0];
@@ -107,7 +121,9 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
     let name = entityNameOf(table);
     for (let i = 2; usedNames.has(name); i++) name = `${entityNameOf(table).slice(0, 58)}_${i}`;
     usedNames.add(name);
-    entities.push(buildSchema({ name, key, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) }, 'introspected'));
+    entities.push(
+      buildSchema({ name, key, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) }, 'introspected'),
+    );
   }
   return { entities, skipped };
 }

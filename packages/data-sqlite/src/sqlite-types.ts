@@ -92,7 +92,7 @@ function toSqlite(type: FieldType): ToSqlite | undefined {
     case 'number':
       return (v) => {
         const n = v as number;
-        if (n === n && !Object.is(n, -0)) return n;
+        if (!Number.isNaN(n) && !Object.is(n, -0)) return n;
         const b = Buffer.allocUnsafe(8);
         b.writeDoubleLE(n);
         return b;
@@ -122,9 +122,15 @@ function fromSqlite(type: FieldType, lenient: boolean): FromSqlite {
     case 'integer':
       return (v) => (typeof v === 'number' ? v : Number(v));
     case 'bigint':
-      return (v) => (typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : BigInt(asText(v)));
+      return (v) =>
+        typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : BigInt(asText(v));
     case 'number':
-      return (v) => (typeof v === 'number' ? v : v instanceof Uint8Array && v.byteLength === 8 ? Buffer.from(v).readDoubleLE(0) : Number(v));
+      return (v) =>
+        typeof v === 'number'
+          ? v
+          : v instanceof Uint8Array && v.byteLength === 8
+            ? Buffer.from(v).readDoubleLE(0)
+            : Number(v);
     case 'boolean':
       return (v) => (typeof v === 'string' ? v === '1' || v.toLowerCase() === 'true' : Number(v) !== 0);
     case 'json':
@@ -138,7 +144,10 @@ function fromSqlite(type: FieldType, lenient: boolean): FromSqlite {
           }
         : (v) => JSON.parse(v as string);
     case 'binary':
-      return (v) => (v instanceof Uint8Array ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(Buffer.from(asText(v), 'utf8')));
+      return (v) =>
+        v instanceof Uint8Array
+          ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+          : new Uint8Array(Buffer.from(asText(v), 'utf8'));
     case 'vector':
       return (v) => bytesFloat32(v as Uint8Array);
     case 'datetime':
@@ -188,7 +197,10 @@ export function rowCodec(schema: EntitySchema): RowCodec {
         const v = record[names[i]!];
         if (v === undefined || v === null) {
           row[i] = null;
-          if (v === undefined && ambiguous[i]) (absent ??= []).push(names[i]!);
+          if (v === undefined && ambiguous[i]) {
+            absent ??= [];
+            absent.push(names[i]!);
+          }
         } else {
           const convert = to[i];
           row[i] = convert ? convert(v) : v;

@@ -24,9 +24,19 @@ async function open(path = dbFile(), settings: { walMode?: boolean } = {}): Prom
 }
 
 describeAdapterConformance({ name: 'sqlite (file, WAL)', create: async () => createSqliteAdapter({ path: dbFile() }) });
-describeAdapterConformance({ name: 'sqlite (:memory:)', create: async () => createSqliteAdapter({ path: ':memory:' }) });
+describeAdapterConformance({
+  name: 'sqlite (:memory:)',
+  create: async () => createSqliteAdapter({ path: ':memory:' }),
+});
 
-const Item = buildSchema({ name: 'SqliteItem', key: 'id', fields: { id: t.integer(), name: t.string(), price: t.decimal(), at: t.datetime().nullable() } }, 'declared');
+const Item = buildSchema(
+  {
+    name: 'SqliteItem',
+    key: 'id',
+    fields: { id: t.integer(), name: t.string(), price: t.decimal(), at: t.datetime().nullable() },
+  },
+  'declared',
+);
 
 describe('sqlite adapter', () => {
   it('opens the file in WAL mode by default, and in rollback-journal mode without snapshot reads when walMode is false', async () => {
@@ -55,8 +65,13 @@ describe('sqlite adapter', () => {
     ]);
     expect(d.primaryKey).toEqual(['id']);
     const raw = a.getInstance();
-    await a.importBatch(Item, ROOT_SET, [{ id: 1, name: 'x', price: '12.50', at: '2024-05-01T10:00:00.123456Z' }], { mode: 'insert' });
-    expect(raw.prepare('SELECT price, typeof(price) AS t FROM "SqliteItem"').get()).toEqual({ price: '12.50', t: 'text' });
+    await a.importBatch(Item, ROOT_SET, [{ id: 1, name: 'x', price: '12.50', at: '2024-05-01T10:00:00.123456Z' }], {
+      mode: 'insert',
+    });
+    expect(raw.prepare('SELECT price, typeof(price) AS t FROM "SqliteItem"').get()).toEqual({
+      price: '12.50',
+      t: 'text',
+    });
     await a.close();
   });
 
@@ -64,7 +79,9 @@ describe('sqlite adapter', () => {
     const a = await open();
     a.getInstance().exec('CREATE TABLE "SqliteItem" (id INTEGER PRIMARY KEY, name TEXT)');
     await expect(a.ensureEntity(Item, ROOT_SET)).rejects.toMatchObject({ code: 'SCHEMA_MISMATCH' });
-    await expect(a.importBatch(Item, 'nope', [{ id: 1, name: 'x', price: '1' }], { mode: 'insert' })).rejects.toMatchObject({ code: 'TABLE_MISSING' });
+    await expect(
+      a.importBatch(Item, 'nope', [{ id: 1, name: 'x', price: '1' }], { mode: 'insert' }),
+    ).rejects.toMatchObject({ code: 'TABLE_MISSING' });
     expect(await a.count(Item, 'nope')).toBe(0);
     await a.close();
   });
@@ -90,7 +107,10 @@ describe('sqlite adapter', () => {
   });
 
   it('is loaded by the runtime for provider "sqlite", relative to cwd', async () => {
-    const runtime = new DataRuntime({ cwd: root, sources: { default: { provider: 'sqlite', settings: { path: 'nested/app.db' } } } });
+    const runtime = new DataRuntime({
+      cwd: root,
+      sources: { default: { provider: 'sqlite', settings: { path: 'nested/app.db' } } },
+    });
     const a = await runtime.adapter('default');
     expect(a.provider).toBe('sqlite');
     await a.ensureEntity(Item, ROOT_SET);
@@ -99,7 +119,21 @@ describe('sqlite adapter', () => {
   });
 
   it('maps declared SQLite types of foreign tables to field types', () => {
-    expect(['INTEGER', 'NVARCHAR(120)', 'NUMERIC(10,2)', 'DATETIME', 'DATE', 'BLOB', 'REAL', 'BOOLEAN', 'BIGINT', '', 'DECIMAL_TEXT'].map(fieldTypeOfColumn)).toEqual([
+    expect(
+      [
+        'INTEGER',
+        'NVARCHAR(120)',
+        'NUMERIC(10,2)',
+        'DATETIME',
+        'DATE',
+        'BLOB',
+        'REAL',
+        'BOOLEAN',
+        'BIGINT',
+        '',
+        'DECIMAL_TEXT',
+      ].map(fieldTypeOfColumn),
+    ).toEqual([
       'integer',
       'string',
       'decimal',
@@ -117,7 +151,9 @@ describe('sqlite adapter', () => {
   it('introspects the Chinook database: 11 tables, keys (composite included) and foreign keys', async (ctx) => {
     const datasets = sharedDatasetsDir();
     if (!datasets) return ctx.skip('../shared/datasets is absent');
-    const sql = (await readFile(join(datasets, 'chinook/Chinook_Sqlite.sql'), 'utf8')).replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+    const sql = (await readFile(join(datasets, 'chinook/Chinook_Sqlite.sql'), 'utf8'))
+      .replace(/^\uFEFF/, '')
+      .replace(/\r\n/g, '\n');
     const path = dbFile();
     const db = new Database(path);
     db.exec(sql);
@@ -127,13 +163,35 @@ describe('sqlite adapter', () => {
     await a.ensureEntity(Item, ROOT_SET); // a Koan table beside them is not introspected
     const { entities, skipped } = await a.introspectTables();
     const names = entities.map((e) => e.table).sort();
-    expect(names).toEqual(['Album', 'Artist', 'Customer', 'Employee', 'Genre', 'Invoice', 'InvoiceLine', 'MediaType', 'Playlist', 'PlaylistTrack', 'Track']);
+    expect(names).toEqual([
+      'Album',
+      'Artist',
+      'Customer',
+      'Employee',
+      'Genre',
+      'Invoice',
+      'InvoiceLine',
+      'MediaType',
+      'Playlist',
+      'PlaylistTrack',
+      'Track',
+    ]);
     expect(skipped).toEqual([]);
     expect((await a.introspect()).map((e) => e.name)).toEqual(entities.map((e) => e.name));
 
     const track = entities.find((e) => e.name === 'Track')!;
-    expect(track).toMatchObject({ key: 'TrackId', keyType: 'integer', origin: 'introspected', table: 'Track', source: 'default' });
-    expect(track.fields.AlbumId).toMatchObject({ type: 'integer', nullable: true, references: { entity: 'Album', field: 'AlbumId' } });
+    expect(track).toMatchObject({
+      key: 'TrackId',
+      keyType: 'integer',
+      origin: 'introspected',
+      table: 'Track',
+      source: 'default',
+    });
+    expect(track.fields.AlbumId).toMatchObject({
+      type: 'integer',
+      nullable: true,
+      references: { entity: 'Album', field: 'AlbumId' },
+    });
     expect(track.fields.GenreId?.references).toEqual({ entity: 'Genre', field: 'GenreId' });
     expect(track.fields.UnitPrice).toMatchObject({ type: 'decimal', precision: 10, scale: 2 });
     expect(track.fields.Name).toMatchObject({ type: 'string', nullable: false });
@@ -158,9 +216,14 @@ describe('sqlite adapter', () => {
 
     // A composite primary key maps to keyFields, and pages by the whole tuple.
     const playlistTrack = entities.find((e) => e.name === 'PlaylistTrack')!;
-    expect(playlistTrack).toMatchObject({ key: 'PlaylistId', keyFields: ['PlaylistId', 'TrackId'], keyType: 'integer' });
+    expect(playlistTrack).toMatchObject({
+      key: 'PlaylistId',
+      keyFields: ['PlaylistId', 'TrackId'],
+      keyType: 'integer',
+    });
     const pairs: [number, number][] = [];
-    for await (const batch of a.exportEntity(playlistTrack, ROOT_SET, { batchSize: 7 })) for (const r of batch) pairs.push([r.PlaylistId as number, r.TrackId as number]);
+    for await (const batch of a.exportEntity(playlistTrack, ROOT_SET, { batchSize: 7 }))
+      for (const r of batch) pairs.push([r.PlaylistId as number, r.TrackId as number]);
     expect(pairs).toHaveLength(8715);
     const sorted = [...pairs].sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     expect(pairs).toEqual(sorted);

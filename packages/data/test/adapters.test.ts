@@ -1,9 +1,17 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { buildSchema, createJsonFileAdapter, createMemoryAdapter, type DataAdapter, DataRuntime, ROOT_SET, t } from '@koan/data';
+import {
+  buildSchema,
+  createJsonFileAdapter,
+  createMemoryAdapter,
+  type DataAdapter,
+  DataRuntime,
+  ROOT_SET,
+  t,
+} from '@koan/data';
 import { describeAdapterConformance } from '@koan/data/testing';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -18,7 +26,10 @@ afterAll(async () => {
 describeAdapterConformance({ name: 'memory', create: async () => createMemoryAdapter() });
 describeAdapterConformance({ name: 'json', create: async () => createJsonFileAdapter({ directory: await tempDir() }) });
 
-const Note = buildSchema({ name: 'JsonNote', key: 'id', fields: { id: t.integer(), text: t.string(), big: t.bigint() } }, 'declared');
+const Note = buildSchema(
+  { name: 'JsonNote', key: 'id', fields: { id: t.integer(), text: t.string(), big: t.bigint() } },
+  'declared',
+);
 
 describe('json-file adapter', () => {
   it('persists JSON Lines in the archive encoding, in key order, and reads them back after reopening', async () => {
@@ -27,7 +38,15 @@ describe('json-file adapter', () => {
     await a.init();
     await a.ensureEntity(Note, ROOT_SET);
     await a.ensureEntity(Note, 'archive');
-    await a.importBatch(Note, ROOT_SET, [{ id: 2, text: 'two\nlines', big: 2n ** 62n }, { id: 1, text: 'one', big: -1n }], { mode: 'insert' });
+    await a.importBatch(
+      Note,
+      ROOT_SET,
+      [
+        { id: 2, text: 'two\nlines', big: 2n ** 62n },
+        { id: 1, text: 'one', big: -1n },
+      ],
+      { mode: 'insert' },
+    );
     await a.close();
     expect((await readdir(dir)).sort()).toEqual(['JsonNote%23archive.jsonl', 'JsonNote.jsonl']);
     const text = await readFile(join(dir, 'JsonNote.jsonl'), 'utf8');
@@ -69,18 +88,26 @@ describe('json-file adapter', () => {
     await writeFile(join(dir, 'JsonNote.jsonl'), '{"id":1,"text":"ok","big":"1"}\n{"id":2,"text":"bad","big":1.5}\n');
     const b = createJsonFileAdapter({ directory: dir });
     await b.init();
-    await expect(b.count(Note, ROOT_SET)).rejects.toMatchObject({ code: 'CORRUPT_FILE', message: expect.stringContaining('JsonNote.jsonl:2') });
+    await expect(b.count(Note, ROOT_SET)).rejects.toMatchObject({
+      code: 'CORRUPT_FILE',
+      message: expect.stringContaining('JsonNote.jsonl:2'),
+    });
     await b.close();
   });
 
   it('rejects writes to a set that was never ensured with TABLE_MISSING', async () => {
     const a: DataAdapter = createMemoryAdapter();
-    await expect(a.importBatch(Note, 'nope', [{ id: 1, text: 'x', big: 1n }], { mode: 'insert' })).rejects.toMatchObject({ code: 'TABLE_MISSING' });
+    await expect(
+      a.importBatch(Note, 'nope', [{ id: 1, text: 'x', big: 1n }], { mode: 'insert' }),
+    ).rejects.toMatchObject({ code: 'TABLE_MISSING' });
   });
 
   it('is loaded by the runtime for providers "memory" and "json"', async () => {
     const dir = await tempDir();
-    const runtime = new DataRuntime({ cwd: dir, sources: { m: { provider: 'memory' }, j: { provider: 'json', settings: { directory: 'data' } } } });
+    const runtime = new DataRuntime({
+      cwd: dir,
+      sources: { m: { provider: 'memory' }, j: { provider: 'json', settings: { directory: 'data' } } },
+    });
     expect((await runtime.adapter('m')).provider).toBe('memory');
     const j = await runtime.adapter('j');
     expect(j.provider).toBe('json');

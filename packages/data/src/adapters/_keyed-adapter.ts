@@ -83,7 +83,12 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
     return result;
   }
 
-  async importBatch(entity: EntitySchema, set: string, records: readonly DataRecord[], options: ImportOptions): Promise<ImportResult> {
+  async importBatch(
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     return (await this.#write(entity, set, { kind: 'import', records, options })) as ImportResult;
   }
@@ -136,7 +141,11 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
       provider: this.provider,
       location: this.location(physical),
       exists: (await this.table(entity, set)) !== undefined,
-      columns: Object.entries(entity.fields).map(([name, spec]) => ({ name, storeType: spec.type, nullable: spec.nullable || spec.optional })),
+      columns: Object.entries(entity.fields).map(([name, spec]) => ({
+        name,
+        storeType: spec.type,
+        nullable: spec.nullable || spec.optional,
+      })),
       primaryKey: [entity.key],
     };
   }
@@ -156,7 +165,8 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
     };
     const reader = {
       consistency: 'snapshot' as const,
-      exportEntity: (entity: EntitySchema, set: string, options: ExportOptions = {}) => exportPages(entity, () => resolve(entity, set), options),
+      exportEntity: (entity: EntitySchema, set: string, options: ExportOptions = {}) =>
+        exportPages(entity, () => resolve(entity, set), options),
       count: async (entity: EntitySchema, set: string) => (await resolve(entity, set))?.rows.size ?? 0,
     };
     try {

@@ -69,7 +69,8 @@ export class KeyedTable {
       }
     }
     const out: DataRecord[] = [];
-    for (let i = lo; i < keys.length && out.length < limit; i++) out.push(copyRecord(this.schema, this.rows.get(keys[i]!)!));
+    for (let i = lo; i < keys.length && out.length < limit; i++)
+      out.push(copyRecord(this.schema, this.rows.get(keys[i]!)!));
     return out;
   }
 
@@ -99,9 +100,13 @@ export class KeyedTable {
       for (const r of records) {
         const k = r[key] as KeyValue;
         if (this.rows.has(k) || seen.has(k))
-          throw new DataError('DUPLICATE_KEY', `${this.schema.name}: a record with key ${JSON.stringify(k)} already exists. Use upsert to replace it.`, {
-            details: { entity: this.schema.name, key: k },
-          });
+          throw new DataError(
+            'DUPLICATE_KEY',
+            `${this.schema.name}: a record with key ${JSON.stringify(k)} already exists. Use upsert to replace it.`,
+            {
+              details: { entity: this.schema.name, key: k },
+            },
+          );
         seen.add(k);
       }
     }
@@ -109,7 +114,8 @@ export class KeyedTable {
     let updated = 0;
     for (const r of records) {
       const k = r[key] as KeyValue;
-      if (k === undefined || k === null) throw new DataError('MISSING_FIELD', `${this.schema.name}.${key} is required (it is the key).`);
+      if (k === undefined || k === null)
+        throw new DataError('MISSING_FIELD', `${this.schema.name}.${key} is required (it is the key).`);
       if (this.rows.has(k)) updated++;
       else {
         inserted++;
@@ -147,7 +153,11 @@ export class StagedWrites {
     };
     return {
       importBatch: async (entity, set, records, options) =>
-        (await run(entity, set, { kind: 'import', records: records.map((r) => copyRecord(entity, r)), options })) as ImportResult,
+        (await run(entity, set, {
+          kind: 'import',
+          records: records.map((r) => copyRecord(entity, r)),
+          options,
+        })) as ImportResult,
       clear: async (entity, set) => (await run(entity, set, { kind: 'clear' })) as number,
       remove: async (entity, set, keys) => (await run(entity, set, { kind: 'remove', keys: [...keys] })) as number,
     };
@@ -179,6 +189,7 @@ export function tableMissing(provider: string, entity: EntitySchema, set: string
 }
 
 export function checkBatchSize(batchSize: number): number {
-  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize <= 0)
+    throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
   return batchSize;
 }

@@ -90,10 +90,14 @@ export class JsonFileAdapter extends KeyedTablesAdapter {
         const { record } = decodeRecord(entity, JSON.parse(line) as Record<string, unknown>);
         table.rows.set(record[entity.key] as string | number, record);
       } catch (e) {
-        throw new DataError('CORRUPT_FILE', `${file}:${lineNo}: not a valid ${entity.name} record (${(e as Error).message}). Fix or remove the line.`, {
-          cause: e,
-          details: { file, line: lineNo },
-        });
+        throw new DataError(
+          'CORRUPT_FILE',
+          `${file}:${lineNo}: not a valid ${entity.name} record (${(e as Error).message}). Fix or remove the line.`,
+          {
+            cause: e,
+            details: { file, line: lineNo },
+          },
+        );
       }
     }
     return table;
@@ -158,7 +162,10 @@ async function syncDirectory(directory: string): Promise<void> {
 /** A JSON-files adapter over `settings.directory`, resolved against `cwd`. */
 export function createJsonFileAdapter(settings: JsonFileSettings, cwd: string = process.cwd()): JsonFileAdapter {
   if (typeof settings?.directory !== 'string' || !settings.directory)
-    throw new ConfigError('INVALID_SETTINGS', '[json] Missing required setting `directory` (the folder for the entity files).');
+    throw new ConfigError(
+      'INVALID_SETTINGS',
+      '[json] Missing required setting `directory` (the folder for the entity files).',
+    );
   return new JsonFileAdapter(resolve(cwd, settings.directory));
 }
 

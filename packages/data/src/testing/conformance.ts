@@ -39,7 +39,8 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     let skipReason: string | undefined;
     // Unique names, so a persistent store (a shared server) never sees leftovers of an earlier run.
     const tag = randomBytes(3).toString('hex');
-    const entity = (name: string, key: string, fields: FieldsShape | EntitySchema['fields']) => buildSchema({ name: `Conf${name}_${tag}`, key, fields }, 'declared');
+    const entity = (name: string, key: string, fields: FieldsShape | EntitySchema['fields']) =>
+      buildSchema({ name: `Conf${name}_${tag}`, key, fields }, 'declared');
 
     beforeAll(async () => {
       skipReason = await harness.skip?.();
@@ -84,13 +85,24 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('every field type round-trips exactly (insert, get, getMany, export)', async (a) => {
       await a.ensureEntity(Types, ROOT_SET);
       const want = typeFixtures(Types);
-      expect(await a.importBatch(Types, ROOT_SET, want, { mode: 'insert' })).toEqual({ inserted: want.length, updated: 0 });
+      expect(await a.importBatch(Types, ROOT_SET, want, { mode: 'insert' })).toEqual({
+        inserted: want.length,
+        updated: 0,
+      });
       for (const w of want) expectSameRecord(Types, await a.get(Types, ROOT_SET, w.id as number), w, `get(${w.id})`);
-      const many = await a.getMany(Types, ROOT_SET, want.map((w) => w.id as number));
+      const many = await a.getMany(
+        Types,
+        ROOT_SET,
+        want.map((w) => w.id as number),
+      );
       expect(many).toHaveLength(want.length);
-      many.forEach((got, i) => expectSameRecord(Types, got, want[i]!, `getMany[${i}]`));
+      many.forEach((got, i) => {
+        expectSameRecord(Types, got, want[i]!, `getMany[${i}]`);
+      });
       const exported = await collect(a.exportEntity(Types, ROOT_SET, { batchSize: 2 }));
-      exported.forEach((got, i) => expectSameRecord(Types, got, want[i]!, `export[${i}]`));
+      exported.forEach((got, i) => {
+        expectSameRecord(Types, got, want[i]!, `export[${i}]`);
+      });
     });
 
     test('every field type round-trips exactly through upsert and bulk import', async (a) => {
@@ -101,7 +113,9 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       await a.importBatch(TypesBulk, ROOT_SET, want, { mode: 'upsert' });
       const exported = await collect(a.exportEntity(TypesBulk, ROOT_SET));
       expect(exported).toHaveLength(want.length);
-      exported.forEach((got, i) => expectSameRecord(TypesBulk, got, want[i]!, `export[${i}]`));
+      exported.forEach((got, i) => {
+        expectSameRecord(TypesBulk, got, want[i]!, `export[${i}]`);
+      });
     });
 
     test('null and missing optional values stay distinct', async (a) => {
@@ -122,17 +136,22 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       await a.importBatch(Opt, ROOT_SET, want, { mode: 'insert' });
       for (const w of want) expectSameRecord(Opt, await a.get(Opt, ROOT_SET, w.id as string), w, `get(${w.id})`);
       const exported = await collect(a.exportEntity(Opt, ROOT_SET));
-      exported.forEach((got, i) => expectSameRecord(Opt, got, want[i]!, `export[${i}]`));
+      exported.forEach((got, i) => {
+        expectSameRecord(Opt, got, want[i]!, `export[${i}]`);
+      });
     });
 
     test('non-finite numbers and -0 round-trip where capabilities.nonFiniteNumbers', async (a, ctx) => {
-      if (!a.capabilities.nonFiniteNumbers) return ctx.skip('adapter declares nonFiniteNumbers false: NaN, ±Infinity and -0 are unsupported');
+      if (!a.capabilities.nonFiniteNumbers)
+        return ctx.skip('adapter declares nonFiniteNumbers false: NaN, ±Infinity and -0 are unsupported');
       const E = entity('NonFinite', 'id', { id: t.integer(), n: t.number() });
       await a.ensureEntity(E, ROOT_SET);
       const want = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0].map((n, id) => ({ id, n }));
       await a.importBatch(E, ROOT_SET, want, { mode: 'insert' });
       const got = await collect(a.exportEntity(E, ROOT_SET));
-      got.forEach((g, i) => expectSameRecord(E, g, want[i]!, `export[${i}]`));
+      got.forEach((g, i) => {
+        expectSameRecord(E, g, want[i]!, `export[${i}]`);
+      });
       expectSameRecord(E, await a.get(E, ROOT_SET, 3), want[3]!, 'get(3)');
     });
 
@@ -150,8 +169,30 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('string keys stream in UTF-8 byte order across many batches (keyset paging)', async (a) => {
       const E = entity('StrKeys', 'id', { id: t.string(), payload: t.string() });
       await a.ensureEntity(E, ROOT_SET);
-      const pieces = ['a', 'A', 'z', 'Z', '0', '9', 'é', 'ß', 'Ω', '€', '中', '\uFF5E', '😀', '𝄞', '-', '_', '~', 'a b'];
-      const keys = Array.from({ length: 2_500 }, (_, i) => `${pieces[i % pieces.length]}${pieces[Math.floor(i / pieces.length) % pieces.length]}${i}`);
+      const pieces = [
+        'a',
+        'A',
+        'z',
+        'Z',
+        '0',
+        '9',
+        'é',
+        'ß',
+        'Ω',
+        '€',
+        '中',
+        '\uFF5E',
+        '😀',
+        '𝄞',
+        '-',
+        '_',
+        '~',
+        'a b',
+      ];
+      const keys = Array.from(
+        { length: 2_500 },
+        (_, i) => `${pieces[i % pieces.length]}${pieces[Math.floor(i / pieces.length) % pieces.length]}${i}`,
+      );
       // The suite is only meaningful if UTF-8 order differs from JavaScript's UTF-16 order here.
       expect([...keys].sort(compareKeys)).not.toEqual([...keys].sort());
       await importShuffled(a, E, keys);
@@ -161,7 +202,12 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('breaking out of an export releases its resources (12 times, then a normal query)', async (a) => {
       const E = entity('BreakEarly', 'id', { id: t.integer(), v: t.string() });
       await a.ensureEntity(E, ROOT_SET);
-      await a.importBatch(E, ROOT_SET, range(300).map((id) => ({ id, v: `v${id}` })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        range(300).map((id) => ({ id, v: `v${id}` })),
+        { mode: 'insert' },
+      );
       for (let i = 0; i < 12; i++) {
         for await (const batch of a.exportEntity(E, ROOT_SET, { batchSize: 10 })) {
           expect(batch).toHaveLength(10);
@@ -184,14 +230,32 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('insert of an existing key fails with DUPLICATE_KEY; upsert replaces', async (a) => {
       const E = entity('Upsert', 'id', { id: t.string(), v: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
-      expect(await a.importBatch(E, ROOT_SET, [{ id: 'a', v: 1 }, { id: 'b', v: 1 }], { mode: 'insert' })).toEqual({ inserted: 2, updated: 0 });
+      expect(
+        await a.importBatch(
+          E,
+          ROOT_SET,
+          [
+            { id: 'a', v: 1 },
+            { id: 'b', v: 1 },
+          ],
+          { mode: 'insert' },
+        ),
+      ).toEqual({ inserted: 2, updated: 0 });
       await expectCode(a.importBatch(E, ROOT_SET, [{ id: 'a', v: 2 }], { mode: 'insert' }), 'DUPLICATE_KEY');
       expect((await a.get(E, ROOT_SET, 'a'))?.v).toBe(1);
 
       await expectCode(
         a.transaction(async (tx) => {
           await tx.importBatch(E, ROOT_SET, [{ id: 'd', v: 1 }], { mode: 'insert' });
-          await tx.importBatch(E, ROOT_SET, [{ id: 'c', v: 1 }, { id: 'a', v: 2 }], { mode: 'insert' });
+          await tx.importBatch(
+            E,
+            ROOT_SET,
+            [
+              { id: 'c', v: 1 },
+              { id: 'a', v: 2 },
+            ],
+            { mode: 'insert' },
+          );
         }),
         'DUPLICATE_KEY',
       );
@@ -202,7 +266,15 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
         expect(await a.count(E, ROOT_SET)).toBe(2);
       }
 
-      const r = await a.importBatch(E, ROOT_SET, [{ id: 'a', v: 3 }, { id: 'z', v: 1 }], { mode: 'upsert' });
+      const r = await a.importBatch(
+        E,
+        ROOT_SET,
+        [
+          { id: 'a', v: 3 },
+          { id: 'z', v: 1 },
+        ],
+        { mode: 'upsert' },
+      );
       // Adapters that cannot tell updates from inserts report both as inserted (see ImportResult).
       expect([`1/1`, `2/0`]).toContain(`${r.inserted}/${r.updated}`);
       expect((await a.get(E, ROOT_SET, 'a'))?.v).toBe(3);
@@ -213,7 +285,15 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       const E = entity('TxCommit', 'id', { id: t.integer(), v: t.string() });
       await a.ensureEntity(E, ROOT_SET);
       const result = await a.transaction(async (tx) => {
-        await tx.importBatch(E, ROOT_SET, [{ id: 1, v: 'one' }, { id: 2, v: 'two' }], { mode: 'insert' });
+        await tx.importBatch(
+          E,
+          ROOT_SET,
+          [
+            { id: 1, v: 'one' },
+            { id: 2, v: 'two' },
+          ],
+          { mode: 'insert' },
+        );
         await tx.remove(E, ROOT_SET, [2]);
         return 42;
       });
@@ -226,12 +306,28 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       const E = entity('TxRollback', 'id', { id: t.integer(), v: t.string() });
       await a.ensureEntity(E, ROOT_SET);
       await a.ensureEntity(E, 'other');
-      await a.importBatch(E, ROOT_SET, [{ id: 1, v: 'one' }, { id: 2, v: 'two' }], { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        [
+          { id: 1, v: 'one' },
+          { id: 2, v: 'two' },
+        ],
+        { mode: 'insert' },
+      );
       await a.importBatch(E, 'other', [{ id: 9, v: 'nine' }], { mode: 'insert' });
       const boom = new Error('boom');
       await expect(
         a.transaction(async (tx) => {
-          await tx.importBatch(E, ROOT_SET, [{ id: 1, v: 'changed' }, { id: 3, v: 'new' }], { mode: 'upsert' });
+          await tx.importBatch(
+            E,
+            ROOT_SET,
+            [
+              { id: 1, v: 'changed' },
+              { id: 3, v: 'new' },
+            ],
+            { mode: 'upsert' },
+          );
           await tx.remove(E, ROOT_SET, [2]);
           await tx.clear(E, 'other');
           throw boom;
@@ -248,8 +344,18 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       if (!a.capabilities.sets) return ctx.skip('adapter declares sets false');
       const E = entity('Sets', 'id', { id: t.integer(), label: t.string() });
       for (const set of [ROOT_SET, 'tenant_a', 'tenant.b-2']) await a.ensureEntity(E, set);
-      await a.importBatch(E, ROOT_SET, [1, 2, 3].map((id) => ({ id, label: `r${id}` })), { mode: 'insert' });
-      await a.importBatch(E, 'tenant_a', [1, 10].map((id) => ({ id, label: `a${id}` })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        [1, 2, 3].map((id) => ({ id, label: `r${id}` })),
+        { mode: 'insert' },
+      );
+      await a.importBatch(
+        E,
+        'tenant_a',
+        [1, 10].map((id) => ({ id, label: `a${id}` })),
+        { mode: 'insert' },
+      );
       expect(await a.count(E, ROOT_SET)).toBe(3);
       expect(await a.count(E, 'tenant_a')).toBe(2);
       expect(await a.count(E, 'tenant.b-2')).toBe(0);
@@ -266,7 +372,12 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('count, remove and clear', async (a) => {
       const E = entity('Remove', 'id', { id: t.integer(), v: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
-      await a.importBatch(E, ROOT_SET, range(10).map((id) => ({ id, v: id })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        range(10).map((id) => ({ id, v: id })),
+        { mode: 'insert' },
+      );
       expect(await a.count(E, ROOT_SET)).toBe(10);
       expect(await a.remove(E, ROOT_SET, [1, 2, 999])).toBe(2);
       expect(await a.count(E, ROOT_SET)).toBe(8);
@@ -282,7 +393,12 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('get and getMany keep the order of keys and skip missing ones', async (a) => {
       const E = entity('GetMany', 'id', { id: t.string(), v: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
-      await a.importBatch(E, ROOT_SET, ['k1', 'k2', 'k3', 'k5'].map((id, v) => ({ id, v })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        ['k1', 'k2', 'k3', 'k5'].map((id, v) => ({ id, v })),
+        { mode: 'insert' },
+      );
       expect(await a.get(E, ROOT_SET, 'k2')).toEqual({ id: 'k2', v: 1 });
       expect(await a.get(E, ROOT_SET, 'k4')).toBeUndefined();
       const many = await a.getMany(E, ROOT_SET, ['k5', 'nope', 'k1', 'k3']);
@@ -299,7 +415,8 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(d.provider).toBe(a.provider);
       expect(typeof d.location).toBe('string');
       expect(d.primaryKey).toEqual(['code']);
-      if (d.columns.length) for (const name of Object.keys(E.fields)) expect(d.columns.map((c) => c.name)).toContain(name);
+      if (d.columns.length)
+        for (const name of Object.keys(E.fields)) expect(d.columns.map((c) => c.name)).toContain(name);
       expect((await a.describe(E, 'never_created')).exists).toBe(false);
     });
 
@@ -308,14 +425,37 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       const F = entity('SnapOther', 'id', { id: t.integer(), v: t.string() });
       await a.ensureEntity(E, ROOT_SET);
       await a.ensureEntity(F, ROOT_SET);
-      await a.importBatch(E, ROOT_SET, range(20).map((id) => ({ id, v: 'before' })), { mode: 'insert' });
-      await a.importBatch(F, ROOT_SET, range(5).map((id) => ({ id, v: 'before' })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        range(20).map((id) => ({ id, v: 'before' })),
+        { mode: 'insert' },
+      );
+      await a.importBatch(
+        F,
+        ROOT_SET,
+        range(5).map((id) => ({ id, v: 'before' })),
+        { mode: 'insert' },
+      );
       const seen = await a.readSnapshot(async (reader) => {
         expect(reader.consistency).toBe(a.capabilities.snapshotReads ? 'snapshot' : 'fuzzy');
         const before = await reader.count(E, ROOT_SET);
-        await a.importBatch(E, ROOT_SET, [{ id: 0, v: 'after' }, { id: 20, v: 'after' }], { mode: 'upsert' });
+        await a.importBatch(
+          E,
+          ROOT_SET,
+          [
+            { id: 0, v: 'after' },
+            { id: 20, v: 'after' },
+          ],
+          { mode: 'upsert' },
+        );
         await a.importBatch(F, ROOT_SET, [{ id: 5, v: 'after' }], { mode: 'insert' });
-        return { before, after: await reader.count(E, ROOT_SET), rows: await collect(reader.exportEntity(E, ROOT_SET, { batchSize: 7 })), other: await reader.count(F, ROOT_SET) };
+        return {
+          before,
+          after: await reader.count(E, ROOT_SET),
+          rows: await collect(reader.exportEntity(E, ROOT_SET, { batchSize: 7 })),
+          other: await reader.count(F, ROOT_SET),
+        };
       });
       if (a.capabilities.snapshotReads) {
         expect(seen.before).toBe(20);
@@ -331,7 +471,12 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
     test('aborting an export stops it with ABORTED', async (a) => {
       const E = entity('Abort', 'id', { id: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
-      await a.importBatch(E, ROOT_SET, range(100).map((id) => ({ id })), { mode: 'insert' });
+      await a.importBatch(
+        E,
+        ROOT_SET,
+        range(100).map((id) => ({ id })),
+        { mode: 'insert' },
+      );
       const controller = new AbortController();
       let batches = 0;
       await expectCode(
@@ -382,7 +527,8 @@ function shuffled<T>(items: readonly T[]): T[] {
 
 async function importShuffled(a: DataAdapter, e: EntitySchema, keys: readonly KeyValue[]): Promise<void> {
   const records = shuffled(keys).map((id) => ({ id, payload: `p-${id}` }));
-  for (let i = 0; i < records.length; i += 250) await a.importBatch(e, ROOT_SET, records.slice(i, i + 250), { mode: 'insert' });
+  for (let i = 0; i < records.length; i += 250)
+    await a.importBatch(e, ROOT_SET, records.slice(i, i + 250), { mode: 'insert' });
 }
 
 async function expectKeyOrder(a: DataAdapter | DataReader, e: EntitySchema, keys: readonly KeyValue[]): Promise<void> {
@@ -480,7 +626,7 @@ function typeFixtures(schema: EntitySchema): DataRecord[] {
       bo: false,
       dt: '2024-05-01T10:00:00.000000Z',
       da: '2024-01-01',
-      j: { deep: { deeper: { deepest: [[], {}, 0, -1.25, 'naïve']} } },
+      j: { deep: { deeper: { deepest: [[], {}, 0, -1.25, 'naïve'] } } },
       bin: new Uint8Array([255]),
       v: Float32Array.from([0.5, -0.5, 1e-10, -1e10]),
     },
@@ -496,7 +642,12 @@ function show(v: unknown): string {
 }
 
 /** Field-by-field exact comparison: types, bits of floats and vectors, bytes of binaries, absent vs null. */
-export function expectSameRecord(schema: EntitySchema, got: DataRecord | undefined, want: DataRecord, label: string): void {
+export function expectSameRecord(
+  schema: EntitySchema,
+  got: DataRecord | undefined,
+  want: DataRecord,
+  label: string,
+): void {
   expect(got, `${label}: record missing`).toBeDefined();
   if (!got) return;
   expect(Object.keys(got).sort(), `${label}: fields present`).toEqual(Object.keys(want).sort());

@@ -1,0 +1,94 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataRuntime, defineEntity, t } from '@koan/data';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliIO, runCli } from '../src/index.js';
+
+const MaintNote = defineEntity({ name: 'MaintNote', key: 'id', source: 'maintSql', fields: { id: t.integer(), text: t.string() } });
+const SOURCES = { maintSql: { provider: 'sqlite', settings: { path: 'data.sqlite' } } };
+let dir: string;
+
+async function run(argv: string[], io: Partial<CliIO> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    isTTY: false,
+    cwd: dir,
+    env: {},
+    ...io,
+  });
+  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'koan-cli-maint-'));
+  writeFileSync(
+    join(dir, 'koan.config.json'),
+    JSON.stringify({
+      Koan: {
+        Data: { Sources: SOURCES },
+        Storage: {
+          DefaultProfile: 'local',
+          Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } }, offsite: { Provider: 'local', Settings: { Root: './offsite' } } },
+        },
+        Backup: { RetentionPolicy: { KeepDaily: 1, KeepWeekly: 0, KeepMonthly: 0, MinAgeHours: 0 } },
+      },
+    }),
+  );
+  const rt = new DataRuntime({ cwd: dir, sources: SOURCES });
+  await MaintNote.withRuntime(rt).upsertMany(Array.from({ length: 25 }, (_, i) => ({ id: i, text: `note ${i}` })));
+  await rt.close();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('koan-backup copy, cleanup and prune', () => {
+  it('copy streams a backup to another profile, verifies it there and publishes it', async () => {
+    expect((await run(['backup', 'notes', '--entity', 'MaintNote'])).code).toBe(0);
+    const r = await run(['copy', 'notes', '--to', 'offsite', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ name: 'notes', from: 'local', to: 'offsite' });
+    const offsite = await run(['list', '--profile', 'offsite', '--json']);
+    expect(offsite.json<{ backups: { name: string }[] }>().backups.map((b) => b.name)).toEqual(['notes']);
+    const v = await run(['validate', 'notes', '--profile', 'offsite', '--json']);
+    expect(v.json<{ isValid: boolean }>().isValid).toBe(true);
+  });
+
+  it('copy without --to is a usage error that names the flag', async () => {
+    const r = await run(['copy', 'notes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--to');
+  });
+
+  it('cleanup removes an archive that never got its sidecar, and --dry-run only lists it', async () => {
+    mkdirSync(join(dir, 'backups', 'crashed'), { recursive: true });
+    const orphan = join(dir, 'backups', 'crashed', 'crashed-20240101-000000-deadbeef.zip');
+    writeFileSync(orphan, 'partial');
+    const old = new Date(Date.now() - 3 * 3_600_000);
+    utimesSync(orphan, old, old);
+    const dry = await run(['cleanup', '--dry-run', '--json']);
+    expect(dry.json<{ orphanArchives: { key: string }[] }>().orphanArchives.map((o) => o.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(readdirSync(join(dir, 'backups', 'crashed'))).toHaveLength(1);
+    const real = await run(['cleanup']);
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stdout).toContain('1 orphan archive');
+    expect(readdirSync(join(dir, 'backups')).includes('crashed')).toBe(false);
+  });
+
+  it('prune applies the configured retention policy (keep 1 daily) after confirmation', async () => {
+    expect((await run(['backup', 'notes', '--entity', 'MaintNote'])).code).toBe(0);
+    const refused = await run(['prune']);
+    expect(refused.code).toBe(2);
+    const dry = await run(['prune', '--dry-run', '--profile', 'local', '--json']);
+    const plan = dry.json<{ keep: unknown[]; remove: { name: string }[] }>();
+    expect(plan.keep).toHaveLength(1);
+    expect(plan.remove.map((b) => b.name)).toEqual(['notes']);
+    const done = await run(['prune', '--profile', 'local', '--yes', '--json']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.json<{ deleted: unknown[] }>().deleted).toHaveLength(1);
+    const left = await run(['list', '--profile', 'local', '--json']);
+    expect(left.json<{ backups: unknown[] }>().backups).toHaveLength(1);
+  });
+});
