@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import {
   type Consistency,
   type DataReader,
-  encodeRecordLine,
   type Entity,
   type EntitySchema,
+  encodeRecordLine,
   isAbortError,
   KoanError,
   type StoreDescription,
@@ -93,9 +93,11 @@ interface Resolved {
 function resolveOptions(context: BackupContext, name: string, options: GlobalBackupOptions): Resolved {
   assertBackupName(name);
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+    throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
   const level = options.compressionLevel ?? context.config.compressionLevel;
-  if (!Number.isInteger(level) || level < 1 || level > 9) throw invalidOption('compressionLevel', level, 'an integer from 1 to 9');
+  if (!Number.isInteger(level) || level < 1 || level > 9)
+    throw invalidOption('compressionLevel', level, 'an integer from 1 to 9');
   const maxConcurrency = options.maxConcurrency ?? 1;
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 64)
     throw invalidOption('maxConcurrency', maxConcurrency, 'an integer from 1 to 64');
@@ -126,7 +128,10 @@ async function* encodeBatches(
   }
 }
 
-async function* countLines(chunks: AsyncIterable<Uint8Array>, onBatch: (records: number, bytes: number) => void): AsyncGenerator<Uint8Array> {
+async function* countLines(
+  chunks: AsyncIterable<Uint8Array>,
+  onBatch: (records: number, bytes: number) => void,
+): AsyncGenerator<Uint8Array> {
   for await (const chunk of chunks) {
     let n = 0;
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
@@ -183,13 +188,23 @@ export async function runBackup(
   const progress = new ProgressTracker('backup', name, options.onProgress, options.progressIntervalMs);
   const entities: EntityManifest[] = [];
   const checksums: Record<string, string> = {};
-  const snapshots: { entityType: string; set: string; source: string; provider: string; schema: EntitySchema; store: StoreDescription }[] = [];
+  const snapshots: {
+    entityType: string;
+    set: string;
+    source: string;
+    provider: string;
+    schema: EntitySchema;
+    store: StoreDescription;
+  }[] = [];
   const sources = new Map<string, { name: string; provider: string; consistency: Consistency }>();
   const writer = new ZipWriter({ compress: r.compress, level: r.level });
   // The upload reads `output` and sees its errors; this keeps an abort before the upload starts reading from being
   // an unhandled 'error' event.
   writer.output.on('error', () => undefined);
-  const upload = driver.put(keys.archive, writer.output, { contentType: 'application/zip', ...(signal ? { signal } : {}) });
+  const upload = driver.put(keys.archive, writer.output, {
+    contentType: 'application/zip',
+    ...(signal ? { signal } : {}),
+  });
   let uploadError: unknown;
   upload.catch((e) => {
     uploadError = e;
@@ -210,7 +225,15 @@ export async function runBackup(
     const entryName = entityEntryName(schema.name, set);
     const t0 = performance.now();
     let records = 0;
-    const base = { entityType: schema.name, set, source: target.source, provider: target.provider, keyType: schema.keyType, storageFile: entryName, consistency };
+    const base = {
+      entityType: schema.name,
+      set,
+      source: target.source,
+      provider: target.provider,
+      keyType: schema.keyType,
+      storageFile: entryName,
+      consistency,
+    };
     try {
       const adapter = await context.runtime.adapter(target.source);
       await entity.ensure(adapter, set);
@@ -247,7 +270,15 @@ export async function runBackup(
       } else {
         stats = await append(() => writer.addEntry(entryName, lines, signal ? { signal } : {}));
       }
-      if (r.includeSchema) snapshots.push({ entityType: schema.name, set, source: target.source, provider: target.provider, schema, store: await adapter.describe(schema, set) });
+      if (r.includeSchema)
+        snapshots.push({
+          entityType: schema.name,
+          set,
+          source: target.source,
+          provider: target.provider,
+          schema,
+          store: await adapter.describe(schema, set),
+        });
       checksums[entryName] = stats.sha256;
       entities.push({
         ...base,
@@ -280,7 +311,8 @@ export async function runBackup(
   try {
     if (options.onProgress) {
       let total = 0;
-      for (const t of targets) total += await (await context.runtime.adapter(t.source)).count(t.entity.schema, t.set).catch(() => 0);
+      for (const t of targets)
+        total += await (await context.runtime.adapter(t.source)).count(t.entity.schema, t.set).catch(() => 0);
       progress.overallTotalRecords = total;
     }
     progress.emit('start');
@@ -307,10 +339,16 @@ export async function runBackup(
     entities.sort((a, b) => a.storageFile.localeCompare(b.storageFile));
     if (r.includeSchema) {
       snapshots.sort((a, b) => `${a.entityType}@${a.set}`.localeCompare(`${b.entityType}@${b.set}`));
-      const stats = await writer.addBuffer(SCHEMAS_ENTRY, JSON.stringify({ formatVersion: FORMAT_VERSION, entities: snapshots }, null, 2));
+      const stats = await writer.addBuffer(
+        SCHEMAS_ENTRY,
+        JSON.stringify({ formatVersion: FORMAT_VERSION, entities: snapshots }, null, 2),
+      );
       checksums[SCHEMAS_ENTRY] = stats.sha256;
     }
-    const checksumsFile: ChecksumsFile = { algorithm: 'sha256', files: Object.fromEntries(Object.entries(checksums).sort(([a], [b]) => a.localeCompare(b))) };
+    const checksumsFile: ChecksumsFile = {
+      algorithm: 'sha256',
+      files: Object.fromEntries(Object.entries(checksums).sort(([a], [b]) => a.localeCompare(b))),
+    };
     const checksumsText = JSON.stringify(checksumsFile, null, 2);
     await writer.addBuffer(CHECKSUMS_ENTRY, checksumsText);
     const completed = entities.filter((e) => e.status === 'Completed');
@@ -323,7 +361,9 @@ export async function runBackup(
       createdAt: createdAt.toISOString(),
       completedAt: new Date().toISOString(),
       status: completed.length === entities.length ? 'Completed' : 'PartiallyCompleted',
-      ...(completed.length === entities.length ? {} : { errorMessage: `${entities.length - completed.length} of ${entities.length} entity sets failed` }),
+      ...(completed.length === entities.length
+        ? {}
+        : { errorMessage: `${entities.length - completed.length} of ${entities.length} entity sets failed` }),
       storageProfile: r.profile,
       entities,
       sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
@@ -333,7 +373,12 @@ export async function runBackup(
         checksumAlgorithm: 'sha256',
         overallChecksum: createHash('sha256').update(checksumsText).digest('hex'),
       },
-      options: { compressData: r.compress, compressionLevel: r.level, batchSize: r.batchSize, includeSchemaSnapshot: r.includeSchema },
+      options: {
+        compressData: r.compress,
+        compressionLevel: r.level,
+        batchSize: r.batchSize,
+        includeSchemaSnapshot: r.includeSchema,
+      },
       timings: { totalMs: performance.now() - started },
       producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
     };
@@ -341,7 +386,10 @@ export async function runBackup(
     const archive = await writer.finish();
     const stored = await upload;
     if (stored.size !== archive.bytes)
-      throw new BackupError('BACKUP_FAILED', `Storage reports ${stored.size} bytes for ${keys.archive}, but ${archive.bytes} were written`);
+      throw new BackupError(
+        'BACKUP_FAILED',
+        `Storage reports ${stored.size} bytes for ${keys.archive}, but ${archive.bytes} were written`,
+      );
     throwIfAborted(signal);
     const sidecar: BackupSidecar = {
       ...manifest,
@@ -371,28 +419,55 @@ export async function runBackup(
       storageProfile: r.profile,
       entities,
       sources: [...sources.values()],
-      verification: { totalItemCount: 0, totalSizeBytes: 0, checksumAlgorithm: 'sha256', overallChecksum: createHash('sha256').digest('hex') },
-      options: { compressData: r.compress, compressionLevel: r.level, batchSize: r.batchSize, includeSchemaSnapshot: r.includeSchema },
+      verification: {
+        totalItemCount: 0,
+        totalSizeBytes: 0,
+        checksumAlgorithm: 'sha256',
+        overallChecksum: createHash('sha256').digest('hex'),
+      },
+      options: {
+        compressData: r.compress,
+        compressionLevel: r.level,
+        batchSize: r.batchSize,
+        includeSchemaSnapshot: r.includeSchema,
+      },
       timings: { totalMs: performance.now() - started },
       producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
     };
     await writeSidecar(driver, keys.sidecar, failed).catch(() => undefined);
-    throw new BackupError('BACKUP_FAILED', `Backup "${name}" failed: ${message}`, { cause: error, details: { backupId: id, manifest: failed } });
+    throw new BackupError('BACKUP_FAILED', `Backup "${name}" failed: ${message}`, {
+      cause: error,
+      details: { backupId: id, manifest: failed },
+    });
   }
 }
 
 /** Backs up every set (or `options.sets`) of one entity. */
-export async function backupEntity(context: BackupContext, entity: Entity, name: string, options: BackupOptions = {}): Promise<BackupResult> {
+export async function backupEntity(
+  context: BackupContext,
+  entity: Entity,
+  name: string,
+  options: BackupOptions = {},
+): Promise<BackupResult> {
   const adapter = await context.runtime.adapter(entity.schema.source);
   await entity.ensure(adapter, 'root');
   const sets = options.sets ?? (await adapter.listSets(entity.schema));
   const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
-  const targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({ entity: bound, set, source: entity.schema.source, provider: adapter.provider }));
+  const targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({
+    entity: bound,
+    set,
+    source: entity.schema.source,
+    provider: adapter.provider,
+  }));
   return runBackup(context, name, targets, { ...options, continueOnError: false });
 }
 
 /** Backs up every discovered entity (filtered by the options) into one archive. */
-export async function backupAllEntities(context: BackupContext, name: string, options: GlobalBackupOptions = {}): Promise<BackupResult> {
+export async function backupAllEntities(
+  context: BackupContext,
+  name: string,
+  options: GlobalBackupOptions = {},
+): Promise<BackupResult> {
   const targets = await selectTargets(context, options);
   if (targets.length === 0)
     throw new BackupError(

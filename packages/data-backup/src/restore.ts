@@ -27,7 +27,10 @@ import { forEachLimit, matchesFilter } from './select.js';
 import { type ArchiveContents, readContents, type SchemaSnapshot, verifyEntries } from './verify.js';
 
 /** A per-entity hook that upgrades archived records to the current schema. Return `undefined` to skip a record. */
-export type RecordTransform = (record: DataRecord, context: { entity: string; set: string; archivedSchema: EntitySchema }) => DataRecord | undefined;
+export type RecordTransform = (
+  record: DataRecord,
+  context: { entity: string; set: string; archivedSchema: EntitySchema },
+) => DataRecord | undefined;
 
 export interface RestoreOptions {
   /** Restore into this set instead of the archived one. */
@@ -148,7 +151,8 @@ function orderByDependencies(plans: Plan[]): Plan[] {
     if (done.has(name) || visiting.has(name)) return; // a cycle: keep the order found so far
     visiting.add(name);
     for (const p of byName.get(name) ?? [])
-      for (const f of Object.values(p.schema.fields)) if (f.references && f.references.entity !== name && byName.has(f.references.entity)) visit(f.references.entity);
+      for (const f of Object.values(p.schema.fields))
+        if (f.references && f.references.entity !== name && byName.has(f.references.entity)) visit(f.references.entity);
     visiting.delete(name);
     done.add(name);
     out.push(...(byName.get(name) ?? []));
@@ -182,7 +186,12 @@ function makeConverter(plan: Plan, dropped: Set<string>): ((record: DataRecord) 
       const change = changed.get(k);
       // widening conversions only (see drift.ts): the target's own normalisation does the work
       if (change?.convertible && v !== null && v !== undefined)
-        out[k] = normalizeValue(schema.name, k, spec, spec.type === 'string' ? (typeof v === 'bigint' ? v.toString() : String(v)) : v);
+        out[k] = normalizeValue(
+          schema.name,
+          k,
+          spec,
+          spec.type === 'string' ? (typeof v === 'bigint' ? v.toString() : String(v)) : v,
+        );
       else out[k] = v;
     }
     return transform ? normalizeRecord(schema, out) : out;
@@ -217,10 +226,14 @@ async function* decodeLines(
       try {
         parsed = JSON.parse(text);
       } catch (e) {
-        throw new BackupError('ARCHIVE_CORRUPT', `${file} line ${batch.firstLine + i}: not valid JSON (${(e as Error).message}); nothing of ${plan.schema.name} was kept`, {
-          cause: e,
-          details: { entry: file, line: batch.firstLine + i },
-        });
+        throw new BackupError(
+          'ARCHIVE_CORRUPT',
+          `${file} line ${batch.firstLine + i}: not valid JSON (${(e as Error).message}); nothing of ${plan.schema.name} was kept`,
+          {
+            cause: e,
+            details: { entry: file, line: batch.firstLine + i },
+          },
+        );
       }
       let decoded: DataRecord;
       try {
@@ -228,16 +241,23 @@ async function* decodeLines(
         if (unknown.length) throw new Error(`fields not in the archived schema: ${unknown.join(', ')}`);
         decoded = record;
       } catch (e) {
-        throw new BackupError('ARCHIVE_CORRUPT', `${file} line ${batch.firstLine + i}: ${(e as Error).message}`, { cause: e, details: { entry: file, line: batch.firstLine + i } });
+        throw new BackupError('ARCHIVE_CORRUPT', `${file} line ${batch.firstLine + i}: ${(e as Error).message}`, {
+          cause: e,
+          details: { entry: file, line: batch.firstLine + i },
+        });
       }
       let record: DataRecord | undefined;
       try {
         record = convert ? convert(decoded) : decoded;
       } catch (e) {
-        throw new BackupError('SCHEMA_INCOMPATIBLE', `${file} line ${batch.firstLine + i}: does not fit the current ${plan.schema.name} schema: ${(e as Error).message}`, {
-          cause: e,
-          details: { entry: file, line: batch.firstLine + i },
-        });
+        throw new BackupError(
+          'SCHEMA_INCOMPATIBLE',
+          `${file} line ${batch.firstLine + i}: does not fit the current ${plan.schema.name} schema: ${(e as Error).message}`,
+          {
+            cause: e,
+            details: { entry: file, line: batch.firstLine + i },
+          },
+        );
       }
       if (record === undefined) onSkip();
       else records.push(record);
@@ -246,9 +266,16 @@ async function* decodeLines(
     onBytes(bytes);
     yield records;
   }
-  if (unterminated) throw new BackupError('ARCHIVE_CORRUPT', `${file}: the last line is not terminated; the entry is truncated`, { details: { entry: file } });
+  if (unterminated)
+    throw new BackupError('ARCHIVE_CORRUPT', `${file}: the last line is not terminated; the entry is truncated`, {
+      details: { entry: file },
+    });
   if (lineCount !== plan.item.itemCount)
-    throw new BackupError('ARCHIVE_CORRUPT', `${file}: ${lineCount} lines, but the manifest records ${plan.item.itemCount}`, { details: { entry: file } });
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `${file}: ${lineCount} lines, but the manifest records ${plan.item.itemCount}`,
+      { details: { entry: file } },
+    );
 }
 
 /**
@@ -260,15 +287,20 @@ export async function runRestore(
   context: BackupContext,
   ref: string,
   select: (item: EntityManifest) => boolean,
-  resolveTarget: (item: EntityManifest, snapshot: SchemaSnapshot | undefined) => { entity: Entity; targetSet: string } | undefined,
+  resolveTarget: (
+    item: EntityManifest,
+    snapshot: SchemaSnapshot | undefined,
+  ) => { entity: Entity; targetSet: string } | undefined,
   options: GlobalRestoreOptions,
 ): Promise<RestoreReport> {
   const started = performance.now();
   const signal = options.signal;
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
+    throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
   const maxConcurrency = options.maxConcurrency ?? 1;
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw invalidOption('maxConcurrency', maxConcurrency, 'a positive integer');
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)
+    throw invalidOption('maxConcurrency', maxConcurrency, 'a positive integer');
   const mode: ImportMode = options.mode ?? 'upsert';
   if (mode !== 'upsert' && mode !== 'insert') throw invalidOption('mode', mode, '"upsert" or "insert"');
   const policy = options.schemaPolicy ?? 'strict';
@@ -290,7 +322,11 @@ export async function runRestore(
       if (!select(item)) continue;
       const snapshot = contents.snapshots?.find((s) => s.entityType === item.entityType && s.set === item.set);
       if (item.status !== 'Completed') {
-        reports.push({ ...emptyReport(item, item.set, item.source, item.provider), status: 'Skipped', error: `failed during backup: ${item.errorMessage ?? ''}` });
+        reports.push({
+          ...emptyReport(item, item.set, item.source, item.provider),
+          status: 'Skipped',
+          error: `failed during backup: ${item.errorMessage ?? ''}`,
+        });
         continue;
       }
       const target = resolveTarget(item, snapshot);
@@ -307,25 +343,44 @@ export async function runRestore(
       const transform = options.transforms?.[schema.name];
       let blocked: string | undefined;
       if (drift && !drift.identical && !transform) {
-        const unbridgeable = drift.keyChanged || drift.missingRequired.length > 0 || drift.changed.some((c) => !c.convertible);
+        const unbridgeable =
+          drift.keyChanged || drift.missingRequired.length > 0 || drift.changed.some((c) => !c.convertible);
         if (policy === 'strict')
           problems.push(
             `${schema.name}: the archived schema differs from the current one (${describeDrift(drift)}). Use schemaPolicy "lenient" to drop removed fields, leave new optional fields empty and convert widened types, or add a transform for ${schema.name}.`,
           );
-        else if (unbridgeable) blocked = `the archived schema cannot be mapped to the current one (${describeDrift(drift)}); add a transform for ${schema.name}`;
+        else if (unbridgeable)
+          blocked = `the archived schema cannot be mapped to the current one (${describeDrift(drift)}); add a transform for ${schema.name}`;
       }
-      plans.push({ item, entity: target.entity, schema, archived, targetSet: target.targetSet, drift, transform, blocked });
+      plans.push({
+        item,
+        entity: target.entity,
+        schema,
+        archived,
+        targetSet: target.targetSet,
+        drift,
+        transform,
+        blocked,
+      });
     }
     if (problems.length)
-      throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored from ${manifest.name}:\n- ${problems.join('\n- ')}`, { details: { problems } });
+      throw new BackupError(
+        'SCHEMA_INCOMPATIBLE',
+        `Nothing was restored from ${manifest.name}:\n- ${problems.join('\n- ')}`,
+        { details: { problems } },
+      );
     const progress = new ProgressTracker('restore', manifest.name, options.onProgress, options.progressIntervalMs);
     progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);
     if (validate) {
       const report = await verifyEntries(reader, contents, { deep: false, ...(signal ? { signal } : {}) });
       if (report.issues.length)
-        throw new BackupError('VALIDATION_FAILED', `Backup ${manifest.name} (${manifest.id}) failed validation; nothing was written:\n- ${report.issues.join('\n- ')}`, {
-          details: { issues: report.issues },
-        });
+        throw new BackupError(
+          'VALIDATION_FAILED',
+          `Backup ${manifest.name} (${manifest.id}) failed validation; nothing was written:\n- ${report.issues.join('\n- ')}`,
+          {
+            details: { issues: report.issues },
+          },
+        );
     }
     throwIfAborted(signal);
     progress.emit('start');
@@ -336,7 +391,12 @@ export async function runRestore(
       const adapter = await context.runtime.adapter(source);
       const ordered = orderByDependencies(group);
       for (const plan of ordered.filter((p) => p.blocked))
-        reports.push({ ...emptyReport(plan.item, plan.targetSet, source, adapter.provider), status: 'Failed', failed: plan.item.itemCount, error: plan.blocked! });
+        reports.push({
+          ...emptyReport(plan.item, plan.targetSet, source, adapter.provider),
+          status: 'Failed',
+          failed: plan.item.itemCount,
+          error: plan.blocked!,
+        });
       const runnable = ordered.filter((p) => !p.blocked);
       for (const plan of runnable) await plan.entity.ensure(adapter, plan.targetSet);
       if (options.dryRun) {
@@ -359,10 +419,14 @@ export async function runRestore(
     };
   } catch (e) {
     if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED'))
-      throw new BackupError('ABORTED', `Restore of "${ref}" was cancelled${reports.length ? '; the source in flight was rolled back where its provider has transactions' : ''}`, {
-        cause: e,
-        details: { entities: reports },
-      });
+      throw new BackupError(
+        'ABORTED',
+        `Restore of "${ref}" was cancelled${reports.length ? '; the source in flight was rolled back where its provider has transactions' : ''}`,
+        {
+          cause: e,
+          details: { entities: reports },
+        },
+      );
     throw e;
   } finally {
     await reader.close();
@@ -389,7 +453,14 @@ function emptyReport(item: EntityManifest, targetSet: string, source: string, pr
 
 type WriteOptions = GlobalRestoreOptions & { mode: ImportMode; batchSize: number };
 
-function recordStream(reader: ZipReader, plan: Plan, options: WriteOptions, report: EntityRestoreReport, dropped: Set<string>, progress: ProgressTracker) {
+function recordStream(
+  reader: ZipReader,
+  plan: Plan,
+  options: WriteOptions,
+  report: EntityRestoreReport,
+  dropped: Set<string>,
+  progress: ProgressTracker,
+) {
   return decodeLines(
     reader,
     plan,
@@ -404,10 +475,19 @@ function recordStream(reader: ZipReader, plan: Plan, options: WriteOptions, repo
 }
 
 /** Counts what a restore would do: reads every record (so decoding, drift and transforms are exercised), writes nothing. */
-async function dryRunOne(adapter: DataAdapter, reader: ZipReader, plan: Plan, options: WriteOptions, progress: ProgressTracker): Promise<EntityRestoreReport> {
+async function dryRunOne(
+  adapter: DataAdapter,
+  reader: ZipReader,
+  plan: Plan,
+  options: WriteOptions,
+  progress: ProgressTracker,
+): Promise<EntityRestoreReport> {
   const t0 = performance.now();
   const { schema, targetSet, item } = plan;
-  const report: EntityRestoreReport = { ...emptyReport(item, targetSet, schema.source, adapter.provider), status: 'DryRun' };
+  const report: EntityRestoreReport = {
+    ...emptyReport(item, targetSet, schema.source, adapter.provider),
+    status: 'DryRun',
+  };
   const dropped = new Set<string>();
   const current = { entity: schema.name, set: targetSet, records: 0, totalRecords: item.itemCount };
   progress.emit('entity-start', current);
@@ -426,7 +506,8 @@ async function dryRunOne(adapter: DataAdapter, reader: ZipReader, plan: Plan, op
       progress.overallRecords += batch.length;
       progress.emit('progress', current);
     }
-    if (report.failed) report.error = `${report.failed} records already exist: an insert-only restore would fail and write nothing`;
+    if (report.failed)
+      report.error = `${report.failed} records already exist: an insert-only restore would fail and write nothing`;
   } catch (e) {
     if (options.signal?.aborted || isAbortError(e)) throw e;
     report.status = 'Failed';
@@ -458,18 +539,28 @@ async function restoreSource(
   try {
     await adapter.transaction(async (tx: DataWriter) => {
       if (options.replaceExisting)
-        for (let i = plans.length - 1; i >= 0; i--) reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);
+        for (let i = plans.length - 1; i >= 0; i--)
+          reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);
       for (let i = 0; i < plans.length; i++) {
         inFlight = i;
         const plan = plans[i]!;
         const report = reports[i]!;
         const t0 = performance.now();
-        const current = { entity: plan.schema.name, set: plan.targetSet, records: 0, totalRecords: plan.item.itemCount };
+        const current = {
+          entity: plan.schema.name,
+          set: plan.targetSet,
+          records: 0,
+          totalRecords: plan.item.itemCount,
+        };
         progress.emit('entity-start', current);
         for await (const batch of recordStream(reader, plan, options, report, dropped[i]!, progress)) {
           throwIfAborted(signal);
           if (batch.length) {
-            const r = await tx.importBatch(plan.schema, plan.targetSet, batch, { mode: options.mode, bulk: options.optimizeForBulkInsert ?? true, ...(signal ? { signal } : {}) });
+            const r = await tx.importBatch(plan.schema, plan.targetSet, batch, {
+              mode: options.mode,
+              bulk: options.optimizeForBulkInsert ?? true,
+              ...(signal ? { signal } : {}),
+            });
             report.inserted += r.inserted;
             report.updated += r.updated;
           }
@@ -490,10 +581,14 @@ async function restoreSource(
       const report = reports[i]!;
       if (i === inFlight) {
         report.status = 'Failed';
-        report.error = (e as Error).message + (rolledBack ? '' : ' (this provider has no transactions: records written before the failure remain)');
+        report.error =
+          (e as Error).message +
+          (rolledBack ? '' : ' (this provider has no transactions: records written before the failure remain)');
       } else if (rolledBack || i > inFlight) {
         report.status = 'Failed';
-        report.error = rolledBack ? `rolled back: ${failedPlan?.schema.name ?? 'the source'} failed in the same transaction` : 'not restored: an earlier entity of its source failed';
+        report.error = rolledBack
+          ? `rolled back: ${failedPlan?.schema.name ?? 'the source'} failed in the same transaction`
+          : 'not restored: an earlier entity of its source failed';
       } else continue;
       report.failed = plans[i]!.item.itemCount - report.skipped;
       if (rolledBack || i > inFlight) {
@@ -502,16 +597,27 @@ async function restoreSource(
       }
     }
     if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED')) throw e;
-    const where = failedPlan ? `${failedPlan.schema.name}@${failedPlan.targetSet}` : `source ${plans[0]?.schema.source}`;
-    throw new BackupError('RESTORE_FAILED', `Restoring ${where} failed${rolledBack ? ' and its source was rolled back' : ''}: ${(e as Error).message}`, {
-      cause: e,
-      details: { entity: failedPlan?.schema.name, set: failedPlan?.targetSet, entities: out },
-    });
+    const where = failedPlan
+      ? `${failedPlan.schema.name}@${failedPlan.targetSet}`
+      : `source ${plans[0]?.schema.source}`;
+    throw new BackupError(
+      'RESTORE_FAILED',
+      `Restoring ${where} failed${rolledBack ? ' and its source was rolled back' : ''}: ${(e as Error).message}`,
+      {
+        cause: e,
+        details: { entity: failedPlan?.schema.name, set: failedPlan?.targetSet, entities: out },
+      },
+    );
   }
 }
 
 /** Restores one entity's sets from the newest completed backup named `name`. */
-export function restoreEntity(context: BackupContext, entity: Entity, name: string, options: RestoreOptions = {}): Promise<RestoreReport> {
+export function restoreEntity(
+  context: BackupContext,
+  entity: Entity,
+  name: string,
+  options: RestoreOptions = {},
+): Promise<RestoreReport> {
   const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
   if (options.targetSet !== undefined) assertSetName(options.targetSet);
   return runRestore(
@@ -524,7 +630,11 @@ export function restoreEntity(context: BackupContext, entity: Entity, name: stri
 }
 
 /** Restores every entity of a backup (filtered), each into the entity this application defines under that name. */
-export function restoreAllEntities(context: BackupContext, ref: string, options: GlobalRestoreOptions = {}): Promise<RestoreReport> {
+export function restoreAllEntities(
+  context: BackupContext,
+  ref: string,
+  options: GlobalRestoreOptions = {},
+): Promise<RestoreReport> {
   if (options.targetSet !== undefined) assertSetName(options.targetSet);
   return runRestore(
     context,
@@ -532,14 +642,28 @@ export function restoreAllEntities(context: BackupContext, ref: string, options:
     (item) =>
       matchesFilter(
         { name: item.entityType, provider: item.provider },
-        { ...(options.includeEntityTypes ? { includeEntityTypes: options.includeEntityTypes } : {}), ...(options.excludeEntityTypes ? { excludeEntityTypes: options.excludeEntityTypes } : {}) },
+        {
+          ...(options.includeEntityTypes ? { includeEntityTypes: options.includeEntityTypes } : {}),
+          ...(options.excludeEntityTypes ? { excludeEntityTypes: options.excludeEntityTypes } : {}),
+        },
       ),
     (item, snapshot) => {
       const targetSet = options.setMap?.[item.entityType] ?? options.targetSet ?? item.set;
       let entity = getEntity(item.entityType);
       if (!entity && options.targetSource && snapshot) {
         const s = snapshot.schema;
-        entity = registerSchema(buildSchema({ name: s.name, key: s.key, fields: s.fields, source: options.targetSource, ...(s.table ? { table: s.table } : {}) }, 'introspected'));
+        entity = registerSchema(
+          buildSchema(
+            {
+              name: s.name,
+              key: s.key,
+              fields: s.fields,
+              source: options.targetSource,
+              ...(s.table ? { table: s.table } : {}),
+            },
+            'introspected',
+          ),
+        );
       }
       if (!entity) return undefined;
       return { entity: entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime), targetSet };

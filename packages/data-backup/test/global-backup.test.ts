@@ -4,11 +4,18 @@
  * this file (gb_*), so discovery through the global registry sees only these entities.
  */
 import { join } from 'node:path';
-import { type BackupError, BackupDiscoveryService, BackupService, readContents, restoreAllEntities } from '@koan/data-backup';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
+import {
+  BackupDiscoveryService,
+  type BackupError,
+  BackupService,
+  fileSource,
+  readContents,
+  restoreAllEntities,
+  ZipReader,
+} from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { breakTable, filesUnder, makeContext, maxInFlight, progressLog } from './helpers.js';
-import { ZipReader, fileSource } from '@koan/data-backup';
 
 const GbUser = defineEntity({
   name: 'GbUser',
@@ -22,8 +29,18 @@ const GbOrder = defineEntity({
   source: 'gb_sqlite',
   fields: { id: t.uuid(), userId: t.integer().references('GbUser', 'id'), total: t.decimal() },
 });
-const GbAudit = defineEntity({ name: 'GbAudit', key: 'id', source: 'gb_mem', fields: { id: t.string(), what: t.json() } });
-const GbCache = defineEntity({ name: 'GbCache', key: 'k', source: 'gb_json', fields: { k: t.string(), v: t.number() } });
+const GbAudit = defineEntity({
+  name: 'GbAudit',
+  key: 'id',
+  source: 'gb_mem',
+  fields: { id: t.string(), what: t.json() },
+});
+const GbCache = defineEntity({
+  name: 'GbCache',
+  key: 'k',
+  source: 'gb_json',
+  fields: { k: t.string(), v: t.number() },
+});
 const ALL = ['GbAudit', 'GbCache', 'GbOrder', 'GbUser'];
 
 let env: Awaited<ReturnType<typeof makeContext>>;
@@ -38,10 +55,18 @@ beforeAll(async () => {
   });
   service = new BackupService(env.context);
   const rt = env.context.runtime;
-  await GbUser.withRuntime(rt).upsertMany(Array.from({ length: 1200 }, (_, i) => ({ id: i + 1, email: `u${i + 1}@x.io`, joinedAt: '2024-03-01T00:00:00Z' })));
-  await GbOrder.withRuntime(rt).upsertMany(Array.from({ length: 3000 }, (_, i) => ({ id: uuid(i), userId: (i % 1200) + 1, total: `${i}.99` })));
-  await GbOrder.withRuntime(rt).set('archive').upsertMany([{ id: uuid(99_999), userId: 1, total: '1.00' }]);
-  await GbAudit.withRuntime(rt).upsertMany(Array.from({ length: 2000 }, (_, i) => ({ id: `a${String(i).padStart(5, '0')}`, what: { i, ok: true } })));
+  await GbUser.withRuntime(rt).upsertMany(
+    Array.from({ length: 1200 }, (_, i) => ({ id: i + 1, email: `u${i + 1}@x.io`, joinedAt: '2024-03-01T00:00:00Z' })),
+  );
+  await GbOrder.withRuntime(rt).upsertMany(
+    Array.from({ length: 3000 }, (_, i) => ({ id: uuid(i), userId: (i % 1200) + 1, total: `${i}.99` })),
+  );
+  await GbOrder.withRuntime(rt)
+    .set('archive')
+    .upsertMany([{ id: uuid(99_999), userId: 1, total: '1.00' }]);
+  await GbAudit.withRuntime(rt).upsertMany(
+    Array.from({ length: 2000 }, (_, i) => ({ id: `a${String(i).padStart(5, '0')}`, what: { i, ok: true } })),
+  );
   await GbCache.withRuntime(rt).upsertMany(Array.from({ length: 1500 }, (_, i) => ({ k: `k${i}`, v: i / 3 })));
 });
 
@@ -50,11 +75,15 @@ afterAll(async () => {
   await env.cleanup();
 });
 
-const entityTypes = (m: { entities: readonly { entityType: string }[] }) => [...new Set(m.entities.map((e) => e.entityType))].sort();
+const entityTypes = (m: { entities: readonly { entityType: string }[] }) =>
+  [...new Set(m.entities.map((e) => e.entityType))].sort();
 
 describe('BackupService.backupAllEntities', () => {
   it('backs up every discovered entity and set into one archive; the manifest carries name, entities with item counts and providers, verification totals and timings', async () => {
-    const m = await service.backupAllEntities('full-app', { description: 'Complete application backup', tags: ['release', 'v2.0'] });
+    const m = await service.backupAllEntities('full-app', {
+      description: 'Complete application backup',
+      tags: ['release', 'v2.0'],
+    });
     expect(m.status).toBe('Completed');
     expect(m.name).toBe('full-app');
     expect(m.description).toBe('Complete application backup');
@@ -73,7 +102,7 @@ describe('BackupService.backupAllEntities', () => {
     expect(m.timings.totalMs).toBeGreaterThan(0);
     for (const e of m.entities) expect(e.durationMs).toBeGreaterThanOrEqual(0);
     // the archive's own manifest says the same
-    const reader = await ZipReader.open(await fileSource(join(env.dir, "backups", m.archive!.key)));
+    const reader = await ZipReader.open(await fileSource(join(env.dir, 'backups', m.archive!.key)));
     try {
       const { manifest } = await readContents(reader);
       expect(manifest.entities).toEqual(m.entities);
@@ -90,7 +119,11 @@ describe('BackupService.backupAllEntities', () => {
       batchSize: 100,
       onProgress: (e) => {
         if (e.phase === 'entity-start' && e.entity === 'GbOrder' && !late)
-          late = GbUser.withRuntime(env.context.runtime).upsert({ id: 5000, email: 'late@x.io', joinedAt: '2024-03-02T00:00:00Z' });
+          late = GbUser.withRuntime(env.context.runtime).upsert({
+            id: 5000,
+            email: 'late@x.io',
+            joinedAt: '2024-03-02T00:00:00Z',
+          });
       },
     });
     await late;
@@ -127,16 +160,26 @@ describe('BackupService.backupAllEntities', () => {
   });
 
   it('fails with NOTHING_TO_BACK_UP when the filters leave nothing', async () => {
-    await expect(service.backupAllEntities('nothing', { includeProviders: ['postgres'] })).rejects.toMatchObject({ code: 'NOTHING_TO_BACK_UP' });
+    await expect(service.backupAllEntities('nothing', { includeProviders: ['postgres'] })).rejects.toMatchObject({
+      code: 'NOTHING_TO_BACK_UP',
+    });
   });
 
   it('maxConcurrency: entity sets of different sources are read at the same time, never more than the limit', async () => {
     const parallel = progressLog();
-    const m2 = await service.backupAllEntities('parallel', { maxConcurrency: 2, batchSize: 100, onProgress: parallel.listener });
+    const m2 = await service.backupAllEntities('parallel', {
+      maxConcurrency: 2,
+      batchSize: 100,
+      onProgress: parallel.listener,
+    });
     // overlap is proven by order of events: an entity starts before another one has finished
     expect(maxInFlight(parallel.events)).toBe(2);
     const serial = progressLog();
-    const m1 = await service.backupAllEntities('serial', { maxConcurrency: 1, batchSize: 100, onProgress: serial.listener });
+    const m1 = await service.backupAllEntities('serial', {
+      maxConcurrency: 1,
+      batchSize: 100,
+      onProgress: serial.listener,
+    });
     expect(maxInFlight(serial.events)).toBe(1);
     // the same data either way, byte for byte
     const hashes = (m: typeof m1) => m.entities.map((e) => [e.storageFile, e.contentHash]);
@@ -149,14 +192,21 @@ describe('BackupService.backupAllEntities', () => {
 
   it('maxConcurrency also overlaps entity sets of one source (inside its snapshot)', async () => {
     const log = progressLog();
-    const m = await service.backupAllEntities('one-source', { includeProviders: ['sqlite'], maxConcurrency: 2, batchSize: 100, onProgress: log.listener });
+    const m = await service.backupAllEntities('one-source', {
+      includeProviders: ['sqlite'],
+      maxConcurrency: 2,
+      batchSize: 100,
+      onProgress: log.listener,
+    });
     expect(m.status).toBe('Completed');
     expect(maxInFlight(log.events)).toBe(2);
     expect(m.sources).toEqual([{ name: 'gb_sqlite', provider: 'sqlite', consistency: 'snapshot' }]);
   });
 
   it('rejects maxConcurrency outside 1..64 before doing anything', async () => {
-    await expect(service.backupAllEntities('bad', { maxConcurrency: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(service.backupAllEntities('bad', { maxConcurrency: 0 })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+    });
   });
 
   describe('with an entity whose table cannot be read', () => {
@@ -173,7 +223,11 @@ describe('BackupService.backupAllEntities', () => {
       const broken = m.entities.find((e) => e.entityType === 'GbBroken')!;
       expect(broken).toMatchObject({ status: 'Failed', itemCount: 0 });
       expect(broken.errorMessage).toMatch(/lacks column\(s\) name/);
-      expect(m.entities.filter((e) => e.status === 'Completed').map((e) => e.entityType)).toEqual(['GbOrder', 'GbOrder', 'GbUser']);
+      expect(m.entities.filter((e) => e.status === 'Completed').map((e) => e.entityType)).toEqual([
+        'GbOrder',
+        'GbOrder',
+        'GbUser',
+      ]);
       expect(m.verification.totalItemCount).toBe(3000 + 1 + 1200);
       // the partial backup is restorable by id; the failed entity is reported skipped
       const report = await restoreAllEntities(env.context, 'partial', { backupId: m.id, dryRun: true });
@@ -189,7 +243,9 @@ describe('BackupService.backupAllEntities', () => {
     });
 
     it('continueOnError: false fails the backup and publishes nothing restorable; a Failed sidecar is recorded', async () => {
-      const err = (await service.backupAllEntities('strict-run', { continueOnError: false, includeProviders: ['sqlite'] }).catch((e) => e)) as BackupError;
+      const err = (await service
+        .backupAllEntities('strict-run', { continueOnError: false, includeProviders: ['sqlite'] })
+        .catch((e) => e)) as BackupError;
       expect(err.code).toBe('BACKUP_FAILED');
       expect(err.message).toMatch(/GbBroken|lacks column/);
       expect(filesUnder(join(env.dir, 'backups', 'strict-run')).filter((f) => f.endsWith('.zip'))).toEqual([]);
@@ -203,16 +259,28 @@ describe('BackupService.backupAllEntities', () => {
     });
 
     it('a backup in which every entity fails is Failed, not PartiallyCompleted', async () => {
-      await expect(service.backupAllEntities('all-broken', { includeEntityTypes: ['GbBroken'] })).rejects.toMatchObject({ code: 'BACKUP_FAILED' });
+      await expect(service.backupAllEntities('all-broken', { includeEntityTypes: ['GbBroken'] })).rejects.toMatchObject(
+        { code: 'BACKUP_FAILED' },
+      );
       expect((await new BackupDiscoveryService(env.context).getBackup('all-broken')).status).toBe('Failed');
     });
   });
 
   it('batchSize sets how many records are read per batch (one progress event per batch)', async () => {
     const small = progressLog();
-    await service.backupAllEntities('batch-100', { includeEntityTypes: ['GbCache'], batchSize: 100, progressIntervalMs: 0, onProgress: small.listener });
+    await service.backupAllEntities('batch-100', {
+      includeEntityTypes: ['GbCache'],
+      batchSize: 100,
+      progressIntervalMs: 0,
+      onProgress: small.listener,
+    });
     const big = progressLog();
-    await service.backupAllEntities('batch-1000', { includeEntityTypes: ['GbCache'], batchSize: 1000, progressIntervalMs: 0, onProgress: big.listener });
+    await service.backupAllEntities('batch-1000', {
+      includeEntityTypes: ['GbCache'],
+      batchSize: 1000,
+      progressIntervalMs: 0,
+      onProgress: big.listener,
+    });
     const steps = (events: typeof small.events) => events.filter((e) => e.phase === 'progress').map((e) => e.records);
     expect(steps(small.events)).toEqual(Array.from({ length: 15 }, (_, i) => (i + 1) * 100));
     expect(steps(big.events)).toEqual([1000, 1500]);
@@ -220,11 +288,15 @@ describe('BackupService.backupAllEntities', () => {
 
   it('compressData: false stores entries uncompressed; includeSchemaSnapshot: false leaves the snapshots out', async () => {
     const packed = await service.backupAllEntities('packed', { includeEntityTypes: ['GbOrder'] });
-    const plain = await service.backupAllEntities('plain', { includeEntityTypes: ['GbOrder'], compressData: false, includeSchemaSnapshot: false });
+    const plain = await service.backupAllEntities('plain', {
+      includeEntityTypes: ['GbOrder'],
+      compressData: false,
+      includeSchemaSnapshot: false,
+    });
     expect(plain.archive!.sizeBytes).toBeGreaterThan(packed.archive!.sizeBytes);
     const order = plain.entities.find((e) => e.set === 'root')!;
     expect(order.compressedSizeBytes).toBe(order.sizeBytes);
-    const reader = await ZipReader.open(await fileSource(join(env.dir, "backups", plain.archive!.key)));
+    const reader = await ZipReader.open(await fileSource(join(env.dir, 'backups', plain.archive!.key)));
     try {
       expect(reader.entry('verification/schema-snapshots.json')).toBeUndefined();
     } finally {

@@ -5,20 +5,41 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { type BackupError, BackupDiscoveryService, BackupService, type RestoreReport, RestoreService } from '@koan/data-backup';
+import {
+  BackupDiscoveryService,
+  type BackupError,
+  BackupService,
+  type RestoreReport,
+  RestoreService,
+} from '@koan/data-backup';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeContext, maxInFlight, progressLog } from './helpers.js';
 
 // GrInvoice sorts before its parent GrPayer, so dependency order is visible in the events.
-const GrPayer = defineEntity({ name: 'GrPayer', key: 'id', source: 'gr_sqlite', fields: { id: t.integer(), name: t.string() } });
+const GrPayer = defineEntity({
+  name: 'GrPayer',
+  key: 'id',
+  source: 'gr_sqlite',
+  fields: { id: t.integer(), name: t.string() },
+});
 const GrInvoice = defineEntity({
   name: 'GrInvoice',
   key: 'id',
   source: 'gr_sqlite',
   fields: { id: t.integer(), payerId: t.integer().references('GrPayer'), amount: t.decimal() },
 });
-const GrNote = defineEntity({ name: 'GrNote', key: 'id', source: 'gr_mem', fields: { id: t.string(), text: t.string() } });
-const GrLog = defineEntity({ name: 'GrLog', key: 'id', source: 'gr_json', fields: { id: t.integer(), line: t.string() } });
+const GrNote = defineEntity({
+  name: 'GrNote',
+  key: 'id',
+  source: 'gr_mem',
+  fields: { id: t.string(), text: t.string() },
+});
+const GrLog = defineEntity({
+  name: 'GrLog',
+  key: 'id',
+  source: 'gr_json',
+  fields: { id: t.integer(), line: t.string() },
+});
 const NAMES = ['GrInvoice', 'GrLog', 'GrNote', 'GrPayer'];
 
 let env: Awaited<ReturnType<typeof makeContext>>;
@@ -30,7 +51,12 @@ const logs = Array.from({ length: 250 }, (_, i) => ({ id: i + 1, line: `log ${i}
 
 const bound = () => {
   const rt = env.context.runtime;
-  return { payer: GrPayer.withRuntime(rt), invoice: GrInvoice.withRuntime(rt), note: GrNote.withRuntime(rt), log: GrLog.withRuntime(rt) };
+  return {
+    payer: GrPayer.withRuntime(rt),
+    invoice: GrInvoice.withRuntime(rt),
+    note: GrNote.withRuntime(rt),
+    log: GrLog.withRuntime(rt),
+  };
 };
 
 async function seed(): Promise<void> {
@@ -77,7 +103,10 @@ afterAll(async () => {
 /** Changes the data after the backup: new records, changed records, removed records. */
 async function drift(): Promise<void> {
   const e = bound();
-  await e.payer.upsertMany([{ id: 1, name: 'renamed' }, { id: 1000, name: 'new payer' }]);
+  await e.payer.upsertMany([
+    { id: 1, name: 'renamed' },
+    { id: 1000, name: 'new payer' },
+  ]);
   await e.invoice.removeMany([1, 2, 3]);
   await e.note.upsertMany([{ id: 'zz-extra', text: 'extra' }]);
   await e.log.removeAll();
@@ -92,7 +121,9 @@ describe('RestoreService.restoreAllEntities', () => {
     const report = await restore.restoreAllEntities('gr-full');
     expect(report.dryRun).toBe(false);
     expect(report.validated).toBe(true);
-    const rows = report.entities.map((e) => [e.entityType, e.status, e.inserted, e.updated, e.skipped, e.failed]).sort();
+    const rows = report.entities
+      .map((e) => [e.entityType, e.status, e.inserted, e.updated, e.skipped, e.failed])
+      .sort();
     expect(rows).toEqual([
       ['GrInvoice', 'Restored', 3, 897, 0, 0],
       ['GrLog', 'Restored', 250, 0, 0, 0],
@@ -171,11 +202,16 @@ describe('RestoreService.restoreAllEntities', () => {
   it('insert-only mode inserts into empty targets, and on an existing key fails without writing (rolled back)', async () => {
     const e = bound();
     await Promise.all([e.payer.removeAll(), e.invoice.removeAll()]);
-    const ok = await restore.restoreAllEntities('gr-full', { mode: 'insert', includeEntityTypes: ['GrPayer', 'GrInvoice'] });
+    const ok = await restore.restoreAllEntities('gr-full', {
+      mode: 'insert',
+      includeEntityTypes: ['GrPayer', 'GrInvoice'],
+    });
     expect(entity(ok, 'GrInvoice')).toMatchObject({ inserted: 900, updated: 0 });
     await e.invoice.removeMany([7]);
     await e.payer.removeAll();
-    const err = (await restore.restoreAllEntities('gr-full', { mode: 'insert', includeEntityTypes: ['GrPayer', 'GrInvoice'] }).catch((x) => x)) as BackupError;
+    const err = (await restore
+      .restoreAllEntities('gr-full', { mode: 'insert', includeEntityTypes: ['GrPayer', 'GrInvoice'] })
+      .catch((x) => x)) as BackupError;
     expect(err.code).toBe('RESTORE_FAILED');
     // the payers inserted first are rolled back with the failing invoices
     expect(await e.payer.count()).toBe(0);
@@ -200,7 +236,10 @@ describe('RestoreService.restoreAllEntities', () => {
 
   it('targetSet restores every entity into another set and leaves root alone', async () => {
     await drift();
-    const report = await restore.restoreAllEntities('gr-full', { targetSet: 'staging', includeEntityTypes: ['GrPayer', 'GrInvoice'] });
+    const report = await restore.restoreAllEntities('gr-full', {
+      targetSet: 'staging',
+      includeEntityTypes: ['GrPayer', 'GrInvoice'],
+    });
     expect(report.entities.every((e) => e.targetSet === 'staging')).toBe(true);
     const after = await snapshot();
     expect(after.staging).toHaveLength(900);
@@ -225,7 +264,10 @@ describe('RestoreService.restoreAllEntities', () => {
 
   it('foreign-key order: parents are restored before the entities that reference them', async () => {
     const log = progressLog();
-    await restore.restoreAllEntities('gr-full', { includeEntityTypes: ['GrInvoice', 'GrPayer'], onProgress: log.listener });
+    await restore.restoreAllEntities('gr-full', {
+      includeEntityTypes: ['GrInvoice', 'GrPayer'],
+      onProgress: log.listener,
+    });
     const starts = log.events.filter((e) => e.phase === 'entity-start').map((e) => e.entity);
     expect(starts).toEqual(['GrPayer', 'GrInvoice']);
   });
@@ -241,10 +283,17 @@ describe('RestoreService.restoreAllEntities', () => {
 
   it('batchSize sets how many records are written per batch', async () => {
     const small = progressLog();
-    await restore.restoreAllEntities('gr-full', { includeEntityTypes: ['GrLog'], batchSize: 100, progressIntervalMs: 0, onProgress: small.listener });
+    await restore.restoreAllEntities('gr-full', {
+      includeEntityTypes: ['GrLog'],
+      batchSize: 100,
+      progressIntervalMs: 0,
+      onProgress: small.listener,
+    });
     const steps = small.events.filter((e) => e.phase === 'progress').map((e) => e.records);
     expect(steps).toEqual([100, 200, 250]);
-    await expect(restore.restoreAllEntities('gr-full', { batchSize: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(restore.restoreAllEntities('gr-full', { batchSize: 0 })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+    });
   });
 
   describe('validateBeforeRestore', () => {
@@ -262,19 +311,27 @@ describe('RestoreService.restoreAllEntities', () => {
     it('(default on) checks the whole archive before the first write: nothing is written, even for entities that are intact', async () => {
       await drift();
       const before = await snapshot();
-      const err = (await restore.restoreAllEntities('gr-plain', { includeEntityTypes: ['GrNote', 'GrPayer'], replaceExisting: true }).catch((e) => e)) as BackupError;
+      const err = (await restore
+        .restoreAllEntities('gr-plain', { includeEntityTypes: ['GrNote', 'GrPayer'], replaceExisting: true })
+        .catch((e) => e)) as BackupError;
       expect(err.code).toBe('VALIDATION_FAILED');
       expect(err.message).toMatch(/entities\/GrPayer\.jsonl: .*(CRC-32|SHA-256)/);
       expect(await snapshot()).toEqual(before);
       // the whole archive, not only the selected entities
-      const partial = (await restore.restoreAllEntities('gr-plain', { includeEntityTypes: ['GrNote'] }).catch((e) => e)) as BackupError;
+      const partial = (await restore
+        .restoreAllEntities('gr-plain', { includeEntityTypes: ['GrNote'] })
+        .catch((e) => e)) as BackupError;
       expect(partial.code).toBe('VALIDATION_FAILED');
     });
 
     it('off: the damage is found only while restoring, after earlier sources were written', async () => {
       await drift();
       const err = (await restore
-        .restoreAllEntities('gr-plain', { includeEntityTypes: ['GrNote', 'GrPayer'], replaceExisting: true, validateBeforeRestore: false })
+        .restoreAllEntities('gr-plain', {
+          includeEntityTypes: ['GrNote', 'GrPayer'],
+          replaceExisting: true,
+          validateBeforeRestore: false,
+        })
         .catch((e) => e)) as BackupError;
       expect(err.code).toBe('RESTORE_FAILED');
       expect(err.message).toMatch(/GrPayer/);

@@ -48,7 +48,9 @@ export function filesUnder(dir: string): string[] {
  */
 export async function breakTable(runtime: DataRuntime, name: string, source: string, key = 'id'): Promise<void> {
   const keyOnly = { [key]: t.integer() } as FieldsShape;
-  await new Entity(buildSchema({ name, key, fields: keyOnly, source }, 'declared'), keyOnly).withRuntime(runtime).upsertMany([{ [key]: 1 }]);
+  await new Entity(buildSchema({ name, key, fields: keyOnly, source }, 'declared'), keyOnly)
+    .withRuntime(runtime)
+    .upsertMany([{ [key]: 1 }]);
 }
 
 /** Collects progress events. */

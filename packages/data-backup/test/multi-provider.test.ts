@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { DataRuntime, defineEntity, type Entity, type SourceConfig, t, unregisterEntity } from '@koan/data';
+import { defineEntity, type Entity, type SourceConfig, t, unregisterEntity } from '@koan/data';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import { BackupService, RestoreService } from '@koan/data-backup';
 import { Redis } from 'ioredis';
@@ -16,22 +16,51 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 
 const tag = randomBytes(4).toString('hex');
-const scratch = { pgA: `koan_mp_a_${tag}`, pgB: `koan_mp_b_${tag}`, myA: `koan_mp_a_${tag}`, myB: `koan_mp_b_${tag}`, redisA: `mpa${tag}`, redisB: `mpb${tag}` };
+const scratch = {
+  pgA: `koan_mp_a_${tag}`,
+  pgB: `koan_mp_b_${tag}`,
+  myA: `koan_mp_a_${tag}`,
+  myB: `koan_mp_b_${tag}`,
+  redisA: `mpa${tag}`,
+  redisB: `mpb${tag}`,
+};
 
-const common = { id: t.integer(), name: t.string(), amount: t.decimal(), at: t.datetime(), meta: t.json().nullable(), active: t.boolean() };
+const common = {
+  id: t.integer(),
+  name: t.string(),
+  amount: t.decimal(),
+  at: t.datetime(),
+  meta: t.json().nullable(),
+  active: t.boolean(),
+};
 const defs = {
-  mp_sqlite: () => defineEntity({ name: 'MpCustomer', key: 'id', source: 'mp_sqlite', fields: { ...common, big: t.bigint() } }),
+  mp_sqlite: () =>
+    defineEntity({ name: 'MpCustomer', key: 'id', source: 'mp_sqlite', fields: { ...common, big: t.bigint() } }),
   mp_json: () => defineEntity({ name: 'MpSetting', key: 'id', source: 'mp_json', fields: common }),
   mp_mem: () => defineEntity({ name: 'MpSession', key: 'id', source: 'mp_mem', fields: common }),
-  mp_pg: () => defineEntity({ name: 'MpOrder', key: 'id', source: 'mp_pg', fields: { ...common, customerId: t.integer().references('MpCustomer'), day: t.date() } }),
-  mp_my: () => defineEntity({ name: 'MpInvoice', key: 'id', source: 'mp_my', fields: { ...common, note: t.string().optional() } }),
+  mp_pg: () =>
+    defineEntity({
+      name: 'MpOrder',
+      key: 'id',
+      source: 'mp_pg',
+      fields: { ...common, customerId: t.integer().references('MpCustomer'), day: t.date() },
+    }),
+  mp_my: () =>
+    defineEntity({ name: 'MpInvoice', key: 'id', source: 'mp_my', fields: { ...common, note: t.string().optional() } }),
   mp_redis: () => defineEntity({ name: 'MpCache', key: 'id', source: 'mp_redis', fields: common }),
-  mp_lance: () => defineEntity({ name: 'MpEmbedding', key: 'id', source: 'mp_lance', fields: { id: t.integer(), label: t.string(), vec: t.vector(8) } }),
+  mp_lance: () =>
+    defineEntity({
+      name: 'MpEmbedding',
+      key: 'id',
+      source: 'mp_lance',
+      fields: { id: t.integer(), label: t.string(), vec: t.vector(8) },
+    }),
 } as const;
 type SourceName = keyof typeof defs;
 
 function row(source: SourceName, i: number): Record<string, unknown> {
-  if (source === 'mp_lance') return { id: i + 1, label: `v${i}`, vec: Float32Array.from({ length: 8 }, (_, k) => i * 0.5 + k / 7) };
+  if (source === 'mp_lance')
+    return { id: i + 1, label: `v${i}`, vec: Float32Array.from({ length: 8 }, (_, k) => i * 0.5 + k / 7) };
   const base = {
     id: i + 1,
     name: `${source} ${i} ✓ "quoted"`,
@@ -41,7 +70,8 @@ function row(source: SourceName, i: number): Record<string, unknown> {
     active: i % 2 === 0,
   };
   if (source === 'mp_sqlite') return { ...base, big: 9_007_199_254_740_993n + BigInt(i) };
-  if (source === 'mp_pg') return { ...base, customerId: (i % 50) + 1, day: `2024-02-${String((i % 28) + 1).padStart(2, '0')}` };
+  if (source === 'mp_pg')
+    return { ...base, customerId: (i % 50) + 1, day: `2024-02-${String((i % 28) + 1).padStart(2, '0')}` };
   if (source === 'mp_my') return i % 2 ? { ...base, note: `n${i}` } : base;
   return base;
 }
@@ -86,9 +116,18 @@ function sources(side: 'a' | 'b'): Record<string, SourceConfig> {
     mp_mem: { provider: 'memory' },
     mp_lance: { provider: 'lancedb', settings: { uri: `lance-${side}` } },
   };
-  if (available.has('mp_pg')) out.mp_pg = { provider: 'postgres', settings: { connectionString: dbUrl(serviceUrls.postgres, s ? scratch.pgA : scratch.pgB) } };
-  if (available.has('mp_my')) out.mp_my = { provider: 'mysql', settings: { uri: dbUrl(serviceUrls.mysql, s ? scratch.myA : scratch.myB) } };
-  if (available.has('mp_redis')) out.mp_redis = { provider: 'redis', settings: { url: serviceUrls.redis, keyPrefix: s ? scratch.redisA : scratch.redisB } };
+  if (available.has('mp_pg'))
+    out.mp_pg = {
+      provider: 'postgres',
+      settings: { connectionString: dbUrl(serviceUrls.postgres, s ? scratch.pgA : scratch.pgB) },
+    };
+  if (available.has('mp_my'))
+    out.mp_my = { provider: 'mysql', settings: { uri: dbUrl(serviceUrls.mysql, s ? scratch.myA : scratch.myB) } };
+  if (available.has('mp_redis'))
+    out.mp_redis = {
+      provider: 'redis',
+      settings: { url: serviceUrls.redis, keyPrefix: s ? scratch.redisA : scratch.redisB },
+    };
   return out;
 }
 
@@ -117,16 +156,22 @@ beforeAll(async () => {
   for (const s of available) entities.set(s, defs[s]() as unknown as Entity);
   envA = await makeContext(sources('a'));
   // the fresh environment: same source names, other databases, key prefixes and folders; reads the same backups
-  envB = await makeContext(sources('b'), { profiles: { local: { provider: 'local', settings: { root: join(envA.dir, 'backups') } } } });
-  for (const [s, e] of entities) await e.withRuntime(envA.context.runtime).upsertMany(Array.from({ length: ROWS }, (_, i) => row(s, i)) as never);
+  envB = await makeContext(sources('b'), {
+    profiles: { local: { provider: 'local', settings: { root: join(envA.dir, 'backups') } } },
+  });
+  for (const [s, e] of entities)
+    await e.withRuntime(envA.context.runtime).upsertMany(Array.from({ length: ROWS }, (_, i) => row(s, i)) as never);
 }, 120_000);
 
 afterAll(async () => {
   for (const e of entities.values()) unregisterEntity(e.schema.name);
   await envB?.cleanup();
   await envA?.cleanup();
-  if (available.has('mp_pg')) for (const db of [scratch.pgA, scratch.pgB]) await pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
-  if (available.has('mp_my')) for (const db of [scratch.myA, scratch.myB]) await myAdmin(`DROP DATABASE IF EXISTS ${db}`).catch(() => undefined);
+  if (available.has('mp_pg'))
+    for (const db of [scratch.pgA, scratch.pgB])
+      await pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
+  if (available.has('mp_my'))
+    for (const db of [scratch.myA, scratch.myB]) await myAdmin(`DROP DATABASE IF EXISTS ${db}`).catch(() => undefined);
   if (available.has('mp_redis')) {
     const r = new Redis(serviceUrls.redis);
     try {
@@ -148,7 +193,10 @@ afterAll(async () => {
 describe('multi-provider demo application', () => {
   it('backs up every provider into one archive and restores it into a fresh environment, record for record', async () => {
     if (skipped.length) console.warn(`[koan tests] multi-provider runs without: ${skipped.join(', ')}`);
-    const manifest = await new BackupService(envA.context).backupAllEntities('demo-app', { maxConcurrency: 3, tags: ['demo'] });
+    const manifest = await new BackupService(envA.context).backupAllEntities('demo-app', {
+      maxConcurrency: 3,
+      tags: ['demo'],
+    });
     expect(manifest.status).toBe('Completed');
     const providers = Object.fromEntries(manifest.entities.map((e) => [e.entityType, e.provider]));
     const expected: Record<string, string> = {

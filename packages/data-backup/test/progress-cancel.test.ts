@@ -5,13 +5,34 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { type BackupError, BackupDiscoveryService, BackupService, type ProgressEvent, RestoreService } from '@koan/data-backup';
+import {
+  BackupDiscoveryService,
+  type BackupError,
+  BackupService,
+  type ProgressEvent,
+  RestoreService,
+} from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesUnder, makeContext, progressLog } from './helpers.js';
 
-const PcItem = defineEntity({ name: 'PcItem', key: 'id', source: 'pc_sqlite', fields: { id: t.integer(), body: t.string() } });
-const PcPart = defineEntity({ name: 'PcPart', key: 'id', source: 'pc_sqlite', fields: { id: t.integer(), itemId: t.integer().references('PcItem') } });
-const PcMemo = defineEntity({ name: 'PcMemo', key: 'id', source: 'pc_mem', fields: { id: t.integer(), text: t.string() } });
+const PcItem = defineEntity({
+  name: 'PcItem',
+  key: 'id',
+  source: 'pc_sqlite',
+  fields: { id: t.integer(), body: t.string() },
+});
+const PcPart = defineEntity({
+  name: 'PcPart',
+  key: 'id',
+  source: 'pc_sqlite',
+  fields: { id: t.integer(), itemId: t.integer().references('PcItem') },
+});
+const PcMemo = defineEntity({
+  name: 'PcMemo',
+  key: 'id',
+  source: 'pc_mem',
+  fields: { id: t.integer(), text: t.string() },
+});
 
 let env: Awaited<ReturnType<typeof makeContext>>;
 let spoolDir: string;
@@ -20,13 +41,20 @@ const ITEMS = 4000;
 const PARTS = 6000;
 
 beforeAll(async () => {
-  env = await makeContext({ pc_sqlite: { provider: 'sqlite', settings: { path: 'pc.sqlite' } }, pc_mem: { provider: 'memory' } });
+  env = await makeContext({
+    pc_sqlite: { provider: 'sqlite', settings: { path: 'pc.sqlite' } },
+    pc_mem: { provider: 'memory' },
+  });
   spoolDir = join(env.dir, 'tmp');
   mkdirSync(spoolDir);
   process.env.TMPDIR = spoolDir;
   const rt = env.context.runtime;
-  await PcItem.withRuntime(rt).upsertMany(Array.from({ length: ITEMS }, (_, i) => ({ id: i + 1, body: `item ${i} `.repeat(8) })));
-  await PcPart.withRuntime(rt).upsertMany(Array.from({ length: PARTS }, (_, i) => ({ id: i + 1, itemId: (i % ITEMS) + 1 })));
+  await PcItem.withRuntime(rt).upsertMany(
+    Array.from({ length: ITEMS }, (_, i) => ({ id: i + 1, body: `item ${i} `.repeat(8) })),
+  );
+  await PcPart.withRuntime(rt).upsertMany(
+    Array.from({ length: PARTS }, (_, i) => ({ id: i + 1, itemId: (i % ITEMS) + 1 })),
+  );
   await PcMemo.withRuntime(rt).upsertMany(Array.from({ length: 1000 }, (_, i) => ({ id: i + 1, text: `memo ${i}` })));
 });
 afterAll(async () => {
@@ -63,15 +91,27 @@ function checkProgress(events: readonly ProgressEvent[], operation: 'backup' | '
 describe('progress events', () => {
   it('throughout a backup: current entity, records, bytes, rate and ETA', async () => {
     const log = progressLog();
-    const m = await new BackupService(env.context).backupAllEntities('progress', { batchSize: 200, progressIntervalMs: 0, onProgress: log.listener });
+    const m = await new BackupService(env.context).backupAllEntities('progress', {
+      batchSize: 200,
+      progressIntervalMs: 0,
+      onProgress: log.listener,
+    });
     checkProgress(log.events, 'backup', ITEMS + PARTS + 1000);
     expect(log.events.at(-1)!.bytes).toBe(m.verification.totalSizeBytes);
-    expect(log.events.filter((e) => e.phase === 'entity-start').map((e) => e.entity)).toEqual(['PcItem', 'PcPart', 'PcMemo']);
+    expect(log.events.filter((e) => e.phase === 'entity-start').map((e) => e.entity)).toEqual([
+      'PcItem',
+      'PcPart',
+      'PcMemo',
+    ]);
   });
 
   it('throughout a restore: current entity, records, bytes, rate and ETA', async () => {
     const log = progressLog();
-    const report = await new RestoreService(env.context).restoreAllEntities('progress', { batchSize: 200, progressIntervalMs: 0, onProgress: log.listener });
+    const report = await new RestoreService(env.context).restoreAllEntities('progress', {
+      batchSize: 200,
+      progressIntervalMs: 0,
+      onProgress: log.listener,
+    });
     checkProgress(log.events, 'restore', ITEMS + PARTS + 1000);
     expect(report.totalRecords).toBe(ITEMS + PARTS + 1000);
   });
@@ -114,7 +154,9 @@ describe('cancellation through AbortSignal', () => {
   });
 
   it('a signal aborted before the start does nothing at all', async () => {
-    const err = (await new BackupService(env.context).backupAllEntities('never', { signal: AbortSignal.abort() }).catch((e) => e)) as BackupError;
+    const err = (await new BackupService(env.context)
+      .backupAllEntities('never', { signal: AbortSignal.abort() })
+      .catch((e) => e)) as BackupError;
     expect(err.code).toBe('ABORTED');
     expect(filesUnder(join(env.dir, 'backups', 'never'))).toEqual([]);
   });

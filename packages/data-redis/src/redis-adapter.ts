@@ -159,12 +159,19 @@ class RedisAdapter implements DataAdapter {
     return this.#client;
   }
 
+  #lastError: Error | undefined;
+
   async init(): Promise<void> {
     if (this.#client) return;
     const client = new Redis(this.#settings.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
       ...(this.#settings.db === undefined ? {} : { db: this.#settings.db }),
+    });
+    // Without a listener ioredis prints "Unhandled error event" for every failed (re)connect; failures
+    // surface as rejected commands instead, and the last one is kept for the error message.
+    client.on('error', (e: Error) => {
+      this.#lastError = e;
     });
     client.defineCommand('koanWriteBatch', { lua: WRITE_BATCH });
     client.defineCommand('koanPruneExpired', { lua: PRUNE_EXPIRED, numberOfKeys: 2 });
@@ -174,7 +181,7 @@ class RedisAdapter implements DataAdapter {
       client.disconnect();
       throw new DataError(
         'CONNECTION_FAILED',
-        `[koan] [redis] cannot connect to ${redactUrl(this.#settings.url)}: ${(e as Error).message}`,
+        `[koan] [redis] cannot connect to ${redactUrl(this.#settings.url)}: ${this.#lastError?.message ?? (e as Error).message}. Is Redis running there? Fix Settings.Url of this source.`,
         {
           cause: e,
         },
