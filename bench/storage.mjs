@@ -8,7 +8,7 @@
 //   BENCH_STORAGE_BYTES=104857600 node bench/storage.mjs    # ~100 MB smoke run
 //
 // Env: BENCH_STORAGE_BYTES (default 2 GiB), BENCH_STORAGE_SMALL (objects to list, default 1000),
-// BENCH_STORAGE_KEEP=1 keeps the scratch directory (bench/.work/storage).
+// BENCH_STORAGE_KEEP=1 keeps the scratch directory (bench/.work/storage-<pid>).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -20,7 +20,8 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const work = join(repo, 'bench', '.work', 'storage');
+// One directory per run, so two runs (or a run and a stale one) never share files.
+const work = join(repo, 'bench', '.work', `storage-${process.pid}`);
 const MiB = 1024 * 1024;
 const BYTES = Number(process.env.BENCH_STORAGE_BYTES ?? 2 * 1024 * MiB);
 const SMALL = Number(process.env.BENCH_STORAGE_SMALL ?? 1000);
@@ -91,12 +92,15 @@ function phaseInChild(phase, config) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--phase', phase, JSON.stringify(config)], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
     });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
     });
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${phase} exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${phase} exited ${code}`)),
+    );
   });
 }
 

@@ -660,6 +660,7 @@ export function restoreAllEntities(
               fields: s.fields,
               source: options.targetSource,
               ...(s.table ? { table: s.table } : {}),
+              ...(s.keyFields ? { keyFields: s.keyFields } : {}),
             },
             'introspected',
           ),

@@ -475,7 +475,7 @@ export class MysqlAdapter implements DataAdapter {
   #upsertClause(plan: TablePlan): string {
     const others = [...plan.columns.filter((c) => !plan.keys.includes(c)), ...(plan.ambiguous.length ? [ABSENT_COLUMN] : [])];
     const key = quoteId(plan.key);
-    return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = ${key}`}`;
+    return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = VALUES(${key})`}`;
   }
 
   async #loadData(

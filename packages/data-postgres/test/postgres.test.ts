@@ -393,13 +393,14 @@ describe('postgres adapter', () => {
     expect(await adapter.count(E, ROOT_SET)).toBe(20_000);
   });
 
-  test('introspect maps PG types (arrays as json, int8 as bigint) and skips tables without a single-column key', async () => {
+  test('introspect maps PG types (arrays as json, int8 as bigint), maps composite keys and skips tables without a key', async () => {
     const s = `"${schema}"`;
     await adapter.pool.query(`
       CREATE TABLE ${s}.legacy (id int PRIMARY KEY, tags text[], nums int8[], at timestamp, big int8, f real, c char(3), iv interval);
       INSERT INTO ${s}.legacy VALUES (1, '{a,"b c"}', '{1,9007199254740993}', '2024-05-01 10:00:00.123456', 9007199254740993, 1.5, 'ab', '1 day');
       CREATE TABLE ${s}.nokey (x int);
-      CREATE TABLE ${s}.pair (a int, b int, PRIMARY KEY (a, b));`);
+      CREATE TABLE ${s}.pair (a int, b text, v text, PRIMARY KEY (a, b));
+      INSERT INTO ${s}.pair VALUES (1, 'b', 'x'), (1, 'B', 'y'), (0, 'z', 'w');`);
     const { entities, skipped } = await adapter.introspectDetailed();
     const legacy = entities.find((e) => e.name === 'legacy')!;
     expect(legacy).toMatchObject({
@@ -420,7 +421,21 @@ describe('postgres adapter', () => {
       iv: 'string',
     });
     expect(entities.some((e) => e.name === 'AllTypes')).toBe(false);
-    expect(skipped.map((x) => x.table).sort()).toEqual(['nokey', 'pair']);
+    expect(skipped.map((x) => x.table).sort()).toEqual(['nokey']);
+    const pair = entities.find((e) => e.name === 'pair')!;
+    expect(pair).toMatchObject({ key: 'a', keyFields: ['a', 'b'], keyType: 'integer' });
+    expect(pair.fields.b).toMatchObject({ type: 'string', nullable: false });
+    // Ordered by the whole key, text parts in byte order; upsert replaces on the whole key.
+    expect(await collect(adapter.exportEntity(pair, ROOT_SET, { batchSize: 1 }))).toEqual([
+      { a: 0, b: 'z', v: 'w' },
+      { a: 1, b: 'B', v: 'y' },
+      { a: 1, b: 'b', v: 'x' },
+    ]);
+    expect(await adapter.importBatch(pair, ROOT_SET, [{ a: 1, b: 'b', v: 'x2' }, { a: 2, b: 'b', v: 'n' }], { mode: 'upsert' })).toEqual({
+      inserted: 1,
+      updated: 1,
+    });
+    expect(await adapter.count(pair, ROOT_SET)).toBe(4);
     const [row] = await collect(adapter.exportEntity(legacy, ROOT_SET));
     expect(row).toEqual({
       id: 1,

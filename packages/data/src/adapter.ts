@@ -96,6 +96,19 @@ export interface DataWriter {
   /** Removes every record of the set; returns how many were removed (where the store can tell, else -1). */
   clear(entity: EntitySchema, set: string): Promise<number>;
   remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number>;
+  /**
+   * Optional, on the writer of `transaction()` only: postpones the store's foreign-key checks to the end of the
+   * transaction, so rows that reference each other (a cycle, a self-reference to a later row) load in any order.
+   * Before committing, the adapter checks the foreign keys of every table written (and cleared) in the transaction;
+   * a row whose parent is missing fails the commit with `DataError` `FOREIGN_KEY_VIOLATION`, whose message and
+   * `details` name the entity, the record key and the constraint. What "postpone" means is per provider (SQLite
+   * `defer_foreign_keys`, PostgreSQL `SET CONSTRAINTS ALL DEFERRED` for DEFERRABLE constraints, MySQL checks off
+   * then an explicit check); see docs/type-mapping.md.
+   *
+   * @example
+   * await adapter.transaction(async (tx) => { await tx.deferConstraints?.(); await tx.importBatch(...); });
+   */
+  deferConstraints?(): Promise<void>;
 }
 
 /**

@@ -9,8 +9,8 @@ export interface ObjectInfo {
   readonly etag?: string;
 }
 
-/** A body to store: a Node readable or any async iterable of bytes. It is consumed once. */
-export type Body = Readable | AsyncIterable<Uint8Array>;
+/** A body to store: a Node readable, or any (async) iterable of byte chunks. It is consumed once. */
+export type Body = Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface PutOptions {
   readonly signal?: AbortSignal;
@@ -21,7 +21,10 @@ export interface PutOptions {
 
 export interface GetOptions {
   readonly signal?: AbortSignal;
-  /** Byte range, both ends inclusive (as HTTP). `end` defaults to the last byte. */
+  /**
+   * Byte range, both ends inclusive (as HTTP). `end` defaults to, and is clamped to, the last byte;
+   * a `start` at or past the end is `INVALID_RANGE`.
+   */
   readonly range?: { readonly start: number; readonly end?: number };
 }
 
@@ -74,7 +77,10 @@ export interface StorageDriver {
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   /** Returns whether an object was removed. */
   delete(key: string, options?: { signal?: AbortSignal }): Promise<boolean>;
-  /** Uploads started and never completed (only with `flags.incompleteUploads`). */
+  /**
+   * Uploads started and never completed (only with `flags.incompleteUploads`). A put still running
+   * is listed too: filter on `startedAt` before aborting.
+   */
   listIncomplete?(options?: { signal?: AbortSignal }): AsyncIterable<IncompleteUpload>;
   /** Removes one incomplete upload. */
   abortIncomplete?(upload: IncompleteUpload): Promise<void>;
@@ -89,7 +95,8 @@ export interface StorageProvider<Settings = Record<string, unknown>> {
 
 /**
  * Storage failures. `code` is stable: `NOT_FOUND`, `ALREADY_EXISTS`, `ACCESS_DENIED`, `BUCKET_NOT_FOUND`,
- * `TRANSIENT` (retries exhausted), `ABORTED`, `INVALID_KEY`, `CONFIG`, `IO`.
+ * `TRANSIENT` (retries exhausted), `ABORTED`, `INVALID_KEY`, `INVALID_RANGE` (range starts at or past
+ * the end), `CONFIG`, `IO` (including a body cut short).
  */
 export class StorageError extends KoanError {
   readonly profile: string | undefined;

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalStorage, createMemoryStorage, TEMP_DIR } from '../src/index.js';
 import { describeStorageConformance, readAll } from '../src/testing/index.js';
 
@@ -81,7 +81,6 @@ describe('local storage specifics', () => {
   });
 });
 
-// vitest has no global afterAll here for the helper dirs; clean at exit of the file.
-process.on('beforeExit', () => {
-  for (const d of dirs) void rm(d, { recursive: true, force: true });
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });

@@ -76,7 +76,9 @@ describe('storage profiles', () => {
     ).toContain('Koan.Storage.Profiles.zzz');
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the setting syntax under test
   it('resolves ${env:NAME} references and reports missing variables', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the setting syntax under test
     const config = { profiles: { p: { provider: 'local', settings: { root: '${env:KOAN_TEST_ROOT}/sub' } } } };
     const profiles = new StorageProfiles(config, { cwd, env: { KOAN_TEST_ROOT: 'from-env' } });
     await profiles.get().put('f', [Buffer.from('1')]);
