@@ -12,7 +12,12 @@ export function measure(command, { env = process.env, cwd = process.cwd() } = {}
   const started = process.hrtime.bigint();
   const useTime = existsSync(GNU_TIME);
   const r = useTime
-    ? spawnSync(GNU_TIME, ['-f', '%e %M', '-o', out, 'bash', '-o', 'pipefail', '-c', command], { env, cwd, encoding: 'utf8', maxBuffer: 1 << 26 })
+    ? spawnSync(GNU_TIME, ['-f', '%e %M', '-o', out, 'bash', '-o', 'pipefail', '-c', command], {
+        env,
+        cwd,
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      })
     : spawnSync('bash', ['-o', 'pipefail', '-c', command], { env, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`command failed (${r.status}): ${command}\n${r.stderr}`);
@@ -45,5 +50,7 @@ export function table(rows) {
   const cols = Object.keys(rows[0]);
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
   const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => r[c])))].join(
+    '\n',
+  );
 }

@@ -19,17 +19,30 @@ export const schema = buildSchema({ name: 'Person', key: 'id', fields }, 'declar
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [, , op, dir, dbFile] = process.argv;
-  const runtime = new DataRuntime({ sources: { default: { provider: 'sqlite', settings: { path: dbFile } } }, cwd: dir });
-  const storage = await StorageProfiles.load({ profiles: { local: { provider: 'local', settings: { root: join(dir, 'backups') } } } }, { cwd: dir });
+  const runtime = new DataRuntime({
+    sources: { default: { provider: 'sqlite', settings: { path: dbFile } } },
+    cwd: dir,
+  });
+  const storage = await StorageProfiles.load(
+    { profiles: { local: { provider: 'local', settings: { root: join(dir, 'backups') } } } },
+    { cwd: dir },
+  );
   const context = new BackupContext({ runtime, storage });
   const Person = new Entity(schema, fields).withRuntime(runtime);
   const t0 = performance.now();
   let result;
   if (op === 'backup') {
     const m = await backupEntity(context, Person, 'bench', { batchSize: 2000 });
-    result = { items: m.verification.totalItemCount, archiveBytes: m.archive.sizeBytes, dataBytes: m.verification.totalSizeBytes };
+    result = {
+      items: m.verification.totalItemCount,
+      archiveBytes: m.archive.sizeBytes,
+      dataBytes: m.verification.totalSizeBytes,
+    };
   } else {
-    const r = await restoreEntity(context, Person, 'bench', { batchSize: 5000, replaceExisting: process.env.REPLACE === '1' });
+    const r = await restoreEntity(context, Person, 'bench', {
+      batchSize: 5000,
+      replaceExisting: process.env.REPLACE === '1',
+    });
     result = { items: r.totalRecords, validated: r.validated };
   }
   await context.close();

@@ -14,7 +14,10 @@ const job = join(process.cwd(), 'bench', '_sqlite-job.mjs');
 
 function uuidOf(i) {
   const h = i.toString(16).padStart(12, '0');
-  return `${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}-${h.slice(0, 4)}-4${h.slice(4, 7)}-8${h.slice(7, 10)}-${h}${'0'.repeat(0)}`.slice(0, 36);
+  return `${((i * 2654435761) >>> 0).toString(16).padStart(8, '0')}-${h.slice(0, 4)}-4${h.slice(4, 7)}-8${h.slice(7, 10)}-${h}${'0'.repeat(0)}`.slice(
+    0,
+    36,
+  );
 }
 
 async function seed(file, rows) {
@@ -32,7 +35,9 @@ async function seed(file, rows) {
         email: `person.${i}@example.org`,
         visits: i % 10_000,
         balance: `${(i % 1_000_000) / 100}`.includes('.') ? ((i % 1_000_000) / 100).toFixed(2) : `${i % 1_000_000}.00`,
-        createdAt: new Date(Date.UTC(2020, 0, 1) + i * 1000).toISOString().replace('Z', `${String(i % 1000).padStart(3, '0')}Z`),
+        createdAt: new Date(Date.UTC(2020, 0, 1) + i * 1000)
+          .toISOString()
+          .replace('Z', `${String(i % 1000).padStart(3, '0')}Z`),
         tags: ['alpha', `tag-${i % 97}`, { score: i % 13 }],
         bio: `${bio}${String(i).padStart(40, '0')}`,
       });
@@ -54,20 +59,32 @@ for (const rows of rowsList) {
   for (let r = 0; r < repeat; r++) {
     console.error(`rows=${rows} run ${r + 1}/${repeat}`);
     rmSync(join(dir, 'backups'), { recursive: true, force: true });
-    for (const f of ['native.db', 'koan.db', 'native.db-wal', 'koan.db-wal', 'koan.db-shm']) rmSync(join(dir, f), { force: true });
+    for (const f of ['native.db', 'koan.db', 'native.db-wal', 'koan.db-wal', 'koan.db-shm'])
+      rmSync(join(dir, f), { force: true });
     const nb = measure(`sqlite3 ${src} .dump | gzip -1 > ${join(dir, 'dump.sql.gz')}`);
     const kb = measure(`node ${job} backup ${dir} ${src}`);
     const nr = measure(`gunzip -c ${join(dir, 'dump.sql.gz')} | sqlite3 ${join(dir, 'native.db')}`);
     const kr = measure(`node ${job} restore ${dir} ${join(dir, 'koan.db')}`);
     const backupInfo = JSON.parse(kb.stdout.trim().split('\n').pop());
     const restoreInfo = JSON.parse(kr.stdout.trim().split('\n').pop());
-    if (backupInfo.items !== rows || restoreInfo.items !== rows) throw new Error(`count mismatch: ${JSON.stringify({ backupInfo, restoreInfo })}`);
-    sizes = { dumpGzBytes: statSync(join(dir, 'dump.sql.gz')).size, archiveBytes: backupInfo.archiveBytes, jsonlBytes: backupInfo.dataBytes };
+    if (backupInfo.items !== rows || restoreInfo.items !== rows)
+      throw new Error(`count mismatch: ${JSON.stringify({ backupInfo, restoreInfo })}`);
+    sizes = {
+      dumpGzBytes: statSync(join(dir, 'dump.sql.gz')).size,
+      archiveBytes: backupInfo.archiveBytes,
+      jsonlBytes: backupInfo.dataBytes,
+    };
     runs.nativeBackup.push(nb.seconds);
     runs.koanBackup.push(kb.seconds);
     runs.nativeRestore.push(nr.seconds);
     runs.koanRestore.push(kr.seconds);
-    for (const [k, m] of [['nativeBackup', nb], ['koanBackup', kb], ['nativeRestore', nr], ['koanRestore', kr]]) rss[k] = Math.max(rss[k], m.peakRssMB ?? 0);
+    for (const [k, m] of [
+      ['nativeBackup', nb],
+      ['koanBackup', kb],
+      ['nativeRestore', nr],
+      ['koanRestore', kr],
+    ])
+      rss[k] = Math.max(rss[k], m.peakRssMB ?? 0);
   }
   const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
   results.push({

@@ -12,7 +12,8 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   for (const [sub, conditions] of Object.entries(pkg.exports ?? {})) {
     for (const [condition, target] of Object.entries(conditions)) {
       const file = join(pkgDir, target);
-      if (!existsSync(file)) problems.push(`${pkg.name} exports["${sub}"].${condition} -> ${target} does not exist (run npm run build?)`);
+      if (!existsSync(file))
+        problems.push(`${pkg.name} exports["${sub}"].${condition} -> ${target} does not exist (run npm run build?)`);
       if (condition === 'import') targets.add(file);
     }
   }

@@ -5,7 +5,12 @@ import { DataRuntime, defineEntity, t } from '@koan/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliIO, runCli } from '../src/index.js';
 
-const MaintNote = defineEntity({ name: 'MaintNote', key: 'id', source: 'maintSql', fields: { id: t.integer(), text: t.string() } });
+const MaintNote = defineEntity({
+  name: 'MaintNote',
+  key: 'id',
+  source: 'maintSql',
+  fields: { id: t.integer(), text: t.string() },
+});
 const SOURCES = { maintSql: { provider: 'sqlite', settings: { path: 'data.sqlite' } } };
 let dir: string;
 
@@ -32,7 +37,10 @@ beforeAll(async () => {
         Data: { Sources: SOURCES },
         Storage: {
           DefaultProfile: 'local',
-          Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } }, offsite: { Provider: 'local', Settings: { Root: './offsite' } } },
+          Profiles: {
+            local: { Provider: 'local', Settings: { Root: './backups' } },
+            offsite: { Provider: 'local', Settings: { Root: './offsite' } },
+          },
         },
         Backup: { RetentionPolicy: { KeepDaily: 1, KeepWeekly: 0, KeepMonthly: 0, MinAgeHours: 0 } },
       },
@@ -69,7 +77,9 @@ describe('koan-backup copy, cleanup and prune', () => {
     const old = new Date(Date.now() - 3 * 3_600_000);
     utimesSync(orphan, old, old);
     const dry = await run(['cleanup', '--dry-run', '--json']);
-    expect(dry.json<{ orphanArchives: { key: string }[] }>().orphanArchives.map((o) => o.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(dry.json<{ orphanArchives: { key: string }[] }>().orphanArchives.map((o) => o.key)).toEqual([
+      'crashed/crashed-20240101-000000-deadbeef.zip',
+    ]);
     expect(readdirSync(join(dir, 'backups', 'crashed'))).toHaveLength(1);
     const real = await run(['cleanup']);
     expect(real.code, real.stderr).toBe(0);

@@ -50,17 +50,29 @@ export async function readSidecar(driver: StorageDriver, key: string, signal?: A
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} is not valid JSON: ${(e as Error).message}`, { cause: e, details: { key } });
+    throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+      details: { key },
+    });
   }
   const parsed = sidecarSchema.safeParse(json);
   if (!parsed.success)
-    throw new BackupError('ARCHIVE_CORRUPT', `Sidecar ${key} does not match the manifest schema: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`, {
-      details: { key },
-    });
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `Sidecar ${key} does not match the manifest schema: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+      {
+        details: { key },
+      },
+    );
   return parsed.data;
 }
 
-export async function writeSidecar(driver: StorageDriver, key: string, sidecar: BackupSidecar, signal?: AbortSignal): Promise<void> {
+export async function writeSidecar(
+  driver: StorageDriver,
+  key: string,
+  sidecar: BackupSidecar,
+  signal?: AbortSignal,
+): Promise<void> {
   const body = Buffer.from(`${JSON.stringify(sidecar, null, 2)}\n`, 'utf8');
   await driver.put(key, Readable.from([body]), { contentType: 'application/json', ...(signal ? { signal } : {}) });
 }
@@ -75,8 +87,14 @@ export function healthOf(sidecar: BackupSidecar, attentionAfterMs: number, now =
   return sidecar.validation.healthStatus;
 }
 
-export function toBackupInfo(sidecar: BackupSidecar, profile: string, sidecarKey: string, attentionAfterMs: number): BackupInfo {
-  const restorable = (sidecar.status === 'Completed' || sidecar.status === 'PartiallyCompleted') && sidecar.archive !== undefined;
+export function toBackupInfo(
+  sidecar: BackupSidecar,
+  profile: string,
+  sidecarKey: string,
+  attentionAfterMs: number,
+): BackupInfo {
+  const restorable =
+    (sidecar.status === 'Completed' || sidecar.status === 'PartiallyCompleted') && sidecar.archive !== undefined;
   return {
     id: sidecar.id,
     name: sidecar.name,

@@ -1,11 +1,22 @@
-import { DataRuntime, dataConfigSchema, getDataRuntime, loadKoanConfig, type LoadConfigOptions, parseConfigSection } from '@koan/data';
+import {
+  DataRuntime,
+  dataConfigSchema,
+  getDataRuntime,
+  type LoadConfigOptions,
+  loadKoanConfig,
+  parseConfigSection,
+} from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
 
 /** `Koan.Backup` in koan.config.json. */
 export const backupConfigSchema = z
   .object({
-    defaultStorageProfile: z.string().min(1).optional().describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
+    defaultStorageProfile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
     defaultBatchSize: z.number().int().min(1).max(100_000).default(1000).describe('Records per batch'),
     compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
     warmupEntitiesOnStartup: z.boolean().default(false),
@@ -24,7 +35,11 @@ export const backupConfigSchema = z
       })
       .strict()
       .optional(),
-    attentionAfterDays: z.number().min(0).default(7).describe('A backup never validated for longer than this needs attention'),
+    attentionAfterDays: z
+      .number()
+      .min(0)
+      .default(7)
+      .describe('A backup never validated for longer than this needs attention'),
   })
   .strict();
 export type BackupConfig = z.infer<typeof backupConfigSchema>;
@@ -55,10 +70,17 @@ export class BackupContext {
   static async fromConfig(options: LoadConfigOptions & { runtime?: DataRuntime } = {}): Promise<BackupContext> {
     const loaded = loadKoanConfig(options);
     const cwd = options.cwd ?? process.cwd();
-    const storageConfig = parseConfigSection(storageConfigSchema, loaded.koan.storage, ['Koan', 'Storage'], loaded.file);
+    const storageConfig = parseConfigSection(
+      storageConfigSchema,
+      loaded.koan.storage,
+      ['Koan', 'Storage'],
+      loaded.file,
+    );
     const backup = parseConfigSection(backupConfigSchema, loaded.koan.backup, ['Koan', 'Backup'], loaded.file);
     // Data sources come from the same file and env as the rest (an explicit `file` or `env` must apply to them too).
-    const data = options.runtime ? undefined : parseConfigSection(dataConfigSchema, loaded.koan.data, ['Koan', 'Data'], loaded.file);
+    const data = options.runtime
+      ? undefined
+      : parseConfigSection(dataConfigSchema, loaded.koan.data, ['Koan', 'Data'], loaded.file);
     return new BackupContext({
       runtime: options.runtime ?? new DataRuntime({ cwd, ...(data?.sources ? { sources: data.sources } : {}) }),
       storage: await StorageProfiles.load(storageConfig, { cwd, ...(options.env ? { env: { ...options.env } } : {}) }),

@@ -28,7 +28,12 @@ export interface CopyReceipt {
  * it at the destination to verify size and SHA-256, and only then writes the sidecar there, so the copy
  * becomes visible in the destination's catalog only once it is complete and verified.
  */
-export async function copyBackup(context: BackupContext, ref: string, toProfile: string, options: CopyOptions = {}): Promise<CopyReceipt> {
+export async function copyBackup(
+  context: BackupContext,
+  ref: string,
+  toProfile: string,
+  options: CopyOptions = {},
+): Promise<CopyReceipt> {
   const t0 = performance.now();
   const signal = options.signal;
   const to = context.profileName(toProfile);
@@ -38,10 +43,16 @@ export async function copyBackup(context: BackupContext, ref: string, toProfile:
     ...(signal ? { signal } : {}),
   });
   if (located.profile === to)
-    throw new BackupError('INVALID_OPTION', `Backup ${located.sidecar.name} is already in storage profile ${to}; pick another destination.`);
+    throw new BackupError(
+      'INVALID_OPTION',
+      `Backup ${located.sidecar.name} is already in storage profile ${to}; pick another destination.`,
+    );
   const archive = located.sidecar.archive;
   if (!archive || !isRestorable(located.sidecar))
-    throw new BackupError('BACKUP_NOT_RESTORABLE', `Backup ${located.sidecar.name} (${located.sidecar.id}) has status ${located.sidecar.status}; only restorable backups are copied.`);
+    throw new BackupError(
+      'BACKUP_NOT_RESTORABLE',
+      `Backup ${located.sidecar.name} (${located.sidecar.id}) has status ${located.sidecar.status}; only restorable backups are copied.`,
+    );
   const target = context.storage.get(to);
   const sig = signal ? { signal } : {};
   const sourceHash = createHash('sha256');
@@ -58,18 +69,24 @@ export async function copyBackup(context: BackupContext, ref: string, toProfile:
   const sourceDigest = sourceHash.digest('hex');
   const fail = async (why: string) => {
     await target.delete(archive.key).catch(() => undefined);
-    return new BackupError('ARCHIVE_CORRUPT', `Copy of ${archive.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`, {
-      details: { from: located.profile, to, key: archive.key },
-    });
+    return new BackupError(
+      'ARCHIVE_CORRUPT',
+      `Copy of ${archive.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`,
+      {
+        details: { from: located.profile, to, key: archive.key },
+      },
+    );
   };
-  if (read !== archive.sizeBytes || sourceDigest !== archive.sha256) throw await fail(`the source read back ${read} bytes with a different SHA-256 than published`);
+  if (read !== archive.sizeBytes || sourceDigest !== archive.sha256)
+    throw await fail(`the source read back ${read} bytes with a different SHA-256 than published`);
   const destHash = createHash('sha256');
   let written = 0;
   for await (const chunk of await target.get(archive.key, sig)) {
     destHash.update(chunk as Buffer);
     written += (chunk as Buffer).length;
   }
-  if (written !== archive.sizeBytes || destHash.digest('hex') !== archive.sha256) throw await fail(`the destination holds ${written} bytes with a different SHA-256`);
+  if (written !== archive.sizeBytes || destHash.digest('hex') !== archive.sha256)
+    throw await fail(`the destination holds ${written} bytes with a different SHA-256`);
   const fresh = await readSidecar(located.driver, located.sidecarKey, signal);
   const sidecar: BackupSidecar = { ...fresh, storageProfile: to };
   await writeSidecar(target, located.sidecarKey, sidecar, signal);

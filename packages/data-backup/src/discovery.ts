@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
 import { type BackupInfo, readSidecar, scanProfile, toBackupInfo, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
-import { BackupError, invalidOption } from './errors.js';
+import { invalidOption } from './errors.js';
 import { isRestorable, type LocatedBackup, locateBackup, openArchive } from './locate.js';
-import { type BackupStatus, backupStatuses, type HealthStatus, healthStatuses, type ValidationResult } from './manifest.js';
+import {
+  type BackupStatus,
+  backupStatuses,
+  type HealthStatus,
+  healthStatuses,
+  type ValidationResult,
+} from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { readContents, verifyEntries } from './verify.js';
 
@@ -88,13 +94,17 @@ export function applyQuery(all: readonly BackupInfo[], query: BackupQuery): Back
   const to = toTime(query.dateTo, 'dateTo');
   const skip = query.skip ?? 0;
   if (!Number.isInteger(skip) || skip < 0) throw invalidOption('skip', skip, 'a non-negative integer');
-  if (query.take !== undefined && (!Number.isInteger(query.take) || query.take < 0)) throw invalidOption('take', query.take, 'a non-negative integer');
+  if (query.take !== undefined && (!Number.isInteger(query.take) || query.take < 0))
+    throw invalidOption('take', query.take, 'a non-negative integer');
   const sortBy = query.sortBy ?? 'createdAt';
-  if (!['name', 'createdAt', 'size'].includes(sortBy)) throw invalidOption('sortBy', sortBy, '"name", "createdAt" or "size"');
+  if (!['name', 'createdAt', 'size'].includes(sortBy))
+    throw invalidOption('sortBy', sortBy, '"name", "createdAt" or "size"');
   const direction = query.sortDirection ?? 'desc';
   if (direction !== 'asc' && direction !== 'desc') throw invalidOption('sortDirection', direction, '"asc" or "desc"');
-  for (const s of query.statuses ?? []) if (!backupStatuses.includes(s)) throw invalidOption('statuses', s, backupStatuses.join(', '));
-  for (const s of query.healthStatuses ?? []) if (!healthStatuses.includes(s)) throw invalidOption('healthStatuses', s, healthStatuses.join(', '));
+  for (const s of query.statuses ?? [])
+    if (!backupStatuses.includes(s)) throw invalidOption('statuses', s, backupStatuses.join(', '));
+  for (const s of query.healthStatuses ?? [])
+    if (!healthStatuses.includes(s)) throw invalidOption('healthStatuses', s, healthStatuses.join(', '));
   const tags = lower(query.tags);
   const entities = lower(query.entityTypes);
   const profiles = lower(query.storageProfiles);
@@ -117,7 +127,8 @@ export function applyQuery(all: readonly BackupInfo[], query: BackupQuery): Back
     return true;
   });
   const sign = direction === 'asc' ? 1 : -1;
-  const key = (b: BackupInfo): string | number => (sortBy === 'name' ? b.name : sortBy === 'size' ? b.sizeBytes : b.createdAt);
+  const key = (b: BackupInfo): string | number =>
+    sortBy === 'name' ? b.name : sortBy === 'size' ? b.sizeBytes : b.createdAt;
   matches.sort((a, b) => {
     const ka = key(a);
     const kb = key(b);
@@ -144,7 +155,9 @@ export class BackupDiscoveryService {
   }
 
   /** Every backup in every configured profile (or just `storageProfiles`). */
-  async discoverAllBackups(options: { storageProfiles?: readonly string[]; signal?: AbortSignal } = {}): Promise<BackupCatalog> {
+  async discoverAllBackups(
+    options: { storageProfiles?: readonly string[]; signal?: AbortSignal } = {},
+  ): Promise<BackupCatalog> {
     const profiles = options.storageProfiles?.length ? [...options.storageProfiles] : this.#profiles();
     const backups: BackupInfo[] = [];
     const unreadable: BackupCatalog['unreadable'] = [];
@@ -164,7 +177,9 @@ export class BackupDiscoveryService {
   }
 
   async queryBackups(query: BackupQuery = {}): Promise<BackupQueryResult> {
-    const catalog = await this.discoverAllBackups(query.storageProfiles?.length ? { storageProfiles: query.storageProfiles } : {});
+    const catalog = await this.discoverAllBackups(
+      query.storageProfiles?.length ? { storageProfiles: query.storageProfiles } : {},
+    );
     return applyQuery(catalog.backups, query);
   }
 
@@ -194,7 +209,10 @@ export class BackupDiscoveryService {
     let checkedEntries = 0;
     let checkedLines = 0;
     const sidecar = located.sidecar;
-    if (!isRestorable(sidecar)) issues.push(`The backup has status ${sidecar.status}${sidecar.errorMessage ? ` (${sidecar.errorMessage})` : ''}: there is nothing to restore`);
+    if (!isRestorable(sidecar))
+      issues.push(
+        `The backup has status ${sidecar.status}${sidecar.errorMessage ? ` (${sidecar.errorMessage})` : ''}: there is nothing to restore`,
+      );
     else {
       try {
         const hashIssue = await this.#checkArchiveHash(located, options.signal);
@@ -226,7 +244,8 @@ export class BackupDiscoveryService {
         issues.push((e as Error).message);
       }
     }
-    if (sidecar.status === 'PartiallyCompleted') warnings.push('The backup is partial: some entities failed during backup');
+    if (sidecar.status === 'PartiallyCompleted')
+      warnings.push('The backup is partial: some entities failed during backup');
     const isValid = issues.length === 0;
     const result: ValidationResult = {
       isValid,
@@ -258,14 +277,20 @@ export class BackupDiscoveryService {
       hash.update(chunk as Buffer);
       bytes += (chunk as Buffer).length;
     }
-    if (bytes !== archive.sizeBytes) return `Archive ${archive.key} is ${bytes} bytes, but ${archive.sizeBytes} were published (truncated or replaced)`;
-    if (hash.digest('hex') !== archive.sha256) return `Archive ${archive.key}: SHA-256 differs from the one recorded at publish time (the bytes changed)`;
+    if (bytes !== archive.sizeBytes)
+      return `Archive ${archive.key} is ${bytes} bytes, but ${archive.sizeBytes} were published (truncated or replaced)`;
+    if (hash.digest('hex') !== archive.sha256)
+      return `Archive ${archive.key}: SHA-256 differs from the one recorded at publish time (the bytes changed)`;
     return undefined;
   }
 
   async getCatalogStats(options: { storageProfiles?: readonly string[] } = {}): Promise<CatalogStats> {
     const { backups } = await this.discoverAllBackups(options);
-    const count = (xs: string[]) => xs.reduce<Record<string, number>>((acc, x) => ((acc[x] = (acc[x] ?? 0) + 1), acc), {});
+    const count = (xs: string[]) => {
+      const acc: Record<string, number> = {};
+      for (const x of xs) acc[x] = (acc[x] ?? 0) + 1;
+      return acc;
+    };
     const sorted = [...backups].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
     const brief = (b: BackupInfo | undefined) => (b ? { id: b.id, name: b.name, createdAt: b.createdAt } : undefined);
     const oldest = brief(sorted[0]);
@@ -274,7 +299,8 @@ export class BackupDiscoveryService {
       totalBackups: backups.length,
       totalSizeBytes: backups.reduce((n, b) => n + b.sizeBytes, 0),
       healthyBackups: backups.filter((b) => b.healthStatus === 'Healthy').length,
-      backupsRequiringAttention: backups.filter((b) => b.healthStatus === 'Critical' || b.healthStatus === 'Warning').length,
+      backupsRequiringAttention: backups.filter((b) => b.healthStatus === 'Critical' || b.healthStatus === 'Warning')
+        .length,
       byStatus: count(backups.map((b) => b.status)),
       byProvider: count(backups.flatMap((b) => b.providers)),
       byStorageProfile: count(backups.map((b) => b.storageProfile)),
@@ -305,6 +331,13 @@ export class BackupDiscoveryService {
         freedBytes += head?.size ?? 0;
       }
     }
-    return { id: located.sidecar.id, name: located.sidecar.name, storageProfile: located.profile, deletedKeys, freedBytes, deletedAt: new Date().toISOString() };
+    return {
+      id: located.sidecar.id,
+      name: located.sidecar.name,
+      storageProfile: located.profile,
+      deletedKeys,
+      freedBytes,
+      deletedAt: new Date().toISOString(),
+    };
   }
 }

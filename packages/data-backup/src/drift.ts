@@ -7,7 +7,12 @@ export interface SchemaDrift {
   readonly added: readonly string[];
   /** Fields in the archive the current schema no longer has. */
   readonly removed: readonly string[];
-  readonly changed: readonly { readonly field: string; readonly from: string; readonly to: string; readonly convertible: boolean }[];
+  readonly changed: readonly {
+    readonly field: string;
+    readonly from: string;
+    readonly to: string;
+    readonly convertible: boolean;
+  }[];
   readonly keyChanged: boolean;
   /** Current required fields the archive doesn't have: records can't be restored without a transform. */
   readonly missingRequired: readonly string[];

@@ -1,7 +1,22 @@
 export * from './archive/index.js';
-export { type BackupOptions, type BackupResult, backupAllEntities, backupEntity, type GlobalBackupOptions, runBackup } from './backup.js';
+export {
+  type BackupOptions,
+  type BackupResult,
+  backupAllEntities,
+  backupEntity,
+  type GlobalBackupOptions,
+  runBackup,
+} from './backup.js';
 export { type BackupInfo, healthOf, readSidecar } from './catalog.js';
-export { type BackupConfig, backupConfigSchema, BackupContext, type BackupContextOptions, getBackupContext, setBackupContext } from './context.js';
+export {
+  type BackupConfig,
+  BackupContext,
+  type BackupContextOptions,
+  backupConfigSchema,
+  getBackupContext,
+  setBackupContext,
+} from './context.js';
+export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
 export {
   applyQuery,
   type BackupCatalog,
@@ -13,7 +28,19 @@ export {
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 export { BackupError } from './errors.js';
+export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
 export { isRestorable, type LocatedBackup, locateBackup, openArchive, storageSource } from './locate.js';
+export {
+  applyRetention,
+  BackupMaintenanceService,
+  cleanupLeftovers,
+  type LeftoverReport,
+  type MaintenanceRun,
+  planRetention,
+  type RetentionDecision,
+  type RetentionPolicy,
+  type ScheduledBackup,
+} from './maintenance.js';
 export {
   assertBackupName,
   type BackupManifest,
@@ -45,16 +72,3 @@ export {
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
 export { BackupService, DataBackup, RestoreService } from './services.js';
 export { readContents, type SchemaSnapshot, verifyEntries } from './verify.js';
-export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
-export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
-export {
-  applyRetention,
-  BackupMaintenanceService,
-  cleanupLeftovers,
-  type LeftoverReport,
-  type MaintenanceRun,
-  planRetention,
-  type RetentionDecision,
-  type RetentionPolicy,
-  type ScheduledBackup,
-} from './maintenance.js';

@@ -12,7 +12,9 @@ function pascalProperties(node: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(node as Json)) {
     if (k === 'properties' && v && typeof v === 'object') {
-      out[k] = Object.fromEntries(Object.entries(v as Json).map(([name, s]) => [name[0]!.toUpperCase() + name.slice(1), pascalProperties(s)]));
+      out[k] = Object.fromEntries(
+        Object.entries(v as Json).map(([name, s]) => [name[0]!.toUpperCase() + name.slice(1), pascalProperties(s)]),
+      );
     } else if (k === 'required' && Array.isArray(v)) {
       out[k] = v.map((name: string) => name[0]!.toUpperCase() + name.slice(1));
     } else out[k] = pascalProperties(v);
@@ -24,15 +26,27 @@ function pascalProperties(node: unknown): unknown {
 export function manifestJsonSchemas(): { manifest: Json; sidecar: Json } {
   const base = { $schema: 'https://json-schema.org/draft/2020-12/schema' };
   return {
-    manifest: { ...base, title: 'Koan backup manifest (format v1)', ...(z.toJSONSchema(manifestSchema, { io: 'input' }) as Json) },
-    sidecar: { ...base, title: 'Koan backup sidecar (manifest + archive location + validation)', ...(z.toJSONSchema(sidecarSchema, { io: 'input' }) as Json) },
+    manifest: {
+      ...base,
+      title: 'Koan backup manifest (format v1)',
+      ...(z.toJSONSchema(manifestSchema, { io: 'input' }) as Json),
+    },
+    sidecar: {
+      ...base,
+      title: 'Koan backup sidecar (manifest + archive location + validation)',
+      ...(z.toJSONSchema(sidecarSchema, { io: 'input' }) as Json),
+    },
   };
 }
 
 /** JSON Schema of koan.config.json for editors (keys in the PascalCase the file uses; camelCase is accepted too). */
 export function configJsonSchema(): Json {
   const section = z
-    .object({ data: dataConfigSchema.optional(), storage: storageConfigSchema.optional(), backup: backupConfigSchema.optional() })
+    .object({
+      data: dataConfigSchema.optional(),
+      storage: storageConfigSchema.optional(),
+      backup: backupConfigSchema.optional(),
+    })
     .strict();
   const koan = pascalProperties(z.toJSONSchema(section, { io: 'input', unrepresentable: 'any' })) as Json;
   return {

@@ -29,7 +29,9 @@ export async function locateBackup(
   ref: string,
   options: { storageProfile?: string; allowPartial?: boolean; anyStatus?: boolean; signal?: AbortSignal } = {},
 ): Promise<LocatedBackup> {
-  const profiles = options.storageProfile ? [context.profileName(options.storageProfile)] : [context.profileName(), ...context.storage.names()];
+  const profiles = options.storageProfile
+    ? [context.profileName(options.storageProfile)]
+    : [context.profileName(), ...context.storage.names()];
   const seen = new Set<string>();
   const byId = UUID.test(ref);
   let best: LocatedBackup | undefined;
@@ -58,7 +60,11 @@ export async function locateBackup(
       if (sidecar.name !== ref) continue;
       const ok = options.anyStatus || sidecar.status === 'Completed' || (options.allowPartial && isRestorable(sidecar));
       if (!ok || (!options.anyStatus && !sidecar.archive)) continue;
-      if (!best || sidecar.createdAt > best.sidecar.createdAt || (sidecar.createdAt === best.sidecar.createdAt && sidecar.id > best.sidecar.id))
+      if (
+        !best ||
+        sidecar.createdAt > best.sidecar.createdAt ||
+        (sidecar.createdAt === best.sidecar.createdAt && sidecar.id > best.sidecar.id)
+      )
         best = { profile, driver, sidecar, sidecarKey: o.key };
     }
     if (best && options.storageProfile) break;
@@ -72,7 +78,12 @@ export async function locateBackup(
 }
 
 /** A random-access view of a stored archive through ranged reads (works on every storage backend). */
-export function storageSource(driver: StorageDriver, key: string, size: number, signal?: AbortSignal): RandomAccessSource {
+export function storageSource(
+  driver: StorageDriver,
+  key: string,
+  size: number,
+  signal?: AbortSignal,
+): RandomAccessSource {
   return {
     size,
     read(start: number, endExclusive: number): Readable {
@@ -101,9 +112,13 @@ export async function openArchive(located: LocatedBackup, signal?: AbortSignal):
     );
   const head = await located.driver.head(archive.key, signal ? { signal } : {});
   if (!head)
-    throw new BackupError('ARCHIVE_CORRUPT', `Archive ${archive.key} of backup ${located.sidecar.id} is missing from storage profile ${located.profile}.`, {
-      details: { key: archive.key },
-    });
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `Archive ${archive.key} of backup ${located.sidecar.id} is missing from storage profile ${located.profile}.`,
+      {
+        details: { key: archive.key },
+      },
+    );
   if (head.size !== archive.sizeBytes)
     throw new BackupError(
       'ARCHIVE_CORRUPT',

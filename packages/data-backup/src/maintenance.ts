@@ -24,14 +24,17 @@ export async function cleanupLeftovers(
 ): Promise<LeftoverReport> {
   const olderThan = Date.now() - (options.olderThanMs ?? 3_600_000);
   const dryRun = options.dryRun ?? false;
-  const profiles = options.storageProfiles?.length ? options.storageProfiles : [...new Set([context.profileName(), ...context.storage.names()])];
+  const profiles = options.storageProfiles?.length
+    ? options.storageProfiles
+    : [...new Set([context.profileName(), ...context.storage.names()])];
   const report: LeftoverReport = { incompleteUploads: [], orphanArchives: [], dryRun };
   const sig = options.signal ? { signal: options.signal } : {};
   for (const profile of profiles) {
     const driver = context.storage.get(profile);
     if (driver.flags.incompleteUploads && driver.listIncomplete && driver.abortIncomplete) {
       const stale = [];
-      for await (const upload of driver.listIncomplete(sig)) if (upload.startedAt.getTime() < olderThan) stale.push(upload);
+      for await (const upload of driver.listIncomplete(sig))
+        if (upload.startedAt.getTime() < olderThan) stale.push(upload);
       for (const upload of stale) {
         if (!dryRun) await driver.abortIncomplete(upload);
         report.incompleteUploads.push({ profile, key: upload.key, startedAt: upload.startedAt.toISOString() });
@@ -77,15 +80,22 @@ const monthKey = (d: Date) => d.toISOString().slice(0, 7);
  * partial backups are kept while younger than a day (for diagnosis) and removed after. Backups
  * younger than `minAgeHours` are never removed.
  */
-export function planRetention(backups: readonly BackupInfo[], policy: RetentionPolicy, now = new Date()): RetentionDecision {
+export function planRetention(
+  backups: readonly BackupInfo[],
+  policy: RetentionPolicy,
+  now = new Date(),
+): RetentionDecision {
   for (const k of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const)
-    if (!Number.isInteger(policy[k]) || policy[k] < 0) throw invalidOption(`retentionPolicy.${k}`, policy[k], 'a non-negative integer');
+    if (!Number.isInteger(policy[k]) || policy[k] < 0)
+      throw invalidOption(`retentionPolicy.${k}`, policy[k], 'a non-negative integer');
   const reasons = new Map<string, string[]>();
   const keepReason = (b: BackupInfo, why: string) => reasons.set(b.id, [...(reasons.get(b.id) ?? []), why]);
   const byName = new Map<string, BackupInfo[]>();
   for (const b of backups) byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
   for (const group of byName.values()) {
-    const completed = group.filter((b) => b.status === 'Completed').sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    const completed = group
+      .filter((b) => b.status === 'Completed')
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
     for (const [limit, bucket, label] of [
       [policy.keepDaily, dayKey, 'daily'],
       [policy.keepWeekly, weekKey, 'weekly'],
@@ -122,12 +132,21 @@ export async function applyRetention(
   options: { policy?: RetentionPolicy; dryRun?: boolean; storageProfiles?: readonly string[]; now?: Date } = {},
 ): Promise<RetentionDecision & { deleted: DeleteReceipt[] }> {
   const policy = options.policy ?? context.config.retentionPolicy;
-  if (!policy) throw invalidOption('retentionPolicy', undefined, 'a policy in options or Koan.Backup.RetentionPolicy in koan.config.json');
+  if (!policy)
+    throw invalidOption(
+      'retentionPolicy',
+      undefined,
+      'a policy in options or Koan.Backup.RetentionPolicy in koan.config.json',
+    );
   const discovery = new BackupDiscoveryService(context);
-  const catalog = await discovery.discoverAllBackups(options.storageProfiles ? { storageProfiles: options.storageProfiles } : {});
+  const catalog = await discovery.discoverAllBackups(
+    options.storageProfiles ? { storageProfiles: options.storageProfiles } : {},
+  );
   const decision = planRetention(catalog.backups, policy, options.now);
   const deleted: DeleteReceipt[] = [];
-  if (!options.dryRun) for (const b of decision.remove) deleted.push(await discovery.deleteBackup(b.id, { storageProfile: b.storageProfile }));
+  if (!options.dryRun)
+    for (const b of decision.remove)
+      deleted.push(await discovery.deleteBackup(b.id, { storageProfile: b.storageProfile }));
   return { ...decision, deleted };
 }
 
@@ -142,7 +161,9 @@ export interface MaintenanceRun {
 function parseInterval(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
   if (!m) throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d');
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return (
+    Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd']
+  );
 }
 
 export interface ScheduledBackup {
@@ -171,7 +192,14 @@ export class BackupMaintenanceService {
   #crons: Cron[] = [];
   #running: Promise<unknown> = Promise.resolve();
 
-  constructor(context: BackupContext, options: { intervalMs?: number; schedules?: readonly ScheduledBackup[]; onRun?: (run: MaintenanceRun) => void } = {}) {
+  constructor(
+    context: BackupContext,
+    options: {
+      intervalMs?: number;
+      schedules?: readonly ScheduledBackup[];
+      onRun?: (run: MaintenanceRun) => void;
+    } = {},
+  ) {
     this.#context = context;
     this.#intervalMs = options.intervalMs ?? parseInterval(context.config.maintenanceInterval);
     this.#schedules = options.schedules ?? [];
@@ -185,7 +213,9 @@ export class BackupMaintenanceService {
     for (const s of this.#schedules)
       this.#crons.push(
         new Cron(s.cron, { protect: true, unref: true }, () => {
-          this.#running = this.#running.then(() => s.run(s.name.replace('{date}', new Date().toISOString().slice(0, 10)))).catch(() => undefined);
+          this.#running = this.#running
+            .then(() => s.run(s.name.replace('{date}', new Date().toISOString().slice(0, 10))))
+            .catch(() => undefined);
         }),
       );
   }
@@ -209,7 +239,12 @@ export class BackupMaintenanceService {
         this.#onRun?.(run);
         return run;
       } catch (e) {
-        const run: MaintenanceRun = { startedAt, durationMs: performance.now() - t0, leftovers, error: (e as Error).message };
+        const run: MaintenanceRun = {
+          startedAt,
+          durationMs: performance.now() - t0,
+          leftovers,
+          error: (e as Error).message,
+        };
         this.#onRun?.(run);
         return run;
       }
@@ -226,4 +261,3 @@ export class BackupMaintenanceService {
     await this.#running;
   }
 }
-

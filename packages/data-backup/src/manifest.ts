@@ -48,7 +48,10 @@ export type ValidationResult = z.infer<typeof validationResultSchema>;
 
 export const manifestSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
-  id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/).describe('UUIDv7: sorts by creation time'),
+  id: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    .describe('UUIDv7: sorts by creation time'),
   name: z.string().min(1),
   description: z.string().optional(),
   tags: z.array(z.string()),
@@ -118,7 +121,11 @@ export function uuidv7(now = Date.now()): string {
 }
 
 /** Storage keys of a backup: `<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and the sidecar beside it. */
-export function backupKeys(name: string, id: string, createdAt: Date): { archive: string; sidecar: string; base: string } {
+export function backupKeys(
+  name: string,
+  id: string,
+  createdAt: Date,
+): { archive: string; sidecar: string; base: string } {
   const stamp = createdAt.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const base = `${name}/${name}-${stamp}-${id.slice(-8)}`;
   return { base, archive: `${base}.zip`, sidecar: `${base}${SIDECAR_SUFFIX}` };

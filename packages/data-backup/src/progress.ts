@@ -35,14 +35,22 @@ export class ProgressTracker {
   overallTotalRecords: number | undefined;
   bytes = 0;
 
-  constructor(operation: ProgressEvent['operation'], backup: string, listener: ProgressListener | undefined, intervalMs = 250) {
+  constructor(
+    operation: ProgressEvent['operation'],
+    backup: string,
+    listener: ProgressListener | undefined,
+    intervalMs = 250,
+  ) {
     this.#operation = operation;
     this.#backup = backup;
     this.#listener = listener;
     this.#intervalMs = intervalMs;
   }
 
-  emit(phase: ProgressEvent['phase'], current?: { entity: string; set: string; records: number; totalRecords?: number | undefined }): void {
+  emit(
+    phase: ProgressEvent['phase'],
+    current?: { entity: string; set: string; records: number; totalRecords?: number | undefined },
+  ): void {
     if (!this.#listener) return;
     const now = performance.now();
     if (phase === 'progress' && now - this.#last < this.#intervalMs) return;
@@ -50,7 +58,8 @@ export class ProgressTracker {
     const elapsedMs = now - this.#started;
     const rate = elapsedMs > 0 ? (this.overallRecords * 1000) / elapsedMs : 0;
     const total = this.overallTotalRecords;
-    const etaMs = total !== undefined && rate > 0 ? Math.max(0, ((total - this.overallRecords) * 1000) / rate) : undefined;
+    const etaMs =
+      total !== undefined && rate > 0 ? Math.max(0, ((total - this.overallRecords) * 1000) / rate) : undefined;
     try {
       this.#listener({
         operation: this.#operation,

@@ -538,6 +538,9 @@ async function restoreSource(
   let inFlight = -1;
   try {
     await adapter.transaction(async (tx: DataWriter) => {
+      // Parents are written first; deferring the store's foreign-key checks to the commit also lets cycles and
+      // self-references to later rows load. The adapter checks before committing and names a violating record.
+      await tx.deferConstraints?.();
       if (options.replaceExisting)
         for (let i = plans.length - 1; i >= 0; i--)
           reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);

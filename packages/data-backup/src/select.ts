@@ -35,8 +35,14 @@ export function matchesFilter(info: { name: string; provider: string }, filter: 
 }
 
 /** Every discovered entity set that passes the filter, in a stable order (entity name, then set). */
-export async function selectTargets(context: BackupContext, filter: EntityFilter & { introspect?: boolean }): Promise<BackupTarget[]> {
-  const infos: EntityInfo[] = await discoverEntities({ runtime: context.runtime, ...(filter.introspect ? { introspect: true } : {}) });
+export async function selectTargets(
+  context: BackupContext,
+  filter: EntityFilter & { introspect?: boolean },
+): Promise<BackupTarget[]> {
+  const infos: EntityInfo[] = await discoverEntities({
+    runtime: context.runtime,
+    ...(filter.introspect ? { introspect: true } : {}),
+  });
   const out: BackupTarget[] = [];
   for (const info of infos) {
     if (!matchesFilter(info, filter)) continue;
@@ -54,7 +60,11 @@ export function setOrder(a: string, b: string): number {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; resolves when all are done (first error rejects after all settle). */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {

@@ -1,9 +1,21 @@
 import type { Entity } from '@koan/data';
-import { type BackupOptions, type BackupResult, backupAllEntities, backupEntity, type GlobalBackupOptions } from './backup.js';
+import {
+  type BackupOptions,
+  type BackupResult,
+  backupAllEntities,
+  backupEntity,
+  type GlobalBackupOptions,
+} from './backup.js';
 import type { BackupInfo } from './catalog.js';
 import { type BackupContext, getBackupContext } from './context.js';
 import { BackupDiscoveryService } from './discovery.js';
-import { type GlobalRestoreOptions, type RestoreOptions, type RestoreReport, restoreAllEntities, restoreEntity } from './restore.js';
+import {
+  type GlobalRestoreOptions,
+  type RestoreOptions,
+  type RestoreReport,
+  restoreAllEntities,
+  restoreEntity,
+} from './restore.js';
 
 /** Whole-application and per-entity backups. */
 export class BackupService {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeRecord, type EntitySchema, type StoreDescription } from '@koan/data';
-import { type ZipReader, hashEntry } from './archive/index.js';
+import { hashEntry, type ZipReader } from './archive/index.js';
 import { BackupError } from './errors.js';
 import {
   type BackupManifest,
@@ -40,7 +40,10 @@ async function readJson(reader: ZipReader, name: string): Promise<{ value: unkno
   try {
     return { value: JSON.parse(bytes.toString('utf8')), bytes };
   } catch (e) {
-    throw new BackupError('ARCHIVE_CORRUPT', `${name} is not valid JSON: ${(e as Error).message}`, { cause: e, details: { entry: name } });
+    throw new BackupError('ARCHIVE_CORRUPT', `${name} is not valid JSON: ${(e as Error).message}`, {
+      cause: e,
+      details: { entry: name },
+    });
   }
 }
 
@@ -51,31 +54,49 @@ async function readJson(reader: ZipReader, name: string): Promise<{ value: unkno
  */
 export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): Promise<ArchiveContents> {
   for (const name of [MANIFEST_ENTRY, CHECKSUMS_ENTRY])
-    if (!reader.entry(name)) throw new BackupError('ARCHIVE_CORRUPT', `The archive has no ${name}: it is not a complete Koan backup.`, { details: { entry: name } });
+    if (!reader.entry(name))
+      throw new BackupError('ARCHIVE_CORRUPT', `The archive has no ${name}: it is not a complete Koan backup.`, {
+        details: { entry: name },
+      });
   const m = await readJson(reader, MANIFEST_ENTRY);
   const parsed = manifestSchema.safeParse(m.value);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
-    throw new BackupError('ARCHIVE_CORRUPT', `manifest.json does not match the v1 manifest schema at ${i?.path.join('.') || '(root)'}: ${i?.message}`, {
-      details: { entry: MANIFEST_ENTRY },
-    });
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `manifest.json does not match the v1 manifest schema at ${i?.path.join('.') || '(root)'}: ${i?.message}`,
+      {
+        details: { entry: MANIFEST_ENTRY },
+      },
+    );
   }
   const manifest = parsed.data;
   if (sidecar && sidecar.id !== manifest.id)
-    throw new BackupError('ARCHIVE_CORRUPT', `The archive's manifest is backup ${manifest.id}, but its sidecar says ${sidecar.id}.`);
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `The archive's manifest is backup ${manifest.id}, but its sidecar says ${sidecar.id}.`,
+    );
   const c = await readJson(reader, CHECKSUMS_ENTRY);
   const checksumsDigest = createHash('sha256').update(c.bytes).digest('hex');
   if (checksumsDigest !== manifest.verification.overallChecksum)
-    throw new BackupError('ARCHIVE_CORRUPT', `${CHECKSUMS_ENTRY} does not match the manifest's overall checksum: the archive was altered.`, {
-      details: { entry: CHECKSUMS_ENTRY },
-    });
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `${CHECKSUMS_ENTRY} does not match the manifest's overall checksum: the archive was altered.`,
+      {
+        details: { entry: CHECKSUMS_ENTRY },
+      },
+    );
   const checksums = checksumsSchema.parse(c.value);
   let snapshots: SchemaSnapshot[] | undefined;
   if (manifest.options.includeSchemaSnapshot) {
     const s = await readJson(reader, SCHEMAS_ENTRY);
     const digest = createHash('sha256').update(s.bytes).digest('hex');
     if (digest !== checksums.files[SCHEMAS_ENTRY])
-      throw new BackupError('ARCHIVE_CORRUPT', `${SCHEMAS_ENTRY} does not match its checksum: the archive was altered.`, { details: { entry: SCHEMAS_ENTRY } });
+      throw new BackupError(
+        'ARCHIVE_CORRUPT',
+        `${SCHEMAS_ENTRY} does not match its checksum: the archive was altered.`,
+        { details: { entry: SCHEMAS_ENTRY } },
+      );
     snapshots = (s.value as { entities: SchemaSnapshot[] }).entities;
   }
   return { manifest, checksums, snapshots };
@@ -89,18 +110,26 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
 export async function verifyEntries(
   reader: ZipReader,
   contents: ArchiveContents,
-  options: { deep: boolean; only?: ReadonlySet<string>; signal?: AbortSignal; onEntry?: (entry: string, lines: number) => void },
+  options: {
+    deep: boolean;
+    only?: ReadonlySet<string>;
+    signal?: AbortSignal;
+    onEntry?: (entry: string, lines: number) => void;
+  },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { issues: [], warnings: [], checkedEntries: 0, checkedLines: 0 };
   const { manifest, checksums, snapshots } = contents;
   const listed = new Set(Object.keys(checksums.files));
   for (const entry of reader.entries) {
     if (entry.name === MANIFEST_ENTRY || entry.name === CHECKSUMS_ENTRY) continue;
-    if (!listed.has(entry.name)) report.issues.push(`${entry.name}: present in the archive but not in ${CHECKSUMS_ENTRY}`);
+    if (!listed.has(entry.name))
+      report.issues.push(`${entry.name}: present in the archive but not in ${CHECKSUMS_ENTRY}`);
   }
   for (const e of manifest.entities) {
     if (e.status !== 'Completed') {
-      report.warnings.push(`${e.entityType}@${e.set}: failed during backup (${e.errorMessage ?? 'no message'}); it is not in the archive`);
+      report.warnings.push(
+        `${e.entityType}@${e.set}: failed during backup (${e.errorMessage ?? 'no message'}); it is not in the archive`,
+      );
       continue;
     }
     if (options.only && !options.only.has(e.storageFile)) continue;
@@ -109,7 +138,8 @@ export async function verifyEntries(
       report.issues.push(`${e.storageFile}: missing from the archive`);
       continue;
     }
-    if (expected !== e.contentHash) report.issues.push(`${e.storageFile}: manifest contentHash and ${CHECKSUMS_ENTRY} disagree`);
+    if (expected !== e.contentHash)
+      report.issues.push(`${e.storageFile}: manifest contentHash and ${CHECKSUMS_ENTRY} disagree`);
     try {
       if (options.deep) {
         const snapshot = snapshots?.find((s) => s.entityType === e.entityType && s.set === e.set);
@@ -139,7 +169,10 @@ export async function verifyEntries(
             if (snapshot) {
               try {
                 const { unknown } = decodeRecord(snapshot.schema, value as Record<string, unknown>);
-                if (unknown.length) report.issues.push(`${e.storageFile} line ${lineNo}: fields not in the schema snapshot: ${unknown.join(', ')}`);
+                if (unknown.length)
+                  report.issues.push(
+                    `${e.storageFile} line ${lineNo}: fields not in the schema snapshot: ${unknown.join(', ')}`,
+                  );
                 if ((value as Record<string, unknown>)[snapshot.schema.key] === undefined)
                   report.issues.push(`${e.storageFile} line ${lineNo}: no key field "${snapshot.schema.key}"`);
               } catch (err) {
@@ -151,14 +184,23 @@ export async function verifyEntries(
           lines += batch.lines.length;
           options.onEntry?.(e.storageFile, lines);
         }
-        if (done?.missingFinalNewline) report.issues.push(`${e.storageFile}: the last line is not terminated (truncated entry)`);
-        if (done && done.sha256 !== expected) report.issues.push(`${e.storageFile}: SHA-256 mismatch (archive ${done.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`);
-        if (lines !== e.itemCount) report.issues.push(`${e.storageFile}: ${lines} lines, but the manifest records ${e.itemCount} items`);
+        if (done?.missingFinalNewline)
+          report.issues.push(`${e.storageFile}: the last line is not terminated (truncated entry)`);
+        if (done && done.sha256 !== expected)
+          report.issues.push(
+            `${e.storageFile}: SHA-256 mismatch (archive ${done.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
+          );
+        if (lines !== e.itemCount)
+          report.issues.push(`${e.storageFile}: ${lines} lines, but the manifest records ${e.itemCount} items`);
         report.checkedLines += lines;
       } else {
         const h = await hashEntry(reader, e.storageFile, options.signal);
-        if (h.sha256 !== expected) report.issues.push(`${e.storageFile}: SHA-256 mismatch (archive ${h.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`);
-        if (h.lines !== e.itemCount) report.issues.push(`${e.storageFile}: ${h.lines} lines, but the manifest records ${e.itemCount} items`);
+        if (h.sha256 !== expected)
+          report.issues.push(
+            `${e.storageFile}: SHA-256 mismatch (archive ${h.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
+          );
+        if (h.lines !== e.itemCount)
+          report.issues.push(`${e.storageFile}: ${h.lines} lines, but the manifest records ${e.itemCount} items`);
         report.checkedLines += h.lines;
         options.onEntry?.(e.storageFile, h.lines);
       }

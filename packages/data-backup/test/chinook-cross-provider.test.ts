@@ -8,12 +8,27 @@
  * code unit by code unit (byte-identical UTF-8), integers exactly. See docs/type-mapping.md.
  */
 import { join } from 'node:path';
-import { type DataAdapter, type DataRecord, type EntitySchema, type FieldSpec, keyFieldsOf, registeredEntities, unregisterEntity } from '@koan/data';
+import {
+  type DataAdapter,
+  type DataRecord,
+  type EntitySchema,
+  type FieldSpec,
+  keyFieldsOf,
+  registeredEntities,
+  unregisterEntity,
+} from '@koan/data';
 import { sharedDatasetsDir } from '@koan/data/testing';
 import { backupAllEntities, restoreAllEntities } from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
-import { createScratch, DIALECTS, type Dialect, probeDialect, readScript, type ScratchDatabase } from './scratch-databases.js';
+import {
+  createScratch,
+  DIALECTS,
+  type Dialect,
+  probeDialect,
+  readScript,
+  type ScratchDatabase,
+} from './scratch-databases.js';
 
 const SCRIPTS: Readonly<Record<Dialect, string>> = {
   sqlite: 'Chinook_Sqlite.sql',
@@ -37,7 +52,9 @@ const CHINOOK_ROWS: Readonly<Record<string, number>> = {
 };
 
 const datasets = sharedDatasetsDir();
-const unavailable = Object.fromEntries(await Promise.all(DIALECTS.map(async (d) => [d, await probeDialect(d)] as const))) as Record<Dialect, string | undefined>;
+const unavailable = Object.fromEntries(
+  await Promise.all(DIALECTS.map(async (d) => [d, await probeDialect(d)] as const)),
+) as Record<Dialect, string | undefined>;
 
 /**
  * The exact decimal a text denotes, in one spelling: no exponent, no leading zeros, no trailing fraction zeros,
@@ -49,7 +66,12 @@ export function exactDecimal(text: string): string {
   const [, sign, int = '', frac = '', exp = '0'] = m;
   const digits = int + frac;
   const point = int.length + Number(exp);
-  const padded = point < 0 ? '0'.repeat(-point) + digits : point > digits.length ? digits + '0'.repeat(point - digits.length) : digits;
+  const padded =
+    point < 0
+      ? '0'.repeat(-point) + digits
+      : point > digits.length
+        ? digits + '0'.repeat(point - digits.length)
+        : digits;
   const at = Math.max(point, 0);
   const whole = padded.slice(0, at).replace(/^0+/, '') || '0';
   const fraction = padded.slice(at).replace(/0+$/, '');
@@ -64,7 +86,8 @@ function neutral(spec: FieldSpec, value: unknown): unknown {
     case 'decimal':
       return `decimal:${exactDecimal(String(value))}`;
     case 'datetime':
-      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(String(value))) throw new Error(`datetime not canonical: ${String(value)}`);
+      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(String(value)))
+        throw new Error(`datetime not canonical: ${String(value)}`);
       return value;
     case 'bigint':
       return String(value);
@@ -84,7 +107,8 @@ async function readAll(adapter: DataAdapter, schema: EntitySchema): Promise<Data
 /** Differences between two tables read in key order, as readable lines (the first 5). */
 function differences(schema: EntitySchema, source: readonly DataRecord[], target: readonly DataRecord[]): string[] {
   const out: string[] = [];
-  if (source.length !== target.length) out.push(`${schema.name}: ${source.length} source rows, ${target.length} restored`);
+  if (source.length !== target.length)
+    out.push(`${schema.name}: ${source.length} source rows, ${target.length} restored`);
   const keys = keyFieldsOf(schema);
   for (let i = 0; i < Math.min(source.length, target.length) && out.length < 5; i++) {
     const a = source[i]!;
@@ -92,7 +116,10 @@ function differences(schema: EntitySchema, source: readonly DataRecord[], target
     for (const [field, spec] of Object.entries(schema.fields)) {
       const x = neutral(spec, a[field]);
       const y = neutral(spec, b[field]);
-      if (x !== y) out.push(`${schema.name} ${keys.map((k) => a[k]).join('/')} .${field}: source ${JSON.stringify(x)}, restored ${JSON.stringify(y)}`);
+      if (x !== y)
+        out.push(
+          `${schema.name} ${keys.map((k) => a[k]).join('/')} .${field}: source ${JSON.stringify(x)}, restored ${JSON.stringify(y)}`,
+        );
     }
   }
   return out;
@@ -118,10 +145,16 @@ describe.each(DIALECTS)('Chinook backed up from %s', (from) => {
     env = await makeContext({ src: db.source });
     forgetIntrospected();
     const result = await backupAllEntities(env.context, `chinook-${from}`, { introspect: true });
-    manifestEntities = result.entities.map((e) => ({ entityType: e.entityType, itemCount: e.itemCount, status: e.status, keyType: e.keyType }));
+    manifestEntities = result.entities.map((e) => ({
+      entityType: e.entityType,
+      itemCount: e.itemCount,
+      status: e.status,
+      keyType: e.keyType,
+    }));
     const adapter = await env.context.runtime.adapter('src');
     for (const entity of registeredEntities())
-      if (entity.schema.source === 'src') source.set(entity.schema.name, { schema: entity.schema, rows: await readAll(adapter, entity.schema) });
+      if (entity.schema.source === 'src')
+        source.set(entity.schema.name, { schema: entity.schema, rows: await readAll(adapter, entity.schema) });
     forgetIntrospected();
   }, 300_000);
 
@@ -143,47 +176,51 @@ describe.each(DIALECTS)('Chinook backed up from %s', (from) => {
     expect(keyFieldsOf(playlistTrack)).toHaveLength(2);
   });
 
-  it.for(DIALECTS.filter((d) => d !== from))(`restores into %s: same row counts, every value identical`, async (to, ctx) => {
-    if (skipReason) return ctx.skip(skipReason);
-    if (unavailable[to]) return ctx.skip(unavailable[to]);
-    const db = await createScratch(to, `xp_${from.slice(0, 2)}_${to.slice(0, 2)}`);
-    scratches.push(db);
-    // A second application environment: the target database only, reading the same backup storage.
-    const target = await makeContext(
-      { tgt: db.source },
-      { profiles: { local: { provider: 'local', settings: { root: join(env!.dir, 'backups') } } } },
-    );
-    try {
-      forgetIntrospected();
-      const report = await restoreAllEntities(target.context, `chinook-${from}`, { targetSource: 'tgt' });
-      expect(report.entities.map((e) => e.status)).toEqual(Array(11).fill('Restored'));
-      const adapter = await target.context.runtime.adapter('tgt');
-      const problems: string[] = [];
-      let compared = 0;
-      expect(source.size).toBe(11);
-      for (const [name, { schema, rows }] of source) {
-        const restored = registeredEntities().find((e) => e.schema.name === name && e.schema.source === 'tgt');
-        if (!restored) {
-          problems.push(`${name}: not restored`);
-          continue;
+  it.for(DIALECTS.filter((d) => d !== from))(
+    `restores into %s: same row counts, every value identical`,
+    async (to, ctx) => {
+      if (skipReason) return ctx.skip(skipReason);
+      if (unavailable[to]) return ctx.skip(unavailable[to]);
+      const db = await createScratch(to, `xp_${from.slice(0, 2)}_${to.slice(0, 2)}`);
+      scratches.push(db);
+      // A second application environment: the target database only, reading the same backup storage.
+      const target = await makeContext(
+        { tgt: db.source },
+        { profiles: { local: { provider: 'local', settings: { root: join(env!.dir, 'backups') } } } },
+      );
+      try {
+        forgetIntrospected();
+        const report = await restoreAllEntities(target.context, `chinook-${from}`, { targetSource: 'tgt' });
+        expect(report.entities.map((e) => e.status)).toEqual(Array(11).fill('Restored'));
+        const adapter = await target.context.runtime.adapter('tgt');
+        const problems: string[] = [];
+        let compared = 0;
+        expect(source.size).toBe(11);
+        for (const [name, { schema, rows }] of source) {
+          const restored = registeredEntities().find((e) => e.schema.name === name && e.schema.source === 'tgt');
+          if (!restored) {
+            problems.push(`${name}: not restored`);
+            continue;
+          }
+          expect(keyFieldsOf(restored.schema)).toEqual(keyFieldsOf(schema));
+          expect(await adapter.count(restored.schema, 'root')).toBe(rows.length);
+          problems.push(...differences(schema, rows, await readAll(adapter, restored.schema)));
+          compared += rows.length;
         }
-        expect(keyFieldsOf(restored.schema)).toEqual(keyFieldsOf(schema));
-        expect(await adapter.count(restored.schema, 'root')).toBe(rows.length);
-        problems.push(...differences(schema, rows, await readAll(adapter, restored.schema)));
-        compared += rows.length;
+        expect(problems).toEqual([]);
+        expect(compared).toBe(Object.values(CHINOOK_ROWS).reduce((a, b) => a + b, 0));
+        // Types mapped sensibly on the target: the invoice total stays an exact decimal(10,2) where the target has one.
+        const invoice = registeredEntities().find((e) => /^invoice$/i.test(e.schema.name))!.schema;
+        const total = Object.keys(invoice.fields).find((f) => /^total$/i.test(f))!;
+        const storeType = (await adapter.describe(invoice, 'root')).columns.find((c) => c.name === total)?.storeType;
+        expect(storeType).toMatch(to === 'sqlite' ? /^DECIMAL_TEXT$/ : /^(numeric|decimal)\(10,\s*2\)$/i);
+      } finally {
+        forgetIntrospected();
+        await target.cleanup();
       }
-      expect(problems).toEqual([]);
-      expect(compared).toBe(Object.values(CHINOOK_ROWS).reduce((a, b) => a + b, 0));
-      // Types mapped sensibly on the target: the invoice total stays an exact decimal(10,2) where the target has one.
-      const invoice = registeredEntities().find((e) => /^invoice$/i.test(e.schema.name))!.schema;
-      const total = Object.keys(invoice.fields).find((f) => /^total$/i.test(f))!;
-      const storeType = (await adapter.describe(invoice, 'root')).columns.find((c) => c.name === total)?.storeType;
-      expect(storeType).toMatch(to === 'sqlite' ? /^DECIMAL_TEXT$/ : /^(numeric|decimal)\(10,\s*2\)$/i);
-    } finally {
-      forgetIntrospected();
-      await target.cleanup();
-    }
-  }, 300_000);
+    },
+    300_000,
+  );
 });
 
 describe('exactDecimal: numeric-exact equality of decimal texts', () => {

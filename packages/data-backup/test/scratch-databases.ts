@@ -91,14 +91,32 @@ export async function createScratch(dialect: Dialect, label: string, script?: st
     };
     if (script) await exec(script);
     else await exec('SELECT 1');
-    return { dialect, name, source: { provider: 'sqlite', settings: { path } }, exec, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      dialect,
+      name,
+      source: { provider: 'sqlite', settings: { path } },
+      exec,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   if (dialect === 'postgres') {
     const url = urlWithDatabase(serviceUrls.postgres, name);
     await pgAdmin(`CREATE DATABASE ${name}`);
     const exec = async (sql: string) => run('psql', ['-q', '-X', '-v', 'ON_ERROR_STOP=1', '-d', url], sql);
-    if (script) await exec(script.split('\n').filter((line) => !/^\s*(DROP DATABASE|CREATE DATABASE|\\c)\b/i.test(line)).join('\n'));
-    return { dialect, name, source: { provider: 'postgres', settings: { connectionString: url, poolSize: 2 } }, exec, drop: () => pgAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+    if (script)
+      await exec(
+        script
+          .split('\n')
+          .filter((line) => !/^\s*(DROP DATABASE|CREATE DATABASE|\\c)\b/i.test(line))
+          .join('\n'),
+      );
+    return {
+      dialect,
+      name,
+      source: { provider: 'postgres', settings: { connectionString: url, poolSize: 2 } },
+      exec,
+      drop: () => pgAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    };
   }
   const admin = await mysql.createConnection({ uri: serviceUrls.mysql });
   try {
@@ -107,7 +125,13 @@ export async function createScratch(dialect: Dialect, label: string, script?: st
     await admin.end();
   }
   const url = new URL(serviceUrls.mysql);
-  const args = [`-h${url.hostname}`, `-P${url.port || '3306'}`, `-u${decodeURIComponent(url.username || 'root')}`, '--default-character-set=utf8mb4', name];
+  const args = [
+    `-h${url.hostname}`,
+    `-P${url.port || '3306'}`,
+    `-u${decodeURIComponent(url.username || 'root')}`,
+    '--default-character-set=utf8mb4',
+    name,
+  ];
   if (url.password) args.push(`-p${decodeURIComponent(url.password)}`);
   const exec = (sql: string) => run('mysql', args, sql);
   if (script) await exec(script.replace(/^\s*(DROP DATABASE IF EXISTS|CREATE DATABASE|USE)\s+`?\w+`?\s*;\s*$/gim, ''));

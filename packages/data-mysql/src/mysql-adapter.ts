@@ -8,6 +8,7 @@ import {
   type DataReader,
   type DataRecord,
   type DataWriter,
+  describeKey,
   type EntitySchema,
   type ExportOptions,
   type ImportOptions,
@@ -83,6 +84,33 @@ const KEYS_PER_STATEMENT = 1000;
 /** Where an operation runs: on a pooled connection of its own, or on the connection of a transaction/snapshot. */
 interface Session {
   readonly conn?: PoolConnection;
+  /** Set on the session of `transaction()`: tables written, and whether foreign-key checks are deferred. */
+  readonly state?: { deferred: boolean; readonly written: Map<string, { entity: EntitySchema; set: string }> };
+}
+
+const ER_NO_REFERENCED_ROW = 1452;
+
+interface ForeignKeyRow {
+  readonly constraint: string;
+  readonly table: string;
+  readonly columns: string[];
+  readonly parent: string;
+  readonly parentColumns: string[];
+}
+
+function foreignKeyViolation(
+  entity: string,
+  set: string,
+  key: string | undefined,
+  fk: Pick<ForeignKeyRow, 'constraint' | 'parent' | 'columns'>,
+  values: string,
+  cause?: unknown,
+): DataError {
+  return new DataError(
+    'FOREIGN_KEY_VIOLATION',
+    `[mysql] ${entity} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${fk.parent} with ${fk.columns.join(', ')} = ${values}, which does not exist (constraint ${fk.constraint}).`,
+    { ...(cause ? { cause } : {}), details: { entity, set, key, constraint: fk.constraint, references: fk.parent } },
+  );
 }
 
 const POOLED: Session = Object.freeze({});
@@ -246,7 +274,10 @@ export class MysqlAdapter implements DataAdapter {
     for (const name of keys) {
       const type = entity.fields[name]?.type;
       if (type !== 'string' && type !== 'uuid' && type !== 'integer')
-        throw new DataError('INVALID_KEY', `${entity.name}: key field "${name}" must be string, uuid or integer, not ${type}`);
+        throw new DataError(
+          'INVALID_KEY',
+          `${entity.name}: key field "${name}" must be string, uuid or integer, not ${type}`,
+        );
     }
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
       const isKey = keys.includes(name);
@@ -368,6 +399,62 @@ export class MysqlAdapter implements DataAdapter {
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     if (records.length === 0) return { inserted: 0, updated: 0 };
+    session.state?.written.set(physicalName(entity, set), { entity, set });
+    try {
+      return await this.#importRows(session, entity, set, records, options);
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ER_NO_REFERENCED_ROW) throw e;
+      throw await this.#missingParent(session, entity, set, records, e as Error);
+    }
+  }
+
+  /** Names the record of a batch whose parent row is missing, from MySQL's error 1452 (which names the constraint only). */
+  async #missingParent(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    e: Error,
+  ): Promise<DataError> {
+    const m = /CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY \((.+?)\) REFERENCES `((?:[^`]|``)+)` \((.+?)\)/.exec(e.message);
+    if (!m)
+      return new DataError('FOREIGN_KEY_VIOLATION', `[mysql] ${entity.name}: ${e.message}`, {
+        cause: e,
+        details: { entity: entity.name, set },
+      });
+    const names = (list: string) => [...list.matchAll(/`((?:[^`]|``)+)`/g)].map((x) => x[1]!.replaceAll('``', '`'));
+    const fk = {
+      constraint: m[1]!.replaceAll('``', '`'),
+      columns: names(m[2]!),
+      parent: m[3]!.replaceAll('``', '`'),
+      parentColumns: names(m[4]!),
+    };
+    const candidates = records.filter((r) => fk.columns.every((c) => r[c] !== null && r[c] !== undefined));
+    const found = new Set<string>();
+    const tuple = (values: unknown[]) => JSON.stringify(values.map(String));
+    await this.#use(session, async (conn) => {
+      for (let i = 0; i < candidates.length; i += KEYS_PER_STATEMENT) {
+        const chunk = candidates.slice(i, i + KEYS_PER_STATEMENT).map((r) => fk.columns.map((c) => r[c]));
+        const [rows] = await conn.query({
+          sql: `SELECT ${fk.parentColumns.map(quoteId).join(', ')} FROM ${quoteId(fk.parent)} WHERE (${fk.parentColumns.map(quoteId).join(', ')}) IN (?)`,
+          values: [chunk],
+          rowsAsArray: true,
+        });
+        for (const row of rows as unknown as unknown[][]) found.add(tuple(row));
+      }
+    });
+    const record = candidates.find((r) => !found.has(tuple(fk.columns.map((c) => r[c]))));
+    const values = record ? fk.columns.map((c) => JSON.stringify(record[c])).join(', ') : '?';
+    return foreignKeyViolation(entity.name, set, record ? describeKey(entity, record) : undefined, fk, values, e);
+  }
+
+  async #importRows(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
     const plan = this.#plan(entity, set);
     if (options.bulk && this.#localInfile)
       return this.#use(session, (conn) =>
@@ -473,7 +560,10 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   #upsertClause(plan: TablePlan): string {
-    const others = [...plan.columns.filter((c) => !plan.keys.includes(c)), ...(plan.ambiguous.length ? [ABSENT_COLUMN] : [])];
+    const others = [
+      ...plan.columns.filter((c) => !plan.keys.includes(c)),
+      ...(plan.ambiguous.length ? [ABSENT_COLUMN] : []),
+    ];
     const key = quoteId(plan.key);
     return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = VALUES(${key})`}`;
   }
@@ -532,6 +622,7 @@ export class MysqlAdapter implements DataAdapter {
 
   async #clear(session: Session, entity: EntitySchema, set: string): Promise<number> {
     const plan = this.#plan(entity, set);
+    session.state?.written.set(plan.table, { entity, set });
     return this.#use(session, async (conn) => {
       try {
         const [header] = await conn.query<ResultSetHeader>(`DELETE FROM ${quoteId(plan.table)}`);
@@ -657,22 +748,91 @@ export class MysqlAdapter implements DataAdapter {
 
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const conn = await this.#acquire();
-    const session: Session = { conn };
+    const state = { deferred: false, written: new Map<string, { entity: EntitySchema; set: string }>() };
+    const session: Session = { conn, state };
+    let broken = false;
     try {
       await conn.query('START TRANSACTION');
       const writer: DataWriter = {
         importBatch: (entity, set, records, options) => this.#import(session, entity, set, records, options),
         clear: (entity, set) => this.#clear(session, entity, set),
         remove: (entity, set, keys) => this.#remove(session, entity, set, keys),
+        // InnoDB checks foreign keys row by row and cannot defer them: checks are switched off for this
+        // connection and the tables written are checked explicitly before COMMIT.
+        deferConstraints: async () => {
+          await conn.query('SET SESSION foreign_key_checks = 0');
+          state.deferred = true;
+        },
       };
       const out = await fn(writer);
+      if (state.deferred) await this.#checkForeignKeys(conn, state.written);
       await conn.query('COMMIT');
       return out;
     } catch (e) {
       await conn.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      conn.release();
+      if (state.deferred)
+        await conn.query('SET SESSION foreign_key_checks = 1').catch(() => {
+          broken = true;
+        });
+      // A connection whose checks could not be switched back on must not go back to the pool.
+      if (broken) conn.destroy();
+      else conn.release();
+    }
+  }
+
+  /**
+   * Every foreign key from or to a written table, checked with an anti-join: the first row whose parent is
+   * missing fails the transaction, named by entity (or table), key and constraint.
+   */
+  async #checkForeignKeys(
+    conn: PoolConnection,
+    written: ReadonlyMap<string, { entity: EntitySchema; set: string }>,
+  ): Promise<void> {
+    if (written.size === 0) return;
+    const tables = [...written.keys()];
+    const [usage] = await conn.query({
+      sql:
+        'SELECT CONSTRAINT_NAME, TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE ' +
+        'WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL AND (TABLE_NAME IN (?) OR REFERENCED_TABLE_NAME IN (?)) ' +
+        'ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION',
+      values: [tables, tables],
+      rowsAsArray: true,
+    });
+    const fks = new Map<string, ForeignKeyRow>();
+    for (const [constraint, table, column, parent, parentColumn] of usage as unknown as string[][]) {
+      const id = `${table}\0${constraint}`;
+      const fk = fks.get(id) ?? {
+        constraint: constraint!,
+        table: table!,
+        columns: [],
+        parent: parent!,
+        parentColumns: [],
+      };
+      fk.columns.push(column!);
+      fk.parentColumns.push(parentColumn!);
+      fks.set(id, fk);
+    }
+    for (const fk of fks.values()) {
+      const target = written.get(fk.table);
+      const keys = target ? keyFieldsOf(target.entity) : [];
+      const child = (c: string) => `c.${quoteId(c)}`;
+      const [rows] = await conn.query({
+        sql:
+          `SELECT ${[...keys, ...fk.columns].map(child).join(', ')} FROM ${quoteId(fk.table)} c ` +
+          `WHERE ${fk.columns.map((c) => `${child(c)} IS NOT NULL`).join(' AND ')} AND NOT EXISTS (SELECT 1 FROM ${quoteId(fk.parent)} p ` +
+          `WHERE ${fk.parentColumns.map((pc, i) => `p.${quoteId(pc)} = ${child(fk.columns[i]!)}`).join(' AND ')}) LIMIT 1`,
+        rowsAsArray: true,
+      });
+      const row = (rows as unknown as unknown[][])[0];
+      if (!row) continue;
+      const values = row
+        .slice(keys.length)
+        .map((v) => JSON.stringify(v))
+        .join(', ');
+      const key = target ? describeKey(target.entity, Object.fromEntries(keys.map((k, i) => [k, row[i]]))) : undefined;
+      throw foreignKeyViolation(target?.entity.name ?? fk.table, target?.set ?? 'root', key, fk, values);
     }
   }
 }

@@ -450,7 +450,11 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       ]);
       expect(chinook.introspectionSkipped).toEqual([]);
       const playlistTrack = schemas.find((s) => s.name === 'PlaylistTrack')!;
-      expect(playlistTrack).toMatchObject({ key: 'PlaylistId', keyFields: ['PlaylistId', 'TrackId'], keyType: 'integer' });
+      expect(playlistTrack).toMatchObject({
+        key: 'PlaylistId',
+        keyFields: ['PlaylistId', 'TrackId'],
+        keyType: 'integer',
+      });
       const pairs: [number, number][] = [];
       for await (const batch of chinook.exportEntity(playlistTrack, 'root', { batchSize: 500 }))
         for (const r of batch) pairs.push([r.PlaylistId as number, r.TrackId as number]);

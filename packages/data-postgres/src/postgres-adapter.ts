@@ -18,7 +18,7 @@ import {
 } from '@koan/data';
 import pg from 'pg';
 import { type IntrospectionResult, introspectSchema, readTables } from './postgres-introspector.js';
-import { ABSENT, type Lease, PostgresSession } from './postgres-session.js';
+import { ABSENT, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
 import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
 
 /** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
@@ -220,9 +220,14 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
   }
 
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
-    return this.#inTransaction('BEGIN', (_client, shared) =>
-      fn(new PostgresSession({ schema: this.source.schema, acquire: async () => shared })),
-    );
+    return this.#inTransaction('BEGIN', async (_client, shared) => {
+      const session = new TransactionSession({ schema: this.source.schema, acquire: async () => shared });
+      const result = await fn(session);
+      await session.checkDeferred(
+        async (table) => (await readTables(this.pool, this.source.schema, table))[0]?.foreignKeys ?? [],
+      );
+      return result;
+    });
   }
 
   async #inTransaction<T>(begin: string, fn: (client: pg.PoolClient, shared: Lease) => Promise<T>): Promise<T> {

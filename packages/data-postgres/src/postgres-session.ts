@@ -9,7 +9,16 @@ import type {
   ImportResult,
   KeyValue,
 } from '@koan/data';
-import { DataError, type EntitySchema, type FieldSpec, keyFieldsOf, keySpec, physicalName, throwIfAborted } from '@koan/data';
+import {
+  DataError,
+  describeKey,
+  type EntitySchema,
+  type FieldSpec,
+  keyFieldsOf,
+  keySpec,
+  physicalName,
+  throwIfAborted,
+} from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
@@ -201,33 +210,38 @@ export class PostgresSession implements DataReader, DataWriter {
     const rows = options.mode === 'upsert' ? lastPerKey(entity, records) : records;
     const shape = shapeOf(entity);
     const table = this.table(entity, set);
-    return this.#write(entity, set, async (client) => {
-      if (options.bulk) return this.#copyImport(client, entity, shape, table, rows, options);
-      const width = shape.fields.length + (shape.tracked.length > 0 ? 1 : 0);
-      const perStatement = Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMS / width));
-      let inserted = 0;
-      let updated = 0;
-      for (let start = 0; start < rows.length; start += perStatement) {
-        throwIfAborted(options.signal);
-        const chunk = rows.slice(start, start + perStatement);
-        const params: unknown[] = [];
-        const tuples = chunk.map((record) => {
-          const slots = shape.fields.map(([name, spec]) => {
-            params.push(toParam(spec, record[name]));
-            return `$${params.length}`;
+    return this.#write(
+      entity,
+      set,
+      async (client) => {
+        if (options.bulk) return this.#copyImport(client, entity, shape, table, rows, options);
+        const width = shape.fields.length + (shape.tracked.length > 0 ? 1 : 0);
+        const perStatement = Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMS / width));
+        let inserted = 0;
+        let updated = 0;
+        for (let start = 0; start < rows.length; start += perStatement) {
+          throwIfAborted(options.signal);
+          const chunk = rows.slice(start, start + perStatement);
+          const params: unknown[] = [];
+          const tuples = chunk.map((record) => {
+            const slots = shape.fields.map(([name, spec]) => {
+              params.push(toParam(spec, record[name]));
+              return `$${params.length}`;
+            });
+            if (shape.tracked.length > 0) {
+              params.push(absentOf(shape, record));
+              slots.push(`$${params.length}`);
+            }
+            return `(${slots.join(',')})`;
           });
-          if (shape.tracked.length > 0) {
-            params.push(absentOf(shape, record));
-            slots.push(`$${params.length}`);
-          }
-          return `(${slots.join(',')})`;
-        });
-        const text = `INSERT INTO ${table} (${shape.columns}) VALUES ${tuples.join(',')}${conflictClause(entity, shape, options.mode)}`;
-        const res = await client.query<{ i: boolean }>(text, params);
-        for (const row of res.rows) row.i ? inserted++ : updated++;
-      }
-      return { inserted, updated };
-    });
+          const text = `INSERT INTO ${table} (${shape.columns}) VALUES ${tuples.join(',')}${conflictClause(entity, shape, options.mode)}`;
+          const res = await client.query<{ i: boolean }>(text, params);
+          for (const row of res.rows) row.i ? inserted++ : updated++;
+        }
+        return { inserted, updated };
+      },
+      rows,
+    );
   }
 
   async #copyImport(
@@ -295,6 +309,7 @@ export class PostgresSession implements DataReader, DataWriter {
     entity: EntitySchema,
     set: string,
     fn: (client: pg.ClientBase, inTransaction: boolean) => Promise<T>,
+    records?: readonly DataRecord[],
   ): Promise<T> {
     const lease = await this.source.acquire();
     const { client } = lease;
@@ -314,7 +329,7 @@ export class PostgresSession implements DataReader, DataWriter {
       }
     } catch (e) {
       broken ||= !lease.shared && isConnectionError(e);
-      throw mapWriteError(e, entity, set);
+      throw mapWriteError(e, entity, set, records);
     } finally {
       await lease.release(broken);
     }
@@ -426,7 +441,8 @@ function toRecord(fields: Fields, row: readonly unknown[]): DataRecord {
 function lastPerKey(entity: EntitySchema, records: readonly DataRecord[]): readonly DataRecord[] {
   const keys = keyFieldsOf(entity);
   const byKey = new Map<unknown, DataRecord>();
-  for (const r of records) byKey.set(keys.length === 1 ? r[entity.key] : JSON.stringify(keys.map((k) => String(r[k]))), r);
+  for (const r of records)
+    byKey.set(keys.length === 1 ? r[entity.key] : JSON.stringify(keys.map((k) => String(r[k]))), r);
   if (byKey.size === records.length) return records;
   return [...byKey.values()];
 }
@@ -459,8 +475,9 @@ function isConnectionError(e: unknown): boolean {
   return code === undefined || code.startsWith('08') || code === '57P01';
 }
 
-function mapWriteError(e: unknown, entity: EntitySchema, set: string): unknown {
+function mapWriteError(e: unknown, entity: EntitySchema, set: string, records?: readonly DataRecord[]): unknown {
   const code = pgCode(e);
+  if (code === '23503') return foreignKeyError(e as pg.DatabaseError, entity, set, records);
   if (code === '23505') {
     const key = /\)=\((.*)\) already exists/.exec((e as { detail?: string }).detail ?? '')?.[1];
     return new DataError(
@@ -510,4 +527,111 @@ function compactJson(chunk: Buffer): Buffer {
     out[n++] = b;
   }
   return out.subarray(0, n);
+}
+
+const unquote = (name: string): string => (name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name);
+
+/**
+ * A foreign-key violation naming the entity, the record key and the constraint. PostgreSQL reports the missing
+ * parent value (`Key (customer_id)=(99) is not present in table "customer"`); the record is the batch's first
+ * one holding that value.
+ */
+function foreignKeyError(
+  e: pg.DatabaseError,
+  entity: EntitySchema,
+  set: string,
+  records?: readonly DataRecord[],
+): DataError {
+  const constraint = e.constraint ?? '?';
+  const missing = /^Key \((.+)\)=\((.*)\) is not present in table "(.+)"\.$/s.exec(e.detail ?? '');
+  if (!missing) {
+    // A parent row that is still referenced (a DELETE of the parent).
+    return new DataError('FOREIGN_KEY_VIOLATION', `[postgres] ${entity.name}: ${e.message} (${e.detail ?? ''})`, {
+      cause: e,
+      details: { entity: entity.name, set, constraint, ...(e.table ? { table: e.table } : {}) },
+    });
+  }
+  const columns = missing[1]!.split(', ').map(unquote);
+  const values = missing[2]!.split(', ');
+  const record = records?.find((r) => columns.every((c, i) => String(r[c]) === values[i]));
+  const key = record ? describeKey(entity, record) : undefined;
+  return new DataError(
+    'FOREIGN_KEY_VIOLATION',
+    `[postgres] ${entity.name} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${missing[3]} with ${columns.join(', ')} = ${missing[2]}, which does not exist (constraint ${constraint}).`,
+    { cause: e, details: { entity: entity.name, set, key, constraint, references: missing[3] } },
+  );
+}
+
+/** The writer of one `transaction()`: tracks the tables it writes, so deferred foreign keys can be checked before commit. */
+export class TransactionSession extends PostgresSession {
+  #deferred = false;
+  readonly #written = new Map<string, { entity: EntitySchema; set: string }>();
+
+  override importBatch(
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    this.#written.set(physicalName(entity, set), { entity, set });
+    return super.importBatch(entity, set, records, options);
+  }
+
+  override clear(entity: EntitySchema, set: string): Promise<number> {
+    this.#written.set(physicalName(entity, set), { entity, set });
+    return super.clear(entity, set);
+  }
+
+  /**
+   * `SET CONSTRAINTS ALL DEFERRED`: DEFERRABLE foreign keys are checked at commit. Constraints declared without
+   * DEFERRABLE (PostgreSQL's default) still fire at the end of each statement: parents must come first for them.
+   */
+  async deferConstraints(): Promise<void> {
+    const lease = await this.source.acquire();
+    try {
+      await lease.client.query('SET CONSTRAINTS ALL DEFERRED');
+      this.#deferred = true;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Before commit, when deferred: the first row of a written table whose parent is missing, named (COMMIT would
+   * report the constraint and the missing value, not the row's key).
+   */
+  async checkDeferred(foreignKeys: (table: string) => Promise<readonly ForeignKeyInfo[]>): Promise<void> {
+    if (!this.#deferred) return;
+    const lease = await this.source.acquire();
+    try {
+      for (const [physical, { entity, set }] of this.#written) {
+        const keys = keyFieldsOf(entity);
+        for (const fk of await foreignKeys(physical)) {
+          const child = (c: string) => `c.${q(c)}`;
+          const parent = `${q(this.source.schema)}.${q(fk.references)}`;
+          const text =
+            `SELECT ${[...keys, ...fk.columns].map((c) => `${child(c)}::text`).join(', ')} FROM ${this.table(entity, set)} c ` +
+            `WHERE ${fk.columns.map((c) => `${child(c)} IS NOT NULL`).join(' AND ')} AND NOT EXISTS (SELECT 1 FROM ${parent} p ` +
+            `WHERE ${fk.referencedColumns.map((pc, i) => `p.${q(pc)} = ${child(fk.columns[i]!)}`).join(' AND ')}) LIMIT 1`;
+          const row = (await lease.client.query<string[]>({ text, rowMode: 'array' })).rows[0];
+          if (!row) continue;
+          const key = describeKey(entity, Object.fromEntries(keys.map((k, i) => [k, row[i]])));
+          throw new DataError(
+            'FOREIGN_KEY_VIOLATION',
+            `[postgres] ${entity.name} record ${JSON.stringify(key)} references ${fk.references} with ${fk.columns.join(', ')} = ${row.slice(keys.length).join(', ')}, which does not exist (constraint ${fk.name}).`,
+            { details: { entity: entity.name, set, key, constraint: fk.name, references: fk.references } },
+          );
+        }
+      }
+    } finally {
+      await lease.release();
+    }
+  }
+}
+
+export interface ForeignKeyInfo {
+  readonly name: string;
+  readonly columns: readonly string[];
+  readonly references: string;
+  readonly referencedColumns: readonly string[];
 }

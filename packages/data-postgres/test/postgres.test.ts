@@ -431,7 +431,17 @@ describe('postgres adapter', () => {
       { a: 1, b: 'B', v: 'y' },
       { a: 1, b: 'b', v: 'x' },
     ]);
-    expect(await adapter.importBatch(pair, ROOT_SET, [{ a: 1, b: 'b', v: 'x2' }, { a: 2, b: 'b', v: 'n' }], { mode: 'upsert' })).toEqual({
+    expect(
+      await adapter.importBatch(
+        pair,
+        ROOT_SET,
+        [
+          { a: 1, b: 'b', v: 'x2' },
+          { a: 2, b: 'b', v: 'n' },
+        ],
+        { mode: 'upsert' },
+      ),
+    ).toEqual({
       inserted: 1,
       updated: 1,
     });
@@ -471,7 +481,11 @@ describe('postgres adapter', () => {
       expect(entities).toHaveLength(11);
       expect(skipped).toEqual([]);
       const playlistTrack = entities.find((e) => e.name === 'playlist_track')!;
-      expect(playlistTrack).toMatchObject({ key: 'playlist_id', keyFields: ['playlist_id', 'track_id'], keyType: 'integer' });
+      expect(playlistTrack).toMatchObject({
+        key: 'playlist_id',
+        keyFields: ['playlist_id', 'track_id'],
+        keyType: 'integer',
+      });
       const pairs = (await collect(chinook.exportEntity(playlistTrack, ROOT_SET, { batchSize: 500 }))).map(
         (r) => [r.playlist_id, r.track_id] as [number, number],
       );

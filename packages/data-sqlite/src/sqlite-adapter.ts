@@ -42,6 +42,26 @@ export interface SqliteSettings {
    * @default 5000
    */
   readonly busyTimeoutMs?: number;
+  /**
+   * Enforce `FOREIGN KEY` constraints declared in the database (`PRAGMA foreign_keys = ON` on the connection).
+   * SQLite's own default is off; tables `ensureEntity` creates declare none.
+   * @default true
+   */
+  readonly foreignKeys?: boolean;
+}
+
+/** What one `transaction()` (and its nested savepoints) did: deferred constraint checks, tables written. */
+interface TransactionState {
+  deferred: boolean;
+  readonly written: Map<string, { entity: EntitySchema; set: string }>;
+}
+
+interface ForeignKey {
+  /** SQLite names no constraint: this describes it, `FOREIGN KEY (a) REFERENCES P (b)`. */
+  readonly constraint: string;
+  readonly parent: string;
+  readonly columns: readonly string[];
+  readonly parentColumns: readonly string[];
 }
 
 type Db = Database.Database;
@@ -144,7 +164,7 @@ export class SqliteAdapter implements DataAdapter {
   readonly #settings: Required<Omit<SqliteSettings, 'path'>>;
   #conn: Connection | undefined;
   readonly #reads = new Reads(() => this.#connection());
-  readonly #inTransaction = new AsyncLocalStorage<{ depth: number }>();
+  readonly #inTransaction = new AsyncLocalStorage<{ depth: number; state: TransactionState }>();
   #writeLock: Promise<void> = Promise.resolve();
   #atomic: ((fn: () => unknown) => unknown) | undefined;
   #metaReady = false;
@@ -160,6 +180,7 @@ export class SqliteAdapter implements DataAdapter {
     this.#settings = Object.freeze({
       walMode: settings.walMode ?? true,
       busyTimeoutMs: settings.busyTimeoutMs ?? 5000,
+      foreignKeys: settings.foreignKeys ?? true,
     });
     this.capabilities = Object.freeze({
       transactions: true,
@@ -196,6 +217,7 @@ export class SqliteAdapter implements DataAdapter {
     const db = new Database(this.path);
     try {
       db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
+      db.pragma(`foreign_keys = ${this.#settings.foreignKeys ? 'ON' : 'OFF'}`);
       if (this.#settings.walMode && this.path !== ':memory:') {
         db.pragma('journal_mode = WAL');
         // Safe in WAL mode: a power loss may lose the last commits but never corrupts the file.
@@ -271,9 +293,90 @@ export class SqliteAdapter implements DataAdapter {
           details,
         },
       );
+    if (e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' && record) {
+      const conn = this.#connection();
+      // The failed row was not written: find the reference of this record whose parent row is missing.
+      for (const fk of this.#foreignKeys(conn, physicalName(entity, set))) {
+        const values = fk.columns.map((c) => record[c]);
+        if (values.some((v) => v === null || v === undefined)) continue;
+        const where = fk.parentColumns.map((c) => `${quoteIdent(c)} = ?`).join(' AND ');
+        const found = conn
+          .prepare(`SELECT 1 FROM ${quoteIdent(fk.parent)} WHERE ${where} LIMIT 1`)
+          .get(...values.map((v) => (typeof v === 'boolean' ? Number(v) : v)));
+        if (found === undefined) return foreignKeyViolation(entity, set, describeKey(entity, record), fk, values, e);
+      }
+    }
     if (e.code.startsWith('SQLITE_CONSTRAINT'))
       return new DataError('CONSTRAINT_VIOLATION', `[sqlite] ${entity.name}: ${e.message}`, { cause: e, details });
     return e;
+  }
+
+  #foreignKeys(conn: Connection, physical: string): ForeignKey[] {
+    const rows = conn
+      .prepare(`PRAGMA foreign_key_list(${quoteIdent(physical)})`)
+      .safeIntegers(false)
+      .all() as { id: number; table: string; from: string; to: string | null }[];
+    const byId = new Map<number, { parent: string; columns: string[]; parentColumns: (string | null)[] }>();
+    for (const r of rows) {
+      const fk = byId.get(r.id) ?? { parent: r.table, columns: [], parentColumns: [] };
+      fk.columns.push(r.from);
+      fk.parentColumns.push(r.to);
+      byId.set(r.id, fk);
+    }
+    return [...byId.values()].map((fk) => {
+      // `REFERENCES P` without columns means P's primary key.
+      const parentColumns = fk.parentColumns.every((c) => c !== null)
+        ? (fk.parentColumns as string[])
+        : this.#columns(conn, fk.parent)
+            .filter((c) => c.pk > 0)
+            .sort((a, b) => a.pk - b.pk)
+            .map((c) => c.name);
+      const constraint = `FOREIGN KEY (${fk.columns.join(', ')}) REFERENCES ${fk.parent} (${parentColumns.join(', ')})`;
+      return { constraint, parent: fk.parent, columns: fk.columns, parentColumns };
+    });
+  }
+
+  /**
+   * Before a transaction with deferred constraints commits: the first row of a written table whose parent is
+   * missing, named by entity, key and constraint (COMMIT itself would only say "FOREIGN KEY constraint failed").
+   */
+  #checkDeferred(state: TransactionState): void {
+    const conn = this.#connection();
+    if (!conn.db.pragma('foreign_keys', { simple: true })) return;
+    for (const [physical, { entity, set }] of state.written) {
+      const keys = keyFieldsOf(entity);
+      for (const fk of this.#foreignKeys(conn, physical)) {
+        const child = (c: string) => `c.${quoteIdent(c)}`;
+        const sql =
+          `SELECT ${[...keys, ...fk.columns].map(child).join(', ')} FROM ${quoteIdent(physical)} c ` +
+          `WHERE ${fk.columns.map((c) => `${child(c)} IS NOT NULL`).join(' AND ')} AND NOT EXISTS (SELECT 1 FROM ${quoteIdent(fk.parent)} p ` +
+          `WHERE ${fk.parentColumns.map((pc, i) => `p.${quoteIdent(pc)} = ${child(fk.columns[i]!)}`).join(' AND ')}) LIMIT 1`;
+        const row = conn.prepare(sql).raw(true).safeIntegers(false).get() as unknown[] | undefined;
+        if (!row) continue;
+        const record = Object.fromEntries(keys.map((k, i) => [k, row[i]]));
+        throw foreignKeyViolation(entity, set, describeKey(entity, record), fk, row.slice(keys.length));
+      }
+    }
+    // Tables not written here (a cleared parent's other children) are left to COMMIT, which names no row.
+    const other = conn.prepare('PRAGMA foreign_key_check').raw(true).get() as unknown[] | undefined;
+    if (other)
+      throw new DataError(
+        'FOREIGN_KEY_VIOLATION',
+        `[sqlite] ${String(other[0])} row ${String(other[1])} references a missing ${String(other[2])} row: the transaction was rolled back.`,
+        { details: { table: other[0], rowid: other[1], references: other[2] } },
+      );
+  }
+
+  /**
+   * Postpones foreign-key checks to the end of the current `transaction()` (`PRAGMA defer_foreign_keys`); before
+   * it commits, every table written in it is checked and a violation is named (see `DataWriter.deferConstraints`).
+   * Outside a transaction it does nothing.
+   */
+  async deferConstraints(): Promise<void> {
+    const current = this.#inTransaction.getStore();
+    if (!current) return;
+    this.#connection().db.pragma('defer_foreign_keys = ON');
+    current.state.deferred = true;
   }
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
@@ -348,6 +451,7 @@ export class SqliteAdapter implements DataAdapter {
           : ` ON CONFLICT(${key}) DO NOTHING`;
       }
       let current: DataRecord | undefined;
+      this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
       try {
         const insert = conn.prepare(sql);
         return this.#atomically(() => {
@@ -372,6 +476,7 @@ export class SqliteAdapter implements DataAdapter {
 
   async clear(entity: EntitySchema, set: string): Promise<number> {
     return this.#exclusive(() => {
+      this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
       try {
         return this.#connection()
           .prepare(`DELETE FROM ${this.#table(entity, set)}`)
@@ -498,13 +603,15 @@ export class SqliteAdapter implements DataAdapter {
 
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const outer = this.#inTransaction.getStore();
-    if (outer) return this.#savepoint(outer.depth + 1, fn);
+    if (outer) return this.#savepoint(outer.depth + 1, outer.state, fn);
+    const state: TransactionState = { deferred: false, written: new Map() };
     return this.#exclusive(() =>
-      this.#inTransaction.run({ depth: 0 }, async () => {
+      this.#inTransaction.run({ depth: 0, state }, async () => {
         const db = this.#connection().db;
         db.exec('BEGIN IMMEDIATE');
         try {
           const result = await fn(this);
+          if (state.deferred) this.#checkDeferred(state);
           db.exec('COMMIT');
           return result;
         } catch (e) {
@@ -515,12 +622,12 @@ export class SqliteAdapter implements DataAdapter {
     );
   }
 
-  async #savepoint<T>(depth: number, fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+  async #savepoint<T>(depth: number, state: TransactionState, fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const db = this.#connection().db;
     const name = `koan_tx_${depth}`;
     db.exec(`SAVEPOINT ${name}`);
     try {
-      const result = await this.#inTransaction.run({ depth }, () => fn(this));
+      const result = await this.#inTransaction.run({ depth, state }, () => fn(this));
       db.exec(`RELEASE ${name}`);
       return result;
     } catch (e) {
@@ -554,4 +661,23 @@ function createTableSql(entity: EntitySchema, physical: string): string {
   if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
   // Text and composite keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid.
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${entity.keyType === 'integer' && !composite ? '' : ' WITHOUT ROWID'}`;
+}
+
+function foreignKeyViolation(
+  entity: EntitySchema,
+  set: string,
+  key: string,
+  fk: ForeignKey,
+  values: readonly unknown[],
+  cause?: unknown,
+): DataError {
+  const shown = values.map((v) => JSON.stringify(v)).join(', ');
+  return new DataError(
+    'FOREIGN_KEY_VIOLATION',
+    `[sqlite] ${entity.name} record ${JSON.stringify(key)} references ${fk.parent} (${fk.parentColumns.join(', ')}) = (${shown}), which does not exist (constraint ${fk.constraint}).`,
+    {
+      ...(cause ? { cause } : {}),
+      details: { entity: entity.name, set, key, constraint: fk.constraint, references: fk.parent },
+    },
+  );
 }

@@ -61,7 +61,12 @@ export interface StoreDescription {
   readonly exists: boolean;
   readonly columns: readonly { readonly name: string; readonly storeType: string; readonly nullable: boolean }[];
   readonly primaryKey: readonly string[];
-  readonly foreignKeys?: readonly { readonly columns: readonly string[]; readonly references: string; readonly referencedColumns: readonly string[]; readonly name?: string }[];
+  readonly foreignKeys?: readonly {
+    readonly columns: readonly string[];
+    readonly references: string;
+    readonly referencedColumns: readonly string[];
+    readonly name?: string;
+  }[];
   /** Anything else worth keeping: vector dimension and metric, TTL scheme, collation, engine... */
   readonly extra?: Readonly<Record<string, unknown>>;
 }
@@ -92,7 +97,12 @@ export interface DataReader {
 
 /** Writes that may run inside a transaction. */
 export interface DataWriter {
-  importBatch(entity: EntitySchema, set: string, records: readonly DataRecord[], options: ImportOptions): Promise<ImportResult>;
+  importBatch(
+    entity: EntitySchema,
+    set: string,
+    records: readonly DataRecord[],
+    options: ImportOptions,
+  ): Promise<ImportResult>;
   /** Removes every record of the set; returns how many were removed (where the store can tell, else -1). */
   clear(entity: EntitySchema, set: string): Promise<number>;
   remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number>;

@@ -16,20 +16,22 @@
  *
  * `null` is written as `null`; a missing optional field is absent from the line.
  */
+
+import type { DataRecord } from './adapter.js';
 import { DataError } from './errors.js';
 import type { FieldSpec } from './fields.js';
-import type { DataRecord } from './adapter.js';
 import type { EntitySchema } from './schema.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const DATETIME =
+  /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 function bad(entity: string, field: string, spec: FieldSpec, value: unknown, hint: string): DataError {
-  const shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  const shown = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
   return new DataError(
     'INVALID_VALUE',
     `${entity}.${field}: expected ${spec.type}${spec.type === 'vector' ? `(${spec.dimension})` : ''}, got ${shown?.slice(0, 80)}. ${hint}`,
@@ -82,7 +84,12 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
       break;
     case 'integer':
       if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-      if (typeof value === 'bigint' && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+      if (
+        typeof value === 'bigint' &&
+        value >= BigInt(Number.MIN_SAFE_INTEGER) &&
+        value <= BigInt(Number.MAX_SAFE_INTEGER)
+      )
+        return Number(value);
       return throwBad(entity, field, spec, value, 'Use a safe integer, or declare the field t.bigint().');
     case 'number':
       if (typeof value === 'number') return value;
@@ -106,7 +113,13 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
     case 'datetime': {
       const v = normalizeDatetime(value);
       if (v !== undefined) return v;
-      return throwBad(entity, field, spec, value, 'Use a Date or an ISO-8601 string such as "2024-05-01T10:00:00.123456Z".');
+      return throwBad(
+        entity,
+        field,
+        spec,
+        value,
+        'Use a Date or an ISO-8601 string such as "2024-05-01T10:00:00.123456Z".',
+      );
     }
     case 'date': {
       const v = normalizeDate(value);
@@ -124,7 +137,8 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
     case 'vector': {
       const dim = spec.dimension ?? 0;
       if (value instanceof Float32Array && value.length === dim) return value;
-      if (Array.isArray(value) && value.length === dim && value.every((x) => typeof x === 'number')) return Float32Array.from(value);
+      if (Array.isArray(value) && value.length === dim && value.every((x) => typeof x === 'number'))
+        return Float32Array.from(value);
       return throwBad(entity, field, spec, value, `Use a Float32Array or number[] of length ${dim}.`);
     }
   }
@@ -152,7 +166,8 @@ function isJson(v: unknown): boolean {
  * Unknown fields are rejected (a typo would otherwise be lost silently); missing required fields too.
  */
 export function normalizeRecord(schema: EntitySchema, input: Record<string, unknown>): DataRecord {
-  if (input === null || typeof input !== 'object') throw new DataError('INVALID_RECORD', `${schema.name}: a record must be an object`);
+  if (input === null || typeof input !== 'object')
+    throw new DataError('INVALID_RECORD', `${schema.name}: a record must be an object`);
   const out: DataRecord = {};
   for (const [name, spec] of Object.entries(schema.fields)) {
     const value = input[name];
@@ -168,9 +183,13 @@ export function normalizeRecord(schema: EntitySchema, input: Record<string, unkn
   }
   for (const name of Object.keys(input)) {
     if (!(name in schema.fields) && input[name] !== undefined)
-      throw new DataError('UNKNOWN_FIELD', `${schema.name}: unknown field "${name}". Declared fields: ${Object.keys(schema.fields).join(', ')}.`, {
-        details: { entity: schema.name, field: name },
-      });
+      throw new DataError(
+        'UNKNOWN_FIELD',
+        `${schema.name}: unknown field "${name}". Declared fields: ${Object.keys(schema.fields).join(', ')}.`,
+        {
+          details: { entity: schema.name, field: name },
+        },
+      );
   }
   return out;
 }
@@ -183,7 +202,8 @@ function float32ToBase64(v: Float32Array): string {
 
 function base64ToFloat32(s: string, dim: number | undefined): Float32Array {
   const buf = Buffer.from(s, 'base64');
-  if (buf.length % 4 !== 0 || (dim !== undefined && buf.length !== dim * 4)) throw new TypeError(`vector has ${buf.length} bytes, expected ${(dim ?? 0) * 4}`);
+  if (buf.length % 4 !== 0 || (dim !== undefined && buf.length !== dim * 4))
+    throw new TypeError(`vector has ${buf.length} bytes, expected ${(dim ?? 0) * 4}`);
   const out = new Float32Array(buf.length / 4);
   for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
   return out;
@@ -201,7 +221,11 @@ export function encodeValue(spec: FieldSpec, value: unknown): unknown {
     case 'bigint':
       return (value as bigint).toString();
     case 'binary':
-      return Buffer.from((value as Uint8Array).buffer, (value as Uint8Array).byteOffset, (value as Uint8Array).byteLength).toString('base64');
+      return Buffer.from(
+        (value as Uint8Array).buffer,
+        (value as Uint8Array).byteOffset,
+        (value as Uint8Array).byteLength,
+      ).toString('base64');
     case 'vector':
       return float32ToBase64(value as Float32Array);
     default:
@@ -267,7 +291,10 @@ export function encodeRecordLine(schema: EntitySchema, record: DataRecord): stri
  * Decodes one parsed JSON line. Fields the schema does not know are returned in `unknown` rather than
  * dropped, so callers decide (schema drift policy).
  */
-export function decodeRecord(schema: EntitySchema, line: Record<string, unknown>): { record: DataRecord; unknown: string[] } {
+export function decodeRecord(
+  schema: EntitySchema,
+  line: Record<string, unknown>,
+): { record: DataRecord; unknown: string[] } {
   const record: DataRecord = {};
   const unknown: string[] = [];
   for (const [name, value] of Object.entries(line)) {
@@ -279,7 +306,10 @@ export function decodeRecord(schema: EntitySchema, line: Record<string, unknown>
     try {
       record[name] = decodeValue(spec, value);
     } catch (e) {
-      throw new DataError('INVALID_VALUE', `${schema.name}.${name}: ${(e as Error).message}`, { cause: e, details: { entity: schema.name, field: name } });
+      throw new DataError('INVALID_VALUE', `${schema.name}.${name}: ${(e as Error).message}`, {
+        cause: e,
+        details: { entity: schema.name, field: name },
+      });
     }
   }
   return { record, unknown };

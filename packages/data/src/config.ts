@@ -70,14 +70,23 @@ export function loadKoanConfig(options: LoadConfigOptions = {}): LoadedConfig {
     try {
       parsed = JSON.parse(readFileSync(file, 'utf8'));
     } catch (e) {
-      throw new ConfigError('CONFIG_INVALID_JSON', `${file} is not valid JSON: ${(e as Error).message}`, { cause: e, details: { file } });
+      throw new ConfigError('CONFIG_INVALID_JSON', `${file} is not valid JSON: ${(e as Error).message}`, {
+        cause: e,
+        details: { file },
+      });
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-      throw new ConfigError('CONFIG_INVALID', `${file} must contain a JSON object with a "Koan" section`, { details: { file } });
+      throw new ConfigError('CONFIG_INVALID', `${file} must contain a JSON object with a "Koan" section`, {
+        details: { file },
+      });
     root = parsed as Record<string, unknown>;
     used = file;
   } else if (explicit) {
-    throw new ConfigError('CONFIG_NOT_FOUND', `Config file ${file} does not exist (from ${options.file ? 'options.file' : 'KOAN_CONFIG'}).`, { details: { file } });
+    throw new ConfigError(
+      'CONFIG_NOT_FOUND',
+      `Config file ${file} does not exist (from ${options.file ? 'options.file' : 'KOAN_CONFIG'}).`,
+      { details: { file } },
+    );
   }
   const koanRaw = root.Koan ?? root.koan ?? {};
   const koan = normalizeKeys(koanRaw) as Record<string, unknown>;
@@ -123,7 +132,12 @@ function pascalPath(path: readonly PropertyKey[], parents: readonly string[]): s
  * Validates one config section with its zod schema. The error names every bad key path as it is
  * written in koan.config.json, the expected value, and the env var that would override it.
  */
-export function parseConfigSection<T extends z.ZodType>(schema: T, value: unknown, sectionPath: readonly string[], file?: string): z.infer<T> {
+export function parseConfigSection<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  sectionPath: readonly string[],
+  file?: string,
+): z.infer<T> {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
@@ -131,7 +145,9 @@ export function parseConfigSection<T extends z.ZodType>(schema: T, value: unknow
     return `- ${path}: ${issue.message} (set it in ${file ?? 'koan.config.json'} or with env ${path.replace(/\./g, '__')})`;
   });
   throw new ConfigError('CONFIG_INVALID', `Invalid configuration:\n${lines.join('\n')}`, {
-    details: { issues: result.error.issues.map((i) => ({ path: pascalPath(i.path, sectionPath), message: i.message })) },
+    details: {
+      issues: result.error.issues.map((i) => ({ path: pascalPath(i.path, sectionPath), message: i.message })),
+    },
   });
 }
 
@@ -143,8 +159,14 @@ export const dataConfigSchema = z
         z.string(),
         z
           .object({
-            provider: z.string().min(1).describe('Provider kind: sqlite, postgres, mysql, mariadb, redis, lancedb, json, memory'),
-            settings: z.record(z.string(), z.unknown()).optional().describe('Provider settings (see the provider package README)'),
+            provider: z
+              .string()
+              .min(1)
+              .describe('Provider kind: sqlite, postgres, mysql, mariadb, redis, lancedb, json, memory'),
+            settings: z
+              .record(z.string(), z.unknown())
+              .optional()
+              .describe('Provider settings (see the provider package README)'),
           })
           .strict(),
       )
@@ -154,4 +176,3 @@ export const dataConfigSchema = z
   .strict();
 
 export type DataConfig = z.infer<typeof dataConfigSchema>;
-

@@ -1,6 +1,6 @@
 import type { AdapterCapabilities } from './adapter.js';
 import { type Entity, registeredEntities, registerSchema } from './entity.js';
-import { getDataRuntime, type DataRuntime } from './runtime.js';
+import { type DataRuntime, getDataRuntime } from './runtime.js';
 import type { EntitySchema, KeyType } from './schema.js';
 
 /** What discovery reports about one entity. */
@@ -53,7 +53,10 @@ export async function discoverEntities(options: DiscoverOptions = {}): Promise<E
 }
 
 /** Registers the undeclared tables of every source whose adapter can introspect. */
-export async function introspectSources(runtime: DataRuntime = getDataRuntime(), sources?: readonly string[]): Promise<EntitySchema[]> {
+export async function introspectSources(
+  runtime: DataRuntime = getDataRuntime(),
+  sources?: readonly string[],
+): Promise<EntitySchema[]> {
   const found: EntitySchema[] = [];
   for (const source of sources ?? runtime.sourceNames()) {
     const adapter = await runtime.adapter(source);

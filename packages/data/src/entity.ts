@@ -2,7 +2,7 @@ import type { DataAdapter, DataRecord, ImportResult, KeyValue } from './adapter.
 import { normalizeRecord, normalizeValue } from './codec.js';
 import { DataError } from './errors.js';
 import type { FieldsShape, InferInput, InferRecord } from './fields.js';
-import { getDataRuntime, type DataRuntime } from './runtime.js';
+import { type DataRuntime, getDataRuntime } from './runtime.js';
 import { assertSetName, type EntitySchema, KEY_FIELD_TYPES, type KeyType, ROOT_SET } from './schema.js';
 
 export interface EntityOptions<S extends FieldsShape, K extends keyof S & string> {
@@ -40,7 +40,9 @@ export class EntitySet<S extends FieldsShape = FieldsShape> {
   }
 
   async get(key: InferRecord<S>[keyof InferRecord<S>] | KeyValue): Promise<InferRecord<S> | undefined> {
-    return (await (await this.#adapter()).get(this.entity.schema, this.setName, this.#key(key))) as InferRecord<S> | undefined;
+    return (await (await this.#adapter()).get(this.entity.schema, this.setName, this.#key(key))) as
+      | InferRecord<S>
+      | undefined;
   }
 
   async getMany(keys: readonly KeyValue[]): Promise<InferRecord<S>[]> {
@@ -82,7 +84,9 @@ export class EntitySet<S extends FieldsShape = FieldsShape> {
   async insertMany(records: readonly InferInput<S>[]): Promise<ImportResult> {
     const normalized = records.map((r) => normalizeRecord(this.entity.schema, r as Record<string, unknown>));
     const adapter = await this.#adapter();
-    return adapter.transaction((tx) => tx.importBatch(this.entity.schema, this.setName, normalized, { mode: 'insert' }));
+    return adapter.transaction((tx) =>
+      tx.importBatch(this.entity.schema, this.setName, normalized, { mode: 'insert' }),
+    );
   }
 
   async remove(key: KeyValue): Promise<boolean> {
@@ -140,7 +144,10 @@ export class Entity<S extends FieldsShape = FieldsShape> extends EntitySet<S> {
   /** Makes sure the table/collection of `set` exists in `adapter` (once per adapter and set). */
   async ensure(adapter: DataAdapter, set: string): Promise<void> {
     let sets = this.#ensured.get(adapter);
-    if (!sets) this.#ensured.set(adapter, (sets = new Set()));
+    if (!sets) {
+      sets = new Set();
+      this.#ensured.set(adapter, sets);
+    }
     if (sets.has(set)) return;
     await adapter.ensureEntity(this.schema, set);
     sets.add(set);
@@ -166,14 +173,20 @@ const registry = new Map<string, Entity>();
  * type User = RecordOf<typeof User>;
  * await User.upsert({ id: crypto.randomUUID(), email: 'a@b.c', joinedAt: new Date(), score: '1.50' });
  */
-export function defineEntity<S extends FieldsShape, K extends keyof S & string>(options: EntityOptions<S, K>): Entity<S> {
+export function defineEntity<S extends FieldsShape, K extends keyof S & string>(
+  options: EntityOptions<S, K>,
+): Entity<S> {
   const schema = buildSchema(options, 'declared');
   const entity = new Entity(schema, options.fields);
   const existing = registry.get(schema.name);
   if (existing && JSON.stringify(existing.schema) !== JSON.stringify(schema))
-    throw new DataError('DUPLICATE_ENTITY', `Entity "${schema.name}" is defined twice with different schemas. Entity names must be unique.`, {
-      details: { entity: schema.name },
-    });
+    throw new DataError(
+      'DUPLICATE_ENTITY',
+      `Entity "${schema.name}" is defined twice with different schemas. Entity names must be unique.`,
+      {
+        details: { entity: schema.name },
+      },
+    );
   registry.set(schema.name, entity as unknown as Entity);
   return entity;
 }
@@ -191,13 +204,22 @@ export function buildSchema(
   origin: EntitySchema['origin'],
 ): EntitySchema {
   if (!NAME.test(options.name))
-    throw new DataError('INVALID_ENTITY', `Entity name ${JSON.stringify(options.name)} is invalid: use letters, digits and _ (max 63), starting with a letter.`);
+    throw new DataError(
+      'INVALID_ENTITY',
+      `Entity name ${JSON.stringify(options.name)} is invalid: use letters, digits and _ (max 63), starting with a letter.`,
+    );
   const fields = Object.fromEntries(
-    Object.entries(options.fields).map(([name, f]) => [name, 'spec' in f ? (f as { spec: EntitySchema['fields'][string] }).spec : f]),
+    Object.entries(options.fields).map(([name, f]) => [
+      name,
+      'spec' in f ? (f as { spec: EntitySchema['fields'][string] }).spec : f,
+    ]),
   ) as EntitySchema['fields'];
   const keyField = fields[options.key];
   if (!keyField)
-    throw new DataError('INVALID_ENTITY', `Entity ${options.name}: key "${options.key}" is not one of its fields (${Object.keys(fields).join(', ')}).`);
+    throw new DataError(
+      'INVALID_ENTITY',
+      `Entity ${options.name}: key "${options.key}" is not one of its fields (${Object.keys(fields).join(', ')}).`,
+    );
   if (!KEY_FIELD_TYPES.has(keyField.type) || keyField.optional || keyField.nullable)
     throw new DataError(
       'INVALID_ENTITY',
@@ -206,11 +228,17 @@ export function buildSchema(
   const keyFields = options.keyFields && options.keyFields.length > 1 ? options.keyFields : undefined;
   if (keyFields) {
     if (keyFields[0] !== options.key || new Set(keyFields).size !== keyFields.length)
-      throw new DataError('INVALID_ENTITY', `Entity ${options.name}: keyFields must start with the key "${options.key}" and name each field once, got ${keyFields.join(', ')}.`);
+      throw new DataError(
+        'INVALID_ENTITY',
+        `Entity ${options.name}: keyFields must start with the key "${options.key}" and name each field once, got ${keyFields.join(', ')}.`,
+      );
     for (const name of keyFields) {
       const f = fields[name];
       if (!f || !KEY_FIELD_TYPES.has(f.type) || f.optional || f.nullable)
-        throw new DataError('INVALID_ENTITY', `Entity ${options.name}: key field "${name}" must be a required string, uuid or integer field.`);
+        throw new DataError(
+          'INVALID_ENTITY',
+          `Entity ${options.name}: key field "${name}" must be a required string, uuid or integer field.`,
+        );
     }
   }
   return Object.freeze({

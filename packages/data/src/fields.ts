@@ -112,7 +112,8 @@ export class Field<T extends FieldType, Opt extends boolean = false, Null extend
    * const Session = defineEntity({ name: 'Session', key: 'id', fields: { id: t.string(), expiresAt: t.datetime().optional().ttl() } });
    */
   ttl(): Field<T, Opt, Null> {
-    if (this.spec.type !== 'datetime') throw new TypeError(`.ttl() applies to t.datetime() fields, not ${this.spec.type}`);
+    if (this.spec.type !== 'datetime')
+      throw new TypeError(`.ttl() applies to t.datetime() fields, not ${this.spec.type}`);
     return new Field({ ...this.spec, ttl: true });
   }
 }
@@ -145,8 +146,11 @@ export const t = Object.freeze({
 export type AnyField = Field<FieldType, any, any>;
 export type FieldsShape = Record<string, AnyField>;
 
-type FieldValue<F> = F extends Field<infer T, infer _O, infer N> ? FieldValueMap[T] | (N extends true ? null : never) : never;
-type OptionalKeys<S extends FieldsShape> = { [K in keyof S]: S[K] extends Field<FieldType, true, boolean> ? K : never }[keyof S];
+type FieldValue<F> =
+  F extends Field<infer T, infer _O, infer N> ? FieldValueMap[T] | (N extends true ? null : never) : never;
+type OptionalKeys<S extends FieldsShape> = {
+  [K in keyof S]: S[K] extends Field<FieldType, true, boolean> ? K : never;
+}[keyof S];
 type RequiredKeys<S extends FieldsShape> = Exclude<keyof S, OptionalKeys<S>>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
@@ -156,11 +160,12 @@ export type InferRecord<S extends FieldsShape> = Simplify<
 >;
 
 /** What writes accept: like the record, but datetimes may be `Date`, binary may be any byte view, vectors number arrays. */
-type InputValue<F> = F extends Field<infer T, infer _O, infer N>
-  ?
-      | (T extends 'datetime' ? string | Date : T extends 'vector' ? Float32Array | number[] : FieldValueMap[T])
-      | (N extends true ? null : never)
-  : never;
+type InputValue<F> =
+  F extends Field<infer T, infer _O, infer N>
+    ?
+        | (T extends 'datetime' ? string | Date : T extends 'vector' ? Float32Array | number[] : FieldValueMap[T])
+        | (N extends true ? null : never)
+    : never;
 export type InferInput<S extends FieldsShape> = Simplify<
   { [K in RequiredKeys<S>]: InputValue<S[K]> } & { [K in OptionalKeys<S>]?: InputValue<S[K]> }
 >;

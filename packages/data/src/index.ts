@@ -26,7 +26,15 @@ export {
   normalizeRecord,
   normalizeValue,
 } from './codec.js';
-export { discoverEntities, type DiscoverOptions, type EntityInfo, introspectSources, warmup } from './discovery.js';
+export {
+  type DataConfig,
+  dataConfigSchema,
+  type LoadConfigOptions,
+  type LoadedConfig,
+  loadKoanConfig,
+  parseConfigSection,
+} from './config.js';
+export { type DiscoverOptions, discoverEntities, type EntityInfo, introspectSources, warmup } from './discovery.js';
 export {
   buildSchema,
   defineEntity,
@@ -41,8 +49,26 @@ export {
   unregisterEntity,
 } from './entity.js';
 export { abortError, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
-export { type AnyField, Field, type FieldSpec, type FieldType, type FieldsShape, type InferInput, type InferRecord, type JsonValue, t } from './fields.js';
-export { configureData, DataRuntime, type DataRuntimeOptions, DEFAULT_SOURCES, getDataRuntime, runtimeOptionsFromConfig, type SourceConfig } from './runtime.js';
+export {
+  type AnyField,
+  Field,
+  type FieldSpec,
+  type FieldsShape,
+  type FieldType,
+  type InferInput,
+  type InferRecord,
+  type JsonValue,
+  t,
+} from './fields.js';
+export {
+  configureData,
+  DataRuntime,
+  type DataRuntimeOptions,
+  DEFAULT_SOURCES,
+  getDataRuntime,
+  runtimeOptionsFromConfig,
+  type SourceConfig,
+} from './runtime.js';
 export {
   assertSetName,
   compareKeys,
@@ -56,4 +82,3 @@ export {
   ROOT_SET,
   setFromPhysicalName,
 } from './schema.js';
-export { type DataConfig, dataConfigSchema, type LoadConfigOptions, type LoadedConfig, loadKoanConfig, parseConfigSection } from './config.js';

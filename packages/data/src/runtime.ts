@@ -73,7 +73,8 @@ export class DataRuntime {
 
   /** The initialised adapter of a source. */
   adapter(source: string): Promise<DataAdapter> {
-    if (this.#closed) return Promise.reject(new DataError('RUNTIME_CLOSED', 'This data runtime has been closed; create a new one.'));
+    if (this.#closed)
+      return Promise.reject(new DataError('RUNTIME_CLOSED', 'This data runtime has been closed; create a new one.'));
     let pending = this.#adapters.get(source);
     if (!pending) {
       pending = this.#create(source);
@@ -90,10 +91,14 @@ export class DataRuntime {
     try {
       await adapter.init();
     } catch (e) {
-      throw new DataError('SOURCE_UNAVAILABLE', `Cannot open data source "${source}" (${config.provider}): ${(e as Error).message}`, {
-        cause: e,
-        details: { source, provider: config.provider },
-      });
+      throw new DataError(
+        'SOURCE_UNAVAILABLE',
+        `Cannot open data source "${source}" (${config.provider}): ${(e as Error).message}`,
+        {
+          cause: e,
+          details: { source, provider: config.provider },
+        },
+      );
     }
     return adapter;
   }
@@ -143,7 +148,8 @@ export class DataRuntime {
       }
     }
     this.#adapters.clear();
-    if (errors.length) throw new DataError('CLOSE_FAILED', `Closing ${errors.length} data source(s) failed`, { cause: errors[0] });
+    if (errors.length)
+      throw new DataError('CLOSE_FAILED', `Closing ${errors.length} data source(s) failed`, { cause: errors[0] });
   }
 }
 

@@ -1,5 +1,13 @@
+import {
+  decodeRecord,
+  defineEntity,
+  encodeRecordLine,
+  normalizeDatetime,
+  normalizeRecord,
+  t,
+  unregisterEntity,
+} from '@koan/data';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, defineEntity, encodeRecordLine, normalizeDatetime, normalizeRecord, t, unregisterEntity } from '@koan/data';
 
 const Sample = defineEntity({
   name: 'CodecSample',
@@ -43,10 +51,21 @@ describe('archive JSON encoding', () => {
   });
 
   it('names the field and the fix for a bad value', () => {
-    expect(() => normalizeRecord(Sample.schema, { id: 1.5 })).toThrow(/CodecSample\.id: expected integer.*safe integer/);
-    expect(() => normalizeRecord(Sample.schema, { id: 1, n: 1, big: 1n, dec: '1', at: 'x', bin: new Uint8Array(), vec: [1, 2, 3], nul: null })).toThrow(
-      /CodecSample\.at/,
+    expect(() => normalizeRecord(Sample.schema, { id: 1.5 })).toThrow(
+      /CodecSample\.id: expected integer.*safe integer/,
     );
+    expect(() =>
+      normalizeRecord(Sample.schema, {
+        id: 1,
+        n: 1,
+        big: 1n,
+        dec: '1',
+        at: 'x',
+        bin: new Uint8Array(),
+        vec: [1, 2, 3],
+        nul: null,
+      }),
+    ).toThrow(/CodecSample\.at/);
   });
 
   it('normalises dates to UTC microseconds', () => {

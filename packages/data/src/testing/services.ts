@@ -46,6 +46,8 @@ export function sharedDatasetsDir(): string | undefined {
   const env = process.env.KOAN_SHARED_DATASETS;
   if (env && existsSync(env)) return env;
   if (inCI) throw new Error('CI=true but ../shared/datasets was not found beside the repository');
-  console.warn('[koan tests] ../shared/datasets is absent: dataset tests (Chinook) are skipped. Set KOAN_SHARED_DATASETS to run them.');
+  console.warn(
+    '[koan tests] ../shared/datasets is absent: dataset tests (Chinook) are skipped. Set KOAN_SHARED_DATASETS to run them.',
+  );
   return undefined;
 }
