@@ -249,9 +249,10 @@ export async function runBackup(
       };
       const exportOptions = { batchSize: r.batchSize, ...(signal ? { signal } : {}) };
       // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding.
-      const lines = reader.exportJsonLines
-        ? countLines(reader.exportJsonLines(schema, set, exportOptions), onBatch)
-        : encodeBatches(schema, reader.exportEntity(schema, set, exportOptions), onBatch);
+      const lines =
+        reader.exportJsonLines && (reader.jsonLinesSupported?.(schema) ?? true)
+          ? countLines(reader.exportJsonLines(schema, set, exportOptions), onBatch)
+          : encodeBatches(schema, reader.exportEntity(schema, set, exportOptions), onBatch);
       let stats: EntryStats;
       if (spool) {
         const sp = await EntrySpool.create(entryName, { compress: r.compress, level: r.level });

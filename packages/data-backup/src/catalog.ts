@@ -118,17 +118,34 @@ export function toBackupInfo(
   };
 }
 
-/** Every sidecar in a profile, read one small object each; unreadable sidecars are reported, not hidden. */
+/** Sidecar reads in flight while a profile is listed: one round trip each, so latency, not bandwidth, bounds a scan. */
+const SCAN_CONCURRENCY = 8;
+
+/**
+ * Every sidecar in a profile, read one small object each (up to {@link SCAN_CONCURRENCY} at once, yielded in listing
+ * order); unreadable sidecars are reported, not hidden.
+ */
 export async function* scanProfile(
   driver: StorageDriver,
   signal?: AbortSignal,
+  concurrency = SCAN_CONCURRENCY,
 ): AsyncGenerator<{ key: string; sidecar?: BackupSidecar; error?: Error }> {
-  for await (const object of driver.list('', signal ? { signal } : {})) {
-    if (!object.key.endsWith(SIDECAR_SUFFIX)) continue;
-    try {
-      yield { key: object.key, sidecar: await readSidecar(driver, object.key, signal) };
-    } catch (e) {
-      yield { key: object.key, error: e as Error };
+  type Found = { key: string; sidecar?: BackupSidecar; error?: Error };
+  const read = (key: string): Promise<Found> =>
+    readSidecar(driver, key, signal).then(
+      (sidecar) => ({ key, sidecar }),
+      (e: unknown) => ({ key, error: e as Error }),
+    );
+  const pending: Promise<Found>[] = [];
+  try {
+    for await (const object of driver.list('', signal ? { signal } : {})) {
+      if (!object.key.endsWith(SIDECAR_SUFFIX)) continue;
+      pending.push(read(object.key));
+      if (pending.length >= concurrency) yield await pending.shift()!;
     }
+    while (pending.length) yield await pending.shift()!;
+  } finally {
+    // A consumer that stops early (or a failed listing) leaves no read unobserved.
+    await Promise.allSettled(pending);
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { readSidecar, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
@@ -55,6 +56,14 @@ export async function copyBackup(
     );
   const target = context.storage.get(to);
   const sig = signal ? { signal } : {};
+  // A backup already published at the destination is never overwritten: a failed re-copy would otherwise delete
+  // (or replace) the archive under a sidecar that stays listed.
+  if (await target.head(located.sidecarKey, sig))
+    throw new BackupError(
+      'ALREADY_EXISTS',
+      `Backup ${located.sidecar.name} (${located.sidecar.id}) is already published in storage profile ${to}; delete it there first to copy it again.`,
+      { details: { from: located.profile, to, key: located.sidecarKey } },
+    );
   const sourceHash = createHash('sha256');
   let read = 0;
   const tap = new Transform({
@@ -64,40 +73,52 @@ export async function copyBackup(
       done(null, chunk);
     },
   });
-  const body = (await located.driver.get(archive.key, sig)).pipe(tap);
-  await target.put(archive.key, body, { contentType: 'application/zip', ...sig });
-  const sourceDigest = sourceHash.digest('hex');
-  const fail = async (why: string) => {
+  let sidecarWritten = false;
+  try {
+    const source = await located.driver.get(archive.key, sig);
+    // pipeline (not .pipe) so a failed or cut source read errors the upload body instead of leaving it open forever,
+    // and a failed upload stops the download.
+    pipeline(source, tap).catch(() => undefined);
+    await target.put(archive.key, tap, { contentType: 'application/zip', ...sig });
+    const sourceDigest = sourceHash.digest('hex');
+    if (read !== archive.sizeBytes || sourceDigest !== archive.sha256)
+      throw corrupt(`the source read back ${read} bytes with a different SHA-256 than published`);
+    const destHash = createHash('sha256');
+    let written = 0;
+    for await (const chunk of await target.get(archive.key, sig)) {
+      destHash.update(chunk as Buffer);
+      written += (chunk as Buffer).length;
+    }
+    if (written !== archive.sizeBytes || destHash.digest('hex') !== archive.sha256)
+      throw corrupt(`the destination holds ${written} bytes with a different SHA-256`);
+    const fresh = await readSidecar(located.driver, located.sidecarKey, signal);
+    const sidecar: BackupSidecar = { ...fresh, storageProfile: to };
+    sidecarWritten = true; // from here a failed write may still have landed (a lost response): remove it too
+    await writeSidecar(target, located.sidecarKey, sidecar, signal);
+    return {
+      id: sidecar.id,
+      name: sidecar.name,
+      from: located.profile,
+      to,
+      archiveKey: archive.key,
+      bytes: written,
+      sha256: archive.sha256,
+      durationMs: performance.now() - t0,
+    };
+  } catch (error) {
+    tap.destroy();
+    // Nothing was published before this call (checked above), so whatever landed at the destination is ours to remove:
+    // the sidecar first (the commit marker), then the archive.
+    if (sidecarWritten) await target.delete(located.sidecarKey).catch(() => undefined);
     await target.delete(archive.key).catch(() => undefined);
+    throw error;
+  }
+
+  function corrupt(why: string): BackupError {
     return new BackupError(
       'ARCHIVE_CORRUPT',
-      `Copy of ${archive.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`,
-      {
-        details: { from: located.profile, to, key: archive.key },
-      },
+      `Copy of ${archive!.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`,
+      { details: { from: located.profile, to, key: archive!.key } },
     );
-  };
-  if (read !== archive.sizeBytes || sourceDigest !== archive.sha256)
-    throw await fail(`the source read back ${read} bytes with a different SHA-256 than published`);
-  const destHash = createHash('sha256');
-  let written = 0;
-  for await (const chunk of await target.get(archive.key, sig)) {
-    destHash.update(chunk as Buffer);
-    written += (chunk as Buffer).length;
   }
-  if (written !== archive.sizeBytes || destHash.digest('hex') !== archive.sha256)
-    throw await fail(`the destination holds ${written} bytes with a different SHA-256`);
-  const fresh = await readSidecar(located.driver, located.sidecarKey, signal);
-  const sidecar: BackupSidecar = { ...fresh, storageProfile: to };
-  await writeSidecar(target, located.sidecarKey, sidecar, signal);
-  return {
-    id: sidecar.id,
-    name: sidecar.name,
-    from: located.profile,
-    to,
-    archiveKey: archive.key,
-    bytes: written,
-    sha256: archive.sha256,
-    durationMs: performance.now() - t0,
-  };
 }

@@ -11,7 +11,7 @@ import {
   type ValidationResult,
 } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
-import { readContents, verifyEntries } from './verify.js';
+import { readContents, readFailure, verifyEntries } from './verify.js';
 
 /** Every field of the spec's BackupQuery. All filters combine with AND; list filters match any of their values. */
 export interface BackupQuery {
@@ -192,7 +192,8 @@ export class BackupDiscoveryService {
   /**
    * Deep validation: ZIP structure, the archive's SHA-256 against the sidecar, the manifest against its
    * schema, every entry's SHA-256 over the exact bytes, line counts, and every line parsed and decoded.
-   * The result is stored in the sidecar, so the catalog knows `lastValidatedAt`.
+   * The result is stored in the sidecar, so the catalog knows `lastValidatedAt`. A read that fails (connection
+   * cut or 5xx past the retries, access denied, cancelled) throws its StorageError and stores nothing.
    */
   async validateBackup(
     ref: string,
@@ -241,6 +242,10 @@ export class BackupDiscoveryService {
         }
       } catch (e) {
         if (options.signal?.aborted) throw e;
+        // A read that failed (connection cut, 503s past the retries, access denied) proves nothing about the
+        // archive: throw instead of storing an "invalid" verdict that would mark a good backup Critical.
+        const failure = readFailure(e);
+        if (failure) throw failure;
         issues.push((e as Error).message);
       }
     }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeRecord, type EntitySchema, type StoreDescription } from '@koan/data';
+import { StorageError } from '@koan/storage';
 import { hashEntry, type ZipReader } from './archive/index.js';
 import { BackupError } from './errors.js';
 import {
@@ -12,6 +13,23 @@ import {
   manifestSchema,
   SCHEMAS_ENTRY,
 } from './manifest.js';
+
+/** Storage codes that describe the read (network, permissions, configuration, cancellation), not the stored bytes. */
+const READ_FAILURES = new Set(['TRANSIENT', 'IO', 'ACCESS_DENIED', 'BUCKET_NOT_FOUND', 'CONFIG', 'ABORTED']);
+
+/**
+ * The storage error behind `error` (walking `cause`, since the ZIP reader wraps source errors) when it is a failure
+ * of the read itself: a cut connection says nothing about the archive, so validation must not report the archive as
+ * damaged because of it. `NOT_FOUND` and `INVALID_RANGE` are about the stored object and are not read failures.
+ */
+export function readFailure(error: unknown): StorageError | undefined {
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 8; depth++) {
+    if (e instanceof StorageError) return READ_FAILURES.has(e.code) ? e : undefined;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 export interface SchemaSnapshot {
   readonly entityType: string;
@@ -206,6 +224,8 @@ export async function verifyEntries(
       }
     } catch (err) {
       if (options.signal?.aborted) throw err;
+      const failure = readFailure(err);
+      if (failure) throw failure; // the read failed, not the entry: no verdict
       report.issues.push(`${e.storageFile}: ${(err as Error).message}`);
     }
     report.checkedEntries++;

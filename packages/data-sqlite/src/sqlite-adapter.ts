@@ -10,9 +10,11 @@ import {
   type DataReader,
   type DataRecord,
   type DataWriter,
+  decodeRecord,
   describeKey,
   type EntitySchema,
   type ExportOptions,
+  encodeRecordLine,
   type ImportOptions,
   type ImportResult,
   type KeyValue,
@@ -25,7 +27,7 @@ import {
 } from '@koan/data';
 import Database from 'better-sqlite3';
 import { type IntrospectionResult, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
-import { ABSENT_COLUMN, COLUMN_TYPE, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
+import { ABSENT_COLUMN, COLUMN_TYPE, jsonLinesSql, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
 
 export const PROVIDER_NAME = 'sqlite';
 
@@ -142,6 +144,50 @@ class Reads implements DataReader {
       last = keyIndexes.map((i) => lastRow[i]);
       yield rows.map((r) => codec.fromRow(r));
       if (rows.length < size) return;
+    }
+  }
+
+  jsonLinesSupported(entity: EntitySchema): boolean {
+    return jsonLinesSql(entity) !== undefined;
+  }
+
+  /**
+   * SQLite renders each line with json_object, so no record object is built in JS. Pages are keyset
+   * pages as in `exportEntity`, each read whole so nothing stays open between yields.
+   */
+  async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
+    const sql = jsonLinesSql(entity);
+    if (!sql) {
+      for await (const batch of this.exportEntity(entity, set, options)) {
+        let text = '';
+        for (const r of batch) text += `${encodeRecordLine(entity, r)}\n`;
+        yield Buffer.from(text, 'utf8');
+      }
+      return;
+    }
+    // A page is rendered and joined inside SQLite: one string per page crosses into JS, not one per record.
+    const size = options.batchSize ?? 1000;
+    const table = quoteIdent(physicalName(entity, set));
+    const key = quoteIdent(entity.key);
+    const page = (where: string) =>
+      `SELECT count(*), max(${key}), group_concat(line, char(10) ORDER BY ${key}) FROM (SELECT ${key}, ${sql.render} AS line FROM ${table} ${where} ORDER BY ${key} LIMIT ?)`;
+    const first = page('');
+    const next = page(`WHERE ${key} > ?`);
+    let last: unknown;
+    for (;;) {
+      throwIfAborted(options.signal);
+      const conn = this.#conn();
+      const [count, max, text] = orEmpty(
+        () =>
+          (last === undefined
+            ? conn.prepare(first).raw(true).safeIntegers(false).get(size)
+            : conn.prepare(next).raw(true).safeIntegers(false).get(last, size)) as [number, unknown, string | null],
+        [0, null, null] as [number, unknown, string | null],
+      );
+      if (!count || text === null) return;
+      last = max;
+      yield Buffer.from(`${text}\n`, 'utf8');
+      if (count < size) return;
     }
   }
 
@@ -503,6 +549,69 @@ export class SqliteAdapter implements DataAdapter {
         throw this.#writeError(e, entity, set);
       }
     });
+  }
+
+  jsonLinesSupported(entity: EntitySchema): boolean {
+    return jsonLinesSql(entity) !== undefined;
+  }
+
+  exportJsonLines(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<Uint8Array> {
+    return this.#reads.exportJsonLines(entity, set, options);
+  }
+
+  /**
+   * Restore fast path: one `INSERT ... SELECT ... FROM json_each(?)` per batch, SQLite parsing the lines.
+   * On a failure the batch is re-run through `importBatch` inside a rolled-back savepoint, only to name
+   * the line's record in the error.
+   */
+  async importJsonLines(
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    const sql = jsonLinesSql(entity);
+    const decode = () => lines.map((l) => decodeRecord(entity, JSON.parse(l) as Record<string, unknown>).record);
+    if (!sql) return this.importBatch(entity, set, decode(), options);
+    if (lines.length === 0) return { inserted: 0, updated: 0 };
+    const table = this.#table(entity, set);
+    const key = quoteIdent(entity.key);
+    const cols = sql.columns.map(quoteIdent);
+    const upsert = options.mode === 'upsert';
+    const others = cols.filter((c) => c !== key);
+    // Each line is parsed once into JSONB; the per-field extracts then read the binary form.
+    let insert = `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${sql.extract.join(', ')} FROM (SELECT jsonb(value) AS value FROM json_each(?)) WHERE true`;
+    if (upsert)
+      insert += others.length
+        ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`
+        : ` ON CONFLICT(${key}) DO NOTHING`;
+    const existing = `SELECT count(*) FROM ${table} WHERE ${key} IN (SELECT ${sql.extract[sql.columns.indexOf(entity.key)]} FROM json_each(?))`;
+    const payload = `[${lines.join(',')}]`;
+    this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
+    const attempt = await this.#exclusive(() => {
+      const conn = this.#connection();
+      try {
+        return this.#atomically(() => {
+          const updated =
+            upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined
+              ? Number(conn.prepare(existing).pluck(true).safeIntegers(false).get(payload))
+              : 0;
+          const changes = conn.prepare(insert).run(payload).changes;
+          if (changes !== lines.length && !upsert) throw new Error(`inserted ${changes} of ${lines.length} lines`);
+          return { inserted: lines.length - updated, updated };
+        });
+      } catch (e) {
+        return { error: e };
+      }
+    });
+    if (!('error' in attempt)) return attempt;
+    // Name the failing record: replay through importBatch, then undo it.
+    await this.transaction(async () => {
+      await this.importBatch(entity, set, decode(), options);
+      throw attempt.error;
+    });
+    throw attempt.error;
   }
 
   exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]> {

@@ -225,3 +225,79 @@ export function rowCodec(schema: EntitySchema): RowCodec {
   codecs.set(schema, codec);
   return codec;
 }
+
+const JSON_LINE_TYPES: ReadonlySet<FieldType> = new Set([
+  'string',
+  'uuid',
+  'integer',
+  'bigint',
+  'decimal',
+  'boolean',
+  'datetime',
+  'date',
+  'json',
+]);
+
+/** SQL that renders and parses archive JSON lines inside SQLite, for the fast paths. */
+export interface JsonLinesSql {
+  /** Expression building one record's JSON line from a row. */
+  readonly render: string;
+  /** Column list and matching expressions reading a `json_each` row's `value`. */
+  readonly columns: readonly string[];
+  readonly extract: readonly string[];
+}
+
+const jsonLinesCache = new WeakMap<EntitySchema, JsonLinesSql | null>();
+
+const jsonPath = (name: string) => `'$."${name.replaceAll("'", "''").replaceAll('"', '\\"')}"'`;
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/**
+ * The fast paths serve an entity when SQLite's own JSON functions produce and read exactly the archive
+ * encoding of every field: no doubles (SQLite prints 15 digits), no binary or vectors (no base64), no
+ * optional fields (json_object cannot omit a key), and only tables Koan created (introspected columns may
+ * hold any storage class). Anything else goes through `exportEntity`/`importBatch`.
+ */
+export function jsonLinesSql(schema: EntitySchema): JsonLinesSql | undefined {
+  const cached = jsonLinesCache.get(schema);
+  if (cached !== undefined) return cached ?? undefined;
+  const fields = Object.entries(schema.fields) as [string, FieldSpec][];
+  const ok =
+    schema.origin === 'declared' &&
+    fields.every(([, f]) => JSON_LINE_TYPES.has(f.type) && !f.optional) &&
+    !schema.keyFields?.length;
+  if (!ok) {
+    jsonLinesCache.set(schema, null);
+    return undefined;
+  }
+  const parts: string[] = [];
+  const extract: string[] = [];
+  for (const [name, f] of fields) {
+    const col = quoteIdent(name);
+    const path = jsonPath(name);
+    let render: string;
+    let read: string;
+    switch (f.type) {
+      case 'bigint':
+        render = `CAST(${col} AS TEXT)`;
+        read = `CAST(json_extract(value, ${path}) AS INTEGER)`;
+        break;
+      case 'boolean':
+        render = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${col} THEN json('true') ELSE json('false') END`;
+        read = `json_extract(value, ${path})`;
+        break;
+      case 'json':
+        render = `json(${col})`;
+        read = `CASE json_type(value, ${path}) WHEN 'null' THEN NULL ELSE value -> ${path} END`;
+        break;
+      default:
+        render = col;
+        read = `json_extract(value, ${path})`;
+    }
+    parts.push(`${sqlString(name)}, ${render}`);
+    extract.push(read);
+  }
+  const sql: JsonLinesSql = { render: `json_object(${parts.join(', ')})`, columns: fields.map(([n]) => n), extract };
+  jsonLinesCache.set(schema, sql);
+  return sql;
+}

@@ -86,12 +86,17 @@ export interface DataReader {
    * JSON Lines (`encodeRecordLine(entity, record) + '\n'` each) by the store itself. Each chunk holds whole
    * lines (UTF-8, `\n`-terminated; count records by counting `\n`). Lines decode to records equal to
    * `exportEntity`'s; adapters document where bytes may differ while values are equal (e.g. key order
-   * inside json fields). `batchSize` is ignored. Stopping early releases every resource, as for `exportEntity`.
+   * inside json fields). `batchSize` is the page size where the store pages, else ignored. Stopping early releases every resource, as for `exportEntity`.
    *
    * @example
    * if (reader.exportJsonLines) for await (const chunk of reader.exportJsonLines(User.schema, 'root')) gzip.write(chunk);
    */
   exportJsonLines?(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<Uint8Array>;
+  /**
+   * Whether the JSON-lines fast paths (`exportJsonLines`, `importJsonLines`) serve this entity exactly.
+   * Absent means they serve every entity. Callers use `exportEntity`/`importBatch` when it says false.
+   */
+  jsonLinesSupported?(entity: EntitySchema): boolean;
   count(entity: EntitySchema, set: string): Promise<number>;
 }
 
@@ -119,6 +124,19 @@ export interface DataWriter {
    * await adapter.transaction(async (tx) => { await tx.deferConstraints?.(); await tx.importBatch(...); });
    */
   deferConstraints?(): Promise<void>;
+  /**
+   * Optional fast path for restores: writes archive-encoded JSON lines (as `encodeRecordLine` makes them,
+   * without the newline) and lets the store parse them, with the same semantics and result as
+   * `importBatch` of the decoded records. Only for entities where `jsonLinesSupported` is true.
+   * A malformed line fails the call; nothing of the batch stays.
+   */
+  importJsonLines?(
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult>;
+  jsonLinesSupported?(entity: EntitySchema): boolean;
 }
 
 /**

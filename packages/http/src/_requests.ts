@@ -1,0 +1,238 @@
+import { assertSetName } from '@koan/data';
+import {
+  assertBackupName,
+  type BackupQuery,
+  type BackupStatus,
+  backupStatuses,
+  type HealthStatus,
+} from '@koan/data-backup';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { httpError, invalidField } from './_errors.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
+
+/** A string the library's own assertion accepts, with its message on failure. */
+const checked = (assert: (value: string) => void) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      assert(value);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });
+const backupName = checked(assertBackupName);
+const names = z.array(z.string().min(1).max(256)).max(1000);
+const setName = checked(assertSetName);
+const profile = z.string().min(1).max(256);
+const batchSize = z.number().int().min(1).max(100_000);
+
+export const backupBody = z
+  .object({
+    name: backupName,
+    description: z.string().max(10_000).optional(),
+    tags: z.array(z.string().min(1).max(128)).max(100).optional(),
+    storageProfile: profile.optional(),
+    batchSize: batchSize.optional(),
+    compressData: z.boolean().optional(),
+    compressionLevel: z.number().int().min(1).max(9).optional(),
+    includeSchemaSnapshot: z.boolean().optional(),
+    includeProviders: names.optional(),
+    excludeProviders: names.optional(),
+    includeEntityTypes: names.optional(),
+    excludeEntityTypes: names.optional(),
+    maxConcurrency: z.number().int().min(1).max(64).optional(),
+    continueOnError: z.boolean().optional(),
+  })
+  .strict();
+
+export const restoreBody = z
+  .object({
+    storageProfile: profile.optional(),
+    dryRun: z.boolean().optional(),
+    replaceExisting: z.boolean().optional(),
+    mode: z.enum(['upsert', 'insert']).optional(),
+    targetSet: setName.optional(),
+    setMap: z.record(z.string().min(1), setName).optional(),
+    includeEntityTypes: names.optional(),
+    excludeEntityTypes: names.optional(),
+    validateBeforeRestore: z.boolean().optional(),
+    optimizeForBulkInsert: z.boolean().optional(),
+    batchSize: batchSize.optional(),
+    schemaPolicy: z.enum(['strict', 'lenient']).optional(),
+    maxConcurrency: z.number().int().min(1).max(64).optional(),
+  })
+  .strict();
+
+export const validateBody = z.object({ storageProfile: profile.optional() }).strict();
+
+export const copyBody = z.object({ to: profile, fromProfile: profile.optional() }).strict();
+
+export const cleanupBody = z
+  .object({
+    dryRun: z.boolean().default(true),
+    olderThanMs: z.number().int().min(0).optional(),
+    storageProfiles: z.array(profile).optional(),
+  })
+  .strict();
+
+export const pruneBody = z
+  .object({
+    dryRun: z.boolean().default(true),
+    policy: z
+      .object({
+        keepDaily: z.number().int().min(0).default(7),
+        keepWeekly: z.number().int().min(0).default(4),
+        keepMonthly: z.number().int().min(0).default(12),
+        minAgeHours: z.number().min(0).default(1),
+      })
+      .strict()
+      .optional(),
+    storageProfiles: z.array(profile).optional(),
+  })
+  .strict();
+
+function fieldOf(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') path.push(issue.keys[0] ?? '');
+  return path.join('.') || '(body)';
+}
+
+/** Reads a JSON body: `Content-Type: application/json` is required (which also keeps cross-site forms out). */
+export async function readJson(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/json\b/i.test(type))
+    throw httpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send a JSON body with Content-Type: application/json.');
+  const text = await c.req.text();
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw httpError(400, 'INVALID_JSON', `The body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Validates a body; a 400 names the first bad field and lists every issue. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => ({ field: fieldOf(i), message: i.message }));
+  const first = issues[0]!;
+  const what = first.field === '(body)' ? 'Invalid body' : `Invalid body field ${first.field}`;
+  throw invalidField(first.field, `${what}: ${first.message}`, { issues });
+}
+
+/** A backup id (UUID) or name; anything else is refused before it reaches storage keys. */
+export function parseRef(ref: string): string {
+  if (UUID.test(ref)) return ref.toLowerCase();
+  try {
+    assertBackupName(ref);
+  } catch (e) {
+    throw invalidField('ref', `Invalid backup reference: ${(e as Error).message} Or pass the backup's id.`);
+  }
+  return ref;
+}
+
+/** Query parameters a route accepts; any other one is a 400 naming it (a typo must not silently widen a filter). */
+export function queryParams(c: Context, allowed: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    if (!allowed.includes(key))
+      throw invalidField(key, `Unknown query parameter ${key}. Accepted: ${allowed.join(', ') || 'none'}.`);
+    out.set(key, values);
+  }
+  return out;
+}
+
+export function single(params: Map<string, string[]>, name: string): string | undefined {
+  const values = params.get(name);
+  if (!values) return undefined;
+  if (values.length > 1)
+    throw invalidField(name, `Query parameter ${name} is given ${values.length} times; pass it once.`);
+  return values[0];
+}
+
+function list(params: Map<string, string[]>, name: string): string[] | undefined {
+  const values = params.get(name)?.flatMap((v) => v.split(',').map((s) => s.trim()));
+  const clean = values?.filter(Boolean);
+  return clean?.length ? clean : undefined;
+}
+
+function choice<T extends string>(value: string, name: string, choices: readonly T[]): T {
+  const found = choices.find((ch) => ch.toLowerCase() === value.toLowerCase());
+  if (!found)
+    throw invalidField(name, `Invalid ${name} ${JSON.stringify(value)}: expected one of ${choices.join(', ')}.`);
+  return found;
+}
+
+function integer(params: Map<string, string[]>, name: string, min: number): number | undefined {
+  const raw = single(params, name);
+  if (raw === undefined) return undefined;
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    throw invalidField(name, `Invalid ${name} ${JSON.stringify(raw)}: expected an integer of at least ${min}.`);
+  return n;
+}
+
+function date(params: Map<string, string[]>, name: string): string | undefined {
+  const raw = single(params, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(raw) || Number.isNaN(Date.parse(raw)))
+    throw invalidField(
+      name,
+      `Invalid ${name} ${JSON.stringify(raw)}: expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
+    );
+  return new Date(raw).toISOString();
+}
+
+export const BACKUP_QUERY_PARAMS = [
+  'tags',
+  'entityTypes',
+  'dateFrom',
+  'dateTo',
+  'storageProfiles',
+  'statuses',
+  'healthStatuses',
+  'searchTerm',
+  'minSizeBytes',
+  'maxSizeBytes',
+  'sortBy',
+  'sortDirection',
+  'skip',
+  'take',
+] as const satisfies readonly (keyof BackupQuery)[];
+
+/** Every `BackupQuery` field from the query string; lists repeat the parameter or use commas. */
+export function parseBackupQuery(c: Context): BackupQuery {
+  const params = queryParams(c, BACKUP_QUERY_PARAMS);
+  const statuses = list(params, 'statuses')?.map((s) => choice<BackupStatus>(s, 'statuses', backupStatuses));
+  const healthStatuses = list(params, 'healthStatuses')?.map((s) => choice(s, 'healthStatuses', HEALTH));
+  const sortBy = single(params, 'sortBy');
+  const sortDirection = single(params, 'sortDirection');
+  const searchTerm = single(params, 'searchTerm')?.trim();
+  const query: Record<string, unknown> = {
+    tags: list(params, 'tags'),
+    entityTypes: list(params, 'entityTypes'),
+    dateFrom: date(params, 'dateFrom'),
+    dateTo: date(params, 'dateTo'),
+    storageProfiles: list(params, 'storageProfiles'),
+    statuses,
+    healthStatuses,
+    searchTerm: searchTerm || undefined,
+    minSizeBytes: integer(params, 'minSizeBytes', 0),
+    maxSizeBytes: integer(params, 'maxSizeBytes', 0),
+    sortBy: sortBy === undefined ? undefined : choice(sortBy, 'sortBy', ['name', 'createdAt', 'size'] as const),
+    sortDirection:
+      sortDirection === undefined ? undefined : choice(sortDirection, 'sortDirection', ['asc', 'desc'] as const),
+    skip: integer(params, 'skip', 0),
+    take: integer(params, 'take', 1),
+  };
+  const { minSizeBytes: min, maxSizeBytes: max, dateFrom, dateTo } = query as BackupQuery;
+  if (min !== undefined && max !== undefined && min > max)
+    throw invalidField('minSizeBytes', `minSizeBytes (${min}) is larger than maxSizeBytes (${max}).`);
+  if (dateFrom !== undefined && dateTo !== undefined && dateFrom > dateTo)
+    throw invalidField('dateFrom', `dateFrom (${dateFrom}) is after dateTo (${dateTo}).`);
+  for (const key of Object.keys(query)) if (query[key] === undefined) delete query[key];
+  return query as BackupQuery;
+}
