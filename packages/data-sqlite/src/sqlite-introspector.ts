@@ -125,5 +125,22 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
       buildSchema({ name, key, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) }, 'introspected'),
     );
   }
+  // Tables a Koan application created keep their exact declared schema in the meta table: an app (or the
+  // CLI's --source) that does not declare them still finds them, with their real types.
+  if (koanTables.size) {
+    const stored = db.prepare(`SELECT physical, schema FROM ${KOAN_META_TABLE} ORDER BY physical`).all() as { physical: string; schema: string }[];
+    for (const row of stored) {
+      let schema: EntitySchema;
+      try {
+        schema = JSON.parse(row.schema) as EntitySchema;
+      } catch {
+        skipped.push({ table: row.physical, reason: `${KOAN_META_TABLE} holds an unreadable schema for it` });
+        continue;
+      }
+      if (row.physical !== (schema.table ?? schema.name) || usedNames.has(schema.name)) continue;
+      usedNames.add(schema.name);
+      entities.push(Object.freeze({ ...schema, source }));
+    }
+  }
   return { entities, skipped };
 }

@@ -160,8 +160,11 @@ describe('sqlite adapter', () => {
     db.close();
 
     const a = await open(path);
-    await a.ensureEntity(Item, ROOT_SET); // a Koan table beside them is not introspected
-    const { entities, skipped } = await a.introspectTables();
+    await a.ensureEntity(Item, ROOT_SET); // a Koan table beside them comes back with its exact stored schema
+    const { entities: all, skipped } = await a.introspectTables();
+    const koan = all.filter((e) => e.origin === 'declared');
+    expect(koan).toEqual([{ ...Item, source: 'default' }]);
+    const entities = all.filter((e) => e.origin === 'introspected');
     const names = entities.map((e) => e.table).sort();
     expect(names).toEqual([
       'Album',
@@ -177,7 +180,7 @@ describe('sqlite adapter', () => {
       'Track',
     ]);
     expect(skipped).toEqual([]);
-    expect((await a.introspect()).map((e) => e.name)).toEqual(entities.map((e) => e.name));
+    expect((await a.introspect()).map((e) => e.name)).toEqual(all.map((e) => e.name));
 
     const track = entities.find((e) => e.name === 'Track')!;
     expect(track).toMatchObject({
