@@ -41,6 +41,7 @@ const commands: Record<string, Loader> = {
   copy: load(() => import('./_commands/copy.js')),
   cleanup: load(() => import('./_commands/cleanup.js')),
   prune: load(() => import('./_commands/prune.js')),
+  serve: load(() => import('./_commands/serve.js')),
   entities: load(() => import('./_commands/entities.js')),
   demo: load(() => import('./_commands/demo.js')),
 };

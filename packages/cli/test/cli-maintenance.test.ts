@@ -102,3 +102,42 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(left.json<{ backups: unknown[] }>().backups).toHaveLength(1);
   });
 });
+
+describe('koan-backup serve', () => {
+  it('serves the API and dashboard on 127.0.0.1 until the signal stops it', async () => {
+    const controller = new AbortController();
+    let stdout = '';
+    let announced: (url: string) => void = () => {};
+    const url = new Promise<string>((resolve) => {
+      announced = resolve;
+    });
+    const done = runCli(['serve', '--port', '0', '--json'], {
+      stdout: {
+        write: (s: string) => {
+          stdout += s;
+          if (stdout.includes('"url"')) announced(JSON.parse(stdout).url);
+        },
+      },
+      stderr: { write: () => true },
+      isTTY: false,
+      cwd: dir,
+      env: {},
+      signal: controller.signal,
+    });
+    const base = await url;
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    const stats = await fetch(new URL('/stats', base));
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toMatchObject({ totalBackups: expect.any(Number) });
+    const page = await fetch(new URL('/', base));
+    expect(await page.text()).toContain('<html');
+    controller.abort();
+    expect(await done).toBe(0);
+  });
+
+  it('refuses an unset token variable', async () => {
+    const r = await run(['serve', '--token-env', 'NO_SUCH_TOKEN_VAR']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('NO_SUCH_TOKEN_VAR');
+  });
+});
