@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   type AdapterCapabilities,
   assertSetName,
+  assertSingleKey,
   ConfigError,
   type Consistency,
   type DataAdapter,
@@ -124,6 +125,7 @@ class LanceDbAdapter implements DataAdapter {
   }
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    assertSingleKey(entity, 'lancedb');
     await this.#create(entity, set);
   }
 

@@ -1,6 +1,7 @@
 import {
   type AdapterCapabilities,
   assertSetName,
+  assertSingleKey,
   ConfigError,
   type Consistency,
   type DataAdapter,
@@ -204,6 +205,7 @@ class RedisAdapter implements DataAdapter {
   }
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    assertSingleKey(entity, 'redis');
     await this.#redis.sadd(this.#keys(entity, set).sets, set);
   }
 

@@ -71,6 +71,7 @@ export {
 } from './runtime.js';
 export {
   assertSetName,
+  assertSingleKey,
   compareKeys,
   describeKey,
   type EntitySchema,

@@ -1,3 +1,4 @@
+import { DataError } from './errors.js';
 import type { FieldSpec, FieldType } from './fields.js';
 
 export type KeyType = 'string' | 'uuid' | 'integer';
@@ -85,4 +86,17 @@ export const KEY_FIELD_TYPES: ReadonlySet<FieldType> = new Set(['string', 'uuid'
 export function compareKeys(a: string | number, b: string | number): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
+}
+
+/**
+ * For adapters that key records by a single field: refuses a composite key (`keyFields`) with an error that
+ * says which providers support it, instead of silently keying by its first column.
+ */
+export function assertSingleKey(entity: EntitySchema, provider: string): void {
+  if ((entity.keyFields?.length ?? 0) > 1)
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `Entity ${entity.name} has a composite key (${entity.keyFields!.join(', ')}), which the ${provider} adapter does not support. Restore it into SQLite, PostgreSQL or MariaDB/MySQL.`,
+      { details: { entity: entity.name, provider } },
+    );
 }

@@ -14,7 +14,7 @@ import type {
   StoreDescription,
 } from '../adapter.js';
 import { throwIfAborted } from '../errors.js';
-import { type EntitySchema, physicalName, ROOT_SET, setFromPhysicalName } from '../schema.js';
+import { assertSingleKey, type EntitySchema, physicalName, ROOT_SET, setFromPhysicalName } from '../schema.js';
 import { checkBatchSize, copyRecord, KeyedTable, StagedWrites, type TableOp, tableMissing } from './_keyed-table.js';
 
 export abstract class KeyedTablesAdapter implements DataAdapter {
@@ -59,6 +59,7 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
   }
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
+    assertSingleKey(entity, this.provider);
     if (await this.table(entity, set)) return;
     const physical = physicalName(entity, set);
     const table = new KeyedTable(entity);
