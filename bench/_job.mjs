@@ -22,14 +22,21 @@ export const schema = buildSchema({ name: 'Person', key: 'id', fields }, 'declar
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [, , op, dir, sourceJson] = process.argv;
   const runtime = new DataRuntime({ sources: { default: JSON.parse(sourceJson) }, cwd: dir });
-  const storage = await StorageProfiles.load({ profiles: { local: { provider: 'local', settings: { root: join(dir, 'backups') } } } }, { cwd: dir });
+  const storage = await StorageProfiles.load(
+    { profiles: { local: { provider: 'local', settings: { root: join(dir, 'backups') } } } },
+    { cwd: dir },
+  );
   const context = new BackupContext({ runtime, storage });
   const Person = new Entity(schema, fields).withRuntime(runtime);
   const t0 = performance.now();
   let result;
   if (op === 'backup') {
     const m = await backupEntity(context, Person, 'bench', { batchSize: Number(process.env.BENCH_BATCH ?? 2000) });
-    result = { items: m.verification.totalItemCount, archiveBytes: m.archive.sizeBytes, dataBytes: m.verification.totalSizeBytes };
+    result = {
+      items: m.verification.totalItemCount,
+      archiveBytes: m.archive.sizeBytes,
+      dataBytes: m.verification.totalSizeBytes,
+    };
   } else {
     const r = await restoreEntity(context, Person, 'bench', { batchSize: Number(process.env.BENCH_BATCH ?? 5000) });
     result = { items: r.totalRecords, validated: r.validated };

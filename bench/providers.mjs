@@ -6,8 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { measure, median, scratchDir, sh, table } from './_lib.mjs';
 import { schema } from './_job.mjs';
+import { measure, median, scratchDir, sh, table } from './_lib.mjs';
 
 const rowsList = (process.env.BENCH_ROWS ?? '100000,1000000').split(',').map(Number);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
@@ -19,7 +19,8 @@ const suffix = Math.random().toString(36).slice(2, 8);
 
 const pg = {
   url: (db) => Object.assign(new URL(pgBase), { pathname: `/${db}` }).toString(),
-  psql: (db, sql) => execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg.url(db), '-c', sql], { encoding: 'utf8' }),
+  psql: (db, sql) =>
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg.url(db), '-c', sql], { encoding: 'utf8' }),
   create: (db) => pg.psql('postgres', `CREATE DATABASE ${db}`),
   drop: (db) => pg.psql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`),
   source: (db) => ({ provider: 'postgres', settings: { connectionString: pg.url(db) } }),
@@ -56,7 +57,8 @@ const my = {
               JSON_ARRAY('alpha', CONCAT('tag-', seq % 97), JSON_OBJECT('score', seq % 13)), CONCAT(REPEAT('x', 60), LPAD(seq, 40, '0'))
        FROM seq_1_to_${rows}`,
     ),
-  nativeBackup: (db, dir) => `mysqldump ${myArgs} --single-transaction ${db} Person | gzip -1 > ${join(dir, 'dump.sql.gz')}`,
+  nativeBackup: (db, dir) =>
+    `mysqldump ${myArgs} --single-transaction ${db} Person | gzip -1 > ${join(dir, 'dump.sql.gz')}`,
   nativeRestore: (db, dir) => `gunzip -c ${join(dir, 'dump.sql.gz')} | mysql ${myArgs} ${db}`,
   dumpFile: 'dump.sql.gz',
   names: ['mysqldump|gzip -1', 'gunzip|mysql'],
@@ -118,10 +120,10 @@ for (const name of providers) {
     results.push({
       provider: name,
       rows,
-      [`native backup (s)`]: `${m.nb.toFixed(2)} (${p.names[0]})`,
+      'native backup (s)': `${m.nb.toFixed(2)} (${p.names[0]})`,
       'koan backup (s)': m.kb.toFixed(2),
       'backup ratio': (m.kb / m.nb).toFixed(2),
-      [`native restore (s)`]: `${m.nr.toFixed(2)} (${p.names[1]})`,
+      'native restore (s)': `${m.nr.toFixed(2)} (${p.names[1]})`,
       'koan restore (s)': m.kr.toFixed(2),
       'restore ratio': (m.kr / m.nr).toFixed(2),
       'koan peak RSS b/r (MB)': `${rss.kb.toFixed(0)}/${rss.kr.toFixed(0)}`,

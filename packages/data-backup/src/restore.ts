@@ -608,6 +608,14 @@ async function restoreSource(
   out.push(...reports);
   const dropped = plans.map(() => new Set<string>());
   let inFlight = -1;
+  // An upsert into a set that is empty (or cleared by replaceExisting) is an insert: archive keys are unique, so
+  // the store can take its plain bulk path (COPY, LOAD DATA) instead of merging; a duplicate key in a damaged
+  // archive then fails loudly instead of merging silently. Only the first entity written into a target counts.
+  const emptyTargets = new Set<string>();
+  const target = (p: Plan) => `${p.schema.source}\u0000${p.schema.table ?? p.schema.name}\u0000${p.targetSet}`;
+  if (options.mode === 'upsert')
+    for (const p of plans)
+      if (options.replaceExisting || (await adapter.count(p.schema, p.targetSet)) === 0) emptyTargets.add(target(p));
   try {
     await adapter.transaction(async (tx: DataWriter) => {
       // Parents are written first; deferring the store's foreign-key checks to the commit also lets cycles and
@@ -628,8 +636,9 @@ async function restoreSource(
           totalRecords: plan.item.itemCount,
         };
         progress.emit('entity-start', current);
+        const intoEmpty = emptyTargets.delete(target(plan));
         const importOptions = {
-          mode: options.mode,
+          mode: intoEmpty ? ('insert' as const) : options.mode,
           bulk: options.optimizeForBulkInsert ?? true,
           ...(signal ? { signal } : {}),
         };

@@ -128,7 +128,10 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
   // Tables a Koan application created keep their exact declared schema in the meta table: an app (or the
   // CLI's --source) that does not declare them still finds them, with their real types.
   if (koanTables.size) {
-    const stored = db.prepare(`SELECT physical, schema FROM ${KOAN_META_TABLE} ORDER BY physical`).all() as { physical: string; schema: string }[];
+    const stored = db.prepare(`SELECT physical, schema FROM ${KOAN_META_TABLE} ORDER BY physical`).all() as {
+      physical: string;
+      schema: string;
+    }[];
     for (const row of stored) {
       let schema: EntitySchema;
       try {

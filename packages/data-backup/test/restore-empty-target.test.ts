@@ -1,0 +1,77 @@
+import {
+  buildSchema,
+  createMemoryAdapter,
+  type DataAdapter,
+  type DataProvider,
+  DataRuntime,
+  Entity,
+  type ImportOptions,
+  t,
+} from '@koan/data';
+import { BackupContext, backupEntity, restoreEntity } from '@koan/data-backup';
+import { StorageProfiles } from '@koan/storage';
+import { describe, expect, it } from 'vitest';
+
+const fields = { id: t.integer(), label: t.string() };
+const schema = buildSchema({ name: 'EmptyTargetNote', key: 'id', fields }, 'declared');
+
+/** The memory adapter, recording the mode of every write it is asked for. */
+function recordingProvider(modes: string[]): DataProvider {
+  return {
+    name: 'recording-memory',
+    create: () => {
+      const inner = createMemoryAdapter();
+      const record = (o: ImportOptions) => modes.push(o.mode);
+      return new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'transaction')
+            return (fn: Parameters<DataAdapter['transaction']>[0]) =>
+              target.transaction((tx) =>
+                fn({
+                  ...tx,
+                  clear: tx.clear.bind(tx),
+                  remove: tx.remove.bind(tx),
+                  importBatch: (e, s, r, o) => {
+                    record(o);
+                    return tx.importBatch(e, s, r, o);
+                  },
+                }),
+              );
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    },
+  };
+}
+
+describe('restore into an empty set', () => {
+  it('writes with insert-only semantics (the plain bulk path) and merges only where records exist', async () => {
+    const modes: string[] = [];
+    const runtime = new DataRuntime({
+      sources: { default: { provider: 'recording-memory' } },
+      providers: [recordingProvider(modes)],
+    });
+    const storage = await StorageProfiles.load({ profiles: { mem: { provider: 'memory', settings: {} } } });
+    const context = new BackupContext({ runtime, storage });
+    const Note = new Entity(schema, fields).withRuntime(runtime);
+    await Note.upsertMany(Array.from({ length: 50 }, (_, i) => ({ id: i, label: `n${i}` })));
+    await backupEntity(context, Note, 'notes', { batchSize: 20 });
+
+    modes.length = 0;
+    await restoreEntity(context, Note, 'notes', { targetSet: 'fresh', batchSize: 20 });
+    expect(new Set(modes)).toEqual(new Set(['insert']));
+    expect(await Note.set('fresh').count()).toBe(50);
+
+    modes.length = 0;
+    const merged = await restoreEntity(context, Note, 'notes', { batchSize: 20 });
+    expect(new Set(modes)).toEqual(new Set(['upsert']));
+    expect(merged.entities[0]).toMatchObject({ updated: 50, inserted: 0 });
+
+    modes.length = 0;
+    await restoreEntity(context, Note, 'notes', { batchSize: 20, replaceExisting: true });
+    expect(new Set(modes)).toEqual(new Set(['insert']));
+    expect(await Note.count()).toBe(50);
+    await context.close();
+  });
+});
