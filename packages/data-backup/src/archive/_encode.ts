@@ -84,7 +84,10 @@ export function countNewlines(b: Uint8Array): number {
 /** Races `p` against the signal so that a source stuck in `next()` cannot hold up cancellation. */
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(abortError(signal));
+  if (signal.aborted) {
+    p.catch(() => {}); // the source will fail with the same abort; that rejection is expected, not unhandled
+    return Promise.reject(abortError(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
