@@ -2,6 +2,7 @@
 //   npm run bench:sqlite               (BENCH_ROWS=100000,1000000 BENCH_REPEAT=3 by default)
 // Backup:  koan backup (zip+jsonl, deflate level 1)   vs  sqlite3 db .dump | gzip -1
 // Restore: koan restore (validate first, bulk insert) vs  gunzip -c dump | sqlite3 new.db
+// Floor:   the rows already in memory, inserted with one prepared statement (no archive, no JSON): what any restore costs
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSqliteAdapter } from '@koan/data-sqlite';
@@ -11,6 +12,7 @@ import { schema } from './_sqlite-job.mjs';
 const rowsList = (process.env.BENCH_ROWS ?? '100000,1000000').split(',').map(Number);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const job = join(process.cwd(), 'bench', '_sqlite-job.mjs');
+const floorJob = join(process.cwd(), 'bench', '_sqlite-floor.mjs');
 
 function uuidOf(i) {
   const h = i.toString(16).padStart(12, '0');
@@ -53,7 +55,7 @@ for (const rows of rowsList) {
   const src = join(dir, 'source.db');
   console.error(`seeding ${rows} rows...`);
   await seed(src, rows);
-  const runs = { nativeBackup: [], koanBackup: [], nativeRestore: [], koanRestore: [] };
+  const runs = { nativeBackup: [], koanBackup: [], nativeRestore: [], koanRestore: [], floor: [] };
   const rss = { nativeBackup: 0, koanBackup: 0, nativeRestore: 0, koanRestore: 0 };
   let sizes = {};
   for (let r = 0; r < repeat; r++) {
@@ -65,6 +67,13 @@ for (const rows of rowsList) {
     const kb = measure(`node ${job} backup ${dir} ${src}`);
     const nr = measure(`gunzip -c ${join(dir, 'dump.sql.gz')} | sqlite3 ${join(dir, 'native.db')}`);
     const kr = measure(`node ${job} restore ${dir} ${join(dir, 'koan.db')}`);
+    const floor = JSON.parse(
+      measure(`node ${floorJob} ${src} ${join(dir, 'floor.db')}`)
+        .stdout.trim()
+        .split('\n')
+        .pop(),
+    );
+    runs.floor.push(floor.insertSeconds);
     const backupInfo = JSON.parse(kb.stdout.trim().split('\n').pop());
     const restoreInfo = JSON.parse(kr.stdout.trim().split('\n').pop());
     if (backupInfo.items !== rows || restoreInfo.items !== rows)
@@ -95,6 +104,7 @@ for (const rows of rowsList) {
     'sqlite3 replay (s)': m.nativeRestore.toFixed(2),
     'koan restore (s)': m.koanRestore.toFixed(2),
     'restore ratio': (m.koanRestore / m.nativeRestore).toFixed(2),
+    'raw insert floor (s, ratio)': `${m.floor.toFixed(2)} (${(m.floor / m.nativeRestore).toFixed(2)})`,
     'koan backup peak RSS (MB)': rss.koanBackup.toFixed(0),
     'koan restore peak RSS (MB)': rss.koanRestore.toFixed(0),
     'native peak RSS b/r (MB)': `${rss.nativeBackup.toFixed(0)}/${rss.nativeRestore.toFixed(0)}`,
