@@ -26,6 +26,7 @@ import {
   throwIfAborted,
 } from '@koan/data';
 import Database from 'better-sqlite3';
+import { SnapshotWorker } from './snapshot-worker.js';
 import { type IntrospectionResult, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { ABSENT_COLUMN, COLUMN_TYPE, jsonLinesSql, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
 
@@ -118,15 +119,7 @@ class Reads implements DataReader {
     const size = options.batchSize ?? 1000;
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
     const codec = rowCodec(entity);
-    const table = quoteIdent(physicalName(entity, set));
-    const keys = keyFieldsOf(entity);
-    const order = keys.map(quoteIdent).join(', ');
-    // A composite key pages on the row value `(a, b) > (?, ?)`: the same tuple order as ORDER BY a, b.
-    const after = keys.length === 1 ? `${order} > ?` : `(${order}) > (${keys.map(() => '?').join(', ')})`;
-    const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${table}`;
-    const first = `${select} ORDER BY ${order} LIMIT ?`;
-    const next = `${select} WHERE ${after} ORDER BY ${order} LIMIT ?`;
-    const keyIndexes = keys.map((k) => codec.columns.indexOf(k));
+    const { first, next, keyIndexes } = rowPageSql(entity, set);
     let last: unknown[] | undefined;
     // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing.
     for (;;) {
@@ -167,12 +160,7 @@ class Reads implements DataReader {
     }
     // A page is rendered and joined inside SQLite: one string per page crosses into JS, not one per record.
     const size = options.batchSize ?? 1000;
-    const table = quoteIdent(physicalName(entity, set));
-    const key = quoteIdent(entity.key);
-    const page = (where: string) =>
-      `SELECT count(*), max(${key}), group_concat(line, char(10) ORDER BY ${key}) FROM (SELECT ${key}, ${sql.render} AS line FROM ${table} ${where} ORDER BY ${key} LIMIT ?)`;
-    const first = page('');
-    const next = page(`WHERE ${key} > ?`);
+    const { first, next } = linePageSql(entity, set, sql.render);
     let last: unknown;
     for (;;) {
       throwIfAborted(options.signal);
@@ -194,6 +182,93 @@ class Reads implements DataReader {
   async count(entity: EntitySchema, set: string): Promise<number> {
     const sql = `SELECT count(*) FROM ${quoteIdent(physicalName(entity, set))}`;
     return orEmpty(() => Number(this.#conn().prepare(sql).pluck(true).safeIntegers(false).get()), 0);
+  }
+}
+
+/** Keyset pages of raw rows in key order; a composite key pages on the row value `(a, b) > (?, ?)`. */
+function rowPageSql(entity: EntitySchema, set: string): { first: string; next: string; keyIndexes: number[] } {
+  const codec = rowCodec(entity);
+  const table = quoteIdent(physicalName(entity, set));
+  const keys = keyFieldsOf(entity);
+  const order = keys.map(quoteIdent).join(', ');
+  const after = keys.length === 1 ? `${order} > ?` : `(${order}) > (${keys.map(() => '?').join(', ')})`;
+  const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${table}`;
+  return {
+    first: `${select} ORDER BY ${order} LIMIT ?`,
+    next: `${select} WHERE ${after} ORDER BY ${order} LIMIT ?`,
+    keyIndexes: keys.map((k) => codec.columns.indexOf(k)),
+  };
+}
+
+/** Keyset pages of JSON lines, rendered and joined inside SQLite: one string per page crosses into JS. */
+function linePageSql(entity: EntitySchema, set: string, render: string): { first: string; next: string } {
+  const table = quoteIdent(physicalName(entity, set));
+  const key = quoteIdent(entity.key);
+  const page = (where: string) =>
+    `SELECT count(*), max(${key}), group_concat(line, char(10) ORDER BY ${key}) FROM (SELECT ${key}, ${render} AS line FROM ${table} ${where} ORDER BY ${key} LIMIT ?)`;
+  return { first: page(''), next: page(`WHERE ${key} > ?`) };
+}
+
+/**
+ * The reader of `readSnapshot`: the snapshot's connection lives on a worker thread, which renders the
+ * next page while this thread hashes and compresses the previous one.
+ */
+class WorkerReads implements DataReader {
+  readonly consistency = 'snapshot' as const;
+  readonly #worker: SnapshotWorker;
+
+  constructor(worker: SnapshotWorker) {
+    this.#worker = worker;
+  }
+
+  jsonLinesSupported(): boolean {
+    return true;
+  }
+
+  async count(entity: EntitySchema, set: string): Promise<number> {
+    return this.#worker.count(`SELECT count(*) FROM ${quoteIdent(physicalName(entity, set))}`);
+  }
+
+  async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
+    const size = options.batchSize ?? 1000;
+    if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
+    const codec = rowCodec(entity);
+    const { first, next, keyIndexes } = rowPageSql(entity, set);
+    const cursor = await this.#worker.cursor({ kind: 'rows', first, next, size, safe: codec.safeIntegers, keyIndexes });
+    try {
+      for (;;) {
+        throwIfAborted(options.signal);
+        const page = await cursor.next();
+        if (page.done || !page.rows) return;
+        yield page.rows.map((r) => codec.fromRow(r));
+      }
+    } finally {
+      cursor.close();
+    }
+  }
+
+  async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
+    const sql = jsonLinesSql(entity);
+    if (!sql) {
+      for await (const batch of this.exportEntity(entity, set, options)) {
+        let text = '';
+        for (const r of batch) text += `${encodeRecordLine(entity, r)}\n`;
+        yield Buffer.from(text, 'utf8');
+      }
+      return;
+    }
+    const { first, next } = linePageSql(entity, set, sql.render);
+    const cursor = await this.#worker.cursor({ kind: 'pages', first, next, size: options.batchSize ?? 1000 });
+    try {
+      for (;;) {
+        throwIfAborted(options.signal);
+        const page = await cursor.next();
+        if (page.done || !page.bytes) return;
+        yield page.bytes;
+      }
+    } finally {
+      cursor.close();
+    }
   }
 }
 
@@ -696,17 +771,13 @@ export class SqliteAdapter implements DataAdapter {
     if (!this.capabilities.snapshotReads)
       return fn(Object.assign(new Reads(() => this.#connection()), { consistency: 'fuzzy' as const }));
     this.#connection();
-    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    // The worker opens a read-only connection and starts a deferred transaction with a first read, so
+    // the snapshot is taken before `open` returns and later writes stay invisible to every read in `fn`.
+    const worker = await SnapshotWorker.open(this.path, this.#settings.busyTimeoutMs);
     try {
-      db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
-      // A deferred transaction takes its snapshot at the first read; read now so later writes stay invisible.
-      db.exec('BEGIN');
-      db.prepare('SELECT count(*) FROM sqlite_master').get();
-      const conn = new Connection(db);
-      return await fn(Object.assign(new Reads(() => conn), { consistency: 'snapshot' as const }));
+      return await fn(new WorkerReads(worker));
     } finally {
-      if (db.inTransaction) db.exec('ROLLBACK');
-      db.close();
+      await worker.end();
     }
   }
 

@@ -1,0 +1,179 @@
+/**
+ * A snapshot read connection on its own thread. SQLite work is synchronous, so on the main thread it
+ * competes with hashing and compression of the same backup; here a worker holds the read transaction
+ * (so every entity of the source sees one moment) and renders pages while the main thread consumes the
+ * previous one. Pages are pulled one at a time, with one page rendered ahead.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+// The worker runs as a plain script (no TypeScript, no module resolution of its own): it gets the
+// better-sqlite3 path from the main thread.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
+db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+db.exec('BEGIN');
+db.prepare('SELECT count(*) FROM sqlite_master').get();
+const statements = new Map();
+const prepare = (sql, safe) => {
+  const key = (safe ? 's:' : 'n:') + sql;
+  let st = statements.get(key);
+  if (!st) { st = db.prepare(sql); try { st.raw(true); } catch {} st.safeIntegers(!!safe); statements.set(key, st); }
+  return st;
+};
+const missing = (e) => /no such table/.test(String(e && e.message));
+const cursors = new Map();
+const encoder = new TextEncoder();
+function page(c) {
+  try {
+    if (c.done) return { done: true };
+    if (c.kind === 'pages') {
+      const row = c.last === undefined ? prepare(c.first, false).get(c.size) : prepare(c.next, false).get(c.last, c.size);
+      const [count, max, text] = row || [0, null, null];
+      if (!count || text === null) { c.done = true; return { done: true }; }
+      c.last = max;
+      if (count < c.size) c.done = true;
+      const bytes = encoder.encode(text + '\\n');
+      return { bytes, count };
+    }
+    const rows = c.last === undefined ? prepare(c.first, c.safe).all(c.size) : prepare(c.next, c.safe).all(...c.last, c.size);
+    if (rows.length === 0) { c.done = true; return { done: true }; }
+    const lastRow = rows[rows.length - 1];
+    c.last = c.keyIndexes.map((i) => lastRow[i]);
+    if (rows.length < c.size) c.done = true;
+    return { rows };
+  } catch (e) {
+    c.done = true;
+    if (missing(e)) return { done: true };
+    return { error: String(e && e.message || e) };
+  }
+}
+function reply(id, result) {
+  if (result.bytes) parentPort.postMessage({ id, ...result }, [result.bytes.buffer]);
+  else parentPort.postMessage({ id, ...result });
+}
+parentPort.on('message', (m) => {
+  if (m.type === 'count') {
+    try { reply(m.id, { value: Number(prepare(m.sql, false).get()[0]) }); }
+    catch (e) { reply(m.id, missing(e) ? { value: 0 } : { error: String(e.message) }); }
+  } else if (m.type === 'open') {
+    cursors.set(m.id, { ...m, last: undefined, done: false, ahead: undefined });
+    reply(m.id, { opened: true });
+  } else if (m.type === 'next') {
+    const c = cursors.get(m.id);
+    if (!c) return reply(m.id, { done: true });
+    const result = c.ahead || page(c);
+    c.ahead = undefined;
+    reply(m.id, result);
+    if (!result.done && !result.error && !c.done) c.ahead = page(c);
+    else if (result.done || result.error) cursors.delete(m.id);
+  } else if (m.type === 'close') {
+    cursors.delete(m.id);
+  } else if (m.type === 'end') {
+    try { if (db.inTransaction) db.exec('ROLLBACK'); db.close(); } finally { parentPort.close(); }
+  }
+});
+parentPort.postMessage({ id: 0, ready: true });
+`;
+
+type Reply = {
+  id: number;
+  error?: string;
+  done?: boolean;
+  bytes?: Uint8Array;
+  rows?: unknown[][];
+  value?: number;
+  ready?: boolean;
+};
+
+export interface SnapshotCursor {
+  next(): Promise<Reply>;
+  close(): void;
+}
+
+export class SnapshotWorker {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #failure: Error | undefined;
+  readonly #exited: Promise<void>;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (r: Reply) => {
+      const w = this.#waiting.get(r.id);
+      if (!w) return;
+      this.#waiting.delete(r.id);
+      if (r.error) w.reject(new Error(r.error));
+      else w.resolve(r);
+    });
+    this.#exited = new Promise((resolve) => {
+      worker.once('exit', () => resolve());
+    });
+    worker.on('error', (e) => {
+      this.#failure = e;
+      for (const w of this.#waiting.values()) w.reject(e);
+      this.#waiting.clear();
+    });
+  }
+
+  /** Starts the worker and waits until its read transaction holds a snapshot. */
+  static async open(path: string, busyTimeoutMs: number): Promise<SnapshotWorker> {
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, busyTimeoutMs } });
+    const sw = new SnapshotWorker(worker);
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (r: Reply) => {
+        if (r.ready) {
+          worker.off('message', onReady);
+          resolve();
+        }
+      };
+      worker.on('message', onReady);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`snapshot worker exited (${code}) before it was ready`)));
+    });
+    return sw;
+  }
+
+  #call(message: Record<string, unknown>, id = this.#nextId++): Promise<Reply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...message, id });
+    });
+  }
+
+  async count(sql: string): Promise<number> {
+    return (await this.#call({ type: 'count', sql })).value ?? 0;
+  }
+
+  /** A cursor over pages: `pages` yields rendered JSON-line bytes, `rows` raw row arrays. */
+  async cursor(spec: {
+    kind: 'pages' | 'rows';
+    first: string;
+    next: string;
+    size: number;
+    safe?: boolean;
+    keyIndexes?: number[];
+  }): Promise<SnapshotCursor> {
+    const id = this.#nextId++;
+    await this.#call({ type: 'open', ...spec }, id);
+    return {
+      next: () => this.#call({ type: 'next' }, id),
+      close: () => {
+        if (!this.#failure) this.#worker.postMessage({ type: 'close', id });
+      },
+    };
+  }
+
+  /** Ends the read transaction, closes the connection and stops the thread. */
+  async end(): Promise<void> {
+    if (!this.#failure) this.#worker.postMessage({ type: 'end' });
+    const timer = setTimeout(() => void this.#worker.terminate(), 5000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
