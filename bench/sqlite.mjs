@@ -61,8 +61,8 @@ for (const rows of rowsList) {
   for (let r = 0; r < repeat; r++) {
     console.error(`rows=${rows} run ${r + 1}/${repeat}`);
     rmSync(join(dir, 'backups'), { recursive: true, force: true });
-    for (const f of ['native.db', 'koan.db', 'native.db-wal', 'koan.db-wal', 'koan.db-shm'])
-      rmSync(join(dir, f), { force: true });
+    for (const f of ['native.db', 'koan.db', 'floor.db'])
+      for (const x of ['', '-wal', '-shm']) rmSync(join(dir, f + x), { force: true });
     const nb = measure(`sqlite3 ${src} .dump | gzip -1 > ${join(dir, 'dump.sql.gz')}`);
     const kb = measure(`node ${job} backup ${dir} ${src}`);
     const nr = measure(`gunzip -c ${join(dir, 'dump.sql.gz')} | sqlite3 ${join(dir, 'native.db')}`);

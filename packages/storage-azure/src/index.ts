@@ -55,7 +55,7 @@ export interface AzureBlobStorageOptions {
   readonly containerName: string;
   /** Blob name prefix inside the container, e.g. `backups/`. @default '' */
   readonly prefix?: string;
-  /** Block size; memory use per put is about `(concurrency + 1) × blockSizeBytes`. @default 8 MiB */
+  /** Block size; memory use per put is about `(concurrency + 1) × blockSizeBytes`. @default 4 MiB (50,000 blocks: blobs up to 195 GiB) */
   readonly blockSizeBytes?: number;
   /** Blocks staged concurrently. @default 2 */
   readonly concurrency?: number;
@@ -210,7 +210,7 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       throw abortedError(signal, { profile: this.#profile, key });
     }
     const blob = (await this.#ready()).getBlockBlobClient(name);
-    const blockSize = this.#o.blockSizeBytes ?? 8 * MiB;
+    const blockSize = this.#o.blockSizeBytes ?? 4 * MiB;
     const concurrency = this.#o.concurrency ?? 2;
     // Every block id of every upload has the same length (Azure requires it per blob); the random
     // tag keeps concurrent or abandoned uploads of the same blob apart.
@@ -248,7 +248,9 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       const input = signal ? addAbortSignal(signal, source) : source;
       for await (const chunk of input) {
         if (failure) break;
-        let c = Buffer.from(chunk as Uint8Array);
+        // A view, not a copy: stream chunks are not reused by their producers.
+        const u8 = chunk as Uint8Array;
+        let c = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
         size += c.length;
         while (pendingBytes + c.length >= blockSize) {
           const take = blockSize - pendingBytes;
