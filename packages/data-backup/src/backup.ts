@@ -309,6 +309,42 @@ export async function runBackup(
     }
   };
 
+  /** The manifest of this run, as it stands now (shared by the published and the `Failed` outcome). */
+  const manifestOf = (outcome: {
+    status: BackupManifest['status'];
+    errorMessage?: string;
+    totalItemCount: number;
+    totalSizeBytes: number;
+    overallChecksum: string;
+  }): BackupManifest => ({
+    formatVersion: FORMAT_VERSION,
+    id,
+    name,
+    ...(options.description !== undefined ? { description: options.description } : {}),
+    tags: [...(options.tags ?? [])],
+    createdAt: createdAt.toISOString(),
+    completedAt: new Date().toISOString(),
+    status: outcome.status,
+    ...(outcome.errorMessage !== undefined ? { errorMessage: outcome.errorMessage } : {}),
+    storageProfile: r.profile,
+    entities,
+    sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    verification: {
+      totalItemCount: outcome.totalItemCount,
+      totalSizeBytes: outcome.totalSizeBytes,
+      checksumAlgorithm: 'sha256',
+      overallChecksum: outcome.overallChecksum,
+    },
+    options: {
+      compressData: r.compress,
+      compressionLevel: r.level,
+      batchSize: r.batchSize,
+      includeSchemaSnapshot: r.includeSchema,
+    },
+    timings: { totalMs: performance.now() - started },
+    producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
+  });
+
   try {
     if (options.onProgress) {
       let total = 0;
@@ -353,36 +389,16 @@ export async function runBackup(
     const checksumsText = JSON.stringify(checksumsFile, null, 2);
     await writer.addBuffer(CHECKSUMS_ENTRY, checksumsText);
     const completed = entities.filter((e) => e.status === 'Completed');
-    const manifest: BackupManifest = {
-      formatVersion: FORMAT_VERSION,
-      id,
-      name,
-      ...(options.description !== undefined ? { description: options.description } : {}),
-      tags: [...(options.tags ?? [])],
-      createdAt: createdAt.toISOString(),
-      completedAt: new Date().toISOString(),
-      status: completed.length === entities.length ? 'Completed' : 'PartiallyCompleted',
-      ...(completed.length === entities.length
-        ? {}
-        : { errorMessage: `${entities.length - completed.length} of ${entities.length} entity sets failed` }),
-      storageProfile: r.profile,
-      entities,
-      sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
-      verification: {
-        totalItemCount: completed.reduce((n, e) => n + e.itemCount, 0),
-        totalSizeBytes: completed.reduce((n, e) => n + e.sizeBytes, 0),
-        checksumAlgorithm: 'sha256',
-        overallChecksum: createHash('sha256').update(checksumsText).digest('hex'),
-      },
-      options: {
-        compressData: r.compress,
-        compressionLevel: r.level,
-        batchSize: r.batchSize,
-        includeSchemaSnapshot: r.includeSchema,
-      },
-      timings: { totalMs: performance.now() - started },
-      producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
-    };
+    const partial = completed.length !== entities.length;
+    const manifest = manifestOf({
+      status: partial ? 'PartiallyCompleted' : 'Completed',
+      ...(partial
+        ? { errorMessage: `${entities.length - completed.length} of ${entities.length} entity sets failed` }
+        : {}),
+      totalItemCount: completed.reduce((n, e) => n + e.itemCount, 0),
+      totalSizeBytes: completed.reduce((n, e) => n + e.sizeBytes, 0),
+      overallChecksum: createHash('sha256').update(checksumsText).digest('hex'),
+    });
     await writer.addBuffer(MANIFEST_ENTRY, JSON.stringify(manifest, null, 2));
     const archive = await writer.finish();
     const stored = await upload;
@@ -407,34 +423,13 @@ export async function runBackup(
     if (signal?.aborted || isAbortError(error) || (error instanceof KoanError && error.code === 'ABORTED'))
       throw new BackupError('ABORTED', `Backup "${name}" was cancelled; nothing was published`, { cause: error });
     const message = error instanceof Error ? error.message : String(error);
-    const failed: BackupSidecar = {
-      formatVersion: FORMAT_VERSION,
-      id,
-      name,
-      ...(options.description !== undefined ? { description: options.description } : {}),
-      tags: [...(options.tags ?? [])],
-      createdAt: createdAt.toISOString(),
-      completedAt: new Date().toISOString(),
+    const failed: BackupSidecar = manifestOf({
       status: 'Failed',
       errorMessage: message,
-      storageProfile: r.profile,
-      entities,
-      sources: [...sources.values()],
-      verification: {
-        totalItemCount: 0,
-        totalSizeBytes: 0,
-        checksumAlgorithm: 'sha256',
-        overallChecksum: createHash('sha256').digest('hex'),
-      },
-      options: {
-        compressData: r.compress,
-        compressionLevel: r.level,
-        batchSize: r.batchSize,
-        includeSchemaSnapshot: r.includeSchema,
-      },
-      timings: { totalMs: performance.now() - started },
-      producer: { library: '@koan/data-backup', version: VERSION, node: process.version },
-    };
+      totalItemCount: 0,
+      totalSizeBytes: 0,
+      overallChecksum: createHash('sha256').digest('hex'),
+    });
     await writeSidecar(driver, keys.sidecar, failed).catch(() => undefined);
     throw new BackupError('BACKUP_FAILED', `Backup "${name}" failed: ${message}`, {
       cause: error,

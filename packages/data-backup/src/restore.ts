@@ -208,20 +208,10 @@ async function* decodeLines(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<DataRecord[]> {
   const file = plan.item.storageFile;
-  let lineCount = 0;
-  let unterminated = false;
-  for await (const batch of reader.lines(file, {
-    batchSize,
-    ...(signal ? { signal } : {}),
-    onDone: (d) => {
-      unterminated = d.missingFinalNewline;
-    },
-  })) {
+  for await (const batch of rawLines(reader, plan, batchSize, onBytes, signal)) {
     const records: DataRecord[] = [];
-    let bytes = 0;
     for (let i = 0; i < batch.lines.length; i++) {
       const text = batch.lines[i]!;
-      bytes += Buffer.byteLength(text) + 1;
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -262,20 +252,8 @@ async function* decodeLines(
       if (record === undefined) onSkip();
       else records.push(record);
     }
-    lineCount += batch.lines.length;
-    onBytes(bytes);
     yield records;
   }
-  if (unterminated)
-    throw new BackupError('ARCHIVE_CORRUPT', `${file}: the last line is not terminated; the entry is truncated`, {
-      details: { entry: file },
-    });
-  if (lineCount !== plan.item.itemCount)
-    throw new BackupError(
-      'ARCHIVE_CORRUPT',
-      `${file}: ${lineCount} lines, but the manifest records ${plan.item.itemCount}`,
-      { details: { entry: file } },
-    );
 }
 
 /**
@@ -491,7 +469,7 @@ async function* rawLines(
   reader: ZipReader,
   plan: Plan,
   batchSize: number,
-  progress: ProgressTracker,
+  onBytes: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<{ firstLine: number; lines: string[] }> {
   const file = plan.item.storageFile;
@@ -505,8 +483,8 @@ async function* rawLines(
     },
   })) {
     let bytes = batch.lines.length;
-    for (const line of batch.lines) bytes += line.length;
-    progress.bytes += bytes;
+    for (const line of batch.lines) bytes += Buffer.byteLength(line);
+    onBytes(bytes);
     count += batch.lines.length;
     yield batch;
   }
@@ -653,7 +631,15 @@ async function restoreSource(
         };
         if (jsonLinesPath(tx, plan, options, dropped[i]!)) {
           // The store parses the archive's lines itself: no record objects in JS.
-          for await (const lines of rawLines(reader, plan, options.batchSize, progress, signal)) {
+          for await (const lines of rawLines(
+            reader,
+            plan,
+            options.batchSize,
+            (n) => {
+              progress.bytes += n;
+            },
+            signal,
+          )) {
             throwIfAborted(signal);
             let r: { inserted: number; updated: number } | undefined;
             try {
