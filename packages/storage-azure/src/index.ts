@@ -228,7 +228,7 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
     let size = 0;
-    const stage = (data: Buffer) => {
+    const stage = (data: Buffer): Promise<void> => {
       const id = blockId(ids.length);
       ids.push(id);
       const p = blob
@@ -241,34 +241,38 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
         )
         .finally(() => inFlight.delete(p));
       inFlight.add(p);
+      return p;
     };
     try {
-      let pending: Buffer[] = [];
+      // Blocks are filled in place in a small pool of buffers (one per block in flight, plus the one being
+      // filled) and a buffer is reused only once its stageBlock has settled: no per-block allocation.
+      const pool: Buffer[] = [];
+      let current: Buffer = Buffer.allocUnsafe(blockSize);
       let pendingBytes = 0;
+      const flush = async () => {
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        if (failure) return;
+        const filled = current;
+        void stage(filled.subarray(0, pendingBytes)).then(() => pool.push(filled));
+        current = pool.pop() ?? Buffer.allocUnsafe(blockSize);
+        pendingBytes = 0;
+      };
       const input = signal ? addAbortSignal(signal, source) : source;
       for await (const chunk of input) {
         if (failure) break;
-        // A view, not a copy: stream chunks are not reused by their producers.
-        const u8 = chunk as Uint8Array;
-        let c = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+        const c = chunk as Uint8Array;
         size += c.length;
-        while (pendingBytes + c.length >= blockSize) {
-          const take = blockSize - pendingBytes;
-          pending.push(c.subarray(0, take));
-          c = c.subarray(take);
-          // Bounded memory: at most `concurrency` blocks in flight plus the one being filled.
-          while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        let offset = 0;
+        while (offset < c.length) {
+          const n = Math.min(blockSize - pendingBytes, c.length - offset);
+          current.set(c.subarray(offset, offset + n), pendingBytes);
+          pendingBytes += n;
+          offset += n;
+          if (pendingBytes === blockSize) await flush();
           if (failure) break;
-          stage(Buffer.concat(pending, blockSize));
-          pending = [];
-          pendingBytes = 0;
-        }
-        if (c.length) {
-          pending.push(c);
-          pendingBytes += c.length;
         }
       }
-      if (!failure && pendingBytes > 0) stage(Buffer.concat(pending, pendingBytes));
+      if (!failure && pendingBytes > 0) await flush();
       await Promise.all(inFlight);
       if (failure) throw failure;
       signal?.throwIfAborted();

@@ -67,7 +67,7 @@ export interface S3StorageOptions {
   readonly prefix?: string;
   /** Multipart part size; memory use per put is about `queueSize × partSizeBytes`. @default 8 MiB */
   readonly partSizeBytes?: number;
-  /** Parts uploaded concurrently. @default 2 */
+  /** Parts uploaded concurrently; raise it on high-latency links (memory ≈ (queueSize + 1) × partSizeBytes). @default 1 */
   readonly queueSize?: number;
   /** Retries after the first attempt, for SDK requests and for resuming a cut download. @default 3 */
   readonly maxRetries?: number;
@@ -247,7 +247,7 @@ class S3ObjectStorage implements S3Storage {
         IfNoneMatch: options.ifNoneMatch && this.flags.conditionalPut ? '*' : undefined,
       },
       partSize: this.#o.partSizeBytes ?? 8 * MiB,
-      queueSize: this.#o.queueSize ?? 2,
+      queueSize: this.#o.queueSize ?? 1,
       leavePartsOnError: false,
       abortController,
     });
