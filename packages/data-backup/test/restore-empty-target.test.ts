@@ -75,3 +75,59 @@ describe('restore into an empty set', () => {
     await context.close();
   });
 });
+
+describe('optimizeForBulkInsert', () => {
+  it('asks the store for its bulk path (and SQLite for its JSON-lines path) only when on', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'koan-bulk-'));
+    const calls: string[] = [];
+    const { provider: sqlite } = await import('@koan/data-sqlite');
+    const recording: DataProvider = {
+      name: 'recording-sqlite',
+      create: (settings, ctx) => {
+        const inner = sqlite.create(settings as never, ctx);
+        const wrapTx = (tx: Parameters<Parameters<DataAdapter['transaction']>[0]>[0]) =>
+          new Proxy(tx, {
+            get(target, prop, receiver) {
+              const v = Reflect.get(target, prop, receiver);
+              if (prop === 'importBatch' || prop === 'importJsonLines')
+                return (...args: unknown[]) => {
+                  calls.push(`${String(prop)}:bulk=${(args[3] as ImportOptions).bulk}`);
+                  return (v as (...a: unknown[]) => unknown).apply(target, args);
+                };
+              return typeof v === 'function' ? v.bind(target) : v;
+            },
+          });
+        return new Proxy(inner, {
+          get(target, prop, receiver) {
+            if (prop === 'transaction')
+              return (fn: Parameters<DataAdapter['transaction']>[0]) => target.transaction((tx) => fn(wrapTx(tx)));
+            const v = Reflect.get(target, prop, receiver);
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        });
+      },
+    };
+    const runtime = new DataRuntime({
+      sources: { default: { provider: 'recording-sqlite', settings: { path: join(dir, 'db.sqlite') } } },
+      providers: [recording],
+      cwd: dir,
+    });
+    const storage = await StorageProfiles.load({ profiles: { mem: { provider: 'memory', settings: {} } } });
+    const context = new BackupContext({ runtime, storage });
+    const Note = new Entity(schema, fields).withRuntime(runtime);
+    await Note.upsertMany(Array.from({ length: 30 }, (_, i) => ({ id: i, label: `n${i}` })));
+    await backupEntity(context, Note, 'notes');
+    calls.length = 0;
+    await restoreEntity(context, Note, 'notes', { replaceExisting: true });
+    expect(new Set(calls)).toEqual(new Set(['importJsonLines:bulk=true']));
+    calls.length = 0;
+    await restoreEntity(context, Note, 'notes', { replaceExisting: true, optimizeForBulkInsert: false });
+    expect(new Set(calls)).toEqual(new Set(['importBatch:bulk=false']));
+    expect(await Note.count()).toBe(30);
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
