@@ -5,9 +5,11 @@ import {
   type LoadConfigOptions,
   loadKoanConfig,
   parseConfigSection,
+  warmup,
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
+import { BackupMaintenanceService } from './maintenance.js';
 
 /** `Koan.Backup` in koan.config.json. */
 export const backupConfigSchema = z
@@ -19,8 +21,16 @@ export const backupConfigSchema = z
       .describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
     defaultBatchSize: z.number().int().min(1).max(100_000).default(1000).describe('Records per batch'),
     compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
-    warmupEntitiesOnStartup: z.boolean().default(false),
-    enableBackgroundMaintenance: z.boolean().default(false),
+    warmupEntitiesOnStartup: z
+      .boolean()
+      .default(false)
+      .describe('BackupContext.fromConfig connects every source and creates every entity table before returning'),
+    enableBackgroundMaintenance: z
+      .boolean()
+      .default(false)
+      .describe(
+        'BackupContext.fromConfig starts the maintenance service (cleanup + retention every MaintenanceInterval)',
+      ),
     maintenanceInterval: z
       .string()
       .regex(/^\d+(ms|s|m|h|d)$/)
@@ -81,11 +91,28 @@ export class BackupContext {
     const data = options.runtime
       ? undefined
       : parseConfigSection(dataConfigSchema, loaded.koan.data, ['Koan', 'Data'], loaded.file);
-    return new BackupContext({
+    const context = new BackupContext({
       runtime: options.runtime ?? new DataRuntime({ cwd, ...(data?.sources ? { sources: data.sources } : {}) }),
       storage: await StorageProfiles.load(storageConfig, { cwd, ...(options.env ? { env: { ...options.env } } : {}) }),
       config: backup,
     });
+    if (backup.warmupEntitiesOnStartup) await warmup(context.runtime);
+    if (backup.enableBackgroundMaintenance) context.startMaintenance();
+    return context;
+  }
+
+  #maintenance: BackupMaintenanceService | undefined;
+
+  /** The background maintenance service, when started (by `startMaintenance` or `EnableBackgroundMaintenance`). */
+  get maintenance(): BackupMaintenanceService | undefined {
+    return this.#maintenance;
+  }
+
+  /** Starts leftover cleanup + retention every `MaintenanceInterval`; `close()` stops it. */
+  startMaintenance(options: ConstructorParameters<typeof BackupMaintenanceService>[1] = {}): BackupMaintenanceService {
+    this.#maintenance ??= new BackupMaintenanceService(this, options);
+    this.#maintenance.start();
+    return this.#maintenance;
   }
 
   /** Name of the profile to use for `requested` (or the default). */
@@ -94,6 +121,7 @@ export class BackupContext {
   }
 
   async close(): Promise<void> {
+    await this.#maintenance?.stop();
     await Promise.allSettled([this.runtime.close(), this.storage.close()]);
   }
 }
