@@ -452,6 +452,34 @@ function recordStream(
   );
 }
 
+/**
+ * Keeps one item of `source` in preparation while the consumer works on the current one: the next batch is read
+ * and decoded while the store ingests this one (a COPY or LOAD DATA round trip leaves this thread idle otherwise).
+ * Stopping early waits for the item in preparation, then closes the source.
+ */
+async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  let done = false;
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) {
+        done = true;
+        return;
+      }
+      next = it.next();
+      next.catch(() => {}); // its failure is raised when it is awaited
+      yield r.value;
+    }
+  } finally {
+    if (!done) {
+      await next.catch(() => undefined);
+      await it.return?.(undefined);
+    }
+  }
+}
+
 /** Whether an entity can take the JSON-lines fast path: bulk on, the store offers it, nothing to convert. */
 function jsonLinesPath(tx: DataWriter, plan: Plan, options: WriteOptions, dropped: Set<string>): boolean {
   return (
@@ -631,14 +659,16 @@ async function restoreSource(
         };
         if (jsonLinesPath(tx, plan, options, dropped[i]!)) {
           // The store parses the archive's lines itself: no record objects in JS.
-          for await (const lines of rawLines(
-            reader,
-            plan,
-            options.batchSize,
-            (n) => {
-              progress.bytes += n;
-            },
-            signal,
+          for await (const lines of readAhead(
+            rawLines(
+              reader,
+              plan,
+              options.batchSize,
+              (n) => {
+                progress.bytes += n;
+              },
+              signal,
+            ),
           )) {
             throwIfAborted(signal);
             let r: { inserted: number; updated: number } | undefined;
@@ -652,7 +682,7 @@ async function restoreSource(
             counted(lines.lines.length, r);
           }
         } else
-          for await (const batch of recordStream(reader, plan, options, report, dropped[i]!, progress)) {
+          for await (const batch of readAhead(recordStream(reader, plan, options, report, dropped[i]!, progress))) {
             throwIfAborted(signal);
             counted(
               batch.length,
