@@ -43,7 +43,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     };
   } else {
     const r = await restoreEntity(context, Person, 'bench', {
-      batchSize: 5000,
+      ...batchOption(),
       replaceExisting: process.env.REPLACE === '1',
     });
     result = { items: r.totalRecords, validated: r.validated };
