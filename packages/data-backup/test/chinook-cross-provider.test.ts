@@ -176,8 +176,9 @@ describe.each(DIALECTS)('Chinook backed up from %s', (from) => {
     expect(keyFieldsOf(playlistTrack)).toHaveLength(2);
   });
 
-  it.for(DIALECTS.filter((d) => d !== from))(
+  it.for<Dialect>(DIALECTS.filter((d) => d !== from))(
     `restores into %s: same row counts, every value identical`,
+    { timeout: 300_000 },
     async (to, ctx) => {
       if (skipReason) return ctx.skip(skipReason);
       if (unavailable[to]) return ctx.skip(unavailable[to]);
@@ -219,7 +220,6 @@ describe.each(DIALECTS)('Chinook backed up from %s', (from) => {
         await target.cleanup();
       }
     },
-    300_000,
   );
 });
 

@@ -81,7 +81,7 @@ function docRow(i: number) {
 }
 
 const sortById = <T extends { id: unknown }>(xs: T[]) =>
-  [...xs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  [...xs].sort((a, b) => ((a.id as number) < (b.id as number) ? -1 : (a.id as number) > (b.id as number) ? 1 : 0));
 async function snapshot(entity: Entity) {
   return sortById((await entity.all()) as { id: unknown }[]);
 }
@@ -273,7 +273,7 @@ describe.sequential('backups on S3 (s3rver) and Azure Blob (azurite)', () => {
       expect(await snapshot(docs)).toEqual(wantDocs);
 
       await app[2]!.removeAll();
-      await app[0]!.upsert({ id: 300, email: 'changed@x.io', score: '1.00' });
+      await app[0]!.upsert({ id: 300, email: 'changed@x.io', score: '1.00' } as never);
       const all = await restoreAllEntities(env.context, 'app', {
         storageProfile: profile,
         replaceExisting: true,
