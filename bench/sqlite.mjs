@@ -6,12 +6,13 @@
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSqliteAdapter } from '@koan/data-sqlite';
+import { schema } from './_job.mjs';
 import { measure, median, scratchDir, table } from './_lib.mjs';
-import { schema } from './_sqlite-job.mjs';
 
 const rowsList = (process.env.BENCH_ROWS ?? '100000,1000000').split(',').map(Number);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
-const job = join(process.cwd(), 'bench', '_sqlite-job.mjs');
+const job = join(process.cwd(), 'bench', '_job.mjs');
+const sqliteSource = (path) => `'${JSON.stringify({ provider: 'sqlite', settings: { path } })}'`;
 const floorJob = join(process.cwd(), 'bench', '_sqlite-floor.mjs');
 
 function uuidOf(i) {
@@ -64,9 +65,9 @@ for (const rows of rowsList) {
     for (const f of ['native.db', 'koan.db', 'floor.db'])
       for (const x of ['', '-wal', '-shm']) rmSync(join(dir, f + x), { force: true });
     const nb = measure(`sqlite3 ${src} .dump | gzip -1 > ${join(dir, 'dump.sql.gz')}`);
-    const kb = measure(`node ${job} backup ${dir} ${src}`);
+    const kb = measure(`node ${job} backup ${dir} ${sqliteSource(src)}`);
     const nr = measure(`gunzip -c ${join(dir, 'dump.sql.gz')} | sqlite3 ${join(dir, 'native.db')}`);
-    const kr = measure(`node ${job} restore ${dir} ${join(dir, 'koan.db')}`);
+    const kr = measure(`node ${job} restore ${dir} ${sqliteSource(join(dir, 'koan.db'))}`);
     const floor = JSON.parse(
       measure(`node ${floorJob} ${src} ${join(dir, 'floor.db')}`)
         .stdout.trim()
