@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { type BackupInfo, readSidecar, scanProfile, toBackupInfo, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { invalidOption } from './errors.js';
-import { isRestorable, type LocatedBackup, locateBackup, openArchive } from './locate.js';
+import { archiveHashProblem, isRestorable, locateBackup, openArchive } from './locate.js';
 import {
   type BackupStatus,
   backupStatuses,
@@ -216,7 +215,7 @@ export class BackupDiscoveryService {
       );
     else {
       try {
-        const hashIssue = await this.#checkArchiveHash(located, options.signal);
+        const hashIssue = await archiveHashProblem(located, options.signal);
         if (hashIssue) issues.push(hashIssue);
         const reader = await openArchive(located, options.signal);
         try {
@@ -271,22 +270,6 @@ export class BackupDiscoveryService {
       }
     }
     return { ...result, backupId: sidecar.id, name: sidecar.name };
-  }
-
-  /** The whole archive's bytes against the size and SHA-256 recorded at publish time; entries are then checked one by one to name the damaged one. */
-  async #checkArchiveHash(located: LocatedBackup, signal?: AbortSignal): Promise<string | undefined> {
-    const archive = located.sidecar.archive!;
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of await located.driver.get(archive.key, signal ? { signal } : {})) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-    if (bytes !== archive.sizeBytes)
-      return `Archive ${archive.key} is ${bytes} bytes, but ${archive.sizeBytes} were published (truncated or replaced)`;
-    if (hash.digest('hex') !== archive.sha256)
-      return `Archive ${archive.key}: SHA-256 differs from the one recorded at publish time (the bytes changed)`;
-    return undefined;
   }
 
   async getCatalogStats(options: { storageProfiles?: readonly string[] } = {}): Promise<CatalogStats> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { StorageDriver } from '@koan/storage';
@@ -102,6 +103,25 @@ export function storageSource(
 }
 
 /** Opens the archive of a located backup, checking that storage holds exactly the published size. */
+/**
+ * The whole archive's bytes against the size and SHA-256 recorded in the sidecar at publish time: a description of
+ * the difference, or `undefined` when every byte is the one written.
+ */
+export async function archiveHashProblem(located: LocatedBackup, signal?: AbortSignal): Promise<string | undefined> {
+  const archive = located.sidecar.archive!;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of await located.driver.get(archive.key, signal ? { signal } : {})) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  if (bytes !== archive.sizeBytes)
+    return `Archive ${archive.key} is ${bytes} bytes, but ${archive.sizeBytes} were published (truncated or replaced)`;
+  if (hash.digest('hex') !== archive.sha256)
+    return `Archive ${archive.key}: SHA-256 differs from the one recorded at publish time (the bytes changed)`;
+  return undefined;
+}
+
 export async function openArchive(located: LocatedBackup, signal?: AbortSignal): Promise<ZipReader> {
   const archive = located.sidecar.archive;
   if (!archive || !isRestorable(located.sidecar))

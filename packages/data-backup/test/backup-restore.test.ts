@@ -126,8 +126,28 @@ describe('one entity backup and restore', () => {
     expect(v.issues.join('\n')).toMatch(/entities\/Product\.jsonl/);
     await expect(restoreEntity(env.context, Product, 'p', { replaceExisting: true })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
+      message: expect.stringMatching(/SHA-256 differs[\s\S]*entities\/Product\.jsonl/),
     } satisfies Partial<BackupError>);
     expect((await Product.all()).map((r) => r.id)).toEqual([5001]);
     expect(readdirSync(join(env.dir, 'backups', 'p')).length).toBe(2);
+  });
+
+  it('validateBeforeRestore checks every archive byte against the SHA-256 the sidecar recorded at publish time', async () => {
+    const Product = entity().withRuntime(env.context.runtime);
+    await Product.upsertMany(rows(50));
+    const m = await backupEntity(env.context, Product, 'sha');
+    const sidecarFile = join(env.dir, 'backups', m.archive!.key.replace(/\.zip$/, '.manifest.json'));
+    const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
+    sidecar.archive.sha256 = '0'.repeat(64);
+    writeFileSync(sidecarFile, JSON.stringify(sidecar));
+    await Product.removeAll();
+    await expect(restoreEntity(env.context, Product, 'sha')).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringContaining('SHA-256 differs from the one recorded at publish time'),
+    });
+    expect(await Product.count()).toBe(0);
+    // The entries themselves are intact: without the check the restore goes through.
+    await restoreEntity(env.context, Product, 'sha', { validateBeforeRestore: false });
+    expect(await Product.count()).toBe(50);
   });
 });

@@ -21,6 +21,7 @@ import {
 } from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import { archiveLinesToCopy, decodeArchiveLines } from './copy-lines.js';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
 
 /** A connection lent to one operation. */
@@ -214,7 +215,16 @@ export class PostgresSession implements DataReader, DataWriter {
       entity,
       set,
       async (client) => {
-        if (options.bulk) return this.#copyImport(client, entity, shape, table, rows, options);
+        if (options.bulk)
+          return this.#copyImport(
+            client,
+            entity,
+            shape,
+            table,
+            copyText(shape, rows, options.signal),
+            rows.length,
+            options,
+          );
         const width = shape.fields.length + (shape.tracked.length > 0 ? 1 : 0);
         const perStatement = Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMS / width));
         let inserted = 0;
@@ -244,12 +254,89 @@ export class PostgresSession implements DataReader, DataWriter {
     );
   }
 
+  /** Every entity without optional nullable fields (whose absence needs the record form). */
+  jsonLinesSupported(entity: EntitySchema): boolean {
+    return shapeOf(entity).tracked.length === 0;
+  }
+
+  /**
+   * Restore fast path: archive lines become COPY text directly (each line parsed once, no record objects, no
+   * runtime values in between), with `importBatch`'s checks and semantics: `insert` COPYs into the table, `upsert`
+   * COPYs into a staging table and merges from it (the last line of a key wins). Without `bulk`, or for entities
+   * `jsonLinesSupported` refuses, the decoded records go through `importBatch`.
+   */
+  async importJsonLines(
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    if (lines.length === 0) return { inserted: 0, updated: 0 };
+    const shape = shapeOf(entity);
+    if (!options.bulk || shape.tracked.length > 0)
+      return this.importBatch(entity, set, decodeArchiveLines(entity, lines), options);
+    const { text, count } = archiveLinesToCopy(entity, shape.fields, lines, options.mode === 'upsert');
+    return this.#write(
+      entity,
+      set,
+      (client) => this.#copyImport(client, entity, shape, this.table(entity, set), [text], count, options),
+      () => decodeArchiveLines(entity, lines),
+    );
+  }
+
+  /**
+   * Streaming restore fast path: in `insert` mode with `bulk`, one COPY takes every batch, so the server ingests
+   * while the next lines are read and converted. A bad line or a refused row fails the COPY and the
+   * transaction; the error's `details.line` is the 0-based line of the stream. Otherwise batch by batch.
+   */
+  async importJsonLineStream(
+    entity: EntitySchema,
+    set: string,
+    batches: AsyncIterable<readonly string[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    const shape = shapeOf(entity);
+    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0) {
+      let inserted = 0;
+      let updated = 0;
+      for await (const lines of batches) {
+        const r = await this.importJsonLines(entity, set, lines, options);
+        inserted += r.inserted;
+        updated += r.updated;
+      }
+      return { inserted, updated };
+    }
+    const table = this.table(entity, set);
+    const { signal } = options;
+    let count = 0;
+    const body = async function* () {
+      for await (const lines of batches) {
+        throwIfAborted(signal);
+        const { text } = archiveLinesToCopy(entity, shape.fields, lines, false, count);
+        count += lines.length;
+        yield text;
+      }
+    };
+    await this.#write(entity, set, async (client) => {
+      const copy = client.query(copyStreams.from(`COPY ${table} (${shape.columns}) FROM STDIN`));
+      try {
+        await pipeline(Readable.from(body()), copy);
+      } catch (e) {
+        throw withCopyLine(e, entity, set);
+      }
+    });
+    return { inserted: count, updated: 0 };
+  }
+
   async #copyImport(
     client: pg.ClientBase,
     entity: EntitySchema,
     shape: Shape,
     table: string,
-    rows: readonly DataRecord[],
+    text: Iterable<string>,
+    count: number,
     options: ImportOptions,
   ): Promise<ImportResult> {
     const { columns } = shape;
@@ -258,8 +345,8 @@ export class PostgresSession implements DataReader, DataWriter {
     if (upsert) await client.query(`CREATE TEMP TABLE ${stage} (LIKE ${table}) ON COMMIT DROP`);
     const target = upsert ? stage : table;
     const copy = client.query(copyStreams.from(`COPY ${target} (${columns}) FROM STDIN`));
-    await pipeline(Readable.from(copyText(shape, rows, options.signal)), copy);
-    if (!upsert) return { inserted: rows.length, updated: 0 };
+    await pipeline(Readable.from(text), copy);
+    if (!upsert) return { inserted: count, updated: 0 };
     const res = await client.query<{ i: boolean }>(
       `INSERT INTO ${table} (${columns}) SELECT ${columns} FROM ${stage}${conflictClause(entity, shape, 'upsert')}`,
     );
@@ -309,7 +396,7 @@ export class PostgresSession implements DataReader, DataWriter {
     entity: EntitySchema,
     set: string,
     fn: (client: pg.ClientBase, inTransaction: boolean) => Promise<T>,
-    records?: readonly DataRecord[],
+    records?: readonly DataRecord[] | (() => readonly DataRecord[]),
   ): Promise<T> {
     const lease = await this.source.acquire();
     const { client } = lease;
@@ -329,10 +416,34 @@ export class PostgresSession implements DataReader, DataWriter {
       }
     } catch (e) {
       broken ||= !lease.shared && isConnectionError(e);
-      throw mapWriteError(e, entity, set, records);
+      throw mapWriteError(e, entity, set, typeof records === 'function' ? recordsOrNone(records) : records);
     } finally {
       await lease.release(broken);
     }
+  }
+}
+
+/**
+ * A server error about one COPY row (its `where` reads `COPY "Person", line 12, column visits: ...`) as a
+ * DataError whose `details.line` is that row's 0-based line.
+ */
+function withCopyLine(e: unknown, entity: EntitySchema, set: string): unknown {
+  const where = (e as { where?: string }).where;
+  const line = where ? /\bCOPY [^,]+, line (\d+)/.exec(where)?.[1] : undefined;
+  const mapped = mapWriteError(e, entity, set);
+  if (line === undefined || !(mapped instanceof DataError)) return mapped;
+  return new DataError(mapped.code, `${mapped.message} (line ${line})`, {
+    cause: e,
+    details: { ...mapped.details, line: Number(line) - 1 },
+  });
+}
+
+/** Records for naming a failure; none when the lines themselves do not decode (their error is raised elsewhere). */
+function recordsOrNone(records: () => readonly DataRecord[]): readonly DataRecord[] | undefined {
+  try {
+    return records();
+  } catch {
+    return undefined;
   }
 }
 
@@ -558,7 +669,18 @@ function foreignKeyError(
   return new DataError(
     'FOREIGN_KEY_VIOLATION',
     `[postgres] ${entity.name} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${missing[3]} with ${columns.join(', ')} = ${missing[2]}, which does not exist (constraint ${constraint}).`,
-    { cause: e, details: { entity: entity.name, set, key, constraint, references: missing[3] } },
+    {
+      cause: e,
+      details: {
+        entity: entity.name,
+        set,
+        key,
+        constraint,
+        references: missing[3],
+        // Without the records (a streamed import), the child's values let the caller find the record.
+        ...(record ? {} : { match: Object.fromEntries(columns.map((c, i) => [c, values[i]])) }),
+      },
+    },
   );
 }
 
@@ -575,6 +697,26 @@ export class TransactionSession extends PostgresSession {
   ): Promise<ImportResult> {
     this.#written.set(physicalName(entity, set), { entity, set });
     return super.importBatch(entity, set, records, options);
+  }
+
+  override importJsonLines(
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    this.#written.set(physicalName(entity, set), { entity, set });
+    return super.importJsonLines(entity, set, lines, options);
+  }
+
+  override importJsonLineStream(
+    entity: EntitySchema,
+    set: string,
+    batches: AsyncIterable<readonly string[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    this.#written.set(physicalName(entity, set), { entity, set });
+    return super.importJsonLineStream(entity, set, batches, options);
   }
 
   override clear(entity: EntitySchema, set: string): Promise<number> {

@@ -1,5 +1,5 @@
 import type { FieldSpec, FieldType } from '@koan/data';
-import { normalizeDatetime } from '@koan/data';
+import { decodeValue, normalizeDatetime } from '@koan/data';
 import pg from 'pg';
 
 /**
@@ -194,4 +194,35 @@ function escapeCopy(s: string): string {
 /** The array type used to pass a list of keys as one parameter. */
 export function keyArrayType(spec: FieldSpec): string {
   return spec.type === 'uuid' ? 'uuid[]' : spec.type === 'integer' ? 'bigint[]' : 'text[]';
+}
+
+/**
+ * A COPY text-format field straight from an archive JSON value (as `JSON.parse` gives it), with the checks of
+ * `decodeValue`: the same text `toCopyText(spec, decodeValue(spec, value))` makes, without the runtime value in between.
+ * Throws a TypeError describing a mismatch.
+ */
+export function archiveToCopyText(spec: FieldSpec, value: unknown): string {
+  if (value === null || value === undefined) return '\\N';
+  switch (spec.type) {
+    case 'string':
+      if (typeof value === 'string') return escapeCopy(value);
+      throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
+    case 'uuid':
+    case 'decimal':
+    case 'date':
+    case 'datetime':
+      // Their valid forms hold no COPY specials; an invalid one is escaped, then refused by the server.
+      if (typeof value === 'string') return escapeCopy(value);
+      throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
+    case 'integer':
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+      throw new TypeError(`expected an integer, got ${JSON.stringify(value)}`);
+    case 'boolean':
+      if (typeof value === 'boolean') return value ? 't' : 'f';
+      throw new TypeError(`expected a boolean, got ${JSON.stringify(value)}`);
+    case 'json':
+      return escapeCopy(JSON.stringify(value));
+    default:
+      return toCopyText(spec, decodeValue(spec, value));
+  }
 }

@@ -136,6 +136,18 @@ export interface DataWriter {
     lines: readonly string[],
     options: ImportOptions,
   ): Promise<ImportResult>;
+  /**
+   * Optional, with `importJsonLines`: every batch of one entity in one call, so the store can ingest while the
+   * caller reads the next lines (PostgreSQL: one COPY for the whole entity). Same semantics and result as
+   * `importJsonLines` of each batch in turn; a failure leaves nothing of the call (run it in a transaction).
+   * A failure about one line carries `details.line`, the 0-based line of the stream, when the store can tell.
+   */
+  importJsonLineStream?(
+    entity: EntitySchema,
+    set: string,
+    batches: AsyncIterable<readonly string[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult>;
   jsonLinesSupported?(entity: EntitySchema): boolean;
 }
 

@@ -1,0 +1,70 @@
+/**
+ * The streamed restore path (one COPY per entity into PostgreSQL): a line the server refuses fails the restore
+ * naming the archive entry and line, and nothing of the entity stays.
+ */
+import { join } from 'node:path';
+import { buildSchema, Entity, t } from '@koan/data';
+import { backupEntity, restoreEntity } from '@koan/data-backup';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { makeContext } from './helpers.js';
+import { createScratch, probeDialect } from './scratch-databases.js';
+
+const fields = { id: t.integer(), label: t.string(), price: t.decimal(10, 2) };
+const schema = buildSchema({ name: 'StreamedNote', key: 'id', fields }, 'declared');
+const records = Array.from({ length: 3000 }, (_, i) => ({
+  id: i,
+  // PostgreSQL text cannot hold NUL: the server refuses this one row of the COPY.
+  label: i === 1234 ? 'before\u0000after' : `note ${i} "quoted" \\ ✓`,
+  price: `${i}.25`,
+}));
+
+describe('streamed restore into PostgreSQL', () => {
+  it('names the archive line the server refused; nothing of the entity stays', async (ctx) => {
+    const reason = await probeDialect('postgres');
+    if (reason) return ctx.skip(reason);
+    const from = await makeContext({ default: { provider: 'memory' } });
+    const db = await createScratch('postgres', 'stream');
+    const to = await makeContext(
+      { default: db.source },
+      { profiles: { local: { provider: 'local', settings: { root: join(from.dir, 'backups') } } } },
+    );
+    try {
+      const source = new Entity(schema, fields).withRuntime(from.context.runtime);
+      await source.upsertMany(records);
+      await backupEntity(from.context, source, 'streamed');
+      const target = new Entity(schema, fields).withRuntime(to.context.runtime);
+      const failure = await restoreEntity(to.context, target, 'streamed').then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(failure?.message).toContain('entities/StreamedNote.jsonl line 1235');
+      expect(failure?.message).toMatch(
+        /line 1235: \[postgres\] StreamedNote: invalid byte sequence[^;]*; nothing of StreamedNote was kept/,
+      );
+      expect(failure).toMatchObject({ code: 'RESTORE_FAILED' });
+      expect(await target.count()).toBe(0);
+      // Without the bad row the same path restores everything exactly.
+      await source.upsert({ ...records[1234]!, label: 'fixed' });
+      await backupEntity(from.context, source, 'streamed');
+      const report = await restoreEntity(to.context, target, 'streamed');
+      expect(report.totalRecords).toBe(records.length);
+      const client = new pg.Client({
+        connectionString: (db.source.settings as { connectionString: string }).connectionString,
+      });
+      await client.connect();
+      try {
+        const rows = (
+          await client.query('SELECT id::int AS id, label, price::text AS price FROM "StreamedNote" ORDER BY id')
+        ).rows;
+        expect(rows).toEqual(records.map((r) => (r.id === 1234 ? { ...r, label: 'fixed' } : r)));
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await to.cleanup();
+      await from.cleanup();
+      await db.drop();
+    }
+  });
+});
