@@ -8,14 +8,18 @@ import {
   type DataReader,
   type DataRecord,
   type DataWriter,
+  decodeArchiveLines,
   describeKey,
   type EntitySchema,
   type ExportOptions,
   type ImportOptions,
   type ImportResult,
+  importEachBatch,
   type KeyValue,
   keyFieldsOf,
   keySpec,
+  type LineTarget,
+  lineTranscoder,
   physicalName,
   ROOT_SET,
   type StoreDescription,
@@ -38,6 +42,7 @@ import {
   columnType,
   type LiteralWriter,
   literalWriter,
+  loadDataTarget,
   quoteId,
   rowReader,
   tsvWriter,
@@ -129,6 +134,8 @@ interface TablePlan {
   readonly read: (row: unknown[]) => DataRecord;
   readonly literals: readonly LiteralWriter[];
   readonly tsv: readonly LiteralWriter[];
+  /** `LOAD DATA` text of archive lines. */
+  readonly target: LineTarget;
 }
 
 function isNoSuchTable(e: unknown): boolean {
@@ -261,6 +268,7 @@ export class MysqlAdapter implements DataAdapter {
         read: rowReader(schema, columns, ambiguous.length > 0),
         literals: columns.map((c) => literalWriter(schema.name, c, schema.fields[c]!)),
         tsv: columns.map((c) => tsvWriter(schema.name, c, schema.fields[c]!)),
+        target: loadDataTarget(schema.name),
       };
       plans.set(set, plan);
     }
@@ -388,6 +396,118 @@ export class MysqlAdapter implements DataAdapter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     return this.#import(POOLED, entity, set, records, options);
+  }
+
+  /** Entities without optional nullable fields (whose absence needs the record form). */
+  jsonLinesSupported(entity: EntitySchema): boolean {
+    return ambiguousFields(entity).length === 0;
+  }
+
+  /**
+   * Restore fast path: in `insert` mode with `bulk` (and `local_infile`), archive lines become `LOAD DATA` text
+   * without record objects (`lineTranscoder`); otherwise the decoded records go through `importBatch`.
+   */
+  importJsonLines(
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    return this.#importLines(POOLED, entity, set, lines, options);
+  }
+
+  /**
+   * Every batch of an entity in one `LOAD DATA` (insert mode, bulk, `local_infile`), so the server loads while the
+   * next lines are converted; otherwise batch by batch. A row the server refuses fails the call with `details.line`
+   * (0-based line of the stream) when MySQL names the row.
+   */
+  importJsonLineStream(
+    entity: EntitySchema,
+    set: string,
+    batches: AsyncIterable<readonly string[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    return this.#importLineStream(POOLED, entity, set, batches, options);
+  }
+
+  #streams(entity: EntitySchema, options: ImportOptions): boolean {
+    return options.bulk === true && this.#localInfile && options.mode === 'insert' && this.jsonLinesSupported(entity);
+  }
+
+  async #importLines(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    lines: readonly string[],
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    if (lines.length === 0) return { inserted: 0, updated: 0 };
+    if (this.#streams(entity, options))
+      return this.#importLineStream(
+        session,
+        entity,
+        set,
+        (async function* () {
+          yield lines;
+        })(),
+        options,
+      );
+    return this.#import(session, entity, set, decodeArchiveLines(entity, lines), options);
+  }
+
+  async #importLineStream(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    batches: AsyncIterable<readonly string[]>,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
+    throwIfAborted(options.signal);
+    if (!this.#streams(entity, options))
+      return importEachBatch(batches, (lines) => this.#importLines(session, entity, set, lines, options));
+    session.state?.written.set(physicalName(entity, set), { entity, set });
+    const plan = this.#plan(entity, set);
+    const transcoder = lineTranscoder(entity, plan.target);
+    const { signal } = options;
+    let count = 0;
+    const body = async function* () {
+      for await (const lines of batches) {
+        throwIfAborted(signal);
+        const text = transcoder.rows(lines, count);
+        count += lines.length;
+        yield Buffer.from(text);
+      }
+    };
+    const inTransaction = session.conn !== undefined;
+    try {
+      return await this.#use(session, (conn) =>
+        this.#atomic(conn, inTransaction, async () => {
+          // A stream that fails midway ends the LOAD with the rows sent so far, and a refused row is a warning:
+          // inside a caller's transaction a savepoint takes them back, so nothing of the call stays.
+          if (inTransaction) await conn.query('SAVEPOINT koan_lines');
+          try {
+            const r = await this.#load(
+              conn,
+              entity,
+              set,
+              plan,
+              plan.table,
+              () => Readable.from(body()),
+              () => count,
+            );
+            if (inTransaction) await conn.query('RELEASE SAVEPOINT koan_lines');
+            return r;
+          } catch (e) {
+            if (inTransaction) await conn.query('ROLLBACK TO SAVEPOINT koan_lines').catch(() => undefined);
+            throw e;
+          }
+        }),
+      );
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ER_NO_REFERENCED_ROW) throw e;
+      throw await this.#missingParent(session, entity, set, [], e as Error);
+    }
   }
 
   async #import(
@@ -578,16 +698,6 @@ export class MysqlAdapter implements DataAdapter {
     replace = false,
   ): Promise<ImportResult> {
     const { columns, tsv } = plan;
-    const hex = columns.map((c) => entity.fields[c]!.type === 'binary' || entity.fields[c]!.type === 'vector');
-    const targets = [
-      ...columns.map((c, i) => (hex[i] ? `@v${i}` : quoteId(c))),
-      ...(plan.ambiguous.length ? [quoteId(ABSENT_COLUMN)] : []),
-    ].join(', ');
-    const sets = columns.flatMap((c, i) => (hex[i] ? [`${quoteId(c)} = UNHEX(@v${i})`] : []));
-    const sql =
-      `LOAD DATA LOCAL INFILE 'koan-batch' ${replace ? 'REPLACE ' : ''}INTO TABLE ${quoteId(into)} CHARACTER SET utf8mb4 ` +
-      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets})` +
-      (sets.length ? ` SET ${sets.join(', ')}` : '');
     const n = columns.length;
     function* chunks(): Generator<Buffer> {
       let text = '';
@@ -602,15 +712,51 @@ export class MysqlAdapter implements DataAdapter {
       }
       if (text) yield Buffer.from(text);
     }
-    const [header] = await conn.query<ResultSetHeader>({ sql, infileStreamFactory: () => Readable.from(chunks()) });
+    return this.#load(
+      conn,
+      entity,
+      set,
+      plan,
+      into,
+      () => Readable.from(chunks()),
+      () => records.length,
+      replace,
+    );
+  }
+
+  /** One `LOAD DATA LOCAL INFILE` of the rows `source` streams; `expected` is their number once it has ended. */
+  async #load(
+    conn: PoolConnection,
+    entity: EntitySchema,
+    set: string,
+    plan: TablePlan,
+    into: string,
+    source: () => Readable,
+    expected: () => number,
+    replace = false,
+  ): Promise<ImportResult> {
+    const { columns } = plan;
+    const hex = columns.map((c) => entity.fields[c]!.type === 'binary' || entity.fields[c]!.type === 'vector');
+    const targets = [
+      ...columns.map((c, i) => (hex[i] ? `@v${i}` : quoteId(c))),
+      ...(plan.ambiguous.length ? [quoteId(ABSENT_COLUMN)] : []),
+    ].join(', ');
+    const sets = columns.flatMap((c, i) => (hex[i] ? [`${quoteId(c)} = UNHEX(@v${i})`] : []));
+    const sql =
+      `LOAD DATA LOCAL INFILE 'koan-batch' ${replace ? 'REPLACE ' : ''}INTO TABLE ${quoteId(into)} CHARACTER SET utf8mb4 ` +
+      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets})` +
+      (sets.length ? ` SET ${sets.join(', ')}` : '');
+    const [header] = await conn.query<ResultSetHeader>({ sql, infileStreamFactory: source });
+    const rows = expected();
     // With LOCAL, duplicate keys and bad values are warnings, not errors: turn them back into errors.
-    if (header.warningStatus > 0 || (!replace && header.affectedRows !== records.length)) {
+    if (header.warningStatus > 0 || (!replace && header.affectedRows !== rows)) {
       const [warnings] = await conn.query<never[]>({ sql: 'SHOW WARNINGS LIMIT 1', rowsAsArray: true });
       const first = (warnings as unknown as unknown[][])[0];
-      const message = String(first?.[2] ?? `${records.length - header.affectedRows} rows were skipped`);
+      const message = String(first?.[2] ?? `${rows - header.affectedRows} rows were skipped`);
       if (Number(first?.[1]) === ER_DUP_ENTRY || !first) throw duplicateKeyError(entity, set, message);
+      const row = /\bat row (\d+)/.exec(message)?.[1];
       throw new DataError('INVALID_VALUE', `${entity.name}: bulk load rejected a value: ${message}`, {
-        details: { entity: entity.name, set },
+        details: { entity: entity.name, set, ...(row ? { line: Number(row) - 1 } : {}) },
       });
     }
     return { inserted: header.affectedRows, updated: 0 };
@@ -755,6 +901,10 @@ export class MysqlAdapter implements DataAdapter {
       await conn.query('START TRANSACTION');
       const writer: DataWriter = {
         importBatch: (entity, set, records, options) => this.#import(session, entity, set, records, options),
+        importJsonLines: (entity, set, lines, options) => this.#importLines(session, entity, set, lines, options),
+        importJsonLineStream: (entity, set, batches, options) =>
+          this.#importLineStream(session, entity, set, batches, options),
+        jsonLinesSupported: (entity) => this.jsonLinesSupported(entity),
         clear: (entity, set) => this.#clear(session, entity, set),
         remove: (entity, set, keys) => this.#remove(session, entity, set, keys),
         // InnoDB checks foreign keys row by row and cannot defer them: checks are switched off for this

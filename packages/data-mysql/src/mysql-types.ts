@@ -1,4 +1,12 @@
-import { DataError, type EntitySchema, type FieldSpec, type FieldType, normalizeDatetime } from '@koan/data';
+import {
+  DataError,
+  decodeValue,
+  type EntitySchema,
+  type FieldSpec,
+  type FieldType,
+  type LineTarget,
+  normalizeDatetime,
+} from '@koan/data';
 import { escape as sqlEscape } from 'mysql2/promise';
 
 /**
@@ -301,4 +309,51 @@ export function fieldTypeOfColumn(dataType: string, columnType: string): FieldTy
     default:
       return undefined;
   }
+}
+
+/**
+ * `LOAD DATA` text of archive lines (see `lineTranscoder` in `@koan/data`): the same text {@link tsvWriter} makes of
+ * the decoded values. Canonical values need no escaping (they hold no backslash and no control character).
+ */
+export function loadDataTarget(entity: string): LineTarget {
+  return {
+    null: '\\N',
+    separator: '\t',
+    canonical(spec) {
+      switch (spec.type) {
+        case 'integer':
+          return (raw) => String(Number(raw));
+        case 'bigint':
+          return (raw) => BigInt(raw).toString();
+        case 'number':
+          return (raw) => {
+            const v = raw === '-0' ? -0 : Number(raw);
+            if (!Number.isFinite(v)) return undefined; // NaN and ±Infinity: the parsing path refuses them by name
+            return Object.is(v, -0) ? '-0e0' : String(v);
+          };
+        case 'boolean':
+          return (raw) => (raw === 'true' ? '1' : '0');
+        case 'datetime':
+          return (raw) =>
+            raw.length === 27 && raw.charCodeAt(26) === 90 && raw.charCodeAt(10) === 84
+              ? `${raw.slice(0, 10)} ${raw.slice(11, 26)}`
+              : undefined;
+        case 'binary':
+          return (raw) => Buffer.from(raw, 'base64').toString('hex');
+        case 'vector':
+          return (raw) => {
+            const bytes = Buffer.from(raw, 'base64');
+            if (bytes.length % 4 !== 0 || (spec.dimension !== undefined && bytes.length !== spec.dimension * 4))
+              return undefined;
+            return bytes.toString('hex');
+          };
+        default:
+          return (raw) => raw;
+      }
+    },
+    parsed(spec, name) {
+      const write = tsvWriter(entity, name, spec);
+      return (value) => write(decodeValue(spec, value));
+    },
+  };
 }

@@ -11,9 +11,11 @@ import type {
 } from '@koan/data';
 import {
   DataError,
+  decodeArchiveLines,
   describeKey,
   type EntitySchema,
   type FieldSpec,
+  importEachBatch,
   keyFieldsOf,
   keySpec,
   physicalName,
@@ -21,7 +23,7 @@ import {
 } from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { archiveLinesToCopy, decodeArchiveLines } from './copy-lines.js';
+import { archiveLinesToCopy } from './copy-lines.js';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
 
 /** A connection lent to one operation. */
@@ -276,7 +278,7 @@ export class PostgresSession implements DataReader, DataWriter {
     const shape = shapeOf(entity);
     if (!options.bulk || shape.tracked.length > 0)
       return this.importBatch(entity, set, decodeArchiveLines(entity, lines), options);
-    const { text, count } = archiveLinesToCopy(entity, shape.fields, lines, options.mode === 'upsert');
+    const { text, count } = archiveLinesToCopy(entity, lines, options.mode === 'upsert');
     return this.#write(
       entity,
       set,
@@ -298,23 +300,15 @@ export class PostgresSession implements DataReader, DataWriter {
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     const shape = shapeOf(entity);
-    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0) {
-      let inserted = 0;
-      let updated = 0;
-      for await (const lines of batches) {
-        const r = await this.importJsonLines(entity, set, lines, options);
-        inserted += r.inserted;
-        updated += r.updated;
-      }
-      return { inserted, updated };
-    }
+    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0)
+      return importEachBatch(batches, (lines) => this.importJsonLines(entity, set, lines, options));
     const table = this.table(entity, set);
     const { signal } = options;
     let count = 0;
     const body = async function* () {
       for await (const lines of batches) {
         throwIfAborted(signal);
-        const { text } = archiveLinesToCopy(entity, shape.fields, lines, false, count);
+        const { text } = archiveLinesToCopy(entity, lines, false, count);
         count += lines.length;
         yield text;
       }

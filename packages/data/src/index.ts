@@ -61,6 +61,14 @@ export {
   t,
 } from './fields.js';
 export {
+  decodeArchiveLines,
+  importEachBatch,
+  type LineTarget,
+  type LineTranscoder,
+  lineTranscoder,
+  parseLine,
+} from './line-transcoder.js';
+export {
   configureData,
   DataRuntime,
   type DataRuntimeOptions,

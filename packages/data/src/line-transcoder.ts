@@ -1,0 +1,333 @@
+/**
+ * Archive JSON lines straight to a store's bulk-load text (PostgreSQL COPY, MySQL LOAD DATA), without records.
+ *
+ * Most lines are canonical: written by `encodeRecordLine` or a store's own export, fields in schema order, compact,
+ * no escapes. Those are cut up by a scanner that finds the values with `indexOf` and builds no objects; any other
+ * line (escapes, whitespace, another field order, unknown fields, invalid JSON) is parsed with `JSON.parse` and
+ * checked like `decodeRecord`, which names what is wrong. A target formats each value both ways to the same text.
+ */
+import type { DataRecord, ImportResult } from './adapter.js';
+import { decodeRecord } from './codec.js';
+import { DataError } from './errors.js';
+import type { FieldSpec } from './fields.js';
+import type { EntitySchema } from './schema.js';
+
+/** How a store's bulk text spells the fields of a row. */
+export interface LineTarget {
+  /** Text of NULL (COPY and LOAD DATA: `\N`). */
+  readonly null: string;
+  /** Between fields (tab). Rows end with a newline. */
+  readonly separator: string;
+  /**
+   * Formats a value cut from a canonical line: a string's characters (without quotes; no escape and no control
+   * character in them), a number's JSON text (already checked: an integer field gets a safe integer, a bigint field
+   * digits, a number field a JSON number or `NaN`/`Infinity`/`-Infinity`/`-0`), `true`/`false`, or a json field's
+   * whole JSON text. `undefined` sends the line down the parsing path.
+   */
+  canonical(spec: FieldSpec, name: string): (raw: string) => string | undefined;
+  /** Formats a parsed archive value (never null or undefined); throws a TypeError describing a mismatch. */
+  parsed(spec: FieldSpec, name: string): (value: unknown) => string;
+}
+
+export interface LineTranscoder {
+  /** The row text (no newline) of a canonical line, or `undefined` for any other line. */
+  canonical(line: string): string | undefined;
+  /**
+   * The row text of any line. A line that does not decode throws `DataError` `INVALID_VALUE` whose
+   * `details.line` is `index` (and `details.field` the field, where one is at fault).
+   */
+  row(line: string, index: number): string;
+  /** The row text of any line through the parsing path only (what `row` falls back to). */
+  parsed(line: string, index: number): string;
+  /** Rows of `lines`, each ending with a newline; `firstLine` is the index of the first, for errors. */
+  rows(lines: readonly string[], firstLine?: number): string;
+}
+
+enum Kind {
+  /** A JSON string whose characters go to the target. */
+  Text,
+  Bigint,
+  Integer,
+  Number,
+  Boolean,
+  Json,
+}
+
+const KINDS: Readonly<Record<FieldSpec['type'], Kind>> = {
+  string: Kind.Text,
+  uuid: Kind.Text,
+  decimal: Kind.Text,
+  date: Kind.Text,
+  datetime: Kind.Text,
+  binary: Kind.Text,
+  vector: Kind.Text,
+  bigint: Kind.Bigint,
+  integer: Kind.Integer,
+  number: Kind.Number,
+  boolean: Kind.Boolean,
+  json: Kind.Json,
+};
+
+/** A backslash (an escape) or a raw control character (invalid JSON): the line takes the parsing path. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const NOT_PLAIN = /[\u0000-\u001f\\]/;
+const JSON_INTEGER = /^-?(0|[1-9]\d*)$/;
+const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+const DIGITS = /^-?\d+$/;
+const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0']);
+const QUOTE = 0x22;
+
+const cache = new WeakMap<EntitySchema, WeakMap<LineTarget, LineTranscoder>>();
+
+/** The transcoder of `schema`'s archive lines into `target`'s rows (cached per schema and target). */
+export function lineTranscoder(schema: EntitySchema, target: LineTarget): LineTranscoder {
+  let byTarget = cache.get(schema);
+  if (!byTarget) {
+    byTarget = new WeakMap();
+    cache.set(schema, byTarget);
+  }
+  let t = byTarget.get(target);
+  if (!t) {
+    t = compile(schema, target);
+    byTarget.set(target, t);
+  }
+  return t;
+}
+
+function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
+  const fields = Object.entries(schema.fields);
+  const steps = fields.map(([name, spec]) => ({
+    name,
+    head: `${JSON.stringify(name)}:`,
+    next: `,${JSON.stringify(name)}:`,
+    optional: spec.optional === true,
+    kind: KINDS[spec.type],
+    format: target.canonical(spec, name),
+    parsed: target.parsed(spec, name),
+  }));
+  const { separator } = target;
+  const nul = target.null;
+
+  const canonical = (line: string): string | undefined => {
+    const n = line.length;
+    if (n < 2 || line.charCodeAt(0) !== 0x7b || line.charCodeAt(n - 1) !== 0x7d || NOT_PLAIN.test(line))
+      return undefined;
+    let pos = 1;
+    let out = '';
+    let first = true;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      const prefix = first ? step.head : step.next;
+      if (!line.startsWith(prefix, pos)) {
+        if (!step.optional) return undefined;
+        out += i === 0 ? nul : separator + nul;
+        continue;
+      }
+      first = false;
+      pos += prefix.length;
+      let raw: string;
+      const c = line.charCodeAt(pos);
+      if (c === 0x6e) {
+        if (!line.startsWith('null', pos)) return undefined;
+        out += i === 0 ? nul : separator + nul;
+        pos += 4;
+        continue;
+      }
+      switch (step.kind) {
+        case Kind.Text:
+        case Kind.Bigint: {
+          if (c !== QUOTE) return undefined;
+          const end = line.indexOf('"', pos + 1);
+          if (end < 0) return undefined;
+          raw = line.slice(pos + 1, end);
+          if (step.kind === Kind.Bigint && !DIGITS.test(raw)) return undefined;
+          pos = end + 1;
+          break;
+        }
+        case Kind.Integer:
+        case Kind.Number: {
+          if (c === QUOTE) {
+            if (step.kind === Kind.Integer) return undefined;
+            const end = line.indexOf('"', pos + 1);
+            if (end < 0) return undefined;
+            raw = line.slice(pos + 1, end);
+            if (!SPECIAL_NUMBERS.has(raw)) return undefined;
+            pos = end + 1;
+            break;
+          }
+          const end = scalarEnd(line, pos);
+          raw = line.slice(pos, end);
+          if (
+            step.kind === Kind.Integer
+              ? !JSON_INTEGER.test(raw) || !Number.isSafeInteger(Number(raw))
+              : !JSON_NUMBER.test(raw)
+          )
+            return undefined;
+          pos = end;
+          break;
+        }
+        case Kind.Boolean:
+          if (line.startsWith('true', pos)) raw = 'true';
+          else if (line.startsWith('false', pos)) raw = 'false';
+          else return undefined;
+          pos += raw.length;
+          break;
+        case Kind.Json: {
+          const end = jsonEnd(line, pos);
+          if (end < 0) return undefined;
+          raw = line.slice(pos, end);
+          pos = end;
+          break;
+        }
+      }
+      const text = step.format(raw);
+      if (text === undefined) return undefined;
+      out += i === 0 ? text : separator + text;
+    }
+    return pos === n - 1 ? out : undefined;
+  };
+
+  const parsedRow = (line: string, index: number): string => {
+    const obj = parseLine(schema, line, index);
+    let row = '';
+    let present = 0;
+    for (let f = 0; f < steps.length; f++) {
+      const step = steps[f]!;
+      const value = obj[step.name];
+      let text: string;
+      if (value === undefined || value === null) {
+        if (value === null) present++;
+        text = nul;
+      } else {
+        present++;
+        try {
+          text = step.parsed(value);
+        } catch (e) {
+          throw new DataError('INVALID_VALUE', `${schema.name}.${step.name}: ${(e as Error).message}`, {
+            cause: e,
+            details: { entity: schema.name, field: step.name, line: index },
+          });
+        }
+      }
+      row += f === 0 ? text : separator + text;
+    }
+    const names = Object.keys(obj);
+    if (present !== names.length) {
+      const unknown = names.filter((k) => !Object.hasOwn(schema.fields, k));
+      throw new DataError(
+        'INVALID_VALUE',
+        `${schema.name}: line ${index + 1} has fields the schema does not know: ${unknown.join(', ')}`,
+        { details: { entity: schema.name, line: index, fields: unknown } },
+      );
+    }
+    return row;
+  };
+
+  const row = (line: string, index: number): string => canonical(line) ?? parsedRow(line, index);
+  return {
+    canonical,
+    row,
+    parsed: parsedRow,
+    rows(lines, firstLine = 0) {
+      let text = '';
+      for (let i = 0; i < lines.length; i++) text += `${row(lines[i]!, firstLine + i)}\n`;
+      return text;
+    },
+  };
+}
+
+/** One archive line as an object; `DataError` `INVALID_VALUE` (with `details.line`) when it is not a JSON object. */
+export function parseLine(schema: EntitySchema, line: string, index: number): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    throw new DataError(
+      'INVALID_VALUE',
+      `${schema.name}: line ${index + 1} is not valid JSON (${(e as Error).message})`,
+      {
+        cause: e,
+        details: { entity: schema.name, line: index },
+      },
+    );
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new DataError('INVALID_VALUE', `${schema.name}: line ${index + 1} is not a JSON object`, {
+      details: { entity: schema.name, line: index },
+    });
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The records of archive lines, decoded as `importBatch` takes them (a store's record path, or naming a failure).
+ * A line that is not a JSON object, or has a field the schema does not know, throws `DataError` `INVALID_VALUE`.
+ */
+export function decodeArchiveLines(schema: EntitySchema, lines: readonly string[], firstLine = 0): DataRecord[] {
+  return lines.map((line, i) => {
+    const { record, unknown } = decodeRecord(schema, parseLine(schema, line, firstLine + i));
+    if (unknown.length)
+      throw new DataError(
+        'INVALID_VALUE',
+        `${schema.name}: line ${firstLine + i + 1} has fields the schema does not know: ${unknown.join(', ')}`,
+        { details: { entity: schema.name, line: firstLine + i, fields: unknown } },
+      );
+    return record;
+  });
+}
+
+/** An `importJsonLineStream` that cannot stream: each batch through `importLines` in turn, the results summed. */
+export async function importEachBatch(
+  batches: AsyncIterable<readonly string[]>,
+  importLines: (lines: readonly string[]) => Promise<ImportResult>,
+): Promise<ImportResult> {
+  let inserted = 0;
+  let updated = 0;
+  for await (const lines of batches) {
+    const r = await importLines(lines);
+    inserted += r.inserted;
+    updated += r.updated;
+  }
+  return { inserted, updated };
+}
+
+/** Where a number (or other bare scalar) starting at `pos` ends: the next `,` `}` or `]`. */
+function scalarEnd(line: string, pos: number): number {
+  let i = pos;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x2c || c === 0x7d || c === 0x5d) break;
+  }
+  return i;
+}
+
+/**
+ * Where the JSON value starting at `pos` ends, or -1 when this scanner cannot delimit it (the parsing path then
+ * decides). Strings hold no backslash here, so each ends at the next quote. Only the nesting is checked: the store
+ * parses the JSON text itself and refuses what is not JSON.
+ */
+function jsonEnd(line: string, pos: number): number {
+  const c = line.charCodeAt(pos);
+  if (c === QUOTE) {
+    const end = line.indexOf('"', pos + 1);
+    return end < 0 ? -1 : end + 1;
+  }
+  if (c !== 0x7b && c !== 0x5b) {
+    const end = scalarEnd(line, pos);
+    const raw = line.slice(pos, end);
+    return raw === 'true' || raw === 'false' || JSON_NUMBER.test(raw) ? end : -1;
+  }
+  let depth = 0;
+  for (let i = pos; i < line.length; i++) {
+    const ch = line.charCodeAt(i);
+    if (ch === QUOTE) {
+      const end = line.indexOf('"', i + 1);
+      if (end < 0) return -1;
+      i = end;
+    } else if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
