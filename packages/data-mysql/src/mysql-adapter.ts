@@ -40,6 +40,7 @@ import {
   absentList,
   ambiguousFields,
   columnType,
+  jsonLineExpression,
   type LiteralWriter,
   literalWriter,
   loadDataTarget,
@@ -85,6 +86,8 @@ const ER_NO_SUCH_TABLE = 1146;
 const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 const KEYS_PER_STATEMENT = 1000;
+const LINES_CHUNK_BYTES = 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
 
 /** Where an operation runs: on a pooled connection of its own, or on the connection of a transaction/snapshot. */
 interface Session {
@@ -165,6 +168,7 @@ export class MysqlAdapter implements DataAdapter {
   #plans = new WeakMap<EntitySchema, Map<string, TablePlan>>();
   #binaryCollation = 'utf8mb4_bin';
   #localInfile = false;
+  #mariadb = false;
   #maxStatementBytes = MAX_STATEMENT_BYTES;
 
   constructor(settings: MysqlSettings = {}, context: { readonly source?: string } = {}) {
@@ -203,7 +207,8 @@ export class MysqlAdapter implements DataAdapter {
     });
     const [version, localInfile, maxPacket] = (rows as unknown[][])[0] as [string, unknown, unknown];
     const mysqlMajor = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
-    if (/mariadb/i.test(version)) this.#binaryCollation = 'utf8mb4_nopad_bin';
+    this.#mariadb = /mariadb/i.test(version);
+    if (this.#mariadb) this.#binaryCollation = 'utf8mb4_nopad_bin';
     else if (mysqlMajor >= 8) this.#binaryCollation = 'utf8mb4_0900_bin';
     this.#localInfile = Number(localInfile) === 1;
     // Statements are measured in UTF-16 units; one unit is at most 3 UTF-8 bytes.
@@ -306,6 +311,81 @@ export class MysqlAdapter implements DataAdapter {
     return this.#export(POOLED, entity, set, options);
   }
 
+  /**
+   * On MariaDB, declared entities whose every field the server can spell exactly (see `jsonLineExpression`): the
+   * archive's JSON lines are built by the server, so no record objects are made here.
+   */
+  jsonLinesSupported(entity: EntitySchema): boolean {
+    return this.#mariadb && entity.origin === 'declared' && jsonLineExpression(entity) !== undefined;
+  }
+
+  exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<Buffer> {
+    return this.#exportLines(POOLED, entity, set, options);
+  }
+
+  /**
+   * JSON lines in key order from one streaming query (the server renders while this side compresses; paging
+   * would leave it idle for every page's round trip), in chunks of about 1 MiB of whole lines. Stopping early
+   * closes a pooled connection; a snapshot's connection reads the rest, so its transaction stays usable.
+   */
+  async *#exportLines(
+    session: Session,
+    entity: EntitySchema,
+    set: string,
+    options: ExportOptions,
+  ): AsyncGenerator<Buffer> {
+    const expression = jsonLineExpression(entity);
+    if (!expression || !this.#mariadb)
+      throw new DataError(
+        'UNSUPPORTED',
+        `[mysql] ${entity.name}: the server cannot build its JSON lines; use exportEntity`,
+        {
+          details: { entity: entity.name },
+        },
+      );
+    const { signal } = options;
+    throwIfAborted(signal);
+    const plan = this.#plan(entity, set);
+    const sql = `SELECT ${expression} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
+    const conn = session.conn ?? (await this.#acquire());
+    // The core (callback) connection under the promise wrapper streams rows.
+    const core = conn.connection as unknown as import('mysql2').Connection;
+    const stream = core.query({ sql, rowsAsArray: true }).stream({ highWaterMark: 1024 });
+    let finished = false;
+    try {
+      let pending: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const row of stream as AsyncIterable<[Buffer]>) {
+          pending.push(row[0], NEWLINE);
+          size += row[0].length + 1;
+          if (size >= LINES_CHUNK_BYTES) {
+            throwIfAborted(signal);
+            const out = Buffer.concat(pending, size);
+            pending = [];
+            size = 0;
+            yield out;
+          }
+        }
+      } catch (e) {
+        if (isNoSuchTable(e)) {
+          finished = true;
+          return;
+        }
+        throw e;
+      }
+      finished = true;
+      if (size > 0) yield Buffer.concat(pending, size);
+    } finally {
+      if (!finished && session.conn) {
+        // Read what the server still sends: the snapshot's connection must stay usable.
+        for await (const _ of stream) {
+        }
+      } else if (!finished) conn.destroy();
+      if (!session.conn && finished) conn.release();
+    }
+  }
+
   async *#export(
     session: Session,
     entity: EntitySchema,
@@ -398,8 +478,8 @@ export class MysqlAdapter implements DataAdapter {
     return this.#import(POOLED, entity, set, records, options);
   }
 
-  /** Entities without optional nullable fields (whose absence needs the record form). */
-  jsonLinesSupported(entity: EntitySchema): boolean {
+  /** Imports of lines take the LOAD DATA fast path for entities without optional nullable fields (their absence needs the record form). */
+  #linesLoadable(entity: EntitySchema): boolean {
     return ambiguousFields(entity).length === 0;
   }
 
@@ -431,7 +511,7 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   #streams(entity: EntitySchema, options: ImportOptions): boolean {
-    return options.bulk === true && this.#localInfile && options.mode === 'insert' && this.jsonLinesSupported(entity);
+    return options.bulk === true && this.#localInfile && options.mode === 'insert' && this.#linesLoadable(entity);
   }
 
   async #importLines(
@@ -879,6 +959,9 @@ export class MysqlAdapter implements DataAdapter {
         consistency: 'snapshot' as const,
         exportEntity: (entity: EntitySchema, set: string, options: ExportOptions = {}) =>
           this.#export(session, entity, set, options),
+        exportJsonLines: (entity: EntitySchema, set: string, options: ExportOptions = {}) =>
+          this.#exportLines(session, entity, set, options),
+        jsonLinesSupported: (entity: EntitySchema) => this.jsonLinesSupported(entity),
         count: (entity: EntitySchema, set: string) => this.#count(session, entity, set),
       };
       const out = await fn(reader);
@@ -904,7 +987,7 @@ export class MysqlAdapter implements DataAdapter {
         importJsonLines: (entity, set, lines, options) => this.#importLines(session, entity, set, lines, options),
         importJsonLineStream: (entity, set, batches, options) =>
           this.#importLineStream(session, entity, set, batches, options),
-        jsonLinesSupported: (entity) => this.jsonLinesSupported(entity),
+        jsonLinesSupported: (entity) => this.#linesLoadable(entity),
         clear: (entity, set) => this.#clear(session, entity, set),
         remove: (entity, set, keys) => this.#remove(session, entity, set, keys),
         // InnoDB checks foreign keys row by row and cannot defer them: checks are switched off for this

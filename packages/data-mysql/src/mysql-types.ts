@@ -357,3 +357,46 @@ export function loadDataTarget(entity: string): LineTarget {
     },
   };
 }
+
+/**
+ * The SELECT expression of an archive JSON line built by MariaDB (binary string), or `undefined` when the server
+ * cannot spell every field exactly as `encodeRecordLine` does: DOUBLE (MariaDB's float text is not JavaScript's
+ * shortest form) and optional nullable fields (absent and null share one column). Field order and escaping follow
+ * JSON.stringify: `JSON_QUOTE` escapes like it, `JSON_COMPACT` drops the whitespace, `CONCAT_WS` skips the NULL part
+ * of an absent optional field.
+ */
+export function jsonLineExpression(schema: EntitySchema): string | undefined {
+  const parts: string[] = [];
+  for (const [name, spec] of Object.entries(schema.fields)) {
+    if (spec.type === 'number' || (spec.optional && spec.nullable && name !== schema.key)) return undefined;
+    const c = quoteId(name);
+    let value: string;
+    switch (spec.type) {
+      case 'string':
+        value = `JSON_QUOTE(${c})`;
+        break;
+      case 'json':
+        value = `JSON_COMPACT(${c})`;
+        break;
+      case 'integer':
+        value = `CAST(${c} AS CHAR)`;
+        break;
+      case 'boolean':
+        value = `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END`;
+        break;
+      case 'datetime':
+        value = `CONCAT('"', DATE_FORMAT(${c}, '%Y-%m-%dT%H:%i:%s.%fZ'), '"')`;
+        break;
+      case 'binary':
+      case 'vector':
+        value = `CONCAT('"', REPLACE(TO_BASE64(${c}), '\\n', ''), '"')`;
+        break;
+      default: // uuid, bigint, decimal, date: their text needs no escaping
+        value = `CONCAT('"', ${c}, '"')`;
+    }
+    const head = sqlEscape(`${JSON.stringify(name)}:`);
+    // An optional field's NULL makes its whole part NULL, which CONCAT_WS leaves out.
+    parts.push(`CAST(CONCAT(${head}, ${spec.optional ? value : `COALESCE(${value}, 'null')`}) AS BINARY)`);
+  }
+  return `CONCAT('{', CONCAT_WS(',', ${parts.join(', ')}), '}')`;
+}
