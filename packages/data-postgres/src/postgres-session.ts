@@ -609,28 +609,41 @@ const SPACE = 0x20;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** Brackets each json value in exported lines (see `jsonExpression`); JSON text never holds it raw and CSV passes it through. */
+const MARK = 0x03;
+
 /**
- * Removes the blanks jsonb puts after `:` and `,` (outside strings), so lines match `JSON.stringify`.
- * Called on whole lines only, so a chunk never starts inside a string.
+ * Removes the blanks jsonb puts after `:` and `,` (outside strings) inside the marked json values, and the marks,
+ * so lines match `JSON.stringify`. Only the json values are scanned byte by byte; the rest is copied. Called on
+ * whole lines only, so marks come in pairs.
  */
 function compactJson(chunk: Buffer): Buffer {
-  if (chunk.indexOf(': ') < 0 && chunk.indexOf(', ') < 0) return chunk;
+  let start = chunk.indexOf(MARK);
+  if (start < 0) return chunk;
   const out = Buffer.allocUnsafe(chunk.length);
   let n = 0;
-  let inString = false;
-  for (let i = 0; i < chunk.length; i++) {
-    const b = chunk[i]!;
-    if (inString) {
-      if (b === BACKSLASH) {
-        out[n++] = b;
-        out[n++] = chunk[++i]!;
-        continue;
-      }
-      if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) inString = true;
-    else if (b === SPACE) continue;
-    out[n++] = b;
+  let from = 0;
+  while (start >= 0) {
+    n += chunk.copy(out, n, from, start);
+    const end = chunk.indexOf(MARK, start + 1);
+    let inString = false;
+    for (let i = start + 1; i < end; i++) {
+      const b = chunk[i]!;
+      if (inString) {
+        if (b === BACKSLASH) {
+          out[n++] = b;
+          out[n++] = chunk[++i]!;
+          continue;
+        }
+        if (b === QUOTE) inString = false;
+      } else if (b === QUOTE) inString = true;
+      else if (b === SPACE) continue;
+      out[n++] = b;
+    }
+    from = end + 1;
+    start = chunk.indexOf(MARK, from);
   }
+  n += chunk.copy(out, n, from);
   return out.subarray(0, n);
 }
 

@@ -91,7 +91,8 @@ export function jsonExpression(column: string, spec: FieldSpec): string {
     case 'number':
       return jsNumberExpression(c);
     case 'json':
-      return `to_jsonb(${c})::text`;
+      // Marked so the reader compacts only these bytes (jsonb's text has blanks after : and ,).
+      return `E'\\x03' || to_jsonb(${c})::text || E'\\x03'`;
     case 'binary':
     case 'vector':
       return `'"' || translate(encode(${c}, 'base64'), E'\\n', '') || '"'`;
