@@ -10,7 +10,7 @@ import {
   type DataReader,
   type DataRecord,
   type DataWriter,
-  decodeRecord,
+  decodeArchiveLines,
   describeKey,
   type EntitySchema,
   type ExportOptions,
@@ -28,7 +28,15 @@ import {
 import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { type IntrospectionResult, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
-import { ABSENT_COLUMN, COLUMN_TYPE, jsonLinesSql, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
+import {
+  ABSENT_COLUMN,
+  COLUMN_TYPE,
+  jsonLinesSql,
+  lineRows,
+  quoteIdent,
+  type RowCodec,
+  rowCodec,
+} from './sqlite-types.js';
 
 export const PROVIDER_NAME = 'sqlite';
 
@@ -555,13 +563,36 @@ export class SqliteAdapter implements DataAdapter {
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     if (records.length === 0) return { inserted: 0, updated: 0 };
+    const codec = rowCodec(entity);
+    return this.#writeRows(
+      entity,
+      set,
+      records.length,
+      (i) => codec.toRow(records[i]!),
+      (i) => records[i],
+      options,
+    );
+  }
+
+  /**
+   * One prepared INSERT (or upsert) per row, atomically. `rowAt(i)` is the bound row in `rowCodec` column order;
+   * `recordAt(i)` names the record of a failure.
+   */
+  #writeRows(
+    entity: EntitySchema,
+    set: string,
+    count: number,
+    rowAt: (i: number) => unknown[],
+    recordAt: (i: number) => DataRecord | undefined,
+    options: ImportOptions,
+  ): Promise<ImportResult> {
     return this.#exclusive(() => {
       const conn = this.#connection();
       const codec = rowCodec(entity);
       const table = this.#table(entity, set);
       const cols = codec.columns.map(quoteIdent);
-      const keyFields = keyFieldsOf(entity);
-      const keyCols = keyFields.map(quoteIdent);
+      const keyCols = keyFieldsOf(entity).map(quoteIdent);
+      const keyIndexes = keyFieldsOf(entity).map((f) => codec.columns.indexOf(f));
       const key = keyCols.join(', ');
       let sql = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
       const upsert = options.mode === 'upsert';
@@ -571,7 +602,7 @@ export class SqliteAdapter implements DataAdapter {
           ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`
           : ` ON CONFLICT(${key}) DO NOTHING`;
       }
-      let current: DataRecord | undefined;
+      let current = -1;
       this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
       try {
         const insert = conn.prepare(sql);
@@ -582,15 +613,23 @@ export class SqliteAdapter implements DataAdapter {
               ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${keyCols.map((c) => `${c} = ?`).join(' AND ')}`).pluck(true)
               : undefined;
           let updated = 0;
-          for (const record of records) {
-            current = record;
-            if (probe && probe.get(...keyFields.map((f) => record[f])) !== undefined) updated++;
-            insert.run(codec.toRow(record));
+          for (let i = 0; i < count; i++) {
+            current = i;
+            const row = rowAt(i);
+            if (probe && probe.get(...keyIndexes.map((k) => row[k])) !== undefined) updated++;
+            insert.run(row);
           }
-          return { inserted: records.length - updated, updated };
+          return { inserted: count - updated, updated };
         });
       } catch (e) {
-        throw this.#writeError(e, entity, set, current);
+        if (e instanceof DataError) throw e; // a line that does not decode names itself
+        let record: DataRecord | undefined;
+        try {
+          record = current >= 0 ? recordAt(current) : undefined;
+        } catch {
+          record = undefined;
+        }
+        throw this.#writeError(e, entity, set, record);
       }
     });
   }
@@ -635,9 +674,9 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   /**
-   * Restore fast path: one `INSERT ... SELECT ... FROM json_each(?)` per batch, SQLite parsing the lines.
-   * On a failure the batch is re-run through `importBatch` inside a rolled-back savepoint, only to name
-   * the line's record in the error.
+   * Restore fast path: each archive line becomes a bound row without `JSON.parse` or a record object when it is
+   * canonical (`lineRows`), then the prepared INSERT of `importBatch` runs, with its semantics and counts. A line
+   * that does not decode fails the batch (`DataError` `INVALID_VALUE`, `details.line`); nothing of it stays.
    */
   async importJsonLines(
     entity: EntitySchema,
@@ -646,47 +685,16 @@ export class SqliteAdapter implements DataAdapter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
-    const sql = jsonLinesSql(entity);
-    const decode = () => lines.map((l) => decodeRecord(entity, JSON.parse(l) as Record<string, unknown>).record);
-    if (!sql) return this.importBatch(entity, set, decode(), options);
     if (lines.length === 0) return { inserted: 0, updated: 0 };
-    const table = this.#table(entity, set);
-    const key = quoteIdent(entity.key);
-    const cols = sql.columns.map(quoteIdent);
-    const upsert = options.mode === 'upsert';
-    const others = cols.filter((c) => c !== key);
-    // Each line is parsed once into JSONB; the per-field extracts then read the binary form.
-    let insert = `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${sql.extract.join(', ')} FROM (SELECT jsonb(value) AS value FROM json_each(?)) WHERE true`;
-    if (upsert)
-      insert += others.length
-        ? ` ON CONFLICT(${key}) DO UPDATE SET ${others.map((c) => `${c} = excluded.${c}`).join(', ')}`
-        : ` ON CONFLICT(${key}) DO NOTHING`;
-    const existing = `SELECT count(*) FROM ${table} WHERE ${key} IN (SELECT ${sql.extract[sql.columns.indexOf(entity.key)]} FROM json_each(?))`;
-    const payload = `[${lines.join(',')}]`;
-    this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
-    const attempt = await this.#exclusive(() => {
-      const conn = this.#connection();
-      try {
-        return this.#atomically(() => {
-          const updated =
-            upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined
-              ? Number(conn.prepare(existing).pluck(true).safeIntegers(false).get(payload))
-              : 0;
-          const changes = conn.prepare(insert).run(payload).changes;
-          if (changes !== lines.length && !upsert) throw new Error(`inserted ${changes} of ${lines.length} lines`);
-          return { inserted: lines.length - updated, updated };
-        });
-      } catch (e) {
-        return { error: e };
-      }
-    });
-    if (!('error' in attempt)) return attempt;
-    // Name the failing record: replay through importBatch, then undo it.
-    await this.transaction(async () => {
-      await this.importBatch(entity, set, decode(), options);
-      throw attempt.error;
-    });
-    throw attempt.error;
+    const toRow = lineRows(entity);
+    return this.#writeRows(
+      entity,
+      set,
+      lines.length,
+      (i) => toRow(lines[i]!, i),
+      (i) => decodeArchiveLines(entity, [lines[i]!], i)[0],
+      options,
+    );
   }
 
   exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]> {

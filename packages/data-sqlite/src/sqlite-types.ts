@@ -19,7 +19,7 @@
  * The `_TEXT` names keep SQLite's TEXT affinity (a plain `DECIMAL` column would turn `"12.50"` into 12.5).
  */
 import type { DataRecord, EntitySchema, FieldSpec, FieldType } from '@koan/data';
-import { normalizeDatetime } from '@koan/data';
+import { decodeArchiveLines, decodeValue, normalizeDatetime, scanCanonicalLine } from '@koan/data';
 
 export const COLUMN_TYPE: Readonly<Record<FieldType, string>> = Object.freeze({
   string: 'TEXT',
@@ -238,25 +238,21 @@ const JSON_LINE_TYPES: ReadonlySet<FieldType> = new Set([
   'json',
 ]);
 
-/** SQL that renders and parses archive JSON lines inside SQLite, for the fast paths. */
+/** SQL that renders archive JSON lines inside SQLite, for the export fast path. */
 export interface JsonLinesSql {
   /** Expression building one record's JSON line from a row. */
   readonly render: string;
-  /** Column list and matching expressions reading a `json_each` row's `value`. */
-  readonly columns: readonly string[];
-  readonly extract: readonly string[];
 }
 
 const jsonLinesCache = new WeakMap<EntitySchema, JsonLinesSql | null>();
 
-const jsonPath = (name: string) => `'$."${name.replaceAll("'", "''").replaceAll('"', '\\"')}"'`;
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /**
- * The fast paths serve an entity when SQLite's own JSON functions produce and read exactly the archive
- * encoding of every field: no doubles (SQLite prints 15 digits), no binary or vectors (no base64), no
- * optional fields (json_object cannot omit a key), and only tables Koan created (introspected columns may
- * hold any storage class). Anything else goes through `exportEntity`/`importBatch`.
+ * The export fast path serves an entity when SQLite's own JSON functions produce exactly the archive encoding of
+ * every field: no doubles (SQLite prints 15 digits), no binary or vectors (no base64), no optional fields
+ * (json_object cannot omit a key), and only tables Koan created (introspected columns may hold any storage class).
+ * Anything else goes through `exportEntity`. (Imports of lines serve every entity: see {@link lineRows}.)
  */
 export function jsonLinesSql(schema: EntitySchema): JsonLinesSql | undefined {
   const cached = jsonLinesCache.get(schema);
@@ -271,33 +267,90 @@ export function jsonLinesSql(schema: EntitySchema): JsonLinesSql | undefined {
     return undefined;
   }
   const parts: string[] = [];
-  const extract: string[] = [];
   for (const [name, f] of fields) {
     const col = quoteIdent(name);
-    const path = jsonPath(name);
     let render: string;
-    let read: string;
     switch (f.type) {
       case 'bigint':
         render = `CAST(${col} AS TEXT)`;
-        read = `CAST(json_extract(value, ${path}) AS INTEGER)`;
         break;
       case 'boolean':
         render = `CASE WHEN ${col} IS NULL THEN NULL WHEN ${col} THEN json('true') ELSE json('false') END`;
-        read = `json_extract(value, ${path})`;
         break;
       case 'json':
         render = `json(${col})`;
-        read = `CASE json_type(value, ${path}) WHEN 'null' THEN NULL ELSE value -> ${path} END`;
         break;
       default:
         render = col;
-        read = `json_extract(value, ${path})`;
     }
     parts.push(`${sqlString(name)}, ${render}`);
-    extract.push(read);
   }
-  const sql: JsonLinesSql = { render: `json_object(${parts.join(', ')})`, columns: fields.map(([n]) => n), extract };
+  const sql: JsonLinesSql = { render: `json_object(${parts.join(', ')})` };
   jsonLinesCache.set(schema, sql);
   return sql;
+}
+
+/** A bound SQLite value from a canonical line's raw value (see `scanCanonicalLine`); `undefined` declines the line. */
+function canonicalToSqlite(spec: FieldSpec): (raw: string) => unknown {
+  const store = toSqlite(spec.type);
+  switch (spec.type) {
+    case 'integer':
+      return Number;
+    case 'bigint':
+      return BigInt;
+    case 'number':
+      return (raw) =>
+        store!(raw === 'NaN' || raw === 'Infinity' || raw === '-Infinity' ? decodeValue(spec, raw) : Number(raw));
+    case 'boolean':
+      return (raw) => (raw === 'true' ? 1 : 0);
+    case 'binary':
+      return (raw) => Buffer.from(raw, 'base64');
+    case 'vector':
+      return (raw) => {
+        const bytes = Buffer.from(raw, 'base64');
+        if (bytes.length % 4 !== 0 || (spec.dimension !== undefined && bytes.length !== spec.dimension * 4))
+          return undefined;
+        return LITTLE_ENDIAN ? bytes : float32Bytes(decodeValue(spec, raw) as Float32Array);
+      };
+    default: // text kinds and json text are stored as they are written
+      return (raw) => raw;
+  }
+}
+
+const lineRowsCache = new WeakMap<EntitySchema, (line: string, index: number) => unknown[]>();
+
+/**
+ * The bound row (`rowCodec(schema).columns` order) of an archive line: canonical lines are cut up without
+ * `JSON.parse` or record objects; any other line is parsed and decoded like `decodeRecord` (which names what is
+ * wrong, `details.line` = `index`). Both give the row `rowCodec(schema).toRow` gives for the decoded record.
+ */
+export function lineRows(schema: EntitySchema): (line: string, index: number) => unknown[] {
+  let read = lineRowsCache.get(schema);
+  if (read) return read;
+  const codec = rowCodec(schema);
+  const convert = Object.values(schema.fields).map(canonicalToSqlite);
+  const scans = !codec.hasAbsentColumn;
+  read = (line, index) => {
+    const tokens = scans ? scanCanonicalLine(schema, line) : undefined;
+    if (tokens) {
+      const row: unknown[] = tokens;
+      let ok = true;
+      for (let i = 0; i < tokens.length; i++) {
+        const raw = tokens[i];
+        if (raw === null || raw === undefined) row[i] = null;
+        else {
+          const v = convert[i]!(raw);
+          if (v === undefined) {
+            ok = false;
+            break;
+          }
+          row[i] = v;
+        }
+      }
+      if (ok) return row;
+    }
+    return codec.toRow(decodeArchiveLines(schema, [line], index)[0]!);
+  };
+  lineRowsCache.set(schema, read);
+  return read;
 }

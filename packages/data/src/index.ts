@@ -67,6 +67,7 @@ export {
   type LineTranscoder,
   lineTranscoder,
   parseLine,
+  scanCanonicalLine,
 } from './line-transcoder.js';
 export {
   configureData,

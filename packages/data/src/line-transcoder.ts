@@ -94,97 +94,141 @@ export function lineTranscoder(schema: EntitySchema, target: LineTarget): LineTr
   return t;
 }
 
-function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
-  const fields = Object.entries(schema.fields);
-  const steps = fields.map(([name, spec]) => ({
-    name,
-    head: `${JSON.stringify(name)}:`,
-    next: `,${JSON.stringify(name)}:`,
-    optional: spec.optional === true,
-    kind: KINDS[spec.type],
-    format: target.canonical(spec, name),
-    parsed: target.parsed(spec, name),
-  }));
-  const { separator } = target;
-  const nul = target.null;
+interface Step {
+  readonly name: string;
+  readonly head: string;
+  readonly next: string;
+  readonly optional: boolean;
+  readonly kind: Kind;
+}
 
-  const canonical = (line: string): string | undefined => {
-    const n = line.length;
-    if (n < 2 || line.charCodeAt(0) !== 0x7b || line.charCodeAt(n - 1) !== 0x7d || NOT_PLAIN.test(line))
-      return undefined;
-    let pos = 1;
-    let out = '';
-    let first = true;
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i]!;
-      const prefix = first ? step.head : step.next;
-      if (!line.startsWith(prefix, pos)) {
-        if (!step.optional) return undefined;
-        out += i === 0 ? nul : separator + nul;
-        continue;
+const stepsCache = new WeakMap<EntitySchema, readonly Step[]>();
+
+function stepsOf(schema: EntitySchema): readonly Step[] {
+  let steps = stepsCache.get(schema);
+  if (!steps) {
+    steps = Object.entries(schema.fields).map(([name, spec]) => ({
+      name,
+      head: `${JSON.stringify(name)}:`,
+      next: `,${JSON.stringify(name)}:`,
+      optional: spec.optional === true,
+      kind: KINDS[spec.type],
+    }));
+    stepsCache.set(schema, steps);
+  }
+  return steps;
+}
+
+/**
+ * The raw values of a canonical line, in schema order: a string's characters (no escape or control character in
+ * them), a number's checked JSON text, `true`/`false`, a json field's whole JSON text; `null` for JSON null and
+ * `undefined` for an absent optional field. `undefined` (the whole result) for any line that is not canonical:
+ * parse it instead (`parseLine`, `decodeRecord`). See {@link LineTarget.canonical} for what is checked.
+ */
+export function scanCanonicalLine(schema: EntitySchema, line: string): (string | null | undefined)[] | undefined {
+  const steps = stepsOf(schema);
+  const tokens = new Array<string | null | undefined>(steps.length);
+  return scan(steps, line, tokens) ? tokens : undefined;
+}
+
+function scan(steps: readonly Step[], line: string, tokens: (string | null | undefined)[]): boolean {
+  const n = line.length;
+  if (n < 2 || line.charCodeAt(0) !== 0x7b || line.charCodeAt(n - 1) !== 0x7d || NOT_PLAIN.test(line)) return false;
+  let pos = 1;
+  let first = true;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    const prefix = first ? step.head : step.next;
+    if (!line.startsWith(prefix, pos)) {
+      if (!step.optional) return false;
+      tokens[i] = undefined;
+      continue;
+    }
+    first = false;
+    pos += prefix.length;
+    let raw: string;
+    const c = line.charCodeAt(pos);
+    if (c === 0x6e) {
+      if (!line.startsWith('null', pos)) return false;
+      tokens[i] = null;
+      pos += 4;
+      continue;
+    }
+    switch (step.kind) {
+      case Kind.Text:
+      case Kind.Bigint: {
+        if (c !== QUOTE) return false;
+        const end = line.indexOf('"', pos + 1);
+        if (end < 0) return false;
+        raw = line.slice(pos + 1, end);
+        if (step.kind === Kind.Bigint && !DIGITS.test(raw)) return false;
+        pos = end + 1;
+        break;
       }
-      first = false;
-      pos += prefix.length;
-      let raw: string;
-      const c = line.charCodeAt(pos);
-      if (c === 0x6e) {
-        if (!line.startsWith('null', pos)) return undefined;
-        out += i === 0 ? nul : separator + nul;
-        pos += 4;
-        continue;
-      }
-      switch (step.kind) {
-        case Kind.Text:
-        case Kind.Bigint: {
-          if (c !== QUOTE) return undefined;
+      case Kind.Integer:
+      case Kind.Number: {
+        if (c === QUOTE) {
+          if (step.kind === Kind.Integer) return false;
           const end = line.indexOf('"', pos + 1);
-          if (end < 0) return undefined;
+          if (end < 0) return false;
           raw = line.slice(pos + 1, end);
-          if (step.kind === Kind.Bigint && !DIGITS.test(raw)) return undefined;
+          if (!SPECIAL_NUMBERS.has(raw)) return false;
           pos = end + 1;
           break;
         }
-        case Kind.Integer:
-        case Kind.Number: {
-          if (c === QUOTE) {
-            if (step.kind === Kind.Integer) return undefined;
-            const end = line.indexOf('"', pos + 1);
-            if (end < 0) return undefined;
-            raw = line.slice(pos + 1, end);
-            if (!SPECIAL_NUMBERS.has(raw)) return undefined;
-            pos = end + 1;
-            break;
-          }
-          const end = scalarEnd(line, pos);
-          raw = line.slice(pos, end);
-          if (
-            step.kind === Kind.Integer
-              ? !JSON_INTEGER.test(raw) || !Number.isSafeInteger(Number(raw))
-              : !JSON_NUMBER.test(raw)
-          )
-            return undefined;
-          pos = end;
-          break;
-        }
-        case Kind.Boolean:
-          if (line.startsWith('true', pos)) raw = 'true';
-          else if (line.startsWith('false', pos)) raw = 'false';
-          else return undefined;
-          pos += raw.length;
-          break;
-        case Kind.Json: {
-          const end = jsonEnd(line, pos);
-          if (end < 0) return undefined;
-          raw = line.slice(pos, end);
-          pos = end;
-          break;
-        }
+        const end = scalarEnd(line, pos);
+        raw = line.slice(pos, end);
+        if (
+          step.kind === Kind.Integer
+            ? !JSON_INTEGER.test(raw) || !Number.isSafeInteger(Number(raw))
+            : !JSON_NUMBER.test(raw)
+        )
+          return false;
+        pos = end;
+        break;
       }
-      const text = step.format(raw);
-      if (text === undefined) return undefined;
+      case Kind.Boolean:
+        if (line.startsWith('true', pos)) raw = 'true';
+        else if (line.startsWith('false', pos)) raw = 'false';
+        else return false;
+        pos += raw.length;
+        break;
+      case Kind.Json: {
+        const end = jsonEnd(line, pos);
+        if (end < 0) return false;
+        raw = line.slice(pos, end);
+        pos = end;
+        break;
+      }
+    }
+    tokens[i] = raw;
+  }
+  return pos === n - 1;
+}
+
+function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
+  const steps = stepsOf(schema);
+  const fields = Object.entries(schema.fields);
+  const formats = fields.map(([name, spec]) => target.canonical(spec, name));
+  const parsers = fields.map(([name, spec]) => target.parsed(spec, name));
+  const { separator } = target;
+  const nul = target.null;
+  const tokens = new Array<string | null | undefined>(steps.length);
+
+  const canonical = (line: string): string | undefined => {
+    if (!scan(steps, line, tokens)) return undefined;
+    let out = '';
+    for (let i = 0; i < tokens.length; i++) {
+      const raw = tokens[i];
+      let text: string | undefined;
+      if (raw === null || raw === undefined) text = nul;
+      else {
+        text = formats[i]!(raw);
+        if (text === undefined) return undefined;
+      }
       out += i === 0 ? text : separator + text;
     }
-    return pos === n - 1 ? out : undefined;
+    return out;
   };
 
   const parsedRow = (line: string, index: number): string => {
@@ -201,7 +245,7 @@ function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
       } else {
         present++;
         try {
-          text = step.parsed(value);
+          text = parsers[f]!(value);
         } catch (e) {
           throw new DataError('INVALID_VALUE', `${schema.name}.${step.name}: ${(e as Error).message}`, {
             cause: e,

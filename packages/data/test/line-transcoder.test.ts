@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildSchema,
+  decodeArchiveLines,
+  decodeValue,
+  encodeRecordLine,
+  type LineTarget,
+  lineTranscoder,
+  normalizeRecord,
+  scanCanonicalLine,
+  t,
+} from '../src/index.js';
+
+const Doc = buildSchema(
+  {
+    name: 'ScanDoc',
+    key: 'id',
+    fields: {
+      id: t.integer(),
+      s: t.string(),
+      n: t.number().nullable(),
+      b: t.bigint(),
+      ok: t.boolean(),
+      j: t.json().nullable(),
+      opt: t.string().optional(),
+    },
+  },
+  'declared',
+);
+
+const record = (i: number, extra: Record<string, unknown> = {}) =>
+  normalizeRecord(Doc, {
+    id: i,
+    s: `s${i}`,
+    n: i / 4,
+    b: BigInt(i) * 10n ** 15n,
+    ok: i % 2 === 0,
+    j: [i, { k: 'v' }],
+    ...extra,
+  });
+
+/** A target that shows each raw value, to see what the scanner cut out. */
+const SHOW: LineTarget = {
+  null: 'NULL',
+  separator: '|',
+  canonical: () => (raw) => `<${raw}>`,
+  // Checked like decodeValue, as real targets do.
+  parsed: (spec) => (value) => `(${String(decodeValue(spec, value))})`,
+};
+
+describe('scanCanonicalLine / lineTranscoder', () => {
+  it('cuts the raw values out of canonical lines, absent and null apart', () => {
+    const line = encodeRecordLine(Doc, record(3, { opt: 'x', j: null }));
+    expect(scanCanonicalLine(Doc, line)).toEqual(['3', 's3', '0.75', '3000000000000000', 'false', null, 'x']);
+    expect(scanCanonicalLine(Doc, encodeRecordLine(Doc, record(4)))).toEqual([
+      '4',
+      's4',
+      '1',
+      '4000000000000000',
+      'true',
+      '[4,{"k":"v"}]',
+      undefined,
+    ]);
+    expect(lineTranscoder(Doc, SHOW).canonical(line)).toBe('<3>|<s3>|<0.75>|<3000000000000000>|<false>|NULL|<x>');
+  });
+
+  it('declines every line that is not canonical, and the parsing path then decides', () => {
+    const good = encodeRecordLine(Doc, record(5));
+    const declined = [
+      good.replace('"s5"', '"s\\"5"'), // an escape
+      good.replace(':5,', ': 5,'), // whitespace
+      `{"s":"s5",${good.slice(1).replace('"s":"s5",', '')}`, // another field order
+      `${good.slice(0, -1)},"zz":1}`, // an unknown field
+      good.replace('"id":5', '"id":5.5'), // not an integer
+      good.replace('"id":5', '"id":"5"'), // a string for an integer
+      good.replace(/"b":"\d+"/, '"b":"12x"'), // not digits
+      good.replace('"ok":false', '"ok":0'),
+      good.replace('[5,{"k":"v"}]', '[5,{"k":"v"}'), // unbalanced json
+      good.slice(0, -1),
+    ];
+    const t = lineTranscoder(Doc, SHOW);
+    for (const line of declined) {
+      expect(scanCanonicalLine(Doc, line), line).toBeUndefined();
+      expect(t.canonical(line), line).toBeUndefined();
+    }
+    // The parsing path takes the valid ones and names what is wrong in the others.
+    expect(t.row(declined[0]!, 0)).toBe(t.parsed(declined[0]!, 0));
+    expect(t.row(declined[1]!, 0)).toBe(t.parsed(good, 0));
+    expect(t.row(declined[2]!, 0)).toBe(t.parsed(good, 0));
+    expect(() => t.row(declined[3]!, 7)).toThrow(/line 8 has fields the schema does not know: zz/);
+    expect(() => t.row(declined[5]!, 7)).toThrow(/ScanDoc\.id: expected an integer/);
+  });
+
+  it('decodeArchiveLines decodes like decodeRecord and refuses unknown fields by line', () => {
+    const lines = [record(1), record(2, { opt: 'o' })].map((r) => encodeRecordLine(Doc, r));
+    expect(decodeArchiveLines(Doc, lines)).toEqual([record(1), record(2, { opt: 'o' })]);
+    expect(() => decodeArchiveLines(Doc, ['{"id":1,"x":2}'], 41)).toThrow(
+      /line 42 has fields the schema does not know: x/,
+    );
+  });
+});
