@@ -512,6 +512,7 @@ async function* rawLines(
   let count = 0;
   let unterminated = false;
   let sha256: string | undefined;
+  let reported = 0;
   for await (const batch of reader.lines(file, {
     batchSize,
     ...(signal ? { signal } : {}),
@@ -520,9 +521,9 @@ async function* rawLines(
       sha256 = d.sha256;
     },
   })) {
-    let bytes = batch.lines.length;
-    for (const line of batch.lines) bytes += Buffer.byteLength(line);
-    onBytes(bytes);
+    // Inflated bytes read so far (whole chunks, so a little ahead of the lines handed over until the end).
+    onBytes(batch.bytesRead - reported);
+    reported = batch.bytesRead;
     count += batch.lines.length;
     yield batch;
   }

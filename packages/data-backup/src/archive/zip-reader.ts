@@ -214,7 +214,10 @@ export class ZipReader {
    * yielded as `''`, and a final line without `\n` is yielded and flagged by `missingFinalNewline`.
    * `\r` is kept (JSON.parse ignores it).
    */
-  async *lines(name: string, options: LinesOptions = {}): AsyncGenerator<{ firstLine: number; lines: string[] }> {
+  async *lines(
+    name: string,
+    options: LinesOptions = {},
+  ): AsyncGenerator<{ firstLine: number; lines: string[]; bytesRead: number }> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
     const stream = await this.openEntry(name, options.signal ? { signal: options.signal } : {});
     const decoder = new StringDecoder('utf8');
@@ -248,7 +251,7 @@ export class ZipReader {
         pos = nl + 1;
         for (;;) {
           if (batch.length >= batchSize) {
-            yield { firstLine, lines: batch };
+            yield { firstLine, lines: batch, bytesRead: bytes };
             firstLine += batch.length;
             batch = [];
           }
@@ -263,7 +266,7 @@ export class ZipReader {
       const rest = partial.join('') + decoder.end();
       const missingFinalNewline = rest.length > 0;
       if (missingFinalNewline) batch.push(rest);
-      if (batch.length > 0) yield { firstLine, lines: batch };
+      if (batch.length > 0) yield { firstLine, lines: batch, bytesRead: bytes };
       options.onDone?.({ sha256: sha.digest('hex'), bytes, lines: newlines, missingFinalNewline });
     } finally {
       stream.destroy();
