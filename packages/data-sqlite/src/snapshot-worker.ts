@@ -30,13 +30,15 @@ function page(c) {
   try {
     if (c.done) return { done: true };
     if (c.kind === 'pages') {
-      const row = c.last === undefined ? prepare(c.first, false).get(c.size) : prepare(c.next, false).get(c.last, c.size);
-      const [count, max, text] = row || [0, null, null];
-      if (!count || text === null) { c.done = true; return { done: true }; }
-      c.last = max;
-      if (count < c.size) c.done = true;
-      const bytes = encoder.encode(text + '\\n');
-      return { bytes, count };
+      // Rows of [key, line], joined here: cheaper than group_concat(... ORDER BY), which sorts each page again.
+      // The bytes are transferred, not copied.
+      const rows = c.last === undefined ? prepare(c.first, false).all(c.size) : prepare(c.next, false).all(c.last, c.size);
+      if (rows.length === 0) { c.done = true; return { done: true }; }
+      let text = '';
+      for (let i = 0; i < rows.length; i++) text += rows[i][1] + '\\n';
+      c.last = rows[rows.length - 1][0];
+      if (rows.length < c.size) c.done = true;
+      return { bytes: encoder.encode(text), count: rows.length };
     }
     const rows = c.last === undefined ? prepare(c.first, c.safe).all(c.size) : prepare(c.next, c.safe).all(...c.last, c.size);
     if (rows.length === 0) { c.done = true; return { done: true }; }
@@ -122,7 +124,13 @@ export class SnapshotWorker {
   /** Starts the worker and waits until its read transaction holds a snapshot. */
   static async open(path: string, busyTimeoutMs: number): Promise<SnapshotWorker> {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, busyTimeoutMs } });
+    // A small young generation: each page leaves ~1 MB of short-lived strings, and the default (up to 16 MB
+    // semi-spaces) let this thread's heap grow by ~30 MB for no speed (measured at 1M rows).
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver, path, busyTimeoutMs },
+      resourceLimits: { maxYoungGenerationSizeMb: 2 },
+    });
     const sw = new SnapshotWorker(worker);
     await new Promise<void>((resolve, reject) => {
       const onReady = (r: Reply) => {

@@ -166,24 +166,26 @@ class Reads implements DataReader {
       }
       return;
     }
-    // A page is rendered and joined inside SQLite: one string per page crosses into JS, not one per record.
+    // SQLite renders each line (json_object); a page of [key, line] rows is joined here.
     const size = options.batchSize ?? 1000;
     const { first, next } = linePageSql(entity, set, sql.render);
     let last: unknown;
     for (;;) {
       throwIfAborted(options.signal);
       const conn = this.#conn();
-      const [count, max, text] = orEmpty(
+      const rows = orEmpty(
         () =>
           (last === undefined
-            ? conn.prepare(first).raw(true).safeIntegers(false).get(size)
-            : conn.prepare(next).raw(true).safeIntegers(false).get(last, size)) as [number, unknown, string | null],
-        [0, null, null] as [number, unknown, string | null],
+            ? conn.prepare(first).raw(true).safeIntegers(false).all(size)
+            : conn.prepare(next).raw(true).safeIntegers(false).all(last, size)) as [unknown, string][],
+        [] as [unknown, string][],
       );
-      if (!count || text === null) return;
-      last = max;
-      yield Buffer.from(`${text}\n`, 'utf8');
-      if (count < size) return;
+      if (rows.length === 0) return;
+      let text = '';
+      for (const row of rows) text += `${row[1]}\n`;
+      last = rows[rows.length - 1]![0];
+      yield Buffer.from(text, 'utf8');
+      if (rows.length < size) return;
     }
   }
 
@@ -212,8 +214,7 @@ function rowPageSql(entity: EntitySchema, set: string): { first: string; next: s
 function linePageSql(entity: EntitySchema, set: string, render: string): { first: string; next: string } {
   const table = quoteIdent(physicalName(entity, set));
   const key = quoteIdent(entity.key);
-  const page = (where: string) =>
-    `SELECT count(*), max(${key}), group_concat(line, char(10) ORDER BY ${key}) FROM (SELECT ${key}, ${render} AS line FROM ${table} ${where} ORDER BY ${key} LIMIT ?)`;
+  const page = (where: string) => `SELECT ${key}, ${render} FROM ${table} ${where} ORDER BY ${key} LIMIT ?`;
   return { first: page(''), next: page(`WHERE ${key} > ?`) };
 }
 
