@@ -1,27 +1,14 @@
 #!/usr/bin/env node
-// Catalog benchmark: 1,000 backups on S3 (s3rver) and on Azure Blob (azurite), listed and queried through
-// BackupDiscoveryService. A few real backups are made on each backend; their sidecars are then cloned (new id, name,
-// date, keys) next to a copy of their archive, so each profile holds N sidecars + N archives as real backups would.
-// Listing reads the N sidecars and never an archive. Each measurement runs in its own child process (its own peak
-// RSS), against servers on 127.0.0.1 with temp directories that are removed afterwards. Prints a JSON summary.
-//
-//   npm run build && node bench/catalog.mjs
-//   BENCH_CATALOG_BACKUPS=200 node bench/catalog.mjs     # smaller run
-//
-// Env: BENCH_CATALOG_BACKUPS (default 1000), BENCH_CATALOG_RUNS (timed repetitions after the first, default 3).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { phaseInChild, startAzurite, startS3rver } from './_servers.mjs';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const self = fileURLToPath(import.meta.url);
 const N = Number(process.env.BENCH_CATALOG_BACKUPS ?? 1000);
 const RUNS = Number(process.env.BENCH_CATALOG_RUNS ?? 3);
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 // ---------- shared: a backup context on one profile ----------
 async function contextFor(config) {
@@ -145,124 +132,6 @@ async function measureCatalog(config) {
   return { listed, unreadable, matched, discover, query, peakRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
-function inChild(phase, config) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--phase', phase, JSON.stringify(config)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${phase} exited ${code}`)),
-    );
-  });
-}
-
-// ---------- parent: servers ----------
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port, child) {
-  for (let i = 0; i < 300 && child.exitCode === null; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.connect(port, '127.0.0.1');
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server on ${port} did not start`);
-}
-
-function stopChild(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
-
-async function startS3rver(dir) {
-  // s3rver needs --openssl-legacy-provider for paged ListObjectsV2 (see /work/shared/DEPENDENCIES.md).
-  const child = spawn(
-    process.execPath,
-    ['--openssl-legacy-provider', join(repo, 'packages/storage-s3/test/s3rver-child.cjs'), dir, 'catalog'],
-    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } },
-  );
-  const port = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l).port));
-    child.once('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
-  });
-  return {
-    profile: {
-      provider: 's3',
-      settings: {
-        bucket: 'catalog',
-        endpoint: `http://127.0.0.1:${port}`,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        accessKeyId: 'S3RVER',
-        secretAccessKey: 'S3RVER',
-        conditionalPut: false, // s3rver ignores If-None-Match
-        multipartManagement: false, // s3rver lacks ListMultipartUploads / AbortMultipartUpload
-      },
-    },
-    stop: () => {
-      child.stdin.end();
-      return stopChild(child);
-    },
-  };
-}
-
-async function startAzurite(dir) {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      join(repo, 'node_modules/azurite/dist/src/blob/main.js'),
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      '--location',
-      dir,
-      '--silent',
-      '--disableTelemetry',
-      '--skipApiVersionCheck',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(port, child);
-  return {
-    profile: {
-      provider: 'azure-blob',
-      settings: {
-        connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
-        containerName: 'catalog',
-        createContainer: true,
-      },
-    },
-    stop: () => stopChild(child),
-  };
-}
-
 const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 function summarise(seeded, m) {
   const warm = m.discover.slice(1).sort((a, b) => a - b);
@@ -293,18 +162,18 @@ async function main() {
   const servers = [];
   const result = { backups: N, runs: RUNS, node: process.version, cpus: (await import('node:os')).cpus().length };
   try {
-    for (const [name, start] of [
-      ['s3', startS3rver],
-      ['azure', startAzurite],
+    for (const [name, provider, start] of [
+      ['s3', 's3', startS3rver],
+      ['azure', 'azure-blob', startAzurite],
     ]) {
       const dir = await mkdtemp(join(work, `${name}-`));
-      const server = await start(dir);
+      const server = await start(dir, 'catalog');
       servers.push(server);
-      const config = { name, profile: server.profile, cwd: work };
+      const config = { name, profile: { provider, settings: server.settings }, cwd: work };
       const t0 = process.hrtime.bigint();
-      const seeded = await inChild('seed', config);
+      const seeded = await phaseInChild(self, 'seed', config);
       const seedSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const measured = await inChild('measure', config);
+      const measured = await phaseInChild(self, 'measure', config);
       result[name] = {
         server: name === 's3' ? 's3rver 3.7.1 (loopback)' : 'azurite 3.35 blob (loopback)',
         seedSeconds: round(seedSeconds, 2),

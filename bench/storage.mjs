@@ -1,23 +1,13 @@
 #!/usr/bin/env node
-// Storage benchmark: upload and download one large file through the S3 driver (s3rver) and the
-// Azure Blob driver (azurite), next to a plain fs copy of the same bytes; then list 1,000
-// sidecar-sized objects on each. Each measured phase runs in its own child process so its peak
-// RSS (process.resourceUsage().maxRSS) is its own. Prints a JSON summary.
-//
-//   npm run build && node bench/storage.mjs                 # 2 GiB
-//   BENCH_STORAGE_BYTES=104857600 node bench/storage.mjs    # ~100 MB smoke run
-//
-// Env: BENCH_STORAGE_BYTES (default 2 GiB), BENCH_STORAGE_SMALL (objects to list, default 1000),
-// BENCH_STORAGE_KEEP=1 keeps the scratch directory (bench/.work/storage-<pid>).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { phaseInChild, startAzurite, startS3rver } from './_servers.mjs';
+
+const self = fileURLToPath(import.meta.url);
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 // One directory per run, so two runs (or a run and a stale one) never share files.
@@ -25,7 +15,6 @@ const work = join(repo, 'bench', '.work', `storage-${process.pid}`);
 const MiB = 1024 * 1024;
 const BYTES = Number(process.env.BENCH_STORAGE_BYTES ?? 2 * 1024 * MiB);
 const SMALL = Number(process.env.BENCH_STORAGE_SMALL ?? 1000);
-const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 // ---------- child: one measured phase ----------
 async function runPhase(phase, config) {
@@ -88,122 +77,6 @@ async function runPhase(phase, config) {
   return { phase, seconds, bytes, peakRssMB: process.resourceUsage().maxRSS / 1024, ...extra };
 }
 
-function phaseInChild(phase, config) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--phase', phase, JSON.stringify(config)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${phase} exited ${code}`)),
-    );
-  });
-}
-
-// ---------- parent: servers and orchestration ----------
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port, child) {
-  for (let i = 0; i < 300 && child.exitCode === null; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.connect(port, '127.0.0.1');
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server on ${port} did not start`);
-}
-
-function stopChild(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-  });
-}
-
-async function startS3rver(dir) {
-  await mkdir(dir, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    ['--openssl-legacy-provider', join(repo, 'packages/storage-s3/test/s3rver-child.cjs'), dir, 'bench'],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', (l) => resolve(JSON.parse(l).port));
-    child.once('exit', (c) => reject(new Error(`s3rver exited ${c}`)));
-  });
-  return {
-    child,
-    settings: {
-      bucket: 'bench',
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      accessKeyId: 'S3RVER',
-      secretAccessKey: 'S3RVER',
-      // s3rver has neither ListMultipartUploads nor If-None-Match.
-      multipartManagement: false,
-      conditionalPut: false,
-    },
-    stop: () => {
-      child.stdin.end();
-      return stopChild(child);
-    },
-  };
-}
-
-async function startAzurite(dir) {
-  await mkdir(dir, { recursive: true });
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      join(repo, 'node_modules/azurite/dist/src/blob/main.js'),
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      '--location',
-      dir,
-      '--silent',
-      '--disableTelemetry',
-      '--skipApiVersionCheck',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(port, child);
-  return {
-    child,
-    settings: {
-      connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`,
-      containerName: 'bench',
-      createContainer: true,
-    },
-    stop: () => stopChild(child),
-  };
-}
-
 async function generate(file, bytes) {
   const block = randomBytes(4 * MiB);
   const out = createWriteStream(file);
@@ -239,31 +112,31 @@ async function main() {
       node: process.version,
       generateSeconds: Math.round(generateSeconds * 100) / 100,
       baseline: {
-        copyFile: summarise(await phaseInChild('fs-copyFile', { file })),
-        streamCopy: summarise(await phaseInChild('fs-stream', { file })),
+        copyFile: summarise(await phaseInChild(self, 'fs-copyFile', { file })),
+        streamCopy: summarise(await phaseInChild(self, 'fs-stream', { file })),
       },
     };
-    const s3 = await startS3rver(join(work, 's3rver'));
+    const s3 = await startS3rver(join(work, 's3rver'), 'bench');
     servers.push(s3);
     const s3cfg = { kind: 's3', settings: s3.settings, file, count: SMALL };
     result.s3 = {
       server: 's3rver 3.7.1 (child process, loopback)',
-      upload: summarise(await phaseInChild('upload', s3cfg)),
-      download: summarise(await phaseInChild('download', s3cfg)),
-      putSmall: summarise(await phaseInChild('put-small', s3cfg)),
-      list: summarise(await phaseInChild('list-small', s3cfg)),
+      upload: summarise(await phaseInChild(self, 'upload', s3cfg)),
+      download: summarise(await phaseInChild(self, 'download', s3cfg)),
+      putSmall: summarise(await phaseInChild(self, 'put-small', s3cfg)),
+      list: summarise(await phaseInChild(self, 'list-small', s3cfg)),
     };
     await s3.stop();
     await rm(join(work, 's3rver'), { recursive: true, force: true });
-    const az = await startAzurite(join(work, 'azurite'));
+    const az = await startAzurite(join(work, 'azurite'), 'bench');
     servers.push(az);
     const azcfg = { kind: 'azure', settings: az.settings, file, count: SMALL };
     result.azure = {
       server: 'azurite 3.35 blob (child process, loopback)',
-      upload: summarise(await phaseInChild('upload', azcfg)),
-      download: summarise(await phaseInChild('download', azcfg)),
-      putSmall: summarise(await phaseInChild('put-small', azcfg)),
-      list: summarise(await phaseInChild('list-small', azcfg)),
+      upload: summarise(await phaseInChild(self, 'upload', azcfg)),
+      download: summarise(await phaseInChild(self, 'download', azcfg)),
+      putSmall: summarise(await phaseInChild(self, 'put-small', azcfg)),
+      list: summarise(await phaseInChild(self, 'list-small', azcfg)),
     };
     console.log(JSON.stringify(result, null, 2));
   } finally {

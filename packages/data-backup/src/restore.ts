@@ -576,28 +576,21 @@ function lineError(plan: Plan, batch: { firstLine: number; lines: string[] }, ca
  * batch path does) and a line the store refused keeps the store's error code.
  */
 async function streamLineError(reader: ZipReader, plan: Plan, e: unknown): Promise<unknown> {
-  if (e instanceof KoanError && e.code === 'FOREIGN_KEY_VIOLATION' && e.details.key === undefined)
-    return foreignKeyRecord(reader, plan, e);
-  if (!(e instanceof KoanError) || typeof e.details.line !== 'number') return e;
+  if (!(e instanceof KoanError)) return e;
+  if (e.code === 'FOREIGN_KEY_VIOLATION' && e.details.key === undefined) return foreignKeyRecord(reader, plan, e);
+  if (typeof e.details.line !== 'number') return e;
   const index = e.details.line;
   const file = plan.item.storageFile;
   let decodeError: unknown;
-  try {
-    let seen = 0;
-    for await (const batch of reader.lines(file, { batchSize: 1000 })) {
-      if (index < seen + batch.lines.length) {
-        const { unknown } = decodeRecord(
-          plan.archived,
-          JSON.parse(batch.lines[index - seen]!) as Record<string, unknown>,
-        );
-        if (unknown.length) throw new Error(`fields not in the archived schema: ${unknown.join(', ')}`);
-        break;
-      }
-      seen += batch.lines.length;
+  await findLine(reader, plan, (line, i) => {
+    if (i !== index) return false;
+    try {
+      decodeLine(plan, line);
+    } catch (d) {
+      decodeError = d;
     }
-  } catch (d) {
-    decodeError = d;
-  }
+    return true;
+  });
   return new BackupError(
     decodeError ? 'ARCHIVE_CORRUPT' : e.code,
     `${file} line ${index + 1}: ${e.message.replace(/ \(line \d+\)$/, '')}; nothing of ${plan.schema.name} was kept`,
@@ -613,25 +606,44 @@ async function foreignKeyRecord(reader: ZipReader, plan: Plan, e: KoanError): Pr
   const match = e.details.match as Record<string, string> | undefined;
   if (!match) return e;
   const columns = Object.entries(match);
-  const file = plan.item.storageFile;
-  try {
-    for await (const batch of reader.lines(file, { batchSize: 1000 })) {
-      for (let i = 0; i < batch.lines.length; i++) {
-        const { record } = decodeRecord(plan.archived, JSON.parse(batch.lines[i]!) as Record<string, unknown>);
-        if (!columns.every(([c, v]) => String(record[c]) === v)) continue;
-        const key = describeKey(plan.schema, record);
-        const line = batch.firstLine + i;
-        return new DataError(
-          'FOREIGN_KEY_VIOLATION',
-          `${e.message.replace('record (unknown key)', `record ${JSON.stringify(key)}`)} (${file} line ${line})`,
-          { cause: e, details: { ...e.details, key, entry: file, line } },
-        );
-      }
+  let found: { record: DataRecord; index: number } | undefined;
+  await findLine(reader, plan, (line, index) => {
+    let record: DataRecord;
+    try {
+      record = decodeLine(plan, line);
+    } catch {
+      return false;
     }
+    if (!columns.every(([c, v]) => String(record[c]) === v)) return false;
+    found = { record, index };
+    return true;
+  });
+  if (!found) return e; // the archive cannot name it: the store's error stands
+  const key = describeKey(plan.schema, found.record);
+  const file = plan.item.storageFile;
+  const line = found.index + 1;
+  return new DataError(
+    'FOREIGN_KEY_VIOLATION',
+    `${e.message.replace('record (unknown key)', `record ${JSON.stringify(key)}`)} (${file} line ${line})`,
+    { cause: e, details: { ...e.details, key, entry: file, line } },
+  );
+}
+
+/** Reads the entry's lines again until `visit(line, 0-based index)` returns true (only on the failure path). */
+async function findLine(reader: ZipReader, plan: Plan, visit: (line: string, index: number) => boolean): Promise<void> {
+  try {
+    for await (const batch of reader.lines(plan.item.storageFile, { batchSize: 1000 }))
+      for (let i = 0; i < batch.lines.length; i++) if (visit(batch.lines[i]!, batch.firstLine - 1 + i)) return;
   } catch {
-    // the archive cannot name it: the store's error stands
+    // an entry that cannot be read again names nothing more
   }
-  return e;
+}
+
+/** One archive line decoded with the archived schema; throws when it does not parse or has unknown fields. */
+function decodeLine(plan: Plan, line: string): DataRecord {
+  const { record, unknown } = decodeRecord(plan.archived, JSON.parse(line) as Record<string, unknown>);
+  if (unknown.length) throw new Error(`fields not in the archived schema: ${unknown.join(', ')}`);
+  return record;
 }
 
 /** Counts what a restore would do: reads every record (so decoding, drift and transforms are exercised), writes nothing. */
@@ -749,11 +761,8 @@ async function restoreSource(
             },
             signal,
           );
-        if (
-          jsonLinesPath(tx, plan, options, dropped[i]!) &&
-          tx.importJsonLineStream &&
-          importOptions.mode === 'insert'
-        ) {
+        const asLines = jsonLinesPath(tx, plan, options, dropped[i]!);
+        if (asLines && tx.importJsonLineStream && importOptions.mode === 'insert') {
           // One call for the whole entity: the store ingests while the next lines are read.
           const batches = async function* () {
             for await (const lines of entryLines()) {
@@ -769,7 +778,7 @@ async function restoreSource(
           } catch (e) {
             throw await streamLineError(reader, plan, e);
           }
-        } else if (jsonLinesPath(tx, plan, options, dropped[i]!)) {
+        } else if (asLines) {
           // The store parses the archive's lines itself: no record objects in JS.
           for await (const lines of readAhead(entryLines())) {
             throwIfAborted(signal);

@@ -377,12 +377,16 @@ export class MysqlAdapter implements DataAdapter {
       finished = true;
       if (size > 0) yield Buffer.concat(pending, size);
     } finally {
-      if (!finished && session.conn) {
-        // Read what the server still sends: the snapshot's connection must stay usable.
-        for await (const _ of stream) {
-        }
-      } else if (!finished) conn.destroy();
-      if (!session.conn && finished) conn.release();
+      if (finished) {
+        if (!session.conn) conn.release();
+      } else if (session.conn) {
+        // Read what the server still sends: the snapshot's connection must stay usable. A stream that already
+        // failed has nothing left to read, and its error is the one being thrown.
+        try {
+          for await (const _ of stream) {
+          }
+        } catch {}
+      } else conn.destroy();
     }
   }
 
