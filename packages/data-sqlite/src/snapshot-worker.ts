@@ -26,6 +26,7 @@ const prepare = (sql, safe) => {
 const missing = (e) => /no such table/.test(String(e && e.message));
 const cursors = new Map();
 const encoder = new TextEncoder();
+const CHUNK_CHARS = 60 * 1024;
 function page(c) {
   try {
     if (c.done) return { done: true };
@@ -34,11 +35,19 @@ function page(c) {
       // The bytes are transferred, not copied.
       const rows = c.last === undefined ? prepare(c.first, false).all(c.size) : prepare(c.next, false).all(c.last, c.size);
       if (rows.length === 0) { c.done = true; return { done: true }; }
+      // Encoded in pieces of ~64 KiB: small strings stay in the young generation and small buffers come from
+      // malloc's heap. One string per page (~335 KB at 1000 rows) is a fresh large-object page run each time,
+      // and page faults cost more than the encoding (measured: a third of the backup's wall time).
+      const chunks = [];
       let text = '';
-      for (let i = 0; i < rows.length; i++) text += rows[i][1] + '\\n';
+      for (let i = 0; i < rows.length; i++) {
+        text += rows[i][1] + '\\n';
+        if (text.length >= CHUNK_CHARS) { chunks.push(encoder.encode(text)); text = ''; }
+      }
+      if (text.length > 0) chunks.push(encoder.encode(text));
       c.last = rows[rows.length - 1][0];
       if (rows.length < c.size) c.done = true;
-      return { bytes: encoder.encode(text), count: rows.length };
+      return { chunks, count: rows.length };
     }
     const rows = c.last === undefined ? prepare(c.first, c.safe).all(c.size) : prepare(c.next, c.safe).all(...c.last, c.size);
     if (rows.length === 0) { c.done = true; return { done: true }; }
@@ -52,8 +61,32 @@ function page(c) {
     return { error: String(e && e.message || e) };
   }
 }
+// Up to AHEAD pages are rendered before they are asked for, one per turn of the event loop so that requests
+// are answered in between: the main thread never waits while this thread idles.
+const AHEAD = 4;
+function deliver(c) {
+  while (c.asked > 0 && c.queue.length > 0) {
+    const result = c.queue.shift();
+    c.asked--;
+    reply(c.id, result);
+    if (result.done || result.error) { cursors.delete(c.id); c.asked = 0; c.queue = []; }
+  }
+}
+function pump(c) {
+  if (c.pumping || c.ended || c.queue.length >= AHEAD || cursors.get(c.id) !== c) return;
+  c.pumping = true;
+  setImmediate(() => {
+    c.pumping = false;
+    if (cursors.get(c.id) !== c || c.ended) return;
+    const result = c.done ? { done: true } : page(c);
+    if (result.done || result.error) c.ended = true;
+    c.queue.push(result);
+    deliver(c);
+    pump(c);
+  });
+}
 function reply(id, result) {
-  if (result.bytes) parentPort.postMessage({ id, ...result }, [result.bytes.buffer]);
+  if (result.chunks) parentPort.postMessage({ id, ...result }, result.chunks.map((c) => c.buffer));
   else parentPort.postMessage({ id, ...result });
 }
 parentPort.on('message', (m) => {
@@ -61,19 +94,18 @@ parentPort.on('message', (m) => {
     try { reply(m.id, { value: Number(prepare(m.sql, false).get()[0]) }); }
     catch (e) { reply(m.id, missing(e) ? { value: 0 } : { error: String(e.message) }); }
   } else if (m.type === 'open') {
-    cursors.set(m.id, { ...m, last: undefined, done: false, ahead: undefined });
+    cursors.set(m.id, { ...m, last: undefined, done: false, queue: [], asked: 0, pumping: false });
     reply(m.id, { opened: true });
   } else if (m.type === 'next') {
     const c = cursors.get(m.id);
     if (!c) return reply(m.id, { done: true });
-    const result = c.ahead || page(c);
-    c.ahead = undefined;
-    reply(m.id, result);
-    if (!result.done && !result.error && !c.done) c.ahead = page(c);
-    else if (result.done || result.error) cursors.delete(m.id);
+    c.asked++;
+    deliver(c);
+    pump(c);
   } else if (m.type === 'close') {
     cursors.delete(m.id);
   } else if (m.type === 'end') {
+    cursors.clear();
     try { if (db.inTransaction) db.exec('ROLLBACK'); db.close(); } finally { parentPort.close(); }
   }
 });
@@ -84,7 +116,7 @@ type Reply = {
   id: number;
   error?: string;
   done?: boolean;
-  bytes?: Uint8Array;
+  chunks?: Uint8Array[];
   rows?: unknown[][];
   value?: number;
   ready?: boolean;

@@ -181,10 +181,17 @@ class Reads implements DataReader {
         [] as [unknown, string][],
       );
       if (rows.length === 0) return;
+      // In pieces of ~60 KiB, as the snapshot worker does: a buffer per page is a fresh mapping each time.
       let text = '';
-      for (const row of rows) text += `${row[1]}\n`;
+      for (const row of rows) {
+        text += `${row[1]}\n`;
+        if (text.length >= LINE_CHUNK_CHARS) {
+          yield Buffer.from(text, 'utf8');
+          text = '';
+        }
+      }
       last = rows[rows.length - 1]![0];
-      yield Buffer.from(text, 'utf8');
+      if (text.length > 0) yield Buffer.from(text, 'utf8');
       if (rows.length < size) return;
     }
   }
@@ -194,6 +201,8 @@ class Reads implements DataReader {
     return orEmpty(() => Number(this.#conn().prepare(sql).pluck(true).safeIntegers(false).get()), 0);
   }
 }
+
+const LINE_CHUNK_CHARS = 60 * 1024;
 
 /** Keyset pages of raw rows in key order; a composite key pages on the row value `(a, b) > (?, ?)`. */
 function rowPageSql(entity: EntitySchema, set: string): { first: string; next: string; keyIndexes: number[] } {
@@ -272,8 +281,8 @@ class WorkerReads implements DataReader {
       for (;;) {
         throwIfAborted(options.signal);
         const page = await cursor.next();
-        if (page.done || !page.bytes) return;
-        yield page.bytes;
+        if (page.done || !page.chunks) return;
+        yield* page.chunks;
       }
     } finally {
       cursor.close();

@@ -95,6 +95,58 @@ describe('SQLite JSON-lines fast paths', () => {
     await a.close();
   });
 
+  it('large pages arrive as whole-line chunks of ~60 KiB, in order, also from interleaved cursors of one snapshot', async () => {
+    const a = await open();
+    const Wide = buildSchema(
+      { name: 'WideLines', key: 'id', fields: { id: t.integer(), text: t.string(), data: t.json() } },
+      'declared',
+    );
+    await a.ensureEntity(Wide, 'root');
+    await a.ensureEntity(Wide, 'other');
+    const wide = Array.from({ length: 5000 }, (_, i) => ({
+      id: i,
+      text: `${'ü✓😀'.repeat(40)} ${i} ${'x'.repeat(i % 300)}`,
+      data: { i, list: [i, 'é'] },
+    }));
+    await a.transaction(async (tx) => {
+      await tx.importBatch(Wide, 'root', wide, { mode: 'insert' });
+      await tx.importBatch(Wide, 'other', wide.slice(0, 2500), { mode: 'insert' });
+    });
+    const expected = (n: number) => wide.slice(0, n).map((r) => encodeRecordLine(Wide, r));
+    const collect = async (it: AsyncIterator<Uint8Array>, into: string[], sizes: number[]) => {
+      const r = await it.next();
+      if (r.done) return false;
+      expect(r.value[r.value.length - 1]).toBe(0x0a);
+      sizes.push(r.value.length);
+      into.push(...Buffer.from(r.value).toString('utf8').split('\n').slice(0, -1));
+      return true;
+    };
+    const lines: string[] = [];
+    const sizes: number[] = [];
+    const it = a.exportJsonLines(Wide, 'root', { batchSize: 1000 })[Symbol.asyncIterator]();
+    while (await collect(it, lines, sizes));
+    expect(lines).toEqual(expected(5000));
+    expect(Math.max(...sizes)).toBeLessThan(64 * 1024 * 3);
+    expect(sizes.length).toBeGreaterThan(5 * 4);
+    await a.readSnapshot(async (reader) => {
+      const root = reader.exportJsonLines!(Wide, 'root', { batchSize: 700 })[Symbol.asyncIterator]();
+      const other = reader.exportJsonLines!(Wide, 'other', { batchSize: 300 })[Symbol.asyncIterator]();
+      const fromRoot: string[] = [];
+      const fromOther: string[] = [];
+      const rootSizes: number[] = [];
+      let moreRoot = true;
+      let moreOther = true;
+      while (moreRoot || moreOther) {
+        moreRoot = moreRoot && (await collect(root, fromRoot, rootSizes));
+        moreOther = moreOther && (await collect(other, fromOther, []));
+      }
+      expect(fromRoot).toEqual(expected(5000));
+      expect(fromOther).toEqual(expected(2500));
+      expect(Math.max(...rootSizes)).toBeLessThan(64 * 1024 * 3);
+    });
+    await a.close();
+  });
+
   it('importJsonLines stores exactly what importBatch stores, and counts inserts and updates', async () => {
     const a = await open();
     await a.ensureEntity(Doc, 'root');

@@ -121,6 +121,10 @@ export async function encodeEntry(
   let lines = 0;
 
   const chunkBytes = method === 8 ? DEFLATE_CHUNK_BYTES : COALESCE_BYTES;
+  const full = chunkBytes + COALESCE_SLACK;
+  // Full-size chunk buffers whose deflate job has finished, reused: a fresh 1 MiB buffer per chunk is a fresh
+  // mapping, and its page faults cost more than the copy into it (stored entries hand chunks on, so not there).
+  const spare: Buffer[] = [];
   const parallelism = options.parallelism ?? DEFAULT_PARALLELISM;
   const account = (chunk: Buffer): Buffer => {
     crc = crc32(chunk, crc);
@@ -134,7 +138,6 @@ export async function encodeEntry(
     const it = source[Symbol.asyncIterator]();
     // Small entries are common (manifests, thousands of tiny entities): start with a small buffer
     // and grow it, so only entries that fill a chunk pay for full-size buffers.
-    const full = chunkBytes + COALESCE_SLACK;
     let capacity = 0;
     let buf: Buffer = Buffer.allocUnsafe(0);
     let used = 0;
@@ -151,7 +154,7 @@ export async function encodeEntry(
       if (used + bytes <= buf.length) return true;
       capacity = Math.min(full, Math.max(used + bytes, capacity * 4, MIN_BUFFER_BYTES));
       if (used + bytes <= capacity) {
-        buf = grow(buf, used, capacity);
+        buf = used === 0 && capacity === full && spare.length > 0 ? spare.pop()! : grow(buf, used, capacity);
         return true;
       }
       return false;
@@ -201,15 +204,21 @@ export async function encodeEntry(
     // Chunks are deflated independently on the libuv pool, several at a time, each ended with a
     // sync flush; their concatenation plus an empty final block is one valid deflate stream
     // (the pigz scheme). Hashing the next chunk overlaps with compressing the previous ones.
-    const inFlight: Promise<Buffer>[] = [];
+    const inFlight: { input: Buffer; output: Promise<Buffer> }[] = [];
     const level = options.level;
+    const settle = async () => {
+      const job = inFlight.shift()!;
+      const compressed = await job.output;
+      if (job.input.buffer.byteLength === full && spare.length < parallelism) spare.push(Buffer.from(job.input.buffer));
+      await out(compressed);
+    };
     for await (const chunk of coalesced()) {
-      const p = deflateChunk(chunk, level);
-      p.catch(() => {});
-      inFlight.push(p);
-      if (inFlight.length >= parallelism) await out(await inFlight.shift()!);
+      const output = deflateChunk(chunk, level);
+      output.catch(() => {});
+      inFlight.push({ input: chunk, output });
+      if (inFlight.length >= parallelism) await settle();
     }
-    while (inFlight.length > 0) await out(await inFlight.shift()!);
+    while (inFlight.length > 0) await settle();
     await out(Buffer.from(FINAL_EMPTY_BLOCK));
   }
   return { method, crc32: crc >>> 0, sha256: sha.digest('hex'), uncompressedBytes, compressedBytes, lines };
