@@ -18,12 +18,13 @@ import {
   importEachBatch,
   keyFieldsOf,
   keySpec,
+  lineTranscoder,
   physicalName,
   throwIfAborted,
 } from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { archiveLinesToCopy } from './copy-lines.js';
+import { archiveLinesToCopy, COPY_TARGET } from './copy-lines.js';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
 
 /** A connection lent to one operation. */
@@ -45,7 +46,8 @@ export interface ClientSource {
 
 const MAX_PARAMS = 65_535;
 const MAX_ROWS_PER_INSERT = 5_000;
-const COPY_CHUNK_BYTES = 256 * 1024;
+/** Export chunks stay under malloc's mapping threshold: a fresh mapping per chunk costs more in page faults than it saves. */
+const COPY_CHUNK_BYTES = 60 * 1024;
 let sequence = 0;
 
 type Fields = readonly (readonly [string, FieldSpec])[];
@@ -304,13 +306,14 @@ export class PostgresSession implements DataReader, DataWriter {
       return importEachBatch(batches, (lines) => this.importJsonLines(entity, set, lines, options));
     const table = this.table(entity, set);
     const { signal } = options;
+    const transcoder = lineTranscoder(entity, COPY_TARGET);
     let count = 0;
     const body = async function* () {
       for await (const lines of batches) {
         throwIfAborted(signal);
-        const { text } = archiveLinesToCopy(entity, lines, false, count);
+        const pieces = transcoder.pieces(lines, count);
         count += lines.length;
-        yield text;
+        yield* pieces;
       }
     };
     await this.#write(entity, set, async (client) => {

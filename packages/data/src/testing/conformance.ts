@@ -242,6 +242,54 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(await a.count(E, ROOT_SET)).toBe(want.length);
     });
 
+    test('a multi-MB JSON-lines export comes in small whole-line chunks, and streams back in exactly', async (a, ctx) => {
+      if (!a.exportJsonLines) return ctx.skip('the adapter has no JSON-lines export');
+      const E = entity('LinesBig', 'id', { id: t.integer(), s: t.string(), j: t.json(), at: t.datetime() });
+      if (!(a.jsonLinesSupported?.(E) ?? true)) return ctx.skip('no JSON-lines export for these field types');
+      await a.ensureEntity(E, ROOT_SET);
+      await a.ensureEntity(E, 'lines-copy');
+      const want = Array.from({ length: 12_000 }, (_, id) => ({
+        id,
+        s: `${'ü✓'.repeat(id % 50)} row ${id} ${'x'.repeat(id % 200)}`,
+        j: { id, tags: ['a', `t${id % 7}`], nested: { ok: id % 2 === 0 } },
+        at: `2024-03-01T10:00:${String(id % 60).padStart(2, '0')}.${String(id).padStart(6, '0')}Z`,
+      }));
+      for (let i = 0; i < want.length; i += 3_000)
+        await a.importBatch(E, ROOT_SET, want.slice(i, i + 3_000), { mode: 'insert', bulk: true });
+      const lines: string[] = [];
+      let largest = 0;
+      for await (const chunk of a.exportJsonLines(E, ROOT_SET, { batchSize: 1_000 })) {
+        expect(chunk[chunk.length - 1], 'chunks end on a line boundary').toBe(0x0a);
+        largest = Math.max(largest, chunk.length);
+        lines.push(...Buffer.from(chunk).toString('utf8').split('\n').slice(0, -1));
+      }
+      // Bounded memory: chunks stay small whatever the entity's size (1 MiB chunks cost page faults too).
+      expect(largest).toBeLessThan(256 * 1024);
+      expect(lines).toHaveLength(want.length);
+      lines.forEach((line, i) => {
+        expectSameRecord(E, decodeRecord(E, JSON.parse(line)).record, want[i]!, `line ${i}`);
+      });
+      let streamed = false;
+      await a.transaction(async (tx) => {
+        if (!tx.importJsonLineStream) return;
+        streamed = true;
+        const batches = async function* () {
+          for (let i = 0; i < lines.length; i += 1_000) yield lines.slice(i, i + 1_000);
+        };
+        expect(await tx.importJsonLineStream(E, 'lines-copy', batches(), { mode: 'insert', bulk: true })).toEqual({
+          inserted: want.length,
+          updated: 0,
+        });
+      });
+      if (!streamed) return;
+      const back: DataRecord[] = [];
+      for await (const batch of a.exportEntity(E, 'lines-copy', { batchSize: 5_000 })) back.push(...batch);
+      expect(back).toHaveLength(want.length);
+      back.forEach((r, i) => {
+        expectSameRecord(E, r, want[i]!, `copy ${i}`);
+      });
+    });
+
     test('a bad archive line fails the whole JSON-lines import; nothing of it stays', async (a, ctx) => {
       const Plain = entity(
         'LinesBad',
