@@ -17,10 +17,15 @@ db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 db.exec('BEGIN');
 db.prepare('SELECT count(*) FROM sqlite_master').get();
 const statements = new Map();
-const prepare = (sql, safe) => {
-  const key = (safe ? 's:' : 'n:') + sql;
+const prepare = (sql, safe, pluck) => {
+  const key = (pluck ? 'p:' : safe ? 's:' : 'n:') + sql;
   let st = statements.get(key);
-  if (!st) { st = db.prepare(sql); try { st.raw(true); } catch {} st.safeIntegers(!!safe); statements.set(key, st); }
+  if (!st) {
+    st = db.prepare(sql);
+    try { if (pluck) st.pluck(true); else st.raw(true); } catch {}
+    st.safeIntegers(!!safe);
+    statements.set(key, st);
+  }
   return st;
 };
 const missing = (e) => /no such table/.test(String(e && e.message));
@@ -31,9 +36,10 @@ function page(c) {
   try {
     if (c.done) return { done: true };
     if (c.kind === 'pages') {
-      // Rows of [key, line], joined here: cheaper than group_concat(... ORDER BY), which sorts each page again.
-      // The bytes are transferred, not copied.
-      const rows = c.last === undefined ? prepare(c.first, false).all(c.size) : prepare(c.next, false).all(c.last, c.size);
+      // Lines only, joined here: cheaper than group_concat(... ORDER BY), which sorts each page again. The next
+      // page starts after the key of the last line (no key column: a row array per row costs more than one parse
+      // per page). The bytes are transferred, not copied.
+      const rows = c.last === undefined ? prepare(c.first, false, true).all(c.size) : prepare(c.next, false, true).all(c.last, c.size);
       if (rows.length === 0) { c.done = true; return { done: true }; }
       // Encoded in pieces of ~64 KiB: small strings stay in the young generation and small buffers come from
       // malloc's heap. One string per page (~335 KB at 1000 rows) is a fresh large-object page run each time,
@@ -41,11 +47,11 @@ function page(c) {
       const chunks = [];
       let text = '';
       for (let i = 0; i < rows.length; i++) {
-        text += rows[i][1] + '\\n';
+        text += rows[i] + '\\n';
         if (text.length >= CHUNK_CHARS) { chunks.push(encoder.encode(text)); text = ''; }
       }
       if (text.length > 0) chunks.push(encoder.encode(text));
-      c.last = rows[rows.length - 1][0];
+      c.last = JSON.parse(rows[rows.length - 1])[c.key];
       if (rows.length < c.size) c.done = true;
       return { chunks, count: rows.length };
     }
@@ -193,6 +199,8 @@ export class SnapshotWorker {
   /** A cursor over pages: `pages` yields rendered JSON-line bytes, `rows` raw row arrays. */
   async cursor(spec: {
     kind: 'pages' | 'rows';
+    /** `pages`: the key field, read from the last line of a page. */
+    key?: string;
     first: string;
     next: string;
     size: number;

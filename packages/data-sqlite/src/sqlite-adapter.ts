@@ -166,7 +166,8 @@ class Reads implements DataReader {
       }
       return;
     }
-    // SQLite renders each line (json_object); a page of [key, line] rows is joined here.
+    // SQLite renders each line (json_object); a page of lines is joined here, the next page starts after the key
+    // of the last line.
     const size = options.batchSize ?? 1000;
     const { first, next } = linePageSql(entity, set, sql.render);
     let last: unknown;
@@ -176,21 +177,21 @@ class Reads implements DataReader {
       const rows = orEmpty(
         () =>
           (last === undefined
-            ? conn.prepare(first).raw(true).safeIntegers(false).all(size)
-            : conn.prepare(next).raw(true).safeIntegers(false).all(last, size)) as [unknown, string][],
-        [] as [unknown, string][],
+            ? conn.prepare(first).pluck(true).safeIntegers(false).all(size)
+            : conn.prepare(next).pluck(true).safeIntegers(false).all(last, size)) as string[],
+        [] as string[],
       );
       if (rows.length === 0) return;
       // In pieces of ~60 KiB, as the snapshot worker does: a buffer per page is a fresh mapping each time.
       let text = '';
       for (const row of rows) {
-        text += `${row[1]}\n`;
+        text += `${row}\n`;
         if (text.length >= LINE_CHUNK_CHARS) {
           yield Buffer.from(text, 'utf8');
           text = '';
         }
       }
-      last = rows[rows.length - 1]![0];
+      last = (JSON.parse(rows[rows.length - 1]!) as Record<string, unknown>)[entity.key];
       if (text.length > 0) yield Buffer.from(text, 'utf8');
       if (rows.length < size) return;
     }
@@ -219,11 +220,11 @@ function rowPageSql(entity: EntitySchema, set: string): { first: string; next: s
   };
 }
 
-/** Keyset pages of JSON lines, rendered and joined inside SQLite: one string per page crosses into JS. */
+/** Keyset pages of JSON lines rendered by SQLite, one string per row; a page starts after the key of the last line before. */
 function linePageSql(entity: EntitySchema, set: string, render: string): { first: string; next: string } {
   const table = quoteIdent(physicalName(entity, set));
   const key = quoteIdent(entity.key);
-  const page = (where: string) => `SELECT ${key}, ${render} FROM ${table} ${where} ORDER BY ${key} LIMIT ?`;
+  const page = (where: string) => `SELECT ${render} FROM ${table} ${where} ORDER BY ${key} LIMIT ?`;
   return { first: page(''), next: page(`WHERE ${key} > ?`) };
 }
 
@@ -276,7 +277,13 @@ class WorkerReads implements DataReader {
       return;
     }
     const { first, next } = linePageSql(entity, set, sql.render);
-    const cursor = await this.#worker.cursor({ kind: 'pages', first, next, size: options.batchSize ?? 1000 });
+    const cursor = await this.#worker.cursor({
+      kind: 'pages',
+      first,
+      next,
+      size: options.batchSize ?? 1000,
+      key: entity.key,
+    });
     try {
       for (;;) {
         throwIfAborted(options.signal);
