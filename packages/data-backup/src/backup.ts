@@ -287,6 +287,7 @@ export async function runBackup(
         sizeBytes: stats.uncompressedBytes,
         compressedSizeBytes: stats.compressedBytes,
         contentHash: stats.sha256,
+        storedHash: stats.storedSha256,
         status: 'Completed',
         durationMs: performance.now() - t0,
       });

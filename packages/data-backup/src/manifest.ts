@@ -26,6 +26,11 @@ export const entityManifestSchema = z.object({
   sizeBytes: z.number().int().nonnegative().describe('Uncompressed bytes of the JSONL entry'),
   compressedSizeBytes: z.number().int().nonnegative(),
   contentHash: sha256.describe('SHA-256 (hex) of the exact JSONL bytes'),
+  storedHash: sha256
+    .optional()
+    .describe(
+      'SHA-256 (hex) of the entry data as stored in the archive (the deflated bytes); a restore checks it as it reads (archives before it: contentHash)',
+    ),
   storageFile: z.string().min(1).describe('Entry path inside the archive'),
   consistency: z.enum(['snapshot', 'fuzzy']),
   status: z.enum(['Completed', 'Failed']),

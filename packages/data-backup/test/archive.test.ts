@@ -254,6 +254,30 @@ describe('JSONL lines', () => {
     await reader.close();
   });
 
+  it("hash: 'stored' gives the SHA-256 of the entry's bytes as stored, the one the writer reported", async () => {
+    const rows = Array.from({ length: 40_000 }, (_, i) => JSON.stringify({ i, s: '✓'.repeat(i % 40) }));
+    const text = rows.map((r) => `${r}\n`).join('');
+    let stats: EntryStats | undefined;
+    const { path } = await writeArchive('stored-hash.zip', async (zip) => {
+      stats = await zip.addEntry('entities/S.jsonl', chunks(text));
+    });
+    const file = readFileSync(path);
+    // The stored bytes, located from the local header (fixed part 30 bytes, then name and extra field).
+    const start = 30 + file.readUInt16LE(26) + file.readUInt16LE(28);
+    const stored = file.subarray(start, start + stats!.compressedBytes);
+    expect(stats!.storedSha256).toBe(sha256(stored));
+    expect(stats!.storedSha256).not.toBe(stats!.sha256);
+    const reader = await ZipReader.open(await fileSource(path));
+    let done: { sha256: string; lines: number } | undefined;
+    const seen: string[] = [];
+    for await (const b of reader.lines('entities/S.jsonl', { hash: 'stored', onDone: (d) => (done = d) }))
+      seen.push(...b.lines);
+    expect(seen).toEqual(rows);
+    expect(done).toMatchObject({ sha256: stats!.storedSha256, lines: 40_000 });
+    expect((await readLines(reader, 'entities/S.jsonl')).done.sha256).toBe(sha256(text));
+    await reader.close();
+  });
+
   it('never drops a line: empty lines are yielded, a final line without newline is yielded and flagged', async () => {
     const reader = await archiveWith('entities/B.jsonl', '{"a":1}\n\n{"a":2}\r\n{"a":3}');
     const { lines, done } = await readLines(reader, 'entities/B.jsonl');
@@ -566,6 +590,19 @@ describe('cancellation and backpressure', () => {
       expect(py[s.name]).toEqual([s.uncompressedBytes, s.sha256]);
       await s.dispose();
     }
+  });
+
+  it('a spool whose temp file changed before it was appended fails the writer with ARCHIVE_CORRUPT', async () => {
+    const spool = await (await EntrySpool.create('entities/T.jsonl', {})).write(jsonl(20_000, (i) => ({ i })));
+    const bytes = readFileSync(spool.path);
+    const mid = bytes.length >> 1;
+    bytes.writeUInt8(bytes.readUInt8(mid) ^ 0x01, mid); // same length, one bit
+    writeFileSync(spool.path, bytes);
+    const zip = new ZipWriter();
+    zip.output.on('error', () => {}); // the writer fails its output too
+    zip.output.resume();
+    await expectCode(zip.addSpooled(spool), 'ARCHIVE_CORRUPT', 'changed after it was written');
+    await spool.dispose();
   });
 });
 

@@ -1,8 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { buildSchema, Entity, type FieldsShape, t } from '@koan/data';
-import { BackupDiscoveryService, type BackupError, backupEntity, restoreEntity } from '@koan/data-backup';
+import {
+  BackupDiscoveryService,
+  type BackupError,
+  backupEntity,
+  fileSource,
+  restoreEntity,
+  ZipReader,
+} from '@koan/data-backup';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 
@@ -130,6 +138,48 @@ describe('one entity backup and restore', () => {
     } satisfies Partial<BackupError>);
     expect((await Product.all()).map((r) => r.id)).toEqual([5001]);
     expect(readdirSync(join(env.dir, 'backups', 'p')).length).toBe(2);
+  });
+
+  it('without validateBeforeRestore, a changed entry whose CRC-32 was fixed up fails on its stored-bytes hash; nothing stays', async () => {
+    const Product = entity().withRuntime(env.context.runtime);
+    await Product.upsertMany(rows(500));
+    const m = await backupEntity(env.context, Product, 'crc', { compressData: false });
+    expect(m.entities[0]?.storedHash).toMatch(/^[0-9a-f]{64}$/);
+    const file = join(env.dir, 'backups', m.archive!.key);
+    const name = 'entities/Product.jsonl';
+    const reader = await ZipReader.open(await fileSource(file));
+    const content = await reader.readBuffer(name);
+    const oldCrc = reader.entry(name)!.crc32;
+    await reader.close();
+    const bytes = readFileSync(file);
+    const start = bytes.indexOf(content.subarray(0, 200));
+    const at = bytes.indexOf(Buffer.from('Product 250 '), start);
+    bytes[at + 8] = '9'.charCodeAt(0);
+    const newCrc = crc32(bytes.subarray(start, start + content.length));
+    // Every later copy of the CRC (data descriptor, central directory) now agrees with the changed bytes.
+    const from = Buffer.alloc(4);
+    from.writeUInt32LE(oldCrc);
+    const to = Buffer.alloc(4);
+    to.writeUInt32LE(newCrc);
+    let patched = 0;
+    for (let i = bytes.indexOf(from, start + content.length); i >= 0; i = bytes.indexOf(from, i + 4)) {
+      to.copy(bytes, i);
+      patched++;
+    }
+    expect(patched).toBe(2);
+    writeFileSync(file, bytes);
+    await Product.removeAll();
+    await Product.upsertMany(rows(1, 7000));
+    await expect(
+      restoreEntity(env.context, Product, 'crc', { validateBeforeRestore: false, replaceExisting: true }),
+    ).rejects.toMatchObject({
+      code: 'RESTORE_FAILED',
+      cause: {
+        code: 'ARCHIVE_CORRUPT',
+        message: expect.stringMatching(/entities\/Product\.jsonl: SHA-256 .* of its stored bytes differs/),
+      },
+    });
+    expect((await Product.all()).map((r) => r.id)).toEqual([7001]);
   });
 
   it('validateBeforeRestore checks every archive byte against the SHA-256 the sidecar recorded at publish time', async () => {

@@ -35,6 +35,8 @@ export interface EncodeResult {
   readonly method: 0 | 8;
   readonly crc32: number;
   readonly sha256: string;
+  /** SHA-256 of the bytes handed to `emit`. */
+  readonly storedSha256: string;
   readonly uncompressedBytes: number;
   readonly compressedBytes: number;
   readonly lines: number;
@@ -150,6 +152,7 @@ export async function encodeEntry(
   const { signal, emit } = options;
   const method: 0 | 8 = options.compress ? 8 : 0;
   const sha = createHash('sha256');
+  const storedSha = createHash('sha256');
   let crc = 0;
   let uncompressedBytes = 0;
   let compressedBytes = 0;
@@ -231,6 +234,7 @@ export async function encodeEntry(
 
   const out = async (c: Buffer): Promise<void> => {
     compressedBytes += c.length;
+    storedSha.update(c);
     await emit(c);
   };
   if (method === 0) {
@@ -271,5 +275,13 @@ export async function encodeEntry(
     }
     await out(Buffer.from(FINAL_EMPTY_BLOCK));
   }
-  return { method, crc32: crc >>> 0, sha256: sha.digest('hex'), uncompressedBytes, compressedBytes, lines };
+  return {
+    method,
+    crc32: crc >>> 0,
+    sha256: sha.digest('hex'),
+    storedSha256: storedSha.digest('hex'),
+    uncompressedBytes,
+    compressedBytes,
+    lines,
+  };
 }

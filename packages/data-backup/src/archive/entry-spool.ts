@@ -96,6 +96,7 @@ export class EntrySpool {
         compressedBytes: r.compressedBytes,
         crc32: r.crc32,
         sha256: r.sha256,
+        storedSha256: r.storedSha256,
         lines: r.lines,
         dispose: () => rm(path, { force: true }),
       };

@@ -9,6 +9,8 @@ export interface EntryStats {
   crc32: number;
   /** Hex SHA-256 of the exact uncompressed bytes. */
   sha256: string;
+  /** Hex SHA-256 of the entry's data as stored in the archive (the deflated bytes; the same bytes when stored). */
+  storedSha256: string;
   /** Number of `\n` bytes, i.e. of newline-terminated lines (streamed entries only). */
   lines?: number;
 }

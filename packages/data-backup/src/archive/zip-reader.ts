@@ -38,7 +38,7 @@ interface EntryRecord {
 }
 
 export interface LinesResult {
-  /** Hex SHA-256 of the exact decompressed bytes. */
+  /** Hex SHA-256 of the exact decompressed bytes (of the stored bytes with `hash: 'stored'`). */
   sha256: string;
   bytes: number;
   /** Number of `\n` bytes (a final line without `\n` is yielded but not counted here). */
@@ -52,6 +52,12 @@ export interface LinesOptions {
   signal?: AbortSignal;
   /** Called once the whole entry was read and its CRC-32 and size verified. */
   onDone?: (result: LinesResult) => void;
+  /**
+   * What `LinesResult.sha256` covers: the decompressed bytes, or the entry's bytes as stored in the archive (about a
+   * fifth of the bytes to hash for JSON lines; the CRC-32 still covers the decompressed ones).
+   * @default 'content'
+   */
+  hash?: 'content' | 'stored';
 }
 
 function corrupt(message: string, details: Record<string, unknown> = {}, cause?: unknown): KoanError {
@@ -155,7 +161,11 @@ export class ZipReader {
    * The decompressed bytes of an entry. The stream errors with `ARCHIVE_CORRUPT` on CRC-32 mismatch,
    * wrong size or truncated data, and with `ABORTED` when `signal` aborts.
    */
-  async openEntry(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+  /** The entry's decompressed bytes, checked against its CRC-32 and size; `onStored` sees the stored bytes first. */
+  async openEntry(
+    name: string,
+    options: { signal?: AbortSignal; onStored?: (chunk: Buffer) => void } = {},
+  ): Promise<Readable> {
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
     const rec = this.#record(name);
@@ -181,11 +191,19 @@ export class ZipReader {
     const raw = this.#source.read(dataStart, dataEnd);
     const verifier = new EntryVerifier(info);
     const done = () => {};
-    if (info.method === METHOD_DEFLATE) {
-      pipeline(raw, createInflateRaw({ chunkSize: 64 * 1024 }), verifier, done);
-    } else {
-      pipeline(raw, verifier, done);
-    }
+    const { onStored } = options;
+    const stages: NodeJS.ReadWriteStream[] = [];
+    if (onStored)
+      stages.push(
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            onStored(chunk);
+            callback(null, chunk);
+          },
+        }),
+      );
+    if (info.method === METHOD_DEFLATE) stages.push(createInflateRaw({ chunkSize: 64 * 1024 }));
+    pipeline([raw, ...stages, verifier], done);
     if (signal) {
       const onAbort = () => raw.destroy(abortError(signal));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -219,9 +237,13 @@ export class ZipReader {
     options: LinesOptions = {},
   ): AsyncGenerator<{ firstLine: number; lines: string[]; bytesRead: number }> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
-    const stream = await this.openEntry(name, options.signal ? { signal: options.signal } : {});
-    const decoder = new StringDecoder('utf8');
     const sha = createHash('sha256');
+    const stored = options.hash === 'stored';
+    const stream = await this.openEntry(name, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(stored ? { onStored: (chunk: Buffer) => sha.update(chunk) } : {}),
+    });
+    const decoder = new StringDecoder('utf8');
     let bytes = 0;
     let newlines = 0;
     let firstLine = 1;
@@ -231,7 +253,7 @@ export class ZipReader {
     try {
       for await (const chunk of stream) {
         const buf = chunk as Buffer;
-        sha.update(buf);
+        if (!stored) sha.update(buf);
         bytes += buf.length;
         const text = decoder.write(buf);
         let nl = text.indexOf('\n');

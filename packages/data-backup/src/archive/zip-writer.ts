@@ -167,6 +167,7 @@ export class ZipWriter {
           compressedBytes: r.compressedBytes,
           crc32: r.crc32,
           sha256: r.sha256,
+          storedSha256: r.storedSha256,
           lines: r.lines,
         };
       } catch (e) {
@@ -200,17 +201,22 @@ export class ZipWriter {
         const { header, flags, zip64 } = localHeader(nameBytes, spool.method, this.#dos, known, this.#forceZip64);
         await this.#emit(header);
         let copied = 0;
+        const stored = createHash('sha256');
         for await (const chunk of createReadStream(spool.path, { highWaterMark: 1024 * 1024 })) {
           copied += (chunk as Buffer).length;
+          stored.update(chunk as Buffer);
           await this.#emit(chunk as Buffer);
         }
-        if (copied !== spool.compressedBytes) {
-          throw new KoanError(
-            'ARCHIVE_CORRUPT',
-            `Spooled entry ${spool.name}: temp file ${spool.path} holds ${copied} bytes, expected ${spool.compressedBytes}`,
-            { details: { entry: spool.name } },
-          );
-        }
+        const changed =
+          copied !== spool.compressedBytes
+            ? `holds ${copied} bytes, expected ${spool.compressedBytes}`
+            : stored.digest('hex') !== spool.storedSha256
+              ? 'changed after it was written (its SHA-256 differs)'
+              : undefined;
+        if (changed)
+          throw new KoanError('ARCHIVE_CORRUPT', `Spooled entry ${spool.name}: temp file ${spool.path} ${changed}`, {
+            details: { entry: spool.name },
+          });
         this.#records.push({
           nameBytes,
           flags,
@@ -226,6 +232,7 @@ export class ZipWriter {
           compressedBytes: spool.compressedBytes,
           crc32: spool.crc32,
           sha256: spool.sha256,
+          storedSha256: spool.storedSha256,
         };
         if (spool.lines !== undefined) stats.lines = spool.lines;
         return stats;
