@@ -81,7 +81,9 @@ class DeflateLane {
         // Everything zlib produced for the chunk has been pushed by now; read() hands on what the readable side
         // still buffers (as a 'data' event).
         if (this.#stream.readableLength > 0) this.#stream.read();
-        const out = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+        // Copied out: zlib's pieces are views into its 256 KiB output buffers, and a view kept by a slow writer
+        // keeps the whole buffer (whole-app backup with 2 entities at once: peak RSS 254 MB with views, 211 MB copied).
+        const out = Buffer.concat(this.#parts);
         this.#parts = [];
         resolve(out);
       });
