@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { KoanError } from '@koan/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeEntry } from '../src/archive/_encode.js';
 import {
   bufferSource,
   EntrySpool,
@@ -571,6 +573,26 @@ describe('cancellation and backpressure', () => {
     expect(existsSync(entry.path)).toBe(false);
     await entry.dispose();
     rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('deflates each 1 MiB chunk exactly as a fresh deflateRaw with a sync flush would (reused zlib contexts)', async () => {
+    const MiB = 1024 * 1024;
+    const text = Array.from({ length: 120_000 }, (_, i) => `{"i":${i},"s":"${'ab'.repeat(i % 50)}"}\n`).join('');
+    const all = Buffer.from(text);
+    const chunks = Array.from({ length: Math.floor(all.length / MiB) }, (_, k) => all.subarray(k * MiB, (k + 1) * MiB));
+    expect(chunks.length).toBeGreaterThan(4);
+    const out: Buffer[] = [];
+    const r = await encodeEntry(
+      (async function* () {
+        yield* chunks;
+      })(),
+      { level: 1, compress: true, parallelism: 2, emit: async (c) => void out.push(Buffer.from(c)) },
+    );
+    const options = { level: 1, memLevel: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+    const expected = Buffer.concat([...chunks.map((c) => deflateRawSync(c, options)), Buffer.from([3, 0])]);
+    expect(Buffer.concat(out).equals(expected)).toBe(true);
+    expect(r.storedSha256).toBe(sha256(expected));
+    expect(r.sha256).toBe(sha256(Buffer.concat(chunks)));
   });
 
   it('spools compress concurrently and append without recompression', async () => {
