@@ -109,15 +109,22 @@ export function storageSource(
  */
 export async function archiveHashProblem(located: LocatedBackup, signal?: AbortSignal): Promise<string | undefined> {
   const archive = located.sidecar.archive!;
-  const hash = createHash('sha256');
+  const { driver } = located;
+  const options = signal ? { signal } : {};
   let bytes = 0;
-  for await (const chunk of await located.driver.get(archive.key, signal ? { signal } : {})) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+  let sha256: string;
+  if (driver.sha256) ({ sha256, bytes } = await driver.sha256(archive.key, options));
+  else {
+    const hash = createHash('sha256');
+    for await (const chunk of await driver.get(archive.key, options)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    sha256 = hash.digest('hex');
   }
   if (bytes !== archive.sizeBytes)
     return `Archive ${archive.key} is ${bytes} bytes, but ${archive.sizeBytes} were published (truncated or replaced)`;
-  if (hash.digest('hex') !== archive.sha256)
+  if (sha256 !== archive.sha256)
     return `Archive ${archive.key}: SHA-256 differs from the one recorded at publish time (the bytes changed)`;
   return undefined;
 }

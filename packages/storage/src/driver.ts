@@ -84,6 +84,12 @@ export interface StorageDriver {
   listIncomplete?(options?: { signal?: AbortSignal }): AsyncIterable<IncompleteUpload>;
   /** Removes one incomplete upload. */
   abortIncomplete?(upload: IncompleteUpload): Promise<void>;
+  /**
+   * Optional: the SHA-256 of the object's bytes, computed where that is cheaper than hashing `get()`'s stream
+   * (local disk reads into one reused buffer: no fresh buffer per chunk). Callers fall back to `get()` without it.
+   * Throws `StorageError` `NOT_FOUND` if absent.
+   */
+  sha256?(key: string, options?: { signal?: AbortSignal }): Promise<{ sha256: string; bytes: number }>;
   close?(): Promise<void>;
 }
 

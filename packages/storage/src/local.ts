@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -38,6 +38,7 @@ export interface LocalStorageOptions {
   readonly profile?: string;
 }
 
+const HASH_READ_BYTES = 1024 * 1024;
 const FLAGS: StorageFlags = Object.freeze({ rangedReads: true, conditionalPut: true, incompleteUploads: true });
 
 /**
@@ -169,8 +170,46 @@ class LocalDiskStorage implements StorageDriver {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    const path = this.#path(key);
     options.signal?.throwIfAborted();
+    const { fh, size } = await this.#openFile(key);
+    try {
+      const range = resolveRange(options.range, size, this.#profile, key);
+      const stream = fh.createReadStream({ ...range, autoClose: true });
+      return options.signal ? addAbortSignal(options.signal, stream) : stream;
+    } catch (e) {
+      await fh.close();
+      throw this.#error(e, key, 'Reading');
+    }
+  }
+
+  /** Reads the file into one reused 1 MiB buffer: a stream's fresh buffer per chunk costs ~4x the time in page faults. */
+  async sha256(key: string, options: { signal?: AbortSignal } = {}): Promise<{ sha256: string; bytes: number }> {
+    const aborted = () => abortedError(options.signal, { profile: this.#profile, key });
+    if (options.signal?.aborted) throw aborted();
+    const { fh } = await this.#openFile(key);
+    try {
+      const hash = createHash('sha256');
+      const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
+      let bytes = 0;
+      for (;;) {
+        if (options.signal?.aborted) throw aborted();
+        const { bytesRead } = await fh.read(buf, 0, buf.length, bytes);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        bytes += bytesRead;
+      }
+      return { sha256: hash.digest('hex'), bytes };
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      throw this.#error(e, key, 'Reading');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** An open regular file and its size; `NOT_FOUND` for a missing key or a directory. */
+  async #openFile(key: string): Promise<{ fh: Awaited<ReturnType<typeof open>>; size: number }> {
+    const path = this.#path(key);
     let fh: Awaited<ReturnType<typeof open>>;
     try {
       fh = await open(path, 'r');
@@ -180,9 +219,7 @@ class LocalDiskStorage implements StorageDriver {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw enoent(undefined);
-      const range = resolveRange(options.range, st.size, this.#profile, key);
-      const stream = fh.createReadStream({ ...range, autoClose: true });
-      return options.signal ? addAbortSignal(options.signal, stream) : stream;
+      return { fh, size: st.size };
     } catch (e) {
       await fh.close();
       throw this.#error(e, key, 'Reading');

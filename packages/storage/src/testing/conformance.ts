@@ -228,6 +228,20 @@ export function describeStorageConformance(options: StorageConformanceOptions): 
       expect(await collect(d().list(k('del/')))).toEqual([]);
     });
 
+    it('sha256, where offered, hashes exactly the bytes get() returns; NOT_FOUND for a missing key', async (ctx) => {
+      const driver = d();
+      if (!driver.sha256) return ctx.skip();
+      const body = await digest(patternBody(largeBytes + 4321));
+      await driver.put(k('hashed.bin'), patternBody(largeBytes + 4321));
+      expect(await driver.sha256(k('hashed.bin'))).toEqual({ sha256: body.sha256, bytes: body.size });
+      await driver.put(k('hashed-empty'), bytes());
+      expect(await driver.sha256(k('hashed-empty'))).toEqual({ sha256: createHash('sha256').digest('hex'), bytes: 0 });
+      expect((await rejection(driver.sha256(k('nope.bin')))).code).toBe('NOT_FOUND');
+      const aborted = new AbortController();
+      aborted.abort();
+      expect((await rejection(driver.sha256(k('hashed.bin'), { signal: aborted.signal }))).code).toBe('ABORTED');
+    });
+
     it('fails reads of missing keys with NOT_FOUND naming profile and key', async () => {
       const err = await rejection(d().get(k('nope.bin')));
       expect(err.code).toBe('NOT_FOUND');
