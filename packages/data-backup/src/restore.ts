@@ -351,6 +351,9 @@ export async function runRestore(
       );
     const progress = new ProgressTracker('restore', manifest.name, options.onProgress, options.progressIntervalMs);
     progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);
+    // Provider packages load while the archive is checked (no connection, nothing created before validation ends).
+    for (const source of new Set(plans.map((p) => p.schema.source)))
+      context.runtime.preload(source).catch(() => undefined);
     if (validate) {
       // Every byte of the archive against the SHA-256 recorded at publish time (the compressed bytes: a fraction of
       // the work of inflating every entry). Only when they differ are the entries checked, to name the damaged one.

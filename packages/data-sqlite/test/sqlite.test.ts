@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,23 @@ describe('sqlite adapter', () => {
     await a.ensureEntity(Item, ROOT_SET);
     await runtime.close();
     expect((await readFile(join(root, 'nested/app.db'))).subarray(0, 15).toString()).toBe('SQLite format 3');
+  });
+
+  it('preload loads the provider without opening or creating the database; adapter() then opens it', async () => {
+    const runtime = new DataRuntime({
+      cwd: root,
+      sources: {
+        default: { provider: 'sqlite', settings: { path: 'preloaded/app.db' } },
+        missing: { provider: 'nosuchprovider', settings: {} },
+      },
+    });
+    await runtime.preload('default');
+    expect(existsSync(join(root, 'preloaded'))).toBe(false);
+    await expect(runtime.preload('missing')).rejects.toMatchObject({ code: 'PROVIDER_NOT_INSTALLED' });
+    await expect(runtime.preload('nope')).rejects.toMatchObject({ code: 'UNKNOWN_SOURCE' });
+    await runtime.adapter('default');
+    expect(existsSync(join(root, 'preloaded/app.db'))).toBe(true);
+    await runtime.close();
   });
 
   it('maps declared SQLite types of foreign tables to field types', () => {

@@ -71,6 +71,15 @@ export class DataRuntime {
     return config;
   }
 
+  /**
+   * Loads the provider package of a source without connecting or creating anything, so that a later `adapter()`
+   * does not wait for it (a restore loads providers while it checks the archive).
+   */
+  async preload(source: string): Promise<void> {
+    const config = this.#config(source);
+    await this.#provider(config.provider, source);
+  }
+
   /** The initialised adapter of a source. */
   adapter(source: string): Promise<DataAdapter> {
     if (this.#closed)
