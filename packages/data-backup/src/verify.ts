@@ -9,6 +9,7 @@ import {
   CHECKSUMS_ENTRY,
   type ChecksumsFile,
   checksumsSchema,
+  type EntityManifest,
   MANIFEST_ENTRY,
   manifestSchema,
   SCHEMAS_ENTRY,
@@ -125,6 +126,14 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
  * counts against item counts, and (deep) that every line parses and decodes with the snapshot schema.
  * Reports every problem; never stops at the first.
  */
+/** The manifest's `storedHash` (archives that record it) against the SHA-256 of the entry's stored bytes. */
+function storedProblem(item: EntityManifest, sha256: string, issues: string[]): void {
+  if (item.storedHash !== undefined && item.storedHash !== sha256)
+    issues.push(
+      `${item.storageFile}: SHA-256 of the stored (compressed) bytes is ${sha256.slice(0, 12)}…, the manifest records ${item.storedHash.slice(0, 12)}…`,
+    );
+}
+
 export async function verifyEntries(
   reader: ZipReader,
   contents: ArchiveContents,
@@ -163,9 +172,11 @@ export async function verifyEntries(
         const snapshot = snapshots?.find((s) => s.entityType === e.entityType && s.set === e.set);
         let lines = 0;
         let done: { sha256: string; missingFinalNewline: boolean } | undefined;
+        const stored = createHash('sha256');
         for await (const batch of reader.lines(e.storageFile, {
           batchSize: 2000,
           ...(options.signal ? { signal: options.signal } : {}),
+          onStored: (chunk) => stored.update(chunk),
           onDone: (d) => {
             done = d;
           },
@@ -208,6 +219,7 @@ export async function verifyEntries(
           report.issues.push(
             `${e.storageFile}: SHA-256 mismatch (archive ${done.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
           );
+        if (done) storedProblem(e, stored.digest('hex'), report.issues);
         if (lines !== e.itemCount)
           report.issues.push(`${e.storageFile}: ${lines} lines, but the manifest records ${e.itemCount} items`);
         report.checkedLines += lines;
@@ -217,6 +229,7 @@ export async function verifyEntries(
           report.issues.push(
             `${e.storageFile}: SHA-256 mismatch (archive ${h.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
           );
+        storedProblem(e, h.storedSha256, report.issues);
         if (h.lines !== e.itemCount)
           report.issues.push(`${e.storageFile}: ${h.lines} lines, but the manifest records ${e.itemCount} items`);
         report.checkedLines += h.lines;

@@ -150,7 +150,12 @@ describe('ZIP writer and reader round trip', () => {
         const data = await collect(await reader.openEntry(s.name));
         expect(sha256(data), s.name).toBe(s.sha256);
         const h = await hashEntry(reader, s.name);
-        expect(h).toEqual({ sha256: s.sha256, bytes: s.uncompressedBytes, lines: h.lines });
+        expect(h).toEqual({
+          sha256: s.sha256,
+          bytes: s.uncompressedBytes,
+          lines: h.lines,
+          storedSha256: s.storedSha256,
+        });
         if (s.lines !== undefined) expect(h.lines).toBe(s.lines);
       }
       expect((await reader.readBuffer('ünïcode/名前 🎉.txt')).toString('utf8')).toBe(unicodeText);

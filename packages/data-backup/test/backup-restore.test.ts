@@ -180,6 +180,11 @@ describe('one entity backup and restore', () => {
       },
     });
     expect((await Product.all()).map((r) => r.id)).toEqual([7001]);
+    // The deep validation checks both recorded hashes of the entry.
+    const v = await new BackupDiscoveryService(env.context).validateBackup('crc');
+    expect(v.isValid).toBe(false);
+    expect(v.issues.join('\n')).toMatch(/entities\/Product\.jsonl: SHA-256 of the stored \(compressed\) bytes is/);
+    expect(v.issues.join('\n')).toMatch(/entities\/Product\.jsonl: SHA-256 mismatch/);
   });
 
   it('validateBeforeRestore checks every archive byte against the SHA-256 the sidecar recorded at publish time', async () => {

@@ -58,6 +58,8 @@ export interface LinesOptions {
    * @default 'content'
    */
   hash?: 'content' | 'stored';
+  /** Sees the entry's bytes as stored (before inflation), in order. */
+  onStored?: (chunk: Buffer) => void;
 }
 
 function corrupt(message: string, details: Record<string, unknown> = {}, cause?: unknown): KoanError {
@@ -239,9 +241,17 @@ export class ZipReader {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
     const sha = createHash('sha256');
     const stored = options.hash === 'stored';
+    const { onStored } = options;
     const stream = await this.openEntry(name, {
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(stored ? { onStored: (chunk: Buffer) => sha.update(chunk) } : {}),
+      ...(stored || onStored
+        ? {
+            onStored: (chunk: Buffer) => {
+              if (stored) sha.update(chunk);
+              onStored?.(chunk);
+            },
+          }
+        : {}),
     });
     const decoder = new StringDecoder('utf8');
     let bytes = 0;
@@ -344,17 +354,19 @@ export async function hashEntry(
   reader: ZipReader,
   name: string,
   signal?: AbortSignal,
-): Promise<{ sha256: string; bytes: number; lines: number }> {
+): Promise<{ sha256: string; bytes: number; lines: number; storedSha256: string }> {
   const sha = createHash('sha256');
+  const stored = createHash('sha256');
   let bytes = 0;
   let lines = 0;
-  for await (const c of await reader.openEntry(name, signal ? { signal } : {})) {
+  const onStored = (chunk: Buffer) => stored.update(chunk);
+  for await (const c of await reader.openEntry(name, signal ? { signal, onStored } : { onStored })) {
     const buf = c as Buffer;
     sha.update(buf);
     bytes += buf.length;
     lines += countNewlines(buf);
   }
-  return { sha256: sha.digest('hex'), bytes, lines };
+  return { sha256: sha.digest('hex'), bytes, lines, storedSha256: stored.digest('hex') };
 }
 
 function findEocd(tail: Buffer): number {
