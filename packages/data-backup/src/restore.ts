@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   assertSetName,
   buildSchema,
@@ -514,18 +515,22 @@ async function* rawLines(
   const file = plan.item.storageFile;
   let count = 0;
   let unterminated = false;
-  let sha256: string | undefined;
+  let done = false;
+  let contentSha256: string | undefined;
   let reported = 0;
   // Archives that record the stored bytes' hash are checked on those (a fifth of the bytes); the CRC-32 still
   // covers the decompressed ones.
+  const stored = plan.item.storedHash ? createHash('sha256') : undefined;
   const expected = plan.item.storedHash ?? plan.item.contentHash;
   for await (const batch of reader.lines(file, {
     batchSize,
-    hash: plan.item.storedHash ? 'stored' : 'content',
+    hashContent: !stored,
+    ...(stored ? { onStored: (chunk: Buffer) => stored.update(chunk) } : {}),
     ...(signal ? { signal } : {}),
     onDone: (d) => {
+      done = true;
       unterminated = d.missingFinalNewline;
-      sha256 = d.sha256;
+      contentSha256 = d.sha256;
     },
   })) {
     // Inflated bytes read so far (whole chunks, so a little ahead of the lines handed over until the end).
@@ -539,7 +544,8 @@ async function* rawLines(
       details: { entry: file },
     });
   // Checked as the entry is read too (a restore without validateBeforeRestore): the source's transaction rolls back.
-  if (sha256 !== undefined && sha256 !== expected)
+  const sha256 = stored ? stored.digest('hex') : contentSha256;
+  if (done && sha256 !== expected)
     throw new BackupError(
       'ARCHIVE_CORRUPT',
       `${file}: SHA-256 ${sha256} of its ${plan.item.storedHash ? 'stored bytes' : 'bytes'} differs from the manifest's ${expected}; the entry changed after the backup`,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeRecord, type EntitySchema, type StoreDescription } from '@koan/data';
 import { StorageError } from '@koan/storage';
-import { hashEntry, type ZipReader } from './archive/index.js';
+import { hashEntry, type LinesResult, type ZipReader } from './archive/index.js';
 import { BackupError } from './errors.js';
 import {
   type BackupManifest,
@@ -171,7 +171,7 @@ export async function verifyEntries(
       if (options.deep) {
         const snapshot = snapshots?.find((s) => s.entityType === e.entityType && s.set === e.set);
         let lines = 0;
-        let done: { sha256: string; missingFinalNewline: boolean } | undefined;
+        let done: LinesResult | undefined;
         const stored = createHash('sha256');
         for await (const batch of reader.lines(e.storageFile, {
           batchSize: 2000,
@@ -217,7 +217,7 @@ export async function verifyEntries(
           report.issues.push(`${e.storageFile}: the last line is not terminated (truncated entry)`);
         if (done && done.sha256 !== expected)
           report.issues.push(
-            `${e.storageFile}: SHA-256 mismatch (archive ${done.sha256.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
+            `${e.storageFile}: SHA-256 mismatch (archive ${done.sha256?.slice(0, 12)}…, recorded ${expected?.slice(0, 12)}…)`,
           );
         if (done) storedProblem(e, stored.digest('hex'), report.issues);
         if (lines !== e.itemCount)

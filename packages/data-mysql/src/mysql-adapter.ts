@@ -22,6 +22,7 @@ import {
   lineTranscoder,
   physicalName,
   ROOT_SET,
+  STREAM_PIECE_BYTES,
   type StoreDescription,
   setFromPhysicalName,
   throwIfAborted,
@@ -86,8 +87,6 @@ const ER_NO_SUCH_TABLE = 1146;
 const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 const KEYS_PER_STATEMENT = 1000;
-/** Export chunks stay under malloc's mapping threshold: a fresh mapping per chunk costs more in page faults than it saves. */
-const LINES_CHUNK_BYTES = 60 * 1024;
 const NEWLINE = Buffer.from('\n');
 
 /** Where an operation runs: on a pooled connection of its own, or on the connection of a transaction/snapshot. */
@@ -360,7 +359,7 @@ export class MysqlAdapter implements DataAdapter {
         for await (const row of stream as AsyncIterable<[Buffer]>) {
           pending.push(row[0], NEWLINE);
           size += row[0].length + 1;
-          if (size >= LINES_CHUNK_BYTES) {
+          if (size >= STREAM_PIECE_BYTES) {
             throwIfAborted(signal);
             const out = Buffer.concat(pending, size);
             pending = [];

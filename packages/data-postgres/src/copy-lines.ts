@@ -59,7 +59,8 @@ export function archiveLinesToCopy(
   firstLine = 0,
 ): { text: string; count: number } {
   const transcoder = lineTranscoder(entity, COPY_TARGET);
-  if (!lastPerKey) return { text: transcoder.rows(lines, firstLine), count: lines.length };
+  if (!lastPerKey)
+    return { text: transcoder.pieces(lines, firstLine, Number.POSITIVE_INFINITY).join(''), count: lines.length };
   const keys = keyFieldsOf(entity);
   const rows: (string | undefined)[] = new Array(lines.length);
   const seen = new Map<string, number>();

@@ -20,6 +20,7 @@ import {
   keySpec,
   lineTranscoder,
   physicalName,
+  STREAM_PIECE_BYTES,
   throwIfAborted,
 } from '@koan/data';
 import type pg from 'pg';
@@ -46,8 +47,6 @@ export interface ClientSource {
 
 const MAX_PARAMS = 65_535;
 const MAX_ROWS_PER_INSERT = 5_000;
-/** Export chunks stay under malloc's mapping threshold: a fresh mapping per chunk costs more in page faults than it saves. */
-const COPY_CHUNK_BYTES = 60 * 1024;
 let sequence = 0;
 
 type Fields = readonly (readonly [string, FieldSpec])[];
@@ -147,7 +146,7 @@ export class PostgresSession implements DataReader, DataWriter {
         const lines = hasJson ? compactJson(data.subarray(0, end)) : data.subarray(0, end);
         pending.push(lines);
         size += lines.length;
-        if (size >= COPY_CHUNK_BYTES) {
+        if (size >= STREAM_PIECE_BYTES) {
           const out = Buffer.concat(pending, size);
           pending = [];
           size = 0;
@@ -444,7 +443,7 @@ function recordsOrNone(records: () => readonly DataRecord[]): readonly DataRecor
   }
 }
 
-/** COPY text-format lines, in chunks of about {@link COPY_CHUNK_BYTES}. */
+/** COPY text-format lines, in chunks of about {@link STREAM_PIECE_BYTES}. */
 function* copyText(shape: Shape, rows: readonly DataRecord[], signal: AbortSignal | undefined): Generator<string> {
   const { fields } = shape;
   let text = '';
@@ -461,7 +460,7 @@ function* copyText(shape: Shape, rows: readonly DataRecord[], signal: AbortSigna
         : '\t\\N';
     }
     text += '\n';
-    if (text.length >= COPY_CHUNK_BYTES) {
+    if (text.length >= STREAM_PIECE_BYTES) {
       throwIfAborted(signal);
       yield text;
       text = '';

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { STREAM_PIECE_BYTES } from '@koan/data';
 
 // The worker runs as a plain script (no TypeScript, no module resolution of its own): it gets the
 // better-sqlite3 path from the main thread.
@@ -31,7 +32,6 @@ const prepare = (sql, safe, pluck) => {
 const missing = (e) => /no such table/.test(String(e && e.message));
 const cursors = new Map();
 const encoder = new TextEncoder();
-const CHUNK_CHARS = 60 * 1024;
 function page(c) {
   try {
     if (c.done) return { done: true };
@@ -41,14 +41,14 @@ function page(c) {
       // per page). The bytes are transferred, not copied.
       const rows = c.last === undefined ? prepare(c.first, false, true).all(c.size) : prepare(c.next, false, true).all(c.last, c.size);
       if (rows.length === 0) { c.done = true; return { done: true }; }
-      // Encoded in pieces of ~64 KiB: small strings stay in the young generation and small buffers come from
-      // malloc's heap. One string per page (~335 KB at 1000 rows) is a fresh large-object page run each time,
-      // and page faults cost more than the encoding (measured: a third of the backup's wall time).
+      // Encoded in pieces (@koan/data STREAM_PIECE_BYTES): small strings stay in the young generation and small
+      // buffers come from malloc's heap. One string per page (~335 KB at 1000 rows) is a fresh large-object page run
+      // each time, and page faults cost more than the encoding (measured: a third of the backup's wall time).
       const chunks = [];
       let text = '';
       for (let i = 0; i < rows.length; i++) {
         text += rows[i] + '\\n';
-        if (text.length >= CHUNK_CHARS) { chunks.push(encoder.encode(text)); text = ''; }
+        if (text.length >= workerData.pieceChars) { chunks.push(encoder.encode(text)); text = ''; }
       }
       if (text.length > 0) chunks.push(encoder.encode(text));
       c.last = JSON.parse(rows[rows.length - 1])[c.key];
@@ -166,7 +166,7 @@ export class SnapshotWorker {
     // semi-spaces) let this thread's heap grow by ~30 MB for no speed (measured at 1M rows).
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { driver, path, busyTimeoutMs },
+      workerData: { driver, path, busyTimeoutMs, pieceChars: STREAM_PIECE_BYTES },
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
     const sw = new SnapshotWorker(worker);
@@ -207,6 +207,8 @@ export class SnapshotWorker {
     safe?: boolean;
     keyIndexes?: number[];
   }): Promise<SnapshotCursor> {
+    // Without the key a page could not say where the next one starts (it would read the first page forever).
+    if (spec.kind === 'pages' && !spec.key) throw new TypeError('A pages cursor needs the key field');
     const id = this.#nextId++;
     await this.#call({ type: 'open', ...spec }, id);
     return {

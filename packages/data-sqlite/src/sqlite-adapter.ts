@@ -21,6 +21,7 @@ import {
   keyFieldsOf,
   physicalName,
   ROOT_SET,
+  STREAM_PIECE_BYTES,
   type StoreDescription,
   setFromPhysicalName,
   throwIfAborted,
@@ -182,11 +183,11 @@ class Reads implements DataReader {
         [] as string[],
       );
       if (rows.length === 0) return;
-      // In pieces of ~60 KiB, as the snapshot worker does: a buffer per page is a fresh mapping each time.
+      // In pieces (`STREAM_PIECE_BYTES`), as the snapshot worker does: a buffer per page is a fresh mapping each time.
       let text = '';
       for (const row of rows) {
         text += `${row}\n`;
-        if (text.length >= LINE_CHUNK_CHARS) {
+        if (text.length >= STREAM_PIECE_BYTES) {
           yield Buffer.from(text, 'utf8');
           text = '';
         }
@@ -202,8 +203,6 @@ class Reads implements DataReader {
     return orEmpty(() => Number(this.#conn().prepare(sql).pluck(true).safeIntegers(false).get()), 0);
   }
 }
-
-const LINE_CHUNK_CHARS = 60 * 1024;
 
 /** Keyset pages of raw rows in key order; a composite key pages on the row value `(a, b) > (?, ?)`. */
 function rowPageSql(entity: EntitySchema, set: string): { first: string; next: string; keyIndexes: number[] } {

@@ -67,6 +67,7 @@ export {
   type LineTranscoder,
   lineTranscoder,
   parseLine,
+  STREAM_PIECE_BYTES,
   scanCanonicalLine,
 } from './line-transcoder.js';
 export {

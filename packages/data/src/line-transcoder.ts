@@ -39,18 +39,19 @@ export interface LineTranscoder {
   row(line: string, index: number): string;
   /** The row text of any line through the parsing path only (what `row` falls back to). */
   parsed(line: string, index: number): string;
-  /** Rows of `lines`, each ending with a newline; `firstLine` is the index of the first, for errors. */
-  rows(lines: readonly string[], firstLine?: number): string;
   /**
-   * The same rows as `rows`, as strings of about `maxChars` (whole rows each; default 60 Ki): for stream bodies,
-   * where one string per batch (hundreds of KB) becomes a fresh buffer mapping, and page faults cost more than
-   * the conversion.
+   * The rows of `lines`, each ending with a newline, as strings of about `maxChars` (whole rows each; default
+   * {@link STREAM_PIECE_BYTES}); `firstLine` is the index of the first line, for errors.
    */
   pieces(lines: readonly string[], firstLine?: number, maxChars?: number): string[];
 }
 
-/** See `LineTranscoder.pieces`. */
-const PIECE_CHARS = 60 * 1024;
+/**
+ * The size stream pieces are cut to on the backup and restore paths (export chunks, COPY / LOAD DATA text). It stays
+ * under malloc's mmap threshold (128 KiB) and V8's large-object size: a larger buffer or string is a fresh memory
+ * mapping each time, and its page faults cost more than the work done on it (measured: a third of a 1M-row backup).
+ */
+export const STREAM_PIECE_BYTES = 60 * 1024;
 
 enum Kind {
   /** A JSON string whose characters go to the target. */
@@ -281,12 +282,7 @@ function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
     canonical,
     row,
     parsed: parsedRow,
-    rows(lines, firstLine = 0) {
-      let text = '';
-      for (let i = 0; i < lines.length; i++) text += `${row(lines[i]!, firstLine + i)}\n`;
-      return text;
-    },
-    pieces(lines, firstLine = 0, maxChars = PIECE_CHARS) {
+    pieces(lines, firstLine = 0, maxChars = STREAM_PIECE_BYTES) {
       const out: string[] = [];
       let text = '';
       for (let i = 0; i < lines.length; i++) {

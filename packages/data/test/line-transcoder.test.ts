@@ -91,17 +91,19 @@ describe('scanCanonicalLine / lineTranscoder', () => {
     expect(() => t.row(declined[5]!, 7)).toThrow(/ScanDoc\.id: expected an integer/);
   });
 
-  it('pieces gives the text of rows() in whole-row strings of about maxChars, numbering lines from firstLine', () => {
+  it('pieces gives every row with its newline, in whole-row strings of about maxChars, numbering lines from firstLine', () => {
     const tr = lineTranscoder(Doc, SHOW);
     const lines = Array.from({ length: 500 }, (_, i) => encodeRecordLine(Doc, record(i, { s: 'ü'.repeat(i % 90) })));
+    const all = lines.map((l, i) => `${tr.row(l, i)}\n`).join('');
     const pieces = tr.pieces(lines, 0, 2000);
-    expect(pieces.join('')).toBe(tr.rows(lines));
+    expect(pieces.join('')).toBe(all);
     expect(pieces.length).toBeGreaterThan(10);
     for (const piece of pieces) {
       expect(piece.endsWith('\n')).toBe(true);
       expect(piece.length).toBeLessThan(2000 + 200);
     }
-    expect(tr.pieces(lines).join('')).toBe(tr.rows(lines));
+    expect(tr.pieces(lines).join('')).toBe(all);
+    expect(tr.pieces(lines, 0, Number.POSITIVE_INFINITY)).toEqual([all]);
     expect(tr.pieces([])).toEqual([]);
     expect(() => tr.pieces([lines[0]!, '{"id":1,"x":2}'], 41)).toThrow(
       /line 43 has fields the schema does not know: x/,

@@ -38,8 +38,8 @@ interface EntryRecord {
 }
 
 export interface LinesResult {
-  /** Hex SHA-256 of the exact decompressed bytes (of the stored bytes with `hash: 'stored'`). */
-  sha256: string;
+  /** Hex SHA-256 of the exact decompressed bytes; absent with `hashContent: false`. */
+  sha256?: string;
   bytes: number;
   /** Number of `\n` bytes (a final line without `\n` is yielded but not counted here). */
   lines: number;
@@ -53,11 +53,11 @@ export interface LinesOptions {
   /** Called once the whole entry was read and its CRC-32 and size verified. */
   onDone?: (result: LinesResult) => void;
   /**
-   * What `LinesResult.sha256` covers: the decompressed bytes, or the entry's bytes as stored in the archive (about a
-   * fifth of the bytes to hash for JSON lines; the CRC-32 still covers the decompressed ones).
-   * @default 'content'
+   * Hash the decompressed bytes (`LinesResult.sha256`). Callers that check the stored bytes instead (`onStored`, about
+   * a fifth of the bytes for JSON lines) turn it off; the CRC-32 still covers the decompressed ones.
+   * @default true
    */
-  hash?: 'content' | 'stored';
+  hashContent?: boolean;
   /** Sees the entry's bytes as stored (before inflation), in order. */
   onStored?: (chunk: Buffer) => void;
 }
@@ -239,19 +239,10 @@ export class ZipReader {
     options: LinesOptions = {},
   ): AsyncGenerator<{ firstLine: number; lines: string[]; bytesRead: number }> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
-    const sha = createHash('sha256');
-    const stored = options.hash === 'stored';
-    const { onStored } = options;
+    const sha = options.hashContent === false ? undefined : createHash('sha256');
     const stream = await this.openEntry(name, {
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(stored || onStored
-        ? {
-            onStored: (chunk: Buffer) => {
-              if (stored) sha.update(chunk);
-              onStored?.(chunk);
-            },
-          }
-        : {}),
+      ...(options.onStored ? { onStored: options.onStored } : {}),
     });
     const decoder = new StringDecoder('utf8');
     let bytes = 0;
@@ -263,7 +254,7 @@ export class ZipReader {
     try {
       for await (const chunk of stream) {
         const buf = chunk as Buffer;
-        if (!stored) sha.update(buf);
+        sha?.update(buf);
         bytes += buf.length;
         const text = decoder.write(buf);
         let nl = text.indexOf('\n');
@@ -299,7 +290,12 @@ export class ZipReader {
       const missingFinalNewline = rest.length > 0;
       if (missingFinalNewline) batch.push(rest);
       if (batch.length > 0) yield { firstLine, lines: batch, bytesRead: bytes };
-      options.onDone?.({ sha256: sha.digest('hex'), bytes, lines: newlines, missingFinalNewline });
+      options.onDone?.({
+        ...(sha ? { sha256: sha.digest('hex') } : {}),
+        bytes,
+        lines: newlines,
+        missingFinalNewline,
+      });
     } finally {
       stream.destroy();
     }
