@@ -47,6 +47,11 @@ export class ProgressTracker {
     this.#intervalMs = intervalMs;
   }
 
+  /** Whether anyone listens: work done only for progress (counting records up front) is skipped otherwise. */
+  get observed(): boolean {
+    return this.#listener !== undefined;
+  }
+
   emit(
     phase: ProgressEvent['phase'],
     current?: { entity: string; set: string; records: number; totalRecords?: number | undefined },

@@ -116,6 +116,58 @@ describe('progress events', () => {
     expect(report.totalRecords).toBe(ITEMS + PARTS + 1000);
   });
 
+  it('cost no counting without a listener, and one count per entity set with one', async () => {
+    // An exact count can be a full scan (InnoDB): it is done for progress only, once per set.
+    const rt = env.context.runtime;
+    const adapters = [await rt.adapter('pc_sqlite'), await rt.adapter('pc_mem')];
+    let counts = 0;
+    const restore: (() => void)[] = [];
+    for (const a of adapters) {
+      const count = a.count.bind(a);
+      const readSnapshot = a.readSnapshot.bind(a);
+      a.count = (...args) => {
+        counts++;
+        return count(...args);
+      };
+      a.readSnapshot = (fn) =>
+        readSnapshot((reader) =>
+          fn(
+            new Proxy(reader, {
+              get: (target, key) => {
+                if (key === 'count')
+                  return (...args: Parameters<typeof reader.count>) => {
+                    counts++;
+                    return target.count(...args);
+                  };
+                const value = Reflect.get(target, key);
+                return typeof value === 'function' ? value.bind(target) : value;
+              },
+            }),
+          ),
+        );
+      restore.push(() => {
+        a.count = count;
+        a.readSnapshot = readSnapshot;
+      });
+    }
+    try {
+      const quiet = await new BackupService(env.context).backupAllEntities('uncounted');
+      expect(quiet.verification.totalItemCount).toBe(ITEMS + PARTS + 1000);
+      expect(counts).toBe(0);
+      const log = progressLog();
+      await new BackupService(env.context).backupAllEntities('counted', { onProgress: log.listener });
+      expect(counts).toBe(3);
+      const starts = log.events.filter((e) => e.phase === 'entity-start');
+      expect(starts.map((e) => [e.entity, e.totalRecords])).toEqual([
+        ['PcItem', ITEMS],
+        ['PcPart', PARTS],
+        ['PcMemo', 1000],
+      ]);
+    } finally {
+      for (const undo of restore) undo();
+    }
+  });
+
   it('are throttled by default (phase changes are always reported)', async () => {
     const log = progressLog();
     await new BackupService(env.context).backupAllEntities('throttled', { batchSize: 50, onProgress: log.listener });

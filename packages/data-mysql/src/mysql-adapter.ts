@@ -325,7 +325,7 @@ export class MysqlAdapter implements DataAdapter {
 
   /**
    * JSON lines in key order from one streaming query (the server renders while this side compresses; paging
-   * would leave it idle for every page's round trip), in chunks of about 1 MiB of whole lines. Stopping early
+   * would leave it idle for every page's round trip), in chunks of about `STREAM_PIECE_BYTES` of whole lines. Stopping early
    * closes a pooled connection; a snapshot's connection reads the rest, so its transaction stays usable.
    */
   async *#exportLines(
@@ -350,7 +350,9 @@ export class MysqlAdapter implements DataAdapter {
     const conn = session.conn ?? (await this.#acquire());
     // The core (callback) connection under the promise wrapper streams rows.
     const core = conn.connection as unknown as import('mysql2').Connection;
-    const stream = core.query({ sql, rowsAsArray: true }).stream({ highWaterMark: 1024 });
+    // Each line arrives as its raw bytes (UTF-8 JSON), whatever charset the server labels the expression with.
+    const typeCast = (field: { buffer(): Buffer | null }) => field.buffer();
+    const stream = core.query({ sql, rowsAsArray: true, typeCast }).stream({ highWaterMark: 1024 });
     let finished = false;
     try {
       let pending: Buffer[] = [];

@@ -3,7 +3,16 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildSchema, compareKeys, DataError, type DataRecord, type EntitySchema, t } from '@koan/data';
+import {
+  buildSchema,
+  compareKeys,
+  DataError,
+  type DataRecord,
+  decodeRecord,
+  type EntitySchema,
+  encodeRecordLine,
+  t,
+} from '@koan/data';
 import { describeAdapterConformance, probeService, serviceUrls, sharedDatasetsDir } from '@koan/data/testing';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -392,6 +401,77 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     const out = await collect(adapter.exportEntity(Bulk, 'root', { batchSize: 700 }));
     const sorted = [...records].sort((a, b) => compareKeys(a.id, b.id));
     expect(out).toEqual(sorted);
+  });
+
+  it('renders JSON lines byte-equal to encodeRecordLine, with optional fields first, between and last', async () => {
+    const fields = {
+      id: t.string(),
+      at: t.datetime().nullable(),
+      exact: t.decimal().nullable(),
+      money: t.decimal(12, 2),
+      note: t.string().optional(),
+      doc: t.json().nullable(),
+      blob: t.binary().nullable(),
+      big: t.bigint().nullable(),
+      n: t.integer(),
+      flag: t.boolean().nullable(),
+      day: t.date().nullable(),
+      embedding: t.vector(3).nullable(),
+      tail: t.json().optional(),
+    };
+    const { note, ...rest } = fields;
+    // The same fields in two orders: key first (one flat CONCAT), and an optional field first (CONCAT_WS).
+    const shapes = [
+      buildSchema({ name: 'LinesKeyFirst', key: 'id', fields }, 'declared'),
+      buildSchema({ name: 'LinesOptFirst', key: 'id', fields: { note, ...rest } }, 'declared'),
+    ];
+    const text = 'quote " backslash \\ newline \n tab \t ctl \u0001 é 😀 </script>';
+    const records: DataRecord[] = [
+      { id: 'a', at: null, exact: null, money: '0.00', doc: null, blob: null, big: null, n: 0, flag: null },
+      {
+        id: 'b',
+        at: '2024-02-29T23:59:59.000001Z',
+        exact: '-12345678901234567890.000000000100',
+        money: '9999999999.99',
+        note: text,
+        doc: { s: text, nested: [1, 2.5, { deep: null }], 'sp ace': true },
+        blob: new Uint8Array([0, 255, 10, 13, 92, 34]),
+        big: 9223372036854775807n,
+        n: -2147483648,
+        flag: true,
+        day: '2024-02-29',
+        embedding: new Float32Array([0.1, -0, 3.4028234663852886e38]),
+        tail: [text],
+      },
+      { id: 'c', money: '1.50', note: '', doc: 'just a string', n: 7, flag: false, tail: {} },
+      { id: 'd', money: '2.00', n: 1, tail: null },
+    ].map((r) => ({
+      at: null,
+      exact: null,
+      doc: null,
+      blob: null,
+      big: null,
+      flag: null,
+      day: null,
+      embedding: null,
+      ...r,
+    }));
+    for (const S of shapes) {
+      expect(adapter.jsonLinesSupported(S)).toBe(true);
+      await adapter.ensureEntity(S, 'root');
+      await adapter.importBatch(S, 'root', records, { mode: 'insert' });
+      const exported = await collect(adapter.exportEntity(S, 'root'));
+      const expected = exported.map((r) => `${encodeRecordLine(S, r)}\n`).join('');
+      let got = '';
+      for await (const chunk of adapter.exportJsonLines(S, 'root')) got += Buffer.from(chunk).toString('utf8');
+      expect(got, S.name).toBe(expected);
+      expect(
+        got
+          .split('\n')
+          .slice(0, -1)
+          .map((line) => decodeRecord(S, JSON.parse(line)).record),
+      ).toEqual(exported);
+    }
   });
 
   describe('introspection of the Chinook dataset', () => {
