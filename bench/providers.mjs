@@ -23,6 +23,7 @@ const pg = {
     execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pg.url(db), '-c', sql], { encoding: 'utf8' }),
   create: (db) => pg.psql('postgres', `CREATE DATABASE ${db}`),
   drop: (db) => pg.psql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`),
+  quiesce: () => pg.psql('postgres', 'CHECKPOINT'),
   source: (db) => ({ provider: 'postgres', settings: { connectionString: pg.url(db) } }),
   seed: (db, rows) =>
     pg.psql(
@@ -46,6 +47,7 @@ const my = {
   sql: (db, sql) => execFileSync('mysql', [...myArgs.split(' '), ...(db ? [db] : []), '-e', sql], { encoding: 'utf8' }),
   create: (db) => my.sql('', `CREATE DATABASE ${db} CHARACTER SET utf8mb4`),
   drop: (db) => my.sql('', `DROP DATABASE IF EXISTS ${db}`),
+  quiesce: () => {},
   source: (db) => ({ provider: 'mysql', settings: { uri: my.url(db) } }),
   seed: (db, rows) =>
     my.sql(
@@ -97,10 +99,16 @@ for (const name of providers) {
           p.drop(db);
           p.create(db);
         }
-        const nb = measure(p.nativeBackup(src, dir));
-        const kb = measure(`node ${job} backup ${dir} '${JSON.stringify(p.source(src))}'`);
-        const nr = measure(p.nativeRestore(nativeDb, dir));
-        const kr = measure(`node ${job} restore ${dir} '${JSON.stringify(p.source(koanDb))}'`);
+        // Each phase starts with the server's dirty pages written out (PostgreSQL: CHECKPOINT; InnoDB has no
+        // cheap equivalent) and the OS's (`sync`, in measure).
+        const phase = (command) => {
+          p.quiesce();
+          return measure(command);
+        };
+        const nb = phase(p.nativeBackup(src, dir));
+        const kb = phase(`node ${job} backup ${dir} '${JSON.stringify(p.source(src))}'`);
+        const nr = phase(p.nativeRestore(nativeDb, dir));
+        const kr = phase(`node ${job} restore ${dir} '${JSON.stringify(p.source(koanDb))}'`);
         const b = JSON.parse(kb.stdout.trim().split('\n').pop());
         const k = JSON.parse(kr.stdout.trim().split('\n').pop());
         if (b.items !== rows || k.items !== rows || p.count(koanDb) !== rows || p.count(nativeDb) !== rows)

