@@ -377,6 +377,33 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     }
   });
 
+  it('cancels a JSON-lines export that is waiting for the server, and the pool stays usable', async () => {
+    const Locked = buildSchema({ name: 'Locked', key: 'id', fields: { id: t.integer(), s: t.string() } }, 'declared');
+    await adapter.ensureEntity(Locked, 'root');
+    await adapter.importBatch(Locked, 'root', [{ id: 1, s: 'one' }], { mode: 'upsert' });
+    const holder = await createConnection({ uri: serviceUrls.mysql, database });
+    try {
+      // A write lock held elsewhere: the export's SELECT waits for it and no row arrives.
+      await holder.query('LOCK TABLES `Locked` WRITE');
+      const controller = new AbortController();
+      const waiting = adapter.exportJsonLines(Locked, 'root', { signal: controller.signal })[Symbol.asyncIterator]();
+      const next = waiting.next().then(
+        () => 'a line arrived',
+        (e: unknown) => e,
+      );
+      setTimeout(() => controller.abort(), 200);
+      const outcome = await Promise.race([
+        next,
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000)),
+      ]);
+      expect(outcome).toMatchObject({ code: 'ABORTED' });
+    } finally {
+      await holder.query('UNLOCK TABLES');
+      await holder.end();
+    }
+    expect(await adapter.count(Locked, 'root')).toBe(1);
+  });
+
   it('round-trips many rows through the bulk path', async () => {
     const Bulk = buildSchema(
       {
