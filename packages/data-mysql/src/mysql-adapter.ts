@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import {
   type AdapterCapabilities,
+  abortError,
   ConfigError,
   type Consistency,
   type DataAdapter,
@@ -28,6 +29,7 @@ import {
   throwIfAborted,
 } from '@koan/data';
 import {
+  createConnection,
   createPool,
   type Pool,
   type PoolConnection,
@@ -243,6 +245,26 @@ export class MysqlAdapter implements DataAdapter {
     return conn;
   }
 
+  /**
+   * While `signal` is live, an abort stops the statement `conn` is running when `running()` says it is ours
+   * (`KILL QUERY` from a connection of its own): a query waiting on a lock stops with ER_QUERY_INTERRUPTED instead of
+   * waiting on (and a closed client's query would wait on the server until `lock_wait_timeout`). The connection,
+   * and its transaction, stay usable. Returns the function that stops listening.
+   */
+  #killOnAbort(conn: PoolConnection, signal: AbortSignal | undefined, running: () => boolean): () => void {
+    if (!signal) return () => {};
+    const { connectionLimit: _, ...options } = this.#options;
+    const threadId = conn.threadId;
+    const onAbort = () => {
+      if (!running()) return;
+      createConnection(options)
+        .then((killer) => killer.query(`KILL QUERY ${Number(threadId)}`).finally(() => killer.end()))
+        .catch(() => {}); // the query's own error (or its end) is what the export reports
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  }
+
   async #use<T>(session: Session, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
     if (session.conn) return fn(session.conn);
     const conn = await this.#acquire();
@@ -404,6 +426,7 @@ export class MysqlAdapter implements DataAdapter {
       notify();
     });
     signal?.addEventListener('abort', notify);
+    const stopKill = this.#killOnAbort(conn, signal, () => !ended);
     let finished = false;
     try {
       for (;;) {
@@ -432,6 +455,7 @@ export class MysqlAdapter implements DataAdapter {
       finished = true;
     } finally {
       signal?.removeEventListener('abort', notify);
+      stopKill();
       if (finished) {
         if (!session.conn) conn.release();
       } else if (session.conn) {
@@ -493,6 +517,7 @@ export class MysqlAdapter implements DataAdapter {
         })
         .then(([rows]) => rows as unknown as unknown[][]);
     let pending: Promise<unknown[][]> | undefined = page(undefined);
+    const stopKill = this.#killOnAbort(conn, signal, () => pending !== undefined);
     try {
       while (pending) {
         const rows: unknown[][] = await pending;
@@ -507,10 +532,11 @@ export class MysqlAdapter implements DataAdapter {
       }
     } catch (e) {
       if (isNoSuchTable(e)) return;
-      throw e;
+      throw signal?.aborted ? abortError(signal) : e;
     } finally {
       // A page still in flight must finish before the connection is reused.
       await pending?.catch(() => undefined);
+      stopKill();
       if (!session.conn) conn.release();
     }
   }

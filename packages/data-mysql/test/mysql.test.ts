@@ -13,7 +13,13 @@ import {
   encodeRecordLine,
   t,
 } from '@koan/data';
-import { describeAdapterConformance, probeService, serviceUrls, sharedDatasetsDir } from '@koan/data/testing';
+import {
+  abortWhileWaiting,
+  describeAdapterConformance,
+  probeService,
+  serviceUrls,
+  sharedDatasetsDir,
+} from '@koan/data/testing';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlAdapter, type MysqlAdapter, provider } from '../src/index.js';
@@ -377,31 +383,40 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     }
   });
 
-  it('cancels a JSON-lines export that is waiting for the server, and the pool stays usable', async () => {
+  it('an abort stops an export that waits on a lock: pooled and snapshot, JSON lines and records', async () => {
     const Locked = buildSchema({ name: 'Locked', key: 'id', fields: { id: t.integer(), s: t.string() } }, 'declared');
     await adapter.ensureEntity(Locked, 'root');
     await adapter.importBatch(Locked, 'root', [{ id: 1, s: 'one' }], { mode: 'upsert' });
     const holder = await createConnection({ uri: serviceUrls.mysql, database });
+    const waiting = async () => {
+      const [rows] = await holder.query<never[]>({
+        sql: "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%'",
+        rowsAsArray: true,
+      });
+      return Number((rows as unknown as unknown[][])[0]![0]);
+    };
     try {
       // A write lock held elsewhere: the export's SELECT waits for it and no row arrives.
       await holder.query('LOCK TABLES `Locked` WRITE');
-      const controller = new AbortController();
-      const waiting = adapter.exportJsonLines(Locked, 'root', { signal: controller.signal })[Symbol.asyncIterator]();
-      const next = waiting.next().then(
-        () => 'a line arrived',
-        (e: unknown) => e,
+      expect(await abortWhileWaiting((signal) => adapter.exportJsonLines(Locked, 'root', { signal }))).toMatchObject({
+        code: 'ABORTED',
+      });
+      expect(await abortWhileWaiting((signal) => adapter.exportEntity(Locked, 'root', { signal }))).toMatchObject({
+        code: 'ABORTED',
+      });
+      const inSnapshot = adapter.readSnapshot((reader) =>
+        abortWhileWaiting((signal) => reader.exportJsonLines!(Locked, 'root', { signal })),
       );
-      setTimeout(() => controller.abort(), 200);
-      const outcome = await Promise.race([
-        next,
-        new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000)),
-      ]);
-      expect(outcome).toMatchObject({ code: 'ABORTED' });
+      expect(await inSnapshot).toMatchObject({ code: 'ABORTED' });
+      // The server stopped the statements too: none is left waiting for the lock.
+      for (let i = 0; i < 50 && (await waiting()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await waiting()).toBe(0);
     } finally {
       await holder.query('UNLOCK TABLES');
       await holder.end();
     }
-    expect(await adapter.count(Locked, 'root')).toBe(1);
+    const counts = await Promise.all(Array.from({ length: 6 }, () => adapter.count(Locked, 'root')));
+    expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it('round-trips many rows through the bulk path', async () => {

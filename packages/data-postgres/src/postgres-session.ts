@@ -16,6 +16,7 @@ import {
   type EntitySchema,
   type FieldSpec,
   importEachBatch,
+  KoanError,
   keyFieldsOf,
   keySpec,
   lineTranscoder,
@@ -23,7 +24,7 @@ import {
   STREAM_PIECE_BYTES,
   throwIfAborted,
 } from '@koan/data';
-import type pg from 'pg';
+import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { archiveLinesToCopy, COPY_TARGET } from './copy-lines.js';
 import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
@@ -75,6 +76,7 @@ export class PostgresSession implements DataReader, DataWriter {
     let declared = false;
     let ok = false;
     let broken = false;
+    const stopCancel = cancelOnAbort(client, signal);
     try {
       if (!lease.inTransaction) await client.query('BEGIN READ ONLY');
       if (!(await tableExists(client, this.source.schema, physicalName(entity, set)))) {
@@ -90,7 +92,10 @@ export class PostgresSession implements DataReader, DataWriter {
         if (res.rows.length < batchSize) break;
       }
       ok = true;
+    } catch (e) {
+      throw abortedOr(e, signal);
     } finally {
+      stopCancel();
       try {
         if (!lease.inTransaction) await client.query(ok ? 'COMMIT' : 'ROLLBACK');
         else if (declared) await client.query(`CLOSE ${cursor}`);
@@ -127,6 +132,7 @@ export class PostgresSession implements DataReader, DataWriter {
     let stream: copyStreams.CopyToStreamQuery | undefined;
     let finished = false;
     let broken = false;
+    const stopCancel = cancelOnAbort(client, signal);
     try {
       if (!(await tableExists(client, this.source.schema, physicalName(entity, set)))) {
         finished = true;
@@ -155,7 +161,10 @@ export class PostgresSession implements DataReader, DataWriter {
       }
       finished = true;
       if (size > 0) yield Buffer.concat(pending, size);
+    } catch (e) {
+      throw abortedOr(e, signal);
     } finally {
+      stopCancel();
       // A COPY cannot be stopped midway without ending the session: a pooled connection is closed,
       // a shared one reads the rest of the output so it stays usable.
       if (!finished && stream) {
@@ -556,6 +565,9 @@ function lastPerKey(entity: EntitySchema, records: readonly DataRecord[]): reado
 
 /** Reads a COPY's remaining output; false when the connection failed meanwhile. */
 function drain(stream: copyStreams.CopyToStreamQuery): Promise<boolean> {
+  // A COPY that already ended or failed sends nothing more: waiting for its events would wait forever.
+  if (stream.readableEnded) return Promise.resolve(true);
+  if (stream.errored || stream.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     stream.on('data', () => {});
     stream.once('end', () => resolve(true));
@@ -605,6 +617,33 @@ function mapWriteError(e: unknown, entity: EntitySchema, set: string, records?: 
       details: { entity: entity.name, set },
     });
   return e;
+}
+
+/**
+ * While `signal` is live, an abort sends the server a CancelRequest (over a new connection, as PostgreSQL wants it)
+ * for the statement `client` is running: a query waiting on a lock, or still sorting before its first row, stops
+ * with 57014 instead of finishing first. Returns the function that stops listening.
+ */
+function cancelOnAbort(client: pg.ClientBase, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  const onAbort = () => {
+    const running = client as unknown as { activeQuery?: unknown; host?: string; port?: number };
+    if (!running.activeQuery) return;
+    const canceller = new pg.Client({
+      ...(running.host !== undefined ? { host: running.host } : {}),
+      ...(running.port !== undefined ? { port: running.port } : {}),
+    }) as unknown as { cancel(client: unknown, query: unknown): void };
+    canceller.cancel(client, running.activeQuery);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/** The abort error when `signal` fired (the server's cancel error becomes its cause), else `e`. */
+function abortedOr(e: unknown, signal: AbortSignal | undefined): unknown {
+  return signal?.aborted && !(e instanceof KoanError && e.code === 'ABORTED')
+    ? new KoanError('ABORTED', 'The operation was cancelled', { cause: e })
+    : e;
 }
 
 const SPACE = 0x20;

@@ -16,6 +16,7 @@ import {
   t,
 } from '@koan/data';
 import {
+  abortWhileWaiting,
   describeAdapterConformance,
   expectSameRecord,
   probeService,
@@ -391,6 +392,34 @@ describe('postgres adapter', () => {
       })(),
     ).rejects.toMatchObject({ code: 'ABORTED' });
     expect(await adapter.count(E, ROOT_SET)).toBe(20_000);
+  });
+
+  test('an abort cancels an export that waits on a lock: pooled and snapshot, JSON lines and records', async () => {
+    const E = entity('LockedPg', 'id', { id: t.integer(), v: t.string() });
+    await adapter.ensureEntity(E, ROOT_SET);
+    await adapter.importBatch(E, ROOT_SET, [{ id: 1, v: 'one' }], { mode: 'upsert' });
+    const holder = new pg.Client({ connectionString: dbUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE "${schema}"."LockedPg" IN ACCESS EXCLUSIVE MODE`);
+      expect(await abortWhileWaiting((signal) => adapter.exportJsonLines(E, ROOT_SET, { signal }))).toMatchObject({
+        code: 'ABORTED',
+      });
+      expect(await abortWhileWaiting((signal) => adapter.exportEntity(E, ROOT_SET, { signal }))).toMatchObject({
+        code: 'ABORTED',
+      });
+      const inSnapshot = adapter.readSnapshot((reader) =>
+        abortWhileWaiting((signal) => reader.exportJsonLines!(E, ROOT_SET, { signal })),
+      );
+      expect(await inSnapshot).toMatchObject({ code: 'ABORTED' });
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    // Every connection the pool lent is usable again.
+    const counts = await Promise.all(Array.from({ length: 6 }, () => adapter.count(E, ROOT_SET)));
+    expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   test('introspect maps PG types (arrays as json, int8 as bigint), maps composite keys and skips tables without a key', async () => {

@@ -1,2 +1,2 @@
 export { type AdapterHarness, describeAdapterConformance, expectSameRecord } from './conformance.js';
-export { inCI, probeService, serviceUrls, sharedDatasetsDir } from './services.js';
+export { abortWhileWaiting, inCI, probeService, serviceUrls, sharedDatasetsDir } from './services.js';

@@ -51,3 +51,32 @@ export function sharedDatasetsDir(): string | undefined {
   );
   return undefined;
 }
+
+/**
+ * Starts `start(signal)` (an export, say, that waits on a lock held elsewhere), aborts it after `abortAfterMs`, and
+ * returns what happened within `giveUpAfterMs`: the error it failed with, `'a chunk arrived'`, `'ended'`, or
+ * `'still waiting'` when the abort did not reach it.
+ */
+export async function abortWhileWaiting(
+  start: (signal: AbortSignal) => AsyncIterable<unknown>,
+  { abortAfterMs = 200, giveUpAfterMs = 5_000 } = {},
+): Promise<unknown> {
+  const controller = new AbortController();
+  const outcome = (async () => {
+    for await (const _ of start(controller.signal)) return 'a chunk arrived';
+    return 'ended';
+  })().catch((e: unknown) => e);
+  const abort = setTimeout(() => controller.abort(), abortAfterMs);
+  let giveUp: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      outcome,
+      new Promise((resolve) => {
+        giveUp = setTimeout(() => resolve('still waiting'), giveUpAfterMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(abort);
+    clearTimeout(giveUp);
+  }
+}
