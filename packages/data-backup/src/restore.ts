@@ -730,95 +730,98 @@ async function restoreSource(
     for (const p of plans)
       if (options.replaceExisting || (await adapter.count(p.schema, p.targetSet)) === 0) emptyTargets.add(target(p));
   try {
-    await adapter.transaction(async (tx: DataWriter) => {
-      // Parents are written first; deferring the store's foreign-key checks to the commit also lets cycles and
-      // self-references to later rows load. The adapter checks before committing and names a violating record.
-      await tx.deferConstraints?.();
-      if (options.replaceExisting)
-        for (let i = plans.length - 1; i >= 0; i--)
-          reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);
-      for (let i = 0; i < plans.length; i++) {
-        inFlight = i;
-        const plan = plans[i]!;
-        const report = reports[i]!;
-        const t0 = performance.now();
-        const current = {
-          entity: plan.schema.name,
-          set: plan.targetSet,
-          records: 0,
-          totalRecords: plan.item.itemCount,
-        };
-        progress.emit('entity-start', current);
-        const intoEmpty = emptyTargets.delete(target(plan));
-        const importOptions = {
-          mode: intoEmpty ? ('insert' as const) : options.mode,
-          bulk: options.optimizeForBulkInsert ?? true,
-          ...(signal ? { signal } : {}),
-        };
-        const counted = (n: number, r: { inserted: number; updated: number } | undefined) => {
-          if (r) {
-            report.inserted += r.inserted;
-            report.updated += r.updated;
-          }
-          current.records += n;
-          progress.overallRecords += n;
-          progress.emit('progress', current);
-        };
-        const entryLines = () =>
-          rawLines(
-            reader,
-            plan,
-            options.batchSize,
-            (n) => {
-              progress.bytes += n;
-            },
-            signal,
-          );
-        const asLines = jsonLinesPath(tx, plan, options, dropped[i]!);
-        if (asLines && tx.importJsonLineStream && importOptions.mode === 'insert') {
-          // One call for the whole entity: the store ingests while the next lines are read.
-          const batches = async function* () {
-            for await (const lines of entryLines()) {
-              throwIfAborted(signal);
-              yield lines.lines;
-              counted(lines.lines.length, undefined);
-            }
+    await adapter.transaction(
+      async (tx: DataWriter) => {
+        // Parents are written first; deferring the store's foreign-key checks to the commit also lets cycles and
+        // self-references to later rows load. The adapter checks before committing and names a violating record.
+        await tx.deferConstraints?.();
+        if (options.replaceExisting)
+          for (let i = plans.length - 1; i >= 0; i--)
+            reports[i]!.removed = await tx.clear(plans[i]!.schema, plans[i]!.targetSet);
+        for (let i = 0; i < plans.length; i++) {
+          inFlight = i;
+          const plan = plans[i]!;
+          const report = reports[i]!;
+          const t0 = performance.now();
+          const current = {
+            entity: plan.schema.name,
+            set: plan.targetSet,
+            records: 0,
+            totalRecords: plan.item.itemCount,
           };
-          try {
-            const r = await tx.importJsonLineStream(plan.schema, plan.targetSet, batches(), importOptions);
-            report.inserted += r.inserted;
-            report.updated += r.updated;
-          } catch (e) {
-            throw await streamLineError(reader, plan, e);
-          }
-        } else if (asLines) {
-          // The store parses the archive's lines itself: no record objects in JS.
-          for await (const lines of readAhead(entryLines())) {
-            throwIfAborted(signal);
-            let r: { inserted: number; updated: number } | undefined;
-            try {
-              r = lines.lines.length
-                ? await tx.importJsonLines!(plan.schema, plan.targetSet, lines.lines, importOptions)
-                : undefined;
-            } catch (e) {
-              throw lineError(plan, lines, e);
+          progress.emit('entity-start', current);
+          const intoEmpty = emptyTargets.delete(target(plan));
+          const importOptions = {
+            mode: intoEmpty ? ('insert' as const) : options.mode,
+            bulk: options.optimizeForBulkInsert ?? true,
+            ...(signal ? { signal } : {}),
+          };
+          const counted = (n: number, r: { inserted: number; updated: number } | undefined) => {
+            if (r) {
+              report.inserted += r.inserted;
+              report.updated += r.updated;
             }
-            counted(lines.lines.length, r);
-          }
-        } else
-          for await (const batch of readAhead(recordStream(reader, plan, options, report, dropped[i]!, progress))) {
-            throwIfAborted(signal);
-            counted(
-              batch.length,
-              batch.length ? await tx.importBatch(plan.schema, plan.targetSet, batch, importOptions) : undefined,
+            current.records += n;
+            progress.overallRecords += n;
+            progress.emit('progress', current);
+          };
+          const entryLines = () =>
+            rawLines(
+              reader,
+              plan,
+              options.batchSize,
+              (n) => {
+                progress.bytes += n;
+              },
+              signal,
             );
-          }
-        report.droppedFields = [...dropped[i]!];
-        report.durationMs = performance.now() - t0;
-        progress.emit('entity-done', current);
-      }
-      inFlight = -1;
-    });
+          const asLines = jsonLinesPath(tx, plan, options, dropped[i]!);
+          if (asLines && tx.importJsonLineStream && importOptions.mode === 'insert') {
+            // One call for the whole entity: the store ingests while the next lines are read.
+            const batches = async function* () {
+              for await (const lines of entryLines()) {
+                throwIfAborted(signal);
+                yield lines.lines;
+                counted(lines.lines.length, undefined);
+              }
+            };
+            try {
+              const r = await tx.importJsonLineStream(plan.schema, plan.targetSet, batches(), importOptions);
+              report.inserted += r.inserted;
+              report.updated += r.updated;
+            } catch (e) {
+              throw await streamLineError(reader, plan, e);
+            }
+          } else if (asLines) {
+            // The store parses the archive's lines itself: no record objects in JS.
+            for await (const lines of readAhead(entryLines())) {
+              throwIfAborted(signal);
+              let r: { inserted: number; updated: number } | undefined;
+              try {
+                r = lines.lines.length
+                  ? await tx.importJsonLines!(plan.schema, plan.targetSet, lines.lines, importOptions)
+                  : undefined;
+              } catch (e) {
+                throw lineError(plan, lines, e);
+              }
+              counted(lines.lines.length, r);
+            }
+          } else
+            for await (const batch of readAhead(recordStream(reader, plan, options, report, dropped[i]!, progress))) {
+              throwIfAborted(signal);
+              counted(
+                batch.length,
+                batch.length ? await tx.importBatch(plan.schema, plan.targetSet, batch, importOptions) : undefined,
+              );
+            }
+          report.droppedFields = [...dropped[i]!];
+          report.durationMs = performance.now() - t0;
+          progress.emit('entity-done', current);
+        }
+        inFlight = -1;
+      },
+      signal ? { signal } : {},
+    );
   } catch (e) {
     const rolledBack = adapter.capabilities.transactions;
     const failedPlan = plans[inFlight];

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
+import { abortWhileWaiting } from '@koan/data/testing';
 import { backupEntity, restoreEntity } from '@koan/data-backup';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -64,6 +65,36 @@ describe('streamed restore into PostgreSQL', () => {
     } finally {
       await to.cleanup();
       await from.cleanup();
+      await db.drop();
+    }
+  });
+});
+
+describe('cancelling a restore that waits on a lock', () => {
+  it('stops it at once with ABORTED (PostgreSQL); the table keeps what it had', async (ctx) => {
+    const reason = await probeDialect('postgres');
+    if (reason) return ctx.skip(reason);
+    const db = await createScratch('postgres', 'locked');
+    const env = await makeContext({ default: db.source });
+    const holder = new pg.Client({
+      connectionString: (db.source.settings as { connectionString: string }).connectionString,
+    });
+    try {
+      const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
+      await entity.upsertMany(records.slice(0, 100).map((r) => ({ ...r, label: 'kept' })));
+      await backupEntity(env.context, entity, 'locked');
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE "StreamedNote" IN ACCESS EXCLUSIVE MODE');
+      const outcome = await abortWhileWaiting((signal) =>
+        restoreEntity(env.context, entity, 'locked', { replaceExisting: true, signal }),
+      );
+      expect(outcome).toMatchObject({ code: 'ABORTED' });
+      await holder.query('ROLLBACK');
+      expect(await entity.count()).toBe(100);
+    } finally {
+      await holder.end().catch(() => {});
+      await env.cleanup();
       await db.drop();
     }
   });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import {
   type AdapterCapabilities,
-  abortError,
+  abortedOr,
   ConfigError,
   type Consistency,
   type DataAdapter,
@@ -26,6 +26,7 @@ import {
   STREAM_PIECE_BYTES,
   type StoreDescription,
   setFromPhysicalName,
+  type TransactionOptions,
   throwIfAborted,
 } from '@koan/data';
 import {
@@ -532,7 +533,7 @@ export class MysqlAdapter implements DataAdapter {
       }
     } catch (e) {
       if (isNoSuchTable(e)) return;
-      throw signal?.aborted ? abortError(signal) : e;
+      throw abortedOr(e, signal);
     } finally {
       // A page still in flight must finish before the connection is reused.
       await pending?.catch(() => undefined);
@@ -1064,11 +1065,14 @@ export class MysqlAdapter implements DataAdapter {
     }
   }
 
-  async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
+  /** See `DataAdapter.transaction`: an abort of `options.signal` stops the statement in flight (`KILL QUERY`). */
+  async transaction<T>(fn: (writer: DataWriter) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const conn = await this.#acquire();
     const state = { deferred: false, written: new Map<string, { entity: EntitySchema; set: string }>() };
     const session: Session = { conn, state };
     let broken = false;
+    let inFn = true; // COMMIT and ROLLBACK are not stopped
+    const stopKill = this.#killOnAbort(conn, options.signal, () => inFn);
     try {
       await conn.query('START TRANSACTION');
       const writer: DataWriter = {
@@ -1088,12 +1092,15 @@ export class MysqlAdapter implements DataAdapter {
       };
       const out = await fn(writer);
       if (state.deferred) await this.#checkForeignKeys(conn, state.written);
+      inFn = false;
       await conn.query('COMMIT');
       return out;
     } catch (e) {
+      inFn = false;
       await conn.query('ROLLBACK').catch(() => undefined);
-      throw e;
+      throw abortedOr(e, options.signal);
     } finally {
+      stopKill();
       if (state.deferred)
         await conn.query('SET SESSION foreign_key_checks = 1').catch(() => {
           broken = true;

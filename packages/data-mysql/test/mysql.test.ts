@@ -408,6 +408,10 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
         abortWhileWaiting((signal) => reader.exportJsonLines!(Locked, 'root', { signal })),
       );
       expect(await inSnapshot).toMatchObject({ code: 'ABORTED' });
+      // A transaction's statement (a restore clearing the table first) is stopped the same way, and rolled back.
+      expect(
+        await abortWhileWaiting((signal) => adapter.transaction((tx) => tx.clear(Locked, 'root'), { signal })),
+      ).toMatchObject({ code: 'ABORTED', cause: { code: 'ER_QUERY_INTERRUPTED' } });
       // The server stopped the statements too: none is left waiting for the lock.
       for (let i = 0; i < 50 && (await waiting()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(await waiting()).toBe(0);

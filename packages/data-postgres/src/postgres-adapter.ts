@@ -6,8 +6,10 @@ import type {
   DataReader,
   DataWriter,
   StoreDescription,
+  TransactionOptions,
 } from '@koan/data';
 import {
+  abortedOr,
   assertSetName,
   DataError,
   type EntitySchema,
@@ -18,7 +20,7 @@ import {
 } from '@koan/data';
 import pg from 'pg';
 import { type IntrospectionResult, introspectSchema, readTables } from './postgres-introspector.js';
-import { ABSENT, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
+import { ABSENT, cancelOnAbort, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
 import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
 
 /** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
@@ -219,14 +221,24 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     };
   }
 
-  async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
-    return this.#inTransaction('BEGIN', async (_client, shared) => {
-      const session = new TransactionSession({ schema: this.source.schema, acquire: async () => shared });
-      const result = await fn(session);
-      await session.checkDeferred(
-        async (table) => (await readTables(this.pool, this.source.schema, table))[0]?.foreignKeys ?? [],
-      );
-      return result;
+  /** See `DataAdapter.transaction`: an abort of `options.signal` cancels the statement in flight (CancelRequest). */
+  async transaction<T>(fn: (writer: DataWriter) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.#inTransaction('BEGIN', async (client, shared) => {
+      let inFn = true; // COMMIT and ROLLBACK are not cancelled
+      const stopCancel = cancelOnAbort(client, options.signal, () => inFn);
+      try {
+        const session = new TransactionSession({ schema: this.source.schema, acquire: async () => shared });
+        const result = await fn(session);
+        await session.checkDeferred(
+          async (table) => (await readTables(this.pool, this.source.schema, table))[0]?.foreignKeys ?? [],
+        );
+        return result;
+      } catch (e) {
+        throw abortedOr(e, options.signal);
+      } finally {
+        inFn = false;
+        stopCancel();
+      }
     });
   }
 

@@ -10,13 +10,13 @@ import type {
   KeyValue,
 } from '@koan/data';
 import {
+  abortedOr,
   DataError,
   decodeArchiveLines,
   describeKey,
   type EntitySchema,
   type FieldSpec,
   importEachBatch,
-  KoanError,
   keyFieldsOf,
   keySpec,
   lineTranscoder,
@@ -621,14 +621,19 @@ function mapWriteError(e: unknown, entity: EntitySchema, set: string, records?: 
 
 /**
  * While `signal` is live, an abort sends the server a CancelRequest (over a new connection, as PostgreSQL wants it)
- * for the statement `client` is running: a query waiting on a lock, or still sorting before its first row, stops
- * with 57014 instead of finishing first. Returns the function that stops listening.
+ * for the statement `client` is running, if `ours()` says it belongs to the operation: a query waiting on a lock,
+ * or still sorting before its first row, stops with 57014 instead of finishing first. Returns the function that
+ * stops listening.
  */
-function cancelOnAbort(client: pg.ClientBase, signal: AbortSignal | undefined): () => void {
+export function cancelOnAbort(
+  client: pg.ClientBase,
+  signal: AbortSignal | undefined,
+  ours: () => boolean = () => true,
+): () => void {
   if (!signal) return () => {};
   const onAbort = () => {
     const running = client as unknown as { activeQuery?: unknown; host?: string; port?: number };
-    if (!running.activeQuery) return;
+    if (!running.activeQuery || !ours()) return;
     const canceller = new pg.Client({
       ...(running.host !== undefined ? { host: running.host } : {}),
       ...(running.port !== undefined ? { port: running.port } : {}),
@@ -637,13 +642,6 @@ function cancelOnAbort(client: pg.ClientBase, signal: AbortSignal | undefined): 
   };
   signal.addEventListener('abort', onAbort, { once: true });
   return () => signal.removeEventListener('abort', onAbort);
-}
-
-/** The abort error when `signal` fired (the server's cancel error becomes its cause), else `e`. */
-function abortedOr(e: unknown, signal: AbortSignal | undefined): unknown {
-  return signal?.aborted && !(e instanceof KoanError && e.code === 'ABORTED')
-    ? new KoanError('ABORTED', 'The operation was cancelled', { cause: e })
-    : e;
 }
 
 const SPACE = 0x20;

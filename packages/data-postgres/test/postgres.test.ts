@@ -413,6 +413,10 @@ describe('postgres adapter', () => {
         abortWhileWaiting((signal) => reader.exportJsonLines!(E, ROOT_SET, { signal })),
       );
       expect(await inSnapshot).toMatchObject({ code: 'ABORTED' });
+      // A transaction's statement (a restore clearing the table first) is cancelled the same way, and rolled back.
+      expect(
+        await abortWhileWaiting((signal) => adapter.transaction((tx) => tx.clear(E, ROOT_SET), { signal })),
+      ).toMatchObject({ code: 'ABORTED', cause: { code: '57014' } });
     } finally {
       await holder.query('ROLLBACK');
       await holder.end();

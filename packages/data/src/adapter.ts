@@ -151,6 +151,12 @@ export interface DataWriter {
   jsonLinesSupported?(entity: EntitySchema): boolean;
 }
 
+/** Options of {@link DataAdapter.transaction}. */
+export interface TransactionOptions {
+  /** Aborting stops the statement in flight where the store can (see `transaction`); the transaction rolls back. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * The data adapter contract. One adapter instance serves one source (a database, a file folder...).
  * Lifecycle: the runtime calls `init()` once before first use and `close()` once at the end.
@@ -186,8 +192,11 @@ export interface DataAdapter extends DataReader, DataWriter {
   /**
    * Runs `fn` in one transaction where `capabilities.transactions` is true: if it throws, nothing it wrote stays.
    * Without transactions `fn` runs directly and earlier writes stay (documented per adapter).
+   * With `options.signal`, an abort also stops the statement the server is running for `fn` (one waiting on a lock,
+   * say) where the store has statements that can wait (PostgreSQL, MySQL/MariaDB): `fn` then fails and the
+   * transaction rolls back. In-process stores finish the call in flight; `fn` checks the signal between calls.
    */
-  transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (writer: DataWriter) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Entities present in the store that no code declares (only when `capabilities.introspection`). */
   introspect?(): Promise<EntitySchema[]>;
 }

@@ -41,3 +41,12 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function abortError(signal: AbortSignal): KoanError {
   return new KoanError('ABORTED', 'The operation was cancelled', { cause: signal.reason });
 }
+
+/**
+ * What an operation that failed while `signal` aborted throws: `ABORTED`, with the store's own error (a cancelled
+ * statement, say) as the cause; any other failure stays as it is.
+ */
+export function abortedOr(e: unknown, signal: AbortSignal | undefined): unknown {
+  if (!signal?.aborted || (e instanceof KoanError && e.code === 'ABORTED')) return e;
+  return new KoanError('ABORTED', 'The operation was cancelled', { cause: e });
+}

@@ -12,6 +12,7 @@ export type {
   ImportResult,
   KeyValue,
   StoreDescription,
+  TransactionOptions,
 } from './adapter.js';
 export { createJsonFileAdapter, JsonFileAdapter, type JsonFileSettings } from './adapters/json-file.js';
 export { createMemoryAdapter, MemoryAdapter } from './adapters/memory.js';
@@ -48,7 +49,7 @@ export {
   registerSchema,
   unregisterEntity,
 } from './entity.js';
-export { abortError, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
+export { abortError, abortedOr, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
 export {
   type AnyField,
   Field,

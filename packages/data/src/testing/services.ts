@@ -53,17 +53,22 @@ export function sharedDatasetsDir(): string | undefined {
 }
 
 /**
- * Starts `start(signal)` (an export, say, that waits on a lock held elsewhere), aborts it after `abortAfterMs`, and
- * returns what happened within `giveUpAfterMs`: the error it failed with, `'a chunk arrived'`, `'ended'`, or
- * `'still waiting'` when the abort did not reach it.
+ * Starts `start(signal)` (an export or a transaction, say, that waits on a lock held elsewhere), aborts it after
+ * `abortAfterMs`, and returns what happened within `giveUpAfterMs`: the error it failed with, `'a chunk arrived'`
+ * (an iterable yielded), `'ended'` (it finished), or `'still waiting'` when the abort did not reach it.
  */
 export async function abortWhileWaiting(
-  start: (signal: AbortSignal) => AsyncIterable<unknown>,
+  start: (signal: AbortSignal) => AsyncIterable<unknown> | Promise<unknown>,
   { abortAfterMs = 200, giveUpAfterMs = 5_000 } = {},
 ): Promise<unknown> {
   const controller = new AbortController();
   const outcome = (async () => {
-    for await (const _ of start(controller.signal)) return 'a chunk arrived';
+    const started = start(controller.signal);
+    if (started instanceof Promise) {
+      await started;
+      return 'ended';
+    }
+    for await (const _ of started) return 'a chunk arrived';
     return 'ended';
   })().catch((e: unknown) => e);
   const abort = setTimeout(() => controller.abort(), abortAfterMs);
