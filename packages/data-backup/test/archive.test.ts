@@ -292,6 +292,37 @@ describe('JSONL lines', () => {
     await reader.close();
   });
 
+  it('reads lines exactly across every internal boundary: multi-byte characters and newlines at each offset', async () => {
+    // Lines of every length around the 64 KiB decode slices and the 256 KiB inflate pieces, made of 1- to 4-byte
+    // UTF-8 characters so that some character, and some newline, falls on every byte offset of a boundary.
+    const glyphs = ['a', 'é', '✓', '😀'];
+    const rows: string[] = [];
+    let bytes = 0;
+    for (let i = 0; bytes < 3 * 1024 * 1024; i++) {
+      const long = i % 50 === 0 ? 300_000 + i : (i * 7919) % 5_000;
+      let row = '';
+      for (let k = 0; row.length < long; k++) row += glyphs[(i + k) % glyphs.length];
+      rows.push(row);
+      bytes += Buffer.byteLength(row) + 1;
+    }
+    const text = rows.map((r) => `${r}\n`).join('');
+    for (const compress of [true, false]) {
+      const { path } = await writeArchive(
+        `boundaries-${compress}.zip`,
+        async (zip) => {
+          await zip.addEntry('entities/U.jsonl', chunks(text));
+        },
+        { compress },
+      );
+      const reader = await ZipReader.open(await fileSource(path));
+      const { lines, done } = await readLines(reader, 'entities/U.jsonl', 7);
+      expect(lines.length).toBe(rows.length);
+      expect(lines.every((line, i) => line === rows[i])).toBe(true);
+      expect(done).toMatchObject({ sha256: sha256(text), lines: rows.length, missingFinalNewline: false });
+      await reader.close();
+    }
+  });
+
   it('never drops a line: empty lines are yielded, a final line without newline is yielded and flagged', async () => {
     const reader = await archiveWith('entities/B.jsonl', '{"a":1}\n\n{"a":2}\r\n{"a":3}');
     const { lines, done } = await readLines(reader, 'entities/B.jsonl');
