@@ -492,6 +492,11 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   }
 }
 
+/** Whether the set holds any record: the adapter's probe where it has one (a count can be a full scan). */
+async function holdsRecords(adapter: DataAdapter, schema: EntitySchema, set: string): Promise<boolean> {
+  return adapter.hasRecords ? adapter.hasRecords(schema, set) : (await adapter.count(schema, set)) > 0;
+}
+
 /** Whether an entity can take the JSON-lines fast path: bulk on, the store offers it, nothing to convert. */
 function jsonLinesPath(tx: DataWriter, plan: Plan, options: WriteOptions, dropped: Set<string>): boolean {
   return (
@@ -728,7 +733,7 @@ async function restoreSource(
   const target = (p: Plan) => `${p.schema.source}\u0000${p.schema.table ?? p.schema.name}\u0000${p.targetSet}`;
   if (options.mode === 'upsert')
     for (const p of plans)
-      if (options.replaceExisting || (await adapter.count(p.schema, p.targetSet)) === 0) emptyTargets.add(target(p));
+      if (options.replaceExisting || !(await holdsRecords(adapter, p.schema, p.targetSet))) emptyTargets.add(target(p));
   try {
     await adapter.transaction(
       async (tx: DataWriter) => {

@@ -99,3 +99,37 @@ describe('cancelling a restore that waits on a lock', () => {
     }
   });
 });
+
+describe('a merge restore into a set that has records', () => {
+  it('asks MariaDB whether the set has records instead of counting them (a count is a full scan there)', async (ctx) => {
+    const reason = await probeDialect('mariadb');
+    if (reason) return ctx.skip(reason);
+    const db = await createScratch('mariadb', 'probe');
+    const env = await makeContext({ default: db.source });
+    try {
+      const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
+      const rows = records.slice(0, 50);
+      await entity.upsertMany(rows.map((r) => ({ ...r, label: 'backed up' })));
+      await backupEntity(env.context, entity, 'probe');
+      await entity.upsertMany(rows.map((r) => ({ ...r, label: 'changed since' })));
+      const adapter = await env.context.runtime.adapter('default');
+      const count = adapter.count.bind(adapter);
+      let counts = 0;
+      adapter.count = (...args) => {
+        counts++;
+        return count(...args);
+      };
+      try {
+        const report = await restoreEntity(env.context, entity, 'probe');
+        expect(report.entities[0]).toMatchObject({ inserted: 0, updated: 50 });
+        expect(counts).toBe(0);
+      } finally {
+        adapter.count = count;
+      }
+      expect((await entity.get(3))?.label).toBe('backed up');
+    } finally {
+      await env.cleanup();
+      await db.drop();
+    }
+  });
+});

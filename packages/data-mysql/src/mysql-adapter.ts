@@ -546,6 +546,20 @@ export class MysqlAdapter implements DataAdapter {
     return this.#count(POOLED, entity, set);
   }
 
+  /** See `DataAdapter.hasRecords`: the first row of the clustered index instead of a count (a full scan on InnoDB). */
+  async hasRecords(entity: EntitySchema, set: string): Promise<boolean> {
+    const plan = this.#plan(entity, set);
+    return this.#use(POOLED, async (conn) => {
+      try {
+        const [rows] = await conn.query({ sql: `SELECT 1 FROM ${quoteId(plan.table)} LIMIT 1`, rowsAsArray: true });
+        return (rows as unknown as unknown[][]).length > 0;
+      } catch (e) {
+        if (isNoSuchTable(e)) return false;
+        throw e;
+      }
+    });
+  }
+
   async #count(session: Session, entity: EntitySchema, set: string): Promise<number> {
     const plan = this.#plan(entity, set);
     return this.#use(session, async (conn) => {

@@ -186,6 +186,15 @@ export class PostgresSession implements DataReader, DataWriter {
     return rows ? Number(rows[0]?.n ?? 0) : 0;
   }
 
+  /** See `DataAdapter.hasRecords`: one index or heap probe instead of a count. */
+  async hasRecords(entity: EntitySchema, set: string): Promise<boolean> {
+    const rows = await this.#read<{ e: boolean }>(
+      physicalName(entity, set),
+      `SELECT EXISTS (SELECT 1 FROM ${this.table(entity, set)}) AS e`,
+    );
+    return rows?.[0]?.e === true;
+  }
+
   async get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined> {
     return (await this.getMany(entity, set, [key]))[0];
   }

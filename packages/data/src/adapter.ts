@@ -199,6 +199,11 @@ export interface DataAdapter extends DataReader, DataWriter {
   transaction<T>(fn: (writer: DataWriter) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Entities present in the store that no code declares (only when `capabilities.introspection`). */
   introspect?(): Promise<EntitySchema[]>;
+  /**
+   * Optional: whether the set holds any record, answered without counting them (an exact `count` is a full scan on
+   * some stores, InnoDB among them). A missing table holds none. Callers fall back to `count(...) > 0`.
+   */
+  hasRecords?(entity: EntitySchema, set: string): Promise<boolean>;
 }
 
 /** A provider: how to build an adapter for a source from its settings. */

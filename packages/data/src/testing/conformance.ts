@@ -557,6 +557,18 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(await a.count(E, ROOT_SET)).toBe(1);
     });
 
+    test('hasRecords, where offered, agrees with count: missing table, empty set, one record, cleared', async (a, ctx) => {
+      if (!a.hasRecords) return ctx.skip('the adapter has no hasRecords probe');
+      const E = entity('Probe', 'id', { id: t.integer(), v: t.string() });
+      expect(await a.hasRecords(E, ROOT_SET)).toBe(false);
+      await a.ensureEntity(E, ROOT_SET);
+      expect(await a.hasRecords(E, ROOT_SET)).toBe(false);
+      await a.importBatch(E, ROOT_SET, [{ id: 7, v: 'x' }], { mode: 'insert' });
+      expect(await a.hasRecords(E, ROOT_SET)).toBe(true);
+      await a.clear(E, ROOT_SET);
+      expect(await a.hasRecords(E, ROOT_SET)).toBe(false);
+    });
+
     test('get and getMany keep the order of keys and skip missing ones', async (a) => {
       const E = entity('GetMany', 'id', { id: t.string(), v: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
