@@ -423,6 +423,27 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
+  it('streams lines of every size into LOAD DATA exactly, across many pieces and single lines of 300 KB', async () => {
+    const Wide = buildSchema({ name: 'Wide', key: 'id', fields: { id: t.integer(), s: t.string() } }, 'declared');
+    await adapter.ensureEntity(Wide, 'root');
+    // 2-byte characters: a 150k-character line is 300 KB, five times a LOAD DATA piece; the rest make ~50 pieces.
+    const records = Array.from({ length: 6_000 }, (_, id) => ({
+      id,
+      s: id % 1_000 === 500 ? 'é'.repeat(150_000 + id) : `${'é'.repeat(id % 300)} ${id}`,
+    }));
+    const lines = records.map((r) => encodeRecordLine(Wide, r));
+    const batches = async function* () {
+      for (let i = 0; i < lines.length; i += 700) yield lines.slice(i, i + 700);
+    };
+    const result = await adapter.transaction((tx) =>
+      tx.importJsonLineStream!(Wide, 'root', batches(), { mode: 'insert', bulk: true }),
+    );
+    expect(result).toEqual({ inserted: records.length, updated: 0 });
+    const back = await collect(adapter.exportEntity(Wide, 'root', { batchSize: 1_000 }));
+    expect(back.length).toBe(records.length);
+    expect(back.every((r, i) => r.id === records[i]!.id && r.s === records[i]!.s)).toBe(true);
+  });
+
   it('round-trips many rows through the bulk path', async () => {
     const Bulk = buildSchema(
       {
