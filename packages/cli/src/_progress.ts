@@ -32,10 +32,14 @@ export class ProgressDisplay {
 
   #render(e: ProgressEvent): void {
     const err = this.#session.io.stderr;
+    // Estimated totals (large sets are not counted) are marked with ~, and a share never passes 99% before the end.
+    const share = (part: number, whole: number) =>
+      e.totalsEstimated ? `~${percent(Math.min(part, whole * 0.99), whole)}` : percent(part, whole);
+    const total = (n: number) => `${e.totalsEstimated ? '~' : ''}${formatCount(n)}`;
     if (this.#mode === 'plain') {
       if (e.phase === 'entity-done' && e.entity)
         err.write(
-          `${e.operation} ${e.backup}: ${label(e)} ${formatCount(e.records)} records${e.overallTotalRecords ? ` (${percent(e.overallRecords, e.overallTotalRecords)} overall)` : ''}\n`,
+          `${e.operation} ${e.backup}: ${label(e)} ${formatCount(e.records)} records${e.overallTotalRecords ? ` (${share(e.overallRecords, e.overallTotalRecords)} overall)` : ''}\n`,
         );
       else if (e.phase === 'done')
         err.write(
@@ -44,7 +48,7 @@ export class ProgressDisplay {
       else if (e.phase === 'progress' && e.elapsedMs - this.#lastPlain >= 2000) {
         this.#lastPlain = e.elapsedMs;
         err.write(
-          `${e.operation} ${e.backup}: ${e.entity ? `${label(e)} ` : ''}${formatCount(e.overallRecords)} records${e.overallTotalRecords ? ` (${percent(e.overallRecords, e.overallTotalRecords)})` : ''}\n`,
+          `${e.operation} ${e.backup}: ${e.entity ? `${label(e)} ` : ''}${formatCount(e.overallRecords)} records${e.overallTotalRecords ? ` (${share(e.overallRecords, e.overallTotalRecords)})` : ''}\n`,
         );
       }
       return;
@@ -57,10 +61,10 @@ export class ProgressDisplay {
     if (e.entity) parts.push(label(e));
     parts.push(
       e.totalRecords !== undefined
-        ? `${formatCount(e.records)}/${formatCount(e.totalRecords)} (${percent(e.records, e.totalRecords)})`
+        ? `${formatCount(e.records)}/${total(e.totalRecords)} (${share(e.records, e.totalRecords)})`
         : formatCount(e.records),
     );
-    if (e.overallTotalRecords) parts.push(`all ${percent(e.overallRecords, e.overallTotalRecords)}`);
+    if (e.overallTotalRecords) parts.push(`all ${share(e.overallRecords, e.overallTotalRecords)}`);
     if (e.rate > 0) parts.push(`${formatCount(Math.round(e.rate))} rec/s`);
     if (e.etaMs !== undefined && e.etaMs > 0) parts.push(`ETA ${formatDuration(e.etaMs)}`);
     if (e.bytes > 0) parts.push(formatBytes(e.bytes));

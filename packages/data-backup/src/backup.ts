@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import {
   type Consistency,
+  type DataAdapter,
   type DataReader,
   type Entity,
   type EntitySchema,
@@ -348,11 +349,12 @@ export async function runBackup(
 
   try {
     // Totals exist for progress only: without a listener nothing is counted (an exact count is a full scan on
-    // some stores, 1.3 s per million InnoDB rows), with one each set is counted once, here.
+    // some stores, 1.3 s per million InnoDB rows). With one, each set is counted once, here; a set the store
+    // estimates at ESTIMATE_ABOVE records or more takes the estimate instead, and the events say so.
     if (progress.observed) {
       let total = 0;
       for (const t of targets) {
-        const n = await (await context.runtime.adapter(t.source)).count(t.entity.schema, t.set).catch(() => undefined);
+        const n = await expectedRecords(await context.runtime.adapter(t.source), t.entity.schema, t.set, progress);
         if (n !== undefined) totals.set(t, n);
         total += n ?? 0;
       }
@@ -442,6 +444,24 @@ export async function runBackup(
       details: { backupId: id, manifest: failed },
     });
   }
+}
+
+/** Sets the store estimates at this many records or more are not counted for progress totals (a count scans). */
+const ESTIMATE_ABOVE = 100_000;
+
+/** The progress total of one set: the store's estimate for a large set, else an exact count; undefined on failure. */
+async function expectedRecords(
+  adapter: DataAdapter,
+  schema: EntitySchema,
+  set: string,
+  progress: ProgressTracker,
+): Promise<number | undefined> {
+  const estimate = await adapter.estimateCount?.(schema, set).catch(() => undefined);
+  if (estimate !== undefined && estimate >= ESTIMATE_ABOVE) {
+    progress.totalsEstimated = true;
+    return estimate;
+  }
+  return adapter.count(schema, set).catch(() => undefined);
 }
 
 /** Backs up every set (or `options.sets`) of one entity. */

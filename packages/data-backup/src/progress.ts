@@ -16,6 +16,11 @@ export interface ProgressEvent {
   readonly bytes: number;
   /** Records per second since the operation started. */
   readonly rate: number;
+  /**
+   * True when some totals are the stores' own estimates (large sets are not counted: a count can be a full scan), so
+   * records may end above or below them; absent when every total is an exact count.
+   */
+  readonly totalsEstimated?: true;
   /** Estimated milliseconds left, where the total is known. */
   readonly etaMs?: number;
   readonly elapsedMs: number;
@@ -33,6 +38,8 @@ export class ProgressTracker {
   #last = 0;
   overallRecords = 0;
   overallTotalRecords: number | undefined;
+  /** Some totals are estimates (see {@link ProgressEvent.totalsEstimated}). */
+  totalsEstimated = false;
   bytes = 0;
 
   constructor(
@@ -74,6 +81,7 @@ export class ProgressTracker {
         ...(current?.totalRecords !== undefined ? { totalRecords: current.totalRecords } : {}),
         overallRecords: this.overallRecords,
         ...(total !== undefined ? { overallTotalRecords: total } : {}),
+        ...(this.totalsEstimated ? { totalsEstimated: true as const } : {}),
         bytes: this.bytes,
         rate,
         ...(etaMs !== undefined ? { etaMs } : {}),

@@ -423,6 +423,23 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
+  it('estimateCount reads InnoDB statistics: 0 without a table, about the row count after ANALYZE', async () => {
+    const E = buildSchema({ name: 'Estimated', key: 'id', fields: { id: t.integer(), v: t.string() } }, 'declared');
+    expect(await adapter.estimateCount(E, 'root')).toBe(0);
+    await adapter.ensureEntity(E, 'root');
+    await adapter.importBatch(
+      E,
+      'root',
+      Array.from({ length: 20_000 }, (_, id) => ({ id, v: `row ${id}` })),
+      { mode: 'insert', bulk: true },
+    );
+    await admin((c) => c.query(`ANALYZE TABLE \`${database}\`.\`Estimated\``));
+    const estimate = (await adapter.estimateCount(E, 'root'))!;
+    // InnoDB samples pages: an estimate, not a count.
+    expect(estimate).toBeGreaterThan(10_000);
+    expect(estimate).toBeLessThan(40_000);
+  });
+
   it('streams lines of every size into LOAD DATA exactly, across many pieces and single lines of 300 KB', async () => {
     const Wide = buildSchema({ name: 'Wide', key: 'id', fields: { id: t.integer(), s: t.string() } }, 'declared');
     await adapter.ensureEntity(Wide, 'root');

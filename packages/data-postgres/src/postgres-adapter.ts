@@ -242,6 +242,18 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     });
   }
 
+  /** See `DataAdapter.estimateCount`: `pg_class.reltuples` (kept by ANALYZE and autovacuum; none before either ran). */
+  async estimateCount(entity: EntitySchema, set: string): Promise<number | undefined> {
+    const res = await this.pool.query<{ n: string | null }>(
+      'SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)',
+      [`${q(this.source.schema)}.${q(physicalName(entity, set))}`],
+    );
+    const row = res.rows[0];
+    if (!row) return 0;
+    const n = Number(row.n);
+    return n >= 0 ? n : undefined;
+  }
+
   async #inTransaction<T>(begin: string, fn: (client: pg.PoolClient, shared: Lease) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const shared: Lease = { client, inTransaction: true, shared: true, release: async () => {} };

@@ -394,6 +394,22 @@ describe('postgres adapter', () => {
     expect(await adapter.count(E, ROOT_SET)).toBe(20_000);
   });
 
+  test('estimateCount reads the planner statistics: 0 without a table, none before ANALYZE, close after', async () => {
+    const E = entity('Estimated', 'id', { id: t.integer(), v: t.string() });
+    expect(await adapter.estimateCount(E, ROOT_SET)).toBe(0);
+    await adapter.ensureEntity(E, ROOT_SET);
+    expect(await adapter.estimateCount(E, ROOT_SET)).toBeUndefined();
+    await adapter.importBatch(
+      E,
+      ROOT_SET,
+      Array.from({ length: 20_000 }, (_, id) => ({ id, v: `row ${id}` })),
+      { mode: 'insert', bulk: true },
+    );
+    await adapter.pool.query(`ANALYZE "${schema}"."Estimated"`);
+    const estimate = (await adapter.estimateCount(E, ROOT_SET))!;
+    expect(Math.abs(estimate - 20_000)).toBeLessThan(2_000);
+  });
+
   test('an abort cancels an export that waits on a lock: pooled and snapshot, JSON lines and records', async () => {
     const E = entity('LockedPg', 'id', { id: t.integer(), v: t.string() });
     await adapter.ensureEntity(E, ROOT_SET);

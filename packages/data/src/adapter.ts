@@ -204,6 +204,11 @@ export interface DataAdapter extends DataReader, DataWriter {
    * some stores, InnoDB among them). A missing table holds none. Callers fall back to `count(...) > 0`.
    */
   hasRecords?(entity: EntitySchema, set: string): Promise<boolean>;
+  /**
+   * Optional: the store's own estimate of the set's record count, from its statistics (no scan), or `undefined` when
+   * it has none yet. Not exact, possibly stale: for progress totals only. A missing table holds none.
+   */
+  estimateCount?(entity: EntitySchema, set: string): Promise<number | undefined>;
 }
 
 /** A provider: how to build an adapter for a source from its settings. */
