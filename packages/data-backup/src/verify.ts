@@ -121,11 +121,6 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
   return { manifest, checksums, snapshots };
 }
 
-/**
- * Checks entity entries: SHA-256 of the exact bytes against checksums.json and the manifest, line
- * counts against item counts, and (deep) that every line parses and decodes with the snapshot schema.
- * Reports every problem; never stops at the first.
- */
 /** The manifest's `storedHash` (archives that record it) against the SHA-256 of the entry's stored bytes. */
 function storedProblem(item: EntityManifest, sha256: string, issues: string[]): void {
   if (item.storedHash !== undefined && item.storedHash !== sha256)
@@ -134,6 +129,11 @@ function storedProblem(item: EntityManifest, sha256: string, issues: string[]): 
     );
 }
 
+/**
+ * Checks entity entries: SHA-256 of the exact bytes against checksums.json and the manifest, of the stored bytes
+ * against the manifest's `storedHash`, line counts against item counts, and (deep) that every line parses and
+ * decodes with the snapshot schema. Reports every problem; never stops at the first.
+ */
 export async function verifyEntries(
   reader: ZipReader,
   contents: ArchiveContents,

@@ -38,8 +38,9 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
-export function abortError(signal: AbortSignal): KoanError {
-  return new KoanError('ABORTED', 'The operation was cancelled', { cause: signal.reason });
+/** The `ABORTED` error of a cancelled operation; its cause is the signal's reason unless `cause` says otherwise. */
+export function abortError(signal: AbortSignal, cause: unknown = signal.reason): KoanError {
+  return new KoanError('ABORTED', 'The operation was cancelled', { cause });
 }
 
 /**
@@ -48,5 +49,5 @@ export function abortError(signal: AbortSignal): KoanError {
  */
 export function abortedOr(e: unknown, signal: AbortSignal | undefined): unknown {
   if (!signal?.aborted || (e instanceof KoanError && e.code === 'ABORTED')) return e;
-  return new KoanError('ABORTED', 'The operation was cancelled', { cause: e });
+  return abortError(signal, e);
 }

@@ -169,9 +169,9 @@ export class ZipReader {
 
   /**
    * The decompressed bytes of an entry. The stream errors with `ARCHIVE_CORRUPT` on CRC-32 mismatch,
-   * wrong size or truncated data, and with `ABORTED` when `signal` aborts.
+   * wrong size or truncated data, and with `ABORTED` when `signal` aborts. `onStored` sees the entry's bytes as
+   * stored (before inflation), in order.
    */
-  /** The entry's decompressed bytes, checked against its CRC-32 and size; `onStored` sees the stored bytes first. */
   async openEntry(
     name: string,
     options: { signal?: AbortSignal; onStored?: (chunk: Buffer) => void } = {},
