@@ -107,6 +107,43 @@ describe('sqlite adapter', () => {
     await a.close();
   });
 
+  it('bulk writes bind many rows per statement: a duplicate inside one is named exactly and nothing stays; upserts of a key twice keep the last', async () => {
+    const a = await open();
+    await a.ensureEntity(Item, ROOT_SET);
+    const rows = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        id: from + i,
+        name: `n${from + i}`,
+        price: `${from + i}.5`,
+        at: null,
+      }));
+    await a.importBatch(Item, ROOT_SET, rows(1000, 1), { mode: 'insert' });
+    // Row 137 of 250 (inside the second statement) repeats the stored key 1000; row 201 repeats row 5.
+    const batch = rows(1, 250);
+    batch[137] = { ...batch[137]!, id: 1000 };
+    await expect(a.importBatch(Item, ROOT_SET, batch, { mode: 'insert', bulk: true })).rejects.toMatchObject({
+      code: 'DUPLICATE_KEY',
+      details: { key: 1000 },
+    });
+    batch[137] = rows(138, 1)[0]!;
+    batch[201] = { ...batch[5]!, name: 'again' };
+    await expect(a.importBatch(Item, ROOT_SET, batch, { mode: 'insert', bulk: true })).rejects.toMatchObject({
+      code: 'DUPLICATE_KEY',
+      details: { key: 6 },
+    });
+    expect(await a.count(Item, ROOT_SET)).toBe(1);
+
+    await a.ensureEntity(Item, 'fresh');
+    expect(await a.importBatch(Item, 'fresh', batch, { mode: 'upsert', bulk: true })).toEqual({
+      inserted: 250,
+      updated: 0,
+    });
+    expect(await a.count(Item, 'fresh')).toBe(249);
+    expect((await a.get(Item, 'fresh', 6))?.name).toBe('again');
+    expect((await a.get(Item, 'fresh', 250))?.name).toBe('n250');
+    await a.close();
+  });
+
   it('is loaded by the runtime for provider "sqlite", relative to cwd', async () => {
     const runtime = new DataRuntime({
       cwd: root,
