@@ -23,7 +23,6 @@ import {
   lineTranscoder,
   physicalName,
   ROOT_SET,
-  STREAM_PIECE_BYTES,
   type StoreDescription,
   setFromPhysicalName,
   type TransactionOptions,
@@ -38,13 +37,13 @@ import {
   type ResultSetHeader,
   escape as sqlEscape,
 } from 'mysql2/promise';
+import { LineChunks, type RowLines, rowLines, rowLinesSupported } from './line-render.js';
 import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase, type SkippedTable } from './mysql-introspector.js';
 import {
   ABSENT_COLUMN,
   absentList,
   ambiguousFields,
   columnType,
-  jsonLineExpression,
   type LiteralWriter,
   literalWriter,
   loadDataTarget,
@@ -90,7 +89,6 @@ const ER_NO_SUCH_TABLE = 1146;
 const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 const KEYS_PER_STATEMENT = 1000;
-const NEWLINE = Buffer.from('\n');
 /** Chunks of exported lines read ahead of the consumer before the connection pauses (~4 x 60 KiB). */
 const EXPORT_CHUNKS_AHEAD = 4;
 
@@ -337,11 +335,11 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   /**
-   * On MariaDB, declared entities whose every field the server can spell exactly (see `jsonLineExpression`): the
-   * archive's JSON lines are built by the server, so no record objects are made here.
+   * On MariaDB, declared entities whose every field the server can send as text (see `rowLinesSupported`): the
+   * archive's JSON lines are written from one value per row, without record objects.
    */
   jsonLinesSupported(entity: EntitySchema): boolean {
-    return this.#mariadb && entity.origin === 'declared' && jsonLineExpression(entity) !== undefined;
+    return this.#mariadb && entity.origin === 'declared' && rowLinesSupported(entity);
   }
 
   exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<Buffer> {
@@ -362,8 +360,7 @@ export class MysqlAdapter implements DataAdapter {
     set: string,
     options: ExportOptions,
   ): AsyncGenerator<Buffer> {
-    const expression = jsonLineExpression(entity);
-    if (!expression || !this.#mariadb)
+    if (!this.#mariadb || !rowLinesSupported(entity))
       throw new DataError(
         'UNSUPPORTED',
         `[mysql] ${entity.name}: the server cannot build its JSON lines; use exportEntity`,
@@ -374,16 +371,28 @@ export class MysqlAdapter implements DataAdapter {
     const { signal } = options;
     throwIfAborted(signal);
     const plan = this.#plan(entity, set);
-    const sql = `SELECT ${expression} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
     const conn = session.conn ?? (await this.#acquire());
+    let lines: RowLines;
+    try {
+      // String and json columns in a UTF-8 charset are sent as they are stored; others are converted.
+      const [charsets] = await conn.query({
+        sql: 'SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+        values: [plan.table],
+        rowsAsArray: true,
+      });
+      lines = rowLines(entity, new Map(charsets as [string, string | null][]));
+    } catch (e) {
+      if (!session.conn) conn.release();
+      throw e;
+    }
+    const sql = `SELECT ${lines.select} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
     // The core (callback) connection under the promise wrapper streams rows.
     const core = conn.connection as unknown as import('mysql2').Connection;
     // Each line arrives as its raw bytes (UTF-8 JSON), whatever charset the server labels the expression with.
     const typeCast = (field: { buffer(): Buffer | null }) => field.buffer();
     const query = core.query({ sql, rowsAsArray: true, typeCast });
-    const ready: Buffer[] = [];
-    let pending: Buffer[] = [];
-    let size = 0;
+    const chunks = new LineChunks();
+    const ready = chunks.full;
     let ended = false;
     let failure: unknown;
     let paused = false;
@@ -394,21 +403,32 @@ export class MysqlAdapter implements DataAdapter {
       wake = undefined;
       w?.();
     };
+    const fail = (e: unknown) => {
+      failure ??= e;
+      discard = true;
+      notify();
+    };
     query.on('result', (row: unknown) => {
       if (discard) return;
-      const line = (row as [Buffer | null])[0];
-      if (!line) {
-        failure ??= new DataError('INVALID_VALUE', `[mysql] ${entity.name}: the server rendered no line for a row`, {
-          details: { entity: entity.name, set },
-        });
-        return;
+      const value = (row as [Buffer | null])[0];
+      if (!value) {
+        const required = Object.entries(entity.fields)
+          .filter(([, spec]) => !spec.nullable && !spec.optional)
+          .map(([name]) => name);
+        return fail(
+          new DataError(
+            'INVALID_VALUE',
+            `[mysql] ${entity.name}: a row in ${plan.table} holds NULL in a field that is neither nullable nor optional (one of ${required.join(', ')}). Fix those rows, or declare the field .nullable() or .optional().`,
+            { details: { entity: entity.name, set } },
+          ),
+        );
       }
-      pending.push(line, NEWLINE);
-      size += line.length + 1;
-      if (size < STREAM_PIECE_BYTES) return;
-      ready.push(Buffer.concat(pending, size));
-      pending = [];
-      size = 0;
+      try {
+        lines.render(value, chunks);
+      } catch (e) {
+        return fail(e);
+      }
+      if (ready.length === 0) return;
       if (ready.length >= EXPORT_CHUNKS_AHEAD && !paused) {
         paused = true;
         core.pause();
@@ -421,8 +441,7 @@ export class MysqlAdapter implements DataAdapter {
       notify();
     });
     query.on('end', () => {
-      if (size > 0 && !discard) ready.push(Buffer.concat(pending, size));
-      pending = [];
+      if (!discard) chunks.end();
       ended = true;
       notify();
     });

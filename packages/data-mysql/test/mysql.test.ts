@@ -558,6 +558,44 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     }
   });
 
+  it('renders lines of rows written by others: blanks of json text dropped, latin1 text as UTF-8, long strings; a NULL where the entity allows none fails by name', async () => {
+    const S = buildSchema(
+      { name: 'LinesForeign', key: 'id', fields: { id: t.integer(), name: t.string(), doc: t.json(), n: t.integer() } },
+      'declared',
+    );
+    await adapter.ensureEntity(S, 'root');
+    const long = `${'é😀"\\\n'.repeat(20_000)}end`;
+    await admin(async (c) => {
+      await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY name LONGTEXT CHARACTER SET latin1 NOT NULL`);
+      await c.query({
+        sql: `INSERT INTO \`${database}\`.LinesForeign (id, name, doc, n) VALUES (1, ?, ?, 1), (2, ?, ?, 2), (3, ?, ?, 3)`,
+        values: ['café ÿ', '{ "a" : [ 1 ,\n\t2 ] , "s" : "x y\\"z" }', 'plain', ' [ ] ', 'x', JSON.stringify({ long })],
+      });
+    });
+    const want = [
+      { id: 1, name: 'café ÿ', doc: { a: [1, 2], s: 'x y"z' }, n: 1 },
+      { id: 2, name: 'plain', doc: [], n: 2 },
+      { id: 3, name: 'x', doc: { long }, n: 3 },
+    ];
+    let got = '';
+    for await (const chunk of adapter.exportJsonLines(S, 'root')) got += Buffer.from(chunk).toString('utf8');
+    expect(got).toBe(want.map((r) => `${encodeRecordLine(S, r)}\n`).join(''));
+
+    await admin(async (c) => {
+      await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY n BIGINT NULL`);
+      await c.query(`UPDATE \`${database}\`.LinesForeign SET n = NULL WHERE id = 2`);
+    });
+    const lines = async () => {
+      for await (const _ of adapter.exportJsonLines(S, 'root'));
+    };
+    await expect(lines()).rejects.toMatchObject({
+      code: 'INVALID_VALUE',
+      message: expect.stringMatching(/LinesForeign: a row .* holds NULL .*\(one of id, name, doc, n\)/),
+    });
+    // The pool is whole afterwards.
+    expect(await adapter.count(S, 'root')).toBe(3);
+  });
+
   describe('introspection of the Chinook dataset', () => {
     const datasets = sharedDatasetsDir();
     const script = datasets && join(datasets, 'chinook', 'Chinook_MySql.sql');

@@ -11,6 +11,7 @@ import type {
 } from '@koan/data';
 import {
   abortedOr,
+  compactJsonBytes,
   DataError,
   decodeArchiveLines,
   describeKey,
@@ -653,10 +654,6 @@ export function cancelOnAbort(
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-const SPACE = 0x20;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
 /** Brackets each json value in exported lines (see `jsonExpression`); JSON text never holds it raw and CSV passes it through. */
 const MARK = 0x03;
 
@@ -674,20 +671,8 @@ function compactJson(chunk: Buffer): Buffer {
   while (start >= 0) {
     n += chunk.copy(out, n, from, start);
     const end = chunk.indexOf(MARK, start + 1);
-    let inString = false;
-    for (let i = start + 1; i < end; i++) {
-      const b = chunk[i]!;
-      if (inString) {
-        if (b === BACKSLASH) {
-          out[n++] = b;
-          out[n++] = chunk[++i]!;
-          continue;
-        }
-        if (b === QUOTE) inString = false;
-      } else if (b === QUOTE) inString = true;
-      else if (b === SPACE) continue;
-      out[n++] = b;
-    }
+    n = compactJsonBytes(chunk, start + 1, end, out, n);
+    if (n < 0) throw new DataError('INVALID_VALUE', '[postgres] the server sent json text with a control character');
     from = end + 1;
     start = chunk.indexOf(MARK, from);
   }

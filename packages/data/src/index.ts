@@ -62,6 +62,7 @@ export {
   t,
 } from './fields.js';
 export {
+  compactJsonBytes,
   decodeArchiveLines,
   importEachBatch,
   type LineTarget,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildSchema,
+  compactJsonBytes,
   decodeArchiveLines,
   decodeValue,
   encodeRecordLine,
@@ -116,5 +117,31 @@ describe('scanCanonicalLine / lineTranscoder', () => {
     expect(() => decodeArchiveLines(Doc, ['{"id":1,"x":2}'], 41)).toThrow(
       /line 42 has fields the schema does not know: x/,
     );
+  });
+});
+
+describe('compactJsonBytes', () => {
+  const compact = (text: string): string | -1 => {
+    const src = Buffer.from(`#${text}#`);
+    const out = Buffer.alloc(src.length);
+    const n = compactJsonBytes(src, 1, src.length - 1, out, 0);
+    return n < 0 ? -1 : out.toString('utf8', 0, n);
+  };
+
+  it('drops blanks outside strings and keeps strings byte for byte', () => {
+    const cases = [
+      '{ "a" : [ 1 ,\n\t2 ] ,\r\n "s" : "x y  z" }',
+      '[ "quote \\" inside", "back\\\\slash ", "\\u0001 é 😀" , { } , [ ] ]',
+      ' "just a string with  spaces" ',
+      '  -1.5  ',
+      '{"already":"compact"}',
+    ];
+    for (const text of cases) expect(compact(text), text).toBe(JSON.stringify(JSON.parse(text)));
+  });
+
+  it('refuses control characters JSON does not allow, and a string ending in a lone backslash', () => {
+    expect(compact('["tab\tinside"]')).toBe(-1);
+    expect(compact('[1,\u00012]')).toBe(-1);
+    expect(compact('"ends in \\')).toBe(-1);
   });
 });
