@@ -138,9 +138,8 @@ export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, str
         if (step.kind === Kind.Text || step.kind === Kind.Quoted) {
           const quote = step.kind === Kind.Quoted;
           if (quote) out[n++] = QUOTE;
-          let b: number;
-          while ((b = row[p++]!) !== FIELD_END) {
-            if (p > size) throw bad(`no end to field ${step.name}`);
+          for (let b = row[p++]; b !== FIELD_END; b = row[p++]) {
+            if (b === undefined) throw bad(`no end to field ${step.name}`);
             out[n++] = b;
           }
           if (quote) out[n++] = QUOTE;
