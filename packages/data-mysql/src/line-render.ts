@@ -9,8 +9,8 @@
  * The server sends one binary value per row, the fields in schema order:
  * - string and json fields as `<byte length>:<UTF-8 bytes>` (the client escapes strings like `JSON.stringify` and
  *   drops the blanks of json text outside its strings, like `JSON_COMPACT`);
- * - every other field as its final JSON text (`"2024-05-01T10:00:00.000000Z"`, `12`, `true`, `"12.50"`...) then
- *   `0x1F`;
+ * - datetime fields as the server's text (`2024-05-01 10:00:00.000001`, any precision), every other field as its
+ *   JSON text without quotes (`12`, `true`, `12.50`, a uuid, base64...), then `0x1F`;
  * - a NULL of a nullable or optional field as `0x1E` (written `null`, or left out with its name when optional).
  * A NULL in a field that is neither makes the row NULL, and the export fails naming the entity.
  */
@@ -29,8 +29,10 @@ const UTF8_BYTES = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
 enum Kind {
   /** JSON text as the server spells it (integers, booleans), then FIELD_END. */
   Text,
-  /** Text that needs no escaping (uuid, bigint, decimal, date, datetime, base64), quoted by the client. */
+  /** Text that needs no escaping (uuid, bigint, decimal, date, base64), quoted by the client. */
   Quoted,
+  /** `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC: the session's time zone), written `"YYYY-MM-DDTHH:MM:SS.ffffffZ"`. */
+  Datetime,
   /** Length-prefixed UTF-8, quoted and escaped by the client. */
   String,
   /** Length-prefixed JSON text, compacted by the client. */
@@ -71,7 +73,7 @@ function textField(c: string, spec: FieldSpec): { value: string; kind: Kind } {
     case 'boolean':
       return { value: `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END`, kind: Kind.Text };
     case 'datetime':
-      return { value: `DATE_FORMAT(${c}, '%Y-%m-%dT%H:%i:%s.%fZ')`, kind: Kind.Quoted };
+      return { value: c, kind: Kind.Datetime };
     case 'binary':
     case 'vector':
       return { value: `REPLACE(TO_BASE64(${c}), '\\n', '')`, kind: Kind.Quoted };
@@ -133,6 +135,24 @@ export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, str
         for (let i = 0; i < head.length; i++) out[n++] = head[i]!;
         if (isNull) {
           for (let i = 0; i < NULL_TEXT.length; i++) out[n++] = NULL_TEXT[i]!;
+          continue;
+        }
+        if (step.kind === Kind.Datetime) {
+          let end = p;
+          while (end < size && row[end] !== FIELD_END) end++;
+          const length = end - p;
+          if (end === size || (length !== 19 && (length < 21 || length > 26)) || row[p + 10] !== 0x20)
+            throw bad(`field ${step.name} is not a datetime`);
+          out[n++] = QUOTE;
+          for (let i = p; i < p + 10; i++) out[n++] = row[i]!;
+          out[n++] = 0x54; // T
+          for (let i = p + 11; i < p + 19; i++) out[n++] = row[i]!;
+          out[n++] = 0x2e; // .
+          for (let i = p + 20; i < end; i++) out[n++] = row[i]!;
+          for (let i = length === 19 ? 0 : length - 20; i < 6; i++) out[n++] = 0x30;
+          out[n++] = 0x5a; // Z
+          out[n++] = QUOTE;
+          p = end + 1;
           continue;
         }
         if (step.kind === Kind.Text || step.kind === Kind.Quoted) {

@@ -560,26 +560,38 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
 
   it('renders lines of rows written by others: blanks of json text dropped, latin1 text as UTF-8, long strings; a NULL where the entity allows none fails by name', async () => {
     const S = buildSchema(
-      { name: 'LinesForeign', key: 'id', fields: { id: t.integer(), name: t.string(), doc: t.json(), n: t.integer() } },
+      {
+        name: 'LinesForeign',
+        key: 'id',
+        fields: { id: t.integer(), name: t.string(), doc: t.json(), n: t.integer(), at: t.datetime().nullable() },
+      },
       'declared',
     );
     await adapter.ensureEntity(S, 'root');
     const long = `${'é😀"\\\n'.repeat(20_000)}end`;
     await admin(async (c) => {
       await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY name LONGTEXT CHARACTER SET latin1 NOT NULL`);
+      // Datetimes of other precisions read with six fraction digits.
+      await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY at DATETIME(3) NULL`);
       await c.query({
-        sql: `INSERT INTO \`${database}\`.LinesForeign (id, name, doc, n) VALUES (1, ?, ?, 1), (2, ?, ?, 2), (3, ?, ?, 3)`,
+        sql: `INSERT INTO \`${database}\`.LinesForeign (id, name, doc, n, at) VALUES (1, ?, ?, 1, '2024-02-29 23:59:59.123'), (2, ?, ?, 2, NULL), (3, ?, ?, 3, '1999-12-31 00:00:00')`,
         values: ['café ÿ', '{ "a" : [ 1 ,\n\t2 ] , "s" : "x y\\"z" }', 'plain', ' [ ] ', 'x', JSON.stringify({ long })],
       });
     });
     const want = [
-      { id: 1, name: 'café ÿ', doc: { a: [1, 2], s: 'x y"z' }, n: 1 },
-      { id: 2, name: 'plain', doc: [], n: 2 },
-      { id: 3, name: 'x', doc: { long }, n: 3 },
+      { id: 1, name: 'café ÿ', doc: { a: [1, 2], s: 'x y"z' }, n: 1, at: '2024-02-29T23:59:59.123000Z' },
+      { id: 2, name: 'plain', doc: [], n: 2, at: null },
+      { id: 3, name: 'x', doc: { long }, n: 3, at: '1999-12-31T00:00:00.000000Z' },
     ];
     let got = '';
     for await (const chunk of adapter.exportJsonLines(S, 'root')) got += Buffer.from(chunk).toString('utf8');
     expect(got).toBe(want.map((r) => `${encodeRecordLine(S, r)}\n`).join(''));
+    await admin((c) => c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY at DATETIME NULL`));
+    got = '';
+    for await (const chunk of adapter.exportJsonLines(S, 'root')) got += Buffer.from(chunk).toString('utf8');
+    expect(got).toBe(
+      want.map((r) => `${encodeRecordLine(S, { ...r, at: r.at && `${r.at.slice(0, 19)}.000000Z` })}\n`).join(''),
+    );
 
     await admin(async (c) => {
       await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY n BIGINT NULL`);
