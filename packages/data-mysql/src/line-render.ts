@@ -107,8 +107,8 @@ export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, str
     parts.push(spec.nullable || spec.optional ? `COALESCE(CONCAT(${part}), X'1E')` : part);
     steps.push({ name, head: Buffer.from(`${JSON.stringify(name)}:`), kind, absentWhenNull: spec.optional });
   }
-  // Room for any line of a row of n bytes: every byte escaped as \u00XX, plus names, commas, nulls and braces.
-  const fixed = steps.reduce((sum, s) => sum + s.head.length + 6, 4);
+  // Names, commas, quotes, nulls, braces and the newline, beyond the row's own bytes.
+  const fixed = steps.reduce((sum, s) => sum + s.head.length + 12, 4);
   const bad = (why: string) =>
     new DataError('INVALID_VALUE', `[mysql] ${schema.name}: a row the server sent could not be read (${why}).`, {
       details: { entity: schema.name },
@@ -117,7 +117,7 @@ export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, str
     select: `CONCAT(${parts.join(', ')})`,
     render(row, chunks) {
       // Byte loops, not Buffer.copy: the pieces are short, and a native call per piece cost more than the copying.
-      const out = chunks.reserve(6 * row.length + fixed);
+      const out = chunks.reserve(lineBound(row) + fixed);
       const size = row.length;
       let n = chunks.length;
       let p = 0;
@@ -184,12 +184,32 @@ export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, str
       if (p !== size) throw bad('bytes left after the last field');
       out[n++] = 0x7d; // }
       out[n++] = 0x0a;
+      // Writes past the end of a buffer are dropped silently: never hand on a line that did not fit.
+      if (n > out.length) throw bad(`its line outgrew the ${out.length - chunks.length} bytes reserved for it`);
       chunks.commit(n);
     },
   };
 }
 
 const NULL_TEXT = Buffer.from('null');
+
+/** Rows from this size on are scanned for a tight bound on their line, instead of assuming every byte escaped. */
+const LARGE_ROW = 16 * 1024;
+
+/**
+ * At least the bytes the values of `row` take in its line: a byte JSON escapes becomes at most 6 (`\u00XX`), and a
+ * byte of a malformed UTF-8 sequence at most 3 (U+FFFD); every other byte stays one.
+ */
+function lineBound(row: Buffer): number {
+  if (row.length < LARGE_ROW) return 6 * row.length;
+  let extra = 0;
+  for (let i = 0; i < row.length; i++) {
+    const b = row[i]!;
+    if (b < 0x20 || b === QUOTE || b === BACKSLASH) extra += 5;
+    else if (b >= 0x80) extra += 2;
+  }
+  return row.length + extra;
+}
 
 /**
  * The JSON string of the UTF-8 bytes `row[from, to)` written at `out[n]`, as `JSON.stringify` spells it; the new end.

@@ -569,19 +569,30 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     );
     await adapter.ensureEntity(S, 'root');
     const long = `${'é😀"\\\n'.repeat(20_000)}end`;
+    // A large row whose every byte is escaped (six bytes each in the line).
+    const controls = '\u0001'.repeat(30_000);
     await admin(async (c) => {
       await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY name LONGTEXT CHARACTER SET latin1 NOT NULL`);
       // Datetimes of other precisions read with six fraction digits.
       await c.query(`ALTER TABLE \`${database}\`.LinesForeign MODIFY at DATETIME(3) NULL`);
       await c.query({
-        sql: `INSERT INTO \`${database}\`.LinesForeign (id, name, doc, n, at) VALUES (1, ?, ?, 1, '2024-02-29 23:59:59.123'), (2, ?, ?, 2, NULL), (3, ?, ?, 3, '1999-12-31 00:00:00')`,
-        values: ['café ÿ', '{ "a" : [ 1 ,\n\t2 ] , "s" : "x y\\"z" }', 'plain', ' [ ] ', 'x', JSON.stringify({ long })],
+        sql: `INSERT INTO \`${database}\`.LinesForeign (id, name, doc, n, at) VALUES (1, ?, ?, 1, '2024-02-29 23:59:59.123'), (2, ?, ?, 2, NULL), (3, ?, ?, 3, '1999-12-31 00:00:00'), (4, ?, '{}', 4, NULL)`,
+        values: [
+          'café ÿ',
+          '{ "a" : [ 1 ,\n\t2 ] , "s" : "x y\\"z" }',
+          'plain',
+          ' [ ] ',
+          'x',
+          JSON.stringify({ long }),
+          controls,
+        ],
       });
     });
     const want = [
       { id: 1, name: 'café ÿ', doc: { a: [1, 2], s: 'x y"z' }, n: 1, at: '2024-02-29T23:59:59.123000Z' },
       { id: 2, name: 'plain', doc: [], n: 2, at: null },
       { id: 3, name: 'x', doc: { long }, n: 3, at: '1999-12-31T00:00:00.000000Z' },
+      { id: 4, name: controls, doc: {}, n: 4, at: null },
     ];
     let got = '';
     for await (const chunk of adapter.exportJsonLines(S, 'root')) got += Buffer.from(chunk).toString('utf8');
@@ -605,7 +616,7 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       message: expect.stringMatching(/LinesForeign: a row .* holds NULL .*\(one of id, name, doc, n\)/),
     });
     // The pool is whole afterwards.
-    expect(await adapter.count(S, 'root')).toBe(3);
+    expect(await adapter.count(S, 'root')).toBe(4);
   });
 
   describe('introspection of the Chinook dataset', () => {
