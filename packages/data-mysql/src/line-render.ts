@@ -1,41 +1,40 @@
 /**
- * Archive JSON lines of MariaDB rows, rendered by the client from one cheap server expression per row.
+ * Archive JSON lines of MariaDB rows, written by the client from the columns' text.
  *
- * The server's query is the critical path of a MariaDB backup: one thread scans the table and evaluates the SELECT
+ * The server's scan is the critical path of a MariaDB backup: one thread reads the table and evaluates the SELECT
  * while the client mostly waits. Building the whole JSON line on the server (`JSON_QUOTE`, `JSON_COMPACT`,
- * `COALESCE` per field) took ~3.9 s of server CPU per million rows of the benchmark; this expression takes ~2.2 s and
- * the client finishes the line (quotes, escapes, compaction) on its own core, byte-equal to `encodeRecordLine`.
+ * `DATE_FORMAT`, `COALESCE` per field, one `CONCAT`) took ~3.9 s of server CPU per million rows of the benchmark;
+ * selecting the columns as they are takes ~1.8 s (what `mysqldump`'s `SELECT` costs it), and the client writes the
+ * line on its own core, byte-equal to `encodeRecordLine`:
+ * - strings are quoted and escaped the way `JSON.stringify` does; json text loses its blanks outside strings (what
+ *   `JSON_COMPACT` does);
+ * - datetimes (`2024-05-01 10:00:00.000001`, UTC: the session's time zone, any precision) become
+ *   `"2024-05-01T10:00:00.000001Z"`; binaries and vectors become base64;
+ * - uuid, bigint, decimal and date text is quoted, integers written as they are, booleans as the server's
+ *   `'true'`/`'false'` (a `CASE`, so any column type that MariaDB takes as a truth value works);
+ * - NULL is `null`, or leaves an optional field out. A NULL in a field that is neither nullable nor optional (a table
+ *   changed outside Koan) fails the export naming the field, rather than writing an archive that cannot be restored.
  *
- * The server sends one binary value per row, the fields in schema order:
- * - string and json fields as `<byte length>:<UTF-8 bytes>` (the client escapes strings like `JSON.stringify` and
- *   drops the blanks of json text outside its strings, like `JSON_COMPACT`);
- * - datetime fields as the server's text (`2024-05-01 10:00:00.000001`, any precision), every other field as its
- *   JSON text without quotes (`12`, `true`, `12.50`, a uuid, base64...), then `0x1F`;
- * - a NULL of a nullable or optional field as `0x1E` (written `null`, or left out with its name when optional).
- * A NULL in a field that is neither makes the row NULL, and the export fails naming the entity.
+ * Text columns reach the client in the connection's charset (utf8mb4), whatever charset they are stored in.
  */
 import { compactJsonBytes, DataError, type EntitySchema, type FieldSpec, STREAM_PIECE_BYTES } from '@koan/data';
 import { quoteId } from './mysql-types.js';
 
-const FIELD_END = 0x1f;
-const NULL_MARK = 0x1e;
-const COLON = 0x3a;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-/** Charsets whose bytes are UTF-8 as they are: their columns are sent without conversion. */
-const UTF8_BYTES = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
-
 enum Kind {
-  /** JSON text as the server spells it (integers, booleans), then FIELD_END. */
-  Text,
-  /** Text that needs no escaping (uuid, bigint, decimal, date, base64), quoted by the client. */
+  /** JSON text as the server sends it (integers, booleans). */
+  Raw,
+  /** Text that needs no escaping (uuid, bigint, decimal, date), quoted. */
   Quoted,
-  /** `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC: the session's time zone), written `"YYYY-MM-DDTHH:MM:SS.ffffffZ"`. */
+  /** `YYYY-MM-DD HH:MM:SS[.ffffff]`, written `"YYYY-MM-DDTHH:MM:SS.ffffffZ"`. */
   Datetime,
-  /** Length-prefixed UTF-8, quoted and escaped by the client. */
+  /** Bytes, written as a base64 string. */
+  Base64,
+  /** UTF-8 text, quoted and escaped. */
   String,
-  /** Length-prefixed JSON text, compacted by the client. */
+  /** JSON text, compacted. */
   Json,
 }
 
@@ -44,20 +43,23 @@ interface Step {
   /** `"name":` as UTF-8. */
   readonly head: Buffer;
   readonly kind: Kind;
-  /** What a NULL_MARK means: leave the field out, or write null. */
-  readonly absentWhenNull: boolean;
+  /** What NULL means: leave the field out, write null, or fail (neither nullable nor optional). */
+  readonly whenNull: 'absent' | 'null' | 'refuse';
 }
 
+/** A row as the query returns it: each column's bytes (`typeCast: field => field.buffer()`), `null` for NULL. */
+export type RowValues = readonly (Buffer | null)[];
+
 export interface RowLines {
-  /** The SELECT expression: one binary value per row. */
+  /** The SELECT list: one column per field, in schema order. */
   readonly select: string;
-  /** Appends the archive line of `row` (the expression's bytes) and a newline to `out`. */
-  render(row: Buffer, out: LineChunks): void;
+  /** Appends the archive line of `row` and a newline to `out`. */
+  render(row: RowValues, out: LineChunks): void;
 }
 
 /**
- * Whether MariaDB can send the fields of `schema` this way: not DOUBLE fields (MariaDB's float text is not
- * JavaScript's shortest form), nor optional nullable ones (absent and null share one column).
+ * Whether MariaDB's text of every field of `schema` can be written exactly: not DOUBLE fields (MariaDB's float text is
+ * not JavaScript's shortest form), nor optional nullable ones (absent and null share one column).
  */
 export function rowLinesSupported(schema: EntitySchema): boolean {
   return Object.entries(schema.fields).every(
@@ -65,127 +67,115 @@ export function rowLinesSupported(schema: EntitySchema): boolean {
   );
 }
 
-/** The server expression of a field sent as text, and how the client writes it. */
-function textField(c: string, spec: FieldSpec): { value: string; kind: Kind } {
+function kindOf(spec: FieldSpec): Kind {
   switch (spec.type) {
+    case 'string':
+      return Kind.String;
+    case 'json':
+      return Kind.Json;
     case 'integer':
-      return { value: `CAST(${c} AS CHAR)`, kind: Kind.Text };
     case 'boolean':
-      return { value: `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END`, kind: Kind.Text };
+      return Kind.Raw;
     case 'datetime':
-      return { value: c, kind: Kind.Datetime };
+      return Kind.Datetime;
     case 'binary':
     case 'vector':
-      return { value: `REPLACE(TO_BASE64(${c}), '\\n', '')`, kind: Kind.Quoted };
+      return Kind.Base64;
     default: // uuid, bigint, decimal, date: their text needs no escaping
-      return { value: c, kind: Kind.Quoted };
+      return Kind.Quoted;
   }
 }
 
-/**
- * The client-rendered lines of `schema` (see {@link rowLinesSupported}), given the charset of each string and json
- * column (`null` or missing: not known, converted to UTF-8 by the server).
- */
-export function rowLines(schema: EntitySchema, charsets: ReadonlyMap<string, string | null>): RowLines {
+/** Names, commas, quotes, `null`, the datetime's `T`/`Z`/padding, braces and the newline, beyond the values' bytes. */
+const PER_FIELD = 16;
+
+/** The lines of `schema` (see {@link rowLinesSupported}) from its columns' text. */
+export function rowLines(schema: EntitySchema): RowLines {
   const steps: Step[] = [];
-  const parts: string[] = [];
+  const columns: string[] = [];
   for (const [name, spec] of Object.entries(schema.fields)) {
     const c = quoteId(name);
-    let kind: Kind;
-    let part: string;
-    if (spec.type === 'string' || spec.type === 'json') {
-      kind = spec.type === 'string' ? Kind.String : Kind.Json;
-      const charset = charsets.get(name);
-      const bytes =
-        charset && UTF8_BYTES.has(charset) ? `CAST(${c} AS BINARY)` : `CAST(CONVERT(${c} USING utf8mb4) AS BINARY)`;
-      part = `LENGTH(${bytes}), ':', ${bytes}`;
-    } else {
-      const text = textField(c, spec);
-      kind = text.kind;
-      part = `${text.value}, X'1F'`;
-    }
-    parts.push(spec.nullable || spec.optional ? `COALESCE(CONCAT(${part}), X'1E')` : part);
-    steps.push({ name, head: Buffer.from(`${JSON.stringify(name)}:`), kind, absentWhenNull: spec.optional });
-  }
-  // Names, commas, quotes, nulls, braces and the newline, beyond the row's own bytes.
-  const fixed = steps.reduce((sum, s) => sum + s.head.length + 12, 4);
-  const bad = (why: string) =>
-    new DataError('INVALID_VALUE', `[mysql] ${schema.name}: a row the server sent could not be read (${why}).`, {
-      details: { entity: schema.name },
+    columns.push(
+      spec.type === 'boolean' ? `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END` : c,
+    );
+    steps.push({
+      name,
+      head: Buffer.from(`${JSON.stringify(name)}:`),
+      kind: kindOf(spec),
+      whenNull: spec.optional ? 'absent' : spec.nullable ? 'null' : 'refuse',
     });
+  }
+  const fixed = steps.reduce((sum, s) => sum + s.head.length + PER_FIELD, 4);
+  const bad = (why: string) =>
+    new DataError('INVALID_VALUE', `[mysql] ${schema.name}: ${why}.`, { details: { entity: schema.name } });
   return {
-    select: `CONCAT(${parts.join(', ')})`,
+    select: columns.join(', '),
     render(row, chunks) {
       // Byte loops, not Buffer.copy: the pieces are short, and a native call per piece cost more than the copying.
       const out = chunks.reserve(lineBound(row) + fixed);
-      const size = row.length;
       let n = chunks.length;
-      let p = 0;
       let first = true;
       out[n++] = 0x7b; // {
-      for (const step of steps) {
-        const isNull = row[p] === NULL_MARK;
-        if (isNull) {
-          p++;
-          if (step.absentWhenNull) continue;
+      for (let f = 0; f < steps.length; f++) {
+        const step = steps[f]!;
+        const v = row[f];
+        if (v === null || v === undefined) {
+          if (step.whenNull === 'absent') continue;
+          if (step.whenNull === 'refuse')
+            throw bad(
+              `a row holds NULL in field ${step.name}, which is neither nullable nor optional. Fix those rows, or declare the field .nullable() or .optional()`,
+            );
         }
         if (!first) out[n++] = 0x2c; // ,
         first = false;
         const head = step.head;
         for (let i = 0; i < head.length; i++) out[n++] = head[i]!;
-        if (isNull) {
+        if (v === null || v === undefined) {
           for (let i = 0; i < NULL_TEXT.length; i++) out[n++] = NULL_TEXT[i]!;
           continue;
         }
-        if (step.kind === Kind.Datetime) {
-          let end = p;
-          while (end < size && row[end] !== FIELD_END) end++;
-          const length = end - p;
-          if (end === size || (length !== 19 && (length < 21 || length > 26)) || row[p + 10] !== 0x20)
-            throw bad(`field ${step.name} is not a datetime`);
-          out[n++] = QUOTE;
-          for (let i = p; i < p + 10; i++) out[n++] = row[i]!;
-          out[n++] = 0x54; // T
-          for (let i = p + 11; i < p + 19; i++) out[n++] = row[i]!;
-          out[n++] = 0x2e; // .
-          for (let i = p + 20; i < end; i++) out[n++] = row[i]!;
-          for (let i = length === 19 ? 0 : length - 20; i < 6; i++) out[n++] = 0x30;
-          out[n++] = 0x5a; // Z
-          out[n++] = QUOTE;
-          p = end + 1;
-          continue;
-        }
-        if (step.kind === Kind.Text || step.kind === Kind.Quoted) {
-          const quote = step.kind === Kind.Quoted;
-          if (quote) out[n++] = QUOTE;
-          for (let b = row[p++]; b !== FIELD_END; b = row[p++]) {
-            if (b === undefined) throw bad(`no end to field ${step.name}`);
-            out[n++] = b;
+        switch (step.kind) {
+          case Kind.String:
+            n = quoted(v, out, n);
+            break;
+          case Kind.Json:
+            n = compactJsonBytes(v, 0, v.length, out, n);
+            if (n < 0) throw bad(`field ${step.name} is not JSON: it holds a control character`);
+            break;
+          case Kind.Raw:
+            for (let i = 0; i < v.length; i++) out[n++] = v[i]!;
+            break;
+          case Kind.Quoted:
+            out[n++] = QUOTE;
+            for (let i = 0; i < v.length; i++) out[n++] = v[i]!;
+            out[n++] = QUOTE;
+            break;
+          case Kind.Base64:
+            out[n++] = QUOTE;
+            n += out.write(v.toString('base64'), n, 'latin1');
+            out[n++] = QUOTE;
+            break;
+          case Kind.Datetime: {
+            const length = v.length;
+            if ((length !== 19 && (length < 21 || length > 26)) || v[10] !== 0x20)
+              throw bad(`field ${step.name} is not a datetime: ${v.toString('latin1', 0, 40)}`);
+            out[n++] = QUOTE;
+            for (let i = 0; i < 10; i++) out[n++] = v[i]!;
+            out[n++] = 0x54; // T
+            for (let i = 11; i < 19; i++) out[n++] = v[i]!;
+            out[n++] = 0x2e; // .
+            for (let i = 20; i < length; i++) out[n++] = v[i]!;
+            for (let i = length === 19 ? 0 : length - 20; i < 6; i++) out[n++] = 0x30;
+            out[n++] = 0x5a; // Z
+            out[n++] = QUOTE;
+            break;
           }
-          if (quote) out[n++] = QUOTE;
-          continue;
         }
-        let length = 0;
-        let c = row[p++];
-        while (c !== COLON) {
-          if (c === undefined || c < 0x30 || c > 0x39 || length > size) throw bad(`no length of field ${step.name}`);
-          length = length * 10 + (c - 0x30);
-          c = row[p++];
-        }
-        const end = p + length;
-        if (end > size) throw bad(`field ${step.name} is shorter than its length`);
-        if (step.kind === Kind.String) n = quoted(row, p, end, out, n);
-        else {
-          n = compactJsonBytes(row, p, end, out, n);
-          if (n < 0) throw bad(`field ${step.name} is not JSON: it holds a control character`);
-        }
-        p = end;
       }
-      if (p !== size) throw bad('bytes left after the last field');
       out[n++] = 0x7d; // }
       out[n++] = 0x0a;
       // Writes past the end of a buffer are dropped silently: never hand on a line that did not fit.
-      if (n > out.length) throw bad(`its line outgrew the ${out.length - chunks.length} bytes reserved for it`);
+      if (n > out.length) throw bad(`a line outgrew the ${out.length - chunks.length} bytes reserved for it`);
       chunks.commit(n);
     },
   };
@@ -197,31 +187,36 @@ const NULL_TEXT = Buffer.from('null');
 const LARGE_ROW = 16 * 1024;
 
 /**
- * At least the bytes the values of `row` take in its line: a byte JSON escapes becomes at most 6 (`\u00XX`), and a
- * byte of a malformed UTF-8 sequence at most 3 (U+FFFD); every other byte stays one.
+ * At least the bytes the values of `row` take in its line: a byte JSON escapes becomes at most 6 (`\u00XX`), a
+ * byte of a malformed UTF-8 sequence at most 3 (U+FFFD), base64 4 per 3; every other byte stays one.
  */
-function lineBound(row: Buffer): number {
-  if (row.length < LARGE_ROW) return 6 * row.length;
-  let extra = 0;
-  for (let i = 0; i < row.length; i++) {
-    const b = row[i]!;
-    if (b < 0x20 || b === QUOTE || b === BACKSLASH) extra += 5;
-    else if (b >= 0x80) extra += 2;
+function lineBound(row: RowValues): number {
+  let size = 0;
+  for (const v of row) if (v) size += v.length;
+  if (size < LARGE_ROW) return 6 * size;
+  let bound = 0;
+  for (const v of row) {
+    if (!v) continue;
+    bound += v.length + Math.ceil(v.length / 3) + 4;
+    for (let i = 0; i < v.length; i++) {
+      const b = v[i]!;
+      if (b < 0x20 || b === QUOTE || b === BACKSLASH) bound += 5;
+      else if (b >= 0x80) bound += 2;
+    }
   }
-  return row.length + extra;
+  return bound;
 }
 
 /**
- * The JSON string of the UTF-8 bytes `row[from, to)` written at `out[n]`, as `JSON.stringify` spells it; the new end.
- * Bytes are copied as they are checked; the first one that needs escaping sends the whole string to `JSON.stringify`.
+ * The JSON string of the UTF-8 bytes `v` written at `out[n]`, as `JSON.stringify` spells it; the new end. Bytes are
+ * copied as they are checked; the first one that needs escaping sends the whole string to `JSON.stringify`.
  */
-function quoted(row: Buffer, from: number, to: number, out: Buffer, n: number): number {
+function quoted(v: Buffer, out: Buffer, n: number): number {
   const start = n;
   out[n++] = QUOTE;
-  for (let i = from; i < to; i++) {
-    const b = row[i]!;
-    if (b < 0x20 || b === QUOTE || b === BACKSLASH)
-      return start + out.write(JSON.stringify(row.toString('utf8', from, to)), start);
+  for (let i = 0; i < v.length; i++) {
+    const b = v[i]!;
+    if (b < 0x20 || b === QUOTE || b === BACKSLASH) return start + out.write(JSON.stringify(v.toString('utf8')), start);
     out[n++] = b;
   }
   out[n++] = QUOTE;

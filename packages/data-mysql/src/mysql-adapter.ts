@@ -37,7 +37,7 @@ import {
   type ResultSetHeader,
   escape as sqlEscape,
 } from 'mysql2/promise';
-import { LineChunks, type RowLines, rowLines, rowLinesSupported } from './line-render.js';
+import { LineChunks, type RowValues, rowLines, rowLinesSupported } from './line-render.js';
 import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase, type SkippedTable } from './mysql-introspector.js';
 import {
   ABSENT_COLUMN,
@@ -371,24 +371,12 @@ export class MysqlAdapter implements DataAdapter {
     const { signal } = options;
     throwIfAborted(signal);
     const plan = this.#plan(entity, set);
-    const conn = session.conn ?? (await this.#acquire());
-    let lines: RowLines;
-    try {
-      // String and json columns in a UTF-8 charset are sent as they are stored; others are converted.
-      const [charsets] = await conn.query({
-        sql: 'SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
-        values: [plan.table],
-        rowsAsArray: true,
-      });
-      lines = rowLines(entity, new Map(charsets as [string, string | null][]));
-    } catch (e) {
-      if (!session.conn) conn.release();
-      throw e;
-    }
+    const lines = rowLines(entity);
     const sql = `SELECT ${lines.select} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
+    const conn = session.conn ?? (await this.#acquire());
     // The core (callback) connection under the promise wrapper streams rows.
     const core = conn.connection as unknown as import('mysql2').Connection;
-    // Each line arrives as its raw bytes (UTF-8 JSON), whatever charset the server labels the expression with.
+    // Each column arrives as its text's bytes (in the connection's charset, utf8mb4), or null.
     const typeCast = (field: { buffer(): Buffer | null }) => field.buffer();
     const query = core.query({ sql, rowsAsArray: true, typeCast });
     const chunks = new LineChunks();
@@ -410,23 +398,16 @@ export class MysqlAdapter implements DataAdapter {
     };
     query.on('result', (row: unknown) => {
       if (discard) return;
-      const value = (row as [Buffer | null])[0];
-      if (!value) {
-        const required = Object.entries(entity.fields)
-          .filter(([, spec]) => !spec.nullable && !spec.optional)
-          .map(([name]) => name);
-        return fail(
-          new DataError(
-            'INVALID_VALUE',
-            `[mysql] ${entity.name}: a row in ${plan.table} holds NULL in a field that is neither nullable nor optional (one of ${required.join(', ')}). Fix those rows, or declare the field .nullable() or .optional().`,
-            { details: { entity: entity.name, set } },
-          ),
-        );
-      }
       try {
-        lines.render(value, chunks);
+        lines.render(row as RowValues, chunks);
       } catch (e) {
-        return fail(e);
+        return fail(
+          e instanceof DataError
+            ? new DataError(e.code, `${e.message} (table ${plan.table}, set "${set}")`, {
+                details: { ...e.details, set, table: plan.table },
+              })
+            : e,
+        );
       }
       if (ready.length === 0) return;
       if (ready.length >= EXPORT_CHUNKS_AHEAD && !paused) {
