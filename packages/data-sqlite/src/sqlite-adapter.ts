@@ -175,34 +175,29 @@ class Reads implements DataReader {
       }
       return;
     }
-    // SQLite renders each line (json_object); a page of lines is joined here, the next page starts after the key
-    // of the last line.
+    // SQLite renders each line (json_object) and joins a page of them; the next page starts after its last key.
     const size = options.batchSize ?? 1000;
     const { first, next } = linePageSql(entity, set, sql.render);
     let last: unknown;
+    let bytes = 0;
+    let rows = 0;
     for (;;) {
       throwIfAborted(options.signal);
       const conn = this.#conn();
-      const rows = orEmpty(
+      const limit = linePageRows(size, bytes, rows);
+      const [page, lastKey, count] = orEmpty(
         () =>
           (last === undefined
-            ? conn.prepare(first).pluck(true).safeIntegers(false).all(size)
-            : conn.prepare(next).pluck(true).safeIntegers(false).all(last, size)) as string[],
-        [] as string[],
+            ? conn.prepare(first).raw(true).safeIntegers(false).get(limit)
+            : conn.prepare(next).raw(true).safeIntegers(false).get(last, limit)) as [Buffer | null, unknown, number],
+        [null, null, 0] as [Buffer | null, unknown, number],
       );
-      if (rows.length === 0) return;
-      // In pieces (`STREAM_PIECE_BYTES`), as the snapshot worker does: a buffer per page is a fresh mapping each time.
-      let text = '';
-      for (const row of rows) {
-        text += `${row}\n`;
-        if (text.length >= STREAM_PIECE_BYTES) {
-          yield Buffer.from(text, 'utf8');
-          text = '';
-        }
-      }
-      last = (JSON.parse(rows[rows.length - 1]!) as Record<string, unknown>)[entity.key];
-      if (text.length > 0) yield Buffer.from(text, 'utf8');
-      if (rows.length < size) return;
+      if (!page || count === 0) return;
+      yield page;
+      bytes += page.length;
+      rows += count;
+      last = lastKey;
+      if (count < limit) return;
     }
   }
 
@@ -227,12 +222,28 @@ function rowPageSql(entity: EntitySchema, set: string): { first: string; next: s
   };
 }
 
-/** Keyset pages of JSON lines rendered by SQLite, one string per row; a page starts after the key of the last line before. */
+/**
+ * Keyset pages of JSON lines rendered by SQLite, each page one BLOB of newline-ended lines (no string per row in JS,
+ * no UTF-8 conversion either way), with the page's last key and its row count: `[bytes | null, lastKey, count]`.
+ * The page's rows come from a subquery in key order, and `group_concat` takes them in the order it is given them
+ * (an `ORDER BY` inside `group_concat` would sort every page again: ~45% slower); `max(k)` says where the next page
+ * starts whatever that order, so no row is skipped or read twice.
+ */
 function linePageSql(entity: EntitySchema, set: string, render: string): { first: string; next: string } {
   const table = quoteIdent(physicalName(entity, set));
   const key = quoteIdent(entity.key);
-  const page = (where: string) => `SELECT ${render} FROM ${table} ${where} ORDER BY ${key} LIMIT ?`;
+  const page = (where: string) =>
+    `SELECT CAST(group_concat(l, char(10)) || char(10) AS BLOB), max(k), count(*) FROM (SELECT ${render} AS l, ${key} AS k FROM ${table} ${where} ORDER BY ${key} LIMIT ?)`;
   return { first: page(''), next: page(`WHERE ${key} > ?`) };
+}
+
+/**
+ * Rows per line page: enough for about {@link STREAM_PIECE_BYTES} at the size of the rows read so far (the first
+ * page reads 16), at most `limit`.
+ */
+function linePageRows(limit: number, bytes = 0, rows = 0): number {
+  if (rows === 0) return Math.min(limit, 16);
+  return Math.max(1, Math.min(limit, Math.floor(STREAM_PIECE_BYTES / Math.max(1, bytes / rows))));
 }
 
 /**
@@ -289,7 +300,6 @@ class WorkerReads implements DataReader {
       first,
       next,
       size: options.batchSize ?? 1000,
-      key: entity.key,
     });
     try {
       for (;;) {
