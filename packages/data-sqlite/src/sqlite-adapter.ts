@@ -610,8 +610,9 @@ export class SqliteAdapter implements DataAdapter {
 
   /**
    * The rows, inserted (or upserted) atomically. `rowAt(i)` is the bound row in `rowCodec` column order;
-   * `recordAt(i)` names the record of a failure. An upsert into a set that holds records checks each key first (to
-   * count updates) and goes row by row; every other write binds up to {@link ROWS_PER_INSERT} rows per statement.
+   * `recordAt(i)` names the record of a failure. Writes bind up to {@link ROWS_PER_INSERT} rows per statement; an
+   * upsert into a set that holds records first asks which of the statement's keys exist, to count updates (row by
+   * row for composite keys).
    */
   #writeRows(
     entity: EntitySchema,
@@ -642,25 +643,47 @@ export class SqliteAdapter implements DataAdapter {
       try {
         const insert = conn.prepare(sql);
         return this.#atomically(() => {
-          // Upserts into an empty table (a restore) skip the per-row existence probe.
-          const probe =
-            upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined
-              ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${keyCols.map((c) => `${c} = ?`).join(' AND ')}`).pluck(true)
-              : undefined;
+          // Upserts into an empty table (a restore's first batch) skip the existence probe.
+          const probing = upsert && conn.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined;
+          const probe = probing
+            ? conn.prepare(`SELECT 1 FROM ${table} WHERE ${keyCols.map((c) => `${c} = ?`).join(' AND ')}`).pluck(true)
+            : undefined;
           let updated = 0;
           let i = 0;
-          // Without a probe, rows go in by the statement-full (one call into SQLite per ~100 rows, not per row).
+          // Rows go in by the statement-full (one call into SQLite per ~100 rows, not per row); an upsert into a set
+          // that holds records first asks which keys of the statement exist (one IN query), to count updates.
           const width = cols.length;
-          const perStatement = probe ? 1 : Math.min(ROWS_PER_INSERT, Math.floor(PARAMS_PER_INSERT / width));
+          const singleKey = keyIndexes.length === 1 ? keyIndexes[0]! : -1;
+          const perStatement =
+            probing && singleKey < 0 ? 1 : Math.min(ROWS_PER_INSERT, Math.floor(PARAMS_PER_INSERT / width));
           if (perStatement > 1 && count >= perStatement) {
             const one = `(${cols.map(() => '?').join(', ')})`;
             const many = conn.prepare(sql.replace(one, Array(perStatement).fill(one).join(', ')));
+            const existing = probing
+              ? conn
+                  .prepare(
+                    `SELECT ${keyCols[0]} FROM ${table} WHERE ${keyCols[0]} IN (${Array(perStatement).fill('?').join(', ')})`,
+                  )
+                  .pluck(true)
+                  .safeIntegers(codec.safeIntegers)
+              : undefined;
             const params: unknown[] = new Array(perStatement * width);
+            const keys: unknown[] = new Array(perStatement);
             for (; i + perStatement <= count; i += perStatement) {
               for (let j = 0; j < perStatement; j++) {
                 current = i + j;
                 const row = rowAt(i + j);
                 for (let c = 0; c < width; c++) params[j * width + c] = row[c];
+                if (existing) keys[j] = row[singleKey];
+              }
+              if (existing) {
+                // As row by row: a key that exists, or that an earlier row of the statement wrote, is an update.
+                const seen = new Set((existing.all(...keys) as unknown[]).map(String));
+                for (const key of keys) {
+                  const k = String(key);
+                  if (seen.has(k)) updated++;
+                  else seen.add(k);
+                }
               }
               try {
                 many.run(params);

@@ -144,6 +144,37 @@ describe('sqlite adapter', () => {
     await a.close();
   });
 
+  it('upserts into a set that holds records count updates exactly as row by row, keys repeated within and across statements', async () => {
+    const a = await open();
+    await a.ensureEntity(Item, ROOT_SET);
+    const item = (id: number, name = `n${id}`) => ({ id, name, price: '1.00', at: null });
+    await a.importBatch(
+      Item,
+      ROOT_SET,
+      Array.from({ length: 50 }, (_, i) => item(i + 1)),
+      { mode: 'insert' },
+    );
+    // Keys 1-200 then 1-50 again (250 rows: two full statements and a tail of 50); a new key twice in one statement.
+    const batch = Array.from({ length: 250 }, (_, i) => item((i % 200) + 1, `v${i}`));
+    batch[10] = item(500, 'first');
+    batch[20] = item(500, 'second');
+    const seen = new Set(Array.from({ length: 50 }, (_, i) => i + 1));
+    let updated = 0;
+    for (const r of batch) {
+      if (seen.has(r.id)) updated++;
+      else seen.add(r.id);
+    }
+    expect(updated).toBe(99);
+    expect(await a.importBatch(Item, ROOT_SET, batch, { mode: 'upsert', bulk: true })).toEqual({
+      inserted: 250 - updated,
+      updated,
+    });
+    expect(await a.count(Item, ROOT_SET)).toBe(seen.size);
+    expect((await a.get(Item, ROOT_SET, 500))?.name).toBe('second');
+    expect((await a.get(Item, ROOT_SET, 1))?.name).toBe('v200');
+    await a.close();
+  });
+
   it('is loaded by the runtime for provider "sqlite", relative to cwd', async () => {
     const runtime = new DataRuntime({
       cwd: root,
