@@ -89,8 +89,8 @@ function kindOf(spec: FieldSpec): Kind {
 /** Names, commas, quotes, `null`, the datetime's `T`/`Z`/padding, braces and the newline, beyond the values' bytes. */
 const PER_FIELD = 16;
 
-/** The lines of `schema` (see {@link rowLinesSupported}) from its columns' text. */
-export function rowLines(schema: EntitySchema): RowLines {
+/** The lines of `schema` (see {@link rowLinesSupported}) from its columns' text; `where` names the rows in errors. */
+export function rowLines(schema: EntitySchema, where: { readonly table: string; readonly set: string }): RowLines {
   const steps: Step[] = [];
   const columns: string[] = [];
   for (const [name, spec] of Object.entries(schema.fields)) {
@@ -107,7 +107,9 @@ export function rowLines(schema: EntitySchema): RowLines {
   }
   const fixed = steps.reduce((sum, s) => sum + s.head.length + PER_FIELD, 4);
   const bad = (why: string) =>
-    new DataError('INVALID_VALUE', `[mysql] ${schema.name}: ${why}.`, { details: { entity: schema.name } });
+    new DataError('INVALID_VALUE', `[mysql] ${schema.name} (table ${where.table}, set "${where.set}"): ${why}.`, {
+      details: { entity: schema.name, set: where.set, table: where.table },
+    });
   return {
     select: columns.join(', '),
     render(row, chunks) {

@@ -335,8 +335,8 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   /**
-   * On MariaDB, declared entities whose every field the server can send as text (see `rowLinesSupported`): the
-   * archive's JSON lines are written from one value per row, without record objects.
+   * On MariaDB, declared entities whose every field's text can be written exactly (see `rowLinesSupported`): the
+   * archive's JSON lines are written from the columns' raw text, without record objects.
    */
   jsonLinesSupported(entity: EntitySchema): boolean {
     return this.#mariadb && entity.origin === 'declared' && rowLinesSupported(entity);
@@ -363,7 +363,7 @@ export class MysqlAdapter implements DataAdapter {
     if (!this.#mariadb || !rowLinesSupported(entity))
       throw new DataError(
         'UNSUPPORTED',
-        `[mysql] ${entity.name}: the server cannot build its JSON lines; use exportEntity`,
+        `[mysql] ${entity.name}: its JSON lines cannot be written from the columns' text (MariaDB only; no DOUBLE or optional nullable fields); use exportEntity`,
         {
           details: { entity: entity.name },
         },
@@ -371,7 +371,7 @@ export class MysqlAdapter implements DataAdapter {
     const { signal } = options;
     throwIfAborted(signal);
     const plan = this.#plan(entity, set);
-    const lines = rowLines(entity);
+    const lines = rowLines(entity, { table: plan.table, set });
     const sql = `SELECT ${lines.select} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
     const conn = session.conn ?? (await this.#acquire());
     // The core (callback) connection under the promise wrapper streams rows.
@@ -401,13 +401,7 @@ export class MysqlAdapter implements DataAdapter {
       try {
         lines.render(row as RowValues, chunks);
       } catch (e) {
-        return fail(
-          e instanceof DataError
-            ? new DataError(e.code, `${e.message} (table ${plan.table}, set "${set}")`, {
-                details: { ...e.details, set, table: plan.table },
-              })
-            : e,
-        );
+        return fail(e);
       }
       if (ready.length === 0) return;
       if (ready.length >= EXPORT_CHUNKS_AHEAD && !paused) {

@@ -613,7 +613,9 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
     };
     await expect(lines()).rejects.toMatchObject({
       code: 'INVALID_VALUE',
-      message: expect.stringMatching(/LinesForeign: a row holds NULL in field n, .* \.nullable\(\) or \.optional\(\)/),
+      message: expect.stringMatching(
+        /LinesForeign \(table LinesForeign, set "root"\): a row holds NULL in field n, .* \.nullable\(\) or \.optional\(\)\.$/,
+      ),
       details: { entity: 'LinesForeign', set: 'root', table: 'LinesForeign' },
     });
     // The pool is whole afterwards.
