@@ -1,9 +1,10 @@
 import { type Dirent, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { buildSchema, DataRuntime, Entity, type FieldsShape, type SourceConfig, t } from '@koan/data';
+import { buildSchema, type DataAdapter, DataRuntime, Entity, type FieldsShape, type SourceConfig, t } from '@koan/data';
 import { type BackupConfig, BackupContext, type ProgressEvent } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
+import { createScratch, type Dialect, probeDialect, type ScratchDatabase } from './scratch-databases.js';
 
 /** A context on real local disk in a temp dir, with the given data sources. */
 export async function makeContext(
@@ -72,4 +73,44 @@ export function maxInFlight(events: readonly ProgressEvent[]): number {
     max = Math.max(max, open.size);
   }
   return max;
+}
+
+type TestContextLike = { skip(note?: string): void };
+
+/**
+ * Runs `fn` with a context whose default source is a scratch database of `dialect` (skipped, with the reason, when
+ * its server does not answer outside CI); the context and the database are removed afterwards.
+ */
+export async function withScratchContext(
+  ctx: TestContextLike,
+  dialect: Dialect,
+  label: string,
+  fn: (env: Awaited<ReturnType<typeof makeContext>>, db: ScratchDatabase) => Promise<void>,
+): Promise<void> {
+  const reason = await probeDialect(dialect);
+  if (reason) return ctx.skip(reason);
+  const db = await createScratch(dialect, label);
+  const env = await makeContext({ default: db.source });
+  try {
+    await fn(env, db);
+  } finally {
+    await env.cleanup();
+    await db.drop();
+  }
+}
+
+/** Counts calls to `adapter.count` until `restore()` puts the method back. */
+export function spyOnCount(adapter: DataAdapter): { calls(): number; restore(): void } {
+  const count = adapter.count.bind(adapter);
+  let calls = 0;
+  adapter.count = (...args) => {
+    calls++;
+    return count(...args);
+  };
+  return {
+    calls: () => calls,
+    restore: () => {
+      adapter.count = count;
+    },
+  };
 }

@@ -5,20 +5,15 @@
 import { buildSchema, Entity, t } from '@koan/data';
 import { backupEntity, type ProgressEvent } from '@koan/data-backup';
 import { describe, expect, it } from 'vitest';
-import { makeContext } from './helpers.js';
-import { createScratch, probeDialect } from './scratch-databases.js';
+import { spyOnCount, withScratchContext } from './helpers.js';
 
 const fields = { id: t.integer(), label: t.string() };
 const schema = buildSchema({ name: 'LargeSet', key: 'id', fields }, 'declared');
 const ROWS = 120_000; // above the 100,000 records from which the estimate is used
 
 describe('progress totals of a large MariaDB set', () => {
-  it('come from the InnoDB estimate, marked as estimated, with no count', async (ctx) => {
-    const reason = await probeDialect('mariadb');
-    if (reason) return ctx.skip(reason);
-    const db = await createScratch('mariadb', 'estimates');
-    const env = await makeContext({ default: db.source });
-    try {
+  it('come from the InnoDB estimate, marked as estimated, with no count', (ctx) =>
+    withScratchContext(ctx, 'mariadb', 'estimates', async (env, db) => {
       const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
       const adapter = await env.context.runtime.adapter('default');
       await adapter.ensureEntity(schema, 'root');
@@ -32,26 +27,17 @@ describe('progress totals of a large MariaDB set', () => {
       await db.exec('ANALYZE TABLE `LargeSet`');
       const estimate = (await adapter.estimateCount!(schema, 'root'))!;
       expect(estimate).toBeGreaterThanOrEqual(100_000);
-      const count = adapter.count.bind(adapter);
-      let counts = 0;
-      adapter.count = (...args) => {
-        counts++;
-        return count(...args);
-      };
+      const counts = spyOnCount(adapter);
       const events: ProgressEvent[] = [];
       try {
         const manifest = await backupEntity(env.context, entity, 'large', { onProgress: (e) => events.push(e) });
         expect(manifest.verification.totalItemCount).toBe(ROWS);
       } finally {
-        adapter.count = count;
+        counts.restore();
       }
-      expect(counts).toBe(0);
+      expect(counts.calls()).toBe(0);
       const start = events.find((e) => e.phase === 'entity-start')!;
       expect(start).toMatchObject({ totalRecords: estimate, overallTotalRecords: estimate, totalsEstimated: true });
       expect(events.at(-1)).toMatchObject({ phase: 'done', overallRecords: ROWS, totalsEstimated: true });
-    } finally {
-      await env.cleanup();
-      await db.drop();
-    }
-  });
+    }));
 });

@@ -8,7 +8,7 @@ import { abortWhileWaiting } from '@koan/data/testing';
 import { backupEntity, restoreEntity } from '@koan/data-backup';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { makeContext } from './helpers.js';
+import { makeContext, spyOnCount, withScratchContext } from './helpers.js';
 import { createScratch, probeDialect } from './scratch-databases.js';
 
 const fields = { id: t.integer(), label: t.string(), price: t.decimal(10, 2) };
@@ -71,65 +71,46 @@ describe('streamed restore into PostgreSQL', () => {
 });
 
 describe('cancelling a restore that waits on a lock', () => {
-  it('stops it at once with ABORTED (PostgreSQL); the table keeps what it had', async (ctx) => {
-    const reason = await probeDialect('postgres');
-    if (reason) return ctx.skip(reason);
-    const db = await createScratch('postgres', 'locked');
-    const env = await makeContext({ default: db.source });
-    const holder = new pg.Client({
-      connectionString: (db.source.settings as { connectionString: string }).connectionString,
-    });
-    try {
-      const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
-      await entity.upsertMany(records.slice(0, 100).map((r) => ({ ...r, label: 'kept' })));
-      await backupEntity(env.context, entity, 'locked');
-      await holder.connect();
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE "StreamedNote" IN ACCESS EXCLUSIVE MODE');
-      const outcome = await abortWhileWaiting((signal) =>
-        restoreEntity(env.context, entity, 'locked', { replaceExisting: true, signal }),
-      );
-      expect(outcome).toMatchObject({ code: 'ABORTED' });
-      await holder.query('ROLLBACK');
-      expect(await entity.count()).toBe(100);
-    } finally {
-      await holder.end().catch(() => {});
-      await env.cleanup();
-      await db.drop();
-    }
-  });
+  it('stops it at once with ABORTED (PostgreSQL); the table keeps what it had', (ctx) =>
+    withScratchContext(ctx, 'postgres', 'locked', async (env, db) => {
+      const holder = new pg.Client({
+        connectionString: (db.source.settings as { connectionString: string }).connectionString,
+      });
+      try {
+        const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
+        await entity.upsertMany(records.slice(0, 100).map((r) => ({ ...r, label: 'kept' })));
+        await backupEntity(env.context, entity, 'locked');
+        await holder.connect();
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE "StreamedNote" IN ACCESS EXCLUSIVE MODE');
+        const outcome = await abortWhileWaiting((signal) =>
+          restoreEntity(env.context, entity, 'locked', { replaceExisting: true, signal }),
+        );
+        expect(outcome).toMatchObject({ code: 'ABORTED' });
+        await holder.query('ROLLBACK');
+        expect(await entity.count()).toBe(100);
+      } finally {
+        await holder.end().catch(() => {});
+      }
+    }));
 });
 
 describe('a merge restore into a set that has records', () => {
-  it('asks MariaDB whether the set has records instead of counting them (a count is a full scan there)', async (ctx) => {
-    const reason = await probeDialect('mariadb');
-    if (reason) return ctx.skip(reason);
-    const db = await createScratch('mariadb', 'probe');
-    const env = await makeContext({ default: db.source });
-    try {
+  it('asks MariaDB whether the set has records instead of counting them (a count is a full scan there)', (ctx) =>
+    withScratchContext(ctx, 'mariadb', 'probe', async (env) => {
       const entity = new Entity(schema, fields).withRuntime(env.context.runtime);
       const rows = records.slice(0, 50);
       await entity.upsertMany(rows.map((r) => ({ ...r, label: 'backed up' })));
       await backupEntity(env.context, entity, 'probe');
       await entity.upsertMany(rows.map((r) => ({ ...r, label: 'changed since' })));
-      const adapter = await env.context.runtime.adapter('default');
-      const count = adapter.count.bind(adapter);
-      let counts = 0;
-      adapter.count = (...args) => {
-        counts++;
-        return count(...args);
-      };
+      const counts = spyOnCount(await env.context.runtime.adapter('default'));
       try {
         const report = await restoreEntity(env.context, entity, 'probe');
         expect(report.entities[0]).toMatchObject({ inserted: 0, updated: 50 });
-        expect(counts).toBe(0);
+        expect(counts.calls()).toBe(0);
       } finally {
-        adapter.count = count;
+        counts.restore();
       }
       expect((await entity.get(3))?.label).toBe('backed up');
-    } finally {
-      await env.cleanup();
-      await db.drop();
-    }
-  });
+    }));
 });
