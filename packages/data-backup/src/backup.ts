@@ -129,18 +129,6 @@ async function* encodeBatches(
   }
 }
 
-async function* countLines(
-  chunks: AsyncIterable<Uint8Array>,
-  onBatch: (records: number, bytes: number) => void,
-): AsyncGenerator<Uint8Array> {
-  for await (const chunk of chunks) {
-    let n = 0;
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
-    onBatch(n, chunk.length);
-    yield chunk;
-  }
-}
-
 /** A counting semaphore: at most `limit` functions run at once. */
 class Slots {
   readonly #limit: number;
@@ -249,17 +237,20 @@ export async function runBackup(
         progress.emit('progress', current);
       };
       const exportOptions = { batchSize: r.batchSize, ...(signal ? { signal } : {}) };
-      // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding.
+      // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding; their
+      // lines are counted once, by the archive writer as it hashes them.
+      const rendered = reader.exportJsonLines !== undefined && (reader.jsonLinesSupported?.(schema) ?? true);
       const lines =
-        reader.exportJsonLines && (reader.jsonLinesSupported?.(schema) ?? true)
-          ? countLines(reader.exportJsonLines(schema, set, exportOptions), onBatch)
+        rendered && reader.exportJsonLines
+          ? reader.exportJsonLines(schema, set, exportOptions)
           : encodeBatches(schema, reader.exportEntity(schema, set, exportOptions), onBatch);
+      const entryOptions = { ...(signal ? { signal } : {}), ...(rendered ? { onChunk: onBatch } : {}) };
       let stats: EntryStats;
       if (spool) {
         const sp = await EntrySpool.create(entryName, { compress: r.compress, level: r.level });
         let spooled: SpooledEntry;
         try {
-          spooled = await sp.write(lines, signal ? { signal } : {});
+          spooled = await sp.write(lines, entryOptions);
         } catch (e) {
           await sp.discard();
           throw e;
@@ -270,7 +261,7 @@ export async function runBackup(
           await spooled.dispose();
         }
       } else {
-        stats = await append(() => writer.addEntry(entryName, lines, signal ? { signal } : {}));
+        stats = await append(() => writer.addEntry(entryName, lines, entryOptions));
       }
       if (r.includeSchema)
         snapshots.push({

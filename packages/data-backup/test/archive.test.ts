@@ -167,6 +167,38 @@ describe('ZIP writer and reader round trip', () => {
     }
   });
 
+  it('onChunk hears every line and byte once, per source chunk, as the writer and the spool count them', async () => {
+    const heard = () => {
+      const h = { calls: 0, lines: 0, bytes: 0 };
+      const on = (lines: number, bytes: number) => {
+        h.calls++;
+        h.lines += lines;
+        h.bytes += bytes;
+      };
+      return Object.assign(h, { on });
+    };
+    const rows = (i: number) => ({ i, s: 'ü'.repeat(i % 300) });
+    const direct = heard();
+    const spooledHeard = heard();
+    let written: EntryStats | undefined;
+    let spooled: EntryStats | undefined;
+    const spool = await EntrySpool.create('entities/S.jsonl', { dir: mkdtempSync(join(dir, 'on-chunk-')) });
+    const entry = await spool.write(jsonl(20_000, rows), { onChunk: spooledHeard.on });
+    await writeArchive('on-chunk.zip', async (zip) => {
+      written = await zip.addEntry('entities/A.jsonl', jsonl(20_000, rows), { onChunk: direct.on });
+      spooled = await zip.addSpooled(entry);
+    });
+    await entry.dispose();
+    for (const [h, stats] of [
+      [direct, written],
+      [spooledHeard, spooled],
+    ] as const) {
+      expect(stats?.lines).toBe(20_000);
+      expect({ lines: h.lines, bytes: h.bytes }).toEqual({ lines: stats?.lines, bytes: stats?.uncompressedBytes });
+      expect(h.calls, 'one call per chunk of the source, at its pace').toBe(20_000);
+    }
+  });
+
   it('writes archives that unzip -t and Python zipfile accept, plain and forced ZIP64', async () => {
     for (const forceZip64 of [false, true]) {
       const { path, stats } = await sampleArchive(`external-${forceZip64}.zip`, { forceZip64 });

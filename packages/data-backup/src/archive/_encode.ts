@@ -29,6 +29,8 @@ export interface EncodeOptions {
   readonly parallelism?: number | undefined;
   /** Receives compressed (or stored) bytes in order; the returned promise is the backpressure. */
   readonly emit: (chunk: Buffer) => Promise<void>;
+  /** Told the lines and bytes of each chunk `source` yields, as it is taken: progress without a second count. */
+  readonly onChunk?: ((lines: number, bytes: number) => void) | undefined;
 }
 
 export interface EncodeResult {
@@ -151,7 +153,7 @@ export async function encodeEntry(
   source: AsyncIterable<Uint8Array | string>,
   options: EncodeOptions,
 ): Promise<EncodeResult> {
-  const { signal, emit } = options;
+  const { signal, emit, onChunk } = options;
   const method: 0 | 8 = options.compress ? 8 : 0;
   const sha = createHash('sha256');
   const storedSha = createHash('sha256');
@@ -169,9 +171,15 @@ export async function encodeEntry(
   const account = (chunk: Buffer): Buffer => {
     crc = crc32(chunk, crc);
     sha.update(chunk);
-    lines += countNewlines(chunk);
     uncompressedBytes += chunk.length;
     return chunk;
+  };
+
+  /** Lines are counted per source chunk (not per coalesced buffer) so that `onChunk` keeps the source's pace. */
+  const taken = (bytes: Buffer): void => {
+    const n = countNewlines(bytes);
+    lines += n;
+    onChunk?.(n, bytes.length);
   };
 
   async function* coalesced(): AsyncGenerator<Buffer> {
@@ -213,16 +221,20 @@ export async function encodeEntry(
         if (!reserve(max)) {
           if (used > 0) yield account(take());
           if (!reserve(max)) {
-            yield account(typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
+            const whole = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v);
+            taken(whole);
+            yield account(whole);
             continue;
           }
         }
+        const start = used;
         if (typeof v === 'string') {
           used += buf.write(v, used, 'utf8');
         } else {
           buf.set(v, used);
           used += v.byteLength;
         }
+        taken(buf.subarray(start, used));
         if (used >= chunkBytes) yield account(take());
       }
       if (used > 0) yield account(take());

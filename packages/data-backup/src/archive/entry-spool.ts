@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KoanError } from '@koan/data';
 import { encodeEntry, resolveMethod } from './_encode.js';
-import type { SpooledEntry } from './types.js';
+import type { EntrySourceOptions, SpooledEntry } from './types.js';
 import { validateEntryName } from './zip-writer.js';
 
 export interface EntrySpoolOptions {
@@ -59,10 +59,7 @@ export class EntrySpool {
   }
 
   /** Compresses `source` into the temp file. On failure the temp file is deleted. */
-  async write(
-    source: AsyncIterable<Uint8Array | string>,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<SpooledEntry> {
+  async write(source: AsyncIterable<Uint8Array | string>, options: EntrySourceOptions = {}): Promise<SpooledEntry> {
     if (this.#used) {
       throw new KoanError('ARCHIVE_WRITER_CLOSED', `Spool for ${this.name} was already written or discarded`);
     }
@@ -78,6 +75,7 @@ export class EntrySpool {
         level: this.#level,
         compress: this.#method === 8,
         signal: options.signal,
+        onChunk: options.onChunk,
         emit: async (chunk) => {
           if (fileError) throw fileError;
           if (!file.write(chunk)) await waitDrain(file);

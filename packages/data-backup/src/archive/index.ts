@@ -4,6 +4,6 @@
  */
 export { EntrySpool, type EntrySpoolOptions } from './entry-spool.js';
 export { bufferSource, fileSource } from './sources.js';
-export type { EntryStats, RandomAccessSource, SpooledEntry, ZipEntryInfo } from './types.js';
+export type { EntrySourceOptions, EntryStats, RandomAccessSource, SpooledEntry, ZipEntryInfo } from './types.js';
 export { hashEntry, type LinesOptions, type LinesResult, ZipReader } from './zip-reader.js';
 export { ZipWriter, type ZipWriterOptions } from './zip-writer.js';

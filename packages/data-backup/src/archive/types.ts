@@ -16,6 +16,13 @@ export interface EntryStats {
 }
 
 /** An entry compressed ahead of time into a temp file (see `EntrySpool`), ready for `ZipWriter.addSpooled`. */
+/** Options of `ZipWriter.addEntry` and `EntrySpool.write`. */
+export interface EntrySourceOptions {
+  signal?: AbortSignal | undefined;
+  /** Called for each chunk the source yields, as it is taken: that chunk's lines (`\n` bytes) and bytes. */
+  onChunk?: ((lines: number, bytes: number) => void) | undefined;
+}
+
 export interface SpooledEntry extends EntryStats {
   readonly method: 0 | 8;
   /** Temp file holding the deflated (or stored) bytes. */

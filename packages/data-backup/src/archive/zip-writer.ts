@@ -12,7 +12,7 @@ import {
   localHeader,
   toDosDateTime,
 } from './_format.js';
-import type { EntryStats, SpooledEntry } from './types.js';
+import type { EntrySourceOptions, EntryStats, SpooledEntry } from './types.js';
 
 export interface ZipWriterOptions {
   /**
@@ -121,11 +121,14 @@ export class ZipWriter {
     return this.#offset;
   }
 
-  /** Adds an entry from text or bytes; counts `\n`-terminated lines. Rejects (and fails the writer) if `source` throws. */
+  /**
+   * Adds an entry from text or bytes; counts `\n`-terminated lines (`onChunk` hears them as they are counted).
+   * Rejects (and fails the writer) if `source` throws.
+   */
   addEntry(
     name: string,
     source: AsyncIterable<Uint8Array | string>,
-    options: { signal?: AbortSignal } = {},
+    options: EntrySourceOptions = {},
   ): Promise<EntryStats> {
     let nameBytes: Buffer;
     try {
@@ -147,6 +150,7 @@ export class ZipWriter {
           compress: this.#method === 8,
           parallelism: this.#parallelism,
           signal,
+          onChunk: options.onChunk,
           emit: (c) => this.#emit(c),
         });
         await this.#emit(dataDescriptor64(r.crc32, r.compressedBytes, r.uncompressedBytes));
