@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import {
   type Consistency,
   type DataAdapter,
+  DataError,
   type DataReader,
   type Entity,
   type EntitySchema,
@@ -225,8 +226,20 @@ export async function runBackup(
       consistency,
     };
     try {
+      // Nothing is created or changed in the source: a set whose table does not exist reads as empty. A table
+      // that exists must hold every field of the entity (checked here, as creating it would have).
       const adapter = await context.runtime.adapter(target.source);
-      await entity.ensure(adapter, set);
+      const store = await adapter.describe(schema, set);
+      const missing =
+        store.exists && store.columns.length
+          ? Object.keys(schema.fields).filter((f) => !store.columns.some((c) => c.name === f))
+          : [];
+      if (missing.length)
+        throw new DataError(
+          'SCHEMA_MISMATCH',
+          `[${adapter.provider}] ${store.location} lacks column(s) ${missing.join(', ')} of ${schema.name}: add them or migrate the table, or exclude the entity from the backup.`,
+          { details: { entity: schema.name, set, missing } },
+        );
       const current = { entity: schema.name, set, records: 0, totalRecords: totals.get(target) };
       progress.emit('entity-start', current);
       const onBatch = (n: number, bytes: number) => {
@@ -270,7 +283,7 @@ export async function runBackup(
           source: target.source,
           provider: target.provider,
           schema,
-          store: await adapter.describe(schema, set),
+          store,
         });
       checksums[entryName] = stats.sha256;
       entities.push({
@@ -463,7 +476,6 @@ export async function backupEntity(
   options: BackupOptions = {},
 ): Promise<BackupResult> {
   const adapter = await context.runtime.adapter(entity.schema.source);
-  await entity.ensure(adapter, 'root');
   const sets = options.sets ?? (await adapter.listSets(entity.schema));
   const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
   const targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({

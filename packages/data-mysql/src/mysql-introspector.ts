@@ -1,8 +1,8 @@
-import type { EntitySchema, FieldSpec, StoreDescription } from '@koan/data';
+import { type EntitySchema, entityNamesForTables, type FieldSpec, type StoreDescription } from '@koan/data';
 import type { PoolConnection } from 'mysql2/promise';
-import { fieldTypeOfColumn } from './mysql-types.js';
+import { ABSENT_COLUMN, fieldTypeOfColumn } from './mysql-types.js';
 
-/** Marks tables created for declared entities, so `introspect()` leaves them out. */
+/** Marks tables created for declared entities, with the entity's name: `introspect()` names them after it. */
 export const ENTITY_COMMENT_PREFIX = 'koan-entity:';
 
 /** A table `introspect()` could not turn into an entity, and why. */
@@ -130,9 +130,11 @@ export async function describeTable(conn: PoolConnection, table: string): Promis
 }
 
 /**
- * Entities for the tables of the current database that no declared entity created: tables without the
- * `koan-entity:` comment and without `#` (set tables). Tables that cannot be mapped are left out and
- * listed in `skipped` with the reason.
+ * Entities for the tables of the current database. A table name that is not a valid entity name gets a cleaned one
+ * (see `entityNamesForTables`) and keeps its table; tables Koan created (the `koan-entity:` comment) are named after
+ * their entity, without Koan's bookkeeping column, and their `#` set tables are sets, not entities. (Discovery
+ * registers an introspected schema only under a name no declared entity has.) Tables that cannot be mapped are left
+ * out and listed in `skipped` with the reason.
  */
 export async function introspectDatabase(
   conn: PoolConnection,
@@ -144,20 +146,36 @@ export async function introspectDatabase(
     [],
     (r) => ({ name: String(r[0]), comment: String(r[1] ?? '') }),
   );
+  // Koan's tables keep the entity names they were created for (their other sets' tables, `<table>#<set>`, are sets
+  // of those entities); the other tables get valid entity names that do not clash with them.
+  const koanName = (t: { comment: string }) =>
+    t.comment.startsWith(ENTITY_COMMENT_PREFIX) ? t.comment.slice(ENTITY_COMMENT_PREFIX.length) : undefined;
   const entityOf = new Map<string, string>();
-  for (const t of tables)
-    entityOf.set(
-      t.name,
-      t.comment.startsWith(ENTITY_COMMENT_PREFIX) ? t.comment.slice(ENTITY_COMMENT_PREFIX.length) : t.name,
-    );
+  for (const t of tables) {
+    const name = koanName(t);
+    if (
+      name &&
+      !t.name.includes('#') &&
+      /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name) &&
+      ![...entityOf.values()].includes(name)
+    )
+      entityOf.set(t.name, name);
+  }
+  const others = tables.filter((t) => !entityOf.has(t.name) && !(koanName(t) && t.name.includes('#')));
+  for (const [table, name] of entityNamesForTables(
+    others.map((t) => t.name),
+    new Set(entityOf.values()),
+  ))
+    entityOf.set(table, name);
   const allColumns = await columns(conn);
   const allUsage = await keyUsage(conn);
   const json = await jsonColumns(conn);
   const schemas: EntitySchema[] = [];
   const skipped: SkippedTable[] = [];
   for (const table of tables) {
-    if (table.comment.startsWith(ENTITY_COMMENT_PREFIX) || table.name.includes('#')) continue;
-    const cols = allColumns.filter((c) => c.table === table.name);
+    const name = entityOf.get(table.name);
+    if (name === undefined) continue;
+    const cols = allColumns.filter((c) => c.table === table.name && !(c.name === ABSENT_COLUMN && koanName(table)));
     const usage = allUsage.filter((u) => u.table === table.name);
     const pk = usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column);
     if (pk.length === 0) {
@@ -203,7 +221,7 @@ export async function introspectDatabase(
     }
     schemas.push(
       Object.freeze({
-        name: table.name,
+        name,
         key,
         keyType: fields[key]!.type === 'integer' ? 'integer' : 'string',
         ...(pk.length > 1 ? { keyFields: Object.freeze([...pk]) } : {}),

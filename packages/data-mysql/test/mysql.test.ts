@@ -725,13 +725,34 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       ]);
     });
 
-    it.skipIf(reason !== undefined)('leaves out tables created for declared entities', async () => {
-      await chinook.ensureEntity(
-        buildSchema({ name: 'Declared', key: 'id', fields: { id: t.integer() } }, 'declared'),
-        'root',
-      );
-      expect((await chinook.introspect()).some((s) => s.name === 'Declared')).toBe(false);
-    });
+    it.skipIf(reason !== undefined)(
+      'finds tables Koan created under their entity name (sets and bookkeeping left out), names other tables validly',
+      async () => {
+        const declared = buildSchema(
+          { name: 'Declared', key: 'id', fields: { id: t.integer(), note: t.string().optional().nullable() } },
+          'declared',
+        );
+        await chinook.ensureEntity(declared, 'root');
+        await chinook.ensureEntity(declared, 'archive');
+        await admin((c) => c.query(`CREATE TABLE \`${chinookDb}\`.\`Order Items\` (id INT PRIMARY KEY, note TEXT)`));
+        await admin((c) => c.query(`CREATE TABLE \`${chinookDb}\`.\`Order-Items\` (id INT PRIMARY KEY, item INT)`));
+        try {
+          const found = await chinook.introspect();
+          const mine = found.filter((s) => s.name === 'Declared');
+          expect(mine).toHaveLength(1);
+          expect(mine[0]).toMatchObject({ table: 'Declared', origin: 'introspected' });
+          expect(Object.keys(mine[0]!.fields)).toEqual(['id', 'note']);
+          expect(found.filter((s) => (s.table ?? s.name).includes('#'))).toEqual([]);
+          expect(await chinook.listSets(mine[0]!)).toEqual(['root', 'archive']);
+          const items = found.find((s) => s.table === 'Order Items')!;
+          const other = found.find((s) => s.table === 'Order-Items')!;
+          expect([items.name, other.name]).toEqual(['Order_Items', 'Order_Items_2']);
+          expect(() => buildSchema({ ...items, fields: items.fields }, 'introspected')).not.toThrow();
+        } finally {
+          await admin((c) => c.query(`DROP TABLE \`${chinookDb}\`.\`Order-Items\`, \`${chinookDb}\`.\`Order Items\``));
+        }
+      },
+    );
   });
 });
 

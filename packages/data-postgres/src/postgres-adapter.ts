@@ -19,8 +19,15 @@ import {
   setFromPhysicalName,
 } from '@koan/data';
 import pg from 'pg';
-import { type IntrospectionResult, introspectSchema, readTables } from './postgres-introspector.js';
-import { ABSENT, cancelOnAbort, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
+import { type IntrospectionResult, introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';
+import {
+  ABSENT,
+  cancelOnAbort,
+  type Lease,
+  PostgresSession,
+  TransactionSession,
+  tableExists,
+} from './postgres-session.js';
 import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
 
 /** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
@@ -150,10 +157,12 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     if (Object.entries(entity.fields).some(([n, s]) => s.optional && s.nullable && n !== entity.key))
       columns.push(`${q(ABSENT)} text[]`);
     const table = this.table(entity, set);
-    // The comment marks the table as created for a declared entity, so introspect() leaves it out.
+    // A table that exists is left as it is (its comment too: it may be the owner's). A table created here gets a
+    // comment naming its entity, which introspect() reads back for databases whose code is not at hand.
+    if (await tableExists(this.pool, this.source.schema, physicalName(entity, set))) return;
     await this.pool.query(
       `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
-       COMMENT ON TABLE ${table} IS ${lit(`koan:${entity.name}`)}`,
+       COMMENT ON TABLE ${table} IS ${lit(`${KOAN_COMMENT}${entity.name}`)}`,
     );
   }
 

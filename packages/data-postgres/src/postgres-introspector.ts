@@ -1,5 +1,9 @@
-import type { EntitySchema, FieldSpec, FieldType, KeyType } from '@koan/data';
+import { type EntitySchema, entityNamesForTables, type FieldSpec, type FieldType, type KeyType } from '@koan/data';
 import type pg from 'pg';
+import { ABSENT } from './postgres-session.js';
+
+/** The comment on tables Koan created: `koan:<Entity>`. */
+export const KOAN_COMMENT = 'koan:';
 
 /** A table of the schema as the catalog describes it. */
 export interface TableInfo {
@@ -138,15 +142,34 @@ function fieldOf(column: ColumnInfo): FieldSpec {
 }
 
 /**
- * Turns the tables no declared entity created (those without a `koan:` comment) into introspected
- * entities: the primary key becomes the key (a composite one also `keyFields`), single-column foreign keys
- * become references.
+ * Turns the tables of the schema into introspected entities: the primary key becomes the key (a composite one
+ * also `keyFields`), single-column foreign keys become references. A table name that is not a valid entity name
+ * gets a cleaned entity name (see `entityNamesForTables`) and keeps its table. Tables Koan created (a `koan:<Entity>`
+ * comment) are named after their entity, their other sets' tables (`<table>#<set>`) are sets of it, not entities,
+ * and the column Koan uses to tell missing optional values from nulls is not a field. (An application that declares
+ * the entity keeps its declaration: discovery registers an introspected schema only under a name not yet taken.)
  */
 export async function introspectSchema(pool: pg.Pool, schema: string, source: string): Promise<IntrospectionResult> {
   const entities: EntitySchema[] = [];
   const skipped: SkippedTable[] = [];
-  for (const table of await readTables(pool, schema)) {
-    if (table.comment?.startsWith('koan:')) continue;
+  const tables = (await readTables(pool, schema)).filter(
+    (t) => !(t.comment?.startsWith(KOAN_COMMENT) && t.name.includes('#')),
+  );
+  const koanName = (t: TableInfo) =>
+    t.comment?.startsWith(KOAN_COMMENT) ? t.comment.slice(KOAN_COMMENT.length) : undefined;
+  // Koan's tables keep the entity names they were created for; the others get names that do not clash with them.
+  const names = new Map<string, string>();
+  for (const t of tables) {
+    const name = koanName(t);
+    if (name && /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name) && ![...names.values()].includes(name))
+      names.set(t.name, name);
+  }
+  const others = entityNamesForTables(
+    tables.filter((t) => !names.has(t.name)).map((t) => t.name),
+    new Set(names.values()),
+  );
+  for (const [table, name] of others) names.set(table, name);
+  for (const table of tables) {
     const [key] = table.primaryKey;
     if (key === undefined) {
       skipped.push({ table: table.name, reason: 'no primary key: records could not be addressed or restored by key' });
@@ -169,15 +192,19 @@ export async function introspectSchema(pool: pg.Pool, schema: string, source: st
     const keyType = keyTypes.get(key)!;
     const fields: Record<string, FieldSpec> = {};
     for (const column of table.columns) {
+      if (column.name === ABSENT && koanName(table)) continue;
       const columnKeyType = keyTypes.get(column.name);
       let spec = columnKeyType ? { ...fieldOf(column), type: columnKeyType, nullable: false } : fieldOf(column);
       const fk = table.foreignKeys.find((f) => f.columns.length === 1 && f.columns[0] === column.name);
       if (fk?.referencedColumns[0])
-        spec = { ...spec, references: { entity: fk.references, field: fk.referencedColumns[0] } };
+        spec = {
+          ...spec,
+          references: { entity: names.get(fk.references) ?? fk.references, field: fk.referencedColumns[0] },
+        };
       fields[column.name] = spec;
     }
     entities.push({
-      name: table.name,
+      name: names.get(table.name)!,
       key,
       keyType,
       ...(table.primaryKey.length > 1 ? { keyFields: [...table.primaryKey] } : {}),

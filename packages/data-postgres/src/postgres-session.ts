@@ -586,7 +586,7 @@ function drain(stream: copyStreams.CopyToStreamQuery): Promise<boolean> {
   });
 }
 
-async function tableExists(client: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+export async function tableExists(client: pg.ClientBase | pg.Pool, schema: string, table: string): Promise<boolean> {
   const res = await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [`${q(schema)}.${q(table)}`]);
   return res.rows[0]?.e === true;
 }

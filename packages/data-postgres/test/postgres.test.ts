@@ -469,7 +469,11 @@ describe('postgres adapter', () => {
       c: 'string',
       iv: 'string',
     });
-    expect(entities.some((e) => e.name === 'AllTypes')).toBe(false);
+    // A table Koan created is found under its entity's name, without Koan's own bookkeeping column.
+    const koanMade = entities.find((e) => e.name === 'AllTypes');
+    expect(koanMade).toMatchObject({ table: 'AllTypes', origin: 'introspected' });
+    expect(Object.keys(koanMade!.fields)).not.toContain('_koan_absent');
+    expect(entities.filter((e) => (e.table ?? e.name).includes('#'))).toEqual([]);
     expect(skipped.map((x) => x.table).sort()).toEqual(['nokey']);
     const pair = entities.find((e) => e.name === 'pair')!;
     expect(pair).toMatchObject({ key: 'a', keyFields: ['a', 'b'], keyType: 'integer' });
@@ -506,6 +510,30 @@ describe('postgres adapter', () => {
       c: 'ab ',
       iv: '1 day',
     });
+  });
+
+  test('introspection gives tables that are not entity names a valid name; ensureEntity leaves an existing table and its comment alone', async () => {
+    const s = `"${schema}"`;
+    await adapter.pool.query(`
+      CREATE TABLE ${s}."Order Items" (id int PRIMARY KEY, note text);
+      COMMENT ON TABLE ${s}."Order Items" IS 'owned by billing';
+      CREATE TABLE ${s}."Order-Items" (id int PRIMARY KEY, item int REFERENCES ${s}."Order Items" (id));
+      INSERT INTO ${s}."Order Items" VALUES (1, 'first');`);
+    const { entities } = await adapter.introspectDetailed();
+    const items = entities.find((e) => e.table === 'Order Items')!;
+    const other = entities.find((e) => e.table === 'Order-Items')!;
+    expect([items.name, other.name]).toEqual(['Order_Items', 'Order_Items_2']);
+    expect(other.fields.item?.references).toEqual({ entity: 'Order_Items', field: 'id' });
+    // The names pass the same validation a restore applies to the archive's schema.
+    const rebuilt = buildSchema(
+      { name: items.name, key: items.key, fields: items.fields, table: items.table },
+      'introspected',
+    );
+    expect(await collect(adapter.exportEntity(rebuilt, ROOT_SET))).toEqual([{ id: 1, note: 'first' }]);
+    await adapter.ensureEntity(rebuilt, ROOT_SET);
+    const comment = await adapter.pool.query(`SELECT obj_description('${s}."Order Items"'::regclass, 'pg_class') AS c`);
+    expect(comment.rows[0].c).toBe('owned by billing');
+    await adapter.pool.query(`DROP TABLE ${s}."Order-Items"; DROP TABLE ${s}."Order Items"`);
   });
 
   test('introspects the Chinook dataset: 11 tables, keys (composite included), foreign keys, and exports Invoice', async (ctx) => {

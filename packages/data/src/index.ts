@@ -87,6 +87,7 @@ export {
   compareKeys,
   describeKey,
   type EntitySchema,
+  entityNamesForTables,
   KEY_FIELD_TYPES,
   type KeyType,
   keyFieldsOf,

@@ -54,6 +54,25 @@ export function physicalName(schema: EntitySchema, set: string): string {
   return set === ROOT_SET ? base : `${base}#${set}`;
 }
 
+/**
+ * Entity names for existing tables, for introspection: a table name that is not a valid entity name (letters,
+ * digits, `_`; at most 63) has every other character replaced by `_`, and clashes get `_2`, `_3`... The entity
+ * keeps its real table in `table`, so `"Order Items"` is entity `Order_Items` stored in table `"Order Items"`.
+ * `taken` holds names already in use (they are added to it).
+ */
+export function entityNamesForTables(tables: readonly string[], taken = new Set<string>()): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const table of tables) {
+    const cleaned = table.replace(/[^A-Za-z0-9_]/g, '_');
+    const base = (/^[A-Za-z_]/.test(cleaned) ? cleaned : `_${cleaned}`).slice(0, 63);
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base.slice(0, 63 - String(i).length - 1)}_${i}`;
+    taken.add(name);
+    names.set(table, name);
+  }
+  return names;
+}
+
 /** Inverse of {@link physicalName}: the set a physical name belongs to, or undefined if it is not this entity's. */
 export function setFromPhysicalName(schema: EntitySchema, physical: string): string | undefined {
   const base = schema.table ?? schema.name;

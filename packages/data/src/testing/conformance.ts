@@ -609,6 +609,25 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(await a.hasRecords(E, ROOT_SET)).toBe(false);
     });
 
+    test('reading a set that was never created finds nothing and creates nothing (backups write nothing)', async (a) => {
+      const E = entity('NeverMade', 'id', { id: t.integer(), v: t.string() });
+      const drain = async (it: AsyncIterable<unknown> | undefined) => {
+        let n = 0;
+        for await (const _ of it ?? []) n++;
+        return n;
+      };
+      const reads = async (r: DataReader) => {
+        expect(await r.count(E, ROOT_SET)).toBe(0);
+        expect(await drain(r.exportEntity(E, ROOT_SET))).toBe(0);
+        if (r.exportJsonLines && (r.jsonLinesSupported?.(E) ?? true))
+          expect(await drain(r.exportJsonLines(E, ROOT_SET))).toBe(0);
+      };
+      await reads(a);
+      await a.readSnapshot(reads);
+      expect(await a.describe(E, ROOT_SET)).toMatchObject({ exists: false });
+      expect(await a.listSets(E)).toEqual([]);
+    });
+
     test('get and getMany keep the order of keys and skip missing ones', async (a) => {
       const E = entity('GetMany', 'id', { id: t.string(), v: t.integer() });
       await a.ensureEntity(E, ROOT_SET);
