@@ -119,12 +119,36 @@ export function optionalList(rawArgs: readonly string[], name: string): string[]
   return values.length ? values : undefined;
 }
 
-export function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
+/** A whole number from `min` to `max`; `hint` says what the value means (shown on a `Hint:` line when it is refused). */
+export function intOption(
+  value: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+  hint?: string,
+): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
-    throw usageError(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}.`);
+    throw usageError(
+      `--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}.`,
+      hint ?? `For example --${name} ${min}.`,
+    );
   return n;
+}
+
+/** `--batch-size`: records per query (backup) or per written batch (restore), 1 to 100,000. */
+export function batchSizeOption(
+  value: string | undefined,
+  per: 'read per query' | 'written per batch',
+): number | undefined {
+  return intOption(
+    value,
+    'batch-size',
+    1,
+    100_000,
+    `Records ${per}, e.g. --batch-size 1000 (the default, or Koan.Backup.DefaultBatchSize).`,
+  );
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
@@ -150,33 +174,79 @@ export function sizeOption(value: string | undefined, name: string): number | un
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
   const factor = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || factor === undefined)
-    throw usageError(`--${name} must be a size such as 1048576, 512KiB, 10MB or 1.5GiB, not ${JSON.stringify(value)}.`);
+    throw usageError(
+      `--${name} must be a size such as 1048576, 512KiB, 10MB or 1.5GiB, not ${JSON.stringify(value)}.`,
+      'A number of bytes, optionally with a unit: KB, MB, GB (powers of 1000) or KiB, MiB, GiB, k, m, g (powers of 1024).',
+    );
   return Math.round(Number(m[1]) * factor);
 }
 
 const AGO: Readonly<Record<string, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+/**
+ * The instant an ISO-8601 date (`2024-12-17`, midnight UTC) or date-time (`2024-12-17T08:00:00Z`; no offset: local
+ * time) names. Impossible dates are refused with the reason, never rolled over (`Date.parse` reads 2024-02-30 as
+ * March 1st).
+ */
+export function parseIsoDate(value: string): { readonly time: number } | { readonly problem: string } {
+  const m = ISO_DATE.exec(value.trim());
+  if (!m) return { problem: 'not an ISO date' };
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m
+    .slice(1, 7)
+    .map((x) => (x === undefined ? 0 : Number(x)));
+  if (month! < 1 || month! > 12) return { problem: `there is no month ${m[2]}` };
+  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (day! < 1 || day! > days) return { problem: `${MONTHS[month! - 1]} ${m[1]} has ${days} days` };
+  if (hour! > 23 || minute! > 59 || second! > 59)
+    return { problem: `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day` };
+  const time = Date.parse(value.trim());
+  return Number.isNaN(time) ? { problem: 'not an ISO date' } : { time };
+}
 
 /** An ISO-8601 date/time, or an age such as `30m`, `12h`, `7d`, `2w` (that long ago). */
 export function dateOption(value: string | undefined, name: string, now = Date.now()): string | undefined {
   if (value === undefined || value === '') return undefined;
   const age = /^(\d+)([mhdw])$/.exec(value.trim());
   if (age) return new Date(now - Number(age[1]) * AGO[age[2]!]!).toISOString();
-  const t = Date.parse(value);
-  if (Number.isNaN(t))
+  const parsed = parseIsoDate(value);
+  if ('problem' in parsed)
     throw usageError(
-      `--${name} must be an ISO date such as 2024-12-17 or 2024-12-17T08:00:00Z, or an age such as 7d or 12h; got ${JSON.stringify(value)}.`,
+      `--${name} must be an ISO date such as 2024-12-17 or 2024-12-17T08:00:00Z, or an age such as 7d or 12h; got ${JSON.stringify(value)} (${parsed.problem}).`,
+      `For example --${name} 2024-12-17, --${name} 2024-12-17T08:00:00Z or --${name} 7d (m minutes, h hours, d days, w weeks ago).`,
     );
-  return new Date(t).toISOString();
+  return new Date(parsed.time).toISOString();
 }
 
 export function choiceOption<T extends string>(
   value: string | undefined,
   name: string,
   choices: readonly T[],
+  hint?: string,
 ): T | undefined {
   if (value === undefined || value === '') return undefined;
   const found = choices.find((c) => c.toLowerCase() === value.toLowerCase());
-  if (!found) throw usageError(`--${name} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}.`);
+  if (!found)
+    throw usageError(
+      `--${name} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}.`,
+      hint ?? `For example --${name} ${choices[0]}; values are case-insensitive.`,
+    );
   return found;
 }
 

@@ -1,5 +1,6 @@
 import { type ArgsDef, type CommandDef, defineCommand, type ParsedArgs } from 'citty';
 import { checkArgs } from './_args.js';
+import { checkAppDir } from './_context.js';
 import type { Session } from './_io.js';
 
 export interface CliCommandOptions<T extends ArgsDef> {
@@ -21,6 +22,8 @@ export function defineCliCommand<const T extends ArgsDef>(options: CliCommandOpt
     run: async (ctx) => {
       const session = ctx.data as Session;
       checkArgs(ctx.rawArgs, options.args, options.meta.name);
+      const cwd = (ctx.args as { cwd?: unknown }).cwd;
+      if (typeof cwd === 'string') checkAppDir(session, { cwd });
       return (await options.run(ctx.args, session, ctx.rawArgs)) ?? 0;
     },
   });

@@ -1,9 +1,10 @@
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DataRuntime, dataConfigSchema, loadKoanConfig, parseConfigSection, type SourceConfig } from '@koan/data';
 import { BackupContext } from '@koan/data-backup';
 import { listOption } from './_args.js';
-import { CLIError, ExitCode } from './_errors.js';
+import { CLIError, ExitCode, usageError } from './_errors.js';
 import type { Session } from './_io.js';
 
 export interface ContextArgs {
@@ -14,6 +15,29 @@ export interface ContextArgs {
 /** The directory the app runs in: `--cwd` against the caller's directory. */
 export function appDir(session: Session, args: ContextArgs): string {
   return args.cwd ? resolve(session.cwd, args.cwd) : session.cwd;
+}
+
+/**
+ * Refuses a `--cwd` that is not an existing directory: a typo must not read an empty catalog (and report zero
+ * backups) or create a fresh app directory somewhere unexpected.
+ */
+export function checkAppDir(session: Session, args: ContextArgs): void {
+  if (!args.cwd) return;
+  const dir = appDir(session, args);
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    throw usageError(
+      `--cwd ${args.cwd}: no such directory (${dir}).`,
+      `Pass the app's existing directory (relative paths resolve against ${session.cwd}); --cwd never creates one.`,
+    );
+  }
+  if (!isDirectory)
+    throw usageError(
+      `--cwd ${args.cwd}: ${dir} is a file, not a directory.`,
+      "Pass the app's directory (where koan.config.json is), not a file in it; --config <file> names a config file.",
+    );
 }
 
 function configFile(session: Session, args: ContextArgs): string | undefined {

@@ -1,4 +1,5 @@
 import { KoanError } from '@koan/data';
+import { stripAnsi } from './_format.js';
 
 /**
  * Process exit codes. Stable: scripts branch on them.
@@ -19,13 +20,20 @@ export class CLIError extends Error {
   readonly code: string;
   readonly exitCode: number;
   readonly hint: string | undefined;
+  /** Machine-readable facts for `--json` (`error.details`), like a KoanError's. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(message: string, code = 'USAGE', options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    code = 'USAGE',
+    options: { exitCode?: number; hint?: string; cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CLIError';
     this.code = code;
     this.exitCode = options.exitCode ?? (code === 'USAGE' ? ExitCode.USAGE : ExitCode.FAILURE);
     this.hint = options.hint;
+    this.details = options.details;
   }
 }
 
@@ -51,6 +59,19 @@ const USAGE_CODES = new Set([
 const VALIDATION_CODES = new Set(['VALIDATION_FAILED', 'ARCHIVE_CORRUPT', 'SCHEMA_INCOMPATIBLE']);
 const NOT_FOUND_CODES = new Set(['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND', 'SOURCE_NOT_FOUND']);
 
+/**
+ * citty's own argument errors (`EARG`: an `enum` option given a value it does not list...) as the CLI's usage
+ * errors: code `USAGE`, plain text (citty colours the values) and a hint naming the command's help.
+ */
+export function fromCittyError(error: unknown, command: string): unknown {
+  if (error instanceof CLIError || !(error instanceof Error) || error.name !== 'CLIError') return error;
+  return new CLIError(stripAnsi(error.message), 'USAGE', {
+    exitCode: ExitCode.USAGE,
+    hint: `See \`koan-backup ${command || '<command>'} --help\` for the accepted values.`,
+    cause: error,
+  });
+}
+
 /** The stable code of any error: a CLIError's or KoanError's own, `ERROR` otherwise. */
 export function codeOf(error: unknown): string {
   if (error instanceof CLIError || error instanceof KoanError) return error.code;
@@ -71,7 +92,8 @@ export function exitCodeOf(error: unknown): number {
 
 /** What to do next, for error codes whose message alone does not say it. */
 export function hintOf(error: unknown, command: string): string | undefined {
-  if (error instanceof CLIError) return error.hint;
+  if (error instanceof CLIError)
+    return error.hint ?? (error.exitCode === ExitCode.USAGE ? `See \`koan-backup ${command} --help\`.` : undefined);
   switch (codeOf(error)) {
     case 'EARG':
     case 'INVALID_OPTION':
@@ -92,8 +114,9 @@ export function hintOf(error: unknown, command: string): string | undefined {
 
 /** A JSON-safe description of an error for `--json` output. */
 export function errorDocument(error: unknown, exitCode: number): Record<string, unknown> {
-  const message = error instanceof Error ? error.message : String(error);
-  const details = error instanceof KoanError ? error.details : undefined;
+  // Plain text: a JSON document never carries terminal colours.
+  const message = stripAnsi(error instanceof Error ? error.message : String(error));
+  const details = error instanceof KoanError || error instanceof CLIError ? error.details : undefined;
   return {
     error: {
       code: codeOf(error),

@@ -11,9 +11,19 @@ import { createInterface } from 'node:readline/promises';
 import { type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
 import { globalArgs } from './_args.js';
 import { examplesOf } from './_command.js';
-import { CLIError, codeOf, ExitCode, errorDocument, exitCodeOf, hintOf, usageError } from './_errors.js';
+import {
+  CLIError,
+  codeOf,
+  ExitCode,
+  errorDocument,
+  exitCodeOf,
+  fromCittyError,
+  hintOf,
+  usageError,
+} from './_errors.js';
 import { stripAnsi } from './_format.js';
 import { type CliIO, Session } from './_io.js';
+import { pipeSafeWriter, suppressSdkNodeVersionWarning } from './_process.js';
 
 export { CLIError, ExitCode } from './_errors.js';
 export type { CliIO } from './_io.js';
@@ -178,7 +188,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     const { result } = await runCommand(cmd, { rawArgs, data: session });
     return typeof result === 'number' ? result : ExitCode.OK;
   } catch (error) {
-    return reportError(session, error, commandName);
+    return reportError(session, fromCittyError(error, commandName), commandName);
   }
 }
 
@@ -210,10 +220,11 @@ export async function runMain(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  const restoreWarnings = suppressSdkNodeVersionWarning();
   try {
     process.exitCode = await runCli(process.argv.slice(2), {
-      stdout: process.stdout,
-      stderr: process.stderr,
+      stdout: pipeSafeWriter(process.stdout),
+      stderr: pipeSafeWriter(process.stderr),
       isTTY: Boolean(process.stderr.isTTY),
       cwd: process.cwd(),
       env: process.env,
@@ -232,6 +243,7 @@ export async function runMain(): Promise<void> {
         : {}),
     });
   } finally {
+    restoreWarnings();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

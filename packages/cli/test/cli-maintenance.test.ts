@@ -140,4 +140,23 @@ describe('koan-backup serve', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('NO_SUCH_TOKEN_VAR');
   });
+
+  it('refuses a non-loopback --host without a token, or with a short one, as usage errors naming --token-env', async () => {
+    const open = await run(['serve', '--host', '0.0.0.0', '--port', '0']);
+    expect(open.code, open.stderr).toBe(2);
+    expect(open.stderr).toMatch(
+      /^Error \[USAGE\]: --host 0\.0\.0\.0: serving beyond this machine needs a bearer token/,
+    );
+    expect(open.stderr).toMatch(/^Hint: .*--token-env KOAN_BACKUP_TOKEN/m);
+    // The library's option names mean nothing on the command line.
+    expect(open.stderr).not.toMatch(/allowUnauthenticated|bearerToken\(/);
+    const short = await run(['serve', '--host', '0.0.0.0', '--port', '0', '--token-env', 'T', '--json'], {
+      env: { T: 'short' },
+    });
+    expect(short.code).toBe(2);
+    expect(short.json()).toMatchObject({ error: { code: 'USAGE', exitCode: 2 } });
+    expect(short.json<{ error: { message: string } }>().error.message).toBe(
+      '--token-env T: the token is 5 characters; use at least 16.',
+    );
+  });
 });

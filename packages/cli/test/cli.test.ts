@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
@@ -418,6 +418,173 @@ describe('koan-backup: errors and exit codes', () => {
       '--take',
     ])
       expect(query).toContain(flag);
+  });
+});
+
+describe('koan-backup: typos and impossible values are refused, naming the flag', () => {
+  it('restore refuses an --entity or --exclude-entity the backup does not hold (exit 4), and restores nothing', async () => {
+    await withAppRuntime((rt) => CliNote.withRuntime(rt).remove('n1'));
+    try {
+      const typo = await run(['restore', 'nightly', '--entity', 'CliOrdr', '--replace', '--yes']);
+      expect(typo.code, typo.stdout + typo.stderr).toBe(4);
+      expect(typo.stdout).toBe('');
+      expect(typo.stderr).toMatch(/Error \[ENTITY_NOT_FOUND\]: .*no entity named CliOrdr \(--entity\)/);
+      expect(typo.stderr).toMatch(/^Hint: It holds: CliCustomer, CliNote, CliOrder\./m);
+      // An excluded typo would restore (and, with --replace, overwrite) the entity the caller meant to skip.
+      const excluded = await run([
+        'restore',
+        'nightly',
+        '--exclude-entity',
+        'CliNotes',
+        '--replace',
+        '--yes',
+        '--json',
+      ]);
+      expect(excluded.code).toBe(4);
+      expect(excluded.json()).toMatchObject({
+        error: {
+          code: 'ENTITY_NOT_FOUND',
+          exitCode: 4,
+          details: { missingExcluded: ['CliNotes'], archived: ['CliCustomer', 'CliNote', 'CliOrder'] },
+        },
+      });
+      await withAppRuntime(async (rt) => expect(await CliNote.withRuntime(rt).count()).toBe(9));
+      // Names are case-insensitive, as in the filter itself.
+      const ok = await run(['restore', 'nightly', '--entity', 'clinote', '--exclude-entity', 'cliorder', '--json']);
+      expect(ok.code, ok.stdout).toBe(0);
+      expect(ok.json<{ totalRecords: number }>().totalRecords).toBe(10);
+    } finally {
+      await withAppRuntime((rt) => CliNote.withRuntime(rt).upsert({ id: 'n1', text: 'note 1', pinned: false }));
+    }
+  });
+
+  it('refuses impossible dates instead of rolling them over', async () => {
+    for (const [value, problem] of [
+      ['2024-02-30', 'February 2024 has 29 days'],
+      ['2024-02-31T10:00:00Z', 'February 2024 has 29 days'],
+      ['2023-02-29', 'February 2023 has 28 days'],
+      ['2024-13-01', 'there is no month 13'],
+      ['2024-12-17T24:30:00Z', '24:30:00 is not a time of day'],
+    ]) {
+      const r = await run(['query', '--from', value!]);
+      expect(r.code, value).toBe(2);
+      expect(r.stderr, value).toContain(`--from must be an ISO date`);
+      expect(r.stderr, value).toContain(`got "${value}" (${problem})`);
+      expect(r.stderr, value).toMatch(/^Hint: For example --from 2024-12-17/m);
+    }
+    const json = await run(['query', '--to', '2024-02-30', '--json']);
+    expect(json.json()).toMatchObject({ error: { code: 'USAGE', exitCode: 2 } });
+    expect(json.json<{ error: { message: string } }>().error.message).toContain('--to');
+    const leap = await run(['query', '--from', '2024-02-29', '--to', '2024-02-29T23:59:59.999+01:00', '--json']);
+    expect(leap.code, leap.stdout).toBe(0);
+    expect(leap.json()).toMatchObject({
+      query: { dateFrom: '2024-02-29T00:00:00.000Z', dateTo: '2024-02-29T22:59:59.999Z' },
+    });
+  });
+
+  it('reports bad enum values as USAGE errors in plain text', async () => {
+    for (const argv of [
+      ['query', '--sort', 'foo'],
+      ['restore', 'nightly', '--mode', 'bad'],
+    ]) {
+      const json = await run([...argv, '--json']);
+      expect(json.code).toBe(2);
+      expect(json.json()).toMatchObject({ error: { code: 'USAGE', exitCode: 2 } });
+      expect(json.stdout).not.toContain('\\u001b');
+      const human = await run(argv);
+      expect(human.stderr).toMatch(/^Error \[USAGE\]: Invalid value for argument: --\w+ \(\w+\)/);
+      expect(human.stderr).toMatch(new RegExp(`^Hint: See \`koan-backup ${argv[0]} --help\``, 'm'));
+      expect(human.stderr).not.toContain('\u001b');
+    }
+  });
+
+  it('gives every usage error a Hint: line', async () => {
+    for (const [argv, hint] of [
+      [['backup', 'x', '--batch-size', '0'], /^Hint: Records read per query, e\.g\. --batch-size 1000/m],
+      [['restore', 'nightly', '--batch-size', 'lots'], /^Hint: Records written per batch/m],
+      [['backup', 'x', '--level', 'max'], /^Hint: Deflate level: 1 is fastest, 9 smallest/m],
+      [['query', '--status', 'Done'], /^Hint: Repeat --status or give a comma list/m],
+      [['query', '--health', 'Fine'], /^Hint: Repeat --health/m],
+      [['query', '--from', 'yesterday'], /^Hint: For example --from 2024-12-17/m],
+      [['query', '--min-size', '10XB'], /^Hint: A number of bytes/m],
+      [['query', '--take', '0'], /^Hint: For example --take 1\./m],
+      [['cleanup', '--older-than', '1y'], /^Hint: Only leftovers older than this are removed/m],
+      [['prune', '--dry-run'], /^Hint: For example: koan-backup prune --dry-run --keep-daily 7/m],
+      [['query', '--asc', '--desc'], /^Hint: See `koan-backup query --help`/m],
+    ] as const) {
+      const r = await run([...argv]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr, argv.join(' ')).toMatch(hint);
+    }
+  });
+
+  it('backup says which filters left nothing, and lists what was discovered', async () => {
+    const r = await run(['backup', 'x', '--include-provider', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'Error [NOTHING_TO_BACK_UP]: Nothing to back up: no entity matches the filters (--include-provider nope).',
+    );
+    expect(r.stderr).toMatch(/^Hint: Discovered: CliCustomer \(sqlite\), CliNote \(json\), CliOrder \(sqlite\)\./m);
+    expect(r.stderr).not.toContain('--import');
+    const json = await run(['backup', 'x', '--exclude-provider', 'sqlite,json', '--json']);
+    expect(json.json()).toMatchObject({
+      error: {
+        code: 'NOTHING_TO_BACK_UP',
+        details: { discovered: expect.arrayContaining([{ name: 'CliNote', provider: 'json' }]) },
+      },
+    });
+  });
+
+  it('backup --source json:<dir> says JSON sources cannot be introspected', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'koan-cli-json-'));
+    try {
+      const r = await run(['backup', 'x', '--source', `json:${empty}`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('NOTHING_TO_BACK_UP');
+      expect(r.stderr).toMatch(/^Hint: Introspection is not available for JSON-file sources/m);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a --cwd that does not exist, for every command, and never creates it', async () => {
+    for (const command of [
+      ['list'],
+      ['stats'],
+      ['query'],
+      ['backup', 'x'],
+      ['entities'],
+      ['cleanup', '--dry-run'],
+      ['demo'],
+    ]) {
+      const r = await run([...command, '--cwd', 'no-such-app', '--json']);
+      expect(r.code, command[0]).toBe(2);
+      expect(r.json(), command[0]).toMatchObject({ error: { code: 'USAGE', exitCode: 2 } });
+      expect(r.json<{ error: { message: string } }>().error.message, command[0]).toContain('--cwd no-such-app');
+    }
+    expect(existsSync(join(dir, 'no-such-app'))).toBe(false);
+    const human = await run(['stats', '--cwd', join(dir, 'koan.config.json')]);
+    expect(human.code).toBe(2);
+    expect(human.stderr).toMatch(/--cwd .*is a file, not a directory/);
+    expect(human.stderr).toMatch(/^Hint: /m);
+  });
+
+  it('demo --dir naming a file is a usage error that names --dir', async () => {
+    const file = join(dir, 'not-a-dir.txt');
+    writeFileSync(file, 'keep me');
+    for (const target of [file, join(file, 'sub')]) {
+      const r = await run(['demo', '--dir', target]);
+      expect(r.code, target).toBe(2);
+      expect(r.stderr, target).toMatch(/^Error \[USAGE\]: --dir /);
+      expect(r.stderr, target).toMatch(/^Hint: Pass --dir/m);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
+  });
+
+  it('query --json always has skip and take (null when unlimited)', async () => {
+    const r = await run(['query', '--json']);
+    expect(r.json()).toMatchObject({ skip: 0, take: null });
+    expect((await run(['query', '--take', '1', '--json'])).json()).toMatchObject({ skip: 0, take: 1 });
   });
 });
 

@@ -175,15 +175,34 @@ function integer(params: Map<string, string[]>, name: string, min: number): numb
   return n;
 }
 
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+/** Why an ISO-8601 date names no real day or time (`Date.parse` rolls 2024-02-30 over to March 1st), or undefined. */
+function impossibleDate(raw: string): string | undefined {
+  const m = ISO_DATE.exec(raw);
+  if (!m) return 'not an ISO-8601 date';
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m
+    .slice(1, 7)
+    .map((x) => (x === undefined ? 0 : Number(x)));
+  if (month! < 1 || month! > 12) return `there is no month ${m[2]}`;
+  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (day! < 1 || day! > days) return `${m[1]}-${m[2]} has ${days} days`;
+  if (hour! > 23 || minute! > 59 || second! > 59)
+    return `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day`;
+  return Number.isNaN(Date.parse(raw)) ? 'not an ISO-8601 date' : undefined;
+}
+
 function date(params: Map<string, string[]>, name: string): string | undefined {
   const raw = single(params, name);
   if (raw === undefined) return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}/.test(raw) || Number.isNaN(Date.parse(raw)))
+  const problem = impossibleDate(raw.trim());
+  if (problem)
     throw invalidField(
       name,
-      `Invalid ${name} ${JSON.stringify(raw)}: expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
+      `Invalid ${name} ${JSON.stringify(raw)} (${problem}): expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
     );
-  return new Date(raw).toISOString();
+  return new Date(Date.parse(raw.trim())).toISOString();
 }
 
 export const BACKUP_QUERY_PARAMS = [

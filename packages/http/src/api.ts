@@ -170,7 +170,9 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
   app.get('/backups', async (c) => {
     const query = parseBackupQuery(c);
     for (const p of query.storageProfiles ?? []) assertProfile(p, 'storageProfiles');
-    return c.json({ query, ...(await discovery.queryBackups(query)) });
+    const result = await discovery.queryBackups(query);
+    // `take` is always there: null when the page is unlimited (JSON has no undefined).
+    return c.json({ query, ...result, take: result.take ?? null });
   });
 
   app.get('/stats', async (c) => {
@@ -264,13 +266,16 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
         },
       );
     const archived = new Set(sidecar.entities.map((e) => e.entityType.toLowerCase()));
-    const missing = (body.includeEntityTypes ?? []).filter((e) => !archived.has(e.toLowerCase()));
-    if (missing.length)
-      throw httpError(404, 'ENTITY_NOT_FOUND', `Backup ${sidecar.name} does not contain ${missing.join(', ')}.`, {
-        field: 'includeEntityTypes',
-        missing,
-        archived: sidecar.entities.map((e) => e.entityType),
-      });
+    // An unknown name in either list is refused: a typo must neither restore nothing nor restore what was excluded.
+    for (const field of ['includeEntityTypes', 'excludeEntityTypes'] as const) {
+      const missing = (body[field] ?? []).filter((e) => !archived.has(e.toLowerCase()));
+      if (missing.length)
+        throw httpError(404, 'ENTITY_NOT_FOUND', `Backup ${sidecar.name} does not contain ${missing.join(', ')}.`, {
+          field,
+          missing,
+          archived: sidecar.entities.map((e) => e.entityType),
+        });
+    }
     const job = jobs.enqueue('restore', sidecar.name, { ...body, backupId: sidecar.id }, ({ signal, onProgress }) =>
       restoreAllEntities(context, sidecar.name, {
         ...body,

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { KoanError } from '@koan/data';
 import type { Context, MiddlewareHandler } from 'hono';
 import { httpError } from './_errors.js';
 
@@ -27,14 +28,23 @@ export function authGuard({ check, skip }: AuthGuardOptions): MiddlewareHandler 
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** The shortest token {@link bearerToken} accepts. */
+export const MIN_TOKEN_LENGTH = 16;
+
 /**
- * An {@link AuthCheck} accepting `Authorization: Bearer <token>`, compared in constant time.
+ * An {@link AuthCheck} accepting `Authorization: Bearer <token>`, compared in constant time. A token shorter than
+ * {@link MIN_TOKEN_LENGTH} throws a `KoanError` with code `INVALID_OPTION` (`details.option: 'token'`).
  *
  * @example
  * createBackupApi(context, { auth: bearerToken(process.env.KOAN_BACKUP_TOKEN!) });
  */
 export function bearerToken(token: string): AuthCheck {
-  if (token.length < 16) throw new TypeError('bearerToken: use a token of at least 16 characters.');
+  if (token.length < MIN_TOKEN_LENGTH)
+    throw new KoanError(
+      'INVALID_OPTION',
+      `bearerToken: use a token of at least ${MIN_TOKEN_LENGTH} characters (this one has ${token.length}).`,
+      { details: { option: 'token', minLength: MIN_TOKEN_LENGTH, length: token.length } },
+    );
   const expected = digest(token);
   return function bearerToken(request) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '');

@@ -9,5 +9,5 @@
 export type { ErrorInfo } from './_errors.js';
 export type { JobEvent, JobKind, JobSnapshot, JobStatus } from './_jobs.js';
 export { type BackupApiOptions, createBackupApi, shutdownBackupApi } from './api.js';
-export { type AuthCheck, type AuthGuardOptions, authGuard, bearerToken } from './auth.js';
+export { type AuthCheck, type AuthGuardOptions, authGuard, bearerToken, MIN_TOKEN_LENGTH } from './auth.js';
 export { type BackupServer, type ServeOptions, serve } from './serve.js';

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve as serveNode } from '@hono/node-server';
+import { KoanError } from '@koan/data';
 import type { BackupContext } from '@koan/data-backup';
 import type { Hono } from 'hono';
 import { type BackupApiOptions, createBackupApi, shutdownBackupApi } from './api.js';
@@ -11,8 +12,9 @@ export interface ServeOptions extends BackupApiOptions {
   /** @default '127.0.0.1' (this machine only) */
   readonly hostname?: string;
   /**
-   * Listening on a non-loopback address without `auth` is refused (anyone on the network could delete backups);
-   * set this to do it anyway, e.g. behind a proxy that authenticates. @default false
+   * Listening on a non-loopback address without `auth` is refused (anyone on the network could delete backups): `serve`
+   * throws a `KoanError` with code `INVALID_OPTION` and `details.option: 'auth'`. Set this to do it anyway, e.g. behind
+   * a proxy that authenticates. @default false
    */
   readonly allowUnauthenticated?: boolean;
   /**
@@ -51,8 +53,10 @@ export async function serve(context: BackupContext, options: ServeOptions = {}):
     ...apiOptions
   } = options;
   if (!LOOPBACK.test(hostname) && !apiOptions.auth && !allowUnauthenticated)
-    throw new TypeError(
+    throw new KoanError(
+      'INVALID_OPTION',
       `serve: refusing to listen on ${hostname} without auth. Pass auth (e.g. bearerToken(token)), bind 127.0.0.1, or set allowUnauthenticated when a proxy authenticates.`,
+      { details: { option: 'auth', hostname } },
     );
   const app = createBackupApi(context, apiOptions);
   const hosts = new Set(allowedHosts.map((h) => h.toLowerCase()));

@@ -15,6 +15,7 @@ import {
   DataRuntime,
   defineEntity,
   type ExportOptions,
+  KoanError,
   MemoryAdapter,
   t,
   unregisterEntity,
@@ -23,7 +24,14 @@ import { BackupContext } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearerToken, createBackupApi, type JobSnapshot, serve, shutdownBackupApi } from '../src/index.js';
+import {
+  bearerToken,
+  createBackupApi,
+  type JobSnapshot,
+  MIN_TOKEN_LENGTH,
+  serve,
+  shutdownBackupApi,
+} from '../src/index.js';
 
 const gate = { armed: false };
 
@@ -203,6 +211,8 @@ describe('catalog and jobs', () => {
     expect(page).toMatchObject({ totalCount: 2, skip: 1, take: 1 });
     expect(page.backups.map((b: Json) => b.name)).toEqual(['nightly']); // desc by default
     expect((await q('maxSizeBytes=1')).totalCount).toBe(0);
+    // skip and take are always there; take is null when the page is unlimited.
+    expect(await q('tags=daily')).toMatchObject({ skip: 0, take: null });
   });
 
   it('GET /backups answers 400 naming the bad parameter', async () => {
@@ -210,6 +220,18 @@ describe('catalog and jobs', () => {
     expectError(await call('GET', '/backups?sortBy=colour'), 400, 'INVALID_OPTION', 'sortBy');
     expectError(await call('GET', '/backups?statuses=Completed,Done'), 400, 'INVALID_OPTION', 'statuses');
     expectError(await call('GET', '/backups?dateFrom=yesterday'), 400, 'INVALID_OPTION', 'dateFrom');
+    // Impossible dates are refused, not rolled over to the next month.
+    for (const [qs, field, problem] of [
+      ['dateFrom=2024-02-30', 'dateFrom', '2024-02 has 29 days'],
+      ['dateTo=2024-02-31T10:00:00Z', 'dateTo', '2024-02 has 29 days'],
+      ['dateFrom=2024-00-10', 'dateFrom', 'there is no month 00'],
+      ['dateTo=2024-04-01T23:60:00Z', 'dateTo', '23:60:00 is not a time of day'],
+    ] as const) {
+      const res = await call('GET', `/backups?${qs}`);
+      expectError(res, 400, 'INVALID_OPTION', field);
+      expect(res.json.error.message).toContain(problem);
+    }
+    expect((await call('GET', '/backups?dateFrom=2024-02-29&dateTo=2024-02-29T23:59:59Z')).status).toBe(200);
     expectError(await call('GET', '/backups?minSizeBytes=10&maxSizeBytes=1'), 400, 'INVALID_OPTION', 'minSizeBytes');
     expectError(await call('GET', '/backups?skip=1&skip=2'), 400, 'INVALID_OPTION', 'skip');
     expectError(await call('GET', '/backups?tag=daily'), 400, 'INVALID_OPTION', 'tag');
@@ -239,6 +261,14 @@ describe('catalog and jobs', () => {
       'INVALID_OPTION',
     );
     expectError(await call('POST', '/backups', { name: 'a', includeEntityTypes: ['Nope'] }), 404, 'ENTITY_NOT_FOUND');
+    // A restore refuses names the backup does not hold, excluded ones too (a typo would restore what was meant to be skipped).
+    for (const field of ['includeEntityTypes', 'excludeEntityTypes'])
+      expectError(
+        await call('POST', '/backups/nightly/restore', { [field]: ['HttpItm'] }),
+        404,
+        'ENTITY_NOT_FOUND',
+        field,
+      );
     const noType = await app.request('/backups', { method: 'POST', body: '{"name":"a"}' });
     expect(noType.status).toBe(415);
     const broken = await app.request('/backups', {
@@ -491,5 +521,19 @@ describe('serve', () => {
       await server.close();
     }
     await expect(serve(context, { port: 0, hostname: '0.0.0.0' })).rejects.toThrow(/without auth/);
+  });
+
+  it('refuses unsafe options with a KoanError and a stable code, so callers (the CLI) can map them', async () => {
+    const refused = await serve(context, { port: 0, hostname: '0.0.0.0' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(KoanError);
+    expect(refused).toMatchObject({ code: 'INVALID_OPTION', details: { option: 'auth', hostname: '0.0.0.0' } });
+    let short: unknown;
+    try {
+      bearerToken('too-short');
+    } catch (e) {
+      short = e;
+    }
+    expect(short).toBeInstanceOf(KoanError);
+    expect(short).toMatchObject({ code: 'INVALID_OPTION', details: { option: 'token', minLength: MIN_TOKEN_LENGTH } });
   });
 });

@@ -6,7 +6,7 @@ import {
   runBackup,
   selectTargets,
 } from '@koan/data-backup';
-import { entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import { batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, usageError } from '../_errors.js';
@@ -47,7 +47,7 @@ export default defineCliCommand({
     source: {
       type: 'string',
       description:
-        'Back up an existing database with no code: postgres://..., mysql://..., mariadb://..., redis://..., sqlite:<path> or a .sqlite/.db file',
+        'Back up an existing database with no code (its tables are introspected): postgres://..., mysql://..., mariadb://..., sqlite:<path> or a .sqlite/.db file',
       valueHint: 'url',
     },
     introspect: { type: 'boolean', description: 'Also back up tables of the configured sources that no code declares' },
@@ -103,10 +103,22 @@ export default defineCliCommand({
       ...(args.description !== undefined ? { description: args.description } : {}),
       tags: optionalList(rawArgs, 'tag') ?? [],
       ...(args.profile ? { storageProfile: args.profile } : {}),
-      ...opt('batchSize', intOption(args['batch-size'], 'batch-size', 1, 100_000)),
+      ...opt('batchSize', batchSizeOption(args['batch-size'], 'read per query')),
       compressData: args.compress !== false,
-      ...opt('compressionLevel', intOption(args.level, 'level', 1, 9)),
-      ...opt('maxConcurrency', intOption(args.concurrency, 'concurrency', 1, 64)),
+      ...opt(
+        'compressionLevel',
+        intOption(
+          args.level,
+          'level',
+          1,
+          9,
+          'Deflate level: 1 is fastest, 9 smallest (e.g. --level 6); --no-compress stores entries uncompressed.',
+        ),
+      ),
+      ...opt(
+        'maxConcurrency',
+        intOption(args.concurrency, 'concurrency', 1, 64, 'Sources read at the same time, e.g. --concurrency 2.'),
+      ),
       continueOnError: args['continue-on-error'] !== false,
       ...(only.length ? { includeEntityTypes: only } : {}),
       ...opt('excludeEntityTypes', optionalList(rawArgs, 'exclude-entity')),
@@ -128,23 +140,37 @@ export default defineCliCommand({
           const all = await selectTargets(context, { introspect: options.introspect });
           throw new CLIError(`No entity named ${missing.join(', ')} was discovered.`, 'ENTITY_NOT_FOUND', {
             exitCode: ExitCode.NOT_FOUND,
+            details: { missing, discovered: [...new Set(all.map((t) => t.entity.schema.name))] },
             hint: `Discovered: ${[...new Set(all.map((t) => t.entity.schema.name))].join(', ') || '(none)'}. See \`koan-backup entities\`.`,
           });
         }
-        if (targets.length === 0)
+        if (targets.length === 0) {
+          const all = await selectTargets(context, { introspect: options.introspect });
+          if (all.length > 0) {
+            // Entities were discovered; the filters left none of them.
+            const filters = [
+              ...only.map((e) => `--entity ${e}`),
+              ...(options.excludeEntityTypes ?? []).map((e) => `--exclude-entity ${e}`),
+              ...(options.includeProviders ?? []).map((p) => `--include-provider ${p}`),
+              ...(options.excludeProviders ?? []).map((p) => `--exclude-provider ${p}`),
+            ];
+            const discovered = [...new Map(all.map((t) => [t.entity.schema.name, t.provider])).entries()];
+            throw new CLIError(
+              `Nothing to back up: no entity matches the filters (${filters.join(' ')}).`,
+              'NOTHING_TO_BACK_UP',
+              {
+                exitCode: ExitCode.USAGE,
+                details: { discovered: discovered.map(([name, provider]) => ({ name, provider })) },
+                hint: `Discovered: ${discovered.map(([n, p]) => `${n} (${p})`).join(', ')}. Relax the filters; \`koan-backup entities\` shows what is discovered.`,
+              },
+            );
+          }
           throw new CLIError(
-            'Nothing to back up: no entity was discovered in the configured sources.',
+            `Nothing to back up: no entity was discovered in ${args.source ? redactUrl(args.source) : 'the configured sources'}.`,
             'NOTHING_TO_BACK_UP',
-            {
-              exitCode: ExitCode.USAGE,
-              hint:
-                source?.provider === 'redis'
-                  ? 'Redis keeps no schema to introspect: define the entities in code, configure the source in koan.config.json and pass --import.'
-                  : args.source
-                    ? `${redactUrl(args.source)} has no tables with a single-column primary key that can be introspected (tables Koan created are declared by code: pass --import instead).`
-                    : 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.',
-            },
+            { exitCode: ExitCode.USAGE, hint: nothingDiscoveredHint(source?.provider, args.source) },
           );
+        }
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
         let result: Awaited<ReturnType<typeof runBackup>>;
@@ -192,6 +218,15 @@ export default defineCliCommand({
     );
   },
 });
+
+/** Why `--source` (or the configured sources) gave no entity, and what to do instead. */
+function nothingDiscoveredHint(provider: string | undefined, url: string | undefined): string {
+  if (provider === 'redis' || provider === 'json')
+    return `Introspection is not available for ${provider === 'redis' ? 'Redis' : 'JSON-file'} sources (there is no schema to read), so --source ${provider === 'redis' ? 'redis://...' : 'json:<dir>'} finds nothing to back up. Declare the entities with defineEntity, configure the source under Koan.Data.Sources in koan.config.json and pass --import <module>. As a restore target (--target-source) it needs no code.`;
+  if (url)
+    return `${redactUrl(url)} has no table that can be introspected: a table needs a primary key (one column or several) of a supported type. \`koan-backup entities --source <url>\` shows what is found.`;
+  return 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.';
+}
 
 function exitFor(code: string): number {
   if (code === 'ABORTED') return ExitCode.CANCELLED;

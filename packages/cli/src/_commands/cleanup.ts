@@ -25,7 +25,11 @@ export default defineCliCommand({
   async run(args, session) {
     const older = args['older-than'] ?? '1h';
     const m = /^(\d+)(m|h|d)$/.exec(older);
-    if (!m) throw usageError(`--older-than ${older}: use a number with m, h or d (e.g. 30m, 6h, 2d).`);
+    if (!m)
+      throw usageError(
+        `--older-than ${older}: use a number with m, h or d (e.g. 30m, 6h, 2d).`,
+        'Only leftovers older than this are removed (default 1h), so running work is never disturbed: e.g. --older-than 6h.',
+      );
     const olderThanMs = Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
     return withContext(session, args, async (context) => {
       const report = await cleanupLeftovers(context, {

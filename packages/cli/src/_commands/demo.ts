@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,8 +56,13 @@ function sources(sqlite: string, json: string): Record<string, SourceConfig> {
 }
 
 /** Wipes the scratch directory, refusing to touch one that holds anything but an earlier demo's output. */
-function prepareDir(dir: string): void {
+function prepareDir(dir: string, given: string): void {
   if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory())
+      throw usageError(
+        `--dir ${given}: ${dir} is a file, not a directory; the demo will not replace it.`,
+        'Pass --dir <new directory> (it is created), or the directory of an earlier demo run.',
+      );
     const entries = readdirSync(dir);
     if (entries.length && !entries.includes(MARKER))
       throw usageError(
@@ -137,8 +142,17 @@ export default defineCliCommand({
     const t0 = performance.now();
     const dir = resolve(session.cwd, args.cwd ?? '.', args.dir ?? 'demo-output');
     const show = (p: string) => relative(session.cwd, p) || '.';
-    prepareDir(dir);
-    await mkdir(dir, { recursive: true });
+    const given = args.dir ?? 'demo-output';
+    prepareDir(dir, given);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      // A file on the way (ENOTDIR, EEXIST), or no permission: name the flag, not just the errno.
+      throw usageError(
+        `--dir ${given}: cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`,
+        'Pass --dir <directory> under a writable directory, with no file in its path.',
+      );
+    }
     await writeFile(
       join(dir, MARKER),
       'Written by `koan-backup demo`; the demo wipes this directory on its next run.\n',

@@ -41,6 +41,7 @@ export default defineCliCommand({
       if (daily === undefined || weekly === undefined || monthly === undefined)
         throw usageError(
           'No retention policy: pass --keep-daily, --keep-weekly and --keep-monthly, or set Koan.Backup.RetentionPolicy in koan.config.json.',
+          'For example: koan-backup prune --dry-run --keep-daily 7 --keep-weekly 4 --keep-monthly 12 (or "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup).',
         );
       const policy = {
         keepDaily: daily,

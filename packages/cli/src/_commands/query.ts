@@ -69,10 +69,15 @@ export default defineCliCommand({
   ],
   async run(args, session, rawArgs) {
     if (args.asc && args.desc) throw usageError('Pass either --asc or --desc, not both.');
+    const several = (flag: string, a: string, b: string) =>
+      `Repeat --${flag} or give a comma list for several (e.g. --${flag} ${a},${b}); values are case-insensitive.`;
     const statuses = optionalList(rawArgs, 'status')?.map(
-      (s) => choiceOption(s, 'status', backupStatuses) as BackupStatus,
+      (s) =>
+        choiceOption(s, 'status', backupStatuses, several('status', 'Completed', 'PartiallyCompleted')) as BackupStatus,
     );
-    const healths = optionalList(rawArgs, 'health')?.map((h) => choiceOption(h, 'health', HEALTH) as HealthStatus);
+    const healths = optionalList(rawArgs, 'health')?.map(
+      (h) => choiceOption(h, 'health', HEALTH, several('health', 'Warning', 'Critical')) as HealthStatus,
+    );
     const query: BackupQuery = {
       ...opt('tags', optionalList(rawArgs, 'tag')),
       ...opt('entityTypes', optionalList(rawArgs, 'entity')),
@@ -96,7 +101,8 @@ export default defineCliCommand({
     return withContext(session, args, async (context) => {
       const result = await new BackupDiscoveryService(context).queryBackups(query);
       if (session.json) {
-        session.printJson({ query, ...result });
+        // `take` is always there: null when the page is unlimited (JSON has no undefined).
+        session.printJson({ query, ...result, take: result.take ?? null });
         return 0;
       }
       if (result.backups.length === 0)

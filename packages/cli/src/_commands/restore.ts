@@ -1,16 +1,27 @@
 import { assertSetName, buildSchema, Entity, type FieldsShape, getEntity, type SourceConfig } from '@koan/data';
 import {
   type BackupContext,
+  type BackupSidecar,
   type EntityManifest,
   type GlobalRestoreOptions,
+  locateBackup,
   runRestore,
   type SchemaSnapshot,
 } from '@koan/data-backup';
-import { choiceOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import {
+  batchSizeOption,
+  choiceOption,
+  entityArgs,
+  globalArgs,
+  intOption,
+  opt,
+  optionalList,
+  progressArgs,
+} from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { importEntityModules, withContext } from '../_context.js';
-import { usageError } from '../_errors.js';
+import { CLIError, ExitCode, usageError } from '../_errors.js';
 import { ProgressDisplay } from '../_progress.js';
 import { restoreSummary } from '../_render.js';
 import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
@@ -126,8 +137,11 @@ export default defineCliCommand({
       optimizeForBulkInsert: args.bulk !== false,
       dryRun: Boolean(args['dry-run']),
       schemaPolicy: args.lenient ? 'lenient' : 'strict',
-      ...opt('batchSize', intOption(args['batch-size'], 'batch-size', 1, 100_000)),
-      ...opt('maxConcurrency', intOption(args.concurrency, 'concurrency', 1, 64)),
+      ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
+      ...opt(
+        'maxConcurrency',
+        intOption(args.concurrency, 'concurrency', 1, 64, 'Sources restored at the same time, e.g. --concurrency 2.'),
+      ),
       ...(session.io.signal ? { signal: session.io.signal } : {}),
     };
     const targetArg = args['target-source'];
@@ -138,13 +152,6 @@ export default defineCliCommand({
       targetSource = TARGET_SOURCE;
     } else if (targetArg) targetSource = targetArg;
 
-    if (options.replaceExisting && !options.dryRun)
-      await confirmDestructive(session, {
-        yes: args.yes,
-        question: `Replace: delete the existing records of every entity restored from ${ref}, then restore?`,
-        flag: '--replace',
-        command: `restore ${ref}`,
-      });
     await importEntityModules(session, args, rawArgs);
     return withContext(
       session,
@@ -155,6 +162,21 @@ export default defineCliCommand({
             `--target-source ${targetSource} is not a configured source (configured: ${context.runtime.sourceNames().join(', ')}).`,
             'Pass a configured source name, or a URL such as sqlite:./restored.sqlite or postgres://user:pass@host/db.',
           );
+        // The backup the library would pick (by name: the newest completed one), pinned by id for the restore, so the
+        // entity names are checked against the archive that is then restored.
+        const located = await locateBackup(context, options.backupId ?? ref, {
+          ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
+          allowPartial: options.backupId !== undefined,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        checkEntityNames(located.sidecar, only, exclude);
+        if (options.replaceExisting && !options.dryRun)
+          await confirmDestructive(session, {
+            yes: args.yes,
+            question: `Replace: delete the existing records of every entity restored from ${located.sidecar.name} (${located.sidecar.id}), then restore?`,
+            flag: '--replace',
+            command: `restore ${ref}`,
+          });
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
         const wanted = (name: string, list: readonly string[]) =>
@@ -162,10 +184,15 @@ export default defineCliCommand({
         try {
           const report = await runRestore(
             context,
-            ref,
+            located.sidecar.id,
             (item) => (!only.length || wanted(item.entityType, only)) && !wanted(item.entityType, exclude),
             (item, snapshot) => resolveTarget(context, item, snapshot, args['target-set'] ?? item.set, targetSource),
-            { ...options, ...(listener ? { onProgress: listener } : {}) },
+            {
+              ...options,
+              backupId: located.sidecar.id,
+              storageProfile: located.profile,
+              ...(listener ? { onProgress: listener } : {}),
+            },
           );
           progress.clear();
           if (session.json) session.printJson(report);
@@ -179,6 +206,37 @@ export default defineCliCommand({
     );
   },
 });
+
+/**
+ * Refuses `--entity` / `--exclude-entity` names the backup does not hold: a typo must not restore nothing (and
+ * report success), nor restore an entity the caller meant to skip.
+ */
+function checkEntityNames(sidecar: BackupSidecar, only: readonly string[], exclude: readonly string[]): void {
+  const archived = [...new Set(sidecar.entities.map((e) => e.entityType))];
+  const held = new Set(archived.map((e) => e.toLowerCase()));
+  const unknown = (names: readonly string[]) => names.filter((n) => !held.has(n.toLowerCase()));
+  const missing = unknown(only);
+  const missingExcluded = unknown(exclude);
+  if (!missing.length && !missingExcluded.length) return;
+  const parts = [
+    ...(missing.length ? [`${missing.join(', ')} (--entity)`] : []),
+    ...(missingExcluded.length ? [`${missingExcluded.join(', ')} (--exclude-entity)`] : []),
+  ];
+  throw new CLIError(
+    `Backup ${sidecar.name} (${sidecar.id}) holds no entity named ${parts.join(' or ')}; nothing was restored.`,
+    'ENTITY_NOT_FOUND',
+    {
+      exitCode: ExitCode.NOT_FOUND,
+      hint: `It holds: ${archived.join(', ') || '(no entities)'}. See \`koan-backup inspect ${sidecar.id}\`.`,
+      details: {
+        backupId: sidecar.id,
+        ...(missing.length ? { missing } : {}),
+        ...(missingExcluded.length ? { missingExcluded } : {}),
+        archived,
+      },
+    },
+  );
+}
 
 /**
  * Where an archived entity goes: the entity this process declares under that name (its own source),

@@ -1,4 +1,5 @@
-import { bearerToken, serve } from '@koan/backup-http';
+import { bearerToken, MIN_TOKEN_LENGTH, serve } from '@koan/backup-http';
+import { KoanError } from '@koan/data';
 import { entityArgs, globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
@@ -35,21 +36,42 @@ export default defineCliCommand({
     const maxJobs = args['max-jobs'] === undefined ? 1 : Number(args['max-jobs']);
     if (!Number.isInteger(maxJobs) || maxJobs < 1)
       throw usageError(`--max-jobs ${args['max-jobs']}: give a whole number of 1 or more.`);
+    const tokenHint = `Put a random token of at least ${MIN_TOKEN_LENGTH} characters in an environment variable and name it: KOAN_BACKUP_TOKEN=$(openssl rand -hex 24) koan-backup serve --host ${args.host ?? '0.0.0.0'} --token-env KOAN_BACKUP_TOKEN`;
     let auth: ReturnType<typeof bearerToken> | undefined;
     if (args['token-env']) {
-      const token = session.env[args['token-env']];
-      if (!token) throw usageError(`--token-env ${args['token-env']}: that environment variable is empty or not set.`);
-      auth = bearerToken(token);
+      const name = args['token-env'];
+      const token = session.env[name];
+      if (!token) throw usageError(`--token-env ${name}: that environment variable is empty or not set.`, tokenHint);
+      try {
+        auth = bearerToken(token);
+      } catch (e) {
+        if (!(e instanceof KoanError && e.code === 'INVALID_OPTION')) throw e;
+        throw usageError(
+          `--token-env ${name}: the token is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH}.`,
+          tokenHint,
+        );
+      }
     }
     await importEntityModules(session, args, rawArgs);
     return withContext(session, args, async (context) => {
-      const server = await serve(context, {
-        port,
-        hostname: args.host ?? '127.0.0.1',
-        maxConcurrentJobs: maxJobs,
-        ...(args['base-path'] ? { basePath: args['base-path'] } : {}),
-        ...(auth ? { auth } : {}),
-      });
+      let server: Awaited<ReturnType<typeof serve>>;
+      try {
+        server = await serve(context, {
+          port,
+          hostname: args.host ?? '127.0.0.1',
+          maxConcurrentJobs: maxJobs,
+          ...(args['base-path'] ? { basePath: args['base-path'] } : {}),
+          ...(auth ? { auth } : {}),
+        });
+      } catch (e) {
+        // The library names its own options (auth, allowUnauthenticated); name the command line's instead.
+        if (e instanceof KoanError && e.code === 'INVALID_OPTION' && e.details.option === 'auth')
+          throw usageError(
+            `--host ${args.host}: serving beyond this machine needs a bearer token (anyone on the network could read, restore and delete backups).`,
+            `${tokenHint}. Or leave out --host to serve on 127.0.0.1 only.`,
+          );
+        throw e;
+      }
       if (session.json) session.printJson({ url: server.url, port: server.port, hostname: server.hostname });
       else
         session.print(
