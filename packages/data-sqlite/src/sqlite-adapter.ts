@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
@@ -53,8 +53,11 @@ export interface SqliteSettings {
   /** Database file, relative to the runtime's cwd; `:memory:` for a private in-memory database. */
   readonly path: string;
   /**
-   * Use write-ahead logging (with `synchronous=NORMAL`). Needed for snapshot reads beside writes.
-   * @default true
+   * Write-ahead logging (with `synchronous=NORMAL`), which lets snapshot reads run beside writes. Unset (the
+   * default), a new or empty database file is put in WAL mode and an existing database keeps its journal mode (a
+   * backup never changes a file it reads): its snapshot reads then hold a read lock, so writers wait until they end.
+   * `true` switches an existing database to WAL as well (a lasting change of the file); `false` never does, and
+   * snapshot reads are then plain reads of the main connection (`fuzzy`).
    */
   readonly walMode?: boolean;
   /**
@@ -324,7 +327,7 @@ export class SqliteAdapter implements DataAdapter {
   readonly capabilities: AdapterCapabilities;
   readonly path: string;
   readonly source: string;
-  readonly #settings: Required<Omit<SqliteSettings, 'path'>>;
+  readonly #settings: Required<Omit<SqliteSettings, 'path' | 'walMode'>> & { readonly walMode: boolean | 'new' };
   #conn: Connection | undefined;
   readonly #reads = new Reads(() => this.#connection());
   readonly #inTransaction = new AsyncLocalStorage<{ depth: number; state: TransactionState }>();
@@ -341,14 +344,15 @@ export class SqliteAdapter implements DataAdapter {
     this.path = settings.path === ':memory:' ? ':memory:' : resolve(context.cwd ?? process.cwd(), settings.path);
     this.source = context.source ?? 'default';
     this.#settings = Object.freeze({
-      walMode: settings.walMode ?? true,
+      walMode: settings.walMode ?? 'new',
       busyTimeoutMs: settings.busyTimeoutMs ?? 5000,
       foreignKeys: settings.foreignKeys ?? true,
     });
     this.capabilities = Object.freeze({
       transactions: true,
-      // A second connection can only see the same database through a file, and only WAL lets it read beside a writer.
-      snapshotReads: this.path !== ':memory:' && this.#settings.walMode,
+      // A second connection can only see the same database through a file: beside writers in WAL mode, with a read
+      // lock that makes writers wait in the other journal modes.
+      snapshotReads: this.path !== ':memory:' && this.#settings.walMode !== false,
       nativeUpsert: true,
       // Measured: deferring WAL checkpoints during loads only moved the work to the end; no real bulk path exists.
       bulkLoad: false,
@@ -377,14 +381,16 @@ export class SqliteAdapter implements DataAdapter {
   async init(): Promise<void> {
     if (this.#conn) return;
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    const existing = this.path !== ':memory:' && (statSync(this.path, { throwIfNoEntry: false })?.size ?? 0) > 0;
     const db = new Database(this.path);
     try {
       db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
       db.pragma(`foreign_keys = ${this.#settings.foreignKeys ? 'ON' : 'OFF'}`);
-      if (this.#settings.walMode && this.path !== ':memory:') {
-        db.pragma('journal_mode = WAL');
+      if (this.path !== ':memory:') {
+        const wal = this.#settings.walMode === true || (this.#settings.walMode === 'new' && !existing);
+        if (wal) db.pragma('journal_mode = WAL');
         // Safe in WAL mode: a power loss may lose the last commits but never corrupts the file.
-        db.pragma('synchronous = NORMAL');
+        if (db.pragma('journal_mode', { simple: true }) === 'wal') db.pragma('synchronous = NORMAL');
       }
     } catch (e) {
       db.close();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,39 @@ describe('sqlite adapter', () => {
     expect(plain.capabilities.snapshotReads).toBe(false);
     expect(await plain.readSnapshot(async (r) => r.consistency)).toBe('fuzzy');
     await plain.close();
+  });
+
+  it('leaves an existing database in its journal mode (reading it changes nothing); walMode: true switches it', async () => {
+    const path = dbFile();
+    const raw = new Database(path);
+    raw.pragma('journal_mode = DELETE');
+    raw.exec("CREATE TABLE legacy (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO legacy VALUES (1, 'a'), (2, 'b')");
+    raw.close();
+    const digest = async () =>
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
+    const before = await digest();
+    const a = await open(path);
+    expect(a.getInstance().pragma('journal_mode', { simple: true })).toBe('delete');
+    const [legacy] = await a.introspect();
+    expect(a.capabilities.snapshotReads).toBe(true);
+    // A consistent read there holds a read lock: the rows are those of the moment it began.
+    const rows = await a.readSnapshot(async (r) => {
+      expect(r.consistency).toBe('snapshot');
+      const out: unknown[] = [];
+      for await (const batch of r.exportEntity(legacy!, ROOT_SET)) out.push(...batch);
+      return out;
+    });
+    expect(rows).toEqual([
+      { id: 1, v: 'a' },
+      { id: 2, v: 'b' },
+    ]);
+    await a.close();
+    expect(await digest(), 'the file is byte for byte as it was').toBe(before);
+    const switched = await open(path, { walMode: true });
+    expect(switched.getInstance().pragma('journal_mode', { simple: true })).toBe('wal');
+    await switched.close();
   });
 
   it('creates tables with the documented column types, one per set, and describes them', async () => {
