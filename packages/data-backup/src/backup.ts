@@ -210,21 +210,23 @@ export async function runBackup(
   let firstError: unknown;
   const totals = new Map<BackupTarget, number>();
 
+  const entryBase = (target: BackupTarget, consistency: Consistency) => ({
+    entityType: target.entity.schema.name,
+    set: target.set,
+    source: target.source,
+    provider: target.provider,
+    keyType: target.entity.schema.keyType,
+    storageFile: entityEntryName(target.entity.schema.name, target.set),
+    consistency,
+  });
+
   const backupOne = async (reader: DataReader, consistency: Consistency, target: BackupTarget): Promise<void> => {
     const { entity, set } = target;
     const schema = entity.schema;
     const entryName = entityEntryName(schema.name, set);
     const t0 = performance.now();
     let records = 0;
-    const base = {
-      entityType: schema.name,
-      set,
-      source: target.source,
-      provider: target.provider,
-      keyType: schema.keyType,
-      storageFile: entryName,
-      consistency,
-    };
+    const base = entryBase(target, consistency);
     try {
       // Nothing is created or changed in the source: a set whose table does not exist reads as empty. A table
       // that exists must hold every field of the entity (checked here, as creating it would have).
@@ -298,21 +300,33 @@ export async function runBackup(
       });
       progress.emit('entity-done', { ...current, records });
     } catch (e) {
-      if (signal?.aborted || uploadError) throw e;
-      firstError ??= e;
-      entities.push({
-        ...base,
-        itemCount: 0,
-        sizeBytes: 0,
-        compressedSizeBytes: 0,
-        contentHash: createHash('sha256').digest('hex'),
-        status: 'Failed',
-        errorMessage: (e as Error).message,
-        durationMs: performance.now() - t0,
-      });
-      // Without spooling a failed entry may have left partial bytes in the archive stream; it cannot continue.
-      if (!r.continueOnError || !spool) throw e;
+      failed(target, e, t0, consistency);
     }
+  };
+
+  /**
+   * Records `target` as failed with `e`; rethrows unless the backup goes on past failures (`continueOnError`, and
+   * spooled entries: without spooling a failed entry may have left partial bytes in the archive stream).
+   */
+  const failed = (
+    target: BackupTarget,
+    e: unknown,
+    t0 = performance.now(),
+    consistency: Consistency = 'fuzzy',
+  ): void => {
+    if (signal?.aborted || uploadError) throw e;
+    firstError ??= e;
+    entities.push({
+      ...entryBase(target, consistency),
+      itemCount: 0,
+      sizeBytes: 0,
+      compressedSizeBytes: 0,
+      contentHash: createHash('sha256').digest('hex'),
+      status: 'Failed',
+      errorMessage: (e as Error).message,
+      durationMs: performance.now() - t0,
+    });
+    if (!r.continueOnError || !spool) throw e;
   };
 
   /** The manifest of this run, as it stands now (shared by the published and the `Failed` outcome). */
@@ -355,9 +369,12 @@ export async function runBackup(
     // Totals exist for progress only: without a listener nothing is counted (an exact count is a full scan on
     // some stores, 1.3 s per million InnoDB rows). With one, each set is counted once, here; a set the store
     // estimates at ESTIMATE_ABOVE records or more takes the estimate instead, and the events say so.
+    // Sources that could not be reached while the targets were listed: their entities fail here, up front.
+    for (const t of targets) if (t.unavailable) failed(t, t.unavailable);
+    const readable = targets.filter((t) => !t.unavailable);
     if (progress.observed) {
       let total = 0;
-      for (const t of targets) {
+      for (const t of readable) {
         const n = await expectedRecords(await context.runtime.adapter(t.source), t.entity.schema, t.set, progress);
         if (n !== undefined) totals.set(t, n);
         total += n ?? 0;
@@ -366,19 +383,32 @@ export async function runBackup(
     }
     progress.emit('start');
     const bySource = new Map<string, BackupTarget[]>();
-    for (const t of targets) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
+    for (const t of readable) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
     const sourceJobs = [...bySource.entries()];
     // `maxConcurrency` bounds the entity sets being read and compressed at once, across all sources (so memory stays
     // bounded: one batch plus one spool stream each). Each source is read inside one snapshot where it has them;
     // its entity sets share that snapshot's reader and take slots from the same pool.
     const slots = new Slots(r.maxConcurrency);
     await forEachLimit(sourceJobs, r.maxConcurrency, async ([source, group]) => {
-      const adapter = await context.runtime.adapter(source);
-      const result: SourceResult = await adapter.readSnapshot(async (reader) => {
-        await forEachLimit(group, r.maxConcurrency, (t) => slots.run(() => backupOne(reader, reader.consistency, t)));
-        return { consistency: reader.consistency };
-      });
-      sources.set(source, { name: source, provider: adapter.provider, consistency: result.consistency });
+      const started = new Set<BackupTarget>();
+      try {
+        const adapter = await context.runtime.adapter(source);
+        const result: SourceResult = await adapter.readSnapshot(async (reader) => {
+          await forEachLimit(group, r.maxConcurrency, (t) =>
+            slots.run(() => {
+              started.add(t);
+              return backupOne(reader, reader.consistency, t);
+            }),
+          );
+          return { consistency: reader.consistency };
+        });
+        sources.set(source, { name: source, provider: adapter.provider, consistency: result.consistency });
+      } catch (e) {
+        // The source failed as a whole (connecting, or its snapshot): each entity set not yet attempted fails with it.
+        const pending = group.filter((t) => !started.has(t));
+        if (pending.length === 0) throw e;
+        for (const t of pending) failed(t, e);
+      }
     });
     await appendChain;
     throwIfAborted(signal);

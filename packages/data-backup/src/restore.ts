@@ -388,11 +388,12 @@ export async function runRestore(
           error: plan.blocked!,
         });
       const runnable = ordered.filter((p) => !p.blocked);
-      for (const plan of runnable) await plan.entity.ensure(adapter, plan.targetSet);
+      // A dry run creates nothing: a target set whose table does not exist reads as empty.
       if (options.dryRun) {
         for (const plan of runnable) reports.push(await dryRunOne(adapter, reader, plan, write, progress));
         return;
       }
+      for (const plan of runnable) await plan.entity.ensure(adapter, plan.targetSet);
       await restoreSource(adapter, reader, runnable, write, progress, reports);
     });
     progress.emit('done');

@@ -1,4 +1,12 @@
-import { discoverEntities, type Entity, type EntityInfo, ROOT_SET } from '@koan/data';
+import {
+  discoverEntities,
+  type Entity,
+  type EntityInfo,
+  introspectSources,
+  isAbortError,
+  ROOT_SET,
+  registeredEntities,
+} from '@koan/data';
 import type { BackupContext } from './context.js';
 
 /** One entity set to back up. */
@@ -7,6 +15,11 @@ export interface BackupTarget {
   readonly set: string;
   readonly source: string;
   readonly provider: string;
+  /**
+   * Why the source could not be read when the targets were listed (it could not be connected to). A backup with
+   * `continueOnError` records such an entity as failed with this error; without it, the backup fails with it.
+   */
+  readonly unavailable?: Error;
 }
 
 export interface EntityFilter {
@@ -34,20 +47,48 @@ export function matchesFilter(info: { name: string; provider: string }, filter: 
   return true;
 }
 
-/** Every discovered entity set that passes the filter, in a stable order (entity name, then set). */
+/**
+ * Every discovered entity set that passes the filter, in a stable order (entity name, then set). A source that cannot
+ * be reached fails the listing, unless `continueOnError` (as in `GlobalBackupOptions`, on by default) is set: its
+ * declared entities are then listed once (root set) with the error in `unavailable`. Introspection needs every
+ * source it reads.
+ */
 export async function selectTargets(
   context: BackupContext,
-  filter: EntityFilter & { introspect?: boolean },
+  filter: EntityFilter & { introspect?: boolean; continueOnError?: boolean },
 ): Promise<BackupTarget[]> {
-  const infos: EntityInfo[] = await discoverEntities({
-    runtime: context.runtime,
-    ...(filter.introspect ? { introspect: true } : {}),
-  });
+  const { runtime } = context;
+  if (filter.introspect) await introspectSources(runtime);
+  const found: { info: Pick<EntityInfo, 'name' | 'provider' | 'source' | 'sets' | 'entity'>; unavailable?: Error }[] =
+    [];
+  for (const source of runtime.sourceNames()) {
+    try {
+      for (const info of await discoverEntities({ runtime, sources: [source] })) found.push({ info });
+    } catch (e) {
+      if (filter.continueOnError === false || isAbortError(e)) throw e;
+      const provider = runtime.sources[source]?.provider ?? 'unknown';
+      const error = e instanceof Error ? e : new Error(String(e));
+      for (const entity of registeredEntities())
+        if (entity.schema.source === source)
+          found.push({
+            info: { name: entity.schema.name, provider, source, sets: [], entity: entity.withRuntime(runtime) },
+            unavailable: error,
+          });
+    }
+  }
+  found.sort((a, b) => a.info.name.localeCompare(b.info.name));
   const out: BackupTarget[] = [];
-  for (const info of infos) {
+  for (const { info, unavailable } of found) {
     if (!matchesFilter(info, filter)) continue;
     const sets = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
-    for (const set of sets) out.push({ entity: info.entity, set, source: info.source, provider: info.provider });
+    for (const set of sets)
+      out.push({
+        entity: info.entity,
+        set,
+        source: info.source,
+        provider: info.provider,
+        ...(unavailable ? { unavailable } : {}),
+      });
   }
   return out;
 }

@@ -231,6 +231,13 @@ describe('RestoreService.restoreAllEntities', () => {
     const insertOnly = await restore.restoreAllEntities('gr-full', { dryRun: true, mode: 'insert' });
     expect(entity(insertOnly, 'GrInvoice')).toMatchObject({ inserted: 3, failed: 897 });
     expect(entity(insertOnly, 'GrInvoice').error).toMatch(/897 records already exist/);
+    // Into a set that does not exist yet: everything would be inserted, and no table is created for it.
+    const fresh = await restore.restoreAllEntities('gr-full', { dryRun: true, targetSet: 'dry_target' });
+    expect(entity(fresh, 'GrPayer')).toMatchObject({ inserted: 300, updated: 0 });
+    for (const x of Object.values(bound())) {
+      const adapter = await env.context.runtime.adapter(x.schema.source);
+      expect(await adapter.listSets(x.schema), x.schema.name).not.toContain('dry_target');
+    }
     expect(await snapshot()).toEqual(before);
   });
 

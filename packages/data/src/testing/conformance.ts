@@ -624,6 +624,8 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       };
       await reads(a);
       await a.readSnapshot(reads);
+      expect(await a.getMany(E, ROOT_SET, [1, 2])).toEqual([]);
+      expect(await a.get(E, ROOT_SET, 1)).toBeUndefined();
       expect(await a.describe(E, ROOT_SET)).toMatchObject({ exists: false });
       expect(await a.listSets(E)).toEqual([]);
     });
