@@ -1,3 +1,5 @@
+import { KoanError } from '@koan/data';
+import type { StorageDriver } from '@koan/storage';
 import { type BackupInfo, readSidecar, scanProfile, toBackupInfo, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { invalidOption } from './errors.js';
@@ -36,20 +38,35 @@ export interface BackupQuery {
   readonly take?: number;
 }
 
+/**
+ * A storage profile that could not be listed (endpoint unreachable, access denied, missing bucket...): its backups are
+ * absent from the result. `code` is the failure's stable code (e.g. `TRANSIENT`, `ACCESS_DENIED`, `NOT_FOUND`).
+ */
+export interface UnavailableProfile {
+  readonly profile: string;
+  readonly code: string;
+  readonly message: string;
+}
+
 export interface BackupQueryResult {
   readonly backups: BackupInfo[];
   /** Matches before skip/take. */
   readonly totalCount: number;
   readonly skip: number;
   readonly take: number | undefined;
+  /** Profiles that could not be listed, so their backups are missing from `backups` and `totalCount`. */
+  readonly unavailableProfiles: UnavailableProfile[];
 }
 
 export interface BackupCatalog {
   readonly backups: BackupInfo[];
   readonly totalCount: number;
+  /** Profiles that were listed (those in `unavailableProfiles` are not). */
   readonly profiles: string[];
   /** Sidecars that could not be read (reported, never hidden). */
   readonly unreadable: { profile: string; key: string; message: string }[];
+  /** Profiles that could not be listed at all: reported here while the other profiles are still listed. */
+  readonly unavailableProfiles: UnavailableProfile[];
   readonly discoveredAt: string;
 }
 
@@ -67,6 +84,8 @@ export interface CatalogStats {
   readonly oldestBackup?: { id: string; name: string; createdAt: string };
   readonly newestBackup?: { id: string; name: string; createdAt: string };
   readonly attentionAfterDays: number;
+  /** Profiles that could not be listed: the counts above leave their backups out. */
+  readonly unavailableProfiles: UnavailableProfile[];
 }
 
 export interface DeleteReceipt {
@@ -88,7 +107,10 @@ function toTime(v: Date | string | undefined, option: string): number | undefine
 const lower = (xs: readonly string[] | undefined) => (xs?.length ? new Set(xs.map((x) => x.toLowerCase())) : undefined);
 
 /** Filters, sorts and pages catalog entries by a {@link BackupQuery}. */
-export function applyQuery(all: readonly BackupInfo[], query: BackupQuery): BackupQueryResult {
+export function applyQuery(
+  all: readonly BackupInfo[],
+  query: BackupQuery,
+): Omit<BackupQueryResult, 'unavailableProfiles'> {
   const from = toTime(query.dateFrom, 'dateFrom');
   const to = toTime(query.dateTo, 'dateTo');
   const skip = query.skip ?? 0;
@@ -138,6 +160,14 @@ export function applyQuery(all: readonly BackupInfo[], query: BackupQuery): Back
   return { backups: page, totalCount: matches.length, skip, take: query.take };
 }
 
+const codeOf = (e: unknown): string =>
+  e instanceof KoanError
+    ? e.code
+    : typeof (e as { code?: unknown })?.code === 'string'
+      ? (e as { code: string }).code
+      : 'ERROR';
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /**
  * The catalog: discovers backups in every storage profile from their sidecars (never opening an
  * archive), queries them, validates them deeply and deletes them.
@@ -153,33 +183,82 @@ export class BackupDiscoveryService {
     return this.#context.config.attentionAfterDays * 86_400_000;
   }
 
-  /** Every backup in every configured profile (or just `storageProfiles`). */
+  /**
+   * Every backup in every configured profile (or just `storageProfiles`), listed concurrently. A profile that cannot be
+   * listed (unreachable endpoint, denied access, missing bucket...) does not fail the whole catalog: it is reported in
+   * `unavailableProfiles` (name, error code and message) and the other profiles are still listed. When no profile
+   * could be listed at all (e.g. `storageProfiles: ['s3']` and s3 is down), the first profile's error is thrown. A
+   * profile name that is not configured, and cancellation through `signal`, always throw.
+   */
   async discoverAllBackups(
     options: { storageProfiles?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<BackupCatalog> {
-    const profiles = options.storageProfiles?.length ? [...options.storageProfiles] : this.#profiles();
+    const names = options.storageProfiles?.length ? [...new Set(options.storageProfiles)] : this.#profiles();
+    // Resolve every driver first: an unknown profile name is the caller's mistake, never an "unavailable" profile.
+    const drivers = names.map((profile) => [profile, this.#context.storage.get(profile)] as const);
+    const scans = await Promise.all(drivers.map(([profile, driver]) => this.#scan(profile, driver, options.signal)));
     const backups: BackupInfo[] = [];
     const unreadable: BackupCatalog['unreadable'] = [];
-    for (const profile of profiles) {
-      const driver = this.#context.storage.get(profile);
-      for await (const found of scanProfile(driver, options.signal)) {
+    const profiles: string[] = [];
+    const unavailableProfiles: UnavailableProfile[] = [];
+    const failures: unknown[] = [];
+    for (const [i, scan] of scans.entries()) {
+      const profile = names[i]!;
+      if ('error' in scan) {
+        failures.push(scan.error);
+        unavailableProfiles.push({ profile, code: codeOf(scan.error), message: messageOf(scan.error) });
+        continue;
+      }
+      profiles.push(profile);
+      backups.push(...scan.backups);
+      unreadable.push(...scan.unreadable);
+    }
+    if (profiles.length === 0 && failures.length) throw failures[0];
+    backups.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+    return {
+      backups,
+      totalCount: backups.length,
+      profiles,
+      unreadable,
+      unavailableProfiles,
+      discoveredAt: new Date().toISOString(),
+    };
+  }
+
+  /** One profile's sidecars, or the error that stopped its listing (a cancellation is thrown, not returned). */
+  async #scan(
+    profile: string,
+    driver: StorageDriver,
+    signal: AbortSignal | undefined,
+  ): Promise<{ backups: BackupInfo[]; unreadable: BackupCatalog['unreadable'] } | { error: unknown }> {
+    const backups: BackupInfo[] = [];
+    const unreadable: BackupCatalog['unreadable'] = [];
+    try {
+      for await (const found of scanProfile(driver, signal)) {
         if (found.sidecar) backups.push(toBackupInfo(found.sidecar, profile, found.key, this.#attentionMs()));
         else unreadable.push({ profile, key: found.key, message: found.error?.message ?? 'unreadable' });
       }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      // A listing cut part way is still a failed listing: report the profile, never half its backups.
+      return { error };
     }
-    backups.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
-    return { backups, totalCount: backups.length, profiles, unreadable, discoveredAt: new Date().toISOString() };
+    return { backups, unreadable };
   }
 
   #profiles(): string[] {
     return [...new Set([this.#context.profileName(), ...this.#context.storage.names()])];
   }
 
+  /**
+   * Filters, sorts and pages the catalog. Profiles that cannot be listed are reported in `unavailableProfiles` (see
+   * {@link discoverAllBackups}); a query whose every profile is unavailable throws that error.
+   */
   async queryBackups(query: BackupQuery = {}): Promise<BackupQueryResult> {
     const catalog = await this.discoverAllBackups(
       query.storageProfiles?.length ? { storageProfiles: query.storageProfiles } : {},
     );
-    return applyQuery(catalog.backups, query);
+    return { ...applyQuery(catalog.backups, query), unavailableProfiles: catalog.unavailableProfiles };
   }
 
   /** A backup by id, or the newest with that name (any status). */
@@ -273,7 +352,7 @@ export class BackupDiscoveryService {
   }
 
   async getCatalogStats(options: { storageProfiles?: readonly string[] } = {}): Promise<CatalogStats> {
-    const { backups } = await this.discoverAllBackups(options);
+    const { backups, unavailableProfiles } = await this.discoverAllBackups(options);
     const count = (xs: string[]) => {
       const acc: Record<string, number> = {};
       for (const x of xs) acc[x] = (acc[x] ?? 0) + 1;
@@ -296,6 +375,7 @@ export class BackupDiscoveryService {
       ...(oldest ? { oldestBackup: oldest } : {}),
       ...(newest ? { newestBackup: newest } : {}),
       attentionAfterDays: this.#context.config.attentionAfterDays,
+      unavailableProfiles,
     };
   }
 

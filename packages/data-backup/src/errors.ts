@@ -3,7 +3,7 @@ import { KoanError } from '@koan/data';
 /**
  * Backup and restore failures. Stable codes: `BACKUP_NOT_FOUND`, `BACKUP_NOT_RESTORABLE`, `BACKUP_FAILED`,
  * `VALIDATION_FAILED`, `SCHEMA_INCOMPATIBLE`, `ALREADY_EXISTS`, `ENTITY_NOT_FOUND`, `RESTORE_FAILED`, `INVALID_OPTION`,
- * `ABORTED`, `ARCHIVE_CORRUPT`.
+ * `INVALID_NAME` (a backup name breaking the naming rule), `ABORTED`, `ARCHIVE_CORRUPT`.
  */
 export class BackupError extends KoanError {}
 

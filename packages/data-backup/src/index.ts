@@ -25,6 +25,7 @@ export {
   type BackupQueryResult,
   type CatalogStats,
   type DeleteReceipt,
+  type UnavailableProfile,
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 export { BackupError } from './errors.js';
@@ -34,6 +35,7 @@ export {
   applyRetention,
   BackupMaintenanceService,
   cleanupLeftovers,
+  DEFAULT_MIN_AGE_HOURS,
   type LeftoverReport,
   type MaintenanceRun,
   planRetention,

@@ -1,8 +1,8 @@
 import { Cron } from 'croner';
 import type { BackupInfo } from './catalog.js';
 import type { BackupConfig, BackupContext } from './context.js';
-import { BackupDiscoveryService, type DeleteReceipt } from './discovery.js';
-import { invalidOption } from './errors.js';
+import { BackupDiscoveryService, type DeleteReceipt, type UnavailableProfile } from './discovery.js';
+import { BackupError, invalidOption } from './errors.js';
 import { SIDECAR_SUFFIX } from './manifest.js';
 
 export interface LeftoverReport {
@@ -55,7 +55,22 @@ export async function cleanupLeftovers(
   return report;
 }
 
-export type RetentionPolicy = NonNullable<BackupConfig['retentionPolicy']>;
+/**
+ * Backups younger than this many hours are never removed by retention when a policy does not set `minAgeHours`:
+ * the one default of the library (`planRetention`, `applyRetention`), `Koan.Backup.RetentionPolicy.MinAgeHours`,
+ * `koan-backup prune` and the HTTP API's `POST /prune`. It keeps a backup that just finished (or is still being
+ * listed by another process) from being deleted by a policy that counts it in an older bucket.
+ */
+export const DEFAULT_MIN_AGE_HOURS = 1;
+
+/** A grandfather-father-son retention policy (`Koan.Backup.RetentionPolicy`). */
+export type RetentionPolicy = Omit<NonNullable<BackupConfig['retentionPolicy']>, 'minAgeHours'> & {
+  /**
+   * Never remove backups younger than this many hours. Default {@link DEFAULT_MIN_AGE_HOURS} (1 h) when absent;
+   * `0` protects nothing by age.
+   */
+  readonly minAgeHours?: number;
+};
 
 export interface RetentionDecision {
   readonly keep: { backup: BackupInfo; reasons: string[] }[];
@@ -78,7 +93,7 @@ const monthKey = (d: Date) => d.toISOString().slice(0, 7);
  * Grandfather-father-son retention, per backup name: keep the newest completed backup of each of the
  * last `keepDaily` days, `keepWeekly` ISO weeks and `keepMonthly` months that have backups. Failed or
  * partial backups are kept while younger than a day (for diagnosis) and removed after. Backups
- * younger than `minAgeHours` are never removed.
+ * younger than `minAgeHours` (default {@link DEFAULT_MIN_AGE_HOURS}, 1 h) are never removed.
  */
 export function planRetention(
   backups: readonly BackupInfo[],
@@ -88,6 +103,13 @@ export function planRetention(
   for (const k of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const)
     if (!Number.isInteger(policy[k]) || policy[k] < 0)
       throw invalidOption(`retentionPolicy.${k}`, policy[k], 'a non-negative integer');
+  const minAgeHours = policy.minAgeHours ?? DEFAULT_MIN_AGE_HOURS;
+  if (typeof minAgeHours !== 'number' || !Number.isFinite(minAgeHours) || minAgeHours < 0)
+    throw invalidOption(
+      'retentionPolicy.minAgeHours',
+      policy.minAgeHours,
+      `a non-negative number of hours (or leave it out for the default, ${DEFAULT_MIN_AGE_HOURS})`,
+    );
   const reasons = new Map<string, string[]>();
   const keepReason = (b: BackupInfo, why: string) => reasons.set(b.id, [...(reasons.get(b.id) ?? []), why]);
   const byName = new Map<string, BackupInfo[]>();
@@ -112,7 +134,7 @@ export function planRetention(
     }
     for (const b of group) {
       const age = now.getTime() - Date.parse(b.createdAt);
-      if (age < policy.minAgeHours * 3_600_000) keepReason(b, `younger than ${policy.minAgeHours} h`);
+      if (age < minAgeHours * 3_600_000) keepReason(b, `younger than ${minAgeHours} h`);
       else if (b.status !== 'Completed' && age < 86_400_000) keepReason(b, `${b.status}, kept a day for diagnosis`);
     }
   }
@@ -126,11 +148,15 @@ export function planRetention(
   return { keep, remove };
 }
 
-/** Applies the retention policy across every profile (or `storageProfiles`). Deletes for real unless `dryRun`. */
+/**
+ * Applies the retention policy across every profile (or `storageProfiles`). Deletes for real unless `dryRun`.
+ * `minAgeHours` defaults to {@link DEFAULT_MIN_AGE_HOURS}. Profiles that cannot be listed are left alone and reported
+ * in `unavailableProfiles` (missing backups only make retention keep more, never delete more).
+ */
 export async function applyRetention(
   context: BackupContext,
   options: { policy?: RetentionPolicy; dryRun?: boolean; storageProfiles?: readonly string[]; now?: Date } = {},
-): Promise<RetentionDecision & { deleted: DeleteReceipt[] }> {
+): Promise<RetentionDecision & { deleted: DeleteReceipt[]; unavailableProfiles: UnavailableProfile[] }> {
   const policy = options.policy ?? context.config.retentionPolicy;
   if (!policy)
     throw invalidOption(
@@ -147,7 +173,7 @@ export async function applyRetention(
   if (!options.dryRun)
     for (const b of decision.remove)
       deleted.push(await discovery.deleteBackup(b.id, { storageProfile: b.storageProfile }));
-  return { ...decision, deleted };
+  return { ...decision, deleted, unavailableProfiles: catalog.unavailableProfiles };
 }
 
 export interface MaintenanceRun {
@@ -157,6 +183,9 @@ export interface MaintenanceRun {
   readonly retention?: { kept: number; deleted: number };
   readonly error?: string;
 }
+
+/** The longest delay a Node timer accepts (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 function parseInterval(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
@@ -202,7 +231,23 @@ export class BackupMaintenanceService {
   ) {
     this.#context = context;
     this.#intervalMs = options.intervalMs ?? parseInterval(context.config.maintenanceInterval);
+    // setInterval runs a longer delay every millisecond instead: refuse it.
+    if (!Number.isSafeInteger(this.#intervalMs) || this.#intervalMs < 1 || this.#intervalMs > MAX_TIMER_MS)
+      throw options.intervalMs !== undefined
+        ? invalidOption('intervalMs', options.intervalMs, `a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`)
+        : invalidOption('maintenanceInterval', context.config.maintenanceInterval, 'a duration from 1ms to 24d');
     this.#schedules = options.schedules ?? [];
+    for (const [i, s] of this.#schedules.entries()) {
+      try {
+        new Cron(s.cron, { paused: true }).stop(); // parses the expression, schedules nothing
+      } catch (e) {
+        throw new BackupError(
+          'INVALID_OPTION',
+          `Invalid option schedules[${i}].cron: ${JSON.stringify(s.cron)} (${(e as Error).message}). Expected a cron expression such as "0 2 * * *" (every day at 02:00).`,
+          { cause: e, details: { option: `schedules[${i}].cron` } },
+        );
+      }
+    }
     this.#onRun = options.onRun;
   }
 

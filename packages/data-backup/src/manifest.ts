@@ -4,6 +4,7 @@
  * and, once validated, `validation`. The JSON Schema is published at `schema/manifest.v1.schema.json`.
  */
 import { z } from 'zod';
+import { BackupError } from './errors.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -137,9 +138,16 @@ export function backupKeys(
 }
 
 const BACKUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Checks a backup name (it becomes a storage key prefix): 1-128 characters from `A-Z a-z 0-9 . _ -`, starting with a
+ * letter or digit, never containing `..`. Throws a {@link BackupError} with code `INVALID_NAME` otherwise.
+ */
 export function assertBackupName(name: string): void {
-  if (!BACKUP_NAME.test(name) || name.includes('..'))
-    throw new TypeError(
-      `Invalid backup name ${JSON.stringify(name)}: use 1-128 characters from A-Z a-z 0-9 . _ - starting with a letter or digit (e.g. "daily-users-2024-12-17").`,
+  if (typeof name !== 'string' || !BACKUP_NAME.test(name) || name.includes('..'))
+    throw new BackupError(
+      'INVALID_NAME',
+      `Invalid backup name ${JSON.stringify(name)}: use 1-128 characters from A-Z a-z 0-9 . _ - starting with a letter or digit, without ".." (e.g. "daily-users-2024-12-17").`,
+      { details: { name } },
     );
 }

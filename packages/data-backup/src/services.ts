@@ -66,7 +66,11 @@ export const DataBackup = Object.freeze({
   async restoreFrom(entity: Entity, name: string, options?: RestoreOptions): Promise<RestoreReport> {
     return restoreEntity(await getBackupContext(), entity, name, options);
   },
-  /** Backups that contain the entity (all backups without an entity), newest first. */
+  /**
+   * Backups that contain the entity (all backups without an entity), newest first. A storage profile that cannot be
+   * listed is skipped (use `BackupDiscoveryService.queryBackups` to see it in `unavailableProfiles`); with
+   * `storageProfile`, or when no profile can be listed, its error is thrown.
+   */
   async listBackups(entity?: Entity, options: { storageProfile?: string } = {}): Promise<BackupInfo[]> {
     const discovery = new BackupDiscoveryService(await getBackupContext());
     const result = await discovery.queryBackups({

@@ -49,6 +49,8 @@ export function normalizeDatetime(value: unknown): string | undefined {
   const m = DATETIME.exec(value.trim());
   if (!m) return undefined;
   const [, day, hh, mi, ss = '00', frac = '', zone = 'Z'] = m;
+  // Date.parse rolls impossible days over (2024-02-30 would become March 1st, 24:00 the next day): refused instead.
+  if (normalizeDate(day) === undefined || Number(hh) > 23) return undefined;
   const micros = (frac + '000000').slice(0, 6);
   const base = Date.parse(`${day}T${hh}:${mi}:${ss}.000${zone.toUpperCase() === 'Z' ? 'Z' : normalizeOffset(zone)}`);
   if (Number.isNaN(base)) return undefined;

@@ -71,5 +71,9 @@ describe('archive JSON encoding', () => {
   it('normalises dates to UTC microseconds', () => {
     expect(normalizeDatetime(new Date('2024-01-01T00:00:00.5Z'))).toBe('2024-01-01T00:00:00.500000Z');
     expect(normalizeDatetime('2024-01-01 23:59:59.1234567')).toBe('2024-01-01T23:59:59.123456Z');
+    // Days and hours that do not exist are refused, not rolled over into the next month or day.
+    for (const bad of ['2024-02-30T10:00:00Z', '2023-02-29T00:00:00Z', '2024-04-31 12:00', '2024-01-01T24:00:00Z'])
+      expect(normalizeDatetime(bad), bad).toBeUndefined();
+    expect(normalizeDatetime('2024-02-29T23:59:59.999999Z')).toBe('2024-02-29T23:59:59.999999Z');
   });
 });

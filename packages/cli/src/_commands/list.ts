@@ -39,6 +39,10 @@ export default defineCliCommand({
       }
       for (const u of catalog.unreadable)
         session.note(`Warning: unreadable sidecar ${u.key} in ${u.profile}: ${u.message}`);
+      for (const u of catalog.unavailableProfiles)
+        session.note(
+          `Warning: storage profile ${u.profile} could not be listed; its backups are missing from this list. ${u.code}: ${u.message}`,
+        );
       return 0;
     });
   },

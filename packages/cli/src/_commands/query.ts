@@ -116,6 +116,10 @@ export default defineCliCommand({
           `Showing ${result.skip + 1}-${result.skip + result.backups.length} of ${result.totalCount} matching backups`,
         );
       }
+      for (const u of result.unavailableProfiles)
+        session.note(
+          `Warning: storage profile ${u.profile} could not be listed; its backups are not searched. ${u.code}: ${u.message}`,
+        );
       return 0;
     });
   },

@@ -52,6 +52,10 @@ export default defineCliCommand({
           ['newest', brief(stats.newestBackup)],
         ]),
       );
+      for (const u of stats.unavailableProfiles)
+        session.note(
+          `Warning: storage profile ${u.profile} could not be listed; its backups are not counted. ${u.code}: ${u.message}`,
+        );
       return 0;
     });
   },
