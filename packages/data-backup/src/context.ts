@@ -9,7 +9,7 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
-import { BackupMaintenanceService } from './maintenance.js';
+import { BackupMaintenanceService, DEFAULT_MIN_AGE_HOURS } from './maintenance.js';
 
 /** `Koan.Backup` in koan.config.json. */
 export const backupConfigSchema = z
@@ -41,7 +41,11 @@ export const backupConfigSchema = z
         keepDaily: z.number().int().min(0).default(7),
         keepWeekly: z.number().int().min(0).default(4),
         keepMonthly: z.number().int().min(0).default(12),
-        minAgeHours: z.number().min(0).default(1).describe('Never delete backups younger than this'),
+        minAgeHours: z
+          .number()
+          .min(0)
+          .default(DEFAULT_MIN_AGE_HOURS)
+          .describe('Never delete backups younger than this'),
       })
       .strict()
       .optional(),
@@ -73,7 +77,7 @@ export class BackupContext {
   constructor(options: BackupContextOptions = {}) {
     this.runtime = options.runtime ?? getDataRuntime();
     this.storage = options.storage ?? new StorageProfiles({ profiles: {} }, { cwd: this.runtime.cwd });
-    this.config = Object.freeze(backupConfigSchema.parse(options.config ?? {}));
+    this.config = Object.freeze(parseConfigSection(backupConfigSchema, options.config ?? {}, ['Koan', 'Backup']));
   }
 
   /** Reads koan.config.json (+ `Koan__...` env overrides) from `cwd`; uses `runtime` for data if given. */

@@ -25,6 +25,20 @@ function configDir(backup: Record<string, unknown>): string {
 }
 
 describe('Koan.Backup startup options', () => {
+  it('a bad config given in code is a ConfigError naming the key path, like one read from koan.config.json', () => {
+    const err = (() => {
+      try {
+        new BackupContext({ config: { defaultBatchSize: 0, retentionPolicy: { keepDaily: -1 } } });
+      } catch (e) {
+        return e as { code?: string; message: string };
+      }
+    })();
+    expect(err?.code).toBe('CONFIG_INVALID');
+    expect(err?.message).toMatch(/Koan\.Backup\.DefaultBatchSize/);
+    expect(err?.message).toMatch(/Koan\.Backup\.RetentionPolicy\.KeepDaily/);
+  });
+
+
   it('WarmupEntitiesOnStartup creates every entity table before fromConfig returns; EnableBackgroundMaintenance starts the service', async () => {
     const dir = configDir({
       WarmupEntitiesOnStartup: true,

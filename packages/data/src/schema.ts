@@ -40,8 +40,10 @@ const SET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 /** Validates a set name, so sets can be encoded safely in table names, keys and archive paths. */
 export function assertSetName(set: string): void {
   if (!SET_NAME.test(set))
-    throw new TypeError(
-      `Invalid set name ${JSON.stringify(set)}: use 1-63 characters from A-Z a-z 0-9 _ . - (not starting with . or -)`,
+    throw new DataError(
+      'INVALID_NAME',
+      `Invalid set name ${JSON.stringify(set)}: use 1-63 characters from A-Z a-z 0-9 _ . - (not starting with . or -), e.g. "archive-2024".`,
+      { details: { set } },
     );
 }
 

@@ -1,4 +1,6 @@
 import {
+  assertSetName,
+  DataError,
   decodeRecord,
   defineEntity,
   encodeRecordLine,
@@ -75,5 +77,23 @@ describe('archive JSON encoding', () => {
     for (const bad of ['2024-02-30T10:00:00Z', '2023-02-29T00:00:00Z', '2024-04-31 12:00', '2024-01-01T24:00:00Z'])
       expect(normalizeDatetime(bad), bad).toBeUndefined();
     expect(normalizeDatetime('2024-02-29T23:59:59.999999Z')).toBe('2024-02-29T23:59:59.999999Z');
+  });
+});
+
+describe('set names', () => {
+  it('a bad set name is a DataError INVALID_NAME naming the rule and an example', () => {
+    expect(() => assertSetName('archive-2024')).not.toThrow();
+    for (const bad of ['bad set', '', '.hidden', 'x'.repeat(64)]) {
+      const err = (() => {
+        try {
+          assertSetName(bad);
+        } catch (e) {
+          return e;
+        }
+      })() as DataError;
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(DataError);
+      expect(err.code).toBe('INVALID_NAME');
+      expect(err.message).toMatch(/1-63 characters.*e\.g\. "archive-2024"/);
+    }
   });
 });

@@ -13,6 +13,7 @@ export interface ErrorInfo {
 /** Library and API codes by HTTP status; anything else is a 500. */
 const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   INVALID_OPTION: 400,
+  INVALID_NAME: 400,
   INVALID_JSON: 400,
   INVALID_KEY: 400,
   NOTHING_TO_BACK_UP: 400,
@@ -29,6 +30,9 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   VALIDATION_FAILED: 422,
   SCHEMA_INCOMPATIBLE: 422,
   TOO_MANY_JOBS: 503,
+  // A storage backend or data source that cannot be reached now: worth retrying later.
+  TRANSIENT: 503,
+  SOURCE_UNAVAILABLE: 503,
 };
 
 /**

@@ -4,6 +4,7 @@ import {
   type BackupQuery,
   type BackupStatus,
   backupStatuses,
+  DEFAULT_MIN_AGE_HOURS,
   type HealthStatus,
 } from '@koan/data-backup';
 import type { Context } from 'hono';
@@ -85,7 +86,7 @@ export const pruneBody = z
         keepDaily: z.number().int().min(0).default(7),
         keepWeekly: z.number().int().min(0).default(4),
         keepMonthly: z.number().int().min(0).default(12),
-        minAgeHours: z.number().min(0).default(1),
+        minAgeHours: z.number().min(0).default(DEFAULT_MIN_AGE_HOURS),
       })
       .strict()
       .optional(),

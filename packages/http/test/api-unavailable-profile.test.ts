@@ -104,9 +104,9 @@ describe('HTTP API with an unreachable storage profile', () => {
     expect(res.json.unavailableProfiles).toEqual([s3Unavailable]);
   });
 
-  it('GET /backups?storageProfiles=s3 fails with the storage error code', async () => {
+  it('GET /backups?storageProfiles=s3 fails with the storage error code, as 503 (try again later)', async () => {
     const res = await get('/backups?storageProfiles=s3');
-    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(res.status).toBe(503);
     expect(res.json.error).toMatchObject({ code: 'TRANSIENT', message: expect.stringContaining('127.0.0.1') });
   });
 });

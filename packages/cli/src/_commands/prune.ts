@@ -1,4 +1,4 @@
-import { applyRetention } from '@koan/data-backup';
+import { applyRetention, DEFAULT_MIN_AGE_HOURS } from '@koan/data-backup';
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
@@ -47,7 +47,7 @@ export default defineCliCommand({
         keepDaily: daily,
         keepWeekly: weekly,
         keepMonthly: monthly,
-        minAgeHours: configured?.minAgeHours ?? 1,
+        minAgeHours: configured?.minAgeHours ?? DEFAULT_MIN_AGE_HOURS,
       };
       const scope = args.profile ? { storageProfiles: [args.profile] } : {};
       const plan = await applyRetention(context, { policy, dryRun: true, ...scope });
