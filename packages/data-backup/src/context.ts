@@ -57,11 +57,13 @@ export const backupConfigSchema = z
   })
   .strict();
 export type BackupConfig = z.infer<typeof backupConfigSchema>;
+/** `Koan.Backup` as given in code: what has a default may be left out (a retention policy of only `keepDaily`...). */
+export type BackupConfigInput = z.input<typeof backupConfigSchema>;
 
 export interface BackupContextOptions {
   readonly runtime?: DataRuntime;
   readonly storage?: StorageProfiles;
-  readonly config?: Partial<BackupConfig>;
+  readonly config?: BackupConfigInput;
 }
 
 /**

@@ -10,6 +10,7 @@ export {
 export { type BackupInfo, healthOf, readSidecar } from './catalog.js';
 export {
   type BackupConfig,
+  type BackupConfigInput,
   BackupContext,
   type BackupContextOptions,
   backupConfigSchema,
