@@ -103,8 +103,12 @@ export function hintOf(error: unknown, command: string): string | undefined {
     case 'ARCHIVE_CORRUPT':
     case 'VALIDATION_FAILED':
       return 'Run `koan-backup validate <name|id>` for every issue; restore from another backup (`koan-backup list`).';
-    case 'SCHEMA_INCOMPATIBLE':
+    case 'SCHEMA_INCOMPATIBLE': {
+      const undeclared = (error as { details?: { undeclared?: unknown } }).details?.undeclared;
+      if (Array.isArray(undeclared) && undeclared.length)
+        return `This application declares no ${undeclared.join(', ')}: restore into a database with the archived schema (--target-source sqlite:./restored.sqlite, or a postgres://... / mysql://... URL), declare the entities (--import ./entities.mjs), or skip them (--exclude-entity).`;
       return 'Pass --lenient to drop removed fields and convert widened types, or --exclude-entity to skip an entity.';
+    }
     case 'SOURCE_UNAVAILABLE':
       return 'Check the data source settings (Koan.Data.Sources in koan.config.json, or the --source URL) and that the database is reachable.';
     default:

@@ -245,6 +245,22 @@ describe('koan-backup: backup → list → inspect → validate → query → st
     const dry = await run(['restore', 'nightly', '--dry-run', '--json']);
     expect(dry.code, dry.stdout).toBe(0);
     expect(dry.json()).toMatchObject({ dryRun: true });
+    // A dry run into a database that does not exist yet creates neither the file nor its folder.
+    const elsewhere = await run([
+      'restore',
+      'nightly',
+      '--dry-run',
+      '--json',
+      '--target-source',
+      'sqlite:./dry/x.sqlite',
+    ]);
+    expect(elsewhere.code, elsewhere.stdout + elsewhere.stderr).toBe(0);
+    expect(elsewhere.json()).toMatchObject({ dryRun: true, totalRecords: 170 });
+    expect(existsSync(join(dir, 'dry')), 'nothing written').toBe(false);
+    const real = await run(['restore', 'nightly', '--json', '--target-source', 'sqlite:./dry/x.sqlite']);
+    expect(real.code, real.stdout + real.stderr).toBe(0);
+    expect(existsSync(join(dir, 'dry', 'x.sqlite')), 'the same restore, not dry, writes there').toBe(true);
+    rmSync(join(dir, 'dry'), { recursive: true, force: true });
     const r = await run(['restore', 'nightly', '--replace', '--yes', '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const report = r.json<{ totalRecords: number; entities: { entityType: string; inserted: number }[] }>();
@@ -634,6 +650,12 @@ describe('koan-backup: config, progress, sources and demo', () => {
     expect(b.json<Sidecar>().entities).toEqual([
       expect.objectContaining({ entityType: 'legacy_items', itemCount: 50 }),
     ]);
+    // Its next step and the restore without a target both point at --target-source (this app declares no such entity).
+    const human = await run(['backup', 'legacy', '--source', legacy]);
+    expect(human.stdout).toContain('koan-backup restore legacy --target-source <url> --dry-run');
+    const untargeted = await run(['restore', 'legacy', '--dry-run']);
+    expect(untargeted.code).toBe(3);
+    expect(untargeted.stderr).toMatch(/^Hint: This application declares no legacy_items: .*--target-source/m);
     const target = join(dir, 'restored-legacy.db');
     const r = await run(['restore', 'legacy', '--target-source', `sqlite:${target}`, '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -299,6 +299,8 @@ export async function runRestore(
     const { manifest } = contents;
     const plans: Plan[] = [];
     const problems: string[] = [];
+    /** Archived entities this application does not declare (restorable only with `targetSource`). */
+    const undeclared: string[] = [];
     for (const item of manifest.entities) {
       if (!select(item)) continue;
       const snapshot = contents.snapshots?.find((s) => s.entityType === item.entityType && s.set === item.set);
@@ -312,6 +314,7 @@ export async function runRestore(
       }
       const target = resolveTarget(item, snapshot);
       if (!target) {
+        undeclared.push(item.entityType);
         problems.push(
           `${item.entityType}: the archive has it but this application defines no such entity; define it with defineEntity, exclude it, or pass targetSource to restore it with the archived schema`,
         );
@@ -348,7 +351,7 @@ export async function runRestore(
       throw new BackupError(
         'SCHEMA_INCOMPATIBLE',
         `Nothing was restored from ${manifest.name}:\n- ${problems.join('\n- ')}`,
-        { details: { problems } },
+        { details: { problems, undeclared } },
       );
     const progress = new ProgressTracker('restore', manifest.name, options.onProgress, options.progressIntervalMs);
     progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
@@ -334,6 +334,8 @@ export class SqliteAdapter implements DataAdapter {
   #writeLock: Promise<void> = Promise.resolve();
   #atomic: ((fn: () => unknown) => unknown) | undefined;
   #metaReady = false;
+  /** The file did not exist at `init()`: an empty stand-in in memory serves reads until the first write. */
+  #absent = false;
 
   constructor(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}) {
     if (typeof settings?.path !== 'string' || !settings.path)
@@ -366,6 +368,7 @@ export class SqliteAdapter implements DataAdapter {
 
   /** The better-sqlite3 database (after `init()`), for what the contract does not cover. */
   getInstance(): Db {
+    this.#materialize();
     return this.#connection().db;
   }
 
@@ -378,15 +381,25 @@ export class SqliteAdapter implements DataAdapter {
     return this.#conn;
   }
 
+  /**
+   * Opens the database. A file that does not exist yet is not created here: until the first write (`ensureEntity`,
+   * `transaction`, `getInstance`) reads see an empty database, so reading (a backup, a restore's dry run, discovery)
+   * never leaves a file or folder behind.
+   */
   async init(): Promise<void> {
     if (this.#conn) return;
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    const existing = this.path !== ':memory:' && (statSync(this.path, { throwIfNoEntry: false })?.size ?? 0) > 0;
-    const db = new Database(this.path);
+    this.#absent = this.path !== ':memory:' && !existsSync(this.path);
+    this.#open(this.#absent ? ':memory:' : this.path);
+  }
+
+  #open(path: string): void {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const existing = path !== ':memory:' && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > 0;
+    const db = new Database(path);
     try {
       db.pragma(`busy_timeout = ${this.#settings.busyTimeoutMs}`);
       db.pragma(`foreign_keys = ${this.#settings.foreignKeys ? 'ON' : 'OFF'}`);
-      if (this.path !== ':memory:') {
+      if (path !== ':memory:') {
         const wal = this.#settings.walMode === true || (this.#settings.walMode === 'new' && !existing);
         if (wal) db.pragma('journal_mode = WAL');
         // Safe in WAL mode: a power loss may lose the last commits but never corrupts the file.
@@ -398,6 +411,15 @@ export class SqliteAdapter implements DataAdapter {
     }
     this.#conn = new Connection(db);
     this.#atomic = db.transaction((fn: () => unknown) => fn());
+    this.#metaReady = false;
+  }
+
+  /** Creates the file that did not exist at `init()` (and its folder), before the first write. */
+  #materialize(): void {
+    if (!this.#absent) return;
+    this.#connection().db.close();
+    this.#absent = false;
+    this.#open(this.path);
   }
 
   async close(): Promise<void> {
@@ -550,6 +572,7 @@ export class SqliteAdapter implements DataAdapter {
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     await this.#exclusive(() => {
+      this.#materialize();
       const conn = this.#connection();
       const physical = physicalName(entity, set);
       const existing = this.#columns(conn, physical);
@@ -870,6 +893,15 @@ export class SqliteAdapter implements DataAdapter {
     if (!this.capabilities.snapshotReads)
       return fn(Object.assign(new Reads(() => this.#connection()), { consistency: 'fuzzy' as const }));
     this.#connection();
+    if (this.#absent) {
+      // No file yet: the database at this moment is empty, and stays so for this snapshot whatever fn writes.
+      const empty = new Connection(new Database(':memory:'));
+      try {
+        return await fn(Object.assign(new Reads(() => empty), { consistency: 'snapshot' as const }));
+      } finally {
+        empty.db.close();
+      }
+    }
     // The worker opens a read-only connection and starts a deferred transaction with a first read, so
     // the snapshot is taken before `open` returns and later writes stay invisible to every read in `fn`.
     const worker = await SnapshotWorker.open(this.path, this.#settings.busyTimeoutMs);
@@ -886,6 +918,7 @@ export class SqliteAdapter implements DataAdapter {
     const state: TransactionState = { deferred: false, written: new Map() };
     return this.#exclusive(() =>
       this.#inTransaction.run({ depth: 0, state }, async () => {
+        this.#materialize();
         const db = this.#connection().db;
         db.exec('BEGIN IMMEDIATE');
         try {

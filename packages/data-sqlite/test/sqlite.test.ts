@@ -221,7 +221,7 @@ describe('sqlite adapter', () => {
     expect((await readFile(join(root, 'nested/app.db'))).subarray(0, 15).toString()).toBe('SQLite format 3');
   });
 
-  it('preload loads the provider without opening or creating the database; adapter() then opens it', async () => {
+  it('preload loads the provider without opening the database; adapter() opens it, and only a write creates the file', async () => {
     const runtime = new DataRuntime({
       cwd: root,
       sources: {
@@ -233,8 +233,17 @@ describe('sqlite adapter', () => {
     expect(existsSync(join(root, 'preloaded'))).toBe(false);
     await expect(runtime.preload('missing')).rejects.toMatchObject({ code: 'PROVIDER_NOT_INSTALLED' });
     await expect(runtime.preload('nope')).rejects.toMatchObject({ code: 'UNKNOWN_SOURCE' });
-    await runtime.adapter('default');
+    const adapter = await runtime.adapter('default');
+    // Reads of a database that does not exist yet (a backup, a restore's dry run) see it empty and create nothing.
+    expect(await adapter.count(Item, ROOT_SET)).toBe(0);
+    expect(await adapter.readSnapshot(async (r) => r.count(Item, ROOT_SET))).toBe(0);
+    expect(await adapter.introspect?.()).toEqual([]);
+    expect(existsSync(join(root, 'preloaded')), 'opening and reading create nothing').toBe(false);
+    await adapter.ensureEntity(Item, ROOT_SET);
     expect(existsSync(join(root, 'preloaded/app.db'))).toBe(true);
+    await adapter.importBatch(Item, ROOT_SET, [{ id: 1, name: 'a', price: '1.5', at: null }], { mode: 'insert' });
+    expect(await adapter.readSnapshot(async (r) => r.count(Item, ROOT_SET))).toBe(1);
+    expect((adapter as SqliteAdapter).getInstance().pragma('journal_mode', { simple: true })).toBe('wal');
     await runtime.close();
   });
 

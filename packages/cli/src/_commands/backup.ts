@@ -204,7 +204,9 @@ export default defineCliCommand({
           session.print();
           session.print(entityTable(result.entities));
           session.print();
-          session.print(`Next: koan-backup validate ${result.id}   |   koan-backup restore ${result.name} --dry-run`);
+          // A backup of a database with no code restores with the archived schema, into a database named by URL.
+          const restore = `koan-backup restore ${result.name}${source ? ' --target-source <url>' : ''} --dry-run`;
+          session.print(`Next: koan-backup validate ${result.id}   |   ${restore}`);
         }
         if (partial) {
           session.note(
