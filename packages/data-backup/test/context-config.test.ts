@@ -38,7 +38,6 @@ describe('Koan.Backup startup options', () => {
     expect(err?.message).toMatch(/Koan\.Backup\.RetentionPolicy\.KeepDaily/);
   });
 
-
   it('WarmupEntitiesOnStartup creates every entity table before fromConfig returns; EnableBackgroundMaintenance starts the service', async () => {
     const dir = configDir({
       WarmupEntitiesOnStartup: true,
