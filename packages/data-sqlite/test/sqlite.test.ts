@@ -3,7 +3,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSchema, DataRuntime, ROOT_SET, t } from '@koan/data';
+import {
+  buildSchema,
+  DataRuntime,
+  introspectSources,
+  ROOT_SET,
+  registeredEntities,
+  t,
+  unregisterEntity,
+} from '@koan/data';
 import { describeAdapterConformance, sharedDatasetsDir } from '@koan/data/testing';
 import { createSqliteAdapter, fieldTypeOfColumn, type SqliteAdapter } from '@koan/data-sqlite';
 import Database from 'better-sqlite3';
@@ -219,6 +227,42 @@ describe('sqlite adapter', () => {
     await a.ensureEntity(Item, ROOT_SET);
     await runtime.close();
     expect((await readFile(join(root, 'nested/app.db'))).subarray(0, 15).toString()).toBe('SQLite format 3');
+  });
+
+  it('introspecting two databases that hold the same table names registers both, the second under a source-qualified name', async () => {
+    const files = { shop: dbFile(), 'shop-eu': dbFile() };
+    for (const [source, path] of Object.entries(files)) {
+      const db = new Database(path);
+      db.exec(`CREATE TABLE accounts (id INTEGER PRIMARY KEY, who TEXT NOT NULL);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts (id));
+        INSERT INTO accounts VALUES (1, '${source}');`);
+      db.close();
+    }
+    const runtime = new DataRuntime({
+      sources: Object.fromEntries(
+        Object.entries(files).map(([s, path]) => [s, { provider: 'sqlite', settings: { path } }]),
+      ),
+    });
+    try {
+      const found = await introspectSources(runtime);
+      const byName = Object.fromEntries(found.map((e) => [e.name, e]));
+      expect(Object.keys(byName).sort()).toEqual(['accounts', 'accounts_shop_eu', 'orders', 'orders_shop_eu']);
+      expect(byName.accounts_shop_eu).toMatchObject({ source: 'shop-eu', table: 'accounts' });
+      expect(byName.orders_shop_eu?.fields.account_id?.references).toEqual({ entity: 'accounts_shop_eu', field: 'id' });
+      expect(byName.orders?.fields.account_id?.references).toEqual({ entity: 'accounts', field: 'id' });
+      const rowsOf = async (name: string) => {
+        const schema = byName[name]!;
+        const out: unknown[] = [];
+        for await (const batch of (await runtime.adapter(schema.source)).exportEntity(schema, ROOT_SET))
+          out.push(...batch);
+        return out;
+      };
+      expect(await rowsOf('accounts')).toEqual([{ id: 1, who: 'shop' }]);
+      expect(await rowsOf('accounts_shop_eu')).toEqual([{ id: 1, who: 'shop-eu' }]);
+    } finally {
+      for (const e of registeredEntities()) if (e.schema.origin === 'introspected') unregisterEntity(e.schema.name);
+      await runtime.close();
+    }
   });
 
   it('preload loads the provider without opening the database; adapter() opens it, and only a write creates the file', async () => {

@@ -1,7 +1,7 @@
 import type { AdapterCapabilities } from './adapter.js';
-import { type Entity, registeredEntities, registerSchema } from './entity.js';
+import { type Entity, getEntity, registeredEntities, registerSchema } from './entity.js';
 import { type DataRuntime, getDataRuntime } from './runtime.js';
-import type { EntitySchema, KeyType } from './schema.js';
+import { type EntitySchema, entityNamesForTables, type KeyType } from './schema.js';
 
 /** What discovery reports about one entity. */
 export interface EntityInfo {
@@ -52,7 +52,12 @@ export async function discoverEntities(options: DiscoverOptions = {}): Promise<E
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Registers the undeclared tables of every source whose adapter can introspect. */
+/**
+ * Registers the undeclared tables of every source whose adapter can introspect. A table whose entity name is taken
+ * by an entity of another source (declared, or introspected from an earlier source) is registered as
+ * `<name>_<source>` (`_2`, `_3`... if that is taken too), keeping its table, and the references of its source's
+ * entities follow the new name: two databases that both hold `users` back up as `users` and `users_analytics`.
+ */
 export async function introspectSources(
   runtime: DataRuntime = getDataRuntime(),
   sources?: readonly string[],
@@ -61,12 +66,38 @@ export async function introspectSources(
   for (const source of sources ?? runtime.sourceNames()) {
     const adapter = await runtime.adapter(source);
     if (!adapter.capabilities.introspection || !adapter.introspect) continue;
-    for (const schema of await adapter.introspect()) {
-      registerSchema(schema);
-      found.push(schema);
+    const schemas = await adapter.introspect();
+    const renamed = new Map<string, string>();
+    const taken = new Set(registeredEntities().map((e) => e.schema.name));
+    for (const schema of schemas) {
+      const other = getEntity(schema.name);
+      if (!other || other.schema.source === source) continue;
+      const [name] = entityNamesForTables([`${schema.name}_${source}`], taken).values();
+      renamed.set(schema.name, name!);
+    }
+    for (const schema of schemas) {
+      const own = renamed.size ? withRenames(schema, renamed) : schema;
+      registerSchema(own);
+      found.push(own);
     }
   }
   return found;
+}
+
+/** `schema` under its new name (if renamed), its table kept, its references to renamed entities following them. */
+function withRenames(schema: EntitySchema, renamed: ReadonlyMap<string, string>): EntitySchema {
+  const fields = Object.fromEntries(
+    Object.entries(schema.fields).map(([field, spec]) => {
+      const to = spec.references && renamed.get(spec.references.entity);
+      return [field, to ? Object.freeze({ ...spec, references: { ...spec.references!, entity: to } }) : spec];
+    }),
+  );
+  const name = renamed.get(schema.name);
+  return Object.freeze({
+    ...schema,
+    ...(name ? { name, table: schema.table ?? schema.name } : {}),
+    fields: Object.freeze(fields),
+  });
 }
 
 /**
