@@ -7,6 +7,11 @@ export interface SchemaDrift {
   readonly added: readonly string[];
   /** Fields in the archive the current schema no longer has. */
   readonly removed: readonly string[];
+  /**
+   * Fields whose type, decimal precision/scale, nullability or optionality differ. `convertible` when every archived
+   * value fits the current field (a widening: `integer` → `bigint`, not nullable → nullable, a wider decimal...);
+   * a narrowing (nullable → not nullable, optional → required, fewer decimal digits) is not.
+   */
   readonly changed: readonly {
     readonly field: string;
     readonly from: string;
@@ -33,6 +38,29 @@ const WIDENING: Readonly<Partial<Record<FieldType, readonly FieldType[]>>> = {
 
 const typeLabel = (f: FieldSpec) => (f.type === 'vector' ? `vector(${f.dimension})` : f.type);
 
+/** The field as drift reports it: type, decimal precision and scale, nullable, optional. */
+function fieldLabel(f: FieldSpec): string {
+  const size = f.type === 'decimal' && f.precision !== undefined ? `(${f.precision},${f.scale ?? 0})` : '';
+  return `${typeLabel(f)}${size}${f.nullable ? ' nullable' : ''}${f.optional ? ' optional' : ''}`;
+}
+
+/**
+ * Whether every value the archived field can hold fits the current field with no more than a widening conversion:
+ * the type widens (or stays), nulls stay allowed if the archive allowed them, a field the archive could omit stays
+ * optional, and a decimal keeps at least its integer digits and its scale.
+ */
+function fits(old: FieldSpec, now: FieldSpec): boolean {
+  if (typeLabel(old) !== typeLabel(now) && !(WIDENING[old.type]?.includes(now.type) ?? false)) return false;
+  if (old.nullable && !now.nullable) return false;
+  if (old.optional && !now.optional) return false;
+  if (old.type === 'decimal' && now.type === 'decimal' && now.precision !== undefined) {
+    if (old.precision === undefined) return false;
+    const scale = { old: old.scale ?? 0, now: now.scale ?? 0 };
+    if (scale.now < scale.old || now.precision - scale.now < old.precision - scale.old) return false;
+  }
+  return true;
+}
+
 export function compareSchemas(archived: EntitySchema, current: EntitySchema): SchemaDrift {
   const added: string[] = [];
   const removed: string[] = [];
@@ -45,13 +73,14 @@ export function compareSchemas(archived: EntitySchema, current: EntitySchema): S
       if (!spec.optional) missingRequired.push(name);
       continue;
     }
-    if (typeLabel(old) !== typeLabel(spec)) {
-      const convertible = old.type === spec.type ? false : (WIDENING[old.type]?.includes(spec.type) ?? false);
-      changed.push({ field: name, from: typeLabel(old), to: typeLabel(spec), convertible });
-    }
+    if (fieldLabel(old) !== fieldLabel(spec))
+      changed.push({ field: name, from: fieldLabel(old), to: fieldLabel(spec), convertible: fits(old, spec) });
   }
   for (const name of Object.keys(archived.fields)) if (!current.fields[name]) removed.push(name);
-  const keyChanged = archived.key !== current.key || archived.keyType !== current.keyType;
+  const keyChanged =
+    archived.key !== current.key ||
+    archived.keyType !== current.keyType ||
+    (archived.keyFields ?? [archived.key]).join('\0') !== (current.keyFields ?? [current.key]).join('\0');
   return {
     entity: current.name,
     added,

@@ -62,12 +62,13 @@ export interface RestoreOptions {
   readonly dryRun?: boolean;
   /**
    * What to do when an entity's archived schema differs from its current one (see {@link SchemaDrift}):
-   * - `strict` (default): any difference (field added, removed or retyped, key changed) fails the restore before
-   *   anything is written, unless the entity has a transform.
+   * - `strict` (default): any difference (field added, removed or retyped, nullability, optionality or decimal size
+   *   changed, key changed) fails the restore before anything is written, unless the entity has a transform.
    * - `lenient`: fields the entity no longer has are dropped (listed in `droppedFields`), new optional fields are left
-   *   empty and widened types are converted (integer → number/string...). An entity whose drift cannot be bridged
-   *   (key changed, new required field, incompatible type) and has no transform is reported `Failed` with nothing
-   *   written; the other entities are restored.
+   *   empty and widened types are converted (integer → number/string, not nullable → nullable, a wider decimal...).
+   *   An entity whose drift cannot be bridged (key changed, new required field, incompatible type, or a narrowing:
+   *   nullable → not nullable, optional → required, fewer decimal digits) and has no transform is reported `Failed`
+   *   with nothing written; the other entities are restored.
    */
   readonly schemaPolicy?: 'strict' | 'lenient';
   /**

@@ -61,6 +61,64 @@ describe('schema drift', () => {
     ).toBe(false);
   });
 
+  it('compareSchemas sees nullability, optionality and decimal size: narrowing is incompatible, widening convertible', () => {
+    const base = { id: t.integer() };
+    const drift = (from: FieldsShape, to: FieldsShape) =>
+      compareSchemas(entity('DrN', 'id', { ...base, ...from }).schema, entity('DrN', 'id', { ...base, ...to }).schema)
+        .changed;
+    expect(drift({ a: t.string().nullable() }, { a: t.string() })).toEqual([
+      { field: 'a', from: 'string nullable', to: 'string', convertible: false },
+    ]);
+    expect(drift({ a: t.string() }, { a: t.string().nullable() })).toEqual([
+      { field: 'a', from: 'string', to: 'string nullable', convertible: true },
+    ]);
+    expect(drift({ a: t.string().optional() }, { a: t.string() })[0]?.convertible).toBe(false);
+    expect(drift({ a: t.string() }, { a: t.string().optional() })[0]?.convertible).toBe(true);
+    expect(drift({ a: t.integer().nullable() }, { a: t.bigint() })[0]?.convertible).toBe(false);
+    expect(drift({ a: t.integer().nullable() }, { a: t.bigint().nullable() })[0]?.convertible).toBe(true);
+    expect(drift({ d: t.decimal(12, 2) }, { d: t.decimal(12, 1) })[0]).toMatchObject({
+      from: 'decimal(12,2)',
+      to: 'decimal(12,1)',
+      convertible: false,
+    });
+    expect(drift({ d: t.decimal(12, 2) }, { d: t.decimal(11, 2) })[0]?.convertible).toBe(false);
+    expect(drift({ d: t.decimal(12, 2) }, { d: t.decimal(14, 3) })[0]?.convertible).toBe(true);
+    expect(drift({ d: t.decimal(12, 2) }, { d: t.decimal() })[0]?.convertible).toBe(true);
+    expect(drift({ d: t.decimal() }, { d: t.decimal(12, 2) })[0]?.convertible).toBe(false);
+    expect(drift({ a: t.string().nullable() }, { a: t.string().nullable() })).toEqual([]);
+  });
+
+  it('an archive that holds nulls restores into a field that no longer allows them under neither policy', async () => {
+    const rt = env.context.runtime;
+    const old = entity('DrNullable', 'id', { id: t.integer(), note: t.string().nullable() }).withRuntime(rt);
+    await old.upsertMany([
+      { id: 1, note: 'kept' },
+      { id: 2, note: null },
+    ]);
+    await backupEntity(env.context, old, 'nullable-v1');
+    const now = entity('DrNullable', 'id', { id: t.integer(), note: t.string() }).withRuntime(rt);
+    const strict = (await restoreEntity(env.context, now, 'nullable-v1', { targetSet: 'narrow' }).catch(
+      (e) => e,
+    )) as BackupError;
+    expect(strict.code).toBe('SCHEMA_INCOMPATIBLE');
+    expect(strict.message).toMatch(/note string nullable → string \(incompatible\)/);
+    const lenient = await restoreEntity(env.context, now, 'nullable-v1', {
+      targetSet: 'narrow',
+      schemaPolicy: 'lenient',
+    });
+    expect(lenient.entities[0]).toMatchObject({ status: 'Failed', inserted: 0 });
+    expect(await now.set('narrow').count()).toBe(0);
+    // The other way round (a field that now allows nulls) is a widening: lenient restores every record.
+    const wider = entity('DrNullable', 'id', { id: t.integer(), note: t.string().nullable().optional() }).withRuntime(
+      rt,
+    );
+    const widened = await restoreEntity(env.context, wider, 'nullable-v1', {
+      targetSet: 'wide',
+      schemaPolicy: 'lenient',
+    });
+    expect(widened.entities[0]).toMatchObject({ status: 'Restored', inserted: 2 });
+  });
+
   it('strict policy (default) fails before writing on any drift, and says how to proceed', async () => {
     const v2 = entity('DrPerson', 'id', {
       id: t.integer(),
