@@ -336,6 +336,10 @@ describe('koan-backup: errors and exit codes', () => {
       [['restore'], /Name the backup to restore/],
       [['restore', 'nightly', '--mode', 'merge'], /Invalid value for argument/],
       [['restore', 'nightly', '--target-set', 'bad set'], /Invalid set name/],
+      [
+        ['restore', 'nightly', '--set', 'nope', '--dry-run'],
+        /Invalid option sets: \["nope"\]\. Expected sets the selected entities have/,
+      ],
       [['restore', 'nightly', '--target-source', 'nowhere'], /not a configured source/],
       [['list', 'extra'], /Too many arguments/],
       [['backup', 'x', '--source', 'ftp://host/db'], /Unsupported source scheme/],

@@ -36,8 +36,13 @@ export type RecordTransform = (
 ) => DataRecord | undefined;
 
 export interface RestoreOptions {
-  /** Restore into this set instead of the archived one. */
+  /**
+   * Restore into this set instead of the archived one. An entity backed up with several sets restores one of them at
+   * a time into a target set (choose it with `sets`): two archived sets never merge into one.
+   */
   readonly targetSet?: string;
+  /** Only these archived sets of the selected entities. Default: every set the backup holds. */
+  readonly sets?: readonly string[];
   /** Profile to read from. Default: the default profile. */
   readonly storageProfile?: string;
   /** Restore this exact backup (by id) instead of the newest completed one with the name. */
@@ -302,8 +307,10 @@ export async function runRestore(
     const problems: string[] = [];
     /** Archived entities this application does not declare (restorable only with `targetSource`). */
     const undeclared: string[] = [];
+    let selected = 0;
     for (const item of manifest.entities) {
-      if (!select(item)) continue;
+      if (!select(item) || (options.sets && !options.sets.includes(item.set))) continue;
+      selected++;
       const snapshot = contents.snapshots?.find((s) => s.entityType === item.entityType && s.set === item.set);
       if (item.status !== 'Completed') {
         reports.push({
@@ -348,6 +355,44 @@ export async function runRestore(
         blocked,
       });
     }
+    const unknownSets = (options.sets ?? []).filter(
+      (set) => !manifest.entities.some((e) => e.set === set && select(e)),
+    );
+    if (unknownSets.length)
+      throw invalidOption(
+        'sets',
+        unknownSets,
+        `sets the selected entities have in backup ${manifest.name} (${[...new Set(manifest.entities.filter(select).map((e) => e.set))].join(', ')})`,
+      );
+    if (selected === 0) {
+      const held = manifest.entities.map((e) => `${e.entityType}@${e.set}`).join(', ') || 'nothing';
+      throw new BackupError(
+        'ENTITY_NOT_FOUND',
+        `Nothing to restore: the selection (entities, sets) matches no entity set of backup ${manifest.name}, which holds ${held}. Check the entity names and sets you passed.`,
+        {
+          details: {
+            backupId: manifest.id,
+            held: manifest.entities.map((e) => ({ entity: e.entityType, set: e.set })),
+          },
+        },
+      );
+    }
+    // Two archived sets of one entity restored into the same target set would merge (and overwrite each other).
+    const byTarget = new Map<string, Plan[]>();
+    for (const plan of plans) {
+      const at = `${plan.schema.source}\0${plan.schema.name}\0${plan.targetSet}`;
+      byTarget.set(at, [...(byTarget.get(at) ?? []), plan]);
+    }
+    for (const same of byTarget.values())
+      if (same.length > 1) {
+        const { schema, targetSet } = same[0]!;
+        const sets = same.map((p) => p.item.set);
+        throw invalidOption(
+          'targetSet',
+          targetSet,
+          `one archived set per target set: ${schema.name}'s sets ${sets.join(', ')} would all be restored into "${targetSet}". Restore them one at a time with sets: ['${sets[0]}'] (CLI --set ${sets[0]}), or leave targetSet/setMap out so each returns to its own set`,
+        );
+      }
     if (problems.length)
       throw new BackupError(
         'SCHEMA_INCOMPATIBLE',

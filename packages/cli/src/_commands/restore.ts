@@ -50,7 +50,13 @@ export default defineCliCommand({
     },
     'target-set': {
       type: 'string',
-      description: 'Restore every entity into this set instead of the archived one',
+      description:
+        'Restore into this set instead of the archived one (an entity with several archived sets: pick one with --set)',
+      valueHint: 'set',
+    },
+    set: {
+      type: 'string',
+      description: 'Only these archived sets (repeatable or comma list; default: every set)',
       valueHint: 'set',
     },
     'target-source': {
@@ -109,6 +115,8 @@ export default defineCliCommand({
     'koan-backup restore nightly --entity Order,Customer --replace --yes',
     '# Restore one exact backup into a staging set, tolerating schema drift',
     'koan-backup restore 0190a1b2-...-1234 --target-set staging --lenient',
+    '# Bring one archived set of an entity back into another set',
+    'koan-backup restore nightly --entity Order --set archive --target-set recovered',
     '# Restore a code-less backup into another database',
     'koan-backup restore legacy-shop --target-source sqlite:./restored.sqlite',
   ],
@@ -128,7 +136,9 @@ export default defineCliCommand({
     }
     const only = [...(optionalList(rawArgs, 'entity') ?? []), ...(optionalList(rawArgs, 'include-entity') ?? [])];
     const exclude = optionalList(rawArgs, 'exclude-entity') ?? [];
+    const sets = optionalList(rawArgs, 'set');
     const options: GlobalRestoreOptions = {
+      ...(sets ? { sets } : {}),
       ...(args.profile ? { storageProfile: args.profile } : {}),
       ...(args['backup-id'] ? { backupId: args['backup-id'] } : {}),
       replaceExisting: Boolean(args.replace),
