@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import {
+  assertSetName,
   type Consistency,
   type DataAdapter,
   DataError,
@@ -46,7 +47,7 @@ export interface BackupOptions {
   readonly batchSize?: number;
   /** Deflate entries (default true). `false` stores them uncompressed. */
   readonly compressData?: boolean;
-  /** Deflate level 1-9 when compressing. Default Koan.Backup.CompressionLevel (1). */
+  /** Deflate level 1-9 when compressing; 0 stores entries (like `compressData: false`). Default Koan.Backup.CompressionLevel (1). */
   readonly compressionLevel?: number;
   /**
    * Write `verification/schema-snapshots.json` (default true). Without it, restores decode with the
@@ -98,8 +99,9 @@ function resolveOptions(context: BackupContext, name: string, options: GlobalBac
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
     throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
   const level = options.compressionLevel ?? context.config.compressionLevel;
-  if (!Number.isInteger(level) || level < 1 || level > 9)
-    throw invalidOption('compressionLevel', level, 'an integer from 1 to 9');
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    throw invalidOption('compressionLevel', level, 'an integer from 0 (store) to 9');
+  for (const set of options.sets ?? []) assertSetName(set);
   const maxConcurrency = options.maxConcurrency ?? 1;
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 64)
     throw invalidOption('maxConcurrency', maxConcurrency, 'an integer from 1 to 64');
@@ -108,8 +110,8 @@ function resolveOptions(context: BackupContext, name: string, options: GlobalBac
   return {
     name,
     batchSize,
-    compress: options.compressData ?? true,
-    level,
+    compress: (options.compressData ?? true) && level > 0,
+    level: Math.max(level, 1),
     includeSchema: options.includeSchemaSnapshot ?? true,
     profile,
     maxConcurrency,
@@ -505,6 +507,7 @@ export async function backupEntity(
   name: string,
   options: BackupOptions = {},
 ): Promise<BackupResult> {
+  resolveOptions(context, name, options); // bad options fail before the source is read
   const adapter = await context.runtime.adapter(entity.schema.source);
   const sets = options.sets ?? (await adapter.listSets(entity.schema));
   const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
@@ -523,6 +526,7 @@ export async function backupAllEntities(
   name: string,
   options: GlobalBackupOptions = {},
 ): Promise<BackupResult> {
+  resolveOptions(context, name, options); // bad options fail before any source is read
   const targets = await selectTargets(context, options);
   if (targets.length === 0)
     throw new BackupError(

@@ -30,6 +30,25 @@ export interface BackupInfo {
 
 const MAX_SIDECAR_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The storage key layout of a backup as `backupKeys` (manifest.ts) writes it: `<name>/<name>-YYYYMMDD-HHmmss-<id8>`
+ * followed by `.zip` (the archive) or the sidecar suffix. `<name>` follows the backup name rule (`assertBackupName`).
+ */
+const BACKUP_KEY = new RegExp(
+  `^([A-Za-z0-9][A-Za-z0-9._-]{0,127})/\\1-(\\d{8})-(\\d{6})-([0-9a-f]{8})(\\.zip|${SIDECAR_SUFFIX.replace(/[.]/g, '\\.')})$`,
+);
+
+/**
+ * Splits a storage key that follows Koan's own backup key layout (see {@link BACKUP_KEY}); anything else (a file some
+ * other application keeps in the same bucket or folder) is `undefined`. Maintenance only ever touches keys this accepts.
+ */
+export function parseBackupKey(key: string): { name: string; base: string; kind: 'archive' | 'sidecar' } | undefined {
+  const m = BACKUP_KEY.exec(key);
+  if (!m || m[1]!.includes('..')) return undefined;
+  const suffix = m[5]!;
+  return { name: m[1]!, base: key.slice(0, -suffix.length), kind: suffix === '.zip' ? 'archive' : 'sidecar' };
+}
+
 async function readSmall(stream: Readable, key: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;

@@ -75,7 +75,11 @@ export interface CatalogStats {
   readonly totalSizeBytes: number;
   /** Completed, validated and valid. */
   readonly healthyBackups: number;
-  /** Failed, cancelled or partial; failed validation; or not validated within `attentionAfterDays`. */
+  /**
+   * Health `Critical` or `Warning`: failed, cancelled or partial; failed validation (or one that reported warnings); or
+   * never validated and created more than `attentionAfterDays` ago. A backup validated once is not counted again
+   * however long ago that validation was.
+   */
   readonly backupsRequiringAttention: number;
   readonly byStatus: Record<string, number>;
   readonly byProvider: Record<string, number>;

@@ -34,6 +34,7 @@ export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
 export { isRestorable, type LocatedBackup, locateBackup, openArchive, storageSource } from './locate.js';
 export {
   applyRetention,
+  type BackgroundFailure,
   BackupMaintenanceService,
   cleanupLeftovers,
   DEFAULT_MIN_AGE_HOURS,

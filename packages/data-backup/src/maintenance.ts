@@ -1,22 +1,29 @@
 import { Cron } from 'croner';
-import type { BackupInfo } from './catalog.js';
+import { type BackupInfo, parseBackupKey } from './catalog.js';
 import type { BackupConfig, BackupContext } from './context.js';
 import { BackupDiscoveryService, type DeleteReceipt, type UnavailableProfile } from './discovery.js';
 import { BackupError, invalidOption } from './errors.js';
 import { SIDECAR_SUFFIX } from './manifest.js';
 
 export interface LeftoverReport {
-  /** Temp files / open multipart uploads / uncommitted blobs removed (or found, in a dry run). */
+  /** Temp files / open multipart uploads / uncommitted blobs of backups removed (or found, in a dry run). */
   readonly incompleteUploads: { profile: string; key: string; startedAt: string }[];
-  /** Archives with no sidecar (a crash between the archive and its commit marker). */
+  /**
+   * Backup archives (Koan's key layout only) with no sidecar: a crash between the archive and its commit marker.
+   */
   readonly orphanArchives: { profile: string; key: string; size: number }[];
   readonly dryRun: boolean;
 }
 
 /**
- * Finds and removes what interrupted work left behind: incomplete uploads the storage driver reports,
+ * Finds and removes what interrupted backups left behind: incomplete uploads the storage driver reports,
  * and archives whose sidecar was never written. Only leftovers older than `olderThanMs` (default 1 h) are
  * touched, so a backup still running is never disturbed.
+ *
+ * Only keys that follow Koan's own backup key layout (`<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and its
+ * `.manifest.json` sidecar) are ever reported or removed: other files sharing the bucket or folder (a `report.zip`,
+ * `user-files/photos.zip`, another application's multipart upload) are left alone. An incomplete upload whose key the
+ * driver cannot tell (the local driver's temp files for very long keys) is left alone too.
  */
 export async function cleanupLeftovers(
   context: BackupContext,
@@ -34,7 +41,7 @@ export async function cleanupLeftovers(
     if (driver.flags.incompleteUploads && driver.listIncomplete && driver.abortIncomplete) {
       const stale = [];
       for await (const upload of driver.listIncomplete(sig))
-        if (upload.startedAt.getTime() < olderThan) stale.push(upload);
+        if (upload.startedAt.getTime() < olderThan && parseBackupKey(upload.key)) stale.push(upload);
       for (const upload of stale) {
         if (!dryRun) await driver.abortIncomplete(upload);
         report.incompleteUploads.push({ profile, key: upload.key, startedAt: upload.startedAt.toISOString() });
@@ -44,7 +51,7 @@ export async function cleanupLeftovers(
     const archives: { key: string; size: number; lastModified: Date }[] = [];
     for await (const o of driver.list('', sig)) {
       if (o.key.endsWith(SIDECAR_SUFFIX)) sidecars.add(o.key.slice(0, -SIDECAR_SUFFIX.length));
-      else if (o.key.endsWith('.zip')) archives.push(o);
+      else if (parseBackupKey(o.key)?.kind === 'archive') archives.push(o);
     }
     for (const a of archives) {
       if (sidecars.has(a.key.slice(0, -'.zip'.length)) || a.lastModified.getTime() >= olderThan) continue;
@@ -88,12 +95,18 @@ function weekKey(d: Date): string {
   return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 const monthKey = (d: Date) => d.toISOString().slice(0, 7);
+/** A backup whose validation failed (or that validation found critical): never preferred by retention. */
+const knownBad = (b: BackupInfo) => b.healthStatus === 'Critical';
 
 /**
- * Grandfather-father-son retention, per backup name: keep the newest completed backup of each of the
- * last `keepDaily` days, `keepWeekly` ISO weeks and `keepMonthly` months that have backups. Failed or
- * partial backups are kept while younger than a day (for diagnosis) and removed after. Backups
- * younger than `minAgeHours` (default {@link DEFAULT_MIN_AGE_HOURS}, 1 h) are never removed.
+ * Grandfather-father-son retention, applied per backup name (backups of different names never share a
+ * bucket): keep one completed backup in each of the `keepDaily` most recent days (UTC), `keepWeekly` most recent ISO
+ * weeks and `keepMonthly` most recent months that have a completed backup of that name; days, weeks or months without
+ * one are skipped, not counted. In each of those periods the backup kept is the newest one that is not known bad
+ * (`healthStatus` `Critical`: its validation failed); a known-bad backup is kept only when the period has nothing
+ * better, so it never displaces a healthy one. Failed or partial backups are kept while younger than a day (for
+ * diagnosis) and removed after. Backups younger than `minAgeHours` (default {@link DEFAULT_MIN_AGE_HOURS}, 1 h) are
+ * never removed.
  */
 export function planRetention(
   backups: readonly BackupInfo[],
@@ -123,14 +136,17 @@ export function planRetention(
       [policy.keepWeekly, weekKey, 'weekly'],
       [policy.keepMonthly, monthKey, 'monthly'],
     ] as const) {
-      const seen = new Set<string>();
+      // `completed` is newest first, so periods come in order and, within one, the first pick is its newest backup.
+      const chosen = new Map<string, BackupInfo>();
       for (const b of completed) {
         const k = bucket(new Date(b.createdAt));
-        if (seen.has(k)) continue;
-        if (seen.size >= limit) break;
-        seen.add(k);
-        keepReason(b, `${label} ${k}`);
+        const best = chosen.get(k);
+        if (!best) {
+          if (chosen.size >= limit) break;
+          chosen.set(k, b);
+        } else if (knownBad(best) && !knownBad(b)) chosen.set(k, b);
       }
+      for (const [k, b] of chosen) keepReason(b, `${label} ${k}${knownBad(b) ? ' (no healthy backup in it)' : ''}`);
     }
     for (const b of group) {
       const age = now.getTime() - Date.parse(b.createdAt);
@@ -198,18 +214,45 @@ function parseInterval(text: string): number {
 export interface ScheduledBackup {
   /** Cron expression (croner syntax, e.g. `0 2 * * *`). */
   readonly cron: string;
-  /** Backup name; `{date}` is replaced with YYYY-MM-DD. */
+  /**
+   * Backup name passed to `run`; `{date}` is replaced with the UTC date (YYYY-MM-DD). Retention applies per backup
+   * name, so keep it stable (`nightly`): a templated name such as `nightly-{date}` makes every backup its own
+   * retention group, and retention then never removes any of them.
+   */
   readonly name: string;
   readonly run: (name: string) => Promise<unknown>;
 }
+
+/** What failed in the background: the second argument of the service's `onError`. */
+export type BackgroundFailure =
+  | {
+      readonly kind: 'schedule';
+      /** The schedule's `name` as configured (with `{date}` if it has one). */
+      readonly schedule: string;
+      readonly cron: string;
+      /** The backup name `run` was called with. */
+      readonly name: string;
+    }
+  | { readonly kind: 'maintenance'; readonly run: MaintenanceRun };
 
 /**
  * The background service: runs maintenance (leftover cleanup, then retention) every
  * `Koan.Backup.MaintenanceInterval`, and scheduled backups on their cron expressions. One run at a
  * time; `stop()` waits for the run in flight.
  *
+ * Failures are never swallowed: a scheduled backup whose `run` throws (or rejects) and a maintenance pass that fails
+ * are passed to `onError(error, failure)`. Without `onError`, a failed scheduled backup is written to `console.error`
+ * with its schedule and backup name, and a failed maintenance pass reaches `onRun` (its `error`), or `console.error`
+ * when there is no `onRun` either.
+ *
+ * Retention applies per backup name: give schedules a stable name (`nightly`), not a templated one
+ * (`nightly-{date}`), or retention never removes their backups.
+ *
  * @example
- * const service = new BackupMaintenanceService(context, { schedules: [{ cron: '0 2 * * *', name: 'nightly-{date}', run: (n) => backups.backupAllEntities(n) }] });
+ * const service = new BackupMaintenanceService(context, {
+ *   schedules: [{ cron: '0 2 * * *', name: 'nightly', run: (n) => backups.backupAllEntities(n) }],
+ *   onError: (error, failure) => log.error({ err: error, failure }, 'backup maintenance failed'),
+ * });
  * service.start();
  */
 export class BackupMaintenanceService {
@@ -217,6 +260,7 @@ export class BackupMaintenanceService {
   readonly #intervalMs: number;
   readonly #schedules: readonly ScheduledBackup[];
   readonly #onRun: ((run: MaintenanceRun) => void) | undefined;
+  readonly #onError: ((error: unknown, failure: BackgroundFailure) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #crons: Cron[] = [];
   #running: Promise<unknown> = Promise.resolve();
@@ -226,7 +270,10 @@ export class BackupMaintenanceService {
     options: {
       intervalMs?: number;
       schedules?: readonly ScheduledBackup[];
+      /** Called after every maintenance pass, failed ones included (with `error`). */
       onRun?: (run: MaintenanceRun) => void;
+      /** Called with every failure of a scheduled backup or a maintenance pass (see the class documentation). */
+      onError?: (error: unknown, failure: BackgroundFailure) => void;
     } = {},
   ) {
     this.#context = context;
@@ -249,24 +296,34 @@ export class BackupMaintenanceService {
       }
     }
     this.#onRun = options.onRun;
+    this.#onError = options.onError;
   }
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.runOnce(), this.#intervalMs);
+    this.#timer = setInterval(() => void this.#pass(true), this.#intervalMs);
     this.#timer.unref();
     for (const s of this.#schedules)
       this.#crons.push(
         new Cron(s.cron, { protect: true, unref: true }, () => {
-          this.#running = this.#running
-            .then(() => s.run(s.name.replace('{date}', new Date().toISOString().slice(0, 10))))
-            .catch(() => undefined);
+          this.#running = this.#running.then(async () => {
+            const name = s.name.replace('{date}', new Date().toISOString().slice(0, 10));
+            try {
+              await s.run(name);
+            } catch (e) {
+              this.#failed(e, { kind: 'schedule', schedule: s.name, cron: s.cron, name });
+            }
+          });
         }),
       );
   }
 
   /** One maintenance pass: leftovers, then retention (when a policy is configured). */
   runOnce(): Promise<MaintenanceRun> {
+    return this.#pass(false);
+  }
+
+  #pass(background: boolean): Promise<MaintenanceRun> {
     const next = this.#running.then(async () => {
       const t0 = performance.now();
       const startedAt = new Date().toISOString();
@@ -291,11 +348,30 @@ export class BackupMaintenanceService {
           error: (e as Error).message,
         };
         this.#onRun?.(run);
+        // runOnce() hands the failure to its caller; a pass of the interval timer has no caller to see it.
+        if (this.#onError || (background && !this.#onRun)) this.#failed(e, { kind: 'maintenance', run });
         return run;
       }
     });
     this.#running = next.catch(() => undefined);
     return next;
+  }
+
+  /** Hands a background failure to `onError`, or to `console.error` without one (or when `onError` throws). */
+  #failed(error: unknown, failure: BackgroundFailure): void {
+    if (this.#onError) {
+      try {
+        this.#onError(error, failure);
+        return;
+      } catch (e) {
+        console.error('[koan-backup] onError threw while reporting a background failure:', e);
+      }
+    }
+    const what =
+      failure.kind === 'schedule'
+        ? `Scheduled backup ${JSON.stringify(failure.name)} (schedule ${JSON.stringify(failure.schedule)}, cron ${JSON.stringify(failure.cron)}) failed:`
+        : 'Backup maintenance pass failed:';
+    console.error(`[koan-backup] ${what}`, error);
   }
 
   async stop(): Promise<void> {

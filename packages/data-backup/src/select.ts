@@ -48,14 +48,15 @@ export function matchesFilter(info: { name: string; provider: string }, filter: 
 }
 
 /**
- * Every discovered entity set that passes the filter, in a stable order (entity name, then set). A source that cannot
+ * Every discovered entity set that passes the filter (and is one of `sets`, when given), in a stable order (entity
+ * name, then set). A source that cannot
  * be reached fails the listing, unless `continueOnError` (as in `GlobalBackupOptions`, on by default) is set: its
  * declared entities are then listed once (root set) with the error in `unavailable`. Introspection needs every
  * source it reads.
  */
 export async function selectTargets(
   context: BackupContext,
-  filter: EntityFilter & { introspect?: boolean; continueOnError?: boolean },
+  filter: EntityFilter & { introspect?: boolean; continueOnError?: boolean; sets?: readonly string[] },
 ): Promise<BackupTarget[]> {
   const { runtime } = context;
   if (filter.introspect) await introspectSources(runtime);
@@ -80,7 +81,8 @@ export async function selectTargets(
   const out: BackupTarget[] = [];
   for (const { info, unavailable } of found) {
     if (!matchesFilter(info, filter)) continue;
-    const sets = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
+    const existing = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
+    const sets = filter.sets ? existing.filter((set) => filter.sets!.includes(set)) : existing;
     for (const set of sets)
       out.push({
         entity: info.entity,

@@ -1,17 +1,20 @@
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
 import {
   BackupDiscoveryService,
   type BackupInfo,
+  BackupMaintenanceService,
   backupEntity,
   cleanupLeftovers,
   copyBackup,
+  type MaintenanceRun,
   planRetention,
   restoreEntity,
 } from '@koan/data-backup';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeContext } from './helpers.js';
+import { filesUnder, makeContext } from './helpers.js';
 
 const fields = { id: t.integer(), label: t.string() };
 let env: Awaited<ReturnType<typeof makeContext>>;
@@ -79,8 +82,77 @@ describe('leftover cleanup', () => {
   });
 });
 
+describe('leftover cleanup touches only Koan backup keys', () => {
+  const aged = (path: string) => {
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(path, old, old);
+  };
+  const put = (root: string, key: string, body = 'not a koan backup') => {
+    mkdirSync(dirname(join(root, key)), { recursive: true });
+    writeFileSync(join(root, key), body);
+    aged(join(root, key));
+  };
+  const foreign = [
+    'report.zip',
+    'user-files/photos.zip',
+    'user-files/deep/2024/archive.zip',
+    'app.v2_nightly-db/report.zip', // inside a backup's own folder
+    'app.v2_nightly-db/app.v2_nightly-db-latest.zip',
+    'app.v2_nightly-db/app.v2_nightly-db-20240101-000000-DEADBEEF.zip', // ids are lowercase hex
+    'other/app.v2_nightly-db-20240101-000000-deadbeef.zip', // folder and file name disagree
+    'x/x-20240101-000000-deadbeef.zip.bak',
+  ];
+
+  it('reports and deletes a real orphan archive (sidecar lost) and leaves foreign .zip files alone', async () => {
+    const Note = entity();
+    await Note.upsert({ id: 1, label: 'a' });
+    const kept = await backupEntity(env.context, Note, 'app.v2_nightly-db');
+    const orphan = await backupEntity(env.context, Note, 'app.v2_nightly-db');
+    const root = join(env.dir, 'backups');
+    const orphanKey = orphan.archive!.key;
+    expect(orphanKey).toMatch(/^app\.v2_nightly-db\/app\.v2_nightly-db-\d{8}-\d{6}-[0-9a-f]{8}\.zip$/);
+    rmSync(join(root, orphanKey.replace(/\.zip$/, '.manifest.json'))); // the crash: the commit marker never landed
+    aged(join(root, orphanKey));
+    for (const key of foreign) put(root, key);
+    // Stale temp files of the local driver (`.koan-tmp/<uuid>~<base64url key>`): one of a backup, one of another app.
+    const tmp = (key: string) => join(root, '.koan-tmp', `${randomUUID()}~${Buffer.from(key).toString('base64url')}`);
+    mkdirSync(join(root, '.koan-tmp'), { recursive: true });
+    const koanTemp = tmp('crashed/crashed-20240101-000000-deadbeef.zip');
+    const foreignTemp = tmp('user-files/video.zip');
+    for (const f of [koanTemp, foreignTemp]) {
+      writeFileSync(f, 'partial');
+      aged(f);
+    }
+    const before = filesUnder(root);
+
+    const dry = await cleanupLeftovers(env.context, { dryRun: true, storageProfiles: ['local'] });
+    expect(dry.orphanArchives.map((o) => o.key)).toEqual([orphanKey]);
+    expect(dry.incompleteUploads.map((u) => u.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(filesUnder(root)).toEqual(before);
+
+    const runs: MaintenanceRun[] = [];
+    const service = new BackupMaintenanceService(env.context, { onRun: (r) => runs.push(r) });
+    const run = await service.runOnce();
+    await service.stop();
+    expect(run.error).toBeUndefined();
+    expect(run.leftovers.orphanArchives.map((o) => `${o.profile}:${o.key}`)).toEqual([`local:${orphanKey}`]);
+    expect(run.leftovers.incompleteUploads.map((u) => u.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    const after = filesUnder(root);
+    expect(after).toEqual(before.filter((f) => f !== orphanKey && f !== relative(root, koanTemp)).sort());
+    for (const key of foreign) expect(after).toContain(key);
+    expect(existsSync(foreignTemp)).toBe(true);
+    const catalog = await new BackupDiscoveryService(env.context).discoverAllBackups({ storageProfiles: ['local'] });
+    expect(catalog.backups.map((b) => b.id)).toEqual([kept.id]);
+  });
+});
+
 describe('retention policy (keep daily/weekly/monthly)', () => {
-  const info = (name: string, createdAt: string, status: BackupInfo['status'] = 'Completed'): BackupInfo => ({
+  const info = (
+    name: string,
+    createdAt: string,
+    status: BackupInfo['status'] = 'Completed',
+    healthStatus: BackupInfo['healthStatus'] = 'Unknown',
+  ): BackupInfo => ({
     id: `${createdAt}-${name}`,
     name,
     tags: [],
@@ -92,7 +164,7 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     itemCount: 1,
     entityTypes: [],
     providers: [],
-    healthStatus: 'Unknown',
+    healthStatus,
     restorable: status === 'Completed',
     sidecarKey: 'k',
   });
@@ -129,6 +201,68 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     expect(plan.keep.find((k) => k.backup.createdAt.startsWith('2024-06-30'))?.reasons).toContain('daily 2024-06-30');
     expect(plan.keep.some((k) => k.reasons.some((r) => r.startsWith('monthly 2024-04')))).toBe(true);
     expect(plan.remove.length + plan.keep.length).toBe(240);
+  });
+
+  it('prefers, in each period, the newest backup that is not known bad: a failed validation never displaces a healthy one', () => {
+    const now = new Date('2024-07-10T12:00:00Z');
+    const valid = info('nightly', '2024-07-09T02:00:00Z', 'Completed', 'Healthy');
+    const invalid = info('nightly', '2024-07-09T14:00:00Z', 'Completed', 'Critical'); // newer, validation failed
+    const unvalidated = info('nightly', '2024-07-08T02:00:00Z', 'Completed', 'Warning');
+    const invalidOlder = info('nightly', '2024-07-08T14:00:00Z', 'Completed', 'Critical');
+    const onlyBad = info('nightly', '2024-07-07T02:00:00Z', 'Completed', 'Critical');
+    const plan = planRetention(
+      [valid, invalid, unvalidated, invalidOlder, onlyBad],
+      { keepDaily: 3, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 },
+      now,
+    );
+    const kept = new Map(plan.keep.map((k) => [k.backup.id, k.reasons]));
+    expect(kept.get(valid.id)).toEqual(['daily 2024-07-09']);
+    // not validated yet is not known bad: it still wins over a newer one whose validation failed
+    expect(kept.get(unvalidated.id)).toEqual(['daily 2024-07-08']);
+    // a day with nothing but a known-bad backup keeps it (nothing better exists for that day)
+    expect(kept.get(onlyBad.id)).toEqual(['daily 2024-07-07 (no healthy backup in it)']);
+    expect(plan.remove.map((b) => b.id).sort()).toEqual([invalid.id, invalidOlder.id].sort());
+
+    // the same preference holds for weekly and monthly buckets
+    const monthly = planRetention(
+      [valid, invalid],
+      { keepDaily: 0, keepWeekly: 1, keepMonthly: 1, minAgeHours: 1 },
+      now,
+    );
+    expect(monthly.keep.map((k) => [k.backup.id, k.reasons])).toEqual([
+      [valid.id, ['weekly 2024-W28', 'monthly 2024-07']],
+    ]);
+    expect(monthly.remove).toEqual([invalid]);
+  });
+
+  it('counts only periods that have a backup: a 40-day-old backup is "daily" when fewer days have one', () => {
+    const now = new Date('2024-07-10T12:00:00Z');
+    const plan = planRetention(
+      [info('x', '2024-07-10T02:00:00Z'), info('x', '2024-07-09T02:00:00Z'), info('x', '2024-05-31T02:00:00Z')],
+      { keepDaily: 7, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 },
+      now,
+    );
+    expect(plan.remove).toEqual([]);
+    expect(plan.keep.map((k) => k.reasons)).toEqual([['daily 2024-07-10'], ['daily 2024-07-09'], ['daily 2024-05-31']]);
+  });
+
+  it('groups per backup name: templated names (nightly-{date}) never share a group, so nothing is removed', () => {
+    const now = new Date('2024-07-10T12:00:00Z');
+    const days = ['2024-07-01', '2024-07-02', '2024-07-03', '2024-07-04'];
+    const policy = { keepDaily: 1, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 };
+    const templated = planRetention(
+      days.map((d) => info(`nightly-${d}`, `${d}T02:00:00Z`)),
+      policy,
+      now,
+    );
+    expect(templated.remove).toEqual([]);
+    const stable = planRetention(
+      days.map((d) => info('nightly', `${d}T02:00:00Z`)),
+      policy,
+      now,
+    );
+    expect(stable.keep.map((k) => k.backup.createdAt)).toEqual(['2024-07-04T02:00:00Z']);
+    expect(stable.remove).toHaveLength(3);
   });
 
   it('never removes backups younger than minAgeHours, and keeps failed ones a day', () => {

@@ -159,6 +159,19 @@ describe('BackupService.backupAllEntities', () => {
     expect(entityTypes(m)).toEqual(['GbOrder', 'GbUser']);
   });
 
+  it('sets backs up only those sets of the entities that have them; a bad set name fails before anything is written', async () => {
+    const m = await service.backupAllEntities('only-archive', { sets: ['archive'] });
+    expect(m.entities.map((e) => `${e.entityType}@${e.set}`)).toEqual(['GbOrder@archive']);
+    await expect(service.backupAllEntities('bad-set', { sets: ['a/b'] })).rejects.toMatchObject({
+      code: 'INVALID_NAME',
+    });
+    await expect(service.backupAllEntities('no-such-set', { sets: ['nope'] })).rejects.toMatchObject({
+      code: 'NOTHING_TO_BACK_UP',
+    });
+    const names = (await new BackupDiscoveryService(env.context).discoverAllBackups()).backups.map((b) => b.name);
+    expect(names).not.toContain('bad-set');
+  });
+
   it('fails with NOTHING_TO_BACK_UP when the filters leave nothing', async () => {
     await expect(service.backupAllEntities('nothing', { includeProviders: ['postgres'] })).rejects.toMatchObject({
       code: 'NOTHING_TO_BACK_UP',
@@ -294,6 +307,10 @@ describe('BackupService.backupAllEntities', () => {
       includeSchemaSnapshot: false,
     });
     expect(plain.archive!.sizeBytes).toBeGreaterThan(packed.archive!.sizeBytes);
+    // compressionLevel 0 (allowed by the config schema) stores too, instead of failing every backup.
+    const level0 = await service.backupAllEntities('level-0', { includeEntityTypes: ['GbOrder'], compressionLevel: 0 });
+    expect(level0.options.compressData).toBe(false);
+    expect(level0.entities.every((e) => e.compressedSizeBytes === e.sizeBytes)).toBe(true);
     const order = plain.entities.find((e) => e.set === 'root')!;
     expect(order.compressedSizeBytes).toBe(order.sizeBytes);
     const reader = await ZipReader.open(await fileSource(join(env.dir, 'backups', plain.archive!.key)));

@@ -2,8 +2,13 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
 import { BackupDiscoveryService, BackupMaintenanceService, backupEntity, type MaintenanceRun } from '@koan/data-backup';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeContext } from './helpers.js';
+
+/** The second argument of `onError` (index.ts does not re-export the `BackgroundFailure` type). */
+type BackgroundFailure = Parameters<
+  NonNullable<NonNullable<ConstructorParameters<typeof BackupMaintenanceService>[1]>['onError']>
+>[1];
 
 const fields = { id: t.integer(), label: t.string() };
 const schema = buildSchema({ name: 'MaintSvcNote', key: 'id', fields }, 'declared');
@@ -66,5 +71,104 @@ describe('background maintenance service', () => {
     expect(names.length).toBe(count); // stopped: no more runs
     const catalog = await new BackupDiscoveryService(env.context).discoverAllBackups();
     expect(catalog.backups.some((b) => b.name === names[0] && b.status === 'Completed')).toBe(true);
+  });
+
+  it('reports a failed scheduled backup to onError with the schedule and backup name', async () => {
+    const failures: { error: unknown; failure: BackgroundFailure }[] = [];
+    const runs: MaintenanceRun[] = [];
+    const boom = new Error('source unreachable');
+    let calls = 0;
+    const service = new BackupMaintenanceService(env.context, {
+      intervalMs: 3_600_000,
+      schedules: [
+        {
+          cron: '* * * * * *',
+          name: 'nightly',
+          run: async () => {
+            calls++;
+            throw boom;
+          },
+        },
+      ],
+      onRun: (r) => runs.push(r),
+      onError: (error, failure) => failures.push({ error, failure }),
+    });
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      service.start();
+      for (let i = 0; i < 50 && failures.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await service.stop();
+      expect(failures[0]).toEqual({
+        error: boom,
+        failure: { kind: 'schedule', schedule: 'nightly', cron: '* * * * * *', name: 'nightly' },
+      });
+      expect(failures).toHaveLength(calls);
+      expect(runs).toEqual([]); // onRun is for maintenance passes
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
+  it('without onError, a failed scheduled backup is written to console.error with its names', async () => {
+    const service = new BackupMaintenanceService(env.context, {
+      intervalMs: 3_600_000,
+      schedules: [
+        {
+          cron: '* * * * * *',
+          name: 'nightly-{date}',
+          run: () => Promise.reject(new Error('disk full')),
+        },
+      ],
+    });
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      service.start();
+      for (let i = 0; i < 50 && consoleError.mock.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      await service.stop();
+      const [message, error] = consoleError.mock.calls[0] ?? [];
+      expect(message).toMatch(
+        /^\[koan-backup\] Scheduled backup "nightly-\d{4}-\d{2}-\d{2}" \(schedule "nightly-\{date\}", cron "\* \* \* \* \* \*"\) failed:$/,
+      );
+      expect(error).toMatchObject({ message: 'disk full' });
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
+  it('reports a failed maintenance pass to onRun and onError; a timer pass with neither goes to console.error', async () => {
+    const broken = await makeContext(
+      { default: { provider: 'memory' } },
+      { profiles: { local: { provider: 'local', settings: { root: 'not-a-dir' } } } },
+    );
+    try {
+      writeFileSync(join(broken.dir, 'not-a-dir'), 'a file where the backup folder should be');
+      const runs: MaintenanceRun[] = [];
+      const failures: BackgroundFailure[] = [];
+      const service = new BackupMaintenanceService(broken.context, {
+        onRun: (r) => runs.push(r),
+        onError: (_e, f) => failures.push(f),
+      });
+      const run = await service.runOnce();
+      expect(run.error).toBeTruthy();
+      expect(runs).toEqual([run]);
+      expect(failures).toEqual([{ kind: 'maintenance', run }]);
+
+      const silent = new BackupMaintenanceService(broken.context, { intervalMs: 50 });
+      const consoleError = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+      try {
+        expect((await silent.runOnce()).error).toBeTruthy(); // a direct call returns the failure: nothing printed
+        expect(consoleError).not.toHaveBeenCalled();
+        silent.start();
+        for (let i = 0; i < 50 && consoleError.mock.calls.length === 0; i++)
+          await new Promise((r) => setTimeout(r, 20));
+        await silent.stop();
+        expect(consoleError.mock.calls[0]?.[0]).toBe('[koan-backup] Backup maintenance pass failed:');
+      } finally {
+        consoleError.mockRestore();
+      }
+    } finally {
+      await broken.cleanup();
+    }
   });
 });

@@ -76,12 +76,19 @@ function readDatetime(v: unknown): string {
   return s.slice(0, 10) + 'T' + s.slice(11, 19) + '.' + (frac + '000000').slice(0, 6) + 'Z';
 }
 
+/*
+ * Vectors are copied as bytes or uint32 words, never read into a JS number: a float32 read as a double has its
+ * signalling NaN quieted (0x7f800001 becomes 0x7fc00001), so float reads and writes would lose NaN payloads.
+ */
+
+/** A Float32Array (own buffer) of the little-endian float32 bytes of a LONGBLOB, bit for bit. */
 function readFloat32(v: unknown): Float32Array {
   const b = v as Uint8Array;
   if (LITTLE_ENDIAN) return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const out = new Float32Array(b.byteLength >> 2);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  const words = new Uint32Array(out.buffer);
+  for (let i = 0; i < words.length; i++) words[i] = view.getUint32(i * 4, true);
   return out;
 }
 
@@ -168,11 +175,13 @@ export function sqlDatetime(entity: string, field: string, v: unknown): string {
   return s.slice(0, 10) + ' ' + s.slice(11, 26);
 }
 
+/** The little-endian bytes of a vector, bit for bit (a `number[]` holds doubles, so it has no signalling NaN). */
 export function float32Bytes(v: unknown): Buffer {
   const arr = v instanceof Float32Array ? v : Float32Array.from(v as number[]);
   if (LITTLE_ENDIAN) return Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
-  const buf = Buffer.allocUnsafe(arr.length * 4);
-  for (let i = 0; i < arr.length; i++) buf.writeFloatLE(arr[i]!, i * 4);
+  const words = new Uint32Array(arr.buffer, arr.byteOffset, arr.length);
+  const buf = Buffer.allocUnsafe(arr.byteLength);
+  for (let i = 0; i < words.length; i++) buf.writeUInt32LE(words[i]!, i * 4);
   return buf;
 }
 

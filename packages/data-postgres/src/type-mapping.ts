@@ -135,16 +135,32 @@ export function fromRow(spec: FieldSpec, value: unknown): unknown {
   }
 }
 
-function bytesToFloat32(b: Buffer): Float32Array {
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/*
+ * Vectors are copied as bytes or uint32 words, never read into a JS number: a float32 read as a double has its
+ * signalling NaN quieted (0x7f800001 becomes 0x7fc00001), so float reads and writes would lose NaN payloads.
+ */
+
+/** A Float32Array (own buffer) of the little-endian float32 bytes `b`, bit for bit. */
+function bytesToFloat32(b: Uint8Array): Float32Array {
   const out = new Float32Array(b.byteLength >>> 2);
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b.subarray(0, out.byteLength));
+  else {
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const words = new Uint32Array(out.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = view.getUint32(i * 4, true);
+  }
   return out;
 }
 
-function float32ToBytes(v: Float32Array | readonly number[]): Buffer {
-  const buf = Buffer.allocUnsafe(v.length * 4);
-  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
+/** The little-endian bytes of a vector, bit for bit (a `number[]` holds doubles, so it has no signalling NaN). */
+function float32ToBytes(value: Float32Array | readonly number[]): Buffer {
+  const v = value instanceof Float32Array ? value : Float32Array.from(value);
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  const words = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const buf = Buffer.allocUnsafe(v.byteLength);
+  for (let i = 0; i < words.length; i++) buf.writeUInt32LE(words[i]!, i * 4);
   return buf;
 }
 

@@ -67,19 +67,28 @@ export function quoteIdent(name: string): string {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/*
+ * Vectors are copied as bytes or uint32 words, never read into a JS number: a float32 read as a double has its
+ * signalling NaN quieted (0x7f800001 becomes 0x7fc00001), so float reads and writes would lose NaN payloads.
+ */
+
+/** The little-endian bytes of a vector, bit for bit. */
 function float32Bytes(v: Float32Array): Buffer {
   if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  const out = Buffer.allocUnsafe(v.length * 4);
-  for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i]!, i * 4);
+  const words = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const out = Buffer.allocUnsafe(v.byteLength);
+  for (let i = 0; i < words.length; i++) out.writeUInt32LE(words[i]!, i * 4);
   return out;
 }
 
+/** A Float32Array (own buffer) of little-endian float32 bytes, bit for bit. */
 function bytesFloat32(b: Uint8Array): Float32Array {
   const out = new Float32Array(b.byteLength / 4);
   if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(b);
   else {
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+    const words = new Uint32Array(out.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = view.getUint32(i * 4, true);
   }
   return out;
 }
@@ -310,7 +319,7 @@ function canonicalToSqlite(spec: FieldSpec): (raw: string) => unknown {
         const bytes = Buffer.from(raw, 'base64');
         if (bytes.length % 4 !== 0 || (spec.dimension !== undefined && bytes.length !== spec.dimension * 4))
           return undefined;
-        return LITTLE_ENDIAN ? bytes : float32Bytes(decodeValue(spec, raw) as Float32Array);
+        return bytes; // the archive's bytes are the stored form already (little-endian float32s)
       };
     default: // text kinds and json text are stored as they are written
       return (raw) => raw;

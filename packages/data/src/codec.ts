@@ -12,7 +12,7 @@
  * | datetime  | string, ISO-8601 UTC with 6 fraction digits: `"2024-05-01T10:00:00.123456Z"` |
  * | json      | the JSON value itself (nested)                      |
  * | binary    | string, base64                                      |
- * | vector    | string, base64 of little-endian float32s (bit-exact, NaN and -0 included) |
+ * | vector    | string, base64 of little-endian float32s (bit-exact: NaN payloads, signalling NaNs and -0 included) |
  *
  * `null` is written as `null`; a missing optional field is absent from the line.
  */
@@ -196,18 +196,31 @@ export function normalizeRecord(schema: EntitySchema, input: Record<string, unkn
   return out;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Base64 of the little-endian bytes of `v`, copied bit for bit. Never through a JS number: reading a float32 into a
+ * double quiets a signalling NaN (0x7f800001 becomes 0x7fc00001), so only byte and uint32 copies keep NaN payloads.
+ */
 function float32ToBase64(v: Float32Array): string {
-  const buf = Buffer.allocUnsafe(v.length * 4);
-  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+  const words = new Uint32Array(v.buffer, v.byteOffset, v.length);
+  const buf = Buffer.allocUnsafe(v.byteLength);
+  for (let i = 0; i < words.length; i++) buf.writeUInt32LE(words[i]!, i * 4);
   return buf.toString('base64');
 }
 
+/** A Float32Array made from the little-endian bytes of the base64 text, bit for bit (see {@link float32ToBase64}). */
 function base64ToFloat32(s: string, dim: number | undefined): Float32Array {
   const buf = Buffer.from(s, 'base64');
   if (buf.length % 4 !== 0 || (dim !== undefined && buf.length !== dim * 4))
     throw new TypeError(`vector has ${buf.length} bytes, expected ${(dim ?? 0) * 4}`);
   const out = new Float32Array(buf.length / 4);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf);
+  else {
+    const words = new Uint32Array(out.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = buf.readUInt32LE(i * 4);
+  }
   return out;
 }
 

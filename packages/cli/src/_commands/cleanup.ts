@@ -9,7 +9,7 @@ export default defineCliCommand({
   meta: {
     name: 'cleanup',
     description:
-      'Remove leftovers of interrupted work: incomplete uploads (temp files, multipart uploads) and archives whose sidecar was never written',
+      "Remove leftovers of interrupted backups: incomplete uploads (temp files, multipart uploads) and archives whose sidecar was never written; only keys in Koan's backup layout (<name>/<name>-<stamp>-<id8>.zip), never other files",
   },
   args: {
     ...globalArgs,

@@ -155,6 +155,154 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expectSameRecord(E, await a.get(E, ROOT_SET, 3), want[3]!, 'get(3)');
     });
 
+    /*
+     * Float32 bit patterns must survive every path unchanged. A float32 read into a JS number (a double) has its
+     * signalling NaN quieted (0x7f800001 becomes 0x7fc00001), so only byte and uint32 copies pass these.
+     */
+    const vectorBits = {
+      // -0, the smallest and largest subnormals (both signs), ±Infinity, +0, the largest finite, 1.
+      exact: [
+        [0x80000000, 0x00000001, 0x807fffff, 0x7f7fffff],
+        [0x7f800000, 0xff800000, 0x00000000, 0x3f800000],
+        [0x00400000, 0x80000001, 0xff7fffff, 0x00800000],
+      ],
+      // Signalling NaNs (quiet bit clear) with payloads and both signs, quiet NaNs with and without payloads.
+      nan: [
+        [0x7f800001, 0xff800123, 0x7fc00000, 0x80000000],
+        [0x7fbfffff, 0xffc00001, 0x00000001, 0xff800000],
+        [0x7fa5a5a5, 0x7fffffff, 0xffbfffff, 0x7f800002],
+      ],
+    };
+
+    const vectorBitsRoundTrip = async (a: DataAdapter, name: string, words: readonly (readonly number[])[]) => {
+      const E = entity(name, 'id', { id: t.integer(), v: t.vector(4).nullable() });
+      const vec = (w: readonly number[]) => new Float32Array(Uint32Array.from(w).buffer);
+      const bitsOf = (v: unknown, where: string) => {
+        expect(v, `${where} is a Float32Array`).toBeInstanceOf(Float32Array);
+        const f = v as Float32Array;
+        return Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length), (x) => x.toString(16).padStart(8, '0'));
+      };
+      const want = [...words.map((w, i) => ({ id: i + 1, v: vec(w) })), { id: words.length + 1, v: null }];
+      const wantBits = (id: number) => (want[id - 1]!.v ? bitsOf(want[id - 1]!.v, 'fixture') : null);
+      const check = (got: DataRecord | undefined, where: string) => {
+        expect(got, `${where}: record missing`).toBeDefined();
+        const id = got!.id as number;
+        const w = wantBits(id);
+        if (w === null) expect(got!.v, `${where}.v`).toBeNull();
+        else expect(bitsOf(got!.v, `${where}.v`), `${where}.v bits`).toEqual(w);
+      };
+      // The archive text: base64 of the little-endian bytes, built here without the codec.
+      const base64Of = (w: readonly number[]) => {
+        const view = new DataView(new ArrayBuffer(w.length * 4));
+        w.forEach((x, i) => {
+          view.setUint32(i * 4, x, true);
+        });
+        return Buffer.from(view.buffer).toString('base64');
+      };
+      const checkLine = (line: string, where: string) => {
+        const obj = JSON.parse(line) as Record<string, unknown>;
+        const w = words[(obj.id as number) - 1];
+        expect(obj.v, `${where}: archive text of v`).toBe(w ? base64Of(w) : null);
+        check(decodeRecord(E, obj).record, where);
+      };
+
+      // encodeRecordLine / decodeRecord (no store involved).
+      const lines = want.map((r) => encodeRecordLine(E, r));
+      lines.forEach((line, i) => {
+        checkLine(line, `encodeRecordLine[${i}]`);
+      });
+
+      await a.ensureEntity(E, ROOT_SET);
+      await a.importBatch(E, ROOT_SET, want, { mode: 'insert' });
+      for (const w of want) check(await a.get(E, ROOT_SET, w.id), `get(${w.id})`);
+      (
+        await a.getMany(
+          E,
+          ROOT_SET,
+          want.map((w) => w.id),
+        )
+      ).forEach((g, i) => {
+        check(g, `getMany[${i}]`);
+      });
+      const exported = await collect(a.exportEntity(E, ROOT_SET));
+      expect(exported).toHaveLength(want.length);
+      exported.forEach((g, i) => {
+        check(g, `export[${i}]`);
+      });
+      // The upsert and bulk paths write the same bits.
+      await a.importBatch(E, ROOT_SET, want, { mode: 'upsert', bulk: true });
+      const bulk = entity(`${name}Bulk`, 'id', E.fields);
+      await a.ensureEntity(bulk, ROOT_SET);
+      await a.importBatch(bulk, ROOT_SET, want, { mode: 'insert', bulk: true });
+      for (const [schema, label] of [
+        [E, 'upsert'],
+        [bulk, 'bulk insert'],
+      ] as const)
+        (await collect(a.exportEntity(schema, ROOT_SET))).forEach((g, i) => {
+          check(g, `${label}[${i}]`);
+        });
+
+      // JSON-lines export, where the store renders this entity itself.
+      if (a.exportJsonLines && (a.jsonLinesSupported?.(E) ?? true)) {
+        let text = '';
+        for await (const chunk of a.exportJsonLines(E, ROOT_SET)) text += Buffer.from(chunk).toString('utf8');
+        const out = text.split('\n').slice(0, -1);
+        expect(out).toHaveLength(want.length);
+        out.forEach((line, i) => {
+          checkLine(line, `exportJsonLines[${i}]`);
+        });
+      }
+
+      // JSON-lines import, where offered.
+      const viaLines = entity(`${name}Lines`, 'id', E.fields);
+      const viaStream = entity(`${name}Stream`, 'id', E.fields);
+      await a.ensureEntity(viaLines, ROOT_SET);
+      await a.ensureEntity(viaStream, ROOT_SET);
+      const written: EntitySchema[] = [];
+      await a.transaction(async (tx) => {
+        if (tx.importJsonLines) {
+          written.push(viaLines);
+          await tx.importJsonLines(viaLines, ROOT_SET, lines, { mode: 'insert', bulk: true });
+        }
+        if (tx.importJsonLineStream) {
+          written.push(viaStream);
+          const batches = async function* () {
+            for (const line of lines) yield [line];
+          };
+          await tx.importJsonLineStream(viaStream, ROOT_SET, batches(), { mode: 'insert', bulk: true });
+        }
+      });
+      for (const schema of written) {
+        const got = await collect(a.exportEntity(schema, ROOT_SET));
+        expect(got).toHaveLength(want.length);
+        got.forEach((g, i) => {
+          check(g, `${schema.name}[${i}]`);
+        });
+      }
+    };
+
+    test('vectors keep float32 bits exactly: -0, subnormals, ±Infinity (records, upsert, bulk, JSON lines, codec)', async (a) => {
+      await vectorBitsRoundTrip(a, 'VectorBits', vectorBits.exact);
+    });
+
+    test('vectors keep NaN payloads bit for bit, signalling NaNs included, or the adapter refuses NaN by name', async (a, ctx) => {
+      // A store that cannot keep NaN in vectors (documented per adapter) must refuse it before writing, never change it.
+      const Probe = entity('VectorNaNProbe', 'id', { id: t.integer(), v: t.vector(4) });
+      await a.ensureEntity(Probe, ROOT_SET);
+      const probe = [{ id: 1, v: new Float32Array(Uint32Array.from(vectorBits.nan[0]!).buffer) }];
+      const refused = await a.importBatch(Probe, ROOT_SET, probe, { mode: 'insert' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (refused !== undefined) {
+        expect(refused, 'NaN in a vector refused with a KoanError').toBeInstanceOf(KoanError);
+        expect(['INVALID_VALUE', 'UNSUPPORTED_VALUE']).toContain((refused as KoanError).code);
+        expect(await a.count(Probe, ROOT_SET), 'nothing written').toBe(0);
+        return ctx.skip(`the adapter refuses NaN in vectors: ${(refused as Error).message}`);
+      }
+      await vectorBitsRoundTrip(a, 'VectorNaN', vectorBits.nan);
+    });
+
     test('a batch of hundreds of records of every type round-trips (insert, upsert into an empty set, lines)', async (a) => {
       // Stores bind many rows per statement on these paths; 257 rows leave a partial statement at the end.
       const plain = Object.fromEntries(Object.entries(Types.fields).filter(([n]) => n !== 'optNull'));
