@@ -43,7 +43,7 @@ export interface RestoreOptions {
   readonly targetSet?: string;
   /** Only these archived sets of the selected entities. Default: every set the backup holds. */
   readonly sets?: readonly string[];
-  /** Profile to read from. Default: the default profile. */
+  /** Profile to read from. Default: every configured profile (by name: the newest completed backup among them). */
   readonly storageProfile?: string;
   /** Restore this exact backup (by id) instead of the newest completed one with the name. */
   readonly backupId?: string;
@@ -54,7 +54,9 @@ export interface RestoreOptions {
   readonly replaceExisting?: boolean;
   /**
    * How records are written: `upsert` (default, merge) replaces records with the same key; `insert` (insert-only)
-   * refuses to touch existing records: an existing key fails the restore and the source's transaction is rolled back.
+   * refuses to touch existing records: an existing key fails the restore, and the source's transaction is rolled back
+   * where the adapter has transactions (`capabilities.transactions`; Redis and LanceDB do not: what was written before
+   * the clash stays).
    */
   readonly mode?: ImportMode;
   /** Verify checksums and line counts of the whole archive, and schema compatibility, before writing anything. Default true. */
@@ -747,7 +749,7 @@ async function dryRunOne(
       progress.emit('progress', current);
     }
     if (report.failed)
-      report.error = `${report.failed} records already exist: an insert-only restore would fail and write nothing`;
+      report.error = `${report.failed} records already exist: an insert-only restore would fail${adapter.capabilities.transactions ? ' and write nothing' : ' (this store has no transactions: records written before the first clash would stay)'}`;
   } catch (e) {
     if (options.signal?.aborted || isAbortError(e)) throw e;
     report.status = 'Failed';

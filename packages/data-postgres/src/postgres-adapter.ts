@@ -127,8 +127,8 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     // An idle client that loses its server is removed by the pool; without a listener the error would crash.
     pool.on('error', () => {});
     try {
-      if (this.source.schema !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS ${q(this.source.schema)}`);
-      else await pool.query('SELECT 1');
+      // Opening creates nothing (a schema other than public is created with its first table, by ensureEntity).
+      await pool.query('SELECT 1');
     } catch (e) {
       await pool.end().catch(() => {});
       throw e;
@@ -161,7 +161,8 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     // comment naming its entity, which introspect() reads back for databases whose code is not at hand.
     if (await tableExists(this.pool, this.source.schema, physicalName(entity, set))) return;
     await this.pool.query(
-      `CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
+      `${this.source.schema !== 'public' ? `CREATE SCHEMA IF NOT EXISTS ${q(this.source.schema)};` : ''}
+       CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
        COMMENT ON TABLE ${table} IS ${lit(`${KOAN_COMMENT}${entity.name}`)}`,
     );
   }

@@ -196,6 +196,26 @@ describe('postgres adapter', () => {
       timeout,
     );
 
+  test('a schema that does not exist is not created by opening or reading, only by the first table', async () => {
+    const absent = `${schema}_later`;
+    const a = createPostgresAdapter({ connectionString: dbUrl, schema: absent });
+    await a.init();
+    const exists = async () =>
+      (await adapter.pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [absent])).rowCount === 1;
+    try {
+      expect(await a.count(AllTypes, ROOT_SET)).toBe(0);
+      expect(await a.listSets(AllTypes)).toEqual([]);
+      expect(await a.readSnapshot(async (r) => r.count(AllTypes, ROOT_SET))).toBe(0);
+      expect(await a.introspect()).toEqual([]);
+      expect(await exists()).toBe(false);
+      await a.ensureEntity(AllTypes, ROOT_SET);
+      expect(await exists()).toBe(true);
+    } finally {
+      await a.close();
+      await adapter.pool.query(`DROP SCHEMA IF EXISTS "${absent}" CASCADE`);
+    }
+  });
+
   test('maps every field type to its documented column type', async () => {
     await adapter.ensureEntity(AllTypes, ROOT_SET);
     const d = await adapter.describe(AllTypes, ROOT_SET);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,20 @@ const Note = buildSchema(
 );
 
 describe('json-file adapter', () => {
+  it('opening and reading a directory that does not exist creates nothing; the first write creates it', async () => {
+    const dir = join(await tempDir(), 'not', 'yet');
+    const a = createJsonFileAdapter({ directory: dir });
+    await a.init();
+    expect(await a.count(Note, ROOT_SET)).toBe(0);
+    expect(await a.listSets(Note)).toEqual([]);
+    expect(await a.readSnapshot(async (r) => r.count(Note, ROOT_SET))).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+    await a.ensureEntity(Note, ROOT_SET);
+    await a.importBatch(Note, ROOT_SET, [{ id: 1, text: 'x', big: 1n }], { mode: 'insert' });
+    expect(await readdir(dir)).toEqual(['JsonNote.jsonl']);
+    await a.close();
+  });
+
   it('persists JSON Lines in the archive encoding, in key order, and reads them back after reopening', async () => {
     const dir = await tempDir();
     const a = createJsonFileAdapter({ directory: dir });

@@ -54,9 +54,8 @@ export class JsonFileAdapter extends KeyedTablesAdapter {
     this.directory = directory;
   }
 
-  override async init(): Promise<void> {
-    await mkdir(this.directory, { recursive: true });
-  }
+  /** Creates nothing: the directory is made by the first write, so reads (a backup, a dry run) leave no trace. */
+  override async init(): Promise<void> {}
 
   override async close(): Promise<void> {
     await this.#queue.catch(() => {});
@@ -68,7 +67,13 @@ export class JsonFileAdapter extends KeyedTablesAdapter {
   }
 
   protected async storedNames(): Promise<string[]> {
-    const files = await readdir(this.directory);
+    let files: string[];
+    try {
+      files = await readdir(this.directory);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
     return files.filter((f) => f.endsWith(EXT)).map((f) => decodeURIComponent(f.slice(0, -EXT.length)));
   }
 
@@ -113,6 +118,7 @@ export class JsonFileAdapter extends KeyedTablesAdapter {
   async #persistNow(changed: ReadonlyMap<string, KeyedTable>): Promise<void> {
     // Write every temp file first, then rename: a failure before the renames changes nothing.
     const staged: { tmp: string; file: string }[] = [];
+    await mkdir(this.directory, { recursive: true });
     try {
       for (const [physical, table] of changed) {
         const file = this.location(physical);
