@@ -12,6 +12,7 @@ import {
   type EntitySchema,
   getEntity,
   type ImportMode,
+  type ImportResult,
   isAbortError,
   KoanError,
   normalizeRecord,
@@ -117,8 +118,10 @@ export interface EntityRestoreReport {
   inserted: number;
   /** Existing records replaced (dry run: that would be). */
   updated: number;
-  /** Records not written because a transform returned `undefined`. */
+  /** Records not written because a transform returned `undefined`, or because their TTL had passed (see `expired`). */
   skipped: number;
+  /** Of `skipped`: records whose time to live ended before they were restored (stores with TTLs, e.g. Redis). */
+  expired?: number;
   /** Records not written because the entity failed (or, in a dry run, would fail: e.g. existing keys in `insert` mode). */
   failed: number;
   /** Existing records removed by `replaceExisting` (or that would be, in a dry run). */
@@ -716,6 +719,16 @@ function decodeLine(plan: Plan, line: string): DataRecord {
   return record;
 }
 
+/** Adds one write's counts to the entity's report: expired records (TTL passed) count as skipped. */
+function tally(report: EntityRestoreReport, r: ImportResult): void {
+  report.inserted += r.inserted;
+  report.updated += r.updated;
+  if (r.expired) {
+    report.skipped += r.expired;
+    report.expired = (report.expired ?? 0) + r.expired;
+  }
+}
+
 /** Counts what a restore would do: reads every record (so decoding, drift and transforms are exercised), writes nothing. */
 async function dryRunOne(
   adapter: DataAdapter,
@@ -813,11 +826,8 @@ async function restoreSource(
             bulk: options.optimizeForBulkInsert ?? true,
             ...(signal ? { signal } : {}),
           };
-          const counted = (n: number, r: { inserted: number; updated: number } | undefined) => {
-            if (r) {
-              report.inserted += r.inserted;
-              report.updated += r.updated;
-            }
+          const counted = (n: number, r: ImportResult | undefined) => {
+            if (r) tally(report, r);
             current.records += n;
             progress.overallRecords += n;
             progress.emit('progress', current);
@@ -843,9 +853,7 @@ async function restoreSource(
               }
             };
             try {
-              const r = await tx.importJsonLineStream(plan.schema, plan.targetSet, batches(), importOptions);
-              report.inserted += r.inserted;
-              report.updated += r.updated;
+              tally(report, await tx.importJsonLineStream(plan.schema, plan.targetSet, batches(), importOptions));
             } catch (e) {
               throw await streamLineError(reader, plan, e);
             }

@@ -36,7 +36,7 @@ export interface RedisSettings {
   readonly db?: number;
 }
 
-// Writes one batch atomically (a script runs alone on the server). Returns {inserted, updated},
+// Writes one batch atomically (a script runs alone on the server). Returns {inserted, updated, expired},
 // or {-1, member} without writing anything when `insert` meets an existing (or repeated) key.
 // KEYS: idx, exp, sets, record keys...  ARGV: mode, set, numericScores, then member, json, pxat per record.
 const WRITE_BATCH = `
@@ -56,12 +56,13 @@ if insert then
     end
   end
 end
-local inserted, updated = 0, 0
+local inserted, updated, gone = 0, 0, 0
 for i = 1, n do
   local b = 3 + (i - 1) * 3
   local member, json, px = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local key = KEYS[3 + i]
   if expired(px) then
+    gone = gone + 1
     if not insert then
       redis.call('DEL', key)
       redis.call('ZREM', KEYS[1], member)
@@ -81,7 +82,7 @@ for i = 1, n do
   end
 end
 redis.call('SADD', KEYS[3], ARGV[2])
-return {inserted, updated}
+return {inserted, updated, gone}
 `;
 
 // Drops index entries of records Redis has expired. KEYS: idx, exp. ARGV: record key prefix, limit.
@@ -97,7 +98,7 @@ return #due
 `;
 
 interface ScriptCommands {
-  koanWriteBatch(numKeys: number, ...args: (string | number)[]): Promise<[number, number | string]>;
+  koanWriteBatch(numKeys: number, ...args: (string | number)[]): Promise<[number, number | string, number?]>;
   koanPruneExpired(idx: string, exp: string, prefix: string, limit: number): Promise<number>;
 }
 
@@ -294,7 +295,7 @@ class RedisAdapter implements DataAdapter {
       recordKeys.push(keys.record + member);
       args.push(member, encodeRecordLine(entity, record), ttlField ? expiryMs(record[ttlField]) : '');
     }
-    const [inserted, updated] = await this.#redis.koanWriteBatch(
+    const [inserted, updated, expired] = await this.#redis.koanWriteBatch(
       3 + recordKeys.length,
       keys.idx,
       keys.exp,
@@ -310,7 +311,7 @@ class RedisAdapter implements DataAdapter {
           details: { entity: entity.name, set, key: updated },
         },
       );
-    return { inserted, updated: updated as number };
+    return { inserted, updated: updated as number, ...(expired ? { expired: expired as number } : {}) };
   }
 
   async clear(entity: EntitySchema, set: string): Promise<number> {

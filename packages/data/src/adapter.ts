@@ -51,6 +51,8 @@ export interface ImportResult {
   readonly inserted: number;
   /** Existing records replaced (upsert). Adapters that cannot tell report them as inserted and say so in docs. */
   readonly updated: number;
+  /** Records not written because they had already expired (a TTL in the past; stores with `ttl` only). */
+  readonly expired?: number;
 }
 
 /** The schema of an entity as the store itself reports it. */
