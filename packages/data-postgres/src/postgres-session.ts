@@ -232,6 +232,7 @@ export class PostgresSession implements DataReader, DataWriter {
     if (records.length === 0) return { inserted: 0, updated: 0 };
     const rows = options.mode === 'upsert' ? lastPerKey(entity, records) : records;
     const shape = shapeOf(entity);
+    assertNoNul(entity, shape, rows);
     const table = this.table(entity, set);
     return this.#write(
       entity,
@@ -460,6 +461,25 @@ function recordsOrNone(records: () => readonly DataRecord[]): readonly DataRecor
   } catch {
     return undefined;
   }
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000: a record with it is refused before anything is written, naming the field and
+ * key (the server's own error, "invalid byte sequence for encoding UTF8: 0x00", names neither).
+ */
+function assertNoNul(entity: EntitySchema, shape: Shape, rows: readonly DataRecord[]): void {
+  const strings = shape.fields.filter(([, spec]) => spec.type === 'string').map(([name]) => name);
+  if (strings.length === 0) return;
+  for (const record of rows)
+    for (const name of strings) {
+      const v = record[name];
+      if (typeof v === 'string' && v.includes('\u0000'))
+        throw new DataError(
+          'INVALID_VALUE',
+          `${entity.name}.${name} of record ${JSON.stringify(record[entity.key])} holds the character U+0000 (NUL), which PostgreSQL text cannot store: remove it, or declare the field t.binary()`,
+          { details: { entity: entity.name, field: name, key: record[entity.key] } },
+        );
+    }
 }
 
 /** COPY text-format lines, in chunks of about {@link STREAM_PIECE_BYTES}. */

@@ -191,6 +191,15 @@ export function toParam(spec: FieldSpec, value: unknown): string | Buffer | bool
   }
 }
 
+/** PostgreSQL text cannot hold U+0000 (see `assertNoNul` in postgres-session.ts for records). */
+function noNul(s: string): string {
+  if (s.includes('\u0000'))
+    throw new TypeError(
+      'PostgreSQL text cannot hold the character U+0000 (NUL): remove it from the value, or declare the field t.binary()',
+    );
+  return s;
+}
+
 /** A COPY text-format field for a runtime value (tab, newline and backslash escaped; NULL is `\N`). */
 export function toCopyText(spec: FieldSpec, value: unknown): string {
   const p = toParam(spec, value);
@@ -222,7 +231,7 @@ export function archiveToCopyText(spec: FieldSpec, value: unknown): string {
   if (value === null || value === undefined) return '\\N';
   switch (spec.type) {
     case 'string':
-      if (typeof value === 'string') return escapeCopy(value);
+      if (typeof value === 'string') return escapeCopy(noNul(value));
       throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
     case 'uuid':
     case 'decimal':

@@ -216,6 +216,34 @@ describe('postgres adapter', () => {
     }
   });
 
+  test('a string holding U+0000 is refused before writing, naming the field and the key (records and archive lines)', async () => {
+    const Nul = buildSchema({ name: 'NulText', key: 'id', fields: { id: t.integer(), s: t.string() } }, 'declared');
+    await adapter.ensureEntity(Nul, ROOT_SET);
+    for (const bulk of [false, true]) {
+      const err = await adapter
+        .importBatch(
+          Nul,
+          ROOT_SET,
+          [
+            { id: 1, s: 'fine' },
+            { id: 2, s: 'a\u0000b' },
+          ],
+          { mode: 'insert', bulk },
+        )
+        .catch((e) => e);
+      expect(err).toMatchObject({ code: 'INVALID_VALUE', details: { field: 's', key: 2 } });
+      expect(err.message).toMatch(/U\+0000.*t\.binary\(\)/);
+    }
+    const lines = await adapter
+      .importJsonLines(Nul, ROOT_SET, ['{"id":1,"s":"fine"}', '{"id":2,"s":"a\\u0000b"}'], {
+        mode: 'insert',
+        bulk: true,
+      })
+      .catch((e) => e);
+    expect(lines).toMatchObject({ code: 'INVALID_VALUE', details: { field: 's', line: 1 } });
+    expect(await adapter.count(Nul, ROOT_SET)).toBe(0);
+  });
+
   test('maps every field type to its documented column type', async () => {
     await adapter.ensureEntity(AllTypes, ROOT_SET);
     const d = await adapter.describe(AllTypes, ROOT_SET);
