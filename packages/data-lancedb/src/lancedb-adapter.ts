@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import {
@@ -82,6 +83,8 @@ class LanceDbAdapter implements DataAdapter {
   });
   readonly #uri: string;
   #db: Connection | undefined;
+  /** init() found no local directory: nothing is connected (or created) until the first table is. */
+  #absent = false;
   #tables = new Map<string, Table>();
 
   constructor(uri: string) {
@@ -94,9 +97,29 @@ class LanceDbAdapter implements DataAdapter {
     return this.#db;
   }
 
+  /**
+   * Opens the database. A local directory that does not exist yet is not created here (connecting would create it):
+   * until the first table is created, reads see an empty database, so a backup or a restore's dry run leaves nothing.
+   */
   async init(): Promise<void> {
+    if (this.#db || this.#absent) return;
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(this.#uri) && !existsSync(this.#uri)) {
+      this.#absent = true;
+      return;
+    }
+    await this.#connect();
+  }
+
+  async #connect(): Promise<Connection> {
     // Interval 0: every read checks for commits made through other handles or processes.
     this.#db ??= await connect(this.#uri, { readConsistencyInterval: 0 });
+    this.#absent = false;
+    return this.#db;
+  }
+
+  /** Table names; none while the local directory does not exist. */
+  async #names(): Promise<string[]> {
+    return this.#absent ? [] : this.#conn.tableNames();
   }
 
   async close(): Promise<void> {
@@ -104,12 +127,13 @@ class LanceDbAdapter implements DataAdapter {
     this.#tables.clear();
     this.#db?.close();
     this.#db = undefined;
+    this.#absent = false;
   }
 
   async #open(name: string): Promise<Table | undefined> {
     const cached = this.#tables.get(name);
     if (cached) return cached;
-    if (!(await this.#conn.tableNames()).includes(name)) return undefined;
+    if (!(await this.#names()).includes(name)) return undefined;
     const table = await this.#conn.openTable(name);
     this.#tables.set(name, table);
     return table;
@@ -119,7 +143,8 @@ class LanceDbAdapter implements DataAdapter {
     const name = lanceTableName(entity, set);
     const existing = await this.#open(name);
     if (existing) return existing;
-    const table = await this.#conn.createEmptyTable(name, arrowSchema(entity), { mode: 'create', existOk: true });
+    const conn = this.#absent ? await this.#connect() : this.#conn;
+    const table = await conn.createEmptyTable(name, arrowSchema(entity), { mode: 'create', existOk: true });
     this.#tables.set(name, table);
     return table;
   }
@@ -132,7 +157,7 @@ class LanceDbAdapter implements DataAdapter {
   async listSets(entity: EntitySchema): Promise<string[]> {
     const base = lanceTableName(entity, ROOT_SET);
     const sets: string[] = [];
-    for (const name of await this.#conn.tableNames()) {
+    for (const name of await this.#names()) {
       if (name === base) sets.push(ROOT_SET);
       else if (name.startsWith(`${base}.`)) sets.push(name.slice(base.length + 1));
     }
@@ -300,7 +325,7 @@ class LanceDbAdapter implements DataAdapter {
   async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
     const moment = Date.now();
     const pins = new Map<string, number | null>();
-    for (const name of await this.#conn.tableNames()) {
+    for (const name of await this.#names()) {
       const table = await this.#open(name);
       let pinned: number | null = null;
       for (const v of (await table?.listVersions()) ?? [])

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,7 +123,14 @@ describe('lancedb adapter', () => {
     try {
       const loaded = await runtime.adapter('vectors');
       expect(loaded.provider).toBe('lancedb');
+      // Opening and reading a database directory that does not exist yet create nothing (a backup or a dry run
+      // leaves no trace); the first table creates it.
+      expect(await loaded.count(Doc, 'root')).toBe(0);
+      expect(await loaded.listSets(Doc)).toEqual([]);
+      expect(await loaded.readSnapshot(async (r) => r.count(Doc, 'root'))).toBe(0);
+      expect(existsSync(join(dir, 'rt'))).toBe(false);
       await loaded.ensureEntity(Doc, 'root');
+      expect(existsSync(join(dir, 'rt'))).toBe(true);
       expect(await loaded.describe(Doc, 'root')).toMatchObject({ exists: true, location: 'Doc' });
     } finally {
       await runtime.close();
