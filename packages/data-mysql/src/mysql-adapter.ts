@@ -13,6 +13,7 @@ import {
   describeKey,
   type EntitySchema,
   type ExportOptions,
+  fieldNote,
   type ImportOptions,
   type ImportResult,
   importEachBatch,
@@ -318,7 +319,8 @@ export class MysqlAdapter implements DataAdapter {
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
       const isKey = keys.includes(name);
       const nullable = !isKey && (spec.nullable || spec.optional);
-      return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'}`;
+      // The note names the field the column holds (see fieldNote): introspection reads the exact schema back.
+      return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'} COMMENT ${sqlEscape(fieldNote(spec))}`;
     });
     if (ambiguousFields(entity).length) columns.push(`${quoteId(ABSENT_COLUMN)} TEXT CHARACTER SET utf8mb4 NULL`);
     const comment = entity.origin === 'declared' ? ` COMMENT=${sqlEscape(ENTITY_COMMENT_PREFIX + entity.name)}` : '';

@@ -1,4 +1,10 @@
-import { type EntitySchema, entityNamesForTables, type FieldSpec, type StoreDescription } from '@koan/data';
+import {
+  type EntitySchema,
+  entityNamesForTables,
+  type FieldSpec,
+  fieldFromNote,
+  type StoreDescription,
+} from '@koan/data';
 import type { PoolConnection } from 'mysql2/promise';
 import { ABSENT_COLUMN, fieldTypeOfColumn } from './mysql-types.js';
 
@@ -19,6 +25,8 @@ interface ColumnRow {
   nullable: boolean;
   precision: number | null;
   scale: number | null;
+  /** The column's comment: a `fieldNote` on columns Koan created. */
+  note: string;
 }
 
 interface KeyUsageRow {
@@ -37,7 +45,7 @@ async function rows<T>(conn: PoolConnection, sql: string, values: unknown[], map
 function columns(conn: PoolConnection, table?: string): Promise<ColumnRow[]> {
   return rows(
     conn,
-    'SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE FROM information_schema.COLUMNS ' +
+    'SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, COLUMN_COMMENT FROM information_schema.COLUMNS ' +
       `WHERE TABLE_SCHEMA = DATABASE()${table === undefined ? '' : ' AND TABLE_NAME = ?'} ORDER BY TABLE_NAME, ORDINAL_POSITION`,
     table === undefined ? [] : [table],
     (r) => ({
@@ -48,6 +56,7 @@ function columns(conn: PoolConnection, table?: string): Promise<ColumnRow[]> {
       nullable: r[4] === 'YES',
       precision: r[5] === null ? null : Number(r[5]),
       scale: r[6] === null ? null : Number(r[6]),
+      note: String(r[7] ?? ''),
     }),
   );
 }
@@ -175,7 +184,10 @@ export async function introspectDatabase(
   for (const table of tables) {
     const name = entityOf.get(table.name);
     if (name === undefined) continue;
-    const cols = allColumns.filter((c) => c.table === table.name && !(c.name === ABSENT_COLUMN && koanName(table)));
+    const all = allColumns.filter((c) => c.table === table.name);
+    // Koan's bookkeeping column is not a field of a table Koan created (a table comment, or noted columns).
+    const koanMade = koanName(table) !== undefined || all.some((c) => fieldFromNote(c.note));
+    const cols = all.filter((c) => !(c.name === ABSENT_COLUMN && koanMade));
     const usage = allUsage.filter((u) => u.table === table.name);
     const pk = usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column);
     if (pk.length === 0) {
@@ -193,6 +205,13 @@ export async function introspectDatabase(
     const fields: Record<string, FieldSpec> = {};
     let problem: string | undefined;
     for (const c of cols) {
+      // A column Koan created says which field it holds: its type, optional vs nullable, dimension... exactly.
+      const noted = fieldFromNote(c.note);
+      if (noted) {
+        const ref = references.get(c.name);
+        fields[c.name] = ref ? Object.freeze({ ...noted, references: ref }) : noted;
+        continue;
+      }
       let type = json.has(`${table.name}\0${c.name}`) ? 'json' : fieldTypeOfColumn(c.dataType, c.columnType);
       if (type === undefined) {
         problem = `column ${c.name} has unsupported type ${c.columnType}`;
@@ -223,7 +242,7 @@ export async function introspectDatabase(
       Object.freeze({
         name,
         key,
-        keyType: fields[key]!.type === 'integer' ? 'integer' : 'string',
+        keyType: fields[key]!.type === 'integer' ? 'integer' : fields[key]!.type === 'uuid' ? 'uuid' : 'string',
         ...(pk.length > 1 ? { keyFields: Object.freeze([...pk]) } : {}),
         fields: Object.freeze(fields),
         source,

@@ -742,6 +742,9 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
           expect(mine).toHaveLength(1);
           expect(mine[0]).toMatchObject({ table: 'Declared', origin: 'introspected' });
           expect(Object.keys(mine[0]!.fields)).toEqual(['id', 'note']);
+          // The columns' notes give back the declared fields exactly (optional vs nullable included).
+          expect(mine[0]!.fields.note).toMatchObject({ type: 'string', optional: true, nullable: true });
+          expect(mine[0]!.fields.id).toMatchObject({ type: 'integer', optional: false, nullable: false });
           expect(found.filter((s) => (s.table ?? s.name).includes('#'))).toEqual([]);
           expect(await chinook.listSets(mine[0]!)).toEqual(['root', 'archive']);
           const items = found.find((s) => s.table === 'Order Items')!;

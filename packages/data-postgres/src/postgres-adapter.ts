@@ -13,6 +13,7 @@ import {
   assertSetName,
   DataError,
   type EntitySchema,
+  fieldNote,
   keyFieldsOf,
   keySpec,
   physicalName,
@@ -160,10 +161,15 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     // A table that exists is left as it is (its comment too: it may be the owner's). A table created here gets a
     // comment naming its entity, which introspect() reads back for databases whose code is not at hand.
     if (await tableExists(this.pool, this.source.schema, physicalName(entity, set))) return;
+    // Each column notes the field it was created for (see fieldNote): introspection reads the exact schema back.
+    const notes = Object.entries(entity.fields)
+      .map(([name, spec]) => `COMMENT ON COLUMN ${table}.${q(name)} IS ${lit(fieldNote(spec))};`)
+      .join('\n');
     await this.pool.query(
       `${this.source.schema !== 'public' ? `CREATE SCHEMA IF NOT EXISTS ${q(this.source.schema)};` : ''}
        CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
-       COMMENT ON TABLE ${table} IS ${lit(`${KOAN_COMMENT}${entity.name}`)}`,
+       COMMENT ON TABLE ${table} IS ${lit(`${KOAN_COMMENT}${entity.name}`)};
+       ${notes}`,
     );
   }
 

@@ -1,4 +1,11 @@
-import { type EntitySchema, entityNamesForTables, type FieldSpec, type FieldType, type KeyType } from '@koan/data';
+import {
+  type EntitySchema,
+  entityNamesForTables,
+  type FieldSpec,
+  type FieldType,
+  fieldFromNote,
+  type KeyType,
+} from '@koan/data';
 import type pg from 'pg';
 import { ABSENT } from './postgres-session.js';
 
@@ -21,6 +28,8 @@ interface ColumnInfo {
   readonly isArray: boolean;
   readonly nullable: boolean;
   readonly typmod: number;
+  /** The column's comment (a `fieldNote` on columns Koan created). */
+  readonly note?: string | undefined;
 }
 
 export interface SkippedTable {
@@ -54,8 +63,10 @@ export async function readTables(pool: pg.Pool, schema: string, only?: string): 
       arr: boolean;
       notnull: boolean;
       typmod: number;
+      note: string | null;
     }>(
       `SELECT c.relname AS t, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS store,
+              col_description(c.oid, a.attnum) AS note,
               coalesce(et.typname, ty.typname) AS typname, ty.typcategory = 'A' AS arr, a.attnotnull AS notnull, a.atttypmod AS typmod
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_type ty ON ty.oid = a.atttypid LEFT JOIN pg_type et ON et.oid = ty.typbasetype AND ty.typtype = 'd'
@@ -88,6 +99,7 @@ export async function readTables(pool: pg.Pool, schema: string, only?: string): 
         isArray: c.arr,
         nullable: !c.notnull,
         typmod: c.typmod,
+        note: c.note ?? undefined,
       })),
     primaryKey: constraints.rows.find((k) => k.t === t && k.type === 'p')?.cols ?? [],
     foreignKeys: constraints.rows
@@ -132,6 +144,9 @@ const KEY_TYPES: Readonly<Record<string, KeyType>> = {
 
 /** The field of a column: arrays become json; types with no closer match are carried as their text. */
 function fieldOf(column: ColumnInfo): FieldSpec {
+  // A column Koan created says which field it holds: its type, optional vs nullable, dimension... exactly.
+  const noted = fieldFromNote(column.note);
+  if (noted) return noted;
   const type: FieldType = column.isArray ? 'json' : (FIELD_TYPES[column.typeName] ?? 'string');
   const spec: { -readonly [K in keyof FieldSpec]: FieldSpec[K] } = { type, optional: false, nullable: column.nullable };
   if (type === 'decimal' && column.typmod >= 4) {

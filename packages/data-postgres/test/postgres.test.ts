@@ -521,6 +521,23 @@ describe('postgres adapter', () => {
     const koanMade = entities.find((e) => e.name === 'AllTypes');
     expect(koanMade).toMatchObject({ table: 'AllTypes', origin: 'introspected' });
     expect(Object.keys(koanMade!.fields)).not.toContain('_koan_absent');
+    // Its columns' notes give back the declared fields exactly: vector dimension, decimal size, optional vs nullable.
+    const specOf = (f: Record<string, unknown>) => {
+      const { type, optional, nullable, precision, scale, dimension } = f;
+      return JSON.parse(JSON.stringify({ type, optional, nullable, precision, scale, dimension }));
+    };
+    for (const [name, spec] of Object.entries(AllTypes.fields))
+      expect(specOf({ ...koanMade!.fields[name] }), name).toEqual(specOf({ ...spec }));
+    await adapter.importBatch(AllTypes, ROOT_SET, [{ id: 'absent-vs-null', optNull: null }, { id: 'absent-too' }], {
+      mode: 'upsert',
+    });
+    const back = (await collect(adapter.exportEntity(koanMade!, ROOT_SET))).filter((r) =>
+      String(r.id).startsWith('absent'),
+    );
+    expect(back.map((r) => [r.id, 'optNull' in r, r.optNull])).toEqual([
+      ['absent-too', false, undefined],
+      ['absent-vs-null', true, null],
+    ]);
     expect(entities.filter((e) => (e.table ?? e.name).includes('#'))).toEqual([]);
     expect(skipped.map((x) => x.table).sort()).toEqual(['nokey']);
     const pair = entities.find((e) => e.name === 'pair')!;

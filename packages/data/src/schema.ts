@@ -75,6 +75,60 @@ export function entityNamesForTables(tables: readonly string[], taken = new Set<
   return names;
 }
 
+/** Prefix of the column notes SQL adapters write on the columns they create (see {@link fieldNote}). */
+export const FIELD_NOTE_PREFIX = 'koan:';
+const NOTE_TYPES = new Set<FieldType>([
+  'string',
+  'uuid',
+  'integer',
+  'number',
+  'bigint',
+  'decimal',
+  'boolean',
+  'datetime',
+  'date',
+  'json',
+  'binary',
+  'vector',
+]);
+
+/**
+ * The declared field a column was created for, as a short note SQL adapters store on the column (a column comment):
+ * introspection reads it back (`fieldFromNote`), so a table Koan created keeps its exact field types, optional vs
+ * nullable and vector dimensions when it is backed up again with no code at hand.
+ */
+export function fieldNote(spec: FieldSpec): string {
+  const { type, optional, nullable, precision, scale, dimension, metric, ttl } = spec;
+  return `${FIELD_NOTE_PREFIX}${JSON.stringify({ type, optional, nullable, precision, scale, dimension, metric, ttl })}`;
+}
+
+/** The field a {@link fieldNote} describes; undefined for any other text (a comment someone else wrote). */
+export function fieldFromNote(note: string | null | undefined): FieldSpec | undefined {
+  if (!note?.startsWith(`${FIELD_NOTE_PREFIX}{`)) return undefined;
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(note.slice(FIELD_NOTE_PREFIX.length)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const int = (x: unknown) => (Number.isSafeInteger(x) && (x as number) >= 0 ? (x as number) : undefined);
+  if (!NOTE_TYPES.has(v.type as FieldType) || typeof v.optional !== 'boolean' || typeof v.nullable !== 'boolean')
+    return undefined;
+  const precision = int(v.precision);
+  const scale = int(v.scale);
+  const dimension = int(v.dimension);
+  return Object.freeze({
+    type: v.type as FieldType,
+    optional: v.optional,
+    nullable: v.nullable,
+    ...(precision !== undefined ? { precision } : {}),
+    ...(scale !== undefined ? { scale } : {}),
+    ...(dimension !== undefined ? { dimension } : {}),
+    ...(typeof v.metric === 'string' ? { metric: v.metric } : {}),
+    ...(v.ttl === true ? { ttl: true } : {}),
+  });
+}
+
 /** Inverse of {@link physicalName}: the set a physical name belongs to, or undefined if it is not this entity's. */
 export function setFromPhysicalName(schema: EntitySchema, physical: string): string | undefined {
   const base = schema.table ?? schema.name;

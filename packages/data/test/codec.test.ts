@@ -4,6 +4,8 @@ import {
   decodeRecord,
   defineEntity,
   encodeRecordLine,
+  fieldFromNote,
+  fieldNote,
   normalizeDatetime,
   normalizeRecord,
   t,
@@ -95,5 +97,22 @@ describe('set names', () => {
       expect(err.code).toBe('INVALID_NAME');
       expect(err.message).toMatch(/1-63 characters.*e\.g\. "archive-2024"/);
     }
+  });
+});
+
+describe('column notes', () => {
+  it('fieldNote round-trips a field through fieldFromNote; other comments are not notes', () => {
+    for (const field of [
+      t.vector(3).nullable(),
+      t.decimal(12, 2).optional(),
+      t.json().optional().nullable(),
+      t.datetime().ttl(),
+      t.uuid(),
+    ]) {
+      const { references: _, description: __, ...spec } = field.spec;
+      expect(fieldFromNote(fieldNote(field.spec))).toEqual(spec);
+    }
+    for (const other of [undefined, null, '', 'owned by billing', 'koan:Person', 'koan:{"type":"weird"}', 'koan:{'])
+      expect(fieldFromNote(other), String(other)).toBeUndefined();
   });
 });
