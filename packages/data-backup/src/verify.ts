@@ -71,6 +71,25 @@ async function readJson(reader: ZipReader, name: string): Promise<{ value: unkno
  * checksums.json against the manifest's overall checksum, schema snapshots against their checksum.
  * Throws `ARCHIVE_CORRUPT` naming what is wrong.
  */
+/** Manifest fields a published sidecar may hold differently: its own timing, and the profile a copy moved it to. */
+const SIDECAR_OWN = new Set(['timings', 'storageProfile']);
+
+/** The manifest fields on which `sidecar` and the archive's `manifest` differ (key order aside). */
+function sidecarDifferences(sidecar: BackupSidecar, manifest: BackupManifest): string[] {
+  const canonical = (v: unknown): string =>
+    JSON.stringify(v, (_k, x: unknown) =>
+      x && typeof x === 'object' && !Array.isArray(x)
+        ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : x,
+    ) ?? 'undefined';
+  const fields = new Set([...Object.keys(manifest), ...Object.keys(manifestSchema.shape)]);
+  return [...fields].filter(
+    (f) =>
+      !SIDECAR_OWN.has(f) &&
+      canonical((sidecar as Record<string, unknown>)[f]) !== canonical((manifest as Record<string, unknown>)[f]),
+  );
+}
+
 export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): Promise<ArchiveContents> {
   for (const name of [MANIFEST_ENTRY, CHECKSUMS_ENTRY])
     if (!reader.entry(name))
@@ -95,6 +114,15 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
       'ARCHIVE_CORRUPT',
       `The archive's manifest is backup ${manifest.id}, but its sidecar says ${sidecar.id}.`,
     );
+  if (sidecar) {
+    const differ = sidecarDifferences(sidecar, manifest);
+    if (differ.length)
+      throw new BackupError(
+        'ARCHIVE_CORRUPT',
+        `The sidecar of backup ${manifest.id} disagrees with the archive's manifest on ${differ.join(', ')}: one of them was altered after the backup (the catalog lists what the sidecar says).`,
+        { details: { entry: MANIFEST_ENTRY, fields: differ } },
+      );
+  }
   const c = await readJson(reader, CHECKSUMS_ENTRY);
   const checksumsDigest = createHash('sha256').update(c.bytes).digest('hex');
   if (checksumsDigest !== manifest.verification.overallChecksum)

@@ -402,6 +402,25 @@ describe('corruption and errors', () => {
     return { damaged, info };
   }
 
+  it('refuses an archive with bytes appended after its end, or with two entries of one name', async () => {
+    const { damaged } = await corruptCopy('appended', (b) => Buffer.concat([b, Buffer.from('EVIL')]));
+    await expectCode(fileSource(damaged).then(ZipReader.open), 'ARCHIVE_CORRUPT', '4 bytes follow the end');
+    // Python's zipfile writes a second entry of the same name (with a warning): readers disagree on which counts.
+    const twice = join(dir, 'twice.zip');
+    execFileSync('python3', [
+      '-W',
+      'ignore',
+      '-c',
+      'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n  z.writestr("entities/U.jsonl", "{}\\n")\n  z.writestr("entities/U.jsonl", "EVIL\\n")',
+      twice,
+    ]);
+    await expectCode(
+      fileSource(twice).then(ZipReader.open),
+      'ARCHIVE_CORRUPT',
+      'entities/U.jsonl appears more than once',
+    );
+  });
+
   it('fails openEntry and hashEntry with ARCHIVE_CORRUPT naming the entry when a compressed byte flips', async () => {
     const { damaged, info } = await corruptCopy('flipped', (b) => {
       // The tiny manifest comes first: a third of the way in is inside the User entry's deflate data.

@@ -129,6 +129,12 @@ export class ZipReader {
     if (at < 0) {
       throw corrupt('Not a ZIP archive or truncated: end of central directory record not found', { size });
     }
+    // Bytes after the end record (and its comment) are not part of the archive: something was appended.
+    const end = tailStart + at + EOCD_SIZE + tail.readUInt16LE(at + 20);
+    if (end !== size)
+      throw corrupt(`${size - end} bytes follow the end of the archive (offset ${end}): data was appended to it`, {
+        size,
+      });
     let count = tail.readUInt16LE(at + 10);
     let cdSize = tail.readUInt32LE(at + 12);
     let cdOffset = tail.readUInt32LE(at + 16);
@@ -160,7 +166,18 @@ export class ZipReader {
       throw corrupt(`Central directory of ${cdSize} bytes cannot hold ${count} entries`, { size });
     }
     const cd = await readRange(source, cdOffset, cdOffset + cdSize, 'central directory');
-    return new ZipReader(source, parseCentralDirectory(cd, count, cdOffset), cdOffset);
+    const records = parseCentralDirectory(cd, count, cdOffset);
+    // Two entries with one name: ZIP tools disagree on which one counts (the first, the last, both).
+    const seen = new Set<string>();
+    for (const r of records) {
+      if (seen.has(r.info.name))
+        throw corrupt(`Entry ${r.info.name} appears more than once: tools would disagree on which copy counts`, {
+          size,
+          entry: r.info.name,
+        });
+      seen.add(r.info.name);
+    }
+    return new ZipReader(source, records, cdOffset);
   }
 
   entry(name: string): ZipEntryInfo | undefined {
