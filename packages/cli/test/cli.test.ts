@@ -120,6 +120,7 @@ afterAll(() => {
 interface Sidecar {
   id: string;
   name: string;
+  createdAt: string;
   status: string;
   entities: { entityType: string; itemCount: number }[];
   verification: { totalItemCount: number };
@@ -217,6 +218,27 @@ describe('koan-backup: backup → list → inspect → validate → query → st
     ]);
     const human = await run(['query', '--tag', 'test']);
     expect(human.stdout).toContain('Showing 1-1 of 1 matching backups');
+  });
+
+  it('query: --take 0 counts without listing; date bounds are inclusive, a date-only --to ends its day', async () => {
+    const counted = await run(['query', '--take', '0', '--json']);
+    expect(counted.code, counted.stderr).toBe(0);
+    expect(counted.json()).toMatchObject({ backups: [], totalCount: 2, skip: 0, take: 0 });
+    expect((await run(['query', '--take', '0'])).stdout).toContain(
+      '2 matching backups (--take 0: counted, not listed)',
+    );
+    const day = nightly.createdAt.slice(0, 10);
+    const sameDay = await run(['query', '--tag', 'nightly', '--from', day, '--to', day, '--json']);
+    expect(sameDay.code, sameDay.stderr).toBe(0);
+    expect(sameDay.json<{ backups: { name: string }[] }>().backups.map((b) => b.name)).toEqual(['nightly']);
+    expect(sameDay.json()).toMatchObject({
+      query: { dateFrom: `${day}T00:00:00.000Z`, dateTo: `${day}T23:59:59.999Z` },
+    });
+    // a later time on the same day is not after a date-only --to; a later day is
+    expect((await run(['query', '--from', '2024-12-17T18:00:00Z', '--to', '2024-12-17'])).code).toBe(0);
+    const inverted = await run(['query', '--from', '2024-12-18', '--to', '2024-12-17']);
+    expect(inverted.code).toBe(2);
+    expect(inverted.stderr).toContain('--from (2024-12-18T00:00:00.000Z) is after --to (2024-12-17T23:59:59.999Z)');
   });
 
   it('prints catalog statistics', async () => {
@@ -527,7 +549,7 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
       [['query', '--health', 'Fine'], /^Hint: Repeat --health/m],
       [['query', '--from', 'yesterday'], /^Hint: For example --from 2024-12-17/m],
       [['query', '--min-size', '10XB'], /^Hint: A number of bytes/m],
-      [['query', '--take', '0'], /^Hint: For example --take 1\./m],
+      [['query', '--take', 'many'], /^Hint: At most this many matches, e\.g\. --take 20; --take 0 only counts them\./m],
       [['cleanup', '--older-than', '1y'], /^Hint: Only leftovers older than this are removed/m],
       [['prune', '--dry-run'], /^Hint: For example: koan-backup prune --dry-run --keep-daily 7/m],
       [['query', '--asc', '--desc'], /^Hint: See `koan-backup query --help`/m],

@@ -2,7 +2,7 @@ import { KoanError } from '@koan/data';
 import type { StorageDriver } from '@koan/storage';
 import { type BackupInfo, readSidecar, scanProfile, toBackupInfo, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
-import { invalidOption } from './errors.js';
+import { BackupError } from './errors.js';
 import { archiveHashProblem, isRestorable, locateBackup, openArchive } from './locate.js';
 import {
   type BackupStatus,
@@ -20,21 +20,33 @@ export interface BackupQuery {
   readonly tags?: readonly string[];
   /** Backups containing at least one of these entities. */
   readonly entityTypes?: readonly string[];
+  /**
+   * Created at or after this instant (inclusive): a `Date`, or an ISO-8601 date (`2024-12-17`, midnight UTC) or
+   * date-time (`2024-12-17T08:00:00Z`; without an offset, local time). An impossible date such as `2024-02-30` is
+   * refused, never rolled over.
+   */
   readonly dateFrom?: Date | string;
+  /**
+   * Created at or before this instant (inclusive), same forms as `dateFrom`; a date-only string covers that whole day
+   * (up to 23:59:59.999 UTC), so `dateFrom: '2024-12-17', dateTo: '2024-12-17'` is that day. Must not be before
+   * `dateFrom`.
+   */
   readonly dateTo?: Date | string;
   readonly storageProfiles?: readonly string[];
   readonly statuses?: readonly BackupStatus[];
   readonly healthStatuses?: readonly HealthStatus[];
   /** Case-insensitive match in name, description, tags and entity names. */
   readonly searchTerm?: string;
-  /** Archive size bounds, inclusive. */
+  /** Archive size bounds in bytes, inclusive: non-negative integers, `minSizeBytes` at most `maxSizeBytes`. */
   readonly minSizeBytes?: number;
   readonly maxSizeBytes?: number;
   /** Default `createdAt`. */
   readonly sortBy?: 'name' | 'createdAt' | 'size';
   /** Default `desc`. */
   readonly sortDirection?: 'asc' | 'desc';
+  /** Matches to skip (paging), a non-negative integer. Default 0. */
   readonly skip?: number;
+  /** At most this many matches, a non-negative integer; `0` only counts (`totalCount`, no backups). Default: all. */
   readonly take?: number;
 }
 
@@ -101,67 +113,220 @@ export interface DeleteReceipt {
   readonly deletedAt: string;
 }
 
-function toTime(v: Date | string | undefined, option: string): number | undefined {
-  if (v === undefined) return undefined;
-  const t = v instanceof Date ? v.getTime() : Date.parse(v);
-  if (Number.isNaN(t)) throw invalidOption(option, v, 'a Date or an ISO-8601 date string');
-  return t;
+const QUERY_FIELDS = [
+  'tags',
+  'entityTypes',
+  'dateFrom',
+  'dateTo',
+  'storageProfiles',
+  'statuses',
+  'healthStatuses',
+  'searchTerm',
+  'minSizeBytes',
+  'maxSizeBytes',
+  'sortBy',
+  'sortDirection',
+  'skip',
+  'take',
+] as const satisfies readonly (keyof BackupQuery)[];
+const SORT_KEYS = ['name', 'createdAt', 'size'] as const;
+const DATE_EXPECTED = 'a Date or an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z';
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+const DAY_MS = 86_400_000;
+
+/** `invalidOption`, showing values JSON cannot (NaN, Infinity, an invalid Date) as they are. */
+function badQuery(option: string, value: unknown, expected: string): BackupError {
+  const shown =
+    typeof value === 'number' || typeof value === 'bigint' || value instanceof Date
+      ? String(value)
+      : (JSON.stringify(value) ?? String(value));
+  return new BackupError('INVALID_OPTION', `Invalid option ${option}: ${shown}. Expected ${expected}.`, {
+    details: { option },
+  });
 }
 
-const lower = (xs: readonly string[] | undefined) => (xs?.length ? new Set(xs.map((x) => x.toLowerCase())) : undefined);
+/**
+ * The instant a `dateFrom`/`dateTo` names. A string is an ISO-8601 date (`2024-12-17`, UTC) or date-time
+ * (`2024-12-17T08:00:00Z`; without an offset: local time), the rules of the HTTP API and the CLI: an impossible date
+ * is refused, never rolled over (`Date.parse` reads 2024-02-30 as March 1st). Both bounds are inclusive, so a date-only
+ * `dateTo` means the end of that day (23:59:59.999 UTC).
+ */
+function queryTime(value: unknown, option: 'dateFrom' | 'dateTo'): number | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw badQuery(option, value, DATE_EXPECTED);
+    return value.getTime();
+  }
+  if (typeof value !== 'string') throw badQuery(option, value, DATE_EXPECTED);
+  const text = value.trim();
+  const m = ISO_DATE.exec(text);
+  if (!m) throw badQuery(option, value, DATE_EXPECTED);
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => (x === undefined ? 0 : Number(x))) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  let problem: string | undefined;
+  const days = month >= 1 && month <= 12 ? new Date(Date.UTC(year, month, 0)).getUTCDate() : 0;
+  if (month < 1 || month > 12) problem = `there is no month ${m[2]}`;
+  else if (day < 1 || day > days) problem = `${m[1]}-${m[2]} has ${days} days`;
+  else if (hour > 23 || minute > 59 || second > 59)
+    problem = `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day`;
+  if (problem) throw badQuery(option, value, `${DATE_EXPECTED} (${problem})`);
+  if (m[4] === undefined) {
+    const midnight = Date.UTC(year, month - 1, day);
+    return option === 'dateTo' ? midnight + DAY_MS - 1 : midnight;
+  }
+  const time = Date.parse(text);
+  if (Number.isNaN(time)) throw badQuery(option, value, DATE_EXPECTED);
+  return time;
+}
 
-/** Filters, sorts and pages catalog entries by a {@link BackupQuery}. */
+function stringList(query: BackupQuery, option: 'tags' | 'entityTypes' | 'storageProfiles'): Set<string> | undefined {
+  const values: unknown = query[option];
+  if (values === undefined) return undefined;
+  if (!Array.isArray(values) || values.some((v) => typeof v !== 'string' || !v.trim()))
+    throw badQuery(option, values, 'an array of non-empty strings');
+  return values.length ? new Set(values.map((x: string) => x.toLowerCase())) : undefined;
+}
+
+function choices<T extends string>(
+  query: BackupQuery,
+  option: 'statuses' | 'healthStatuses',
+  allowed: readonly T[],
+): Set<T> | undefined {
+  const values: unknown = query[option];
+  if (values === undefined) return undefined;
+  if (!Array.isArray(values)) throw badQuery(option, values, `an array of ${allowed.join(', ')}`);
+  for (const v of values) if (!allowed.includes(v)) throw badQuery(option, v, `one of ${allowed.join(', ')}`);
+  return values.length ? new Set(values as T[]) : undefined;
+}
+
+function count(query: BackupQuery, option: 'minSizeBytes' | 'maxSizeBytes' | 'skip' | 'take'): number | undefined {
+  const value: unknown = query[option];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw badQuery(option, value, 'a non-negative integer');
+  return value;
+}
+
+function oneOf<T extends string>(query: BackupQuery, option: 'sortBy' | 'sortDirection', allowed: readonly T[]) {
+  const value: unknown = query[option];
+  if (value !== undefined && !allowed.includes(value as T))
+    throw badQuery(option, value, allowed.map((a) => `"${a}"`).join(', '));
+  return value as T | undefined;
+}
+
+interface ResolvedQuery {
+  readonly from: number | undefined;
+  readonly to: number | undefined;
+  readonly tags: Set<string> | undefined;
+  readonly entities: Set<string> | undefined;
+  readonly profiles: Set<string> | undefined;
+  readonly statuses: Set<BackupStatus> | undefined;
+  readonly healths: Set<HealthStatus> | undefined;
+  readonly term: string | undefined;
+  readonly min: number | undefined;
+  readonly max: number | undefined;
+  readonly sortBy: (typeof SORT_KEYS)[number];
+  readonly direction: 'asc' | 'desc';
+  readonly skip: number;
+  readonly take: number | undefined;
+}
+
+/**
+ * Checks every field of a {@link BackupQuery} (the same rules as the HTTP API and the CLI) and resolves it; a bad
+ * field throws `INVALID_OPTION` naming it (`details.option`) and what is expected. Unknown fields are refused too, so a
+ * typo never silently widens a filter.
+ */
+function resolveQuery(query: BackupQuery): ResolvedQuery {
+  if (typeof query !== 'object' || query === null || Array.isArray(query))
+    throw badQuery('query', query, 'a BackupQuery object');
+  for (const key of Object.keys(query))
+    if (!(QUERY_FIELDS as readonly string[]).includes(key) && (query as Record<string, unknown>)[key] !== undefined)
+      throw badQuery(
+        key,
+        (query as Record<string, unknown>)[key],
+        `a BackupQuery field: there is no such option (fields: ${QUERY_FIELDS.join(', ')})`,
+      );
+  const from = queryTime(query.dateFrom, 'dateFrom');
+  const to = queryTime(query.dateTo, 'dateTo');
+  if (from !== undefined && to !== undefined && from > to)
+    throw new BackupError(
+      'INVALID_OPTION',
+      `Invalid option dateFrom: ${new Date(from).toISOString()} is after dateTo ${new Date(to).toISOString()}.`,
+      { details: { option: 'dateFrom' } },
+    );
+  const min = count(query, 'minSizeBytes');
+  const max = count(query, 'maxSizeBytes');
+  if (min !== undefined && max !== undefined && min > max)
+    throw new BackupError('INVALID_OPTION', `Invalid option minSizeBytes: ${min} is larger than maxSizeBytes ${max}.`, {
+      details: { option: 'minSizeBytes' },
+    });
+  const searchTerm: unknown = query.searchTerm;
+  if (searchTerm !== undefined && typeof searchTerm !== 'string') throw badQuery('searchTerm', searchTerm, 'a string');
+  return {
+    from,
+    to,
+    tags: stringList(query, 'tags'),
+    entities: stringList(query, 'entityTypes'),
+    profiles: stringList(query, 'storageProfiles'),
+    statuses: choices(query, 'statuses', backupStatuses),
+    healths: choices(query, 'healthStatuses', healthStatuses),
+    term: searchTerm?.trim().toLowerCase() || undefined,
+    min,
+    max,
+    sortBy: oneOf(query, 'sortBy', SORT_KEYS) ?? 'createdAt',
+    direction: oneOf(query, 'sortDirection', ['asc', 'desc'] as const) ?? 'desc',
+    skip: count(query, 'skip') ?? 0,
+    take: count(query, 'take'),
+  };
+}
+
+/**
+ * Filters, sorts and pages catalog entries by a {@link BackupQuery}; every field is checked first (`INVALID_OPTION`
+ * naming it). `take: 0` is a count-only query: `totalCount` and no backups.
+ */
 export function applyQuery(
   all: readonly BackupInfo[],
   query: BackupQuery,
 ): Omit<BackupQueryResult, 'unavailableProfiles'> {
-  const from = toTime(query.dateFrom, 'dateFrom');
-  const to = toTime(query.dateTo, 'dateTo');
-  const skip = query.skip ?? 0;
-  if (!Number.isInteger(skip) || skip < 0) throw invalidOption('skip', skip, 'a non-negative integer');
-  if (query.take !== undefined && (!Number.isInteger(query.take) || query.take < 0))
-    throw invalidOption('take', query.take, 'a non-negative integer');
-  const sortBy = query.sortBy ?? 'createdAt';
-  if (!['name', 'createdAt', 'size'].includes(sortBy))
-    throw invalidOption('sortBy', sortBy, '"name", "createdAt" or "size"');
-  const direction = query.sortDirection ?? 'desc';
-  if (direction !== 'asc' && direction !== 'desc') throw invalidOption('sortDirection', direction, '"asc" or "desc"');
-  for (const s of query.statuses ?? [])
-    if (!backupStatuses.includes(s)) throw invalidOption('statuses', s, backupStatuses.join(', '));
-  for (const s of query.healthStatuses ?? [])
-    if (!healthStatuses.includes(s)) throw invalidOption('healthStatuses', s, healthStatuses.join(', '));
-  const tags = lower(query.tags);
-  const entities = lower(query.entityTypes);
-  const profiles = lower(query.storageProfiles);
-  const term = query.searchTerm?.toLowerCase();
+  return matchQuery(all, resolveQuery(query));
+}
+
+function matchQuery(all: readonly BackupInfo[], q: ResolvedQuery): Omit<BackupQueryResult, 'unavailableProfiles'> {
   const matches = all.filter((b) => {
     const created = Date.parse(b.createdAt);
-    if (from !== undefined && created < from) return false;
-    if (to !== undefined && created > to) return false;
-    if (tags && !b.tags.some((t) => tags.has(t.toLowerCase()))) return false;
-    if (entities && !b.entityTypes.some((e) => entities.has(e.toLowerCase()))) return false;
-    if (profiles && !profiles.has(b.storageProfile.toLowerCase())) return false;
-    if (query.statuses?.length && !query.statuses.includes(b.status)) return false;
-    if (query.healthStatuses?.length && !query.healthStatuses.includes(b.healthStatus)) return false;
-    if (query.minSizeBytes !== undefined && b.sizeBytes < query.minSizeBytes) return false;
-    if (query.maxSizeBytes !== undefined && b.sizeBytes > query.maxSizeBytes) return false;
-    if (term) {
+    if (q.from !== undefined && created < q.from) return false;
+    if (q.to !== undefined && created > q.to) return false;
+    if (q.tags && !b.tags.some((t) => q.tags!.has(t.toLowerCase()))) return false;
+    if (q.entities && !b.entityTypes.some((e) => q.entities!.has(e.toLowerCase()))) return false;
+    if (q.profiles && !q.profiles.has(b.storageProfile.toLowerCase())) return false;
+    if (q.statuses && !q.statuses.has(b.status)) return false;
+    if (q.healths && !q.healths.has(b.healthStatus)) return false;
+    if (q.min !== undefined && b.sizeBytes < q.min) return false;
+    if (q.max !== undefined && b.sizeBytes > q.max) return false;
+    if (q.term) {
       const hay = [b.name, b.description ?? '', ...b.tags, ...b.entityTypes].join('\n').toLowerCase();
-      if (!hay.includes(term)) return false;
+      if (!hay.includes(q.term)) return false;
     }
     return true;
   });
-  const sign = direction === 'asc' ? 1 : -1;
+  const sign = q.direction === 'asc' ? 1 : -1;
   const key = (b: BackupInfo): string | number =>
-    sortBy === 'name' ? b.name : sortBy === 'size' ? b.sizeBytes : b.createdAt;
+    q.sortBy === 'name' ? b.name : q.sortBy === 'size' ? b.sizeBytes : b.createdAt;
   matches.sort((a, b) => {
     const ka = key(a);
     const kb = key(b);
     const c = ka < kb ? -1 : ka > kb ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
     return c * sign;
   });
-  const page = matches.slice(skip, query.take === undefined ? undefined : skip + query.take);
-  return { backups: page, totalCount: matches.length, skip, take: query.take };
+  const page = matches.slice(q.skip, q.take === undefined ? undefined : q.skip + q.take);
+  return { backups: page, totalCount: matches.length, skip: q.skip, take: q.take };
 }
 
 const codeOf = (e: unknown): string =>
@@ -255,14 +420,18 @@ export class BackupDiscoveryService {
   }
 
   /**
-   * Filters, sorts and pages the catalog. Profiles that cannot be listed are reported in `unavailableProfiles` (see
-   * {@link discoverAllBackups}); a query whose every profile is unavailable throws that error.
+   * Filters, sorts and pages the catalog. Every field of the query is checked before storage is listed: a bad one
+   * throws `INVALID_OPTION` naming it (`details.option`), as the HTTP API and the CLI do. Profiles that cannot be listed
+   * are reported in `unavailableProfiles` (see {@link discoverAllBackups}); a query whose every profile is unavailable
+   * throws that error.
    */
   async queryBackups(query: BackupQuery = {}): Promise<BackupQueryResult> {
+    // Checked before any storage is listed: a bad query fails at once, the same way wherever it comes from.
+    const resolved = resolveQuery(query);
     const catalog = await this.discoverAllBackups(
       query.storageProfiles?.length ? { storageProfiles: query.storageProfiles } : {},
     );
-    return { ...applyQuery(catalog.backups, query), unavailableProfiles: catalog.unavailableProfiles };
+    return { ...matchQuery(catalog.backups, resolved), unavailableProfiles: catalog.unavailableProfiles };
   }
 
   /** A backup by id, or the newest with that name (any status). */
@@ -305,16 +474,49 @@ export class BackupDiscoveryService {
           const contents = await readContents(reader, sidecar);
           const progress = new ProgressTracker('validate', sidecar.name, options.onProgress);
           progress.overallTotalRecords = contents.manifest.verification.totalItemCount;
-          let before = 0;
+          // Phases as for backups and restores: start, then per entity set entity-start, progress..., entity-done
+          // (with the entity's name, set and manifest count), then done; bytes count the entries checked so far.
+          const byFile = new Map(contents.manifest.entities.map((e) => [e.storageFile, e]));
+          const linesOf = new Map<string, number>();
+          let current: { file: string; entity: string; set: string; records: number; totalRecords: number } | undefined;
+          let bytesBefore = 0;
+          const finish = () => {
+            if (!current) return;
+            bytesBefore += byFile.get(current.file)?.sizeBytes ?? 0;
+            progress.bytes = bytesBefore;
+            progress.emit('entity-done', current);
+            current = undefined;
+          };
+          progress.emit('start');
           const report = await verifyEntries(reader, contents, {
             deep: true,
             ...(options.signal ? { signal: options.signal } : {}),
-            onEntry: (entry, lines) => {
-              progress.overallRecords = before + lines;
-              progress.emit('progress', { entity: entry, set: '', records: lines });
+            onEntry: (file, lines, storedBytes) => {
+              if (current?.file !== file) {
+                finish();
+                const item = byFile.get(file);
+                current = {
+                  file,
+                  entity: item?.entityType ?? file,
+                  set: item?.set ?? '',
+                  records: 0,
+                  totalRecords: item?.itemCount ?? 0,
+                };
+                progress.emit('entity-start', current);
+              }
+              linesOf.set(file, lines);
+              current.records = lines;
+              // Uncompressed bytes of the entry in proportion to the stored bytes read (exact at its end).
+              const item = byFile.get(file);
+              const share =
+                item && item.compressedSizeBytes > 0 ? Math.min(1, storedBytes / item.compressedSizeBytes) : 0;
+              progress.bytes = bytesBefore + Math.round((item?.sizeBytes ?? 0) * share);
+              progress.overallRecords = [...linesOf.values()].reduce((a, b) => a + b, 0);
+              progress.emit('progress', current);
             },
           });
-          before = progress.overallRecords;
+          finish();
+          progress.emit('done');
           issues.push(...report.issues);
           warnings.push(...report.warnings);
           checkedEntries = report.checkedEntries;
@@ -328,7 +530,9 @@ export class BackupDiscoveryService {
         // archive: throw instead of storing an "invalid" verdict that would mark a good backup Critical.
         const failure = readFailure(e);
         if (failure) throw failure;
-        issues.push((e as Error).message);
+        // The archive's size was already reported by the hash check above: not twice.
+        const sizeAgain = (e as { details?: { reason?: unknown } }).details?.reason === 'size' && issues.length > 0;
+        if (!sizeAgain) issues.push((e as Error).message);
       }
     }
     if (sidecar.status === 'PartiallyCompleted')

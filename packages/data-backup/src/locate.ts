@@ -150,7 +150,7 @@ export async function openArchive(located: LocatedBackup, signal?: AbortSignal):
     throw new BackupError(
       'ARCHIVE_CORRUPT',
       `Archive ${archive.key} is ${head.size} bytes in storage but ${archive.sizeBytes} were published: it was truncated or replaced.`,
-      { details: { key: archive.key } },
+      { details: { key: archive.key, reason: 'size' } },
     );
   return ZipReader.open(storageSource(located.driver, archive.key, archive.sizeBytes, signal));
 }

@@ -169,7 +169,8 @@ export async function verifyEntries(
     deep: boolean;
     only?: ReadonlySet<string>;
     signal?: AbortSignal;
-    onEntry?: (entry: string, lines: number) => void;
+    /** After each batch of an entry: its lines so far, and how many of its stored (compressed) bytes were read. */
+    onEntry?: (entry: string, lines: number, storedBytes: number) => void;
   },
 ): Promise<VerifyReport> {
   const report: VerifyReport = { issues: [], warnings: [], checkedEntries: 0, checkedLines: 0 };
@@ -201,10 +202,14 @@ export async function verifyEntries(
         let lines = 0;
         let done: LinesResult | undefined;
         const stored = createHash('sha256');
+        let storedBytes = 0;
         for await (const batch of reader.lines(e.storageFile, {
           batchSize: 2000,
           ...(options.signal ? { signal: options.signal } : {}),
-          onStored: (chunk) => stored.update(chunk),
+          onStored: (chunk) => {
+            stored.update(chunk);
+            storedBytes += chunk.length;
+          },
           onDone: (d) => {
             done = d;
           },
@@ -239,7 +244,7 @@ export async function verifyEntries(
             if (report.issues.length > 100) break;
           }
           lines += batch.lines.length;
-          options.onEntry?.(e.storageFile, lines);
+          options.onEntry?.(e.storageFile, lines, storedBytes);
         }
         if (done?.missingFinalNewline)
           report.issues.push(`${e.storageFile}: the last line is not terminated (truncated entry)`);
@@ -261,7 +266,7 @@ export async function verifyEntries(
         if (h.lines !== e.itemCount)
           report.issues.push(`${e.storageFile}: ${h.lines} lines, but the manifest records ${e.itemCount} items`);
         report.checkedLines += h.lines;
-        options.onEntry?.(e.storageFile, h.lines);
+        options.onEntry?.(e.storageFile, h.lines, e.compressedSizeBytes);
       }
     } catch (err) {
       if (options.signal?.aborted) throw err;

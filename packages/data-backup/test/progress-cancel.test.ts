@@ -63,7 +63,11 @@ afterAll(async () => {
   await env.cleanup();
 });
 
-function checkProgress(events: readonly ProgressEvent[], operation: 'backup' | 'restore', total: number): void {
+function checkProgress(
+  events: readonly ProgressEvent[],
+  operation: 'backup' | 'restore' | 'validate',
+  total: number,
+): void {
   expect(events[0]!.phase).toBe('start');
   expect(events.at(-1)!.phase).toBe('done');
   expect(events.every((e) => e.operation === operation)).toBe(true);
@@ -114,6 +118,35 @@ describe('progress events', () => {
     });
     checkProgress(log.events, 'restore', ITEMS + PARTS + 1000);
     expect(report.totalRecords).toBe(ITEMS + PARTS + 1000);
+  });
+
+  it('throughout a validation: the same phases, per entity set, counters that only grow to the totals', async () => {
+    const log = progressLog();
+    const m = await new BackupService(env.context).backupAllEntities('progress-validate', { batchSize: 200 });
+    const result = await new BackupDiscoveryService(env.context).validateBackup(m.id, { onProgress: log.listener });
+    expect(result.isValid).toBe(true);
+    // The validation's own interval throttles progress events; phases always come through.
+    const events = log.events;
+    expect(events[0]!.phase).toBe('start');
+    expect(events.at(-1)!.phase).toBe('done');
+    expect(events.filter((e) => e.phase === 'entity-start').map((e) => [e.entity, e.set])).toEqual([
+      ['PcItem', 'root'],
+      ['PcMemo', 'root'],
+      ['PcPart', 'root'],
+    ]);
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]!.overallRecords).toBeGreaterThanOrEqual(events[i - 1]!.overallRecords);
+      expect(events[i]!.bytes).toBeGreaterThanOrEqual(events[i - 1]!.bytes);
+    }
+    expect(events.at(-1)).toMatchObject({
+      operation: 'validate',
+      overallRecords: ITEMS + PARTS + 1000,
+      overallTotalRecords: ITEMS + PARTS + 1000,
+      bytes: m.verification.totalSizeBytes,
+    });
+    const done = events.filter((e) => e.phase === 'entity-done');
+    expect(done.map((e) => e.records).reduce((a, b) => a + b, 0)).toBe(ITEMS + PARTS + 1000);
+    expect(done.every((e) => e.records === e.totalRecords)).toBe(true);
   });
 
   it('cost no counting without a listener, and one count per entity set with one', async () => {

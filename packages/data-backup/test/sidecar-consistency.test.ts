@@ -76,6 +76,15 @@ describe('a sidecar that disagrees with its archive', () => {
     expect(await items.set('x').count()).toBe(0);
   });
 
+  it('a truncated archive is reported once, by its size', async () => {
+    const m = await backupEntity(env.context, ScItem.withRuntime(env.context.runtime), 'truncated');
+    const path = join(env.dir, 'backups', m.archive!.key);
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+    const result = await new BackupDiscoveryService(env.context).validateBackup(m.id);
+    expect(result.issues).toEqual([expect.stringMatching(/bytes, but \d+ were published \(truncated or replaced\)/)]);
+  });
+
   it('an untouched sidecar (with its validation result added) stays valid', async () => {
     const m = await backupEntity(env.context, ScItem.withRuntime(env.context.runtime), 'untouched');
     const service = new BackupDiscoveryService(env.context);

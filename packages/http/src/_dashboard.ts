@@ -253,8 +253,10 @@ function watch(jobId, onDone) {
     });
 }
 
-async function run(action) {
-  try { say(''); await action(); } catch (e) { say(e.message, true); }
+// A message stays until the user acts again: only explicit actions clear it, never a refresh (so "Deleted ..., freed
+// ..." and a finished job's outcome are not wiped by the reload that follows them).
+async function run(action, keepMessage) {
+  try { if (!keepMessage) say(''); await action(); } catch (e) { say(e.message, true); }
 }
 
 function startJob(path, body, onDone) {
@@ -297,7 +299,7 @@ function cancel(job) {
 }
 
 async function refresh() {
-  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs()]));
+  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs()]), true);
 }
 
 $('backup-form').addEventListener('submit', (ev) => {
@@ -311,7 +313,7 @@ $('backup-form').addEventListener('submit', (ev) => {
   startJob('/backups', body, (job) => say('Backup ' + job.backup + ' ' + job.status + (job.error ? ': ' + job.error.message : ''), job.status !== 'succeeded'));
 });
 $('filters').addEventListener('submit', (ev) => { ev.preventDefault(); run(loadBackups); });
-$('refresh').addEventListener('click', refresh);
+$('refresh').addEventListener('click', () => { say(''); refresh(); });
 $('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   token = $('token').value.trim();

@@ -52,6 +52,16 @@ export function invalidField(field: string, message: string, details: Record<str
   return httpError(400, 'INVALID_OPTION', message, { field, ...details });
 }
 
+/**
+ * A library `INVALID_OPTION` about an option that is also the request's field (the `BackupQuery` fields of
+ * `GET /backups`) as the API's 400 naming it in `details.field`; anything else is returned as it is.
+ */
+export function optionAsField(e: unknown): unknown {
+  if (!(e instanceof KoanError) || e.code !== 'INVALID_OPTION') return e;
+  const { option, ...rest } = e.details;
+  return typeof option === 'string' && rest.field === undefined ? invalidField(option, e.message, rest) : e;
+}
+
 /** Code, message and details of anything thrown (a library error keeps its own code). */
 export function describeError(e: unknown): ErrorInfo {
   if (e instanceof HTTPException) {

@@ -194,16 +194,26 @@ function impossibleDate(raw: string): string | undefined {
   return Number.isNaN(Date.parse(raw)) ? 'not an ISO-8601 date' : undefined;
 }
 
-function date(params: Map<string, string[]>, name: string): string | undefined {
+const DAY_MS = 86_400_000;
+
+/**
+ * An ISO-8601 date or date-time as the instant the library uses (an impossible date is refused, never rolled over).
+ * Both bounds are inclusive: a date-only `dateTo` is the end of that day (23:59:59.999 UTC), as in the library and
+ * the CLI, and the echoed `query` shows it so.
+ */
+function date(params: Map<string, string[]>, name: 'dateFrom' | 'dateTo'): string | undefined {
   const raw = single(params, name);
   if (raw === undefined) return undefined;
-  const problem = impossibleDate(raw.trim());
+  const text = raw.trim();
+  const problem = impossibleDate(text);
   if (problem)
     throw invalidField(
       name,
       `Invalid ${name} ${JSON.stringify(raw)} (${problem}): expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
     );
-  return new Date(Date.parse(raw.trim())).toISOString();
+  const time = Date.parse(text);
+  const dateOnly = ISO_DATE.exec(text)?.[4] === undefined;
+  return new Date(name === 'dateTo' && dateOnly ? time + DAY_MS - 1 : time).toISOString();
 }
 
 export const BACKUP_QUERY_PARAMS = [
@@ -223,7 +233,10 @@ export const BACKUP_QUERY_PARAMS = [
   'take',
 ] as const satisfies readonly (keyof BackupQuery)[];
 
-/** Every `BackupQuery` field from the query string; lists repeat the parameter or use commas. */
+/**
+ * Every `BackupQuery` field from the query string; lists repeat the parameter or use commas. This parses the strings;
+ * `queryBackups` then checks the query with the library's own validator, so the rules cannot drift apart.
+ */
 export function parseBackupQuery(c: Context): BackupQuery {
   const params = queryParams(c, BACKUP_QUERY_PARAMS);
   const statuses = list(params, 'statuses')?.map((s) => choice<BackupStatus>(s, 'statuses', backupStatuses));
@@ -246,13 +259,11 @@ export function parseBackupQuery(c: Context): BackupQuery {
     sortDirection:
       sortDirection === undefined ? undefined : choice(sortDirection, 'sortDirection', ['asc', 'desc'] as const),
     skip: integer(params, 'skip', 0),
-    take: integer(params, 'take', 1),
+    // 0 is a count-only query (totalCount, no backups), as in the library and the CLI.
+    take: integer(params, 'take', 0),
   };
-  const { minSizeBytes: min, maxSizeBytes: max, dateFrom, dateTo } = query as BackupQuery;
-  if (min !== undefined && max !== undefined && min > max)
-    throw invalidField('minSizeBytes', `minSizeBytes (${min}) is larger than maxSizeBytes (${max}).`);
-  if (dateFrom !== undefined && dateTo !== undefined && dateFrom > dateTo)
-    throw invalidField('dateFrom', `dateFrom (${dateFrom}) is after dateTo (${dateTo}).`);
+  // Rules across fields (minSizeBytes <= maxSizeBytes, dateFrom <= dateTo) are the library's: queryBackups checks the
+  // whole query before listing anything, and GET /backups answers its INVALID_OPTION as a 400 naming the field.
   for (const key of Object.keys(query)) if (query[key] === undefined) delete query[key];
   return query as BackupQuery;
 }

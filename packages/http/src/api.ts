@@ -15,7 +15,7 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { dashboardHtml } from './_dashboard.js';
-import { httpError, invalidField, respondWithError } from './_errors.js';
+import { httpError, invalidField, optionAsField, respondWithError } from './_errors.js';
 import { type JobEvent, JobQueue, type JobSnapshot } from './_jobs.js';
 import {
   backupBody,
@@ -79,7 +79,9 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     eventBuffer: 200,
   });
   const discovery = new BackupDiscoveryService(context);
-  const app = base ? new Hono().basePath(base) : new Hono();
+  // Every route also answers with one trailing slash (`/backups/`, `/admin/`), the dashboard included. Mounted in
+  // another app with `app.route`, the parent's own `strict` option decides instead.
+  const app = base ? new Hono({ strict: false }).basePath(base) : new Hono({ strict: false });
   queues.set(app, jobs);
 
   app.onError(respondWithError);
@@ -92,11 +94,20 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     c.header('Referrer-Policy', 'no-referrer');
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
+  // A request body the server never read (a 413, a 401, a 404, a bad query parameter...) is still on the socket: reply
+  // `Connection: close` so the client opens a new connection for its next request instead of reusing one that the
+  // server closes (keep-alive would fail with "other side closed" / "socket hang up").
+  app.use(async function closeUnreadBody(c, next) {
+    await next();
+    if (c.req.raw.body && !c.req.raw.bodyUsed) c.header('Connection', 'close');
+  });
   if (auth) app.use(authGuard({ check: auth, skip: (c) => c.req.method === 'GET' && DASHBOARD_PATHS.has(local(c)) }));
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: () => {
+      onError: (c) => {
+        // The rest of the body stays unread (a chunked one is partly read, so closeUnreadBody cannot tell).
+        c.header('Connection', 'close');
         throw httpError(413, 'PAYLOAD_TOO_LARGE', `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
       },
     }),
@@ -170,7 +181,9 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
   app.get('/backups', async (c) => {
     const query = parseBackupQuery(c);
     for (const p of query.storageProfiles ?? []) assertProfile(p, 'storageProfiles');
-    const result = await discovery.queryBackups(query);
+    const result = await discovery.queryBackups(query).catch((e: unknown) => {
+      throw optionAsField(e);
+    });
     // `take` is always there: null when the page is unlimited (JSON has no undefined).
     return c.json({ query, ...result, take: result.take ?? null });
   });
@@ -339,6 +352,11 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     queryParams(c, []);
     const body = parseBody(pruneBody, await readJson(c));
     for (const p of body.storageProfiles ?? []) assertProfile(p, 'storageProfiles');
+    if (!body.policy && !context.config.retentionPolicy)
+      throw invalidField(
+        'policy',
+        'No retention policy: send one in policy ({ keepDaily, keepWeekly, keepMonthly, minAgeHours }) or configure Koan.Backup.RetentionPolicy.',
+      );
     if (!body.dryRun && jobs.hasActive())
       throw httpError(
         409,

@@ -213,6 +213,13 @@ describe('catalog and jobs', () => {
     expect((await q('maxSizeBytes=1')).totalCount).toBe(0);
     // skip and take are always there; take is null when the page is unlimited.
     expect(await q('tags=daily')).toMatchObject({ skip: 0, take: null });
+    // take=0 is a count-only query, as in the library and the CLI
+    expect(await q('take=0')).toMatchObject({ backups: [], totalCount: 2, skip: 0, take: 0 });
+    // both date bounds are inclusive, and a date-only dateTo covers that whole day (UTC)
+    const day = (await call('GET', '/backups/nightly')).json.createdAt.slice(0, 10);
+    const sameDay = await q(`tags=daily&dateFrom=${day}&dateTo=${day}`);
+    expect(sameDay.backups.map((b: Json) => b.name)).toEqual(['nightly']);
+    expect(sameDay.query).toMatchObject({ dateFrom: `${day}T00:00:00.000Z`, dateTo: `${day}T23:59:59.999Z` });
   });
 
   it('GET /backups answers 400 naming the bad parameter', async () => {
@@ -233,6 +240,11 @@ describe('catalog and jobs', () => {
     }
     expect((await call('GET', '/backups?dateFrom=2024-02-29&dateTo=2024-02-29T23:59:59Z')).status).toBe(200);
     expectError(await call('GET', '/backups?minSizeBytes=10&maxSizeBytes=1'), 400, 'INVALID_OPTION', 'minSizeBytes');
+    expectError(await call('GET', '/backups?dateFrom=2024-12-18&dateTo=2024-12-17'), 400, 'INVALID_OPTION', 'dateFrom');
+    // a date-only dateTo ends its day, so a later time on that day is not "after" it
+    expect((await call('GET', '/backups?dateFrom=2024-12-17T18:00:00Z&dateTo=2024-12-17')).status).toBe(200);
+    expectError(await call('GET', '/backups?take=-1'), 400, 'INVALID_OPTION', 'take');
+    expectError(await call('GET', '/backups?minSizeBytes=NaN'), 400, 'INVALID_OPTION', 'minSizeBytes');
     expectError(await call('GET', '/backups?skip=1&skip=2'), 400, 'INVALID_OPTION', 'skip');
     expectError(await call('GET', '/backups?tag=daily'), 400, 'INVALID_OPTION', 'tag');
     expectError(await call('GET', '/backups?storageProfiles=nowhere'), 400, 'INVALID_OPTION', 'storageProfiles');
@@ -446,7 +458,7 @@ describe('delete, maintenance and errors', () => {
     expect(prune.json.dryRun).toBe(true);
     expect(prune.json.remove).toEqual([]); // all younger than minAgeHours (1 h)
     expect(prune.json.deleted).toEqual([]);
-    expectError(await call('POST', '/maintenance/prune', {}), 400, 'INVALID_OPTION'); // no policy configured
+    expectError(await call('POST', '/maintenance/prune', {}), 400, 'INVALID_OPTION', 'policy'); // none configured
     expectError(
       await call('POST', '/maintenance/prune', { policy: { keepDaily: -1 } }),
       400,

@@ -12,6 +12,18 @@ import { usageError } from '../_errors.js';
 import { catalogTable } from '../_render.js';
 
 const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
+const DATE_ONLY = /^\s*\d{4}-\d{2}-\d{2}\s*$/;
+const DAY_MS = 86_400_000;
+
+/**
+ * `--from` / `--to` as an instant. Both bounds are inclusive, and a date-only `--to 2024-12-17` is the end of that day
+ * (23:59:59.999 UTC), as in the library's `BackupQuery` and the HTTP API.
+ */
+function dateBound(value: string | undefined, name: 'from' | 'to'): string | undefined {
+  const instant = dateOption(value, name);
+  if (instant === undefined || name === 'from' || !DATE_ONLY.test(value!)) return instant;
+  return new Date(Date.parse(instant) + DAY_MS - 1).toISOString();
+}
 
 export default defineCliCommand({
   meta: {
@@ -29,10 +41,15 @@ export default defineCliCommand({
     },
     from: {
       type: 'string',
-      description: 'Created at or after: ISO date/time, or an age such as 7d, 12h, 30m, 2w',
+      description: 'Created at or after (inclusive): ISO date/time, or an age such as 7d, 12h, 30m, 2w',
       valueHint: 'date|age',
     },
-    to: { type: 'string', description: 'Created at or before: ISO date/time, or an age', valueHint: 'date|age' },
+    to: {
+      type: 'string',
+      description:
+        'Created at or before (inclusive; a date alone means the end of that day, UTC): ISO date/time, or an age',
+      valueHint: 'date|age',
+    },
     profile: { type: 'string', description: 'Only these storage profiles (repeatable or comma list)' },
     status: {
       type: 'string',
@@ -57,7 +74,7 @@ export default defineCliCommand({
     asc: { type: 'boolean', description: 'Ascending order' },
     desc: { type: 'boolean', description: 'Descending order (the default)' },
     skip: { type: 'string', description: 'Skip this many matches (paging)' },
-    take: { type: 'string', description: 'Return at most this many matches (paging)' },
+    take: { type: 'string', description: 'Return at most this many matches (paging); 0 only counts them' },
   },
   examples: [
     '# Completed nightly backups of the last week that contain Order, biggest first',
@@ -78,11 +95,13 @@ export default defineCliCommand({
     const healths = optionalList(rawArgs, 'health')?.map(
       (h) => choiceOption(h, 'health', HEALTH, several('health', 'Warning', 'Critical')) as HealthStatus,
     );
+    const dateFrom = dateBound(args.from, 'from');
+    const dateTo = dateBound(args.to, 'to');
     const query: BackupQuery = {
       ...opt('tags', optionalList(rawArgs, 'tag')),
       ...opt('entityTypes', optionalList(rawArgs, 'entity')),
-      ...opt('dateFrom', dateOption(args.from, 'from')),
-      ...opt('dateTo', dateOption(args.to, 'to')),
+      ...opt('dateFrom', dateFrom),
+      ...opt('dateTo', dateTo),
       ...opt('storageProfiles', optionalList(rawArgs, 'profile')),
       ...opt('statuses', statuses),
       ...opt('healthStatuses', healths),
@@ -92,11 +111,26 @@ export default defineCliCommand({
       ...opt('sortBy', choiceOption(args.sort, 'sort', ['name', 'createdAt', 'size'] as const)),
       ...(args.asc ? { sortDirection: 'asc' as const } : args.desc ? { sortDirection: 'desc' as const } : {}),
       ...opt('skip', intOption(args.skip, 'skip', 0, Number.MAX_SAFE_INTEGER)),
-      ...opt('take', intOption(args.take, 'take', 1, Number.MAX_SAFE_INTEGER)),
+      ...opt(
+        'take',
+        intOption(
+          args.take,
+          'take',
+          0,
+          Number.MAX_SAFE_INTEGER,
+          'At most this many matches, e.g. --take 20; --take 0 only counts them.',
+        ),
+      ),
     };
+    // The library checks the whole query again (the same rules as the HTTP API); these say it with the flags' names.
     if (query.minSizeBytes !== undefined && query.maxSizeBytes !== undefined && query.minSizeBytes > query.maxSizeBytes)
       throw usageError(
         `--min-size (${query.minSizeBytes} bytes) is larger than --max-size (${query.maxSizeBytes} bytes).`,
+      );
+    if (dateFrom !== undefined && dateTo !== undefined && Date.parse(dateFrom) > Date.parse(dateTo))
+      throw usageError(
+        `--from (${dateFrom}) is after --to (${dateTo}): nothing could match.`,
+        'Both bounds are inclusive; a date alone in --to means the end of that day (UTC), so --from 2024-12-17 --to 2024-12-17 is that whole day.',
       );
     return withContext(session, args, async (context) => {
       const result = await new BackupDiscoveryService(context).queryBackups(query);
@@ -105,7 +139,11 @@ export default defineCliCommand({
         session.printJson({ query, ...result, take: result.take ?? null });
         return 0;
       }
-      if (result.backups.length === 0)
+      if (query.take === 0)
+        session.print(
+          `${result.totalCount} matching backup${result.totalCount === 1 ? '' : 's'} (--take 0: counted, not listed).`,
+        );
+      else if (result.backups.length === 0)
         session.print(
           `No backups match (${result.totalCount} before paging). Relax the filters or run \`koan-backup list\`.`,
         );
