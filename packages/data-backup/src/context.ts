@@ -33,7 +33,7 @@ export const backupConfigSchema = z
       ),
     maintenanceInterval: z
       .string()
-      .regex(/^\d+(ms|s|m|h|d)$/)
+      .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration: a whole number with ms, s, m, h or d (30m, 6h, 1d)')
       .default('6h')
       .describe('How often maintenance runs: e.g. 30m, 6h, 1d'),
     retentionPolicy: z

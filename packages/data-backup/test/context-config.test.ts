@@ -2,21 +2,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { BackupContext } from '@koan/data-backup';
+import { BackupContext, configJsonSchema } from '@koan/data-backup';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 
 defineEntity({ name: 'WarmupThing', key: 'id', source: 'warmSrc', fields: { id: t.integer(), label: t.string() } });
 afterAll(() => unregisterEntity('WarmupThing'));
 
-function configDir(backup: Record<string, unknown>): string {
+function configDir(
+  backup: Record<string, unknown>,
+  storage: Record<string, unknown> = { Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'koan-ctx-'));
   writeFileSync(
     join(dir, 'koan.config.json'),
     JSON.stringify({
       Koan: {
         Data: { Sources: { warmSrc: { Provider: 'sqlite', Settings: { Path: 'app.sqlite' } } } },
-        Storage: { Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+        Storage: storage,
         Backup: backup,
       },
     }),
@@ -75,5 +78,112 @@ describe('Koan.Backup startup options', () => {
     expect(context.config.defaultBatchSize).toBe(250);
     await context.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('env names are case-insensitive: KOAN__BACKUP__DEFAULTBATCHSIZE sets DefaultBatchSize', async () => {
+    const dir = configDir({});
+    const context = await BackupContext.fromConfig({
+      cwd: dir,
+      env: { KOAN__BACKUP__DEFAULTBATCHSIZE: '5', koan__backup__enablebackgroundmaintenance: 'FALSE' },
+    });
+    expect(context.config.defaultBatchSize).toBe(5);
+    expect(context.config.enableBackgroundMaintenance).toBe(false);
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an env var naming an unknown section fails, naming the variable', async () => {
+    const dir = configDir({});
+    await expect(BackupContext.fromConfig({ cwd: dir, env: { Koan__Bakup__DefaultBatchSize: '5' } })).rejects.toThrow(
+      /Koan__Bakup__DefaultBatchSize names the section 'Bakup'/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a JSON env value is key-normalised like the file: RetentionPolicy={"KeepDaily":3}', async () => {
+    const dir = configDir({});
+    const context = await BackupContext.fromConfig({
+      cwd: dir,
+      env: { Koan__Backup__RetentionPolicy: '{"KeepDaily":3,"keepWeekly":2}' },
+    });
+    expect(context.config.retentionPolicy).toMatchObject({ keepDaily: 3, keepWeekly: 2, keepMonthly: 12 });
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('typos in Koan.Storage fail instead of quietly backing up to ./backups', async () => {
+    for (const [storage, expected] of [
+      [
+        { Profils: { main: { Provider: 'local', Settings: { Root: './main' } } } },
+        /Koan\.Storage\.Profils: unknown key/,
+      ],
+      [
+        { Profiles: { main: { Provider: 'local', Setings: { Root: './main' } } } },
+        /Koan\.Storage\.Profiles\.main\.Setings: unknown key/,
+      ],
+      [
+        { Profiles: { main: { Provider: 'local', Settings: { Path: './main' } } } },
+        /Koan\.Storage\.Profiles\.main\.Settings\.Path: unknown key; known keys: Root/,
+      ],
+    ] as const) {
+      const dir = configDir({}, storage);
+      await expect(BackupContext.fromConfig({ cwd: dir })).rejects.toThrow(expected);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a wrong-type value says what was expected and what was given', async () => {
+    const dir = configDir(
+      { DefaultBatchSize: 'lots' },
+      { Profiles: { main: { Provider: 'local', Settings: { Root: 42 } } } },
+    );
+    await expect(BackupContext.fromConfig({ cwd: dir })).rejects.toThrow(
+      /Koan\.Backup\.DefaultBatchSize: expected a number, got the text "lots"/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+    const dir2 = configDir({}, { Profiles: { main: { Provider: 'local', Settings: { Root: 42 } } } });
+    await expect(BackupContext.fromConfig({ cwd: dir2 })).rejects.toThrow(
+      /Koan\.Storage\.Profiles\.main\.Settings\.Root: expected text, got the number 42/,
+    );
+    rmSync(dir2, { recursive: true, force: true });
+  });
+});
+
+describe('koan.config.schema.json', () => {
+  type Node = { properties?: Record<string, Node>; additionalProperties?: unknown; $ref?: string; allOf?: Node[] };
+  const schema = configJsonSchema() as Node;
+  const resolve = (node: Node): Node => {
+    if (!node.$ref) return node;
+    let target: unknown = schema;
+    for (const seg of node.$ref.replace(/^#\//, '').split('/')) target = (target as Record<string, unknown>)[seg];
+    return target as Node;
+  };
+
+  it('accepts the camelCase spelling of sections and keys (as the loader does), as aliases of the PascalCase ones', () => {
+    const koan = resolve(schema.properties!.koan!);
+    expect(koan).toBe(schema.properties!.Koan);
+    for (const [camel, pascal] of [
+      ['data', 'Data'],
+      ['storage', 'Storage'],
+      ['backup', 'Backup'],
+    ] as const)
+      expect(resolve(koan.properties![camel]!)).toBe(koan.properties![pascal]);
+    const backup = koan.properties!.Backup!;
+    expect(resolve(backup.properties!.defaultBatchSize!)).toBe(backup.properties!.DefaultBatchSize);
+  });
+
+  it("closes Koan.Storage, its profiles and each known provider's settings (additionalProperties false)", () => {
+    const storage = schema.properties!.Koan!.properties!.Storage!;
+    expect(storage.additionalProperties).toBe(false);
+    const profile = (storage.properties!.Profiles as Node).additionalProperties as Node;
+    expect(profile.additionalProperties).toBe(false);
+    const local = profile.allOf!.find((c) => JSON.stringify((c as { if?: unknown }).if).includes('"local"')) as {
+      then: Node;
+    };
+    const settings = local.then.properties!.Settings!;
+    expect(settings.additionalProperties).toBe(false);
+    expect(Object.keys(settings.properties!)).toEqual(
+      expect.arrayContaining(['Root', 'root', 'PruneEmptyDirs', 'Fsync']),
+    );
   });
 });

@@ -521,6 +521,7 @@ function fromStore(spec: FieldSpec, value: unknown): unknown {
 /** The `lancedb` provider: settings `{ uri }`, resolved against the runtime's cwd. */
 export const provider: DataProvider = Object.freeze({
   name: PROVIDER,
+  settings: { uri: 'text' } as const,
   create: (settings: Record<string, unknown>, context: { readonly cwd: string }) => {
     if (typeof settings.uri !== 'string' || settings.uri === '')
       throw new ConfigError(

@@ -19,6 +19,15 @@ export function createMysqlAdapter(settings: MysqlSettings, context: { readonly 
 
 export const provider: DataProvider<MysqlSettings> = Object.freeze({
   name: 'mysql',
+  settings: {
+    uri: 'text',
+    host: 'text',
+    port: 'number',
+    user: 'text',
+    password: 'text',
+    database: 'text',
+    poolSize: 'number',
+  } as const,
   create: (settings: MysqlSettings, context: { readonly source: string; readonly cwd: string }) =>
     new MysqlAdapter(settings, context),
 });

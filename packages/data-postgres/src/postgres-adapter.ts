@@ -322,6 +322,16 @@ export function createPostgresAdapter(
 /** The `postgres` provider the data runtime loads from `@koan/data-postgres`. */
 export const provider: DataProvider<PostgresSettings> = Object.freeze({
   name: PROVIDER,
+  settings: {
+    connectionString: 'text',
+    host: 'text',
+    port: 'number',
+    user: 'text',
+    password: 'text',
+    database: 'text',
+    schema: 'text',
+    poolSize: 'number',
+  } as const,
   create: (settings: PostgresSettings, context: { readonly source: string; readonly cwd: string }) =>
     createPostgresAdapter(settings, { source: context.source }),
 });

@@ -446,5 +446,6 @@ function settingsFrom(raw: Record<string, unknown>): RedisSettings {
 /** The `redis` provider: settings `{ url?, keyPrefix?, db? }`. */
 export const provider: DataProvider = Object.freeze({
   name: PROVIDER,
+  settings: { url: 'text', keyPrefix: 'text', db: 'number' } as const,
   create: (settings: Record<string, unknown>) => createRedisAdapter(settingsFrom(settings)),
 });

@@ -31,5 +31,6 @@ export function createSqliteAdapter(
 
 export const provider: DataProvider<SqliteSettings> = {
   name: 'sqlite',
+  settings: { path: 'text', walMode: 'boolean', busyTimeoutMs: 'number', foreignKeys: 'boolean' },
   create: (settings, context) => new SqliteAdapter(settings, context),
 };

@@ -214,7 +214,16 @@ export interface DataAdapter extends DataReader, DataWriter {
 }
 
 /** A provider: how to build an adapter for a source from its settings. */
+/** What a provider setting holds, so text from the environment (`Koan__...` variables) is converted to it. */
+export type SettingKind = 'text' | 'number' | 'boolean';
+
 export interface DataProvider<Settings = Record<string, unknown>> {
   readonly name: string;
+  /**
+   * The settings the provider reads and what each holds. The runtime matches configured keys to these ignoring case,
+   * turns text into numbers and booleans where a setting is one, and refuses a value of the wrong kind naming the
+   * setting; settings not listed are passed as they are.
+   */
+  readonly settings?: Readonly<Record<string, SettingKind>>;
   create(settings: Settings, context: { readonly source: string; readonly cwd: string }): DataAdapter;
 }

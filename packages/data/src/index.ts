@@ -11,6 +11,7 @@ export type {
   ImportOptions,
   ImportResult,
   KeyValue,
+  SettingKind,
   StoreDescription,
   TransactionOptions,
 } from './adapter.js';
@@ -28,12 +29,18 @@ export {
   normalizeValue,
 } from './codec.js';
 export {
+  type ConfigProblem,
+  conformToSchema,
   type DataConfig,
   dataConfigSchema,
+  describeGiven,
+  formatProblem,
+  KOAN_SECTIONS,
   type LoadConfigOptions,
   type LoadedConfig,
   loadKoanConfig,
   parseConfigSection,
+  validateConfig,
 } from './config.js';
 export { type DiscoverOptions, discoverEntities, type EntityInfo, introspectSources, warmup } from './discovery.js';
 export {

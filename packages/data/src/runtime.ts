@@ -1,5 +1,5 @@
-import type { DataAdapter, DataProvider } from './adapter.js';
-import { dataConfigSchema, loadKoanConfig, parseConfigSection } from './config.js';
+import type { DataAdapter, DataProvider, SettingKind } from './adapter.js';
+import { dataConfigSchema, describeGiven, ENV_TEXT, loadKoanConfig, parseConfigSection } from './config.js';
 import { ConfigError, DataError } from './errors.js';
 
 /** One configured source: a provider name and its settings. */
@@ -33,6 +33,58 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   redis: '@koan/data-redis',
   lancedb: '@koan/data-lancedb',
 };
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * The settings a built-in provider gets: keys matched case-insensitively to the ones it reads, and text (as env vars
+ * give it) turned into a number or boolean where the setting is one. Text settings are passed exactly as given.
+ */
+export function providerSettings(
+  provider: Pick<DataProvider, 'name' | 'settings'>,
+  source: string,
+  settings: Readonly<Record<string, unknown>> = {},
+): Record<string, unknown> {
+  const kinds = provider.settings;
+  if (!kinds) return { ...settings };
+  const names = Object.keys(kinds);
+  const out: Record<string, unknown> = {};
+  for (const [given, value] of Object.entries(settings)) {
+    const key =
+      given in kinds
+        ? given
+        : (names.find((k) => k.toLowerCase() === given.toLowerCase() && !(k in settings)) ?? given);
+    const kind = kinds[key];
+    const converted = kind === undefined || value === undefined || value === null ? value : convert(kind, value);
+    if (converted === INVALID) {
+      const path = `Koan.Data.Sources.${source}.Settings.${key[0]!.toUpperCase()}${key.slice(1)}`;
+      const expected = kind === 'text' ? 'text' : kind === 'number' ? 'a number' : 'true or false';
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Invalid configuration:\n- ${path}: expected ${expected}, got ${describeGiven(value, key)} (set it in koan.config.json or with env ${path.replace(/\./g, '__')})`,
+        { details: { source, provider: provider.name, issues: [{ path, message: `expected ${expected}` }] } },
+      );
+    }
+    out[key] = converted;
+  }
+  return out;
+}
+
+const INVALID = Symbol('invalid');
+
+function convert(kind: SettingKind, value: unknown): unknown {
+  if (kind === 'text') {
+    if (typeof value === 'string') return value;
+    const text = value !== null && typeof value === 'object' ? (value as { [ENV_TEXT]?: string })[ENV_TEXT] : undefined;
+    return text ?? INVALID;
+  }
+  if (kind === 'number') {
+    if (typeof value === 'number') return value;
+    return typeof value === 'string' && DECIMAL.test(value) ? Number(value) : INVALID;
+  }
+  if (typeof value === 'boolean') return value;
+  return typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : INVALID;
+}
 
 /**
  * Owns the adapters of every source: creates each on first use, initialises it exactly once
@@ -96,7 +148,10 @@ export class DataRuntime {
   async #create(source: string): Promise<DataAdapter> {
     const config = this.#config(source);
     const provider = await this.#provider(config.provider, source);
-    const adapter = provider.create({ ...(config.settings ?? {}) }, { source, cwd: this.cwd });
+    const adapter = provider.create(providerSettings(provider, source, config.settings), {
+      source,
+      cwd: this.cwd,
+    });
     try {
       await adapter.init();
     } catch (e) {

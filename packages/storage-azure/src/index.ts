@@ -16,13 +16,12 @@ import {
 import {
   abortedError,
   assertKey,
+  azureBlobSettingsSchema,
   type Body,
   type BodyPart,
-  boolSetting,
   compareKeys,
   type GetOptions,
   type IncompleteUpload,
-  intSetting,
   isTransientError,
   type ListOptions,
   type ObjectInfo,
@@ -30,7 +29,6 @@ import {
   parseContentRange,
   parseSettings,
   resumableBody,
-  retrySettingsShape,
   type StorageDriver,
   StorageError,
   type StorageFlags,
@@ -38,7 +36,6 @@ import {
   toReadable,
   withRetry,
 } from '@koan/storage';
-import { z } from 'zod';
 
 export const DRIVER_NAME = 'azure-blob';
 
@@ -76,32 +73,8 @@ export interface AzureBlobStorage extends StorageDriver {
   getInstance(): ContainerClient;
 }
 
-const trim = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-
-/** Settings of an `azure-blob` profile (camelCase keys). */
-export const azureBlobSettingsSchema = z
-  .object({
-    connectionString: z.preprocess(trim, z.string().optional()),
-    accountName: z.preprocess(trim, z.string().optional()),
-    accountKey: z.preprocess(trim, z.string().optional()),
-    url: z.preprocess(trim, z.url().optional()),
-    containerName: z
-      .string()
-      .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be 3-63 lowercase letters, digits and single hyphens'),
-    prefix: z.string().optional(),
-    blockSizeBytes: intSetting()
-      .refine((n) => n >= 1 && n <= 4000 * MiB, 'must be between 1 byte and 4000 MiB')
-      .optional(),
-    concurrency: intSetting()
-      .refine((n) => n >= 1, 'must be at least 1')
-      .optional(),
-    createContainer: boolSetting().optional(),
-    ...retrySettingsShape,
-  })
-  .refine((s) => s.connectionString || s.url || (s.accountName && s.accountKey), {
-    message: 'is required: set ConnectionString, or AccountName with AccountKey, or a Url with a SAS token',
-    path: ['connectionString'],
-  });
+/** Settings of an `azure-blob` profile (camelCase keys, strict); defined in @koan/storage for the config's JSON Schema. */
+export { azureBlobSettingsSchema };
 
 export const provider: StorageProvider = {
   name: DRIVER_NAME,

@@ -25,10 +25,8 @@ import {
   assertKey,
   type Body,
   type BodyPart,
-  boolSetting,
   type GetOptions,
   type IncompleteUpload,
-  intSetting,
   isTransientError,
   type ListOptions,
   type ObjectInfo,
@@ -36,15 +34,14 @@ import {
   parseContentRange,
   parseSettings,
   resumableBody,
-  retrySettingsShape,
   type StorageDriver,
   StorageError,
   type StorageFlags,
   type StorageProvider,
+  s3SettingsSchema,
   toReadable,
   withRetry,
 } from '@koan/storage';
-import { z } from 'zod';
 
 export const DRIVER_NAME = 's3';
 
@@ -95,35 +92,8 @@ export interface S3Storage extends StorageDriver {
   getInstance(): S3Client;
 }
 
-const trim = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-
-/** Settings of an `s3` profile (camelCase keys). */
-export const s3SettingsSchema = z
-  .object({
-    bucket: z.string().min(1).optional(),
-    bucketName: z.string().min(1).optional(),
-    region: z.preprocess(trim, z.string().optional()),
-    endpoint: z.preprocess(trim, z.url().optional()),
-    forcePathStyle: boolSetting().optional(),
-    accessKeyId: z.preprocess(trim, z.string().optional()),
-    secretAccessKey: z.preprocess(trim, z.string().optional()),
-    sessionToken: z.preprocess(trim, z.string().optional()),
-    prefix: z.string().optional(),
-    partSizeBytes: intSetting()
-      .refine((n) => n >= 5 * MiB, 'S3 parts must be at least 5 MiB (5242880)')
-      .optional(),
-    queueSize: intSetting()
-      .refine((n) => n >= 1, 'must be at least 1')
-      .optional(),
-    conditionalPut: boolSetting().optional(),
-    multipartManagement: boolSetting().optional(),
-    ...retrySettingsShape,
-  })
-  .refine((s) => s.bucket ?? s.bucketName, { message: 'is required (the bucket name)', path: ['bucket'] })
-  .refine((s) => Boolean(s.accessKeyId) === Boolean(s.secretAccessKey), {
-    message: 'accessKeyId and secretAccessKey go together: set both, or neither to use the AWS credential chain',
-    path: ['secretAccessKey'],
-  });
+/** Settings of an `s3` profile (camelCase keys, strict); defined in @koan/storage for the config's JSON Schema. */
+export { s3SettingsSchema };
 
 export const provider: StorageProvider = {
   name: DRIVER_NAME,

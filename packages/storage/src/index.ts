@@ -15,7 +15,7 @@ export {
   type StorageFlags,
   type StorageProvider,
 } from './driver.js';
-export { createLocalStorage, type LocalStorageOptions, localProvider, localSettingsSchema, TEMP_DIR } from './local.js';
+export { createLocalStorage, type LocalStorageOptions, localProvider, TEMP_DIR } from './local.js';
 export { createMemoryStorage, type MemoryStorageOptions, memoryProvider } from './memory.js';
 export {
   EMBEDDED_DEFAULT_PROFILE,
@@ -26,6 +26,13 @@ export {
   storageConfigSchema,
   storageProfileSchema,
 } from './profiles.js';
+export {
+  azureBlobSettingsSchema,
+  localSettingsSchema,
+  memorySettingsSchema,
+  providerSettingsSchemas,
+  s3SettingsSchema,
+} from './provider-settings.js';
 export { backoffDelay, isTransientError, type RetryOptions, withRetry } from './retry.js';
 export {
   boolSetting,

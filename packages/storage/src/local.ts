@@ -3,7 +3,6 @@ import type { Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { z } from 'zod';
 import {
   assertKey,
   type Body,
@@ -17,7 +16,8 @@ import {
   type StorageFlags,
   type StorageProvider,
 } from './driver.js';
-import { boolSetting, parseSettings } from './settings.js';
+import { localSettingsSchema } from './provider-settings.js';
+import { parseSettings } from './settings.js';
 import { abortedError, compareKeys, resolveRange, toReadable } from './streams.js';
 
 export const DRIVER_NAME = 'local';
@@ -353,13 +353,6 @@ async function fsyncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
-
-/** Settings of a `local` profile (see `LocalStorageOptions`). */
-export const localSettingsSchema = z.object({
-  root: z.string().min(1).default('./backups'),
-  pruneEmptyDirs: boolSetting().optional(),
-  fsync: boolSetting().optional(),
-});
 
 export const localProvider: StorageProvider = {
   name: DRIVER_NAME,

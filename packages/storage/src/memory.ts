@@ -12,6 +12,8 @@ import {
   type StorageFlags,
   type StorageProvider,
 } from './driver.js';
+import { memorySettingsSchema } from './provider-settings.js';
+import { parseSettings } from './settings.js';
 import { abortedError, compareKeys, resolveRange, toReadable } from './streams.js';
 
 export const DRIVER_NAME = 'memory';
@@ -119,5 +121,8 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
 
 export const memoryProvider: StorageProvider = {
   name: DRIVER_NAME,
-  create: (_settings, { profile }) => createMemoryStorage({ profile }),
+  create: (settings, { profile }) => {
+    parseSettings(memorySettingsSchema, settings, { profile, provider: DRIVER_NAME });
+    return createMemoryStorage({ profile });
+  },
 };

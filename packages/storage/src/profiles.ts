@@ -1,3 +1,4 @@
+import { formatProblem, validateConfig } from '@koan/data';
 import { z } from 'zod';
 import { type StorageDriver, StorageError, type StorageProvider } from './driver.js';
 import { localProvider } from './local.js';
@@ -5,23 +6,38 @@ import { memoryProvider } from './memory.js';
 import { pascal, resolveEnvReferences } from './settings.js';
 
 /** One profile: which provider, and its settings (keys camelCased by the config loader). */
-export const storageProfileSchema = z.object({
-  provider: z.string().min(1).describe("Storage provider: 'local', 'memory', 's3', 'azure-blob'"),
-  settings: z.record(z.string(), z.unknown()).default({}).describe('Provider settings'),
-});
+export const storageProfileSchema = z
+  .object({
+    provider: z.string().min(1).describe("Storage provider: 'local', 'memory', 's3', 'azure-blob'"),
+    settings: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe('Provider settings (validated by the provider: an unknown key fails)'),
+  })
+  .strict();
 
 /**
  * `Koan.Storage` configuration. Any setting can come from the environment as
  * `Koan__Storage__Profiles__<name>__Settings__<Key>`, and a string setting may reference an
  * environment variable as `${env:NAME}` (use this for secrets).
  */
-export const storageConfigSchema = z.object({
-  defaultProfile: z.string().min(1).optional().describe('Profile used when none is named'),
-  profiles: z.record(z.string().min(1), storageProfileSchema).default({}),
-});
+export const storageConfigSchema = z
+  .object({
+    defaultProfile: z.string().min(1).optional().describe('Profile used when none is named'),
+    profiles: z.record(z.string().min(1), storageProfileSchema).default({}),
+  })
+  .strict();
 
 export type StorageProfileConfig = z.input<typeof storageProfileSchema>;
 export type StorageConfig = z.input<typeof storageConfigSchema>;
+
+/** `Koan.Storage.<Key>...` with profile names kept as written. */
+function storagePath(path: readonly (string | number)[]): string {
+  return [
+    'Koan.Storage',
+    ...path.map((p, i) => (i === 1 && path[0] === 'profiles' ? String(p) : pascal(String(p)))),
+  ].join('.');
+}
 
 type ProviderLoader = () => Promise<StorageProvider<never>>;
 
@@ -76,11 +92,9 @@ export class StorageProfiles {
   }
 
   constructor(config: unknown, options: StorageProfilesOptions = {}) {
-    const parsed = storageConfigSchema.safeParse(config ?? {});
+    const parsed = validateConfig(storageConfigSchema, config ?? {});
     if (!parsed.success) {
-      const problems = parsed.error.issues.map(
-        (i) => `Koan.Storage${i.path.map((p) => `.${pascal(String(p))}`).join('')}: ${i.message}`,
-      );
+      const problems = parsed.problems.map((p) => formatProblem(storagePath(p.path), p.message));
       throw new StorageError('CONFIG', `[storage] Invalid Koan.Storage configuration: ${problems.join('; ')}`);
     }
     const profiles = { ...parsed.data.profiles };

@@ -1,3 +1,4 @@
+import { formatProblem, validateConfig } from '@koan/data';
 import { z } from 'zod';
 import { StorageError } from './driver.js';
 
@@ -13,15 +14,17 @@ export const retrySettingsShape = {
 
 /** A non-negative integer setting; accepts digit strings, as environment overrides arrive. */
 export function intSetting() {
-  return z.union([
-    z.number().int().nonnegative(),
-    z.string().regex(/^\d+$/, 'expected a whole number').transform(Number),
-  ]);
+  return z.union(
+    [z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'expected a whole number').transform(Number)],
+    { error: 'expected a whole number (0 or more)' },
+  );
 }
 
 /** A boolean setting; accepts 'true'/'false' strings, as environment overrides arrive. */
 export function boolSetting() {
-  return z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+  return z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')], {
+    error: 'expected true or false',
+  });
 }
 
 export const pascal = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
@@ -32,21 +35,20 @@ export function settingPath(profile: string, ...keys: (string | number)[]): stri
 }
 
 /**
- * Validates a provider's settings; a failure is a `CONFIG` error naming the profile, the key path
- * and what to put there. Providers call this from `create`.
+ * Validates a provider's settings; a failure is a `CONFIG` error naming the profile, the key path,
+ * what to put there and what was given. Keys match case-insensitively and text (as environment
+ * overrides arrive) is converted where the schema wants a number or boolean (`validateConfig` of
+ * @koan/data). Providers call this from `create`; their schemas are strict, so an unknown key
+ * fails listing the known ones.
  */
 export function parseSettings<S extends z.ZodType>(
   schema: S,
   settings: Record<string, unknown>,
   context: { profile: string; provider: string },
 ): z.output<S> {
-  const result = schema.safeParse(settings);
+  const result = validateConfig(schema, settings);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const path = settingPath(context.profile, ...(issue.path as (string | number)[]));
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    return missing ? `${path} is required` : `${path}: ${issue.message}`;
-  });
+  const problems = result.problems.map((p) => formatProblem(settingPath(context.profile, ...p.path), p.message));
   throw new StorageError(
     'CONFIG',
     `[storage] [${context.provider}] Profile '${context.profile}' has invalid settings: ${problems.join('; ')}. ` +

@@ -177,5 +177,6 @@ export function createJsonFileAdapter(settings: JsonFileSettings, cwd: string = 
 
 export const provider: DataProvider<JsonFileSettings> = {
   name: PROVIDER_NAME,
+  settings: { directory: 'text' },
   create: (settings, context) => createJsonFileAdapter(settings, context.cwd),
 };

@@ -49,4 +49,4 @@ export function createMemoryAdapter(): MemoryAdapter {
   return new MemoryAdapter();
 }
 
-export const provider: DataProvider = { name: PROVIDER_NAME, create: () => new MemoryAdapter() };
+export const provider: DataProvider = { name: PROVIDER_NAME, settings: {}, create: () => new MemoryAdapter() };
