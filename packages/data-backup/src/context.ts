@@ -9,7 +9,7 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
-import { BackupMaintenanceService, DEFAULT_MIN_AGE_HOURS } from './maintenance.js';
+import { BackupMaintenanceService, DEFAULT_MIN_AGE_HOURS, INTERVAL_PATTERN } from './maintenance.js';
 
 /** `Koan.Backup` in koan.config.json. */
 export const backupConfigSchema = z
@@ -33,9 +33,12 @@ export const backupConfigSchema = z
       ),
     maintenanceInterval: z
       .string()
-      .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration: a whole number with ms, s, m, h or d (30m, 6h, 1d)')
+      .regex(
+        INTERVAL_PATTERN,
+        'expected a duration: a whole number with ms, s, m, h or d (30m, 6h, 1d), or a TimeSpan such as 06:00:00',
+      )
       .default('6h')
-      .describe('How often maintenance runs: e.g. 30m, 6h, 1d'),
+      .describe('How often maintenance runs: e.g. 30m, 6h, 1d, or a .NET TimeSpan such as 06:00:00'),
     retentionPolicy: z
       .object({
         keepDaily: z.number().int().min(0).default(7),

@@ -40,10 +40,10 @@ export interface BackupQuery {
   /** Archive size bounds in bytes, inclusive: non-negative integers, `minSizeBytes` at most `maxSizeBytes`. */
   readonly minSizeBytes?: number;
   readonly maxSizeBytes?: number;
-  /** Default `createdAt`. */
-  readonly sortBy?: 'name' | 'createdAt' | 'size';
-  /** Default `desc`. */
-  readonly sortDirection?: 'asc' | 'desc';
+  /** Default `createdAt` (any case: the spec's `"CreatedAt"` too). */
+  readonly sortBy?: 'name' | 'createdAt' | 'size' | 'Name' | 'CreatedAt' | 'Size';
+  /** Default `desc` (the spec's `Ascending`/`Descending` too, any case). */
+  readonly sortDirection?: 'asc' | 'desc' | 'Ascending' | 'Descending';
   /** Matches to skip (paging), a non-negative integer. Default 0. */
   readonly skip?: number;
   /** At most this many matches, a non-negative integer; `0` only counts (`totalCount`, no backups). Default: all. */
@@ -214,11 +214,17 @@ function count(query: BackupQuery, option: 'minSizeBytes' | 'maxSizeBytes' | 'sk
   return value;
 }
 
+/** The .NET spellings of the spec (`SortBy = "CreatedAt"`, `SortDirection.Descending`) mean the same. */
+const SPEC_SPELLINGS: Readonly<Record<string, string>> = { ascending: 'asc', descending: 'desc' };
+
 function oneOf<T extends string>(query: BackupQuery, option: 'sortBy' | 'sortDirection', allowed: readonly T[]) {
   const value: unknown = query[option];
-  if (value !== undefined && !allowed.includes(value as T))
-    throw badQuery(option, value, allowed.map((a) => `"${a}"`).join(', '));
-  return value as T | undefined;
+  if (value === undefined) return undefined;
+  const lower = typeof value === 'string' ? value.toLowerCase() : undefined;
+  const match =
+    lower === undefined ? undefined : allowed.find((a) => a.toLowerCase() === (SPEC_SPELLINGS[lower] ?? lower));
+  if (match === undefined) throw badQuery(option, value, allowed.map((a) => `"${a}"`).join(', '));
+  return match;
 }
 
 interface ResolvedQuery {

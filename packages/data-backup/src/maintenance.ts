@@ -203,12 +203,20 @@ export interface MaintenanceRun {
 /** The longest delay a Node timer accepts (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
-function parseInterval(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (!m) throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d');
-  return (
-    Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd']
-  );
+/** `30m`, `6h`, `1d`, `500ms`; or a .NET TimeSpan as appsettings.json writes it: `06:00:00`, `1.00:00:00`. */
+export const INTERVAL_PATTERN = /^(?:\d+(?:ms|s|m|h|d)|(?:\d+\.)?(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)$/;
+
+export function parseInterval(text: string): number {
+  const unit = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (unit)
+    return (
+      Number(unit[1]) *
+      { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit[2] as 'ms' | 's' | 'm' | 'h' | 'd']
+    );
+  const span = /^(?:(\d+)\.)?(\d{1,2}):([0-5]\d):([0-5]\d)$/.exec(text);
+  if (span && Number(span[2]) < 24)
+    return ((Number(span[1] ?? 0) * 24 + Number(span[2])) * 60 + Number(span[3])) * 60_000 + Number(span[4]) * 1000;
+  throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d, or a TimeSpan such as 06:00:00');
 }
 
 export interface ScheduledBackup {
@@ -258,6 +266,11 @@ export type BackgroundFailure =
 export class BackupMaintenanceService {
   readonly #context: BackupContext;
   readonly #intervalMs: number;
+
+  /** Milliseconds between maintenance passes (`intervalMs`, else `Koan.Backup.MaintenanceInterval`). */
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
   readonly #schedules: readonly ScheduledBackup[];
   readonly #onRun: ((run: MaintenanceRun) => void) | undefined;
   readonly #onError: ((error: unknown, failure: BackgroundFailure) => void) | undefined;

@@ -64,6 +64,24 @@ describe('Koan.Backup startup options', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("MaintenanceInterval takes 30m / 6h / 1d, or a .NET TimeSpan as the spec's appsettings write it", async () => {
+    for (const [text, ms] of [
+      ['45m', 45 * 60_000],
+      ['06:00:00', 6 * 3_600_000],
+      ['1.00:30:00', 24.5 * 3_600_000],
+    ] as const) {
+      const dir = configDir({ EnableBackgroundMaintenance: true, MaintenanceInterval: text });
+      const context = await BackupContext.fromConfig({ cwd: dir });
+      expect(context.maintenance?.intervalMs, text).toBe(ms);
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const bad of ['25:00:00', '6:61:00', '1.2.3'])
+      await expect(BackupContext.fromConfig({ cwd: configDir({ MaintenanceInterval: bad }) }), bad).rejects.toThrow(
+        /MaintenanceInterval/,
+      );
+  });
+
   it('a bad value names the key path, the expectation and the env var', async () => {
     const dir = configDir({ MaintenanceInterval: 'often' });
     await expect(BackupContext.fromConfig({ cwd: dir })).rejects.toThrow(

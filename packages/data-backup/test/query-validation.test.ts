@@ -140,6 +140,14 @@ describe('BackupQuery validation', () => {
     });
   });
 
+  it('accepts the spec\'s .NET spellings: SortBy "CreatedAt", SortDirection Descending/Ascending (any case)', () => {
+    expect(ids({ sortBy: 'CreatedAt', sortDirection: 'Descending' })).toEqual(
+      ids({ sortBy: 'createdAt', sortDirection: 'desc' }),
+    );
+    expect(ids({ sortBy: 'Size', sortDirection: 'Ascending' })).toEqual(ids({ sortBy: 'size', sortDirection: 'asc' }));
+    expect(ids({ sortBy: 'NAME' as never })).toEqual(ids({ sortBy: 'name' }));
+  });
+
   it('take: 0 is a count-only query: totalCount and no backups', async () => {
     const counted = applyQuery(catalog, { take: 0, dateFrom: '2024-12-17' });
     expect(counted).toEqual({ backups: [], totalCount: 4, skip: 0, take: 0 });
