@@ -248,7 +248,7 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
       if (!failure && pendingBytes > 0) await flush();
       await Promise.all(inFlight);
       if (failure) throw failure;
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw abortedError(signal, { profile: this.#profile, key });
       // Not cancellable: a cancelled commit could still publish after put rejected.
       const result = await blob.commitBlockList(ids, {
         blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
@@ -355,7 +355,7 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
     const it = pages[Symbol.asyncIterator]();
     try {
       for (;;) {
-        options.signal?.throwIfAborted();
+        if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key: prefix });
         let page: IteratorResult<{ segment: { blobItems: BlobItem[] } }>;
         try {
           page = await it.next();

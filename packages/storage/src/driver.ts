@@ -115,14 +115,14 @@ export class StorageError extends KoanError {
   }
 }
 
-const BAD_KEY = /(^\/)|(\/\/)|(^|\/)\.\.?(\/|$)|[\0\\]/;
+const BAD_KEY = /(^\/)|(\/\/)|(\/$)|(^|\/)\.\.?(\/|$)|[\0\\]/;
 
 /** Rejects keys that could escape a root or mean different things on different backends. */
 export function assertKey(key: string, profile?: string): void {
   if (!key || key.length > 1024 || BAD_KEY.test(key))
     throw new StorageError(
       'INVALID_KEY',
-      `Invalid storage key ${JSON.stringify(key)}: use a relative /-separated path without '.', '..', '//' or backslashes.`,
+      `Invalid storage key ${JSON.stringify(key)}: use a relative /-separated path without '.', '..', '//', a trailing '/' or backslashes.`,
       {
         profile,
         key,

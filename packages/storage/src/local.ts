@@ -102,10 +102,10 @@ class LocalDiskStorage implements StorageDriver {
         `[storage] [local] ${action} ${JSON.stringify(key)}: permission denied`,
         ctx,
       );
-    if (code === 'ENOTDIR' || code === 'EISDIR')
+    if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')
       return new StorageError(
         'IO',
-        `[storage] [local] ${action} ${JSON.stringify(key)}: a path segment is both a file and a directory`,
+        `[storage] [local] ${action} ${JSON.stringify(key)}: on local disk a key cannot also be the folder of other keys (${JSON.stringify(key)} and ${JSON.stringify(`${key}/...`)}, or a key and a key under it); choose keys that do not nest`,
         ctx,
       );
     return new StorageError(
@@ -170,7 +170,7 @@ class LocalDiskStorage implements StorageDriver {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key });
     const { fh, size } = await this.#openFile(key);
     try {
       const range = resolveRange(options.range, size, this.#profile, key);
@@ -263,7 +263,7 @@ class LocalDiskStorage implements StorageDriver {
     };
     await open(base);
     while (stack.length > 0) {
-      options.signal?.throwIfAborted();
+      if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key: prefix });
       const top = stack[stack.length - 1]!;
       const entry = top.entries[top.i++];
       if (!entry) {

@@ -84,12 +84,19 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
     },
     async get(key: string, { range, signal }: GetOptions = {}) {
       assertKey(key, profile);
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw abortedError(signal, { profile, key });
       const stored = objects.get(key);
       if (!stored) throw notFound(key);
       const { start, end } = resolveRange(range, stored.data.length, profile, key);
       const bytes = start === undefined ? stored.data : stored.data.subarray(start, end + 1);
-      return Readable.from(bytes.length ? [bytes] : [], { objectMode: false });
+      // Copies in 1 MiB pieces (a reader cannot change the stored object), stopping when the signal aborts.
+      async function* pieces(): AsyncGenerator<Buffer> {
+        for (let at = 0; at < bytes.length; at += 1 << 20) {
+          if (signal?.aborted) throw abortedError(signal, { profile, key });
+          yield Buffer.from(bytes.subarray(at, at + (1 << 20)));
+        }
+      }
+      return Readable.from(pieces(), { objectMode: false });
     },
     async head(key: string) {
       assertKey(key, profile);
@@ -98,7 +105,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
     async *list(prefix: string, { signal, pageSize = 1000 }: ListOptions = {}) {
       let after: string | undefined;
       for (;;) {
-        signal?.throwIfAborted();
+        if (signal?.aborted) throw abortedError(signal, { profile, key: prefix });
         // Page from a fresh snapshot each time, as a remote store would.
         const page = [...objects.keys()]
           .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))

@@ -250,12 +250,31 @@ export function describeStorageConformance(options: StorageConformanceOptions): 
     });
 
     it('rejects invalid keys', async () => {
-      for (const key of ['', '/abs', 'a//b', '../up', 'a/../b', 'a/./b', 'back\\slash', 'nul\0']) {
+      for (const key of ['', '/abs', 'a//b', '../up', 'a/../b', 'a/./b', 'back\\slash', 'nul\0', 'folder/']) {
         expect((await rejection(d().put(key, bytes('x')))).code).toBe('INVALID_KEY');
         expect((await rejection(d().get(key))).code).toBe('INVALID_KEY');
         expect((await rejection(d().head(key))).code).toBe('INVALID_KEY');
         expect((await rejection(d().delete(key))).code).toBe('INVALID_KEY');
       }
+    });
+
+    it('what get hands out is a copy: changing it does not change the stored object', async () => {
+      await d().put(k('copy/one.bin'), bytes('original'));
+      for await (const chunk of await d().get(k('copy/one.bin'))) (chunk as Buffer).fill(0x21);
+      expect((await readAll(await d().get(k('copy/one.bin')))).toString()).toBe('original');
+    });
+
+    it('a signal aborted before get or list fails them with ABORTED (a StorageError, like put)', async () => {
+      await d().put(k('abort/one.bin'), bytes('x'));
+      const aborted = new AbortController();
+      aborted.abort();
+      expect((await rejection(d().get(k('abort/one.bin'), { signal: aborted.signal }))).code).toBe('ABORTED');
+      const listing = (async () => {
+        for await (const _ of d().list(k('abort/'), { signal: aborted.signal })) {
+          /* nothing is listed */
+        }
+      })();
+      expect((await rejection(listing)).code).toBe('ABORTED');
     });
 
     options.additionalTests?.({ driver: d, prefix });
