@@ -37,8 +37,9 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
- * The settings a built-in provider gets: keys matched case-insensitively to the ones it reads, and text (as env vars
- * give it) turned into a number or boolean where the setting is one. Text settings are passed exactly as given.
+ * The settings a provider that declares them (`DataProvider.settings`) gets: keys matched case-insensitively to the ones
+ * it reads (an unknown key fails, naming the known ones), and text (as env vars give it) turned into a number or
+ * boolean where the setting is one. Text settings are passed exactly as given.
  */
 export function providerSettings(
   provider: Pick<DataProvider, 'name' | 'settings'>,
@@ -55,7 +56,16 @@ export function providerSettings(
         ? given
         : (names.find((k) => k.toLowerCase() === given.toLowerCase() && !(k in settings)) ?? given);
     const kind = kinds[key];
-    const converted = kind === undefined || value === undefined || value === null ? value : convert(kind, value);
+    if (kind === undefined) {
+      // A setting the provider does not read is a typo (`Pasword`) that would otherwise fail later, or never.
+      const path = `Koan.Data.Sources.${source}.Settings.${given[0]!.toUpperCase()}${given.slice(1)}`;
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `Invalid configuration:\n- ${path}: not a setting of the ${provider.name} provider (its settings: ${names.join(', ') || 'none'})`,
+        { details: { source, provider: provider.name, issues: [{ path, message: 'unknown setting' }] } },
+      );
+    }
+    const converted = value === undefined || value === null ? value : convert(kind, value);
     if (converted === INVALID) {
       const path = `Koan.Data.Sources.${source}.Settings.${key[0]!.toUpperCase()}${key.slice(1)}`;
       const expected = kind === 'text' ? 'text' : kind === 'number' ? 'a number' : 'true or false';

@@ -140,6 +140,18 @@ describe('Koan__ environment values are never altered', () => {
     expect((err as Error).message).not.toContain('123');
   });
 
+  it('a setting the provider does not read (a typo) is refused, naming it and the known settings', async () => {
+    const err = await settingsOf('postgres', {
+      Koan__Data__Sources__default__Provider: 'postgres',
+      Koan__Data__Sources__default__Settings__Pasword: 'secret',
+    }).catch((e: Error) => e);
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect((err as Error).message).toMatch(
+      /Koan\.Data\.Sources\.default\.Settings\.Pasword: not a setting of the postgres provider \(its settings: password, user, database, poolSize, port\)/,
+    );
+    expect((err as Error).message).not.toContain('secret');
+  });
+
   it('parseConfigSection converts env text only where the schema wants a number or a boolean', () => {
     const schema = z.object({ n: z.number().int(), b: z.boolean(), s: z.string(), u: z.string().optional() }).strict();
     const loaded = loadKoanConfig({
