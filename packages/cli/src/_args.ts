@@ -1,3 +1,4 @@
+import { parseIsoInstant } from '@koan/data-backup';
 import type { ArgsDef } from 'citty';
 import { usageError } from './_errors.js';
 
@@ -183,49 +184,19 @@ export function sizeOption(value: string | undefined, name: string): number | un
 
 const AGO: Readonly<Record<string, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-const MONTHS = [
-  'January',
-  'February',
-  'March',
-  'April',
-  'May',
-  'June',
-  'July',
-  'August',
-  'September',
-  'October',
-  'November',
-  'December',
-];
-
 /**
- * The instant an ISO-8601 date (`2024-12-17`, midnight UTC) or date-time (`2024-12-17T08:00:00Z`; no offset: local
- * time) names. Impossible dates are refused with the reason, never rolled over (`Date.parse` reads 2024-02-30 as
- * March 1st).
+ * An ISO-8601 date/time (the library's `parseIsoInstant`: impossible dates refused), or an age such as `30m`, `12h`,
+ * `7d`, `2w` (that long ago). With `endOfDay`, a date-only value is the end of that day (an inclusive upper bound).
  */
-export function parseIsoDate(value: string): { readonly time: number } | { readonly problem: string } {
-  const m = ISO_DATE.exec(value.trim());
-  if (!m) return { problem: 'not an ISO date' };
-  const [year, month, day, hour = 0, minute = 0, second = 0] = m
-    .slice(1, 7)
-    .map((x) => (x === undefined ? 0 : Number(x)));
-  if (month! < 1 || month! > 12) return { problem: `there is no month ${m[2]}` };
-  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
-  if (day! < 1 || day! > days) return { problem: `${MONTHS[month! - 1]} ${m[1]} has ${days} days` };
-  if (hour! > 23 || minute! > 59 || second! > 59)
-    return { problem: `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day` };
-  const time = Date.parse(value.trim());
-  return Number.isNaN(time) ? { problem: 'not an ISO date' } : { time };
-}
-
-/** An ISO-8601 date/time, or an age such as `30m`, `12h`, `7d`, `2w` (that long ago). */
-export function dateOption(value: string | undefined, name: string, now = Date.now()): string | undefined {
+export function dateOption(
+  value: string | undefined,
+  name: string,
+  options: { now?: number; endOfDay?: boolean } = {},
+): string | undefined {
   if (value === undefined || value === '') return undefined;
   const age = /^(\d+)([mhdw])$/.exec(value.trim());
-  if (age) return new Date(now - Number(age[1]) * AGO[age[2]!]!).toISOString();
-  const parsed = parseIsoDate(value);
+  if (age) return new Date((options.now ?? Date.now()) - Number(age[1]) * AGO[age[2]!]!).toISOString();
+  const parsed = parseIsoInstant(value, { endOfDay: options.endOfDay ?? false });
   if ('problem' in parsed)
     throw usageError(
       `--${name} must be an ISO date such as 2024-12-17 or 2024-12-17T08:00:00Z, or an age such as 7d or 12h; got ${JSON.stringify(value)} (${parsed.problem}).`,

@@ -113,7 +113,8 @@ export interface DeleteReceipt {
   readonly deletedAt: string;
 }
 
-const QUERY_FIELDS = [
+/** Every field of a {@link BackupQuery}, in the order the docs list them. */
+export const BACKUP_QUERY_FIELDS = [
   'tags',
   'entityTypes',
   'dateFrom',
@@ -146,22 +147,33 @@ function badQuery(option: string, value: unknown, expected: string): BackupError
   });
 }
 
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
 /**
- * The instant a `dateFrom`/`dateTo` names. A string is an ISO-8601 date (`2024-12-17`, UTC) or date-time
- * (`2024-12-17T08:00:00Z`; without an offset: local time), the rules of the HTTP API and the CLI: an impossible date
- * is refused, never rolled over (`Date.parse` reads 2024-02-30 as March 1st). Both bounds are inclusive, so a date-only
- * `dateTo` means the end of that day (23:59:59.999 UTC).
+ * The instant an ISO-8601 date (`2024-12-17`, midnight UTC) or date-time (`2024-12-17T08:00:00Z`; without an offset,
+ * local time) names, or why it names none: an impossible date is refused with the reason, never rolled over
+ * (`Date.parse` reads 2024-02-30 as March 1st). With `endOfDay`, a date-only text is the last millisecond of that day
+ * (an inclusive upper bound). The one rule of `BackupQuery`, the HTTP API and the CLI.
  */
-function queryTime(value: unknown, option: 'dateFrom' | 'dateTo'): number | undefined {
-  if (value === undefined) return undefined;
-  if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw badQuery(option, value, DATE_EXPECTED);
-    return value.getTime();
-  }
-  if (typeof value !== 'string') throw badQuery(option, value, DATE_EXPECTED);
-  const text = value.trim();
-  const m = ISO_DATE.exec(text);
-  if (!m) throw badQuery(option, value, DATE_EXPECTED);
+export function parseIsoInstant(
+  text: string,
+  options: { endOfDay?: boolean } = {},
+): { readonly time: number } | { readonly problem: string } {
+  const m = ISO_DATE.exec(text.trim());
+  if (!m) return { problem: 'not an ISO-8601 date' };
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => (x === undefined ? 0 : Number(x))) as [
     number,
     number,
@@ -170,20 +182,30 @@ function queryTime(value: unknown, option: 'dateFrom' | 'dateTo'): number | unde
     number,
     number,
   ];
-  let problem: string | undefined;
-  const days = month >= 1 && month <= 12 ? new Date(Date.UTC(year, month, 0)).getUTCDate() : 0;
-  if (month < 1 || month > 12) problem = `there is no month ${m[2]}`;
-  else if (day < 1 || day > days) problem = `${m[1]}-${m[2]} has ${days} days`;
-  else if (hour > 23 || minute > 59 || second > 59)
-    problem = `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day`;
-  if (problem) throw badQuery(option, value, `${DATE_EXPECTED} (${problem})`);
+  if (month < 1 || month > 12) return { problem: `there is no month ${m[2]}` };
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > days) return { problem: `${MONTHS[month - 1]} ${m[1]} has ${days} days` };
+  if (hour > 23 || minute > 59 || second > 59)
+    return { problem: `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day` };
   if (m[4] === undefined) {
     const midnight = Date.UTC(year, month - 1, day);
-    return option === 'dateTo' ? midnight + DAY_MS - 1 : midnight;
+    return { time: options.endOfDay ? midnight + DAY_MS - 1 : midnight };
   }
-  const time = Date.parse(text);
-  if (Number.isNaN(time)) throw badQuery(option, value, DATE_EXPECTED);
-  return time;
+  const time = Date.parse(text.trim());
+  return Number.isNaN(time) ? { problem: 'not an ISO-8601 date' } : { time };
+}
+
+/** The instant a `dateFrom`/`dateTo` names (both bounds inclusive; see {@link parseIsoInstant}). */
+function queryTime(value: unknown, option: 'dateFrom' | 'dateTo'): number | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw badQuery(option, value, DATE_EXPECTED);
+    return value.getTime();
+  }
+  if (typeof value !== 'string') throw badQuery(option, value, DATE_EXPECTED);
+  const parsed = parseIsoInstant(value, { endOfDay: option === 'dateTo' });
+  if ('problem' in parsed) throw badQuery(option, value, `${DATE_EXPECTED} (${parsed.problem})`);
+  return parsed.time;
 }
 
 function stringList(query: BackupQuery, option: 'tags' | 'entityTypes' | 'storageProfiles'): Set<string> | undefined {
@@ -253,11 +275,14 @@ function resolveQuery(query: BackupQuery): ResolvedQuery {
   if (typeof query !== 'object' || query === null || Array.isArray(query))
     throw badQuery('query', query, 'a BackupQuery object');
   for (const key of Object.keys(query))
-    if (!(QUERY_FIELDS as readonly string[]).includes(key) && (query as Record<string, unknown>)[key] !== undefined)
+    if (
+      !(BACKUP_QUERY_FIELDS as readonly string[]).includes(key) &&
+      (query as Record<string, unknown>)[key] !== undefined
+    )
       throw badQuery(
         key,
         (query as Record<string, unknown>)[key],
-        `a BackupQuery field: there is no such option (fields: ${QUERY_FIELDS.join(', ')})`,
+        `a BackupQuery field: there is no such option (fields: ${BACKUP_QUERY_FIELDS.join(', ')})`,
       );
   const from = queryTime(query.dateFrom, 'dateFrom');
   const to = queryTime(query.dateTo, 'dateTo');

@@ -20,12 +20,14 @@ export {
 export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
 export {
   applyQuery,
+  BACKUP_QUERY_FIELDS,
   type BackupCatalog,
   BackupDiscoveryService,
   type BackupQuery,
   type BackupQueryResult,
   type CatalogStats,
   type DeleteReceipt,
+  parseIsoInstant,
   type UnavailableProfile,
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';

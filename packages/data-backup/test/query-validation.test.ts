@@ -57,9 +57,9 @@ describe('BackupQuery date bounds', () => {
 
   it('refuses impossible dates instead of rolling them over, naming the bound and the reason', () => {
     for (const [query, option, problem] of [
-      [{ dateFrom: '2024-02-30' }, 'dateFrom', '2024-02 has 29 days'],
-      [{ dateTo: '2024-02-31T10:00:00Z' }, 'dateTo', '2024-02 has 29 days'],
-      [{ dateFrom: '2023-02-29' }, 'dateFrom', '2023-02 has 28 days'],
+      [{ dateFrom: '2024-02-30' }, 'dateFrom', 'February 2024 has 29 days'],
+      [{ dateTo: '2024-02-31T10:00:00Z' }, 'dateTo', 'February 2024 has 29 days'],
+      [{ dateFrom: '2023-02-29' }, 'dateFrom', 'February 2023 has 28 days'],
       [{ dateFrom: '2024-00-10' }, 'dateFrom', 'there is no month 00'],
       [{ dateTo: '2024-04-01T23:60:00Z' }, 'dateTo', '23:60:00 is not a time of day'],
     ] as const) {

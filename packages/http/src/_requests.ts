@@ -1,11 +1,13 @@
 import { assertSetName } from '@koan/data';
 import {
   assertBackupName,
+  BACKUP_QUERY_FIELDS,
   type BackupQuery,
   type BackupStatus,
   backupStatuses,
   DEFAULT_MIN_AGE_HOURS,
   type HealthStatus,
+  parseIsoInstant,
 } from '@koan/data-backup';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -176,69 +178,29 @@ function integer(params: Map<string, string[]>, name: string, min: number): numb
   return n;
 }
 
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-
-/** Why an ISO-8601 date names no real day or time (`Date.parse` rolls 2024-02-30 over to March 1st), or undefined. */
-function impossibleDate(raw: string): string | undefined {
-  const m = ISO_DATE.exec(raw);
-  if (!m) return 'not an ISO-8601 date';
-  const [year, month, day, hour = 0, minute = 0, second = 0] = m
-    .slice(1, 7)
-    .map((x) => (x === undefined ? 0 : Number(x)));
-  if (month! < 1 || month! > 12) return `there is no month ${m[2]}`;
-  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
-  if (day! < 1 || day! > days) return `${m[1]}-${m[2]} has ${days} days`;
-  if (hour! > 23 || minute! > 59 || second! > 59)
-    return `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day`;
-  return Number.isNaN(Date.parse(raw)) ? 'not an ISO-8601 date' : undefined;
-}
-
-const DAY_MS = 86_400_000;
-
 /**
- * An ISO-8601 date or date-time as the instant the library uses (an impossible date is refused, never rolled over).
- * Both bounds are inclusive: a date-only `dateTo` is the end of that day (23:59:59.999 UTC), as in the library and
- * the CLI, and the echoed `query` shows it so.
+ * An ISO-8601 date or date-time as the instant the library uses (`parseIsoInstant`: an impossible date is refused, never
+ * rolled over). Both bounds are inclusive: a date-only `dateTo` is the end of that day (23:59:59.999 UTC), and the
+ * echoed `query` shows it so.
  */
 function date(params: Map<string, string[]>, name: 'dateFrom' | 'dateTo'): string | undefined {
   const raw = single(params, name);
   if (raw === undefined) return undefined;
-  const text = raw.trim();
-  const problem = impossibleDate(text);
-  if (problem)
+  const parsed = parseIsoInstant(raw, { endOfDay: name === 'dateTo' });
+  if ('problem' in parsed)
     throw invalidField(
       name,
-      `Invalid ${name} ${JSON.stringify(raw)} (${problem}): expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
+      `Invalid ${name} ${JSON.stringify(raw)} (${parsed.problem}): expected an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z.`,
     );
-  const time = Date.parse(text);
-  const dateOnly = ISO_DATE.exec(text)?.[4] === undefined;
-  return new Date(name === 'dateTo' && dateOnly ? time + DAY_MS - 1 : time).toISOString();
+  return new Date(parsed.time).toISOString();
 }
-
-export const BACKUP_QUERY_PARAMS = [
-  'tags',
-  'entityTypes',
-  'dateFrom',
-  'dateTo',
-  'storageProfiles',
-  'statuses',
-  'healthStatuses',
-  'searchTerm',
-  'minSizeBytes',
-  'maxSizeBytes',
-  'sortBy',
-  'sortDirection',
-  'skip',
-  'take',
-] as const satisfies readonly (keyof BackupQuery)[];
 
 /**
  * Every `BackupQuery` field from the query string; lists repeat the parameter or use commas. This parses the strings;
  * `queryBackups` then checks the query with the library's own validator, so the rules cannot drift apart.
  */
 export function parseBackupQuery(c: Context): BackupQuery {
-  const params = queryParams(c, BACKUP_QUERY_PARAMS);
+  const params = queryParams(c, BACKUP_QUERY_FIELDS);
   const statuses = list(params, 'statuses')?.map((s) => choice<BackupStatus>(s, 'statuses', backupStatuses));
   const healthStatuses = list(params, 'healthStatuses')?.map((s) => choice(s, 'healthStatuses', HEALTH));
   const sortBy = single(params, 'sortBy');
@@ -255,9 +217,9 @@ export function parseBackupQuery(c: Context): BackupQuery {
     searchTerm: searchTerm || undefined,
     minSizeBytes: integer(params, 'minSizeBytes', 0),
     maxSizeBytes: integer(params, 'maxSizeBytes', 0),
-    sortBy: sortBy === undefined ? undefined : choice(sortBy, 'sortBy', ['name', 'createdAt', 'size'] as const),
-    sortDirection:
-      sortDirection === undefined ? undefined : choice(sortDirection, 'sortDirection', ['asc', 'desc'] as const),
+    // Checked by the library (which also takes the spec's spellings, e.g. CreatedAt and Descending).
+    sortBy,
+    sortDirection,
     skip: integer(params, 'skip', 0),
     // 0 is a count-only query (totalCount, no backups), as in the library and the CLI.
     take: integer(params, 'take', 0),

@@ -229,8 +229,8 @@ describe('catalog and jobs', () => {
     expectError(await call('GET', '/backups?dateFrom=yesterday'), 400, 'INVALID_OPTION', 'dateFrom');
     // Impossible dates are refused, not rolled over to the next month.
     for (const [qs, field, problem] of [
-      ['dateFrom=2024-02-30', 'dateFrom', '2024-02 has 29 days'],
-      ['dateTo=2024-02-31T10:00:00Z', 'dateTo', '2024-02 has 29 days'],
+      ['dateFrom=2024-02-30', 'dateFrom', 'February 2024 has 29 days'],
+      ['dateTo=2024-02-31T10:00:00Z', 'dateTo', 'February 2024 has 29 days'],
       ['dateFrom=2024-00-10', 'dateFrom', 'there is no month 00'],
       ['dateTo=2024-04-01T23:60:00Z', 'dateTo', '23:60:00 is not a time of day'],
     ] as const) {

@@ -12,19 +12,6 @@ import { usageError } from '../_errors.js';
 import { catalogTable } from '../_render.js';
 
 const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
-const DATE_ONLY = /^\s*\d{4}-\d{2}-\d{2}\s*$/;
-const DAY_MS = 86_400_000;
-
-/**
- * `--from` / `--to` as an instant. Both bounds are inclusive, and a date-only `--to 2024-12-17` is the end of that day
- * (23:59:59.999 UTC), as in the library's `BackupQuery` and the HTTP API.
- */
-function dateBound(value: string | undefined, name: 'from' | 'to'): string | undefined {
-  const instant = dateOption(value, name);
-  if (instant === undefined || name === 'from' || !DATE_ONLY.test(value!)) return instant;
-  return new Date(Date.parse(instant) + DAY_MS - 1).toISOString();
-}
-
 export default defineCliCommand({
   meta: {
     name: 'query',
@@ -95,8 +82,9 @@ export default defineCliCommand({
     const healths = optionalList(rawArgs, 'health')?.map(
       (h) => choiceOption(h, 'health', HEALTH, several('health', 'Warning', 'Critical')) as HealthStatus,
     );
-    const dateFrom = dateBound(args.from, 'from');
-    const dateTo = dateBound(args.to, 'to');
+    // Both bounds inclusive: a date-only --to is the end of that day, as in the library and the HTTP API.
+    const dateFrom = dateOption(args.from, 'from');
+    const dateTo = dateOption(args.to, 'to', { endOfDay: true });
     const query: BackupQuery = {
       ...opt('tags', optionalList(rawArgs, 'tag')),
       ...opt('entityTypes', optionalList(rawArgs, 'entity')),
