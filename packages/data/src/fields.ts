@@ -17,19 +17,23 @@
  * | `t.vector(n)`  | `Float32Array` of length `n`                             |
  */
 
-export type FieldType =
-  | 'string'
-  | 'uuid'
-  | 'integer'
-  | 'number'
-  | 'bigint'
-  | 'decimal'
-  | 'boolean'
-  | 'datetime'
-  | 'date'
-  | 'json'
-  | 'binary'
-  | 'vector';
+/** Every field type, in the order the docs list them. */
+export const FIELD_TYPES = [
+  'string',
+  'uuid',
+  'integer',
+  'number',
+  'bigint',
+  'decimal',
+  'boolean',
+  'datetime',
+  'date',
+  'json',
+  'binary',
+  'vector',
+] as const;
+
+export type FieldType = (typeof FIELD_TYPES)[number];
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 

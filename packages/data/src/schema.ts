@@ -1,5 +1,5 @@
 import { DataError } from './errors.js';
-import type { FieldSpec, FieldType } from './fields.js';
+import { FIELD_TYPES, type FieldSpec, type FieldType } from './fields.js';
 
 export type KeyType = 'string' | 'uuid' | 'integer';
 
@@ -77,20 +77,7 @@ export function entityNamesForTables(tables: readonly string[], taken = new Set<
 
 /** Prefix of the column notes SQL adapters write on the columns they create (see {@link fieldNote}). */
 export const FIELD_NOTE_PREFIX = 'koan:';
-const NOTE_TYPES = new Set<FieldType>([
-  'string',
-  'uuid',
-  'integer',
-  'number',
-  'bigint',
-  'decimal',
-  'boolean',
-  'datetime',
-  'date',
-  'json',
-  'binary',
-  'vector',
-]);
+const NOTE_TYPES: ReadonlySet<string> = new Set(FIELD_TYPES);
 
 /**
  * The declared field a column was created for, as a short note SQL adapters store on the column (a column comment):
@@ -112,7 +99,7 @@ export function fieldFromNote(note: string | null | undefined): FieldSpec | unde
     return undefined;
   }
   const int = (x: unknown) => (Number.isSafeInteger(x) && (x as number) >= 0 ? (x as number) : undefined);
-  if (!NOTE_TYPES.has(v.type as FieldType) || typeof v.optional !== 'boolean' || typeof v.nullable !== 'boolean')
+  if (!NOTE_TYPES.has(String(v.type)) || typeof v.optional !== 'boolean' || typeof v.nullable !== 'boolean')
     return undefined;
   const precision = int(v.precision);
   const scale = int(v.scale);
