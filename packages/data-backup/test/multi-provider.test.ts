@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { defineEntity, type Entity, type SourceConfig, t, unregisterEntity } from '@koan/data';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import { BackupService, RestoreService } from '@koan/data-backup';
-import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
+import { deleteRedisKeys, probeRedis } from './scratch-databases.js';
 
 const tag = randomBytes(4).toString('hex');
 const scratch = {
@@ -142,15 +142,7 @@ beforeAll(async () => {
     await myAdmin(`CREATE DATABASE ${scratch.myB}`);
     available.add('mp_my');
   } else skipped.push('mariadb');
-  const redisUp = await probeService('redis', async () => {
-    const r = new Redis(serviceUrls.redis, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    try {
-      await r.connect();
-      await r.ping();
-    } finally {
-      r.disconnect();
-    }
-  });
+  const redisUp = await probeRedis();
   if (!redisUp) available.add('mp_redis');
   else skipped.push('redis');
   for (const s of available) entities.set(s, defs[s]() as unknown as Entity);
@@ -172,22 +164,7 @@ afterAll(async () => {
       await pgAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
   if (available.has('mp_my'))
     for (const db of [scratch.myA, scratch.myB]) await myAdmin(`DROP DATABASE IF EXISTS ${db}`).catch(() => undefined);
-  if (available.has('mp_redis')) {
-    const r = new Redis(serviceUrls.redis);
-    try {
-      for (const prefix of [scratch.redisA, scratch.redisB]) {
-        let cursor = '0';
-        for (let i = 0; i < 10_000; i++) {
-          const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-          if (keys.length) await r.del(...keys);
-          cursor = next;
-          if (cursor === '0') break;
-        }
-      }
-    } finally {
-      r.disconnect();
-    }
-  }
+  if (available.has('mp_redis')) await deleteRedisKeys(scratch.redisA, scratch.redisB);
 });
 
 describe('multi-provider demo application', () => {

@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { probeService, serviceUrls } from '@koan/data/testing';
+import { serviceUrls } from '@koan/data/testing';
 import { backupEntity, restoreEntity } from '@koan/data-backup';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
+import { deleteRedisKeys, probeRedis } from './scratch-databases.js';
 
 const prefix = `rexp${randomBytes(3).toString('hex')}`;
 const RxSession = defineEntity({
@@ -19,15 +19,7 @@ const RxSession = defineEntity({
 });
 
 let env: Awaited<ReturnType<typeof makeContext>> | undefined;
-const skip = await probeService('redis', async () => {
-  const r = new Redis(serviceUrls.redis, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  try {
-    await r.connect();
-    await r.ping();
-  } finally {
-    r.disconnect();
-  }
-});
+const skip = await probeRedis();
 
 beforeAll(async () => {
   if (skip) return;
@@ -37,14 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   unregisterEntity('RxSession');
   await env?.cleanup();
-  if (skip) return;
-  const r = new Redis(serviceUrls.redis);
-  try {
-    const keys = await r.keys(`${prefix}*`);
-    if (keys.length) await r.del(...keys);
-  } finally {
-    r.disconnect();
-  }
+  if (!skip) await deleteRedisKeys(prefix);
 });
 
 describe('restoring records whose TTL ended after the backup', () => {

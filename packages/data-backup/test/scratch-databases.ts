@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { SourceConfig } from '@koan/data';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 
@@ -40,6 +41,37 @@ export async function probeDialect(dialect: Dialect): Promise<string | undefined
     const conn = await mysql.createConnection({ uri: serviceUrls.mysql, connectTimeout: 3000 });
     await conn.end();
   });
+}
+
+/** Undefined when Redis answers, else why its tests are skipped (CI=true fails instead). */
+export function probeRedis(): Promise<string | undefined> {
+  return probeService('redis', async () => {
+    const r = new Redis(serviceUrls.redis, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      await r.connect();
+      await r.ping();
+    } finally {
+      r.disconnect();
+    }
+  });
+}
+
+/** Deletes every Redis key that starts with one of `prefixes` (SCAN, bounded). */
+export async function deleteRedisKeys(...prefixes: string[]): Promise<void> {
+  const r = new Redis(serviceUrls.redis);
+  try {
+    for (const prefix of prefixes) {
+      let cursor = '0';
+      for (let i = 0; i < 10_000; i++) {
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        if (keys.length) await r.del(...keys);
+        cursor = next;
+        if (cursor === '0') break;
+      }
+    }
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** Text of a dialect script without a BOM and with LF line ends. */
