@@ -4,10 +4,10 @@
  * (and `unavailableProfiles` in --json), and a command limited to the unreachable profile fails with its error.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
+import { closedLoopbackPort, unreachableS3Settings } from '@koan/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/index.js';
 
@@ -34,17 +34,8 @@ async function run(argv: string[]) {
   return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
 }
 
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 beforeAll(async () => {
-  dead = await closedPort();
+  dead = await closedLoopbackPort();
   dir = mkdtempSync(join(tmpdir(), 'koan-cli-unavailable-'));
   writeFileSync(
     join(dir, 'koan.config.json'),
@@ -57,17 +48,7 @@ beforeAll(async () => {
             local: { Provider: 'local', Settings: { Root: './backups' } },
             s3: {
               Provider: 's3',
-              Settings: {
-                Bucket: 'backups',
-                Endpoint: `http://127.0.0.1:${dead}`,
-                ForcePathStyle: true,
-                Region: 'us-east-1',
-                AccessKeyId: 'test',
-                SecretAccessKey: 'test',
-                MaxRetries: 0,
-                RetryBaseDelayMs: 1,
-                RetryMaxDelayMs: 1,
-              },
+              Settings: unreachableS3Settings(dead),
             },
           },
         },

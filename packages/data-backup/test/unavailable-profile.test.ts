@@ -6,7 +6,6 @@
  * The unreachable profiles are real S3 and Azure Blob drivers pointed at a closed loopback port (connection refused
  * at once), with retries turned down so the test stays fast.
  */
-import { createServer } from 'node:net';
 import { defineEntity, KoanError, t, unregisterEntity } from '@koan/data';
 import {
   applyRetention,
@@ -22,6 +21,7 @@ import {
   planRetention,
   setBackupContext,
 } from '@koan/data-backup';
+import { closedLoopbackPort, unreachableAzureSettings, unreachableS3Settings } from '@koan/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 
@@ -32,17 +32,6 @@ const UpNote = defineEntity({
   fields: { id: t.integer(), text: t.string() },
 });
 
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-const FAST_FAIL = { maxRetries: 0, retryBaseDelayMs: 1, retryMaxDelayMs: 1 };
-
 let env: Awaited<ReturnType<typeof makeContext>>;
 let discovery: BackupDiscoveryService;
 let older: BackupResult;
@@ -50,32 +39,14 @@ let newer: BackupResult;
 let dead: number;
 
 beforeAll(async () => {
-  dead = await closedPort();
+  dead = await closedLoopbackPort();
   env = await makeContext(
     { up_mem: { provider: 'memory' } },
     {
       profiles: {
         local: { provider: 'local', settings: { root: 'backups' } },
-        s3: {
-          provider: 's3',
-          settings: {
-            bucket: 'backups',
-            endpoint: `http://127.0.0.1:${dead}`,
-            forcePathStyle: true,
-            region: 'us-east-1',
-            accessKeyId: 'test',
-            secretAccessKey: 'test',
-            ...FAST_FAIL,
-          },
-        },
-        azure: {
-          provider: 'azure-blob',
-          settings: {
-            connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.from('k'.repeat(64)).toString('base64')};BlobEndpoint=http://127.0.0.1:${dead}/devstoreaccount1;`,
-            containerName: 'backups',
-            ...FAST_FAIL,
-          },
-        },
+        s3: { provider: 's3', settings: unreachableS3Settings(dead) },
+        azure: { provider: 'azure-blob', settings: unreachableAzureSettings(dead) },
       },
     },
   );

@@ -4,12 +4,12 @@
  * `unavailableProfiles`; a query limited to the unreachable profile fails with its error code.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, t, unregisterEntity } from '@koan/data';
 import { BackupContext, type BackupResult, BackupService } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
+import { closedLoopbackPort, unreachableS3Settings } from '@koan/storage/testing';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupApi, shutdownBackupApi } from '../src/index.js';
@@ -27,17 +27,8 @@ let context: BackupContext;
 let app: Hono;
 let backup: BackupResult;
 
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 beforeAll(async () => {
-  dead = await closedPort();
+  dead = await closedLoopbackPort();
   dir = mkdtempSync(join(tmpdir(), 'koan-backup-http-unavailable-'));
   const runtime = new DataRuntime({ cwd: dir, sources: { http_up_mem: { provider: 'memory' } } });
   const storage = await StorageProfiles.load(
@@ -45,20 +36,7 @@ beforeAll(async () => {
       defaultProfile: 'local',
       profiles: {
         local: { provider: 'local', settings: { root: join(dir, 'backups') } },
-        s3: {
-          provider: 's3',
-          settings: {
-            bucket: 'backups',
-            endpoint: `http://127.0.0.1:${dead}`,
-            forcePathStyle: true,
-            region: 'us-east-1',
-            accessKeyId: 'test',
-            secretAccessKey: 'test',
-            maxRetries: 0,
-            retryBaseDelayMs: 1,
-            retryMaxDelayMs: 1,
-          },
-        },
+        s3: { provider: 's3', settings: unreachableS3Settings(dead) },
       },
     },
     { cwd: dir },

@@ -8,3 +8,4 @@ export {
   readAll,
   type StorageConformanceOptions,
 } from './conformance.js';
+export { closedLoopbackPort, unreachableAzureSettings, unreachableS3Settings } from './unreachable.js';
