@@ -63,11 +63,7 @@ afterAll(async () => {
   await env.cleanup();
 });
 
-function checkProgress(
-  events: readonly ProgressEvent[],
-  operation: 'backup' | 'restore' | 'validate',
-  total: number,
-): void {
+function checkProgress(events: readonly ProgressEvent[], operation: 'backup' | 'restore', total: number): void {
   expect(events[0]!.phase).toBe('start');
   expect(events.at(-1)!.phase).toBe('done');
   expect(events.every((e) => e.operation === operation)).toBe(true);

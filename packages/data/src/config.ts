@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { SettingKind } from './adapter.js';
 import { ConfigError } from './errors.js';
 
 /** Objects whose keys are user-chosen names: their keys are kept as written. */
@@ -241,17 +242,29 @@ export function conformToSchema(schema: z.ZodType, value: unknown): unknown {
       return value;
     }
     case 'number':
-      return typeof value === 'string' && DECIMAL.test(value) ? Number(value) : value;
+      return valueAs('number', value);
     case 'boolean':
-      return typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value;
+      return valueAs('boolean', value);
     case 'string':
     case 'enum':
     case 'literal':
     case 'template_literal':
-      return envText(value) ?? value;
+      return valueAs('text', value);
     default:
       return value;
   }
+}
+
+/**
+ * `value` as a setting of `kind` wants it, when it is configuration text: `"250"` → 250, `"True"` → true, a JSON
+ * environment value back to its exact text. Anything else is returned unchanged (for the caller to refuse). The one
+ * conversion rule of config sections (`conformToSchema`) and provider settings (`DataProvider.settings`).
+ */
+export function valueAs(kind: SettingKind, value: unknown): unknown {
+  if (kind === 'text') return envText(value) ?? value;
+  if (typeof value !== 'string') return value;
+  if (kind === 'number') return DECIMAL.test(value) ? Number(value) : value;
+  return /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value;
 }
 
 /** The schema of the value at `path` inside `schema`, if it can be told. */

@@ -1,5 +1,5 @@
 import type { DataAdapter, DataProvider, SettingKind } from './adapter.js';
-import { dataConfigSchema, describeGiven, ENV_TEXT, loadKoanConfig, parseConfigSection } from './config.js';
+import { dataConfigSchema, describeGiven, loadKoanConfig, parseConfigSection, valueAs } from './config.js';
 import { ConfigError, DataError } from './errors.js';
 
 /** One configured source: a provider name and its settings. */
@@ -33,8 +33,6 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   redis: '@koan/data-redis',
   lancedb: '@koan/data-lancedb',
 };
-
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /**
  * The settings a provider that declares them (`DataProvider.settings`) gets: keys matched case-insensitively to the ones
@@ -82,18 +80,10 @@ export function providerSettings(
 
 const INVALID = Symbol('invalid');
 
+/** `value` converted to `kind` (see `valueAs`), or INVALID when it is not one. */
 function convert(kind: SettingKind, value: unknown): unknown {
-  if (kind === 'text') {
-    if (typeof value === 'string') return value;
-    const text = value !== null && typeof value === 'object' ? (value as { [ENV_TEXT]?: string })[ENV_TEXT] : undefined;
-    return text ?? INVALID;
-  }
-  if (kind === 'number') {
-    if (typeof value === 'number') return value;
-    return typeof value === 'string' && DECIMAL.test(value) ? Number(value) : INVALID;
-  }
-  if (typeof value === 'boolean') return value;
-  return typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : INVALID;
+  const v = valueAs(kind, value);
+  return typeof v === (kind === 'text' ? 'string' : kind) ? v : INVALID;
 }
 
 /**
