@@ -29,11 +29,13 @@ import {
   entityEntryName,
   FORMAT_VERSION,
   MANIFEST_ENTRY,
+  type OmittedObject,
   SCHEMAS_ENTRY,
   uuidv7,
 } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { type BackupTarget, type EntityFilter, forEachLimit, selectTargets } from './select.js';
+import type { SourceStructure } from './verify.js';
 
 const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -77,6 +79,11 @@ export interface GlobalBackupOptions extends BackupOptions, EntityFilter {
   readonly continueOnError?: boolean;
   /** Also back up tables of the sources that no code declares (introspection). Default false. */
   readonly introspect?: boolean;
+  /**
+   * What the sources hold that this backup leaves out, with why (tables excluded by the user, views...): recorded in
+   * the manifest's `omitted`. `planBackup` fills it; callers that pick their own targets may give it.
+   */
+  readonly omitted?: readonly OmittedObject[];
 }
 
 /** What a backup returns: the manifest plus where the archive is. */
@@ -126,7 +133,7 @@ async function* encodeBatches(
 ): AsyncGenerator<string> {
   for await (const batch of batches) {
     let text = '';
-    for (const record of batch) text += `${encodeRecordLine(schema, record)}\n`;
+    for (const record of batch) text += `${encodeRecordLine(schema, record, 'text')}\n`;
     onBatch(batch.length, Buffer.byteLength(text));
     yield text;
   }
@@ -189,6 +196,9 @@ export async function runBackup(
     store: StoreDescription;
   }[] = [];
   const sources = new Map<string, { name: string; provider: string; consistency: Consistency }>();
+  /** The native structure of each source whose adapter captures one (same-provider restores replay it). */
+  const structures: SourceStructure[] = [];
+  const omitted: OmittedObject[] = [...(options.omitted ?? [])];
   const writer = new ZipWriter({ compress: r.compress, level: r.level });
   // The upload reads `output` and sees its errors; this keeps an abort before the upload starts reading from being
   // an unhandled 'error' event.
@@ -253,7 +263,8 @@ export async function runBackup(
         progress.bytes += bytes;
         progress.emit('progress', current);
       };
-      const exportOptions = { batchSize: r.batchSize, ...(signal ? { signal } : {}) };
+      // json fields come as their exact text (JsonText), never rounded through JavaScript values.
+      const exportOptions = { batchSize: r.batchSize, exactJson: true, ...(signal ? { signal } : {}) };
       // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding; their
       // lines are counted once, by the archive writer as it hashes them.
       const rendered = reader.exportJsonLines !== undefined && (reader.jsonLinesSupported?.(schema) ?? true);
@@ -350,6 +361,7 @@ export async function runBackup(
     ...(outcome.errorMessage !== undefined ? { errorMessage: outcome.errorMessage } : {}),
     storageProfile: r.profile,
     entities,
+    ...(omitted.length ? { omitted } : {}),
     sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
     verification: {
       totalItemCount: outcome.totalItemCount,
@@ -405,6 +417,21 @@ export async function runBackup(
           return { consistency: reader.consistency };
         });
         sources.set(source, { name: source, provider: adapter.provider, consistency: result.consistency });
+        if (r.includeSchema && adapter.structure) {
+          // The tables' own DDL, so a restore into the same kind of store recreates them exactly. What the
+          // structure does not recreate (functions, triggers...) is named in the manifest, never dropped silently.
+          const captured = group.filter((t) =>
+            entities.some((e) => e.status === 'Completed' && e.entityType === t.entity.schema.name && e.set === t.set),
+          );
+          if (captured.length) {
+            const structure = await adapter.structure.capture(
+              captured.map((t) => ({ entity: t.entity.schema, set: t.set })),
+            );
+            structures.push({ source, structure });
+            for (const n of structure.notCaptured)
+              omitted.push({ source, name: n.name, kind: n.kind, reason: n.reason });
+          }
+        }
       } catch (e) {
         // The source failed as a whole (connecting, or its snapshot): each entity set not yet attempted fails with it.
         const pending = group.filter((t) => !started.has(t));
@@ -420,9 +447,14 @@ export async function runBackup(
     entities.sort((a, b) => a.storageFile.localeCompare(b.storageFile));
     if (r.includeSchema) {
       snapshots.sort((a, b) => `${a.entityType}@${a.set}`.localeCompare(`${b.entityType}@${b.set}`));
+      structures.sort((a, b) => a.source.localeCompare(b.source));
       const stats = await writer.addBuffer(
         SCHEMAS_ENTRY,
-        JSON.stringify({ formatVersion: FORMAT_VERSION, entities: snapshots }, null, 2),
+        JSON.stringify(
+          { formatVersion: FORMAT_VERSION, entities: snapshots, ...(structures.length ? { structures } : {}) },
+          null,
+          2,
+        ),
       );
       checksums[SCHEMAS_ENTRY] = stats.sha256;
     }

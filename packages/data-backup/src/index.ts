@@ -60,21 +60,24 @@ export {
   type HealthStatus,
   MANIFEST_ENTRY,
   manifestSchema,
+  type OmittedObject,
   SCHEMAS_ENTRY,
   sidecarSchema,
   type ValidationResult,
 } from './manifest.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
+  archivedEntity,
   type EntityRestoreReport,
   type GlobalRestoreOptions,
   type RecordTransform,
   type RestoreOptions,
   type RestoreReport,
+  type RestoreStatus,
   restoreAllEntities,
   restoreEntity,
   runRestore,
 } from './restore.js';
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
 export { BackupService, DataBackup, RestoreService } from './services.js';
-export { readContents, type SchemaSnapshot, verifyEntries } from './verify.js';
+export { readContents, type SchemaSnapshot, type SourceStructure, verifyEntries } from './verify.js';

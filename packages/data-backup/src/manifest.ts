@@ -1,12 +1,20 @@
 /**
- * The archive manifest, format version 1. `manifest.json` inside the archive and the `.manifest.json`
- * sidecar beside it hold the same manifest; the sidecar adds `archive` (key, size, SHA-256 of the ZIP)
- * and, once validated, `validation`. The JSON Schema is published at `schema/manifest.v1.schema.json`.
+ * The archive manifest, format version 2 (format 1 archives are still read). `manifest.json` inside the archive and
+ * the `.manifest.json` sidecar beside it hold the same manifest; the sidecar adds `archive` (key, size, SHA-256 of the
+ * ZIP) and, once validated, `validation`. The JSON Schema is published at `schema/manifest.v2.schema.json`.
+ *
+ * Format 2 differs from 1 in the entity lines (json fields are strings holding their exact JSON text, see
+ * `@koan/data`'s codec), in key types (any ordered type, or `none` for a table without a primary key), and in
+ * `omitted`: what the backup does not hold, and why.
  */
+import { KEY_TYPES, LINE_FORMAT } from '@koan/data';
 import { z } from 'zod';
 import { BackupError } from './errors.js';
 
-export const FORMAT_VERSION = 1;
+/** The manifest format written today; its entity lines use `@koan/data`'s line format of the same number. */
+export const FORMAT_VERSION = LINE_FORMAT;
+/** Every manifest format this version reads. */
+export const READABLE_FORMATS = [1, 2] as const;
 
 export const backupStatuses = ['InProgress', 'Completed', 'PartiallyCompleted', 'Failed', 'Cancelled'] as const;
 export type BackupStatus = (typeof backupStatuses)[number];
@@ -22,7 +30,9 @@ export const entityManifestSchema = z.object({
   set: z.string().min(1).describe('Set (partition); "root" is the default set'),
   source: z.string().min(1),
   provider: z.string().min(1),
-  keyType: z.enum(['string', 'uuid', 'integer']),
+  keyType: z
+    .enum(KEY_TYPES as [string, ...string[]])
+    .describe('Type of the key field; "none" for a table without a primary key (every row kept, restored by insert)'),
   itemCount: z.number().int().nonnegative(),
   sizeBytes: z.number().int().nonnegative().describe('Uncompressed bytes of the JSONL entry'),
   compressedSizeBytes: z.number().int().nonnegative(),
@@ -52,8 +62,19 @@ export const validationResultSchema = z.object({
 });
 export type ValidationResult = z.infer<typeof validationResultSchema>;
 
+/** Something of a source that the backup does not hold, named with why (never left out without a word). */
+export const omittedSchema = z.object({
+  source: z.string().min(1),
+  /** The table, view, function... (`namespace.name` outside the source's default namespace). */
+  name: z.string().min(1),
+  /** `table`, `entity`, `view`, `materialized view`, `partition`, `function`, `trigger`... */
+  kind: z.string().min(1),
+  reason: z.string().min(1),
+});
+export type OmittedObject = z.infer<typeof omittedSchema>;
+
 export const manifestSchema = z.object({
-  formatVersion: z.literal(FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(2)]),
   id: z
     .string()
     .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
@@ -67,6 +88,12 @@ export const manifestSchema = z.object({
   errorMessage: z.string().optional(),
   storageProfile: z.string().min(1),
   entities: z.array(entityManifestSchema),
+  omitted: z
+    .array(omittedSchema)
+    .optional()
+    .describe(
+      'What the sources hold that this backup does not: tables excluded by the user (with why), views and other objects that are not data, structure that is not recreated (functions, triggers)',
+    ),
   sources: z.array(z.object({ name: z.string(), provider: z.string(), consistency: z.enum(['snapshot', 'fuzzy']) })),
   verification: z.object({
     totalItemCount: z.number().int().nonnegative(),

@@ -5,19 +5,23 @@ import {
   type DataAdapter,
   DataError,
   type DataRecord,
+  type DataRuntime,
   type DataWriter,
   decodeRecord,
   describeKey,
-  type Entity,
+  Entity,
   type EntitySchema,
+  type FieldsShape,
   getEntity,
   type ImportMode,
   type ImportResult,
   isAbortError,
+  type JsonEncoding,
+  jsonEncodingOf,
   KoanError,
   normalizeRecord,
   normalizeValue,
-  registerSchema,
+  type StructureTarget,
   throwIfAborted,
 } from '@koan/data';
 import type { ZipReader } from './archive/index.js';
@@ -28,7 +32,13 @@ import { archiveHashProblem, locateBackup, openArchive } from './locate.js';
 import type { EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { forEachLimit, matchesFilter } from './select.js';
-import { type ArchiveContents, readContents, type SchemaSnapshot, verifyEntries } from './verify.js';
+import {
+  type ArchiveContents,
+  readContents,
+  type SchemaSnapshot,
+  type SourceStructure,
+  verifyEntries,
+} from './verify.js';
 
 /** A per-entity hook that upgrades archived records to the current schema. Return `undefined` to skip a record. */
 export type RecordTransform = (
@@ -68,6 +78,13 @@ export interface RestoreOptions {
   readonly batchSize?: number;
   /** Report what would change and write nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Restoring into the same kind of store the backup came from (PostgreSQL into PostgreSQL...), create missing tables
+   * from the archived native structure: the source's own column types, defaults, identity/serial/AUTO_INCREMENT with
+   * the sequence where it was, generated columns, checks, keys, indexes and foreign keys, enums and domains. Default
+   * true. `false` creates missing tables from the field types, as for another kind of store.
+   */
+  readonly structure?: boolean;
   /**
    * What to do when an entity's archived schema differs from its current one (see {@link SchemaDrift}):
    * - `strict` (default): any difference (field added, removed or retyped, nullability, optionality or decimal size
@@ -131,13 +148,23 @@ export interface EntityRestoreReport {
   error?: string;
 }
 
+/**
+ * The outcome of a whole restore: `Completed` when every selected entity set was restored (or skipped because it had
+ * failed during the backup), `PartiallyCompleted` when some failed (lenient schema policy), `Failed` when none was
+ * restored, `DryRun` for a dry run (see each entity's status for what would fail).
+ */
+export type RestoreStatus = 'Completed' | 'PartiallyCompleted' | 'Failed' | 'DryRun';
+
 export interface RestoreReport {
   readonly backupId: string;
   readonly backupName: string;
   readonly storageProfile: string;
+  readonly status: RestoreStatus;
   readonly validated: boolean;
   readonly dryRun: boolean;
   readonly entities: EntityRestoreReport[];
+  /** Tables created from the archived native structure (`namespace.table`), by target source. */
+  readonly createdTables: { readonly source: string; readonly tables: readonly string[] }[];
   readonly totalRecords: number;
   readonly durationMs: number;
   readonly drift: SchemaDrift[];
@@ -153,6 +180,10 @@ interface Plan {
   readonly transform: RecordTransform | undefined;
   /** Why this entity cannot be restored (lenient policy: drift without a bridge); it is reported `Failed`. */
   readonly blocked: string | undefined;
+  /** The archived native structure of the entity's source, when the archive has one. */
+  readonly structure: SourceStructure | undefined;
+  /** How the archive's lines spell json fields (by its format version). */
+  readonly json: JsonEncoding;
 }
 
 function orderByDependencies(plans: Plan[]): Plan[] {
@@ -241,7 +272,7 @@ async function* decodeLines(
       }
       let decoded: DataRecord;
       try {
-        const { record, unknown } = decodeRecord(plan.archived, parsed as Record<string, unknown>);
+        const { record, unknown } = decodeRecord(plan.archived, parsed as Record<string, unknown>, plan.json);
         if (unknown.length) throw new Error(`fields not in the archived schema: ${unknown.join(', ')}`);
         decoded = record;
       } catch (e) {
@@ -358,6 +389,8 @@ export async function runRestore(
         drift,
         transform,
         blocked,
+        structure: contents.structures.find((x) => x.source === item.source),
+        json: jsonEncodingOf(manifest.formatVersion),
       });
     }
     const unknownSets = (options.sets ?? []).filter(
@@ -427,10 +460,13 @@ export async function runRestore(
         );
     }
     throwIfAborted(signal);
+    // A table without a primary key cannot be merged by key: refused before anything is written.
+    if (!options.dryRun) await refuseKeylessMerges(context.runtime, plans, mode, options.replaceExisting ?? false);
     progress.emit('start');
     const bySource = new Map<string, Plan[]>();
     for (const p of plans) bySource.set(p.schema.source, [...(bySource.get(p.schema.source) ?? []), p]);
     const write = { ...options, mode, batchSize };
+    const createdTables: { source: string; tables: string[] }[] = [];
     await forEachLimit([...bySource.entries()], maxConcurrency, async ([source, group]) => {
       const adapter = await context.runtime.adapter(source);
       const ordered = orderByDependencies(group);
@@ -447,17 +483,26 @@ export async function runRestore(
         for (const plan of runnable) reports.push(await dryRunOne(adapter, reader, plan, write, progress));
         return;
       }
-      for (const plan of runnable) await plan.entity.ensure(adapter, plan.targetSet);
-      await restoreSource(adapter, reader, runnable, write, progress, reports);
+      // Into the same kind of store, missing tables are created from the archived native structure (inside the
+      // restore's transaction where the store's DDL is transactional); into another, from the field types.
+      const structured =
+        options.structure !== false && adapter.structure
+          ? runnable.filter((p) => replaysStructure(p, adapter.provider))
+          : [];
+      for (const plan of runnable) if (!structured.includes(plan)) await plan.entity.ensure(adapter, plan.targetSet);
+      const created = await restoreSource(adapter, reader, runnable, structured, write, progress, reports);
+      if (created.length) createdTables.push({ source, tables: created });
     });
     progress.emit('done');
     return {
       backupId: manifest.id,
       backupName: manifest.name,
       storageProfile: located.profile,
+      status: restoreStatus(reports, options.dryRun ?? false),
       validated: validate,
       dryRun: options.dryRun ?? false,
       entities: reports,
+      createdTables,
       totalRecords: reports.reduce((n, r) => n + r.inserted + r.updated, 0),
       durationMs: performance.now() - started,
       drift: plans.flatMap((p) => (p.drift && !p.drift.identical ? [p.drift] : [])),
@@ -476,6 +521,52 @@ export async function runRestore(
   } finally {
     await reader.close();
   }
+}
+
+/** The status of a whole restore from its entities' (see {@link RestoreStatus}). */
+function restoreStatus(reports: readonly EntityRestoreReport[], dryRun: boolean): RestoreStatus {
+  if (dryRun) return 'DryRun';
+  const failed = reports.filter((r) => r.status === 'Failed').length;
+  if (failed === 0) return 'Completed';
+  return failed === reports.length ? 'Failed' : 'PartiallyCompleted';
+}
+
+/** Whether a restore of `plan` into a store of `provider` replays the archived native structure of its source. */
+function replaysStructure(plan: Plan, provider: string): boolean {
+  const { schema, archived, structure } = plan;
+  return (
+    structure !== undefined &&
+    structure.structure.provider === provider &&
+    plan.targetSet === plan.item.set &&
+    (schema.table ?? schema.name) === (archived.table ?? archived.name) &&
+    (schema.namespace ?? '') === (archived.namespace ?? '')
+  );
+}
+
+/**
+ * Tables without a primary key hold rows no key can match, so a merge (upsert) into one that already has rows would
+ * duplicate them: such a restore is refused before anything is written, saying what to do instead.
+ */
+async function refuseKeylessMerges(
+  runtime: DataRuntime,
+  plans: readonly Plan[],
+  mode: ImportMode,
+  replaceExisting: boolean,
+): Promise<void> {
+  if (mode !== 'upsert' || replaceExisting) return;
+  const problems: string[] = [];
+  for (const plan of plans) {
+    if (!plan.schema.keyless || plan.blocked) continue;
+    const adapter = await runtime.adapter(plan.schema.source);
+    if (await holdsRecords(adapter, plan.schema, plan.targetSet))
+      problems.push(
+        `${plan.schema.name}@${plan.targetSet} has no primary key and already holds rows: a merge cannot match rows by key and would duplicate them. Restore with replaceExisting (CLI --replace: empties it first) or mode "insert" (CLI --mode insert: appends every archived row).`,
+      );
+  }
+  if (problems.length)
+    throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
+      details: { problems },
+    });
 }
 
 function emptyReport(item: EntityManifest, targetSet: string, source: string, provider: string): EntityRestoreReport {
@@ -628,7 +719,7 @@ function lineError(plan: Plan, batch: { firstLine: number; lines: string[] }, ca
     try {
       const value = JSON.parse(batch.lines[i]!) as unknown;
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
-      decodeRecord(plan.archived, value as Record<string, unknown>);
+      decodeRecord(plan.archived, value as Record<string, unknown>, plan.json);
     } catch (e) {
       return new BackupError(
         'ARCHIVE_CORRUPT',
@@ -714,7 +805,7 @@ async function findLine(reader: ZipReader, plan: Plan, visit: (line: string, ind
 
 /** One archive line decoded with the archived schema; throws when it does not parse or has unknown fields. */
 function decodeLine(plan: Plan, line: string): DataRecord {
-  const { record, unknown } = decodeRecord(plan.archived, JSON.parse(line) as Record<string, unknown>);
+  const { record, unknown } = decodeRecord(plan.archived, JSON.parse(line) as Record<string, unknown>, plan.json);
   if (unknown.length) throw new Error(`fields not in the archived schema: ${unknown.join(', ')}`);
   return record;
 }
@@ -775,17 +866,21 @@ async function dryRunOne(
 }
 
 /**
- * Writes the entities of one source in one transaction (where the adapter has them): with `replaceExisting` the
- * target sets are cleared first (children before parents), then each entity is written, parents first.
+ * Writes the entities of one source in one transaction (where the adapter has them): the missing tables of
+ * `structured` plans are created from their archived native structure first, with `replaceExisting` the target sets
+ * are cleared (children before parents), then each entity is written, parents first, and last the adapter finishes
+ * the tables (indexes and foreign keys of created tables, sequences advanced past the restored values). Returns the
+ * tables created from the structure.
  */
 async function restoreSource(
   adapter: DataAdapter,
   reader: ZipReader,
   plans: readonly Plan[],
+  structured: readonly Plan[],
   options: WriteOptions,
   progress: ProgressTracker,
   out: EntityRestoreReport[],
-): Promise<void> {
+): Promise<string[]> {
   const signal = options.signal;
   const reports = plans.map((p) => emptyReport(p.item, p.targetSet, p.schema.source, adapter.provider));
   out.push(...reports);
@@ -799,9 +894,20 @@ async function restoreSource(
   if (options.mode === 'upsert')
     for (const p of plans)
       if (options.replaceExisting || !(await holdsRecords(adapter, p.schema, p.targetSet))) emptyTargets.add(target(p));
+  // Structured plans grouped by the archived structure they replay (an archive may hold several sources).
+  const byStructure = new Map<SourceStructure, Plan[]>();
+  for (const p of structured) byStructure.set(p.structure!, [...(byStructure.get(p.structure!) ?? []), p]);
+  const targetsOf = (ps: readonly Plan[]): StructureTarget[] => ps.map((p) => ({ entity: p.schema, set: p.targetSet }));
+  const created: string[] = [];
+  const createdBy = new Map<SourceStructure, string[]>();
   try {
     await adapter.transaction(
       async (tx: DataWriter) => {
+        for (const [ss, ps] of byStructure) {
+          const made = await adapter.structure!.createMissing(tx, ss.structure, targetsOf(ps));
+          createdBy.set(ss, made);
+          created.push(...made);
+        }
         // Parents are written first; deferring the store's foreign-key checks to the commit also lets cycles and
         // self-references to later rows load. The adapter checks before committing and names a violating record.
         await tx.deferConstraints?.();
@@ -824,6 +930,7 @@ async function restoreSource(
           const importOptions = {
             mode: intoEmpty ? ('insert' as const) : options.mode,
             bulk: options.optimizeForBulkInsert ?? true,
+            json: plan.json,
             ...(signal ? { signal } : {}),
           };
           const counted = (n: number, r: ImportResult | undefined) => {
@@ -884,10 +991,21 @@ async function restoreSource(
           progress.emit('entity-done', current);
         }
         inFlight = -1;
+        if (adapter.structure) {
+          // Indexes, foreign keys and sequences of the created tables; sequences of every other table advanced past
+          // the restored values, so the application's next insert with a default id does not collide.
+          for (const [ss, ps] of byStructure)
+            await adapter.structure.finish(tx, ss.structure, targetsOf(ps), createdBy.get(ss) ?? []);
+          const rest = plans.filter((p) => !structured.includes(p));
+          if (rest.length) await adapter.structure.finish(tx, undefined, targetsOf(rest), []);
+        }
       },
       signal ? { signal } : {},
     );
+    return created;
   } catch (e) {
+    // Tables created outside the transaction (stores whose DDL commits) are dropped again: nothing half-made stays.
+    if (created.length) await adapter.structure?.discardCreated?.(created).catch(() => undefined);
     const rolledBack = adapter.capabilities.transactions;
     const failedPlan = plans[inFlight];
     for (let i = 0; i < plans.length; i++) {
@@ -962,26 +1080,36 @@ export function restoreAllEntities(
       ),
     (item, snapshot) => {
       const targetSet = options.setMap?.[item.entityType] ?? options.targetSet ?? item.set;
-      let entity = getEntity(item.entityType);
-      if (!entity && options.targetSource && snapshot) {
-        const s = snapshot.schema;
-        entity = registerSchema(
-          buildSchema(
-            {
-              name: s.name,
-              key: s.key,
-              fields: s.fields,
-              source: options.targetSource,
-              ...(s.table ? { table: s.table } : {}),
-              ...(s.keyFields ? { keyFields: s.keyFields } : {}),
-            },
-            'introspected',
-          ),
-        );
-      }
+      const declared = getEntity(item.entityType);
+      const entity =
+        declared ??
+        (options.targetSource && snapshot
+          ? archivedEntity(snapshot.schema, options.targetSource, context.runtime)
+          : undefined);
       if (!entity) return undefined;
       return { entity: entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime), targetSet };
     },
     options,
   );
+}
+
+/**
+ * The entity an archived schema describes, living in `source` of `runtime`: every part of the schema is kept (its
+ * table and namespace, a composite key's `keyFields`, a keyless table), only the source changes. Nothing is registered
+ * in the process-wide entity registry.
+ */
+export function archivedEntity(schema: EntitySchema, source: string, runtime: DataRuntime): Entity {
+  const rebuilt = buildSchema(
+    {
+      name: schema.name,
+      fields: schema.fields,
+      source,
+      ...(schema.keyless ? { keyless: true } : { key: schema.key }),
+      ...(schema.keyFields ? { keyFields: schema.keyFields } : {}),
+      ...(schema.table ? { table: schema.table } : {}),
+      ...(schema.namespace ? { namespace: schema.namespace } : {}),
+    },
+    schema.origin ?? 'introspected',
+  );
+  return new Entity(rebuilt, {} as FieldsShape, runtime);
 }

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { decodeRecord, type EntitySchema, type StoreDescription } from '@koan/data';
+import {
+  decodeRecord,
+  type EntitySchema,
+  jsonEncodingOf,
+  keyFieldsOf,
+  type NativeStructure,
+  type StoreDescription,
+} from '@koan/data';
 import { StorageError } from '@koan/storage';
 import { hashEntry, type LinesResult, type ZipReader } from './archive/index.js';
 import { BackupError } from './errors.js';
@@ -41,10 +48,18 @@ export interface SchemaSnapshot {
   readonly store: StoreDescription;
 }
 
+/** The native structure (DDL) of one archived source, for same-provider restores. */
+export interface SourceStructure {
+  readonly source: string;
+  readonly structure: NativeStructure;
+}
+
 export interface ArchiveContents {
   readonly manifest: BackupManifest;
   readonly checksums: ChecksumsFile;
   readonly snapshots: readonly SchemaSnapshot[] | undefined;
+  /** The native structure of each archived source whose adapter captures one (archives of format 2 and later). */
+  readonly structures: readonly SourceStructure[];
 }
 
 export interface VerifyReport {
@@ -102,7 +117,7 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
     const i = parsed.error.issues[0];
     throw new BackupError(
       'ARCHIVE_CORRUPT',
-      `manifest.json does not match the v1 manifest schema at ${i?.path.join('.') || '(root)'}: ${i?.message}`,
+      `manifest.json does not match the manifest schema (formats 1 and 2) at ${i?.path.join('.') || '(root)'}: ${i?.message}`,
       {
         details: { entry: MANIFEST_ENTRY },
       },
@@ -135,6 +150,7 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
     );
   const checksums = checksumsSchema.parse(c.value);
   let snapshots: SchemaSnapshot[] | undefined;
+  let structures: SourceStructure[] = [];
   if (manifest.options.includeSchemaSnapshot) {
     const s = await readJson(reader, SCHEMAS_ENTRY);
     const digest = createHash('sha256').update(s.bytes).digest('hex');
@@ -144,9 +160,11 @@ export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): 
         `${SCHEMAS_ENTRY} does not match its checksum: the archive was altered.`,
         { details: { entry: SCHEMAS_ENTRY } },
       );
-    snapshots = (s.value as { entities: SchemaSnapshot[] }).entities;
+    const file = s.value as { entities: SchemaSnapshot[]; structures?: SourceStructure[] };
+    snapshots = file.entities;
+    structures = file.structures ?? [];
   }
-  return { manifest, checksums, snapshots };
+  return { manifest, checksums, snapshots, structures };
 }
 
 /** The manifest's `storedHash` (archives that record it) against the SHA-256 of the entry's stored bytes. */
@@ -175,6 +193,7 @@ export async function verifyEntries(
 ): Promise<VerifyReport> {
   const report: VerifyReport = { issues: [], warnings: [], checkedEntries: 0, checkedLines: 0 };
   const { manifest, checksums, snapshots } = contents;
+  const json = jsonEncodingOf(manifest.formatVersion);
   const listed = new Set(Object.keys(checksums.files));
   for (const entry of reader.entries) {
     if (entry.name === MANIFEST_ENTRY || entry.name === CHECKSUMS_ENTRY) continue;
@@ -230,13 +249,14 @@ export async function verifyEntries(
             }
             if (snapshot) {
               try {
-                const { unknown } = decodeRecord(snapshot.schema, value as Record<string, unknown>);
+                const { unknown } = decodeRecord(snapshot.schema, value as Record<string, unknown>, json);
                 if (unknown.length)
                   report.issues.push(
                     `${e.storageFile} line ${lineNo}: fields not in the schema snapshot: ${unknown.join(', ')}`,
                   );
-                if ((value as Record<string, unknown>)[snapshot.schema.key] === undefined)
-                  report.issues.push(`${e.storageFile} line ${lineNo}: no key field "${snapshot.schema.key}"`);
+                for (const key of keyFieldsOf(snapshot.schema))
+                  if ((value as Record<string, unknown>)[key] === undefined)
+                    report.issues.push(`${e.storageFile} line ${lineNo}: no key field "${key}"`);
               } catch (err) {
                 report.issues.push(`${e.storageFile} line ${lineNo}: ${(err as Error).message}`);
               }

@@ -362,7 +362,7 @@ function column(name: string): string {
 }
 
 function literal(value: KeyValue): string {
-  return typeof value === 'number' ? String(value) : `'${value.replaceAll("'", "''")}'`;
+  return typeof value === 'number' || typeof value === 'bigint' ? String(value) : `'${value.replaceAll("'", "''")}'`;
 }
 
 function inList(entity: EntitySchema, keys: readonly KeyValue[]): string {

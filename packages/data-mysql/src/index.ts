@@ -9,7 +9,7 @@ import type { DataProvider } from '@koan/data';
 import { MysqlAdapter, type MysqlSettings } from './mysql-adapter.js';
 
 export { MysqlAdapter, type MysqlSettings } from './mysql-adapter.js';
-export { ENTITY_COMMENT_PREFIX, type SkippedTable } from './mysql-introspector.js';
+export { ENTITY_COMMENT_PREFIX } from './mysql-introspector.js';
 export { columnType, MAX_STRING_KEY_LENGTH, MYSQL_TYPE_MAPPING } from './mysql-types.js';
 
 /** Creates an adapter; call `init()` before use (the data runtime does). */

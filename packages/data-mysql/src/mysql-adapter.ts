@@ -16,6 +16,7 @@ import {
   fieldNote,
   type ImportOptions,
   type ImportResult,
+  type IntrospectionResult,
   importEachBatch,
   type KeyValue,
   keyFieldsOf,
@@ -39,7 +40,7 @@ import {
   escape as sqlEscape,
 } from 'mysql2/promise';
 import { LineChunks, type RowValues, rowLines, rowLinesSupported } from './line-render.js';
-import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase, type SkippedTable } from './mysql-introspector.js';
+import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase } from './mysql-introspector.js';
 import {
   ABSENT_COLUMN,
   absentList,
@@ -648,7 +649,7 @@ export class MysqlAdapter implements DataAdapter {
         })(),
         options,
       );
-    return this.#import(session, entity, set, decodeArchiveLines(entity, lines), options);
+    return this.#import(session, entity, set, decodeArchiveLines(entity, lines, options.json ?? 'text'), options);
   }
 
   async #importLineStream(
@@ -663,7 +664,7 @@ export class MysqlAdapter implements DataAdapter {
       return importEachBatch(batches, (lines) => this.#importLines(session, entity, set, lines, options));
     session.state?.written.set(physicalName(entity, set), { entity, set });
     const plan = this.#plan(entity, set);
-    const transcoder = lineTranscoder(entity, plan.target);
+    const transcoder = lineTranscoder(entity, plan.target, options.json ?? 'text');
     const { signal } = options;
     let count = 0;
     const body = async function* () {
@@ -1055,13 +1056,10 @@ export class MysqlAdapter implements DataAdapter {
     return this.#use(POOLED, (conn) => describeTable(conn, physicalName(entity, set)));
   }
 
-  /** Tables the last `introspect()` left out, with the reason (composite key, unsupported column type...). */
-  introspectionSkipped: readonly SkippedTable[] = [];
-
-  async introspect(): Promise<EntitySchema[]> {
+  /** The tables as entities, with the tables it had to leave out and why, and the views (see `DataAdapter.introspect`). */
+  async introspect(): Promise<IntrospectionResult> {
     const { schemas, skipped } = await this.#use(POOLED, (conn) => introspectDatabase(conn, this.#source));
-    this.introspectionSkipped = Object.freeze(skipped);
-    return schemas;
+    return { entities: schemas, skipped, notData: [] };
   }
 
   async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {

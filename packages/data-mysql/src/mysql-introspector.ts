@@ -3,6 +3,7 @@ import {
   entityNamesForTables,
   type FieldSpec,
   fieldFromNote,
+  type SkippedTable,
   type StoreDescription,
 } from '@koan/data';
 import type { PoolConnection } from 'mysql2/promise';
@@ -10,12 +11,6 @@ import { ABSENT_COLUMN, fieldTypeOfColumn } from './mysql-types.js';
 
 /** Marks tables created for declared entities, with the entity's name: `introspect()` names them after it. */
 export const ENTITY_COMMENT_PREFIX = 'koan-entity:';
-
-/** A table `introspect()` could not turn into an entity, and why. */
-export interface SkippedTable {
-  readonly table: string;
-  readonly reason: string;
-}
 
 interface ColumnRow {
   table: string;

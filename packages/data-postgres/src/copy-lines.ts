@@ -7,6 +7,7 @@ import {
   decodeValue,
   type EntitySchema,
   type FieldSpec,
+  type JsonEncoding,
   keyFieldsOf,
   type LineTarget,
   lineTranscoder,
@@ -56,9 +57,10 @@ export function archiveLinesToCopy(
   entity: EntitySchema,
   lines: readonly string[],
   lastPerKey: boolean,
+  json: JsonEncoding,
   firstLine = 0,
 ): { text: string; count: number } {
-  const transcoder = lineTranscoder(entity, COPY_TARGET);
+  const transcoder = lineTranscoder(entity, COPY_TARGET, json);
   if (!lastPerKey)
     return { text: transcoder.pieces(lines, firstLine, Number.POSITIVE_INFINITY).join(''), count: lines.length };
   const keys = keyFieldsOf(entity);
@@ -68,7 +70,7 @@ export function archiveLinesToCopy(
   for (let i = 0; i < lines.length; i++) {
     rows[i] = transcoder.row(lines[i]!, firstLine + i);
     const obj = JSON.parse(lines[i]!) as Record<string, unknown>;
-    const key = keys.map((k) => String(decodeValue(entity.fields[k]!, obj[k]))).join('\u0000');
+    const key = keys.map((k) => String(decodeValue(entity.fields[k]!, obj[k], json))).join('\u0000');
     const previous = seen.get(key);
     if (previous !== undefined) {
       rows[previous] = undefined;

@@ -3,5 +3,4 @@
  * JSON Lines exports, COPY bulk imports, snapshot reads shared across connections, and introspection.
  */
 export { createPostgresAdapter, PostgresAdapter, type PostgresSettings, provider } from './postgres-adapter.js';
-export type { IntrospectionResult, SkippedTable } from './postgres-introspector.js';
 export { POSTGRES_TYPE_MAPPING } from './type-mapping.js';

@@ -5,6 +5,7 @@ import type {
   DataProvider,
   DataReader,
   DataWriter,
+  IntrospectionResult,
   StoreDescription,
   TransactionOptions,
 } from '@koan/data';
@@ -20,7 +21,7 @@ import {
   setFromPhysicalName,
 } from '@koan/data';
 import pg from 'pg';
-import { type IntrospectionResult, introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';
+import { introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';
 import {
   ABSENT,
   cancelOnAbort,
@@ -295,12 +296,8 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     }
   }
 
-  async introspect(): Promise<EntitySchema[]> {
-    return (await this.introspectDetailed()).entities;
-  }
-
-  /** Like {@link introspect}, also naming the tables it had to leave out and why (no single-column key...). */
-  async introspectDetailed(): Promise<IntrospectionResult> {
+  /** The tables as entities, with the tables it had to leave out and why, and the views (see `DataAdapter.introspect`). */
+  async introspect(): Promise<IntrospectionResult> {
     return introspectSchema(this.pool, this.source.schema, this.#context.source);
   }
 }

@@ -4,7 +4,9 @@ import {
   type FieldSpec,
   type FieldType,
   fieldFromNote,
+  type IntrospectionResult,
   type KeyType,
+  type SkippedTable,
 } from '@koan/data';
 import type pg from 'pg';
 import { ABSENT } from './postgres-session.js';
@@ -30,18 +32,6 @@ interface ColumnInfo {
   readonly typmod: number;
   /** The column's comment (a `fieldNote` on columns Koan created). */
   readonly note?: string | undefined;
-}
-
-export interface SkippedTable {
-  readonly table: string;
-  readonly reason: string;
-}
-
-export interface IntrospectionResult {
-  /** Tables of the schema that no declared entity created, as introspected entities. */
-  readonly entities: EntitySchema[];
-  /** Tables left out, with why (no primary key, a key column type that cannot be a key). */
-  readonly skipped: SkippedTable[];
 }
 
 /** Reads tables, columns, primary keys and foreign keys of one schema (or one table of it) in three queries. */
@@ -209,7 +199,9 @@ export async function introspectSchema(pool: pg.Pool, schema: string, source: st
     for (const column of table.columns) {
       if (column.name === ABSENT && koanName(table)) continue;
       const columnKeyType = keyTypes.get(column.name);
-      let spec = columnKeyType ? { ...fieldOf(column), type: columnKeyType, nullable: false } : fieldOf(column);
+      let spec: FieldSpec = columnKeyType
+        ? { ...fieldOf(column), type: columnKeyType as FieldType, nullable: false }
+        : fieldOf(column);
       const fk = table.foreignKeys.find((f) => f.columns.length === 1 && f.columns[0] === column.name);
       if (fk?.referencedColumns[0])
         spec = {
@@ -229,5 +221,5 @@ export async function introspectSchema(pool: pg.Pool, schema: string, source: st
       origin: 'introspected',
     });
   }
-  return { entities, skipped };
+  return { entities, skipped, notData: [] };
 }

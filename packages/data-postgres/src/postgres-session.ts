@@ -297,14 +297,15 @@ export class PostgresSession implements DataReader, DataWriter {
     throwIfAborted(options.signal);
     if (lines.length === 0) return { inserted: 0, updated: 0 };
     const shape = shapeOf(entity);
+    const json = options.json ?? 'text';
     if (!options.bulk || shape.tracked.length > 0)
-      return this.importBatch(entity, set, decodeArchiveLines(entity, lines), options);
-    const { text, count } = archiveLinesToCopy(entity, lines, options.mode === 'upsert');
+      return this.importBatch(entity, set, decodeArchiveLines(entity, lines, json), options);
+    const { text, count } = archiveLinesToCopy(entity, lines, options.mode === 'upsert', json);
     return this.#write(
       entity,
       set,
       (client) => this.#copyImport(client, entity, shape, this.table(entity, set), [text], count, options),
-      () => decodeArchiveLines(entity, lines),
+      () => decodeArchiveLines(entity, lines, json),
     );
   }
 
@@ -325,7 +326,7 @@ export class PostgresSession implements DataReader, DataWriter {
       return importEachBatch(batches, (lines) => this.importJsonLines(entity, set, lines, options));
     const table = this.table(entity, set);
     const { signal } = options;
-    const transcoder = lineTranscoder(entity, COPY_TARGET);
+    const transcoder = lineTranscoder(entity, COPY_TARGET, options.json ?? 'text');
     let count = 0;
     const body = async function* () {
       for await (const lines of batches) {

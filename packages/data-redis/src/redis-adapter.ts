@@ -263,7 +263,7 @@ class RedisAdapter implements DataAdapter {
     const out: DataRecord[] = [];
     (values as (string | null)[]).forEach((json, i) => {
       if (json === null) return;
-      const { record } = decodeRecord(entity, JSON.parse(json) as Record<string, unknown>);
+      const { record } = decodeRecord(entity, JSON.parse(json) as Record<string, unknown>, 'nested');
       if (ttlField) applyStoreExpiry(record, ttlField, replies[i + 1]?.[1] as number | undefined);
       out.push(record);
     });
@@ -293,7 +293,7 @@ class RedisAdapter implements DataAdapter {
         });
       const member = String(key);
       recordKeys.push(keys.record + member);
-      args.push(member, encodeRecordLine(entity, record), ttlField ? expiryMs(record[ttlField]) : '');
+      args.push(member, encodeRecordLine(entity, record, 'nested'), ttlField ? expiryMs(record[ttlField]) : '');
     }
     const [inserted, updated, expired] = await this.#redis.koanWriteBatch(
       3 + recordKeys.length,

@@ -12,13 +12,7 @@ import type { DataProvider } from '@koan/data';
 import { SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';
 
 export { PROVIDER_NAME, SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';
-export {
-  entityNameOf,
-  type IntrospectionResult,
-  introspectDatabase,
-  KOAN_META_TABLE,
-  type SkippedTable,
-} from './sqlite-introspector.js';
+export { entityNameOf, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 export { ABSENT_COLUMN, COLUMN_TYPE, fieldTypeOfColumn, quoteIdent, type RowCodec, rowCodec } from './sqlite-types.js';
 
 /** A SQLite adapter; `path` resolves against `context.cwd` (default `process.cwd()`). */

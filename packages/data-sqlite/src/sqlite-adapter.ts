@@ -17,6 +17,7 @@ import {
   encodeRecordLine,
   type ImportOptions,
   type ImportResult,
+  type IntrospectionResult,
   type KeyValue,
   keyFieldsOf,
   physicalName,
@@ -28,7 +29,7 @@ import {
 } from '@koan/data';
 import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
-import { type IntrospectionResult, introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
+import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import {
   ABSENT_COLUMN,
   COLUMN_TYPE,
@@ -173,7 +174,7 @@ class Reads implements DataReader {
     if (!sql) {
       for await (const batch of this.exportEntity(entity, set, options)) {
         let text = '';
-        for (const r of batch) text += `${encodeRecordLine(entity, r)}\n`;
+        for (const r of batch) text += `${encodeRecordLine(entity, r, 'text')}\n`;
         yield Buffer.from(text, 'utf8');
       }
       return;
@@ -292,7 +293,7 @@ class WorkerReads implements DataReader {
     if (!sql) {
       for await (const batch of this.exportEntity(entity, set, options)) {
         let text = '';
-        for (const r of batch) text += `${encodeRecordLine(entity, r)}\n`;
+        for (const r of batch) text += `${encodeRecordLine(entity, r, 'text')}\n`;
         yield Buffer.from(text, 'utf8');
       }
       return;
@@ -800,13 +801,14 @@ export class SqliteAdapter implements DataAdapter {
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     if (lines.length === 0) return { inserted: 0, updated: 0 };
-    const toRow = lineRows(entity);
+    const json = options.json ?? 'text';
+    const toRow = lineRows(entity, json);
     return this.#writeRows(
       entity,
       set,
       lines.length,
       (i) => toRow(lines[i]!, i),
-      (i) => decodeArchiveLines(entity, [lines[i]!], i)[0],
+      (i) => decodeArchiveLines(entity, [lines[i]!], json, i)[0],
       options,
     );
   }
@@ -948,13 +950,8 @@ export class SqliteAdapter implements DataAdapter {
     }
   }
 
-  /** Tables Koan did not create, as entities; tables it cannot map (no single-column key) are skipped. */
-  async introspect(): Promise<EntitySchema[]> {
-    return (await this.introspectTables()).entities;
-  }
-
-  /** Like `introspect()`, with the tables that were skipped and why. */
-  async introspectTables(): Promise<IntrospectionResult> {
+  /** The tables as entities, with the tables it had to leave out and why, and the views (see `DataAdapter.introspect`). */
+  async introspect(): Promise<IntrospectionResult> {
     return introspectDatabase(this.#connection().db, this.source);
   }
 }

@@ -1,20 +1,15 @@
-import { buildSchema, type EntitySchema, type FieldSpec } from '@koan/data';
+import {
+  buildSchema,
+  type EntitySchema,
+  type FieldSpec,
+  type IntrospectionResult,
+  type SkippedTable,
+} from '@koan/data';
 import type Database from 'better-sqlite3';
 import { fieldTypeOfColumn, quoteIdent } from './sqlite-types.js';
 
 /** Where Koan records the tables it created (so introspection leaves them out). */
 export const KOAN_META_TABLE = '_koan_entities';
-
-export interface SkippedTable {
-  readonly table: string;
-  readonly reason: string;
-}
-
-export interface IntrospectionResult {
-  readonly entities: EntitySchema[];
-  /** Tables found but not mapped to an entity, with the reason (e.g. no primary key). */
-  readonly skipped: SkippedTable[];
-}
 
 interface ColumnInfo {
   name: string;
@@ -145,5 +140,5 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
       entities.push(Object.freeze({ ...schema, source }));
     }
   }
-  return { entities, skipped };
+  return { entities, skipped, notData: [] };
 }

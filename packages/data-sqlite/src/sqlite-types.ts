@@ -19,7 +19,7 @@
  * The `_TEXT` names keep SQLite's TEXT affinity (a plain `DECIMAL` column would turn `"12.50"` into 12.5).
  */
 import type { DataRecord, EntitySchema, FieldSpec, FieldType } from '@koan/data';
-import { decodeArchiveLines, decodeValue, normalizeDatetime, scanCanonicalLine } from '@koan/data';
+import { decodeArchiveLines, decodeValue, type JsonEncoding, normalizeDatetime, scanCanonicalLine } from '@koan/data';
 
 export const COLUMN_TYPE: Readonly<Record<FieldType, string>> = Object.freeze({
   string: 'TEXT',
@@ -326,21 +326,25 @@ function canonicalToSqlite(spec: FieldSpec): (raw: string) => unknown {
   }
 }
 
-const lineRowsCache = new WeakMap<EntitySchema, (line: string, index: number) => unknown[]>();
+const lineRowsCaches: Record<JsonEncoding, WeakMap<EntitySchema, (line: string, index: number) => unknown[]>> = {
+  text: new WeakMap(),
+  nested: new WeakMap(),
+};
 
 /**
  * The bound row (`rowCodec(schema).columns` order) of an archive line: canonical lines are cut up without
  * `JSON.parse` or record objects; any other line is parsed and decoded like `decodeRecord` (which names what is
  * wrong, `details.line` = `index`). Both give the row `rowCodec(schema).toRow` gives for the decoded record.
  */
-export function lineRows(schema: EntitySchema): (line: string, index: number) => unknown[] {
+export function lineRows(schema: EntitySchema, json: JsonEncoding): (line: string, index: number) => unknown[] {
+  const lineRowsCache = lineRowsCaches[json];
   let read = lineRowsCache.get(schema);
   if (read) return read;
   const codec = rowCodec(schema);
   const convert = Object.values(schema.fields).map(canonicalToSqlite);
   const scans = !codec.hasAbsentColumn;
   read = (line, index) => {
-    const tokens = scans ? scanCanonicalLine(schema, line) : undefined;
+    const tokens = scans ? scanCanonicalLine(schema, line, json) : undefined;
     if (tokens) {
       const row: unknown[] = tokens;
       let ok = true;
@@ -358,7 +362,7 @@ export function lineRows(schema: EntitySchema): (line: string, index: number) =>
       }
       if (ok) return row;
     }
-    return codec.toRow(decodeArchiveLines(schema, [line], index)[0]!);
+    return codec.toRow(decodeArchiveLines(schema, [line], json, index)[0]!);
   };
   lineRowsCache.set(schema, read);
   return read;

@@ -1,8 +1,10 @@
+import type { JsonEncoding } from './codec.js';
 import type { EntitySchema } from './schema.js';
 
 /** A record in its runtime form (see the value table in `fields.ts`). */
 export type DataRecord = Record<string, unknown>;
-export type KeyValue = string | number;
+/** A key value: a string (string, uuid, decimal, date and datetime keys), a number (integer keys) or a bigint. */
+export type KeyValue = string | number | bigint;
 
 /**
  * What an adapter can do. The core branches on these flags, never on a provider's name.
@@ -35,6 +37,11 @@ export interface ExportOptions {
   /** Records per yielded batch. Default 1000. */
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Give json fields as a `JsonText` holding the store's exact text (numbers of any precision, key order, duplicate
+   * keys), instead of JavaScript values. Backups ask for it; stores that keep JSON as JavaScript values ignore it.
+   */
+  readonly exactJson?: boolean;
 }
 
 /** `upsert` replaces records with the same key; `insert` fails on an existing key. */
@@ -45,6 +52,11 @@ export interface ImportOptions {
   /** Use the bulk-load fast path where the adapter has one. */
   readonly bulk?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * How the lines given to `importJsonLines`/`importJsonLineStream` spell json fields: `text` (archive line format 2,
+   * the default) or `nested` (format 1 archives). See `JsonEncoding`.
+   */
+  readonly json?: JsonEncoding;
 }
 
 export interface ImportResult {
@@ -71,6 +83,104 @@ export interface StoreDescription {
   }[];
   /** Anything else worth keeping: vector dimension and metric, TTL scheme, collation, engine... */
   readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** A table introspection could not turn into an entity, and why: a backup fails naming it unless it is excluded. */
+export interface SkippedTable {
+  /** The table (`namespace.table` outside the source's default namespace). */
+  readonly table: string;
+  readonly reason: string;
+}
+
+/** An object of the store that holds no data of its own (a view, a partition backed up through its parent...). */
+export interface NotDataObject {
+  /** Its name (`namespace.name` outside the source's default namespace). */
+  readonly name: string;
+  /** `view`, `materialized view`, `foreign table`, `partition`... */
+  readonly kind: string;
+  /** Why it is not backed up as data, or where its rows are. */
+  readonly note: string;
+}
+
+/** What introspection found: entities for the tables it can back up, and every other table or view, named. */
+export interface IntrospectionResult {
+  readonly entities: EntitySchema[];
+  /** Tables holding data that could not be introspected. Never silent: backups fail naming them unless excluded. */
+  readonly skipped: SkippedTable[];
+  /** Views and other objects that are not data: listed so that nothing is absent without a word. */
+  readonly notData: NotDataObject[];
+}
+
+/**
+ * One object of a source's native structure (its DDL) as captured by a backup, so a restore into the same kind of
+ * store recreates tables exactly: native column types, defaults, identity/serial/AUTO_INCREMENT, generated columns,
+ * checks, keys, indexes, foreign keys, enums and domains.
+ */
+export interface StructureObject {
+  /** `schema`, `type`, `domain`, `sequence`, `table`, `index`, `constraint`, `foreign-key`, `view`, `comment`... */
+  readonly kind: string;
+  /** Its name, qualified where the store has namespaces (for messages and matching). */
+  readonly name: string;
+  /**
+   * The table it belongs to, as `namespace.table` (or `table` in the source's default namespace); absent for objects
+   * tables share (schemas, types, domains, standalone sequences).
+   */
+  readonly table?: string;
+  /** `pre-data`: created before rows are written (types, tables); `post-data`: after (indexes, foreign keys...). */
+  readonly phase: 'pre-data' | 'post-data';
+  /** The statements that create it, in order, in the store's own dialect. */
+  readonly sql: readonly string[];
+  /** Tables it needs besides its own (`namespace.table`): a foreign key's parent, a view's tables. */
+  readonly requires?: readonly string[];
+}
+
+/** The native structure of the tables a backup holds, captured from the store (see {@link StructureFacet}). */
+export interface NativeStructure {
+  /** The provider that captured it; only a store of the same provider replays it. */
+  readonly provider: string;
+  /** The server's version, for messages (e.g. `PostgreSQL 15.19`, `10.11.19-MariaDB`). */
+  readonly serverVersion?: string;
+  /** In creation order. */
+  readonly objects: readonly StructureObject[];
+  /** What the source has that is not recreated (functions, triggers, policies, grants...): named, never silent. */
+  readonly notCaptured: readonly { readonly kind: string; readonly name: string; readonly reason: string }[];
+}
+
+/** A target table of a restore that replays a {@link NativeStructure}: the archived entity set. */
+export interface StructureTarget {
+  readonly entity: EntitySchema;
+  readonly set: string;
+}
+
+/**
+ * Optional facet of SQL adapters: the store's own DDL, captured by backups and replayed by restores into the same kind
+ * of store, so a copy is identical in structure (same column types, sequences advanced, indexes and foreign keys).
+ */
+export interface StructureFacet {
+  /** The structure of the tables of `targets` (and what they depend on), as the store describes them now. */
+  capture(targets: readonly StructureTarget[]): Promise<NativeStructure>;
+  /**
+   * Before rows are written, inside the restore's transaction `tx` where DDL is transactional (else on its own
+   * connection, then undone by {@link StructureFacet.discardCreated} if the restore fails): creates the tables of
+   * `targets` that do not exist, exactly as captured, with the schemas, types, domains and sequences they need.
+   * Tables that exist are left as they are. Returns the tables created (`namespace.table`).
+   */
+  createMissing(tx: DataWriter, structure: NativeStructure, targets: readonly StructureTarget[]): Promise<string[]>;
+  /**
+   * After every row of the transaction is written. With a `structure`: the post-data objects of the tables `created`
+   * from it (secondary indexes, unique constraints, foreign keys whose tables exist, comments), and their sequences and
+   * AUTO_INCREMENT counters set to the captured values. Always, for every table of `targets` (created or not, whatever
+   * the backup's provider): sequences and counters that feed their columns advanced past the restored values, so the
+   * application's next insert with a default id does not collide.
+   */
+  finish(
+    tx: DataWriter,
+    structure: NativeStructure | undefined,
+    targets: readonly StructureTarget[],
+    created: readonly string[],
+  ): Promise<void>;
+  /** After a failed restore: drops what `createMissing` made where the store could not roll it back (MySQL DDL). */
+  discardCreated?(created: readonly string[]): Promise<void>;
 }
 
 /** Consistency of a read: `snapshot` is point in time, `fuzzy` may mix moments (e.g. Redis SCAN). */
@@ -199,8 +309,13 @@ export interface DataAdapter extends DataReader, DataWriter {
    * transaction rolls back. In-process stores finish the call in flight; `fn` checks the signal between calls.
    */
   transaction<T>(fn: (writer: DataWriter) => Promise<T>, options?: TransactionOptions): Promise<T>;
-  /** Entities present in the store that no code declares (only when `capabilities.introspection`). */
-  introspect?(): Promise<EntitySchema[]>;
+  /**
+   * The tables of the store as entities, with every table that could not be introspected and every view named
+   * (only when `capabilities.introspection`). Discovery registers the entities no code declares.
+   */
+  introspect?(): Promise<IntrospectionResult>;
+  /** Optional: the store's native DDL, for exact same-provider restores (see {@link StructureFacet}). */
+  readonly structure?: StructureFacet;
   /**
    * Optional: whether the set holds any record, answered without counting them (an exact `count` is a full scan on
    * some stores, InnoDB among them). A missing table holds none. Callers fall back to `count(...) > 0`.

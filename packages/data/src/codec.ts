@@ -3,32 +3,62 @@
  *
  * | type      | JSON in archives                                    |
  * |-----------|-----------------------------------------------------|
- * | string, uuid, date | string                                     |
+ * | string, uuid | string                                           |
  * | integer   | number                                              |
  * | number    | number; `"NaN"`, `"Infinity"`, `"-Infinity"` as strings; `-0` as `"-0"` |
- * | bigint    | string of decimal digits (exact beyond 2^53)        |
+ * | bigint    | string of decimal digits (exact beyond 2^53; `unsigned`: up to 2^64-1) |
  * | decimal   | string, exactly as stored (`"12.50"`)               |
  * | boolean   | true / false                                        |
- * | datetime  | string, ISO-8601 UTC with 6 fraction digits: `"2024-05-01T10:00:00.123456Z"` |
- * | json      | the JSON value itself (nested)                      |
+ * | datetime  | string, ISO-8601 UTC with 6 fraction digits: `"2024-05-01T10:00:00.123456Z"` (see the special forms below) |
+ * | date      | string `"YYYY-MM-DD"` (same special forms)          |
+ * | json      | line format 2: a string holding the value's exact JSON text (`"{\"a\":1}"`, `"null"` is JSON null); format 1 archives hold the value itself (nested) |
  * | binary    | string, base64                                      |
  * | vector    | string, base64 of little-endian float32s (bit-exact: NaN payloads, signalling NaNs and -0 included) |
  *
- * `null` is written as `null`; a missing optional field is absent from the line.
+ * `null` is written as `null` (SQL NULL, distinct from a json field's JSON `null`, which is the text `"null"`); a
+ * missing optional field is absent from the line.
+ *
+ * Datetimes and dates a store can hold beyond the ordinary calendar keep their exact meaning in special forms:
+ * - `infinity` and `-infinity` (PostgreSQL);
+ * - years outside 0001-9999 in ISO 8601's expanded form, six digits with a sign, astronomical numbering (year 0 is
+ *   1 BC): `+010000-01-01T00:00:00.000000Z`, `-000043-03-15` (44 BC);
+ * - MySQL zero dates, where the year is 0000 or the month or day is 00: `0000-00-00`, `2024-00-00T00:00:00.000000Z`.
+ *
+ * Stores that cannot hold one of them refuse it by name before anything is written (see docs/type-mapping.md).
  */
 
 import type { DataRecord } from './adapter.js';
 import { DataError } from './errors.js';
 import type { FieldSpec } from './fields.js';
+import { JsonText, jsonTextOf, jsValueOf } from './json-text.js';
 import type { EntitySchema } from './schema.js';
+
+/**
+ * How json fields are spelled in JSON lines: `text` (archive line format 2: a string holding the exact JSON text) or
+ * `nested` (format 1 archives, and the stores that keep records as JSON lines: Redis, JSON files).
+ */
+export type JsonEncoding = 'text' | 'nested';
+
+/** The archive line format written today: json fields as exact text (see {@link JsonEncoding}). */
+export const LINE_FORMAT = 2;
+
+/** The json encoding of an archive line format (1: nested, 2 and later: text). */
+export function jsonEncodingOf(lineFormat: number): JsonEncoding {
+  return lineFormat >= 2 ? 'text' : 'nested';
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATETIME =
   /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+/** A special form's date part: expanded year (sign, 6 digits) or 4 digits, month, day. */
+const SPECIAL_DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})$/;
+const SPECIAL_TIME = /^T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z$/;
+const INFINITIES = new Set(['infinity', '-infinity']);
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
 
 function bad(entity: string, field: string, spec: FieldSpec, value: unknown, hint: string): DataError {
   const shown = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
@@ -39,13 +69,21 @@ function bad(entity: string, field: string, spec: FieldSpec, value: unknown, hin
   );
 }
 
-/** Canonical datetime text: UTC, 6 fraction digits. Accepts `Date`, ISO strings with any offset, and SQL `YYYY-MM-DD HH:MM:SS[.ffffff]` (taken as UTC). */
+/**
+ * Canonical datetime text: UTC, 6 fraction digits. Accepts `Date`, ISO strings with any offset, SQL
+ * `YYYY-MM-DD HH:MM:SS[.ffffff]` (taken as UTC), and the special forms of the module comment in their canonical
+ * spelling (`infinity`, `+010000-01-01T00:00:00.000000Z`, `0000-00-00T00:00:00.000000Z`).
+ */
 export function normalizeDatetime(value: unknown): string | undefined {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) return undefined;
-    return `${value.toISOString().slice(0, 23)}000Z`;
+    // toISOString spells years outside 0-9999 expanded (+010000, -000043); year 0 (1 BC) is expanded here too.
+    const iso = value.toISOString();
+    const text = `${iso.slice(0, -1)}000Z`;
+    return value.getUTCFullYear() === 0 ? `+00${text}` : text;
   }
   if (typeof value !== 'string') return undefined;
+  if (isSpecialDatetime(value)) return value;
   const m = DATETIME.exec(value.trim());
   if (!m) return undefined;
   const [, day, hh, mi, ss = '00', frac = '', zone = 'Z'] = m;
@@ -54,7 +92,10 @@ export function normalizeDatetime(value: unknown): string | undefined {
   const micros = (frac + '000000').slice(0, 6);
   const base = Date.parse(`${day}T${hh}:${mi}:${ss}.000${zone.toUpperCase() === 'Z' ? 'Z' : normalizeOffset(zone)}`);
   if (Number.isNaN(base)) return undefined;
-  return `${new Date(base).toISOString().slice(0, 19)}.${micros}Z`;
+  const utc = new Date(base);
+  const iso = utc.toISOString();
+  // An offset can move the instant out of years 1-9999 (0001-01-01T00:30+01:00): spelled expanded then.
+  return `${utc.getUTCFullYear() === 0 ? '+00' : ''}${iso.slice(0, iso.lastIndexOf('.'))}.${micros}Z`;
 }
 
 function normalizeOffset(zone: string): string {
@@ -63,12 +104,62 @@ function normalizeOffset(zone: string): string {
 }
 
 export function normalizeDate(value: unknown): string | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString().slice(0, 10);
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) return undefined;
+    const iso = value.toISOString();
+    return `${value.getUTCFullYear() === 0 ? '+00' : ''}${iso.slice(0, iso.indexOf('T'))}`;
+  }
   if (typeof value !== 'string') return undefined;
+  if (isSpecialDate(value)) return value;
   const m = DATE.exec(value);
   if (!m) return undefined;
   const d = new Date(`${value}T00:00:00Z`);
   return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== value ? undefined : value;
+}
+
+/** Days in `month` (1-12) of the proleptic Gregorian `year` (astronomical numbering: year 0 is a leap year). */
+function daysIn(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * Whether `text` is a date in one of the special forms (see the module comment): `infinity`/`-infinity`, an expanded
+ * year outside 0001-9999, or a MySQL zero date (year 0000, month 00 or day 00). Ordinary dates are not special.
+ */
+export function isSpecialDate(text: string): boolean {
+  if (INFINITIES.has(text)) return true;
+  const m = SPECIAL_DATE.exec(text);
+  if (!m) return false;
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (m[1]!.length === 4) {
+    // MySQL zero dates: any part zero, the others in range.
+    const zero = m[1] === '0000' || month === 0 || day === 0;
+    return zero && month <= 12 && day <= 31;
+  }
+  const year = Number(m[1]);
+  if (year >= 1 && year <= 9999) return false; // one spelling per day: 4 digits
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month);
+}
+
+/** Whether `text` is a datetime in one of the special forms: a special date, then `THH:MM:SS.ffffffZ` (not for infinities). */
+export function isSpecialDatetime(text: string): boolean {
+  if (INFINITIES.has(text)) return true;
+  const t = text.indexOf('T');
+  if (t < 0) return false;
+  const time = SPECIAL_TIME.exec(text.slice(t));
+  if (!time || Number(time[1]) > 23 || Number(time[2]) > 59 || Number(time[3]) > 59) return false;
+  const day = text.slice(0, t);
+  return !INFINITIES.has(day) && isSpecialDate(day);
+}
+
+/** Whether a datetime or date text is a MySQL zero date (year 0000, month 00 or day 00). */
+export function isZeroDate(text: string): boolean {
+  return (
+    /^\d{4}-\d{2}-\d{2}/.test(text) &&
+    (text.startsWith('0000') || text.slice(5, 7) === '00' || text.slice(8, 10) === '00')
+  );
 }
 
 /** Checks one value against its field and returns its runtime form. Throws `INVALID_VALUE` naming the field. */
@@ -96,14 +187,21 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
     case 'number':
       if (typeof value === 'number') return value;
       break;
-    case 'bigint':
-      if (typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX) return value;
-      if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
-      if (typeof value === 'string' && /^[+-]?\d+$/.test(value)) {
-        const b = BigInt(value);
-        if (b >= INT64_MIN && b <= INT64_MAX) return b;
-      }
-      return throwBad(entity, field, spec, value, 'Use a bigint within the signed 64-bit range.');
+    case 'bigint': {
+      const [min, max] = spec.unsigned ? [0n, UINT64_MAX] : [INT64_MIN, INT64_MAX];
+      let b: bigint | undefined;
+      if (typeof value === 'bigint') b = value;
+      else if (typeof value === 'number' && Number.isSafeInteger(value)) b = BigInt(value);
+      else if (typeof value === 'string' && /^[+-]?\d+$/.test(value)) b = BigInt(value);
+      if (b !== undefined && b >= min && b <= max) return b;
+      return throwBad(
+        entity,
+        field,
+        spec,
+        value,
+        spec.unsigned ? 'Use a bigint from 0 to 2^64-1.' : 'Use a bigint within the signed 64-bit range.',
+      );
+    }
     case 'decimal':
       if (typeof value === 'string' && DECIMAL.test(value.trim())) return value.trim();
       if (typeof value === 'number' && Number.isFinite(value)) return String(value);
@@ -120,7 +218,7 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
         field,
         spec,
         value,
-        'Use a Date or an ISO-8601 string such as "2024-05-01T10:00:00.123456Z".',
+        'Use a Date or an ISO-8601 string such as "2024-05-01T10:00:00.123456Z" (or "infinity", "-infinity").',
       );
     }
     case 'date': {
@@ -129,6 +227,7 @@ export function normalizeValue(entity: string, field: string, spec: FieldSpec, v
       return throwBad(entity, field, spec, value, 'Use a "YYYY-MM-DD" string.');
     }
     case 'json':
+      if (value instanceof JsonText) return value;
       if (value !== undefined && isJson(value)) return value;
       return throwBad(entity, field, spec, value, 'Use plain JSON values (no bigint, Date, Map or undefined inside).');
     case 'binary':
@@ -184,7 +283,7 @@ export function normalizeRecord(schema: EntitySchema, input: Record<string, unkn
     out[name] = normalizeValue(schema.name, name, spec, value);
   }
   for (const name of Object.keys(input)) {
-    if (!(name in schema.fields) && input[name] !== undefined)
+    if (!Object.hasOwn(schema.fields, name) && input[name] !== undefined)
       throw new DataError(
         'UNKNOWN_FIELD',
         `${schema.name}: unknown field "${name}". Declared fields: ${Object.keys(schema.fields).join(', ')}.`,
@@ -224,8 +323,12 @@ function base64ToFloat32(s: string, dim: number | undefined): Float32Array {
   return out;
 }
 
-/** Encodes one runtime value to its archive JSON value. */
-export function encodeValue(spec: FieldSpec, value: unknown): unknown {
+/**
+ * Encodes one runtime value to its archive JSON value. json fields: with `text` (archives) the exact JSON text as a
+ * string; with `nested` the value itself (a {@link JsonText} only if JavaScript holds it exactly, else
+ * `UNSUPPORTED_VALUE`).
+ */
+export function encodeValue(spec: FieldSpec, value: unknown, json: JsonEncoding = 'text'): unknown {
   if (value === null) return null;
   switch (spec.type) {
     case 'number': {
@@ -243,13 +346,39 @@ export function encodeValue(spec: FieldSpec, value: unknown): unknown {
       ).toString('base64');
     case 'vector':
       return float32ToBase64(value as Float32Array);
+    case 'json':
+      return json === 'text' ? jsonTextOf(value) : jsValueOf(value, 'a json value');
     default:
       return value;
   }
 }
 
-/** Decodes one archive JSON value to its runtime form; throws a TypeError describing the mismatch. */
-export function decodeValue(spec: FieldSpec, value: unknown): unknown {
+const CANONICAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `text` is a datetime as archives spell it: canonical UTC with 6 fraction digits, or a special form. */
+export function isArchiveDatetime(text: string): boolean {
+  if (CANONICAL_DATETIME.test(text) && !isZeroDate(text))
+    return (
+      normalizeDate(text.slice(0, 10)) !== undefined &&
+      Number(text.slice(11, 13)) < 24 &&
+      Number(text.slice(14, 16)) < 60 &&
+      Number(text.slice(17, 19)) < 60
+    );
+  return isSpecialDatetime(text);
+}
+
+/** Whether `text` is a date as archives spell it: `YYYY-MM-DD` of a real day, or a special form. */
+export function isArchiveDate(text: string): boolean {
+  return normalizeDate(text) === text;
+}
+
+/**
+ * Decodes one archive JSON value to its runtime form, checking it is spelled as archives spell values; throws a
+ * TypeError describing the mismatch. json fields: `text` expects the JSON text as a string and gives a
+ * {@link JsonText} (checked to be JSON); `nested` gives the value itself.
+ */
+export function decodeValue(spec: FieldSpec, value: unknown, json: JsonEncoding = 'text'): unknown {
   if (value === null) return null;
   switch (spec.type) {
     case 'number':
@@ -260,7 +389,11 @@ export function decodeValue(spec: FieldSpec, value: unknown): unknown {
       if (value === '-0') return -0;
       throw new TypeError(`expected a number, got ${JSON.stringify(value)}`);
     case 'bigint':
-      if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+      if (typeof value === 'string' && /^-?\d+$/.test(value)) {
+        const b = BigInt(value);
+        if (spec.unsigned ? b >= 0n && b <= UINT64_MAX : b >= INT64_MIN && b <= INT64_MAX) return b;
+        throw new TypeError(`${value} is outside the ${spec.unsigned ? 'unsigned' : 'signed'} 64-bit range`);
+      }
       throw new TypeError(`expected a bigint string, got ${JSON.stringify(value)}`);
     case 'binary':
       if (typeof value === 'string') return new Uint8Array(Buffer.from(value, 'base64'));
@@ -276,30 +409,43 @@ export function decodeValue(spec: FieldSpec, value: unknown): unknown {
       if (typeof value === 'boolean') return value;
       throw new TypeError(`expected a boolean, got ${JSON.stringify(value)}`);
     case 'string':
-    case 'uuid':
-    case 'decimal':
-    case 'date':
-    case 'datetime':
       if (typeof value === 'string') return value;
       throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
-    default:
-      return value;
+    case 'uuid':
+      if (typeof value === 'string' && UUID_LOWER.test(value)) return value;
+      throw new TypeError(`expected a lower-case uuid, got ${JSON.stringify(value)}`);
+    case 'decimal':
+      if (typeof value === 'string' && DECIMAL.test(value)) return value;
+      throw new TypeError(`expected a decimal string, got ${JSON.stringify(value)}`);
+    case 'date':
+      if (typeof value === 'string' && isArchiveDate(value)) return value;
+      throw new TypeError(`expected a date "YYYY-MM-DD", got ${JSON.stringify(value)}`);
+    case 'datetime':
+      if (typeof value === 'string' && isArchiveDatetime(value)) return value;
+      throw new TypeError(`expected a datetime "YYYY-MM-DDTHH:MM:SS.ffffffZ", got ${JSON.stringify(value)}`);
+    case 'json':
+      if (json === 'nested') return value;
+      if (typeof value === 'string') return JsonText.parse(value);
+      throw new TypeError(`expected the JSON text of the value as a string, got ${JSON.stringify(value)}`);
   }
 }
 
 /** Encodes a record to the object written as one JSON line. Field order follows the schema. */
-export function encodeRecord(schema: EntitySchema, record: DataRecord): Record<string, unknown> {
+export function encodeRecord(schema: EntitySchema, record: DataRecord, json: JsonEncoding): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(schema.fields)) {
     const v = record[name];
-    if (v !== undefined) out[name] = encodeValue(spec, v);
+    if (v !== undefined) out[name] = encodeValue(spec, v, json);
   }
   return out;
 }
 
-/** Fast path: the JSON line text of a record (without newline). */
-export function encodeRecordLine(schema: EntitySchema, record: DataRecord): string {
-  return JSON.stringify(encodeRecord(schema, record));
+/**
+ * The JSON line text of a record (without newline). `json` says how json fields are spelled: `text` for archives
+ * (line format {@link LINE_FORMAT}), `nested` for stores that keep records as lines (Redis, JSON files).
+ */
+export function encodeRecordLine(schema: EntitySchema, record: DataRecord, json: JsonEncoding): string {
+  return JSON.stringify(encodeRecord(schema, record, json));
 }
 
 /**
@@ -309,17 +455,19 @@ export function encodeRecordLine(schema: EntitySchema, record: DataRecord): stri
 export function decodeRecord(
   schema: EntitySchema,
   line: Record<string, unknown>,
+  json: JsonEncoding,
 ): { record: DataRecord; unknown: string[] } {
   const record: DataRecord = {};
   const unknown: string[] = [];
   for (const [name, value] of Object.entries(line)) {
-    const spec = schema.fields[name];
+    // Own fields only: `__proto__` or `constructor` in a line are unknown fields, not Object.prototype's.
+    const spec = Object.hasOwn(schema.fields, name) ? schema.fields[name] : undefined;
     if (!spec) {
       unknown.push(name);
       continue;
     }
     try {
-      record[name] = decodeValue(spec, value);
+      record[name] = decodeValue(spec, value, json);
     } catch (e) {
       throw new DataError('INVALID_VALUE', `${schema.name}.${name}: ${(e as Error).message}`, {
         cause: e,

@@ -1,4 +1,4 @@
-import type { AdapterCapabilities } from './adapter.js';
+import type { AdapterCapabilities, NotDataObject, SkippedTable } from './adapter.js';
 import { type Entity, getEntity, registeredEntities, registerSchema } from './entity.js';
 import { type DataRuntime, getDataRuntime } from './runtime.js';
 import { type EntitySchema, entityNamesForTables, type KeyType } from './schema.js';
@@ -52,21 +52,37 @@ export async function discoverEntities(options: DiscoverOptions = {}): Promise<E
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** What {@link introspectSources} found in every source it read. */
+export interface SourcesIntrospection {
+  /** The entities registered (or already registered under those names). */
+  readonly entities: EntitySchema[];
+  /** Tables that could not be introspected, by source: backups fail naming them unless they are excluded. */
+  readonly skipped: (SkippedTable & { readonly source: string })[];
+  /** Views and other objects that hold no data of their own, by source. */
+  readonly notData: (NotDataObject & { readonly source: string })[];
+}
+
 /**
- * Registers the undeclared tables of every source whose adapter can introspect. A table whose entity name is taken
- * by an entity of another source (declared, or introspected from an earlier source) is registered as
- * `<name>_<source>` (`_2`, `_3`... if that is taken too), keeping its table, and the references of its source's
- * entities follow the new name: two databases that both hold `users` back up as `users` and `users_analytics`.
+ * Registers the undeclared tables of every source whose adapter can introspect, and reports the tables it could not
+ * introspect and the objects that are not data. A table whose entity name is taken by an entity of another source
+ * (declared, or introspected from an earlier source) is registered as `<name>_<source>` (`_2`, `_3`... if that is
+ * taken too), keeping its table, and the references of its source's entities follow the new name: two databases that
+ * both hold `users` back up as `users` and `users_analytics`.
  */
 export async function introspectSources(
   runtime: DataRuntime = getDataRuntime(),
   sources?: readonly string[],
-): Promise<EntitySchema[]> {
+): Promise<SourcesIntrospection> {
   const found: EntitySchema[] = [];
+  const skipped: SourcesIntrospection['skipped'] = [];
+  const notData: SourcesIntrospection['notData'] = [];
   for (const source of sources ?? runtime.sourceNames()) {
     const adapter = await runtime.adapter(source);
     if (!adapter.capabilities.introspection || !adapter.introspect) continue;
-    const schemas = await adapter.introspect();
+    const result = await adapter.introspect();
+    for (const s of result.skipped) skipped.push({ ...s, source });
+    for (const n of result.notData) notData.push({ ...n, source });
+    const schemas = result.entities;
     const renamed = new Map<string, string>();
     const taken = new Set(registeredEntities().map((e) => e.schema.name));
     for (const schema of schemas) {
@@ -81,7 +97,7 @@ export async function introspectSources(
       found.push(own);
     }
   }
-  return found;
+  return { entities: found, skipped, notData };
 }
 
 /** `schema` under its new name (if renamed), its table kept, its references to renamed entities following them. */

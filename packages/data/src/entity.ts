@@ -8,7 +8,10 @@ import { assertSetName, type EntitySchema, KEY_FIELD_TYPES, type KeyType, ROOT_S
 export interface EntityOptions<S extends FieldsShape, K extends keyof S & string> {
   /** Stable name, used in archives. Letters, digits and `_`. */
   readonly name: string;
-  /** The key field. Must be a `string`, `uuid` or `integer` field, not optional or nullable. */
+  /**
+   * The key field: a required field of an ordered type. `string`, `uuid` and `integer` keys work on every provider;
+   * others (`bigint`, `decimal`, `date`...) on SQLite, PostgreSQL and MariaDB/MySQL.
+   */
   readonly key: K;
   readonly fields: S;
   /** Source the entity lives in. Default `default`. */
@@ -194,12 +197,17 @@ export function defineEntity<S extends FieldsShape, K extends keyof S & string>(
 export function buildSchema(
   options: {
     name: string;
-    key: string;
+    /** The key field; empty (or absent) with `keyless`. */
+    key?: string;
     fields: FieldsShape | EntitySchema['fields'];
     source?: string;
     table?: string;
     /** A composite primary key, in order; its first column must be `key` (see `EntitySchema.keyFields`). */
     keyFields?: readonly string[];
+    /** A table without a primary key (see `EntitySchema.keyless`). */
+    keyless?: boolean;
+    /** The store namespace of the table (see `EntitySchema.namespace`). */
+    namespace?: string;
   },
   origin: EntitySchema['origin'],
 ): EntitySchema {
@@ -214,42 +222,52 @@ export function buildSchema(
       'spec' in f ? (f as { spec: EntitySchema['fields'][string] }).spec : f,
     ]),
   ) as EntitySchema['fields'];
-  const keyField = fields[options.key];
+  const common = {
+    fields: Object.freeze(fields),
+    source: options.source ?? 'default',
+    ...(options.table ? { table: options.table } : {}),
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+    origin,
+  };
+  if (options.keyless) {
+    if (options.key || options.keyFields?.length)
+      throw new DataError('INVALID_ENTITY', `Entity ${options.name}: a keyless entity has no key or keyFields.`);
+    return Object.freeze({ name: options.name, key: '', keyType: 'none' as const, keyless: true, ...common });
+  }
+  const key = options.key ?? '';
+  const keyField = Object.hasOwn(fields, key) ? fields[key] : undefined;
   if (!keyField)
     throw new DataError(
       'INVALID_ENTITY',
-      `Entity ${options.name}: key "${options.key}" is not one of its fields (${Object.keys(fields).join(', ')}).`,
+      `Entity ${options.name}: key "${key}" is not one of its fields (${Object.keys(fields).join(', ')}).`,
     );
   if (!KEY_FIELD_TYPES.has(keyField.type) || keyField.optional || keyField.nullable)
     throw new DataError(
       'INVALID_ENTITY',
-      `Entity ${options.name}: key "${options.key}" must be a required t.string(), t.uuid() or t.integer() field, not ${keyField.type}${keyField.optional ? ' optional' : ''}${keyField.nullable ? ' nullable' : ''}.`,
+      `Entity ${options.name}: key "${key}" must be a required field of an ordered type (${[...KEY_FIELD_TYPES].join(', ')}), not ${keyField.type}${keyField.optional ? ' optional' : ''}${keyField.nullable ? ' nullable' : ''}.`,
     );
   const keyFields = options.keyFields && options.keyFields.length > 1 ? options.keyFields : undefined;
   if (keyFields) {
-    if (keyFields[0] !== options.key || new Set(keyFields).size !== keyFields.length)
+    if (keyFields[0] !== key || new Set(keyFields).size !== keyFields.length)
       throw new DataError(
         'INVALID_ENTITY',
-        `Entity ${options.name}: keyFields must start with the key "${options.key}" and name each field once, got ${keyFields.join(', ')}.`,
+        `Entity ${options.name}: keyFields must start with the key "${key}" and name each field once, got ${keyFields.join(', ')}.`,
       );
     for (const name of keyFields) {
-      const f = fields[name];
+      const f = Object.hasOwn(fields, name) ? fields[name] : undefined;
       if (!f || !KEY_FIELD_TYPES.has(f.type) || f.optional || f.nullable)
         throw new DataError(
           'INVALID_ENTITY',
-          `Entity ${options.name}: key field "${name}" must be a required string, uuid or integer field.`,
+          `Entity ${options.name}: key field "${name}" must be a required field of an ordered type (${[...KEY_FIELD_TYPES].join(', ')}).`,
         );
     }
   }
   return Object.freeze({
     name: options.name,
-    key: options.key,
+    key,
     keyType: keyField.type as KeyType,
     ...(keyFields ? { keyFields: Object.freeze([...keyFields]) } : {}),
-    fields: Object.freeze(fields),
-    source: options.source ?? 'default',
-    ...(options.table ? { table: options.table } : {}),
-    origin,
+    ...common,
   });
 }
 

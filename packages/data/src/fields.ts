@@ -7,12 +7,12 @@
  * | `t.uuid()`     | `string` (lower-case canonical form)                     |
  * | `t.integer()`  | `number` (a safe integer)                                |
  * | `t.number()`   | `number` (IEEE-754 double)                               |
- * | `t.bigint()`   | `bigint` (signed 64-bit range)                           |
+ * | `t.bigint()`   | `bigint` (signed 64-bit range; `unsigned`: 0 to 2^64-1)  |
  * | `t.decimal()`  | `string` (exact decimal text, e.g. `"12.50"`)            |
  * | `t.boolean()`  | `boolean`                                                |
- * | `t.datetime()` | `string` ISO-8601 UTC with microseconds: `2024-05-01T10:00:00.123456Z` (a `Date` is accepted on write) |
- * | `t.date()`     | `string` `YYYY-MM-DD`                                    |
- * | `t.json()`     | any JSON value                                           |
+ * | `t.datetime()` | `string` ISO-8601 UTC with microseconds: `2024-05-01T10:00:00.123456Z` (a `Date` is accepted on write); also `infinity`, `-infinity`, years outside 1-9999 as `+010000-01-01T...`/`-000043-...` and MySQL zero dates (see codec.ts) |
+ * | `t.date()`     | `string` `YYYY-MM-DD` (same special forms as datetime)   |
+ * | `t.json()`     | any JSON value; backups and restores carry a `JsonText` (the exact text) |
  * | `t.binary()`   | `Uint8Array`                                             |
  * | `t.vector(n)`  | `Float32Array` of length `n`                             |
  */
@@ -63,6 +63,14 @@ export interface FieldSpec {
   readonly dimension?: number;
   /** Vector distance metric, where the store has one (`l2`, `cosine`, `dot`). */
   readonly metric?: string;
+  /** bigint fields only: the range is 0 to 2^64-1 instead of the signed 64-bit range (MySQL `BIGINT UNSIGNED`). */
+  readonly unsigned?: boolean;
+  /**
+   * The store computes this column from others (a generated column, `stored` or `virtual`). Backups carry its values;
+   * restores never write it into a table where it is generated (it is computed there), and write it as an ordinary
+   * column elsewhere.
+   */
+  readonly generated?: 'stored' | 'virtual';
   /** Decimal precision and scale, for stores that need them (default 38, 10 in SQL DDL). */
   readonly precision?: number;
   readonly scale?: number;

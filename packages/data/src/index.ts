@@ -10,9 +10,16 @@ export type {
   ImportMode,
   ImportOptions,
   ImportResult,
+  IntrospectionResult,
   KeyValue,
+  NativeStructure,
+  NotDataObject,
   SettingKind,
+  SkippedTable,
   StoreDescription,
+  StructureFacet,
+  StructureObject,
+  StructureTarget,
   TransactionOptions,
 } from './adapter.js';
 export { createJsonFileAdapter, JsonFileAdapter, type JsonFileSettings } from './adapters/json-file.js';
@@ -23,6 +30,14 @@ export {
   encodeRecord,
   encodeRecordLine,
   encodeValue,
+  isArchiveDate,
+  isArchiveDatetime,
+  isSpecialDate,
+  isSpecialDatetime,
+  isZeroDate,
+  type JsonEncoding,
+  jsonEncodingOf,
+  LINE_FORMAT,
   normalizeDate,
   normalizeDatetime,
   normalizeRecord,
@@ -42,7 +57,14 @@ export {
   parseConfigSection,
   validateConfig,
 } from './config.js';
-export { type DiscoverOptions, discoverEntities, type EntityInfo, introspectSources, warmup } from './discovery.js';
+export {
+  type DiscoverOptions,
+  discoverEntities,
+  type EntityInfo,
+  introspectSources,
+  type SourcesIntrospection,
+  warmup,
+} from './discovery.js';
 export {
   buildSchema,
   defineEntity,
@@ -68,6 +90,7 @@ export {
   type JsonValue,
   t,
 } from './fields.js';
+export { JsonText, jsonTextLoss, jsonTextOf, jsValueOf, sameNumber } from './json-text.js';
 export {
   compactJsonBytes,
   decodeArchiveLines,
@@ -99,6 +122,7 @@ export {
   fieldFromNote,
   fieldNote,
   KEY_FIELD_TYPES,
+  KEY_TYPES,
   type KeyType,
   keyFieldsOf,
   keySpec,

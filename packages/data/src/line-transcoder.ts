@@ -7,7 +7,7 @@
  * checked like `decodeRecord`, which names what is wrong. A target formats each value both ways to the same text.
  */
 import type { DataRecord, ImportResult } from './adapter.js';
-import { decodeRecord } from './codec.js';
+import { decodeRecord, type JsonEncoding } from './codec.js';
 import { DataError } from './errors.js';
 import type { FieldSpec } from './fields.js';
 import type { EntitySchema } from './schema.js';
@@ -22,10 +22,13 @@ export interface LineTarget {
    * Formats a value cut from a canonical line: a string's characters (without quotes; no escape and no control
    * character in them), a number's JSON text (already checked: an integer field gets a safe integer, a bigint field
    * digits, a number field a JSON number or `NaN`/`Infinity`/`-Infinity`/`-0`), `true`/`false`, or a json field's
-   * whole JSON text. `undefined` sends the line down the parsing path.
+   * exact JSON text (checked to be JSON). `undefined` sends the line down the parsing path.
    */
   canonical(spec: FieldSpec, name: string): (raw: string) => string | undefined;
-  /** Formats a parsed archive value (never null or undefined); throws a TypeError describing a mismatch. */
+  /**
+   * Formats a parsed archive value (never null or undefined); throws a TypeError describing a mismatch. A json
+   * field's value is its exact JSON text (a string, checked to be JSON), whatever the line format.
+   */
   parsed(spec: FieldSpec, name: string): (value: unknown) => string;
 }
 
@@ -60,7 +63,10 @@ enum Kind {
   Integer,
   Number,
   Boolean,
+  /** A json field nested in the line (format 1): its raw JSON span. */
   Json,
+  /** A json field as a string holding its JSON text (format 2): the string's characters, checked to be JSON. */
+  JsonText,
 }
 
 const KINDS: Readonly<Record<FieldSpec['type'], Kind>> = {
@@ -87,10 +93,17 @@ const DIGITS = /^-?\d+$/;
 const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0']);
 const QUOTE = 0x22;
 
-const cache = new WeakMap<EntitySchema, WeakMap<LineTarget, LineTranscoder>>();
+const caches: Record<JsonEncoding, WeakMap<EntitySchema, WeakMap<LineTarget, LineTranscoder>>> = {
+  text: new WeakMap(),
+  nested: new WeakMap(),
+};
 
-/** The transcoder of `schema`'s archive lines into `target`'s rows (cached per schema and target). */
-export function lineTranscoder(schema: EntitySchema, target: LineTarget): LineTranscoder {
+/**
+ * The transcoder of `schema`'s archive lines into `target`'s rows (cached per schema, target and encoding). `json`
+ * is how the lines spell json fields (`text` in archives of line format 2, `nested` in format 1).
+ */
+export function lineTranscoder(schema: EntitySchema, target: LineTarget, json: JsonEncoding): LineTranscoder {
+  const cache = caches[json];
   let byTarget = cache.get(schema);
   if (!byTarget) {
     byTarget = new WeakMap();
@@ -98,7 +111,7 @@ export function lineTranscoder(schema: EntitySchema, target: LineTarget): LineTr
   }
   let t = byTarget.get(target);
   if (!t) {
-    t = compile(schema, target);
+    t = compile(schema, target, json);
     byTarget.set(target, t);
   }
   return t;
@@ -112,9 +125,13 @@ interface Step {
   readonly kind: Kind;
 }
 
-const stepsCache = new WeakMap<EntitySchema, readonly Step[]>();
+const stepsCaches: Record<JsonEncoding, WeakMap<EntitySchema, readonly Step[]>> = {
+  text: new WeakMap(),
+  nested: new WeakMap(),
+};
 
-function stepsOf(schema: EntitySchema): readonly Step[] {
+function stepsOf(schema: EntitySchema, json: JsonEncoding): readonly Step[] {
+  const stepsCache = stepsCaches[json];
   let steps = stepsCache.get(schema);
   if (!steps) {
     steps = Object.entries(schema.fields).map(([name, spec]) => ({
@@ -122,11 +139,21 @@ function stepsOf(schema: EntitySchema): readonly Step[] {
       head: `${JSON.stringify(name)}:`,
       next: `,${JSON.stringify(name)}:`,
       optional: spec.optional === true,
-      kind: KINDS[spec.type],
+      kind: spec.type === 'json' && json === 'text' ? Kind.JsonText : KINDS[spec.type],
     }));
     stepsCache.set(schema, steps);
   }
   return steps;
+}
+
+/** Whether `text` is JSON text. */
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -135,8 +162,12 @@ function stepsOf(schema: EntitySchema): readonly Step[] {
  * `undefined` for an absent optional field. `undefined` (the whole result) for any line that is not canonical:
  * parse it instead (`parseLine`, `decodeRecord`). See {@link LineTarget.canonical} for what is checked.
  */
-export function scanCanonicalLine(schema: EntitySchema, line: string): (string | null | undefined)[] | undefined {
-  const steps = stepsOf(schema);
+export function scanCanonicalLine(
+  schema: EntitySchema,
+  line: string,
+  json: JsonEncoding,
+): (string | null | undefined)[] | undefined {
+  const steps = stepsOf(schema, json);
   const tokens = new Array<string | null | undefined>(steps.length);
   return scan(steps, line, tokens) ? tokens : undefined;
 }
@@ -166,12 +197,14 @@ function scan(steps: readonly Step[], line: string, tokens: (string | null | und
     }
     switch (step.kind) {
       case Kind.Text:
+      case Kind.JsonText:
       case Kind.Bigint: {
         if (c !== QUOTE) return false;
         const end = line.indexOf('"', pos + 1);
         if (end < 0) return false;
         raw = line.slice(pos + 1, end);
         if (step.kind === Kind.Bigint && !DIGITS.test(raw)) return false;
+        if (step.kind === Kind.JsonText && !isJsonText(raw)) return false;
         pos = end + 1;
         break;
       }
@@ -216,8 +249,8 @@ function scan(steps: readonly Step[], line: string, tokens: (string | null | und
   return pos === n - 1;
 }
 
-function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
-  const steps = stepsOf(schema);
+function compile(schema: EntitySchema, target: LineTarget, json: JsonEncoding): LineTranscoder {
+  const steps = stepsOf(schema, json);
   const fields = Object.entries(schema.fields);
   const formats = fields.map(([name, spec]) => target.canonical(spec, name));
   const parsers = fields.map(([name, spec]) => target.parsed(spec, name));
@@ -247,7 +280,7 @@ function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
     let present = 0;
     for (let f = 0; f < steps.length; f++) {
       const step = steps[f]!;
-      const value = obj[step.name];
+      const value = Object.hasOwn(obj, step.name) ? obj[step.name] : undefined;
       let text: string;
       if (value === undefined || value === null) {
         if (value === null) present++;
@@ -255,7 +288,9 @@ function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
       } else {
         present++;
         try {
-          text = parsers[f]!(value);
+          text = parsers[f]!(
+            step.kind === Kind.Json || step.kind === Kind.JsonText ? jsonTextValue(value, step.kind) : value,
+          );
         } catch (e) {
           throw new DataError('INVALID_VALUE', `${schema.name}.${step.name}: ${(e as Error).message}`, {
             cause: e,
@@ -298,6 +333,15 @@ function compile(schema: EntitySchema, target: LineTarget): LineTranscoder {
   };
 }
 
+/** A json field's parsed value as its JSON text: format 1 nests the value, format 2 holds the text (checked). */
+function jsonTextValue(value: unknown, kind: Kind): string {
+  if (kind === Kind.Json) return JSON.stringify(value);
+  if (typeof value !== 'string')
+    throw new TypeError(`expected the JSON text of the value as a string, got ${JSON.stringify(value)}`);
+  if (!isJsonText(value)) throw new TypeError(`not JSON text: ${JSON.stringify(value.slice(0, 80))}`);
+  return value;
+}
+
 /** One archive line as an object; `DataError` `INVALID_VALUE` (with `details.line`) when it is not a JSON object. */
 export function parseLine(schema: EntitySchema, line: string, index: number): Record<string, unknown> {
   let value: unknown;
@@ -324,9 +368,14 @@ export function parseLine(schema: EntitySchema, line: string, index: number): Re
  * The records of archive lines, decoded as `importBatch` takes them (a store's record path, or naming a failure).
  * A line that is not a JSON object, or has a field the schema does not know, throws `DataError` `INVALID_VALUE`.
  */
-export function decodeArchiveLines(schema: EntitySchema, lines: readonly string[], firstLine = 0): DataRecord[] {
+export function decodeArchiveLines(
+  schema: EntitySchema,
+  lines: readonly string[],
+  json: JsonEncoding,
+  firstLine = 0,
+): DataRecord[] {
   return lines.map((line, i) => {
-    const { record, unknown } = decodeRecord(schema, parseLine(schema, line, firstLine + i));
+    const { record, unknown } = decodeRecord(schema, parseLine(schema, line, firstLine + i), json);
     if (unknown.length)
       throw new DataError(
         'INVALID_VALUE',

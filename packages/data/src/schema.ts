@@ -1,7 +1,39 @@
+import type { KeyValue } from './adapter.js';
 import { DataError } from './errors.js';
 import { FIELD_TYPES, type FieldSpec, type FieldType } from './fields.js';
 
-export type KeyType = 'string' | 'uuid' | 'integer';
+/**
+ * The type of an entity's key field (its first column for a composite key), or `none` for a table without a primary
+ * key (see {@link EntitySchema.keyless}). Declared entities use `string`, `uuid`, `integer` or `bigint`; tables of an
+ * existing database may have keys of any orderable type.
+ */
+export type KeyType =
+  | 'string'
+  | 'uuid'
+  | 'integer'
+  | 'bigint'
+  | 'decimal'
+  | 'date'
+  | 'datetime'
+  | 'boolean'
+  | 'number'
+  | 'binary'
+  | 'none';
+
+/** Every key type, in the order the docs list them. */
+export const KEY_TYPES: readonly KeyType[] = [
+  'string',
+  'uuid',
+  'integer',
+  'bigint',
+  'decimal',
+  'date',
+  'datetime',
+  'boolean',
+  'number',
+  'binary',
+  'none',
+];
 
 /**
  * The serialisable schema of an entity. This is what discovery returns and what a backup stores in
@@ -10,7 +42,10 @@ export type KeyType = 'string' | 'uuid' | 'integer';
 export interface EntitySchema {
   /** Stable entity name: the name used in archives. */
   readonly name: string;
-  /** Name of the key field; for a composite key, its first column (see {@link EntitySchema.keyFields}). */
+  /**
+   * Name of the key field; for a composite key, its first column (see {@link EntitySchema.keyFields}). Empty for a
+   * table without a primary key ({@link EntitySchema.keyless}).
+   */
   readonly key: string;
   /** Type of the `key` field. */
   readonly keyType: KeyType;
@@ -25,10 +60,21 @@ export interface EntitySchema {
    */
   readonly keyFields?: readonly string[];
   readonly fields: Readonly<Record<string, FieldSpec>>;
+  /**
+   * A table of an existing database that has no primary key: `key` is empty and `keyType` is `none`. Every row is
+   * backed up (in the store's order); a restore only inserts (a merge by key is refused) and `replaceExisting` empties
+   * the table first. SQL stores only.
+   */
+  readonly keyless?: boolean;
   /** Source (provider instance) the entity lives in. */
   readonly source: string;
   /** Table/collection name in the store for the `root` set; defaults to `name`. */
   readonly table?: string;
+  /**
+   * The store namespace the table is in, when not the source's default: a PostgreSQL schema such as `billing`.
+   * Introspection sets it for tables outside the default schema; a restore writes them into the same namespace.
+   */
+  readonly namespace?: string;
   /** Where this schema came from: declared in code, or introspected from an existing store. */
   readonly origin: 'declared' | 'introspected';
 }
@@ -85,8 +131,8 @@ const NOTE_TYPES: ReadonlySet<string> = new Set(FIELD_TYPES);
  * nullable and vector dimensions when it is backed up again with no code at hand.
  */
 export function fieldNote(spec: FieldSpec): string {
-  const { type, optional, nullable, precision, scale, dimension, metric, ttl } = spec;
-  return `${FIELD_NOTE_PREFIX}${JSON.stringify({ type, optional, nullable, precision, scale, dimension, metric, ttl })}`;
+  const { type, optional, nullable, precision, scale, dimension, metric, ttl, unsigned } = spec;
+  return `${FIELD_NOTE_PREFIX}${JSON.stringify({ type, optional, nullable, precision, scale, dimension, metric, ttl, unsigned })}`;
 }
 
 /** The field a {@link fieldNote} describes; undefined for any other text (a comment someone else wrote). */
@@ -113,6 +159,7 @@ export function fieldFromNote(note: string | null | undefined): FieldSpec | unde
     ...(dimension !== undefined ? { dimension } : {}),
     ...(typeof v.metric === 'string' ? { metric: v.metric } : {}),
     ...(v.ttl === true ? { ttl: true } : {}),
+    ...(v.unsigned === true && v.type === 'bigint' ? { unsigned: true } : {}),
   });
 }
 
@@ -125,36 +172,74 @@ export function setFromPhysicalName(schema: EntitySchema, physical: string): str
 }
 
 export function keySpec(schema: EntitySchema): FieldSpec {
-  const spec = schema.fields[schema.key];
-  if (!spec) throw new TypeError(`Entity ${schema.name}: key field "${schema.key}" is not among its fields`);
+  const spec = schema.keyless ? undefined : schema.fields[schema.key];
+  if (!spec)
+    throw new TypeError(
+      schema.keyless
+        ? `Entity ${schema.name} has no primary key`
+        : `Entity ${schema.name}: key field "${schema.key}" is not among its fields`,
+    );
   return spec;
 }
 
-/** The key columns of an entity, in key order: `keyFields` for a composite key, else `[key]`. */
+/** The key columns of an entity, in key order: `keyFields` for a composite key, `[]` for a keyless table, else `[key]`. */
 export function keyFieldsOf(schema: EntitySchema): readonly string[] {
+  if (schema.keyless) return [];
   return schema.keyFields && schema.keyFields.length > 1 ? schema.keyFields : [schema.key];
 }
 
-/** A record's key for messages: the key value, or `(a, b)` for a composite key. */
+/** A record's key for messages: the key value, `(a, b)` for a composite key, `(no primary key)` for a keyless table. */
 export function describeKey(schema: EntitySchema, record: Readonly<Record<string, unknown>>): string {
   const fields = keyFieldsOf(schema);
+  if (fields.length === 0) return '(no primary key)';
   const values = fields.map((f) => String(record[f]));
   return fields.length === 1 ? values[0]! : `(${values.join(', ')})`;
 }
 
-export const KEY_FIELD_TYPES: ReadonlySet<FieldType> = new Set(['string', 'uuid', 'integer']);
+/** Field types a key field may have: every type with an order (not json or vector). */
+export const KEY_FIELD_TYPES: ReadonlySet<FieldType> = new Set([
+  'string',
+  'uuid',
+  'integer',
+  'bigint',
+  'decimal',
+  'date',
+  'datetime',
+  'boolean',
+  'number',
+  'binary',
+]);
 
-/** Compares two keys in the order every adapter must stream in: numeric for integers, UTF-8 byte order for strings. */
-export function compareKeys(a: string | number, b: string | number): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
+/** Key types every adapter supports (the others need a SQL store: SQLite, PostgreSQL, MariaDB/MySQL). */
+const SIMPLE_KEY_TYPES: ReadonlySet<KeyType> = new Set(['string', 'uuid', 'integer']);
+
+/**
+ * Compares two keys in the order every adapter streams string, uuid and integer keys in: numeric for integers (and
+ * bigints), UTF-8 byte order for strings.
+ */
+export function compareKeys(a: KeyValue, b: KeyValue): number {
+  if (typeof a !== 'string' && typeof b !== 'string') return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
 }
 
 /**
- * For adapters that key records by a single field: refuses a composite key (`keyFields`) with an error that
- * says which providers support it, instead of silently keying by its first column.
+ * For adapters that key records by a single string, uuid or integer field (memory, JSON files, Redis, LanceDB):
+ * refuses a composite key (`keyFields`), a table without a primary key and other key types with an error that says
+ * which providers support them, instead of silently keying by the first column or by the key's text.
  */
 export function assertSingleKey(entity: EntitySchema, provider: string): void {
+  if (entity.keyless)
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `Entity ${entity.name} has no primary key, which the ${provider} adapter needs. Restore it into SQLite, PostgreSQL or MariaDB/MySQL.`,
+      { details: { entity: entity.name, provider } },
+    );
+  if (!SIMPLE_KEY_TYPES.has(entity.keyType))
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `Entity ${entity.name} has a ${entity.keyType} key, which the ${provider} adapter does not support (string, uuid or integer keys only). Restore it into SQLite, PostgreSQL or MariaDB/MySQL.`,
+      { details: { entity: entity.name, provider, keyType: entity.keyType } },
+    );
   if ((entity.keyFields?.length ?? 0) > 1)
     throw new DataError(
       'UNSUPPORTED_KEY',

@@ -1,11 +1,15 @@
 import {
   assertSetName,
+  buildSchema,
   DataError,
   decodeRecord,
   defineEntity,
   encodeRecordLine,
   fieldFromNote,
   fieldNote,
+  JsonText,
+  jsonTextLoss,
+  jsValueOf,
   normalizeDatetime,
   normalizeRecord,
   t,
@@ -43,9 +47,9 @@ describe('archive JSON encoding', () => {
       nul: null,
     });
     expect(rec.at).toBe('2024-05-01T10:00:00.123456Z');
-    const line = encodeRecordLine(Sample.schema, rec);
+    const line = encodeRecordLine(Sample.schema, rec, 'text');
     expect(line).not.toContain('opt');
-    const back = decodeRecord(Sample.schema, JSON.parse(line)).record;
+    const back = decodeRecord(Sample.schema, JSON.parse(line), 'text').record;
     expect(Object.is(back.n, -0)).toBe(true);
     expect(back.big).toBe(2n ** 62n + 1n);
     expect(back.dec).toBe('12345678901234567890.123456789');
@@ -79,6 +83,109 @@ describe('archive JSON encoding', () => {
     for (const bad of ['2024-02-30T10:00:00Z', '2023-02-29T00:00:00Z', '2024-04-31 12:00', '2024-01-01T24:00:00Z'])
       expect(normalizeDatetime(bad), bad).toBeUndefined();
     expect(normalizeDatetime('2024-02-29T23:59:59.999999Z')).toBe('2024-02-29T23:59:59.999999Z');
+  });
+
+  it('keeps dates beyond the ordinary calendar in their special forms, and refuses impossible ones', () => {
+    const Dated = buildSchema(
+      { name: 'Dated', key: 'id', fields: { id: t.integer(), at: t.datetime(), day: t.date() } },
+      'declared',
+    );
+    const special = [
+      ['infinity', 'infinity'],
+      ['-infinity', '-infinity'],
+      ['+010000-01-01T00:00:00.000000Z', '+010000-01-01'], // year 10000
+      ['-000043-03-15T12:00:00.000000Z', '-000043-03-15'], // 44 BC
+      ['+000000-02-29T00:00:00.000000Z', '+000000-02-29'], // 1 BC, a leap year
+      ['0000-00-00T00:00:00.000000Z', '0000-00-00'], // MySQL zero date
+      ['2024-00-15T00:00:00.000000Z', '2024-00-15'],
+    ] as const;
+    for (const [at, day] of special) {
+      const rec = normalizeRecord(Dated, { id: 1, at, day });
+      const back = decodeRecord(Dated, JSON.parse(encodeRecordLine(Dated, rec, 'text')), 'text').record;
+      expect(back, at).toEqual({ id: 1, at, day });
+    }
+    // One spelling per instant: years 1-9999 have four digits; impossible days are refused in every form.
+    for (const bad of ['+002024-01-01', '-000043-02-30', '0000-13-00', 'Infinity', '+10000-01-01', '2024-02-30'])
+      expect(() => normalizeRecord(Dated, { id: 1, at: 'infinity', day: bad }), bad).toThrow(/Dated\.day/);
+    expect(normalizeDatetime(new Date(Date.UTC(-43, 2, 15)))).toBe('-000043-03-15T00:00:00.000000Z');
+    expect(normalizeDatetime(new Date('0000-06-01T00:00:00Z'))).toBe('+000000-06-01T00:00:00.000000Z');
+    // Lines are checked as they decode: a datetime that is not spelled as archives spell it is refused.
+    expect(() => decodeRecord(Dated, { id: 1, at: '2024-01-01 10:00', day: '2024-01-01' }, 'text')).toThrow(
+      /Dated\.at: expected a datetime/,
+    );
+  });
+});
+
+describe('json fields', () => {
+  const Doc = buildSchema(
+    { name: 'JsonDoc', key: 'id', fields: { id: t.integer(), j: t.json().nullable() } },
+    'declared',
+  );
+  it('archive lines hold the exact JSON text (big numbers, key order, duplicate keys, blanks); JSON null is not SQL NULL', () => {
+    const text = '{ "b": 12345678901234567890123, "a": 1.10, "a": [0.10000000000000000001] }';
+    const line = encodeRecordLine(Doc, { id: 1, j: new JsonText(text) }, 'text');
+    expect(JSON.parse(line).j).toBe(text);
+    const back = decodeRecord(Doc, JSON.parse(line), 'text').record.j as JsonText;
+    expect(back).toBeInstanceOf(JsonText);
+    expect(back.text).toBe(text);
+    expect(encodeRecordLine(Doc, { id: 2, j: new JsonText('null') }, 'text')).toBe('{"id":2,"j":"null"}');
+    expect(encodeRecordLine(Doc, { id: 2, j: null }, 'text')).toBe('{"id":2,"j":null}');
+    // Values written by code are spelled by JSON.stringify.
+    expect(encodeRecordLine(Doc, { id: 3, j: { x: [1, 'two'] } }, 'text')).toBe(
+      '{"id":3,"j":"{\\"x\\":[1,\\"two\\"]}"}',
+    );
+    // A JsonText is never turned into a JavaScript value by a forgotten JSON.stringify.
+    expect(() => JSON.stringify({ j: new JsonText('1') })).toThrow(/jsonTextOf/);
+  });
+
+  it('stores that keep JavaScript values refuse JSON a double or an object cannot hold, by name', () => {
+    expect(jsValueOf(new JsonText('{"a":[1,2.5,-0.001,1e21]}'), 'X.j')).toEqual({ a: [1, 2.5, -0.001, 1e21] });
+    expect(jsValueOf(new JsonText('1.10'), 'X.j')).toBe(1.1); // the same number
+    for (const [text, why] of [
+      ['12345678901234567890123', /more digits than a double keeps/],
+      ['{"a":0.10000000000000000001}', /more digits than a double keeps/],
+      ['{"k":1,"k":2}', /key "k" appears twice/],
+      ['[{"x":{"y":1,"y":1}}]', /key "y" appears twice/],
+    ] as const) {
+      const err = (() => {
+        try {
+          jsValueOf(new JsonText(text), 'X.j');
+        } catch (e) {
+          return e as DataError;
+        }
+      })();
+      expect(err?.code, text).toBe('UNSUPPORTED_VALUE');
+      expect(err?.message, text).toMatch(why);
+      expect(err?.message, text).toMatch(/^X\.j: /);
+    }
+    expect(jsonTextLoss('{"a":"12345678901234567890123","b":{"a":1}}')).toBeUndefined(); // in strings, other objects
+  });
+
+  it('format 1 (nested) lines still decode, and a line naming __proto__ or constructor is an unknown field', () => {
+    expect(decodeRecord(Doc, { id: 1, j: { a: 1 } }, 'nested').record).toEqual({ id: 1, j: { a: 1 } });
+    expect(decodeRecord(Doc, JSON.parse('{"id":1,"__proto__":{"x":1},"constructor":2}'), 'text').unknown).toEqual([
+      '__proto__',
+      'constructor',
+    ]);
+    expect(() => normalizeRecord(Doc, JSON.parse('{"id":1,"j":1,"__proto__":{}}'))).toThrow(
+      /unknown field "__proto__"/,
+    );
+  });
+});
+
+describe('unsigned bigints', () => {
+  it('hold 0 to 2^64-1 exactly; signed ones the signed range', () => {
+    const U = buildSchema(
+      { name: 'U', key: 'id', fields: { id: t.integer(), u: t.bigint(), s: t.bigint() } },
+      'declared',
+    );
+    const unsigned = { ...U, fields: { ...U.fields, u: { ...U.fields.u!, unsigned: true } } };
+    const max = 2n ** 64n - 1n;
+    const rec = normalizeRecord(unsigned, { id: 1, u: max, s: -(2n ** 63n) });
+    expect(decodeRecord(unsigned, JSON.parse(encodeRecordLine(unsigned, rec, 'text')), 'text').record.u).toBe(max);
+    expect(() => normalizeRecord(unsigned, { id: 1, u: -1n, s: 0n })).toThrow(/U\.u: .*0 to 2\^64-1/);
+    expect(() => normalizeRecord(U, { id: 1, u: max, s: 0n })).toThrow(/U\.u: .*signed 64-bit/);
+    expect(() => decodeRecord(U, { id: 1, u: String(max), s: '0' }, 'text')).toThrow(/outside the signed 64-bit range/);
   });
 });
 

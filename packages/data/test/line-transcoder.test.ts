@@ -5,6 +5,7 @@ import {
   decodeArchiveLines,
   decodeValue,
   encodeRecordLine,
+  JsonText,
   type LineTarget,
   lineTranscoder,
   normalizeRecord,
@@ -49,11 +50,11 @@ const SHOW: LineTarget = {
   parsed: (spec) => (value) => `(${String(decodeValue(spec, value))})`,
 };
 
-describe('scanCanonicalLine / lineTranscoder', () => {
+describe('scanCanonicalLine / lineTranscoder (json nested: line format 1)', () => {
   it('cuts the raw values out of canonical lines, absent and null apart', () => {
-    const line = encodeRecordLine(Doc, record(3, { opt: 'x', j: null }));
-    expect(scanCanonicalLine(Doc, line)).toEqual(['3', 's3', '0.75', '3000000000000000', 'false', null, 'x']);
-    expect(scanCanonicalLine(Doc, encodeRecordLine(Doc, record(4)))).toEqual([
+    const line = encodeRecordLine(Doc, record(3, { opt: 'x', j: null }), 'nested');
+    expect(scanCanonicalLine(Doc, line, 'nested')).toEqual(['3', 's3', '0.75', '3000000000000000', 'false', null, 'x']);
+    expect(scanCanonicalLine(Doc, encodeRecordLine(Doc, record(4), 'nested'), 'nested')).toEqual([
       '4',
       's4',
       '1',
@@ -62,11 +63,13 @@ describe('scanCanonicalLine / lineTranscoder', () => {
       '[4,{"k":"v"}]',
       undefined,
     ]);
-    expect(lineTranscoder(Doc, SHOW).canonical(line)).toBe('<3>|<s3>|<0.75>|<3000000000000000>|<false>|NULL|<x>');
+    expect(lineTranscoder(Doc, SHOW, 'nested').canonical(line)).toBe(
+      '<3>|<s3>|<0.75>|<3000000000000000>|<false>|NULL|<x>',
+    );
   });
 
   it('declines every line that is not canonical, and the parsing path then decides', () => {
-    const good = encodeRecordLine(Doc, record(5));
+    const good = encodeRecordLine(Doc, record(5), 'nested');
     const declined = [
       good.replace('"s5"', '"s\\"5"'), // an escape
       good.replace(':5,', ': 5,'), // whitespace
@@ -79,9 +82,9 @@ describe('scanCanonicalLine / lineTranscoder', () => {
       good.replace('[5,{"k":"v"}]', '[5,{"k":"v"}'), // unbalanced json
       good.slice(0, -1),
     ];
-    const t = lineTranscoder(Doc, SHOW);
+    const t = lineTranscoder(Doc, SHOW, 'nested');
     for (const line of declined) {
-      expect(scanCanonicalLine(Doc, line), line).toBeUndefined();
+      expect(scanCanonicalLine(Doc, line, 'nested'), line).toBeUndefined();
       expect(t.canonical(line), line).toBeUndefined();
     }
     // The parsing path takes the valid ones and names what is wrong in the others.
@@ -93,8 +96,10 @@ describe('scanCanonicalLine / lineTranscoder', () => {
   });
 
   it('pieces gives every row with its newline, in whole-row strings of about maxChars, numbering lines from firstLine', () => {
-    const tr = lineTranscoder(Doc, SHOW);
-    const lines = Array.from({ length: 500 }, (_, i) => encodeRecordLine(Doc, record(i, { s: 'ü'.repeat(i % 90) })));
+    const tr = lineTranscoder(Doc, SHOW, 'nested');
+    const lines = Array.from({ length: 500 }, (_, i) =>
+      encodeRecordLine(Doc, record(i, { s: 'ü'.repeat(i % 90) }), 'nested'),
+    );
     const all = lines.map((l, i) => `${tr.row(l, i)}\n`).join('');
     const pieces = tr.pieces(lines, 0, 2000);
     expect(pieces.join('')).toBe(all);
@@ -112,11 +117,48 @@ describe('scanCanonicalLine / lineTranscoder', () => {
   });
 
   it('decodeArchiveLines decodes like decodeRecord and refuses unknown fields by line', () => {
-    const lines = [record(1), record(2, { opt: 'o' })].map((r) => encodeRecordLine(Doc, r));
-    expect(decodeArchiveLines(Doc, lines)).toEqual([record(1), record(2, { opt: 'o' })]);
-    expect(() => decodeArchiveLines(Doc, ['{"id":1,"x":2}'], 41)).toThrow(
+    const lines = [record(1), record(2, { opt: 'o' })].map((r) => encodeRecordLine(Doc, r, 'nested'));
+    expect(decodeArchiveLines(Doc, lines, 'nested')).toEqual([record(1), record(2, { opt: 'o' })]);
+    expect(() => decodeArchiveLines(Doc, ['{"id":1,"x":2}'], 'nested', 41)).toThrow(
       /line 42 has fields the schema does not know: x/,
     );
+  });
+});
+
+describe('scanCanonicalLine / lineTranscoder (json as exact text: line format 2)', () => {
+  it('hands a json field its exact JSON text on both paths, and tells JSON null from SQL NULL', () => {
+    const big = '{"big":12345678901234567890123,"k":1,"k":2.50}';
+    const line = encodeRecordLine(Doc, record(3, { j: new JsonText(big) }), 'text');
+    expect(line).toContain(JSON.stringify(big));
+    const t = lineTranscoder(Doc, SHOW, 'text');
+    expect(scanCanonicalLine(Doc, line, 'text')).toBeUndefined(); // the text's quotes are escaped in the line
+    expect(t.row(line, 0)).toBe(`(3)|(s3)|(0.75)|(3000000000000000)|(false)|(${big})|NULL`);
+    // An array of numbers has no quote to escape: the canonical path takes it as the text.
+    const plain = encodeRecordLine(Doc, record(4, { j: new JsonText('[4,5.10]') }), 'text');
+    expect(scanCanonicalLine(Doc, plain, 'text')?.[5]).toBe('[4,5.10]');
+    // JSON null is the text "null"; SQL NULL is null.
+    const jsonNull = encodeRecordLine(Doc, record(5, { j: new JsonText('null') }), 'text');
+    const sqlNull = encodeRecordLine(Doc, record(5, { j: null }), 'text');
+    expect(jsonNull).toContain('"j":"null"');
+    expect(sqlNull).toContain('"j":null');
+    expect(scanCanonicalLine(Doc, jsonNull, 'text')?.[5]).toBe('null');
+    expect(scanCanonicalLine(Doc, sqlNull, 'text')?.[5]).toBeNull();
+  });
+
+  it('refuses json text that is not JSON, on both paths, naming the field and line', () => {
+    const t = lineTranscoder(Doc, SHOW, 'text');
+    const line = JSON.stringify({ ...JSON.parse(encodeRecordLine(Doc, record(6), 'text')), j: '[1,' });
+    expect(scanCanonicalLine(Doc, line, 'text')).toBeUndefined();
+    expect(() => t.row(line, 2)).toThrow(/ScanDoc\.j: not JSON text/);
+    const nested = encodeRecordLine(Doc, record(6), 'nested');
+    expect(() => t.row(nested, 2)).toThrow(/ScanDoc\.j: expected the JSON text of the value as a string/);
+  });
+
+  it('decodeArchiveLines gives json fields as JsonText, exactly', () => {
+    const text = '{"b":1, "a":[1e400, 0.10000000000000000001]}';
+    const [r] = decodeArchiveLines(Doc, [encodeRecordLine(Doc, record(1, { j: new JsonText(text) }), 'text')], 'text');
+    expect(r!.j).toBeInstanceOf(JsonText);
+    expect((r!.j as JsonText).text).toBe(text);
   });
 });
 

@@ -81,7 +81,7 @@ async function compareEntity(entity: Entity, from: DataRuntime, to: DataRuntime)
       for (const record of batch)
         map.set(
           String(record[schema.key as keyof typeof record]),
-          encodeRecordLine(schema, record as Record<string, unknown>),
+          encodeRecordLine(schema, record as Record<string, unknown>, 'text'),
         );
     return map;
   };

@@ -1,9 +1,13 @@
 // Internal: the in-memory, key-ordered table behind the memory and JSON-file adapters.
 import type { DataRecord, DataWriter, ImportOptions, ImportResult, KeyValue } from '../adapter.js';
 import { DataError } from '../errors.js';
+import { JsonText, jsValueOf } from '../json-text.js';
 import { compareKeys, type EntitySchema, physicalName } from '../schema.js';
 
-/** A copy of a record holding only schema fields, so stored records never alias caller memory. */
+/**
+ * A copy of a record holding only schema fields, so stored records never alias caller memory. json values are kept as
+ * JavaScript values: a `JsonText` JavaScript cannot hold exactly is refused (`UNSUPPORTED_VALUE`, see `jsValueOf`).
+ */
 export function copyRecord(schema: EntitySchema, record: DataRecord): DataRecord {
   const out: DataRecord = {};
   for (const [name, spec] of Object.entries(schema.fields)) {
@@ -12,6 +16,7 @@ export function copyRecord(schema: EntitySchema, record: DataRecord): DataRecord
     if (v === null) out[name] = null;
     else if (spec.type === 'binary') out[name] = new Uint8Array(v as Uint8Array);
     else if (spec.type === 'vector') out[name] = new Float32Array(v as Float32Array);
+    else if (v instanceof JsonText) out[name] = jsValueOf(v, `${schema.name}.${name}`);
     else if (spec.type === 'json' && typeof v === 'object') out[name] = structuredClone(v);
     else out[name] = v;
   }
@@ -112,16 +117,21 @@ export class KeyedTable {
     }
     let inserted = 0;
     let updated = 0;
-    for (const r of records) {
+    // Copied (and checked) first: a record that cannot be stored leaves the table as it was.
+    const copies = records.map((r) => {
       const k = r[key] as KeyValue;
       if (k === undefined || k === null)
         throw new DataError('MISSING_FIELD', `${this.schema.name}.${key} is required (it is the key).`);
+      return copyRecord(this.schema, r);
+    });
+    for (const r of copies) {
+      const k = r[key] as KeyValue;
       if (this.rows.has(k)) updated++;
       else {
         inserted++;
         this.#sorted = undefined;
       }
-      this.rows.set(k, copyRecord(this.schema, r));
+      this.rows.set(k, r);
     }
     return { inserted, updated };
   }

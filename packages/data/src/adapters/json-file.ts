@@ -92,7 +92,7 @@ export class JsonFileAdapter extends KeyedTablesAdapter {
       lineNo++;
       if (!line.trim()) continue;
       try {
-        const { record } = decodeRecord(entity, JSON.parse(line) as Record<string, unknown>);
+        const { record } = decodeRecord(entity, JSON.parse(line) as Record<string, unknown>, 'nested');
         table.rows.set(record[entity.key] as string | number, record);
       } catch (e) {
         throw new DataError(
@@ -140,7 +140,7 @@ async function writeDurably(path: string, schema: EntitySchema, records: readonl
   try {
     let chunk = '';
     for (const record of records) {
-      chunk += encodeRecordLine(schema, record) + '\n';
+      chunk += encodeRecordLine(schema, record, 'nested') + '\n';
       if (chunk.length >= CHUNK) {
         await handle.write(chunk);
         chunk = '';

@@ -203,11 +203,11 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
         const obj = JSON.parse(line) as Record<string, unknown>;
         const w = words[(obj.id as number) - 1];
         expect(obj.v, `${where}: archive text of v`).toBe(w ? base64Of(w) : null);
-        check(decodeRecord(E, obj).record, where);
+        check(decodeRecord(E, obj, 'text').record, where);
       };
 
       // encodeRecordLine / decodeRecord (no store involved).
-      const lines = want.map((r) => encodeRecordLine(E, r));
+      const lines = want.map((r) => encodeRecordLine(E, r, 'text'));
       lines.forEach((line, i) => {
         checkLine(line, `encodeRecordLine[${i}]`);
       });
@@ -326,7 +326,7 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
             updated: 0,
           });
           if (tx.importJsonLines) {
-            const encoded = records.map((r) => encodeRecordLine(lines, r));
+            const encoded = records.map((r) => encodeRecordLine(lines, r, 'text'));
             expect(await tx.importJsonLines(lines, ROOT_SET, encoded, { mode: 'insert', bulk: true })).toEqual({
               inserted: records.length,
               updated: 0,
@@ -354,7 +354,7 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
         const batch = entity(name, 'id', fields);
         const streamed = entity(`${name}Stream`, 'id', fields);
         const want = typeFixtures(batch);
-        const lines = want.map((r) => encodeRecordLine(batch, r));
+        const lines = want.map((r) => encodeRecordLine(batch, r, 'text'));
         await a.ensureEntity(batch, ROOT_SET);
         await a.ensureEntity(streamed, ROOT_SET);
         const written: EntitySchema[] = [];
@@ -416,7 +416,7 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       const check = (lines: string[], label: string) => {
         expect(lines).toHaveLength(want.length);
         lines.forEach((line, i) => {
-          expectSameRecord(E, decodeRecord(E, JSON.parse(line)).record, want[i]!, `${label}[${i}]`);
+          expectSameRecord(E, decodeRecord(E, JSON.parse(line), 'text').record, want[i]!, `${label}[${i}]`);
         });
       };
       check(await linesOf(a.exportJsonLines(E, ROOT_SET)), 'exportJsonLines');
@@ -455,7 +455,7 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       expect(largest).toBeLessThan(256 * 1024);
       expect(lines).toHaveLength(want.length);
       lines.forEach((line, i) => {
-        expectSameRecord(E, decodeRecord(E, JSON.parse(line)).record, want[i]!, `line ${i}`);
+        expectSameRecord(E, decodeRecord(E, JSON.parse(line), 'text').record, want[i]!, `line ${i}`);
       });
       let streamed = false;
       await a.transaction(async (tx) => {
@@ -485,7 +485,7 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
         Object.fromEntries(Object.entries(Types.fields).filter(([n]) => n !== 'optNull')),
       );
       await a.ensureEntity(Plain, ROOT_SET);
-      const lines = typeFixtures(Plain).map((r) => encodeRecordLine(Plain, r));
+      const lines = typeFixtures(Plain).map((r) => encodeRecordLine(Plain, r, 'text'));
       const broken = [...lines.slice(0, 2), '{"id": 9, "s":', ...lines.slice(2)];
       let offered = false;
       await a.transaction(async (tx) => {
