@@ -7,7 +7,7 @@
  * | integer   | number                                              |
  * | number    | number; `"NaN"`, `"Infinity"`, `"-Infinity"` as strings; `-0` as `"-0"` |
  * | bigint    | string of decimal digits (exact beyond 2^53; `unsigned`: up to 2^64-1) |
- * | decimal   | string, exactly as stored (`"12.50"`)               |
+ * | decimal   | string, exactly as stored (`"12.50"`; PostgreSQL's `"NaN"`, `"Infinity"`, `"-Infinity"`) |
  * | boolean   | true / false                                        |
  * | datetime  | string, ISO-8601 UTC with 6 fraction digits: `"2024-05-01T10:00:00.123456Z"` (see the special forms below) |
  * | date      | string `"YYYY-MM-DD"` (same special forms)          |
@@ -55,7 +55,8 @@ const DATETIME =
 const SPECIAL_DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})$/;
 const SPECIAL_TIME = /^T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z$/;
 const INFINITIES = new Set(['infinity', '-infinity']);
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** Decimal text; `NaN`, `Infinity` and `-Infinity` too (PostgreSQL numeric holds them; other stores refuse them). */
+const DECIMAL = /^(?:[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|NaN|-?Infinity)$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
