@@ -6,7 +6,7 @@ import { configJsonSchema, manifestJsonSchemas } from '../packages/data-backup/d
 const dir = new URL('../schema/', import.meta.url);
 mkdirSync(dir, { recursive: true });
 const { manifest, sidecar } = manifestJsonSchemas();
-writeFileSync(new URL('manifest.v1.schema.json', dir), `${JSON.stringify(manifest, null, 2)}\n`);
-writeFileSync(new URL('sidecar.v1.schema.json', dir), `${JSON.stringify(sidecar, null, 2)}\n`);
+writeFileSync(new URL('manifest.v2.schema.json', dir), `${JSON.stringify(manifest, null, 2)}\n`);
+writeFileSync(new URL('sidecar.v2.schema.json', dir), `${JSON.stringify(sidecar, null, 2)}\n`);
 writeFileSync(new URL('koan.config.schema.json', dir), `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
-console.log('wrote schema/manifest.v1.schema.json, schema/sidecar.v1.schema.json, schema/koan.config.schema.json');
+console.log('wrote schema/manifest.v2.schema.json, schema/sidecar.v2.schema.json, schema/koan.config.schema.json');

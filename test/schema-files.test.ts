@@ -7,8 +7,8 @@ const read = (name: string) => JSON.parse(readFileSync(new URL(`../schema/${name
 describe('published JSON Schemas', () => {
   it('match the code (regenerate with: npm run build && node scripts/emit-schemas.mjs)', () => {
     const { manifest, sidecar } = manifestJsonSchemas();
-    expect(read('manifest.v1.schema.json')).toEqual(JSON.parse(JSON.stringify(manifest)));
-    expect(read('sidecar.v1.schema.json')).toEqual(JSON.parse(JSON.stringify(sidecar)));
+    expect(read('manifest.v2.schema.json')).toEqual(JSON.parse(JSON.stringify(manifest)));
+    expect(read('sidecar.v2.schema.json')).toEqual(JSON.parse(JSON.stringify(sidecar)));
     expect(read('koan.config.schema.json')).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
   });
 });

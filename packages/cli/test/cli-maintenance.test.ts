@@ -101,6 +101,43 @@ describe('koan-backup copy, cleanup and prune', () => {
     const left = await run(['list', '--profile', 'local', '--json']);
     expect(left.json<{ backups: unknown[] }>().backups).toHaveLength(1);
   });
+
+  it('prune never deletes the newest healthy backup: a policy of zeros is refused, one --keep-* flag is enough', async () => {
+    for (const name of ['zeros', 'zeros', 'other'])
+      expect((await run(['backup', name, '--entity', 'MaintNote'])).code).toBe(0);
+    // The repro of the issue: this deleted every backup, the newest included.
+    const zeros = await run(['prune', '--keep-daily', '0', '--keep-weekly', '0', '--keep-monthly', '0', '--yes']);
+    expect(zeros.code).toBe(2);
+    expect(zeros.stderr).toMatch(/keeps something/);
+    expect(
+      (await run(['list', '--json'])).json<{ backups: { name: string }[] }>().backups.filter((b) => b.name === 'zeros'),
+    ).toHaveLength(2);
+    // One rule alone, scoped to one name: the plan shows each backup once, with its profile, size and reasons.
+    const dry = await run(['prune', '--keep-last', '1', '--name', 'zeros', '--min-age-hours', '0', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const rows = dry.stdout.split('\n').filter((l) => / zeros /.test(l));
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(
+      /^keep\s+zeros\s+\S+ \S+Z\s+local\s+[\d.]+ \S+\s+newest healthy backup of its name, last 1$/,
+    );
+    expect(rows[1]).toMatch(/^would delete\s+zeros .* no rule keeps it$/);
+    expect(dry.stdout).toMatch(/Would free [\d.]+ \S+ \(1 backup\(s\)\)/);
+    expect(dry.stdout).not.toMatch(/ other /); // outside --name: not even listed as a candidate
+    const json = await run([
+      'prune',
+      '--keep-last',
+      '1',
+      '--name',
+      'zeros',
+      '--min-age-hours',
+      '0',
+      '--dry-run',
+      '--json',
+    ]);
+    const plan = json.json<{ keep: { backup: { name: string }; reasons: string[] }[]; freedBytes: number }>();
+    expect(plan.keep.find((k) => k.backup.name === 'other')?.reasons).toEqual(['outside the scope']);
+    expect(plan.freedBytes).toBeGreaterThan(0);
+  });
 });
 
 describe('koan-backup serve', () => {

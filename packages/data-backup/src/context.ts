@@ -9,7 +9,32 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
-import { BackupMaintenanceService, DEFAULT_MIN_AGE_HOURS, INTERVAL_PATTERN } from './maintenance.js';
+import { BackupMaintenanceService, INTERVAL_PATTERN } from './maintenance.js';
+import { DEFAULT_MIN_AGE_HOURS } from './retention.js';
+
+/** `Koan.Backup.RetentionPolicy`, and the policy of `POST /maintenance/prune`: restic's forget rules. */
+export const retentionPolicySchema = z
+  .object({
+    keepLast: z.number().int().min(0).optional().describe('The newest N completed backups of each name'),
+    keepHourly: z.number().int().min(0).optional().describe('The newest backup of each of the last N hours (UTC)'),
+    keepDaily: z.number().int().min(0).optional().describe('... of each of the last N days (UTC)'),
+    keepWeekly: z.number().int().min(0).optional().describe('... of each of the last N ISO weeks'),
+    keepMonthly: z.number().int().min(0).optional().describe('... of each of the last N months'),
+    keepYearly: z.number().int().min(0).optional().describe('... of each of the last N years'),
+    keepWithin: z
+      .string()
+      .optional()
+      .describe('Every backup made within this duration before the newest one of its name: 30d, 12h, 1y6m'),
+    protectedTags: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Backups with any of these tags are never deleted (default ["keep", "permanent"])'),
+    minAgeHours: z.number().min(0).default(DEFAULT_MIN_AGE_HOURS).describe('Never delete backups younger than this'),
+  })
+  .strict()
+  .describe(
+    "restic's forget rules, per backup name; the newest healthy backup of each name is always kept, and a policy that keeps nothing is refused",
+  );
 
 /** `Koan.Backup` in koan.config.json. */
 export const backupConfigSchema = z
@@ -39,19 +64,7 @@ export const backupConfigSchema = z
       )
       .default('6h')
       .describe('How often maintenance runs: e.g. 30m, 6h, 1d, or a .NET TimeSpan such as 06:00:00'),
-    retentionPolicy: z
-      .object({
-        keepDaily: z.number().int().min(0).default(7),
-        keepWeekly: z.number().int().min(0).default(4),
-        keepMonthly: z.number().int().min(0).default(12),
-        minAgeHours: z
-          .number()
-          .min(0)
-          .default(DEFAULT_MIN_AGE_HOURS)
-          .describe('Never delete backups younger than this'),
-      })
-      .strict()
-      .optional(),
+    retentionPolicy: retentionPolicySchema.optional(),
     attentionAfterDays: z
       .number()
       .min(0)

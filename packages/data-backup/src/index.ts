@@ -15,6 +15,7 @@ export {
   type BackupContextOptions,
   backupConfigSchema,
   getBackupContext,
+  retentionPolicySchema,
   setBackupContext,
 } from './context.js';
 export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
@@ -39,12 +40,8 @@ export {
   type BackgroundFailure,
   BackupMaintenanceService,
   cleanupLeftovers,
-  DEFAULT_MIN_AGE_HOURS,
   type LeftoverReport,
   type MaintenanceRun,
-  planRetention,
-  type RetentionDecision,
-  type RetentionPolicy,
   type ScheduledBackup,
 } from './maintenance.js';
 export {
@@ -78,6 +75,16 @@ export {
   restoreEntity,
   runRestore,
 } from './restore.js';
+export {
+  DEFAULT_MIN_AGE_HOURS,
+  DEFAULT_PROTECTED_TAGS,
+  KEEP_COUNTS,
+  planRetention,
+  type RetentionDecision,
+  type RetentionEntry,
+  type RetentionPolicy,
+  type RetentionScope,
+} from './retention.js';
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
 export { BackupService, DataBackup, RestoreService } from './services.js';
 export { readContents, type SchemaSnapshot, type SourceStructure, verifyEntries } from './verify.js';

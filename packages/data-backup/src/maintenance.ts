@@ -1,9 +1,16 @@
 import { Cron } from 'croner';
-import { type BackupInfo, parseBackupKey } from './catalog.js';
-import type { BackupConfig, BackupContext } from './context.js';
+import { parseBackupKey } from './catalog.js';
+import type { BackupContext } from './context.js';
 import { BackupDiscoveryService, type DeleteReceipt, type UnavailableProfile } from './discovery.js';
 import { BackupError, invalidOption } from './errors.js';
 import { SIDECAR_SUFFIX } from './manifest.js';
+import {
+  planRetention,
+  type RetentionDecision,
+  type RetentionPolicy,
+  type RetentionScope,
+  resolvePolicy,
+} from './retention.js';
 
 export interface LeftoverReport {
   /** Temp files / open multipart uploads / uncommitted blobs of backups removed (or found, in a dry run). */
@@ -63,128 +70,36 @@ export async function cleanupLeftovers(
 }
 
 /**
- * Backups younger than this many hours are never removed by retention when a policy does not set `minAgeHours`:
- * the one default of the library (`planRetention`, `applyRetention`), `Koan.Backup.RetentionPolicy.MinAgeHours`,
- * `koan-backup prune` and the HTTP API's `POST /prune`. It keeps a backup that just finished (or is still being
- * listed by another process) from being deleted by a policy that counts it in an older bucket.
- */
-export const DEFAULT_MIN_AGE_HOURS = 1;
-
-/** A grandfather-father-son retention policy (`Koan.Backup.RetentionPolicy`). */
-export type RetentionPolicy = Omit<NonNullable<BackupConfig['retentionPolicy']>, 'minAgeHours'> & {
-  /**
-   * Never remove backups younger than this many hours. Default {@link DEFAULT_MIN_AGE_HOURS} (1 h) when absent;
-   * `0` protects nothing by age.
-   */
-  readonly minAgeHours?: number;
-};
-
-export interface RetentionDecision {
-  readonly keep: { backup: BackupInfo; reasons: string[] }[];
-  readonly remove: BackupInfo[];
-}
-
-const dayKey = (d: Date) => d.toISOString().slice(0, 10);
-function weekKey(d: Date): string {
-  // ISO week: Thursday of the week decides the year
-  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
-  const day = t.getUTCDay() || 7;
-  t.setUTCDate(t.getUTCDate() + 4 - day);
-  const yearStart = Date.UTC(t.getUTCFullYear(), 0, 1);
-  const week = Math.ceil(((t.getTime() - yearStart) / 86_400_000 + 1) / 7);
-  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
-}
-const monthKey = (d: Date) => d.toISOString().slice(0, 7);
-/** A backup whose validation failed (or that validation found critical): never preferred by retention. */
-const knownBad = (b: BackupInfo) => b.healthStatus === 'Critical';
-
-/**
- * Grandfather-father-son retention, applied per backup name (backups of different names never share a
- * bucket): keep one completed backup in each of the `keepDaily` most recent days (UTC), `keepWeekly` most recent ISO
- * weeks and `keepMonthly` most recent months that have a completed backup of that name; days, weeks or months without
- * one are skipped, not counted. In each of those periods the backup kept is the newest one that is not known bad
- * (`healthStatus` `Critical`: its validation failed); a known-bad backup is kept only when the period has nothing
- * better, so it never displaces a healthy one. Failed or partial backups are kept while younger than a day (for
- * diagnosis) and removed after. Backups younger than `minAgeHours` (default {@link DEFAULT_MIN_AGE_HOURS}, 1 h) are
- * never removed.
- */
-export function planRetention(
-  backups: readonly BackupInfo[],
-  policy: RetentionPolicy,
-  now = new Date(),
-): RetentionDecision {
-  for (const k of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const)
-    if (!Number.isInteger(policy[k]) || policy[k] < 0)
-      throw invalidOption(`retentionPolicy.${k}`, policy[k], 'a non-negative integer');
-  const minAgeHours = policy.minAgeHours ?? DEFAULT_MIN_AGE_HOURS;
-  if (typeof minAgeHours !== 'number' || !Number.isFinite(minAgeHours) || minAgeHours < 0)
-    throw invalidOption(
-      'retentionPolicy.minAgeHours',
-      policy.minAgeHours,
-      `a non-negative number of hours (or leave it out for the default, ${DEFAULT_MIN_AGE_HOURS})`,
-    );
-  const reasons = new Map<string, string[]>();
-  const keepReason = (b: BackupInfo, why: string) => reasons.set(b.id, [...(reasons.get(b.id) ?? []), why]);
-  const byName = new Map<string, BackupInfo[]>();
-  for (const b of backups) byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
-  for (const group of byName.values()) {
-    const completed = group
-      .filter((b) => b.status === 'Completed')
-      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-    for (const [limit, bucket, label] of [
-      [policy.keepDaily, dayKey, 'daily'],
-      [policy.keepWeekly, weekKey, 'weekly'],
-      [policy.keepMonthly, monthKey, 'monthly'],
-    ] as const) {
-      // `completed` is newest first, so periods come in order and, within one, the first pick is its newest backup.
-      const chosen = new Map<string, BackupInfo>();
-      for (const b of completed) {
-        const k = bucket(new Date(b.createdAt));
-        const best = chosen.get(k);
-        if (!best) {
-          if (chosen.size >= limit) break;
-          chosen.set(k, b);
-        } else if (knownBad(best) && !knownBad(b)) chosen.set(k, b);
-      }
-      for (const [k, b] of chosen) keepReason(b, `${label} ${k}${knownBad(b) ? ' (no healthy backup in it)' : ''}`);
-    }
-    for (const b of group) {
-      const age = now.getTime() - Date.parse(b.createdAt);
-      if (age < minAgeHours * 3_600_000) keepReason(b, `younger than ${minAgeHours} h`);
-      else if (b.status !== 'Completed' && age < 86_400_000) keepReason(b, `${b.status}, kept a day for diagnosis`);
-    }
-  }
-  const keep: RetentionDecision['keep'] = [];
-  const remove: BackupInfo[] = [];
-  for (const b of backups) {
-    const r = reasons.get(b.id);
-    if (r) keep.push({ backup: b, reasons: r });
-    else remove.push(b);
-  }
-  return { keep, remove };
-}
-
-/**
- * Applies the retention policy across every profile (or `storageProfiles`). Deletes for real unless `dryRun`.
- * `minAgeHours` defaults to {@link DEFAULT_MIN_AGE_HOURS}. Profiles that cannot be listed are left alone and reported
- * in `unavailableProfiles` (missing backups only make retention keep more, never delete more).
+ * Applies the retention policy (see `planRetention` in retention.ts) across every profile (or `storageProfiles`), to the
+ * backups in `scope` (names, tags). Deletes for real unless `dryRun`. Profiles that cannot be listed are left alone and
+ * reported in `unavailableProfiles` (missing backups only make retention keep more, never delete more).
  */
 export async function applyRetention(
   context: BackupContext,
-  options: { policy?: RetentionPolicy; dryRun?: boolean; storageProfiles?: readonly string[]; now?: Date } = {},
+  options: {
+    policy?: RetentionPolicy;
+    dryRun?: boolean;
+    storageProfiles?: readonly string[];
+    scope?: RetentionScope;
+    now?: Date;
+  } = {},
 ): Promise<RetentionDecision & { deleted: DeleteReceipt[]; unavailableProfiles: UnavailableProfile[] }> {
   const policy = options.policy ?? context.config.retentionPolicy;
   if (!policy)
     throw invalidOption(
       'retentionPolicy',
       undefined,
-      'a policy in options or Koan.Backup.RetentionPolicy in koan.config.json',
+      'a policy in options or Koan.Backup.RetentionPolicy in koan.config.json (e.g. { keepDaily: 7, keepWeekly: 4, keepMonthly: 12 })',
     );
+  resolvePolicy(policy); // a bad policy fails before any profile is listed
   const discovery = new BackupDiscoveryService(context);
   const catalog = await discovery.discoverAllBackups(
     options.storageProfiles ? { storageProfiles: options.storageProfiles } : {},
   );
-  const decision = planRetention(catalog.backups, policy, options.now);
+  const decision = planRetention(catalog.backups, policy, {
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.scope ? { scope: options.scope } : {}),
+  });
   const deleted: DeleteReceipt[] = [];
   if (!options.dryRun)
     for (const b of decision.remove)

@@ -543,6 +543,10 @@ function replaysStructure(plan: Plan, provider: string): boolean {
   );
 }
 
+function keylessMergeProblem(plan: Plan): string {
+  return `${plan.schema.name}@${plan.targetSet} has no primary key and already holds rows: a merge cannot match rows by key and would duplicate them. Restore with replaceExisting (CLI --replace: empties it first) or mode "insert" (CLI --mode insert: appends every archived row).`;
+}
+
 /**
  * Tables without a primary key hold rows no key can match, so a merge (upsert) into one that already has rows would
  * duplicate them: such a restore is refused before anything is written, saying what to do instead.
@@ -558,10 +562,7 @@ async function refuseKeylessMerges(
   for (const plan of plans) {
     if (!plan.schema.keyless || plan.blocked) continue;
     const adapter = await runtime.adapter(plan.schema.source);
-    if (await holdsRecords(adapter, plan.schema, plan.targetSet))
-      problems.push(
-        `${plan.schema.name}@${plan.targetSet} has no primary key and already holds rows: a merge cannot match rows by key and would duplicate them. Restore with replaceExisting (CLI --replace: empties it first) or mode "insert" (CLI --mode insert: appends every archived row).`,
-      );
+    if (await holdsRecords(adapter, plan.schema, plan.targetSet)) problems.push(keylessMergeProblem(plan));
   }
   if (problems.length)
     throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
@@ -839,8 +840,11 @@ async function dryRunOne(
   progress.emit('entity-start', current);
   try {
     if (options.replaceExisting) report.removed = await adapter.count(schema, targetSet);
+    else if (schema.keyless && options.mode === 'upsert' && (await holdsRecords(adapter, schema, targetSet)))
+      throw new Error(keylessMergeProblem(plan));
     for await (const batch of recordStream(reader, plan, options, report, dropped, progress)) {
-      if (options.replaceExisting) report.inserted += batch.length;
+      // Rows without a key are appended (or the table is emptied first): nothing to look up.
+      if (options.replaceExisting || schema.keyless) report.inserted += batch.length;
       else {
         const keys = batch.map((r) => r[schema.key] as string | number);
         const existing = (await adapter.getMany(schema, targetSet, keys)).length;

@@ -179,7 +179,7 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     const plan = planRetention(
       backups,
       { keepDaily: 7, keepWeekly: 4, keepMonthly: 3, minAgeHours: 1 },
-      new Date('2024-07-01T00:00:00Z'),
+      { now: new Date('2024-07-01T00:00:00Z') },
     );
     const kept = plan.keep.map((k) => k.backup.createdAt).sort();
     // 7 days (Jun 24-30) + ISO weeks 25, 24, 23 (Jun 23, 16, 9; week 26 is Jun 30) + May 31 and Apr 30 (June is Jun 30)
@@ -213,10 +213,10 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     const plan = planRetention(
       [valid, invalid, unvalidated, invalidOlder, onlyBad],
       { keepDaily: 3, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 },
-      now,
+      { now },
     );
     const kept = new Map(plan.keep.map((k) => [k.backup.id, k.reasons]));
-    expect(kept.get(valid.id)).toEqual(['daily 2024-07-09']);
+    expect(kept.get(valid.id)).toEqual(['newest healthy backup of its name', 'daily 2024-07-09']);
     // not validated yet is not known bad: it still wins over a newer one whose validation failed
     expect(kept.get(unvalidated.id)).toEqual(['daily 2024-07-08']);
     // a day with nothing but a known-bad backup keeps it (nothing better exists for that day)
@@ -227,10 +227,10 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     const monthly = planRetention(
       [valid, invalid],
       { keepDaily: 0, keepWeekly: 1, keepMonthly: 1, minAgeHours: 1 },
-      now,
+      { now },
     );
     expect(monthly.keep.map((k) => [k.backup.id, k.reasons])).toEqual([
-      [valid.id, ['weekly 2024-W28', 'monthly 2024-07']],
+      [valid.id, ['newest healthy backup of its name', 'weekly 2024-W28', 'monthly 2024-07']],
     ]);
     expect(monthly.remove).toEqual([invalid]);
   });
@@ -240,10 +240,14 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     const plan = planRetention(
       [info('x', '2024-07-10T02:00:00Z'), info('x', '2024-07-09T02:00:00Z'), info('x', '2024-05-31T02:00:00Z')],
       { keepDaily: 7, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 },
-      now,
+      { now },
     );
     expect(plan.remove).toEqual([]);
-    expect(plan.keep.map((k) => k.reasons)).toEqual([['daily 2024-07-10'], ['daily 2024-07-09'], ['daily 2024-05-31']]);
+    expect(plan.keep.map((k) => k.reasons)).toEqual([
+      ['newest healthy backup of its name', 'daily 2024-07-10'],
+      ['daily 2024-07-09'],
+      ['daily 2024-05-31'],
+    ]);
   });
 
   it('groups per backup name: templated names (nightly-{date}) never share a group, so nothing is removed', () => {
@@ -253,13 +257,13 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     const templated = planRetention(
       days.map((d) => info(`nightly-${d}`, `${d}T02:00:00Z`)),
       policy,
-      now,
+      { now },
     );
     expect(templated.remove).toEqual([]);
     const stable = planRetention(
       days.map((d) => info('nightly', `${d}T02:00:00Z`)),
       policy,
-      now,
+      { now },
     );
     expect(stable.keep.map((k) => k.backup.createdAt)).toEqual(['2024-07-04T02:00:00Z']);
     expect(stable.remove).toHaveLength(3);
@@ -273,8 +277,8 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
         info('x', '2024-07-01T11:00:00Z', 'Failed'),
         info('x', '2024-06-20T00:00:00Z', 'Failed'),
       ],
-      { keepDaily: 0, keepWeekly: 0, keepMonthly: 0, minAgeHours: 1 },
-      now,
+      { keepDaily: 1, minAgeHours: 1 },
+      { now },
     );
     expect(plan.keep.map((k) => k.backup.createdAt)).toEqual(['2024-07-01T11:30:00Z', '2024-07-01T11:00:00Z']);
     expect(plan.remove.map((b) => b.createdAt)).toEqual(['2024-06-20T00:00:00Z']);

@@ -201,15 +201,15 @@ describe('retention protects fresh backups by default', () => {
     const { backups } = await discovery.discoverAllBackups({ storageProfiles: ['local'] });
     const now = new Date(Date.parse(newer.createdAt) + 120_000);
     const policy = { keepDaily: 1, keepWeekly: 0, keepMonthly: 0 };
-    const kept = planRetention(backups, policy, now);
+    const kept = planRetention(backups, policy, { now });
     expect(kept.remove).toEqual([]);
     expect(kept.keep.find((k) => k.backup.id === older.id)!.reasons).toEqual([
       `younger than ${DEFAULT_MIN_AGE_HOURS} h`,
     ]);
-    const removed = planRetention(backups, { ...policy, minAgeHours: 0 }, now);
+    const removed = planRetention(backups, { ...policy, minAgeHours: 0 }, { now });
     expect(removed.remove.map((b) => b.id)).toEqual([older.id]);
     // past the default age, the policy alone decides
-    const later = planRetention(backups, policy, new Date(Date.parse(newer.createdAt) + 2 * 3_600_000));
+    const later = planRetention(backups, policy, { now: new Date(Date.parse(newer.createdAt) + 2 * 3_600_000) });
     expect(later.remove.map((b) => b.id)).toEqual([older.id]);
   });
 

@@ -5,9 +5,9 @@ import {
   type BackupQuery,
   type BackupStatus,
   backupStatuses,
-  DEFAULT_MIN_AGE_HOURS,
   type HealthStatus,
   parseIsoInstant,
+  retentionPolicySchema,
 } from '@koan/data-backup';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -83,13 +83,10 @@ export const cleanupBody = z
 export const pruneBody = z
   .object({
     dryRun: z.boolean().default(true),
-    policy: z
-      .object({
-        keepDaily: z.number().int().min(0).default(7),
-        keepWeekly: z.number().int().min(0).default(4),
-        keepMonthly: z.number().int().min(0).default(12),
-        minAgeHours: z.number().min(0).default(DEFAULT_MIN_AGE_HOURS),
-      })
+    // The library's own policy schema: the same rules, names and defaults as Koan.Backup.RetentionPolicy.
+    policy: retentionPolicySchema.optional(),
+    scope: z
+      .object({ names: z.array(z.string().min(1)).optional(), tags: z.array(z.string().min(1)).optional() })
       .strict()
       .optional(),
     storageProfiles: z.array(profile).optional(),

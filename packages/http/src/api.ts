@@ -355,7 +355,7 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     if (!body.policy && !context.config.retentionPolicy)
       throw invalidField(
         'policy',
-        'No retention policy: send one in policy ({ keepDaily, keepWeekly, keepMonthly, minAgeHours }) or configure Koan.Backup.RetentionPolicy.',
+        'No retention policy: send one in policy ({ keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, protectedTags, minAgeHours }: any of the keep rules) or configure Koan.Backup.RetentionPolicy.',
       );
     if (!body.dryRun && jobs.hasActive())
       throw httpError(

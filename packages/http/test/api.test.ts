@@ -465,6 +465,25 @@ describe('delete, maintenance and errors', () => {
       'INVALID_OPTION',
       'policy.keepDaily',
     );
+    // A policy that keeps nothing is refused (it would delete everything but the safety rules' backups).
+    const zeros = await call('POST', '/maintenance/prune', {
+      policy: { keepDaily: 0, keepWeekly: 0, keepMonthly: 0, minAgeHours: 0 },
+      dryRun: false,
+    });
+    expect(zeros.status, JSON.stringify(zeros.json)).toBe(400);
+    expect(JSON.stringify(zeros.json)).toMatch(/keeps something/);
+    // restic's rules and a scope: keepLast alone, only the backups named "nightly".
+    const scoped = await call('POST', '/maintenance/prune', {
+      policy: { keepLast: 1, minAgeHours: 0 },
+      scope: { names: ['nightly'] },
+    });
+    expect(scoped.status, JSON.stringify(scoped.json)).toBe(200);
+    const keep = scoped.json.keep as { backup: { name: string }; reasons: string[] }[];
+    expect(keep.filter((k) => k.backup.name !== 'nightly').every((k) => k.reasons[0] === 'outside the scope')).toBe(
+      true,
+    );
+    expect(keep.find((k) => k.backup.name === 'nightly')?.reasons).toContain('newest healthy backup of its name');
+    expect(typeof scoped.json.freedBytes).toBe('number');
   });
 
   it('the dashboard is one self-contained page with a per-response CSP nonce', async () => {

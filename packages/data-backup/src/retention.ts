@@ -1,0 +1,233 @@
+/**
+ * Retention: which backups to keep and which to delete, by restic's `forget` rules, applied per backup name.
+ *
+ * Safety rules that no policy overrides:
+ * - the newest completed, healthy backup of each name (status `Completed`, validation not failed) is always kept;
+ * - backups with a protected tag (default `keep`, `permanent`) are always kept;
+ * - backups younger than `minAgeHours` (default 1 h) are always kept;
+ * - a policy whose rules keep nothing (no `keep*` above 0 and no `keepWithin`) is refused.
+ */
+import type { BackupInfo } from './catalog.js';
+import { invalidOption } from './errors.js';
+
+/**
+ * Backups younger than this many hours are never removed by retention when a policy does not set `minAgeHours`:
+ * the one default of the library (`planRetention`, `applyRetention`), `Koan.Backup.RetentionPolicy.MinAgeHours`,
+ * `koan-backup prune` and the HTTP API's `POST /maintenance/prune`. It keeps a backup that just finished (or is still
+ * being listed by another process) from being deleted by a policy that counts it in an older bucket.
+ */
+export const DEFAULT_MIN_AGE_HOURS = 1;
+
+/** Tags that protect a backup from retention when a policy does not name its own `protectedTags`. */
+export const DEFAULT_PROTECTED_TAGS: readonly string[] = Object.freeze(['keep', 'permanent']);
+
+/** The `keep*` counts of a policy, in the order restic applies them. */
+export const KEEP_COUNTS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+export type KeepCount = (typeof KEEP_COUNTS)[number];
+
+/**
+ * A retention policy (`Koan.Backup.RetentionPolicy`, CLI `prune --keep-*`, HTTP `POST /maintenance/prune`), restic's
+ * `forget` rules. Every rule is optional and they combine: a backup is kept when any rule keeps it. Periods are UTC
+ * (ISO weeks), and only periods that have a completed backup of that name count.
+ */
+export interface RetentionPolicy {
+  /** The newest N completed backups. */
+  readonly keepLast?: number;
+  /** The newest completed backup of each of the last N hours that have one. */
+  readonly keepHourly?: number;
+  /** ... of each of the last N days that have one. */
+  readonly keepDaily?: number;
+  /** ... of each of the last N ISO weeks that have one. */
+  readonly keepWeekly?: number;
+  /** ... of each of the last N months that have one. */
+  readonly keepMonthly?: number;
+  /** ... of each of the last N years that have one. */
+  readonly keepYearly?: number;
+  /**
+   * Every completed backup made within this duration before the newest backup of its name (restic's `--keep-within`:
+   * relative to the newest backup, not to now, so a stopped schedule does not age everything out): `1y6m`, `30d`,
+   * `12h`, `2w`, or combined such as `1y2m3d4h`.
+   */
+  readonly keepWithin?: string;
+  /** Backups with any of these tags are never deleted (case-insensitive). Default `["keep", "permanent"]`. */
+  readonly protectedTags?: readonly string[];
+  /** Never delete backups younger than this many hours. Default {@link DEFAULT_MIN_AGE_HOURS}; `0` protects nothing by age. */
+  readonly minAgeHours?: number;
+}
+
+/** Which backups a retention run considers; the others are left alone (and listed as outside the scope). */
+export interface RetentionScope {
+  /** Only backups with these names. */
+  readonly names?: readonly string[];
+  /** Only backups having at least one of these tags. */
+  readonly tags?: readonly string[];
+}
+
+/** One backup of a plan: kept with every reason (each once), or removed with why. */
+export interface RetentionEntry {
+  readonly backup: BackupInfo;
+  readonly reasons: string[];
+}
+
+export interface RetentionDecision {
+  /** Kept backups, each with its reasons (the rules and safety rules that keep it, each named once). */
+  readonly keep: RetentionEntry[];
+  /** Backups to delete, each with why no rule keeps it. */
+  readonly remove: BackupInfo[];
+  /** Bytes the removal frees (archive sizes). */
+  readonly freedBytes: number;
+}
+
+/** The `keepWithin` duration in milliseconds: `1y2m3d4h`, `2w`, `90m`... (y = 365 d, m = 30 d when before d/h). */
+export function parseKeepWithin(text: string): number {
+  const m = /^(?:(\d+)y)?(?:(\d+)m(?![a-z]))?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text.trim());
+  if (!m || !text.trim() || m.slice(1).every((x) => x === undefined))
+    throw invalidOption(
+      'retentionPolicy.keepWithin',
+      text,
+      'a duration of years, months, weeks, days and hours such as 30d, 12h, 2w, 1y6m or 1y2m3d4h',
+    );
+  const [y, mo, w, d, h] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number];
+  return ((y * 365 + mo * 30 + w * 7 + d) * 24 + h) * 60 * 60 * 1000;
+}
+
+/** Checks a policy and returns it with its defaults; a policy that keeps nothing is refused (`INVALID_OPTION`). */
+export function resolvePolicy(policy: RetentionPolicy): Required<Omit<RetentionPolicy, 'keepWithin'>> & {
+  keepWithinMs: number | undefined;
+} {
+  if (typeof policy !== 'object' || policy === null)
+    throw invalidOption('retentionPolicy', policy, 'an object such as { keepDaily: 7, keepWeekly: 4 }');
+  const counts = {} as Record<KeepCount, number>;
+  for (const k of KEEP_COUNTS) {
+    const v = policy[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+      throw invalidOption(`retentionPolicy.${k}`, v, 'a non-negative integer');
+    counts[k] = v ?? 0;
+  }
+  const keepWithinMs = policy.keepWithin === undefined ? undefined : parseKeepWithin(policy.keepWithin);
+  if (KEEP_COUNTS.every((k) => counts[k] === 0) && !keepWithinMs)
+    throw invalidOption(
+      'retentionPolicy',
+      policy,
+      `a policy that keeps something: at least one of ${KEEP_COUNTS.join(', ')} above 0, or keepWithin (e.g. { keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }). A policy of zeros would delete every backup except the safety rules' (the newest healthy one of each name, protected tags, younger than minAgeHours)`,
+    );
+  const minAgeHours = policy.minAgeHours ?? DEFAULT_MIN_AGE_HOURS;
+  if (typeof minAgeHours !== 'number' || !Number.isFinite(minAgeHours) || minAgeHours < 0)
+    throw invalidOption(
+      'retentionPolicy.minAgeHours',
+      policy.minAgeHours,
+      `a non-negative number of hours (or leave it out for the default, ${DEFAULT_MIN_AGE_HOURS})`,
+    );
+  const protectedTags = policy.protectedTags ?? DEFAULT_PROTECTED_TAGS;
+  if (!Array.isArray(protectedTags) || protectedTags.some((t) => typeof t !== 'string' || !t.trim()))
+    throw invalidOption('retentionPolicy.protectedTags', protectedTags, 'an array of non-empty tags');
+  return { ...counts, keepWithinMs, minAgeHours, protectedTags };
+}
+
+const hourKey = (d: Date) => d.toISOString().slice(0, 13);
+const dayKey = (d: Date) => d.toISOString().slice(0, 10);
+function weekKey(d: Date): string {
+  // ISO week: the Thursday of the week decides its year.
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const day = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - day);
+  const yearStart = Date.UTC(t.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((t.getTime() - yearStart) / 86_400_000 + 1) / 7);
+  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+const monthKey = (d: Date) => d.toISOString().slice(0, 7);
+const yearKey = (d: Date) => d.toISOString().slice(0, 4);
+
+const PERIODS: readonly [Exclude<KeepCount, 'keepLast'>, (d: Date) => string, string][] = [
+  ['keepHourly', hourKey, 'hourly'],
+  ['keepDaily', dayKey, 'daily'],
+  ['keepWeekly', weekKey, 'weekly'],
+  ['keepMonthly', monthKey, 'monthly'],
+  ['keepYearly', yearKey, 'yearly'],
+];
+
+/** A backup whose validation failed: never preferred by retention, never the "newest healthy" one. */
+const knownBad = (b: BackupInfo) => b.healthStatus === 'Critical';
+const newestFirst = (a: BackupInfo, b: BackupInfo) =>
+  a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1;
+
+function inScope(b: BackupInfo, scope: RetentionScope): boolean {
+  if (scope.names?.length && !scope.names.includes(b.name)) return false;
+  if (scope.tags?.length) {
+    const wanted = new Set(scope.tags.map((t) => t.toLowerCase()));
+    if (!b.tags.some((t) => wanted.has(t.toLowerCase()))) return false;
+  }
+  return true;
+}
+
+/**
+ * Decides which backups to keep and which to delete (see the module comment for the rules). Pure: `now` is the clock.
+ * Each kept backup lists every reason once; backups outside `scope` are kept ("outside the scope").
+ */
+export function planRetention(
+  backups: readonly BackupInfo[],
+  policy: RetentionPolicy,
+  options: { now?: Date; scope?: RetentionScope } = {},
+): RetentionDecision {
+  const p = resolvePolicy(policy);
+  const now = options.now ?? new Date();
+  const scope = options.scope ?? {};
+  const reasons = new Map<string, Set<string>>();
+  const keepReason = (b: BackupInfo, why: string) => {
+    const set = reasons.get(b.id) ?? new Set<string>();
+    set.add(why);
+    reasons.set(b.id, set);
+  };
+  const protectedTags = new Set(p.protectedTags.map((t) => t.toLowerCase()));
+  const byName = new Map<string, BackupInfo[]>();
+  for (const b of backups) {
+    if (!inScope(b, scope)) {
+      keepReason(b, 'outside the scope');
+      continue;
+    }
+    byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
+  }
+  for (const group of byName.values()) {
+    const completed = group.filter((b) => b.status === 'Completed').sort(newestFirst);
+    const healthy = completed.find((b) => !knownBad(b));
+    if (healthy) keepReason(healthy, 'newest healthy backup of its name');
+    // keepLast: the newest N, preferring healthy ones over backups whose validation failed.
+    const last = [...completed.filter((b) => !knownBad(b)), ...completed.filter(knownBad)].slice(0, p.keepLast);
+    for (const b of last) keepReason(b, `last ${p.keepLast}`);
+    for (const [rule, bucket, label] of PERIODS) {
+      const limit = p[rule];
+      if (limit === 0) continue;
+      // `completed` is newest first, so periods come in order and the first backup seen is its newest one.
+      const chosen = new Map<string, BackupInfo>();
+      for (const b of completed) {
+        const k = bucket(new Date(b.createdAt));
+        const best = chosen.get(k);
+        if (!best) {
+          if (chosen.size >= limit) break;
+          chosen.set(k, b);
+        } else if (knownBad(best) && !knownBad(b)) chosen.set(k, b);
+      }
+      for (const [k, b] of chosen) keepReason(b, `${label} ${k}${knownBad(b) ? ' (no healthy backup in it)' : ''}`);
+    }
+    if (p.keepWithinMs !== undefined && completed.length) {
+      const newest = Date.parse(completed[0]!.createdAt);
+      for (const b of completed)
+        if (newest - Date.parse(b.createdAt) <= p.keepWithinMs) keepReason(b, `within ${policy.keepWithin}`);
+    }
+    for (const b of group) {
+      const age = now.getTime() - Date.parse(b.createdAt);
+      const tag = b.tags.find((t) => protectedTags.has(t.toLowerCase()));
+      if (tag !== undefined) keepReason(b, `protected tag "${tag}"`);
+      if (age < p.minAgeHours * 3_600_000) keepReason(b, `younger than ${p.minAgeHours} h`);
+      else if (b.status !== 'Completed' && age < 86_400_000) keepReason(b, `${b.status}, kept a day for diagnosis`);
+    }
+  }
+  const keep: RetentionEntry[] = [];
+  const remove: BackupInfo[] = [];
+  for (const b of backups) {
+    const r = reasons.get(b.id);
+    if (r) keep.push({ backup: b, reasons: [...r] });
+    else remove.push(b);
+  }
+  return { keep, remove, freedBytes: remove.reduce((n, b) => n + b.sizeBytes, 0) };
+}
