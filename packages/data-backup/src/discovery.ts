@@ -479,11 +479,19 @@ export class BackupDiscoveryService {
    */
   async validateBackup(
     ref: string,
-    options: { storageProfile?: string; signal?: AbortSignal; onProgress?: ProgressListener; store?: boolean } = {},
+    options: {
+      storageProfile?: string;
+      signal?: AbortSignal;
+      onProgress?: ProgressListener;
+      store?: boolean;
+      /** By name: validate the newest backup of the reachable profiles when some cannot be listed (see `locateBackup`). */
+      allowUnreachableProfiles?: boolean;
+    } = {},
   ): Promise<ValidationResult & { backupId: string; name: string }> {
     const t0 = performance.now();
     const located = await locateBackup(this.#context, ref, {
       ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
+      ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
       anyStatus: true,
       ...(options.signal ? { signal: options.signal } : {}),
     });

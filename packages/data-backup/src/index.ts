@@ -34,7 +34,14 @@ export {
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 export { BackupError } from './errors.js';
 export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
-export { isRestorable, type LocatedBackup, locateBackup, openArchive, storageSource } from './locate.js';
+export {
+  isRestorable,
+  type LocatedBackup,
+  type LocateOptions,
+  locateBackup,
+  openArchive,
+  storageSource,
+} from './locate.js';
 export {
   applyRetention,
   type BackgroundFailure,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { StorageDriver } from '@koan/storage';
+import { type StorageDriver, StorageError } from '@koan/storage';
 import { type RandomAccessSource, ZipReader } from './archive/index.js';
 import { readSidecar, scanProfile } from './catalog.js';
 import type { BackupContext } from './context.js';
@@ -13,6 +13,40 @@ export interface LocatedBackup {
   readonly driver: StorageDriver;
   readonly sidecar: BackupSidecar;
   readonly sidecarKey: string;
+  /**
+   * Profiles that could not be listed while the backup was looked up by name with `allowUnreachableProfiles`: one of
+   * them may hold a newer backup of that name. Callers say so.
+   */
+  readonly unavailableProfiles?: readonly {
+    readonly profile: string;
+    readonly code: string;
+    readonly message: string;
+  }[];
+}
+
+/** Options of {@link locateBackup}. */
+export interface LocateOptions {
+  /** Look only in this profile (default: every configured profile). */
+  readonly storageProfile?: string;
+  /** By name: the newest restorable backup (`PartiallyCompleted` too), not only `Completed` ones. */
+  readonly allowPartial?: boolean;
+  /** By name: the newest backup whatever its status. */
+  readonly anyStatus?: boolean;
+  /**
+   * By name, across profiles: when some profile cannot be listed (an S3 endpoint down), use the newest backup of the
+   * reachable profiles anyway (`LocatedBackup.unavailableProfiles` names the others). Without it such a lookup fails
+   * with `PROFILE_UNAVAILABLE`, naming that candidate and how to pick it, because an unreachable profile may hold a
+   * newer backup of that name.
+   */
+  readonly allowUnreachableProfiles?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Storage failures that say a profile cannot be read now (network, access, configuration), not that a key is absent. */
+const UNREACHABLE = new Set(['TRANSIENT', 'IO', 'ACCESS_DENIED', 'BUCKET_NOT_FOUND', 'CONFIG']);
+
+function unreachable(e: unknown): e is StorageError {
+  return e instanceof StorageError && UNREACHABLE.has(e.code);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,60 +56,113 @@ export function isRestorable(s: BackupSidecar): boolean {
 }
 
 /**
- * Finds a backup by id, or by name (the newest one with that name that is `Completed`, or any
- * restorable one with `allowPartial`). Looks in `profile`, or in every profile when none is given.
+ * Finds a backup by id, or by name (the newest one with that name that is `Completed`, or any restorable one with
+ * `allowPartial`). Looks in `storageProfile`, or in every profile when none is given. A profile that cannot be listed
+ * (endpoint down, access denied...) does not stop the search of the others; see
+ * {@link LocateOptions.allowUnreachableProfiles} for when its absence makes the answer uncertain.
  */
 export async function locateBackup(
   context: BackupContext,
   ref: string,
-  options: { storageProfile?: string; allowPartial?: boolean; anyStatus?: boolean; signal?: AbortSignal } = {},
+  options: LocateOptions = {},
 ): Promise<LocatedBackup> {
   const profiles = options.storageProfile
     ? [context.profileName(options.storageProfile)]
-    : [context.profileName(), ...context.storage.names()];
-  const seen = new Set<string>();
+    : [...new Set([context.profileName(), ...context.storage.names()])];
   const byId = UUID.test(ref);
   let best: LocatedBackup | undefined;
-  const sig = options.signal ? { signal: options.signal } : {};
+  const unavailable: { profile: string; code: string; message: string; error: StorageError }[] = [];
   for (const profile of profiles) {
-    if (seen.has(profile)) continue;
-    seen.add(profile);
     const driver = context.storage.get(profile);
-    if (byId) {
-      const suffix = `-${ref.slice(-8).toLowerCase()}${SIDECAR_SUFFIX}`;
-      for await (const o of driver.list('', sig)) {
-        if (!o.key.endsWith(suffix)) continue;
-        const sidecar = await readSidecar(driver, o.key, options.signal);
-        if (sidecar.id === ref.toLowerCase()) return { profile, driver, sidecar, sidecarKey: o.key };
-      }
-      continue;
-    }
-    for await (const o of driver.list(`${ref}/`, sig)) {
-      if (!o.key.endsWith(SIDECAR_SUFFIX)) continue;
-      let sidecar: BackupSidecar;
-      try {
-        sidecar = await readSidecar(driver, o.key, options.signal);
-      } catch {
-        continue; // unreadable sidecars are reported by validation and the catalog, never restored
-      }
-      if (sidecar.name !== ref) continue;
-      const ok = options.anyStatus || sidecar.status === 'Completed' || (options.allowPartial && isRestorable(sidecar));
-      if (!ok || (!options.anyStatus && !sidecar.archive)) continue;
+    try {
+      const found = byId
+        ? await findById(driver, profile, ref, options.signal)
+        : await newestByName(driver, profile, ref, options);
+      if (byId && found) return found; // an id is unique: no other profile can hold a better answer
       if (
-        !best ||
-        sidecar.createdAt > best.sidecar.createdAt ||
-        (sidecar.createdAt === best.sidecar.createdAt && sidecar.id > best.sidecar.id)
+        found &&
+        (!best ||
+          found.sidecar.createdAt > best.sidecar.createdAt ||
+          (found.sidecar.createdAt === best.sidecar.createdAt && found.sidecar.id > best.sidecar.id))
       )
-        best = { profile, driver, sidecar, sidecarKey: o.key };
+        best = found;
+    } catch (e) {
+      // One profile down (an S3 endpoint, say) must not hide the backups of the others: the one place a lookup is
+      // needed most is a disaster recovery. A single named profile, or a cancellation, fails as it is.
+      if (options.storageProfile || options.signal?.aborted || !unreachable(e)) throw e;
+      unavailable.push({ profile, code: e.code, message: e.message, error: e });
     }
-    if (best && options.storageProfile) break;
   }
-  if (best) return best;
+  const down = unavailable.map(({ profile, code, message }) => ({ profile, code, message }));
+  const downText = unavailable.map((u) => `${u.profile} (${u.code}: ${u.message})`).join('; ');
+  if (best && unavailable.length === 0) return best;
+  if (best && options.allowUnreachableProfiles) return { ...best, unavailableProfiles: down };
+  if (best) {
+    const { sidecar, profile } = best;
+    throw new BackupError(
+      'PROFILE_UNAVAILABLE',
+      `The newest reachable backup ${JSON.stringify(ref)} is ${sidecar.id} in profile ${profile}, made ${sidecar.createdAt}, but profile${unavailable.length > 1 ? 's' : ''} ${downText} could not be listed and may hold a newer one. To use it anyway: pick it by id (--backup-id ${sidecar.id}), or its profile (--profile ${profile}), or allow unreachable profiles (--allow-unreachable-profiles; library: allowUnreachableProfiles: true).`,
+      {
+        cause: unavailable[0]!.error,
+        details: {
+          ref,
+          candidate: { id: sidecar.id, profile, createdAt: sidecar.createdAt },
+          unavailableProfiles: down,
+        },
+      },
+    );
+  }
+  if (unavailable.length === profiles.length) throw unavailable[0]!.error;
+  const searched = profiles.filter((p) => !unavailable.some((u) => u.profile === p));
   throw new BackupError(
-    'BACKUP_NOT_FOUND',
-    `No ${byId || options.anyStatus ? '' : 'completed '}backup ${JSON.stringify(ref)} in storage profile${profiles.length > 1 ? 's' : ''} ${[...seen].join(', ')}. List backups with \`koan-backup list\`.`,
-    { details: { ref, profiles: [...seen] } },
+    unavailable.length ? 'PROFILE_UNAVAILABLE' : 'BACKUP_NOT_FOUND',
+    `No ${byId || options.anyStatus ? '' : 'completed '}backup ${JSON.stringify(ref)} in storage profile${searched.length > 1 ? 's' : ''} ${searched.join(', ')}${unavailable.length ? `; profile${unavailable.length > 1 ? 's' : ''} ${downText} could not be listed and may hold it` : ''}. List backups with \`koan-backup list\`.`,
+    { details: { ref, profiles: searched, ...(unavailable.length ? { unavailableProfiles: down } : {}) } },
   );
+}
+
+async function findById(
+  driver: StorageDriver,
+  profile: string,
+  ref: string,
+  signal: AbortSignal | undefined,
+): Promise<LocatedBackup | undefined> {
+  const suffix = `-${ref.slice(-8).toLowerCase()}${SIDECAR_SUFFIX}`;
+  for await (const o of driver.list('', signal ? { signal } : {})) {
+    if (!o.key.endsWith(suffix)) continue;
+    const sidecar = await readSidecar(driver, o.key, signal);
+    if (sidecar.id === ref.toLowerCase()) return { profile, driver, sidecar, sidecarKey: o.key };
+  }
+  return undefined;
+}
+
+async function newestByName(
+  driver: StorageDriver,
+  profile: string,
+  ref: string,
+  options: LocateOptions,
+): Promise<LocatedBackup | undefined> {
+  let best: LocatedBackup | undefined;
+  for await (const o of driver.list(`${ref}/`, options.signal ? { signal: options.signal } : {})) {
+    if (!o.key.endsWith(SIDECAR_SUFFIX)) continue;
+    let sidecar: BackupSidecar;
+    try {
+      sidecar = await readSidecar(driver, o.key, options.signal);
+    } catch (e) {
+      if (unreachable(e)) throw e; // the profile went down: not an unreadable sidecar
+      continue; // unreadable sidecars are reported by validation and the catalog, never restored
+    }
+    if (sidecar.name !== ref) continue;
+    const ok = options.anyStatus || sidecar.status === 'Completed' || (options.allowPartial && isRestorable(sidecar));
+    if (!ok || (!options.anyStatus && !sidecar.archive)) continue;
+    if (
+      !best ||
+      sidecar.createdAt > best.sidecar.createdAt ||
+      (sidecar.createdAt === best.sidecar.createdAt && sidecar.id > best.sidecar.id)
+    )
+      best = { profile, driver, sidecar, sidecarKey: o.key };
+  }
+  return best;
 }
 
 /** A random-access view of a stored archive through ranged reads (works on every storage backend). */

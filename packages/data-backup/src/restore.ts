@@ -59,6 +59,11 @@ export interface RestoreOptions {
   /** Restore this exact backup (by id) instead of the newest completed one with the name. */
   readonly backupId?: string;
   /**
+   * By name across profiles: when a profile cannot be listed, restore the newest backup of the reachable ones instead
+   * of failing with `PROFILE_UNAVAILABLE` (which names that candidate). See `locateBackup`.
+   */
+  readonly allowUnreachableProfiles?: boolean;
+  /**
    * Remove existing records of the target sets first, in the same transaction as the writes where the adapter has
    * transactions (children before parents). Default false: merge.
    */
@@ -165,6 +170,12 @@ export interface RestoreReport {
   readonly entities: EntityRestoreReport[];
   /** Tables created from the archived native structure (`namespace.table`), by target source. */
   readonly createdTables: { readonly source: string; readonly tables: readonly string[] }[];
+  /** Profiles that could not be listed when the backup was picked by name (`allowUnreachableProfiles`). */
+  readonly unavailableProfiles?: readonly {
+    readonly profile: string;
+    readonly code: string;
+    readonly message: string;
+  }[];
   readonly totalRecords: number;
   readonly durationMs: number;
   readonly drift: SchemaDrift[];
@@ -332,6 +343,7 @@ export async function runRestore(
   const located = await locateBackup(context, options.backupId ?? ref, {
     ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
     allowPartial: options.backupId !== undefined,
+    ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
     ...(signal ? { signal } : {}),
   });
   const reader = await openArchive(located, signal);
@@ -503,6 +515,7 @@ export async function runRestore(
       dryRun: options.dryRun ?? false,
       entities: reports,
       createdTables,
+      ...(located.unavailableProfiles?.length ? { unavailableProfiles: located.unavailableProfiles } : {}),
       totalRecords: reports.reduce((n, r) => n + r.inserted + r.updated, 0),
       durationMs: performance.now() - started,
       drift: plans.flatMap((p) => (p.drift && !p.drift.identical ? [p.drift] : [])),

@@ -19,6 +19,7 @@ import {
   DataBackup,
   DEFAULT_MIN_AGE_HOURS,
   planRetention,
+  RestoreService,
   setBackupContext,
 } from '@koan/data-backup';
 import { closedLoopbackPort, unreachableAzureSettings, unreachableS3Settings } from '@koan/storage/testing';
@@ -141,6 +142,49 @@ describe('an unreachable storage profile', () => {
     expect(plan.remove.map((b) => b.id)).toEqual([older.id]);
     expect(plan.deleted).toEqual([]);
     expect(plan.unavailableProfiles.map((u) => u.profile).sort()).toEqual(['azure', 's3']);
+  });
+});
+
+describe('a lookup by name while a profile is unreachable (disaster recovery)', () => {
+  it('restore fails with PROFILE_UNAVAILABLE naming the newest reachable backup and how to restore it; nothing is written', async () => {
+    const error = (await new RestoreService(env.context)
+      .restoreAllEntities('notes', { dryRun: true })
+      .catch((x: unknown) => x)) as BackupError;
+    expect(error).toBeInstanceOf(BackupError);
+    expect(error.code).toBe('PROFILE_UNAVAILABLE');
+    expect(error.message).toContain(`${newer.id} in profile local, made ${newer.createdAt}`);
+    expect(error.message).toMatch(/s3 \(TRANSIENT: .*\); azure \(TRANSIENT: /);
+    expect(error.message).toContain(`--backup-id ${newer.id}`);
+    expect(error.message).toContain('--profile local');
+    expect(error.message).toContain('--allow-unreachable-profiles');
+    expect(error.details).toMatchObject({
+      candidate: { id: newer.id, profile: 'local', createdAt: newer.createdAt },
+      unavailableProfiles: [expect.objectContaining({ profile: 's3' }), expect.objectContaining({ profile: 'azure' })],
+    });
+  });
+
+  it('with allowUnreachableProfiles, by id or in the named profile, the reachable backup restores; the report names the unreachable profiles', async () => {
+    const allowed = await new RestoreService(env.context).restoreAllEntities('notes', {
+      dryRun: true,
+      allowUnreachableProfiles: true,
+    });
+    expect(allowed.backupId).toBe(newer.id);
+    expect(allowed.unavailableProfiles?.map((u) => u.profile)).toEqual(['s3', 'azure']);
+    const byId = await new RestoreService(env.context).restoreAllEntities(newer.id, { dryRun: true });
+    expect(byId.backupId).toBe(newer.id);
+    const inProfile = await new RestoreService(env.context).restoreAllEntities('notes', {
+      dryRun: true,
+      storageProfile: 'local',
+    });
+    expect(inProfile.backupId).toBe(newer.id);
+    setBackupContext(env.context);
+    const oneLine = await DataBackup.restoreFrom(UpNote, 'notes', { dryRun: true, allowUnreachableProfiles: true });
+    expect(oneLine.backupId).toBe(newer.id);
+    // validation takes the same option; a missing name says the unreachable profiles may hold it
+    const valid = await discovery.validateBackup('notes', { allowUnreachableProfiles: true, store: false });
+    expect(valid.isValid).toBe(true);
+    const missing = await discovery.validateBackup('no-such-backup').catch((e: unknown) => e);
+    expect(missing).toMatchObject({ code: 'PROFILE_UNAVAILABLE', message: expect.stringMatching(/may hold it/) });
   });
 });
 

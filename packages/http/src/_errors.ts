@@ -33,6 +33,7 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   // A storage backend or data source that cannot be reached now: worth retrying later.
   TRANSIENT: 503,
   SOURCE_UNAVAILABLE: 503,
+  PROFILE_UNAVAILABLE: 503,
 };
 
 /**
