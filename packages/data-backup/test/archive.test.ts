@@ -379,6 +379,39 @@ describe('JSONL lines', () => {
     await reader.close();
   });
 
+  it('bounds batches by characters as well as lines: wide rows come a few at a time', async () => {
+    const wide = Array.from({ length: 30 }, (_, i) => `${i}:${'x'.repeat(100_000)}`);
+    const reader = await archiveWith('entities/W.jsonl', wide.map((r) => `${r}\n`).join(''));
+    const batches: number[] = [];
+    for await (const b of reader.lines('entities/W.jsonl', { batchSize: 1000, maxBatchChars: 250_000 }))
+      batches.push(b.lines.length);
+    // A batch closes at the first line that takes it to 250,000 characters: 3 lines of 100,002.
+    expect(batches).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+    await reader.close();
+  });
+
+  it('refuses a line longer than maxLineChars with LINE_TOO_LONG naming the entry and line, without holding it', async () => {
+    const rows = ['{"a":1}', `{"a":"${'y'.repeat(3_000_000)}"}`, '{"a":3}'];
+    const reader = await archiveWith('entities/L.jsonl', rows.map((r) => `${r}\n`).join(''));
+    const error = await (async () => {
+      for await (const _ of reader.lines('entities/L.jsonl', { maxLineChars: 1_000_000 }));
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KoanError);
+    expect(error).toMatchObject({
+      code: 'LINE_TOO_LONG',
+      details: { entry: 'entities/L.jsonl', line: 2, maxLineChars: 1_000_000 },
+    });
+    // The same line in the last position, without a final newline, is refused too.
+    const last = await archiveWith('entities/M.jsonl', `{"a":1}\n${'z'.repeat(1_500_000)}`);
+    await expect(
+      (async () => {
+        for await (const _ of last.lines('entities/M.jsonl', { maxLineChars: 1_000_000 }));
+      })(),
+    ).rejects.toMatchObject({ code: 'LINE_TOO_LONG', details: { line: 2 } });
+    await reader.close();
+    await last.close();
+  });
+
   it('yields nothing for an empty entry', async () => {
     const reader = await archiveWith('entities/D.jsonl', '');
     const { lines, done } = await readLines(reader, 'entities/D.jsonl');

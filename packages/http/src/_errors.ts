@@ -29,6 +29,8 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
   SCHEMA_INCOMPATIBLE: 422,
+  ARCHIVE_CORRUPT: 422,
+  LINE_TOO_LONG: 422,
   TOO_MANY_JOBS: 503,
   // A storage backend or data source that cannot be reached now: worth retrying later.
   TRANSIENT: 503,

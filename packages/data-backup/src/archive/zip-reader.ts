@@ -37,6 +37,13 @@ const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** UTF-8 bytes decoded into one string. */
 const DECODE_SLICE_BYTES = 64 * 1024;
 const DEFAULT_BATCH = 1000;
+/** A batch of lines is handed over once it holds this many characters, whatever its line count (wide rows). */
+export const DEFAULT_BATCH_CHARS = 8 * 1024 * 1024;
+/**
+ * The longest line a reader accepts, in characters: far above any real record, and a bound on the memory one line can
+ * take (a 5 MB archive can inflate to one line of gigabytes). Longer lines fail with `LINE_TOO_LONG`.
+ */
+export const DEFAULT_MAX_LINE_CHARS = 64 * 1024 * 1024;
 
 interface EntryRecord {
   readonly info: ZipEntryInfo;
@@ -55,8 +62,12 @@ export interface LinesResult {
 }
 
 export interface LinesOptions {
-  /** @default 1000 */
+  /** At most this many lines per batch. @default 1000 */
   batchSize?: number;
+  /** A batch is handed over once its lines hold this many characters, even with fewer lines. @default 8 Mi */
+  maxBatchChars?: number;
+  /** A longer line fails the read with `LINE_TOO_LONG` (entry and line named). @default 64 Mi characters */
+  maxLineChars?: number;
   signal?: AbortSignal;
   /** Called once the whole entry was read and its CRC-32 and size verified. */
   onDone?: (result: LinesResult) => void;
@@ -264,6 +275,8 @@ export class ZipReader {
     options: LinesOptions = {},
   ): AsyncGenerator<{ firstLine: number; lines: string[]; bytesRead: number }> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+    const maxBatchChars = Math.max(1, options.maxBatchChars ?? DEFAULT_BATCH_CHARS);
+    const maxLineChars = Math.max(1, options.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
     const sha = options.hashContent === false ? undefined : createHash('sha256');
     const stream = await this.openEntry(name, {
       ...(options.signal ? { signal: options.signal } : {}),
@@ -274,8 +287,21 @@ export class ZipReader {
     let newlines = 0;
     let firstLine = 1;
     let batch: string[] = [];
+    let batchChars = 0;
     // A partial line is kept as pieces so that a very long line costs linear, not quadratic, time.
     let partial: string[] = [];
+    let partialChars = 0;
+    const tooLong = () =>
+      new KoanError(
+        'LINE_TOO_LONG',
+        `${name} line ${firstLine + batch.length}: longer than ${maxLineChars} characters, the most a line may hold (a record that large is not a real record: the archive is damaged or hostile). Nothing was read past it.`,
+        { details: { entry: name, line: firstLine + batch.length, maxLineChars } },
+      );
+    const push = (line: string) => {
+      if (line.length > maxLineChars) throw tooLong();
+      batch.push(line);
+      batchChars += line.length;
+    };
     try {
       for await (const chunk of stream) {
         const buf = chunk as Buffer;
@@ -286,37 +312,47 @@ export class ZipReader {
           const text = decoder.write(buf.subarray(at, at + DECODE_SLICE_BYTES));
           let nl = text.indexOf('\n');
           if (nl === -1) {
-            if (text.length > 0) partial.push(text);
+            if (text.length > 0) {
+              partial.push(text);
+              partialChars += text.length;
+              if (partialChars > maxLineChars) throw tooLong();
+            }
             continue;
           }
           let pos = 0;
           if (partial.length > 0) {
+            if (partialChars + nl > maxLineChars) throw tooLong();
             partial.push(text.slice(0, nl));
-            batch.push(partial.join(''));
+            push(partial.join(''));
             partial = [];
+            partialChars = 0;
           } else {
-            batch.push(text.slice(0, nl));
+            push(text.slice(0, nl));
           }
           newlines++;
           pos = nl + 1;
           for (;;) {
-            if (batch.length >= batchSize) {
+            if (batch.length >= batchSize || batchChars >= maxBatchChars) {
               yield { firstLine, lines: batch, bytesRead: bytes };
               firstLine += batch.length;
               batch = [];
+              batchChars = 0;
             }
             nl = text.indexOf('\n', pos);
             if (nl === -1) break;
-            batch.push(text.slice(pos, nl));
+            push(text.slice(pos, nl));
             newlines++;
             pos = nl + 1;
           }
-          if (pos < text.length) partial.push(text.slice(pos));
+          if (pos < text.length) {
+            partial.push(text.slice(pos));
+            partialChars += text.length - pos;
+          }
         }
       }
       const rest = partial.join('') + decoder.end();
       const missingFinalNewline = rest.length > 0;
-      if (missingFinalNewline) batch.push(rest);
+      if (missingFinalNewline) push(rest);
       if (batch.length > 0) yield { firstLine, lines: batch, bytesRead: bytes };
       options.onDone?.({
         ...(sha ? { sha256: sha.digest('hex') } : {}),
