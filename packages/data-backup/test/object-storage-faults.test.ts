@@ -76,6 +76,13 @@ const ATTEMPTS: { mode: Mode; compress: boolean }[] = [
   { mode: 'die', compress: false },
 ];
 
+/**
+ * The time budget of one heavy case: eight ~7 MiB backups through a faulty proxy, with their restores and validations,
+ * take 10-30 s on an idle 2-core machine and several times that beside another CPU-heavy process. No outcome depends
+ * on time; only this budget does, so it is generous.
+ */
+const HEAVY = { timeout: 300_000 };
+
 const totals = { faultsInjected: 0, retriedToSuccess: 0, failedCleanly: 0, failedUncleanly: 0, partialVisible: 0 };
 
 let env: Awaited<ReturnType<typeof makeContext>>;
@@ -265,89 +272,101 @@ describe.each(backends)('backups through a faulty link: $name', (backend) => {
     await server?.stop();
   });
 
-  it('full backups either complete (then validate and restore exactly) or fail cleanly; 0 partial visible after each', async () => {
-    for (const [i, { mode: m, compress }] of ATTEMPTS.entries()) {
-      const result = await op(m, () =>
-        backupAllEntities(viaProxy, `fx-${i}`, { includeEntityTypes: FX, compressData: compress, batchSize: 2000 }),
-      );
-      outcomes.push(
-        `${m}${compress ? '' : '/multipart'}: ${result.ok ? 'ok' : (result.error as { code?: string }).code}`,
-      );
-      if (result.ok) {
-        expect(result.value.status).toBe('Completed');
-        succeeded.add(result.value.id);
-      } else if (m === 'off') throw result.error;
-      await checkCatalog();
-      if (result.ok) {
-        // Restore through the same flaky schedule: exact records, or a clean failure (then once more without faults).
-        const restored = await op(m === 'outage' ? 'off' : m, () =>
-          restoreAllEntities(viaProxy, `fx-${i}`, { backupId: result.value.id, replaceExisting: true }),
+  it(
+    'full backups either complete (then validate and restore exactly) or fail cleanly; 0 partial visible after each',
+    HEAVY,
+    async () => {
+      for (const [i, { mode: m, compress }] of ATTEMPTS.entries()) {
+        const result = await op(m, () =>
+          backupAllEntities(viaProxy, `fx-${i}`, { includeEntityTypes: FX, compressData: compress, batchSize: 2000 }),
         );
-        if (!restored.ok)
-          await restoreAllEntities(direct, `fx-${i}`, { backupId: result.value.id, replaceExisting: true });
-        expect(await snapshotAll()).toEqual(want);
+        outcomes.push(
+          `${m}${compress ? '' : '/multipart'}: ${result.ok ? 'ok' : (result.error as { code?: string }).code}`,
+        );
+        if (result.ok) {
+          expect(result.value.status).toBe('Completed');
+          succeeded.add(result.value.id);
+        } else if (m === 'off') throw result.error;
+        await checkCatalog();
+        if (result.ok) {
+          // Restore through the same flaky schedule: exact records, or a clean failure (then once more without faults).
+          const restored = await op(m === 'outage' ? 'off' : m, () =>
+            restoreAllEntities(viaProxy, `fx-${i}`, { backupId: result.value.id, replaceExisting: true }),
+          );
+          if (!restored.ok)
+            await restoreAllEntities(direct, `fx-${i}`, { backupId: result.value.id, replaceExisting: true });
+          expect(await snapshotAll()).toEqual(want);
+        }
       }
-    }
-    expect(stats.failedUncleanly).toBe(0);
-    expect(stats.partialVisible).toBe(0);
-    expect(succeeded.size).toBeGreaterThanOrEqual(3);
-    expect(stats.failedCleanly).toBeGreaterThanOrEqual(1); // the outage at least
-    expect(stats.retriedToSuccess).toBeGreaterThanOrEqual(1);
-  });
+      expect(stats.failedUncleanly).toBe(0);
+      expect(stats.partialVisible).toBe(0);
+      expect(succeeded.size).toBeGreaterThanOrEqual(3);
+      expect(stats.failedCleanly).toBeGreaterThanOrEqual(1); // the outage at least
+      expect(stats.retriedToSuccess).toBeGreaterThanOrEqual(1);
+    },
+  );
 
-  it('a validation or restore through a link that cuts bodies fails without retries and resumes to verified bytes with them', async () => {
-    let id = [...succeeded][0];
-    if (!id) {
-      id = (await backupAllEntities(viaProxy, 'fx-t', { includeEntityTypes: FX, compressData: false })).id;
-      succeeded.add(id);
-    }
-    const discovery = new BackupDiscoveryService(viaProxyNoRetry);
-    const before = injected();
-    cut.clear();
-    const v = await op('truncate-gets', () => discovery.validateBackup(id, { storageProfile: backend.name }));
-    // Never "valid" from short data: it throws, or reports the archive invalid.
-    expect(v.ok && v.value.isValid).toBe(false);
-    cut.clear();
-    const r = await op('truncate-gets', () =>
-      restoreAllEntities(viaProxyNoRetry, 'x', { backupId: id, replaceExisting: true }),
-    );
-    expect(r.ok).toBe(false);
-    expect(injected()).toBeGreaterThan(before);
-    expect(await snapshotAll()).toEqual(want); // a failed restore wrote nothing (or rolled back)
-    // A cut read says nothing about the archive: the catalog must not record it as damaged.
-    const info = await new BackupDiscoveryService(direct).getBackup(id);
-    expect(info.healthStatus).not.toBe('Critical');
+  it(
+    'a validation or restore through a link that cuts bodies fails without retries and resumes to verified bytes with them',
+    HEAVY,
+    async () => {
+      let id = [...succeeded][0];
+      if (!id) {
+        id = (await backupAllEntities(viaProxy, 'fx-t', { includeEntityTypes: FX, compressData: false })).id;
+        succeeded.add(id);
+      }
+      const discovery = new BackupDiscoveryService(viaProxyNoRetry);
+      const before = injected();
+      cut.clear();
+      const v = await op('truncate-gets', () => discovery.validateBackup(id, { storageProfile: backend.name }));
+      // Never "valid" from short data: it throws, or reports the archive invalid.
+      expect(v.ok && v.value.isValid).toBe(false);
+      cut.clear();
+      const r = await op('truncate-gets', () =>
+        restoreAllEntities(viaProxyNoRetry, 'x', { backupId: id, replaceExisting: true }),
+      );
+      expect(r.ok).toBe(false);
+      expect(injected()).toBeGreaterThan(before);
+      expect(await snapshotAll()).toEqual(want); // a failed restore wrote nothing (or rolled back)
+      // A cut read says nothing about the archive: the catalog must not record it as damaged.
+      const info = await new BackupDiscoveryService(direct).getBackup(id);
+      expect(info.healthStatus).not.toBe('Critical');
 
-    cut.clear();
-    const resumed = await op('truncate-gets', () =>
-      new BackupDiscoveryService(viaProxy).validateBackup(id, { storageProfile: backend.name }),
-    );
-    expect(resumed.ok && resumed.value.isValid).toBe(true);
-    cut.clear();
-    const restored = await op('truncate-gets', () =>
-      restoreAllEntities(viaProxy, 'x', { backupId: id, replaceExisting: true }),
-    );
-    expect(restored.ok).toBe(true);
-    expect(await snapshotAll()).toEqual(want);
-  });
+      cut.clear();
+      const resumed = await op('truncate-gets', () =>
+        new BackupDiscoveryService(viaProxy).validateBackup(id, { storageProfile: backend.name }),
+      );
+      expect(resumed.ok && resumed.value.isValid).toBe(true);
+      cut.clear();
+      const restored = await op('truncate-gets', () =>
+        restoreAllEntities(viaProxy, 'x', { backupId: id, replaceExisting: true }),
+      );
+      expect(restored.ok).toBe(true);
+      expect(await snapshotAll()).toEqual(want);
+    },
+  );
 
-  it('finds and removes what the failed attempts left behind; afterwards nothing is left and every backup still validates', async () => {
-    const first = await cleanupLeftovers(direct, { olderThanMs: 0 });
-    console.log(
-      `[backup fault injection] ${backend.name} leftovers removed: ${JSON.stringify({
-        incompleteUploads: first.incompleteUploads.length,
-        orphanArchives: first.orphanArchives.length,
-      })}`,
-    );
-    // The `die` steps left something behind: an archive without its sidecar at least (s3rver cannot list the
-    // incomplete multipart upload; azurite lists the blob that exists only as uncommitted blocks).
-    expect(first.orphanArchives.length + first.incompleteUploads.length).toBeGreaterThanOrEqual(1);
-    const second = await cleanupLeftovers(direct, { olderThanMs: 0, dryRun: true });
-    expect(second.incompleteUploads).toEqual([]);
-    expect(second.orphanArchives).toEqual([]);
-    // Leftover cleanup never touched a published backup.
-    validated.clear();
-    await checkCatalog();
-    expect(stats.partialVisible).toBe(0);
-  });
+  it(
+    'finds and removes what the failed attempts left behind; afterwards nothing is left and every backup still validates',
+    HEAVY,
+    async () => {
+      const first = await cleanupLeftovers(direct, { olderThanMs: 0 });
+      console.log(
+        `[backup fault injection] ${backend.name} leftovers removed: ${JSON.stringify({
+          incompleteUploads: first.incompleteUploads.length,
+          orphanArchives: first.orphanArchives.length,
+        })}`,
+      );
+      // The `die` steps left something behind: an archive without its sidecar at least (s3rver cannot list the
+      // incomplete multipart upload; azurite lists the blob that exists only as uncommitted blocks).
+      expect(first.orphanArchives.length + first.incompleteUploads.length).toBeGreaterThanOrEqual(1);
+      const second = await cleanupLeftovers(direct, { olderThanMs: 0, dryRun: true });
+      expect(second.incompleteUploads).toEqual([]);
+      expect(second.orphanArchives).toEqual([]);
+      // Leftover cleanup never touched a published backup.
+      validated.clear();
+      await checkCatalog();
+      expect(stats.partialVisible).toBe(0);
+    },
+  );
 });
