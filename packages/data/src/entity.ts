@@ -162,7 +162,29 @@ export type RecordOf<E> = E extends Entity<infer S> ? InferRecord<S> : never;
 export type InputOf<E> = E extends Entity<infer S> ? InferInput<S> : never;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const registry = new Map<string, Entity>();
+
+/**
+ * The entity registry, shared by every copy of `@koan/data` loaded in the process: a project's own copy (where its
+ * `defineEntity` calls run) and the copy of a CLI installed elsewhere (npx, global) see the same entities. Copies of
+ * another major version refuse to share it, loudly, rather than read entities they do not understand.
+ */
+const REGISTRY_MAJOR = 0;
+const REGISTRY_KEY = Symbol.for('koan.data.entity-registry');
+const registry = ((): Map<string, Entity> => {
+  const holder = globalThis as { [REGISTRY_KEY]?: { major: number; entities: Map<string, Entity> } };
+  const shared = holder[REGISTRY_KEY];
+  if (!shared) {
+    const entities = new Map<string, Entity>();
+    holder[REGISTRY_KEY] = { major: REGISTRY_MAJOR, entities };
+    return entities;
+  }
+  if (shared.major !== REGISTRY_MAJOR)
+    throw new DataError(
+      'INCOMPATIBLE_COPIES',
+      `Two incompatible copies of @koan/data are loaded (registry version ${shared.major} and ${REGISTRY_MAJOR}): install one version of @koan/data in the project and the CLI (npm ls @koan/data shows them).`,
+    );
+  return shared.entities;
+})();
 
 /**
  * Defines an entity and registers it for discovery.

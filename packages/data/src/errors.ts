@@ -6,6 +6,9 @@
  * try { await DataBackup.restoreFrom(User, 'nightly'); }
  * catch (e) { if (e instanceof KoanError && e.code === 'BACKUP_NOT_FOUND') ... }
  */
+/** Marks Koan errors, whichever copy of the package made them (see `KoanError[Symbol.hasInstance]`). */
+const KOAN_ERROR = Symbol.for('koan.error');
+
 export class KoanError extends Error {
   readonly code: string;
   /** Extra machine-readable facts: entity, key, profile, path... */
@@ -16,6 +19,20 @@ export class KoanError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.details = Object.freeze({ ...(options.details ?? {}) });
+    Object.defineProperty(this, KOAN_ERROR, { value: true });
+  }
+
+  /**
+   * `instanceof` across copies of `@koan/data`: an error raised by the project's copy (its drivers) is a KoanError for
+   * a CLI installed elsewhere too. `KoanError` matches any Koan error; a subclass (`DataError`...) one of that name.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!(value instanceof Error) || (value as { [KOAN_ERROR]?: boolean })[KOAN_ERROR] !== true) return false;
+    if (this === KoanError) return true;
+    for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto))
+      if (proto.constructor?.name === this.name) return true;
+    return false;
   }
 
   toJSON(): Record<string, unknown> {

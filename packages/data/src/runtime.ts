@@ -1,6 +1,7 @@
 import type { DataAdapter, DataProvider, SettingKind } from './adapter.js';
 import { dataConfigSchema, describeGiven, loadKoanConfig, parseConfigSection, valueAs } from './config.js';
 import { ConfigError, DataError } from './errors.js';
+import { importFromProject } from './resolve.js';
 
 /** One configured source: a provider name and its settings. */
 export interface SourceConfig {
@@ -173,11 +174,12 @@ export class DataRuntime {
     const specifier = PACKAGE_OF[name] ?? `@koan/data-${name}`;
     let mod: { provider?: DataProvider };
     try {
-      mod = (await import(specifier)) as { provider?: DataProvider };
+      // The user's project first (a CLI run through npx cannot see its drivers otherwise), then this installation.
+      mod = await importFromProject<{ provider?: DataProvider }>(specifier, this.cwd);
     } catch (e) {
       throw new ConfigError(
         'PROVIDER_NOT_INSTALLED',
-        `Data source "${source}" uses provider "${name}", but ${specifier} could not be loaded. Install it (npm install ${specifier}) or fix Koan.Data.Sources.${source}.Provider.`,
+        `Data source "${source}" uses provider "${name}", but ${specifier} could not be loaded from the project in ${this.cwd} nor from this installation. Install it in the project (npm install ${specifier}) or fix Koan.Data.Sources.${source}.Provider.`,
         { cause: e, details: { source, provider: name } },
       );
     }
