@@ -70,7 +70,7 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(r.stderr).toContain('--to');
   });
 
-  it('cleanup removes an archive that never got its sidecar, and --dry-run only lists it', async () => {
+  it('cleanup removes an archive upload that never finished, and --dry-run only lists it', async () => {
     mkdirSync(join(dir, 'backups', 'crashed'), { recursive: true });
     const orphan = join(dir, 'backups', 'crashed', 'crashed-20240101-000000-deadbeef.zip');
     writeFileSync(orphan, 'partial');
@@ -83,7 +83,8 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(readdirSync(join(dir, 'backups', 'crashed'))).toHaveLength(1);
     const real = await run(['cleanup']);
     expect(real.code, real.stderr).toBe(0);
-    expect(real.stdout).toContain('1 orphan archive');
+    expect(real.stdout).toContain('1 unfinished archive');
+    expect(real.stdout).toContain('deleted: not a whole ZIP, an upload that never finished');
     expect(readdirSync(join(dir, 'backups')).includes('crashed')).toBe(false);
   });
 
@@ -137,6 +138,24 @@ describe('koan-backup copy, cleanup and prune', () => {
     const plan = json.json<{ keep: { backup: { name: string }; reasons: string[] }[]; freedBytes: number }>();
     expect(plan.keep.find((k) => k.backup.name === 'other')?.reasons).toEqual(['outside the scope']);
     expect(plan.freedBytes).toBeGreaterThan(0);
+  });
+
+  it('cleanup keeps a complete archive that lost its sidecar, says how to adopt it, and --adopt brings it back', async () => {
+    expect((await run(['backup', 'sidecar-lost', '--entity', 'MaintNote'])).code).toBe(0);
+    const folder = join(dir, 'backups', 'sidecar-lost');
+    const [sidecar] = readdirSync(folder).filter((f) => f.endsWith('.manifest.json'));
+    rmSync(join(folder, sidecar!));
+    const archive = readdirSync(folder).find((f) => f.endsWith('.zip'))!;
+    const old = new Date(Date.now() - 3 * 3_600_000);
+    utimesSync(join(folder, archive), old, old);
+    const kept = await run(['cleanup']);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toContain(`kept: backup sidecar-lost`);
+    expect(kept.stdout).toContain(`koan-backup adopt sidecar-lost/${archive} --profile local`);
+    expect(readdirSync(folder)).toEqual([archive]);
+    const adopted = await run(['cleanup', '--adopt']);
+    expect(adopted.stdout).toContain('adopted: backup sidecar-lost');
+    expect((await run(['validate', 'sidecar-lost'])).code).toBe(0);
   });
 });
 

@@ -587,7 +587,8 @@ export class BackupDiscoveryService {
       checkedEntries,
       checkedLines,
     };
-    if (options.store !== false) {
+    // An archive read on its own (no catalog record) has no sidecar to keep the result in.
+    if (options.store !== false && !located.fromArchive) {
       try {
         const fresh = await readSidecar(located.driver, located.sidecarKey);
         await writeSidecar(located.driver, located.sidecarKey, { ...fresh, validation: result });

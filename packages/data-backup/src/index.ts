@@ -1,4 +1,13 @@
 export * from './archive/index.js';
+export { storageSource } from './archive/index.js';
+export {
+  type AdoptReceipt,
+  type ArchiveRef,
+  type ArchiveState,
+  adoptArchive,
+  inspectArchive,
+  locateArchive,
+} from './archives.js';
 export {
   type BackupOptions,
   type BackupResult,
@@ -34,14 +43,7 @@ export {
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 export { BackupError } from './errors.js';
 export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
-export {
-  isRestorable,
-  type LocatedBackup,
-  type LocateOptions,
-  locateBackup,
-  openArchive,
-  storageSource,
-} from './locate.js';
+export { isRestorable, type LocatedBackup, type LocateOptions, locateBackup, openArchive } from './locate.js';
 export {
   applyRetention,
   type BackgroundFailure,

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type StorageDriver, StorageError } from '@koan/storage';
-import { type RandomAccessSource, ZipReader } from './archive/index.js';
+import { storageSource, ZipReader } from './archive/index.js';
+import { locateArchive } from './archives.js';
 import { readSidecar, scanProfile } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
@@ -22,6 +21,8 @@ export interface LocatedBackup {
     readonly code: string;
     readonly message: string;
   }[];
+  /** Read from the archive's own manifest (no catalog record): there is no sidecar to store a validation in. */
+  readonly fromArchive?: boolean;
 }
 
 /** Options of {@link locateBackup}. */
@@ -39,6 +40,11 @@ export interface LocateOptions {
    * newer backup of that name.
    */
   readonly allowUnreachableProfiles?: boolean;
+  /**
+   * Read this archive file instead of looking `ref` up in the catalog (CLI `restore ./x.zip`): its embedded manifest
+   * stands for the sidecar. Relative to the runtime's working directory. Never from a network request.
+   */
+  readonly archivePath?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -66,6 +72,10 @@ export async function locateBackup(
   ref: string,
   options: LocateOptions = {},
 ): Promise<LocatedBackup> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  if (options.archivePath) return locateArchive(context, { path: options.archivePath }, signal);
+  // A storage key of an archive (`nightly/nightly-20241217-020000-1a2b3c4d.zip`): its own manifest, sidecar or not.
+  if (ref.endsWith('.zip')) return locateArchiveKey(context, ref, options);
   const profiles = options.storageProfile
     ? [context.profileName(options.storageProfile)]
     : [...new Set([context.profileName(), ...context.storage.names()])];
@@ -121,6 +131,28 @@ export async function locateBackup(
   );
 }
 
+/** An archive by storage key, in `storageProfile` or the first profile that has it. */
+async function locateArchiveKey(context: BackupContext, key: string, options: LocateOptions): Promise<LocatedBackup> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  if (options.storageProfile) return locateArchive(context, { key, profile: options.storageProfile }, signal);
+  const profiles = [...new Set([context.profileName(), ...context.storage.names()])];
+  for (const profile of profiles) {
+    const head = await context.storage
+      .get(profile)
+      .head(key, signal)
+      .catch((e: unknown) => {
+        if (unreachable(e)) return undefined;
+        throw e;
+      });
+    if (head) return locateArchive(context, { key, profile }, signal);
+  }
+  throw new BackupError(
+    'BACKUP_NOT_FOUND',
+    `No archive ${JSON.stringify(key)} in storage profile${profiles.length > 1 ? 's' : ''} ${profiles.join(', ')}. A local file is restored by its path (koan-backup restore ./file.zip).`,
+    { details: { key, profiles } },
+  );
+}
+
 async function findById(
   driver: StorageDriver,
   profile: string,
@@ -163,30 +195,6 @@ async function newestByName(
       best = { profile, driver, sidecar, sidecarKey: o.key };
   }
   return best;
-}
-
-/** A random-access view of a stored archive through ranged reads (works on every storage backend). */
-export function storageSource(
-  driver: StorageDriver,
-  key: string,
-  size: number,
-  signal?: AbortSignal,
-): RandomAccessSource {
-  return {
-    size,
-    read(start: number, endExclusive: number): Readable {
-      const out = new PassThrough({ highWaterMark: 1 << 20 });
-      if (endExclusive <= start) {
-        out.end();
-        return out;
-      }
-      driver
-        .get(key, { range: { start, end: endExclusive - 1 }, ...(signal ? { signal } : {}) })
-        .then((body) => pipeline(body, out))
-        .catch((e) => out.destroy(e));
-      return out;
-    },
-  };
 }
 
 /** Opens the archive of a located backup, checking that storage holds exactly the published size. */

@@ -1,4 +1,5 @@
 import { Cron } from 'croner';
+import { type ArchiveState, adoptArchive, inspectArchive } from './archives.js';
 import { parseBackupKey } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupDiscoveryService, type DeleteReceipt, type UnavailableProfile } from './discovery.js';
@@ -12,20 +13,42 @@ import {
   resolvePolicy,
 } from './retention.js';
 
+/** An archive (Koan's key layout) without a sidecar, and what cleanup did with it. */
+export interface OrphanArchive {
+  readonly profile: string;
+  readonly key: string;
+  readonly size: number;
+  /** See `ArchiveState`: complete archives are restorable, damaged ones are kept, incomplete ones never finished. */
+  readonly state: ArchiveState['state'];
+  /** `adopted`: its sidecar was written back (option `adopt`); `kept`: reported only; `deleted`: an incomplete upload. */
+  readonly action: 'adopted' | 'kept' | 'deleted';
+  /** The backup it holds (complete and damaged archives whose manifest could be read). */
+  readonly backup?: { readonly id: string; readonly name: string; readonly createdAt: string };
+  /** Why it is damaged or incomplete. */
+  readonly problem?: string;
+}
+
 export interface LeftoverReport {
   /** Temp files / open multipart uploads / uncommitted blobs of backups removed (or found, in a dry run). */
   readonly incompleteUploads: { profile: string; key: string; startedAt: string }[];
   /**
-   * Backup archives (Koan's key layout only) with no sidecar: a crash between the archive and its commit marker.
+   * Backup archives (Koan's key layout only) with no sidecar: a lost catalog record, or a crash between the archive and
+   * its commit marker. Complete ones are adopted or kept, damaged ones kept, only incomplete ones deleted.
    */
-  readonly orphanArchives: { profile: string; key: string; size: number }[];
+  readonly orphanArchives: OrphanArchive[];
   readonly dryRun: boolean;
 }
 
 /**
- * Finds and removes what interrupted backups left behind: incomplete uploads the storage driver reports,
- * and archives whose sidecar was never written. Only leftovers older than `olderThanMs` (default 1 h) are
- * touched, so a backup still running is never disturbed.
+ * Finds and removes what interrupted backups left behind: incomplete uploads the storage driver reports (temp files,
+ * multipart uploads, uncommitted blocks), and archives whose sidecar is missing. Only leftovers older than
+ * `olderThanMs` (default 1 h) are touched, so a backup still running is never disturbed.
+ *
+ * An archive without a sidecar is read before anything is decided: a **complete** one (a ZIP whose manifest and every
+ * entry check out) is a restorable backup whose catalog record was lost: it is never deleted; with `adopt` its sidecar
+ * is written back from its manifest (`adoptArchive`), otherwise it is reported so `koan-backup adopt <key>` can. A
+ * **damaged** one is reported and kept. Only an **incomplete** one (not a whole ZIP: an upload that never finished) is
+ * deleted.
  *
  * Only keys that follow Koan's own backup key layout (`<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and its
  * `.manifest.json` sidecar) are ever reported or removed: other files sharing the bucket or folder (a `report.zip`,
@@ -34,7 +57,14 @@ export interface LeftoverReport {
  */
 export async function cleanupLeftovers(
   context: BackupContext,
-  options: { olderThanMs?: number; dryRun?: boolean; storageProfiles?: readonly string[]; signal?: AbortSignal } = {},
+  options: {
+    olderThanMs?: number;
+    dryRun?: boolean;
+    storageProfiles?: readonly string[];
+    /** Write the sidecar of complete orphan archives back (default false: report them). */
+    adopt?: boolean;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<LeftoverReport> {
   const olderThan = Date.now() - (options.olderThanMs ?? 3_600_000);
   const dryRun = options.dryRun ?? false;
@@ -62,8 +92,25 @@ export async function cleanupLeftovers(
     }
     for (const a of archives) {
       if (sidecars.has(a.key.slice(0, -'.zip'.length)) || a.lastModified.getTime() >= olderThan) continue;
-      if (!dryRun) await driver.delete(a.key);
-      report.orphanArchives.push({ profile, key: a.key, size: a.size });
+      const found = await inspectArchive(driver, a.key, options.signal);
+      const m = found.manifest;
+      let action: OrphanArchive['action'] = 'kept';
+      if (found.state === 'incomplete') {
+        if (!dryRun) await driver.delete(a.key);
+        action = 'deleted';
+      } else if (found.state === 'complete' && options.adopt) {
+        if (!dryRun) await adoptArchive(context, { key: a.key, profile }, sig);
+        action = 'adopted';
+      }
+      report.orphanArchives.push({
+        profile,
+        key: a.key,
+        size: a.size,
+        state: found.state,
+        action,
+        ...(m ? { backup: { id: m.id, name: m.name, createdAt: m.createdAt } } : {}),
+        ...(found.problem ? { problem: found.problem } : {}),
+      });
     }
   }
   return report;

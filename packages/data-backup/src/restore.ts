@@ -64,6 +64,11 @@ export interface RestoreOptions {
    */
   readonly allowUnreachableProfiles?: boolean;
   /**
+   * Restore this archive file instead of a backup of the catalog: its embedded manifest stands for the sidecar (see
+   * `locateBackup`). For command-line use; never take it from a network request.
+   */
+  readonly archivePath?: string;
+  /**
    * Remove existing records of the target sets first, in the same transaction as the writes where the adapter has
    * transactions (children before parents). Default false: merge.
    */
@@ -344,6 +349,7 @@ export async function runRestore(
     ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
     allowPartial: options.backupId !== undefined,
     ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
+    ...(options.archivePath ? { archivePath: options.archivePath } : {}),
     ...(signal ? { signal } : {}),
   });
   const reader = await openArchive(located, signal);

@@ -103,7 +103,7 @@ describe('leftover cleanup touches only Koan backup keys', () => {
     'x/x-20240101-000000-deadbeef.zip.bak',
   ];
 
-  it('reports and deletes a real orphan archive (sidecar lost) and leaves foreign .zip files alone', async () => {
+  it('keeps and reports a real orphan archive (sidecar lost), adopts it on request, and leaves foreign .zip files alone', async () => {
     const Note = entity();
     await Note.upsert({ id: 1, label: 'a' });
     const kept = await backupEntity(env.context, Note, 'app.v2_nightly-db');
@@ -126,7 +126,17 @@ describe('leftover cleanup touches only Koan backup keys', () => {
     const before = filesUnder(root);
 
     const dry = await cleanupLeftovers(env.context, { dryRun: true, storageProfiles: ['local'] });
-    expect(dry.orphanArchives.map((o) => o.key)).toEqual([orphanKey]);
+    // A complete archive is a restorable backup whose catalog record was lost: never deleted.
+    expect(dry.orphanArchives).toEqual([
+      {
+        profile: 'local',
+        key: orphanKey,
+        size: orphan.archive!.sizeBytes,
+        state: 'complete',
+        action: 'kept',
+        backup: { id: orphan.id, name: orphan.name, createdAt: orphan.createdAt },
+      },
+    ]);
     expect(dry.incompleteUploads.map((u) => u.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
     expect(filesUnder(root)).toEqual(before);
 
@@ -138,11 +148,17 @@ describe('leftover cleanup touches only Koan backup keys', () => {
     expect(run.leftovers.orphanArchives.map((o) => `${o.profile}:${o.key}`)).toEqual([`local:${orphanKey}`]);
     expect(run.leftovers.incompleteUploads.map((u) => u.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
     const after = filesUnder(root);
-    expect(after).toEqual(before.filter((f) => f !== orphanKey && f !== relative(root, koanTemp)).sort());
+    expect(after).toEqual(before.filter((f) => f !== relative(root, koanTemp)).sort());
     for (const key of foreign) expect(after).toContain(key);
     expect(existsSync(foreignTemp)).toBe(true);
     const catalog = await new BackupDiscoveryService(env.context).discoverAllBackups({ storageProfiles: ['local'] });
     expect(catalog.backups.map((b) => b.id)).toEqual([kept.id]);
+    // adopt: its sidecar is written back from the embedded manifest, and it is a catalog entry that validates again.
+    const adopted = await cleanupLeftovers(env.context, { adopt: true, storageProfiles: ['local'] });
+    expect(adopted.orphanArchives.map((o) => [o.key, o.action])).toEqual([[orphanKey, 'adopted']]);
+    const back = await new BackupDiscoveryService(env.context).discoverAllBackups({ storageProfiles: ['local'] });
+    expect(back.backups.map((b) => b.id).sort()).toEqual([kept.id, orphan.id].sort());
+    expect((await new BackupDiscoveryService(env.context).validateBackup(orphan.id)).isValid).toBe(true);
   });
 });
 

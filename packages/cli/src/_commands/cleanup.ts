@@ -9,13 +9,17 @@ export default defineCliCommand({
   meta: {
     name: 'cleanup',
     description:
-      "Remove leftovers of interrupted backups: incomplete uploads (temp files, multipart uploads) and archives whose sidecar was never written; only keys in Koan's backup layout (<name>/<name>-<stamp>-<id8>.zip), never other files",
+      "Remove leftovers of interrupted backups: incomplete uploads (temp files, multipart uploads) and archives that never finished. An archive whose sidecar is missing but that is complete is a backup: it is kept and reported (--adopt writes its sidecar back), never deleted. Only keys in Koan's backup layout (<name>/<name>-<stamp>-<id8>.zip), never other files",
   },
   args: {
     ...globalArgs,
     profile: { type: 'string', description: 'Only this storage profile (default: every profile)' },
     'older-than': { type: 'string', description: 'Only leftovers older than this (default 1h): e.g. 30m, 6h, 2d' },
     'dry-run': { type: 'boolean', description: 'List what would be removed, remove nothing' },
+    adopt: {
+      type: 'boolean',
+      description: 'Write the sidecar of complete archives that lost it, so they are in the catalog again',
+    },
   },
   examples: [
     '# See what a crash left behind',
@@ -35,19 +39,30 @@ export default defineCliCommand({
       const report = await cleanupLeftovers(context, {
         olderThanMs,
         dryRun: args['dry-run'] ?? false,
+        adopt: args.adopt ?? false,
         ...(args.profile ? { storageProfiles: [args.profile] } : {}),
         ...(session.io.signal ? { signal: session.io.signal } : {}),
       });
       if (session.json) session.printJson(report);
       else {
-        const verb = report.dryRun ? 'Would remove' : 'Removed';
+        const would = report.dryRun ? 'would be ' : '';
+        const deleted = report.orphanArchives.filter((a) => a.action === 'deleted');
         session.print(
-          `${verb} ${report.incompleteUploads.length} incomplete upload(s) and ${report.orphanArchives.length} orphan archive(s).`,
+          `${report.dryRun ? 'Would remove' : 'Removed'} ${report.incompleteUploads.length} incomplete upload(s) and ${deleted.length} unfinished archive(s).`,
         );
         for (const u of report.incompleteUploads)
           session.print(`  upload  ${u.profile}:${u.key} (started ${u.startedAt})`);
-        for (const a of report.orphanArchives)
-          session.print(`  archive ${a.profile}:${a.key} (${formatBytes(a.size)})`);
+        for (const a of report.orphanArchives) {
+          const what =
+            a.action === 'deleted'
+              ? `${would}deleted: not a whole ZIP, an upload that never finished`
+              : a.action === 'adopted'
+                ? `${would}adopted: backup ${a.backup?.name} (${a.backup?.id}) is in the catalog again`
+                : a.state === 'complete'
+                  ? `kept: backup ${a.backup?.name} (${a.backup?.id}) lost its sidecar; bring it back with koan-backup adopt ${a.key} --profile ${a.profile}`
+                  : `kept: damaged (${a.problem}); inspect it before deleting it by hand`;
+          session.print(`  archive ${a.profile}:${a.key} (${formatBytes(a.size)}) ${what}`);
+        }
       }
       return 0;
     });

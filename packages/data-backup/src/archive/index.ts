@@ -3,7 +3,7 @@
  * compressing entries concurrently, and a verifying reader over any random-access source.
  */
 export { EntrySpool, type EntrySpoolOptions } from './entry-spool.js';
-export { bufferSource, fileSource } from './sources.js';
+export { bufferSource, fileSource, storageSource } from './sources.js';
 export type { EntrySourceOptions, EntryStats, RandomAccessSource, SpooledEntry, ZipEntryInfo } from './types.js';
 export { hashEntry, type LinesOptions, type LinesResult, ZipReader } from './zip-reader.js';
 export { ZipWriter, type ZipWriterOptions } from './zip-writer.js';

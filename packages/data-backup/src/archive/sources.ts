@@ -1,5 +1,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { StorageDriver } from '@koan/storage';
 import type { RandomAccessSource } from './types.js';
 
 /** A local file as a `RandomAccessSource`; all ranged reads share one file descriptor (positional reads). */
@@ -81,6 +83,30 @@ export function bufferSource(data: Uint8Array): RandomAccessSource {
         })(),
         { objectMode: false },
       );
+    },
+  };
+}
+
+/** A random-access view of a stored archive through ranged reads (works on every storage backend). */
+export function storageSource(
+  driver: StorageDriver,
+  key: string,
+  size: number,
+  signal?: AbortSignal,
+): RandomAccessSource {
+  return {
+    size,
+    read(start: number, endExclusive: number): Readable {
+      const out = new PassThrough({ highWaterMark: 1 << 20 });
+      if (endExclusive <= start) {
+        out.end();
+        return out;
+      }
+      driver
+        .get(key, { range: { start, end: endExclusive - 1 }, ...(signal ? { signal } : {}) })
+        .then((body) => pipeline(body, out))
+        .catch((e) => out.destroy(e));
+      return out;
     },
   };
 }

@@ -1,0 +1,215 @@
+/**
+ * Archives without their catalog record. A sidecar can be lost (an archive copied by hand, a bucket sync that missed
+ * it, a crash between the archive and its commit marker); the archive still holds its own manifest. These functions
+ * read such an archive as a backup (validate, inspect, restore it), adopt it back into the catalog, and tell a
+ * complete archive from an incomplete upload, so that cleanup never deletes a backup that can be restored.
+ */
+import { createHash } from 'node:crypto';
+import { basename, dirname, resolve } from 'node:path';
+import { createLocalStorage, type StorageDriver } from '@koan/storage';
+import { storageSource, ZipReader } from './archive/index.js';
+import { parseBackupKey, readSidecar, writeSidecar } from './catalog.js';
+import type { BackupContext } from './context.js';
+import { BackupError } from './errors.js';
+import type { LocatedBackup } from './locate.js';
+import { type BackupManifest, type BackupSidecar, backupKeys, SIDECAR_SUFFIX } from './manifest.js';
+import { readContents, readFailure, verifyEntries } from './verify.js';
+
+/** Where an archive is: a storage key (in `profile`, default the default profile) or a file path (CLI only). */
+export type ArchiveRef = { readonly profile?: string; readonly key: string } | { readonly path: string };
+
+/** What an archive without a sidecar is. */
+export interface ArchiveState {
+  /**
+   * `complete`: a ZIP with a Koan manifest whose entries match their checksums (restorable: adopt it);
+   * `damaged`: a ZIP, but its manifest or an entry does not check out (kept, reported: never deleted);
+   * `incomplete`: not a complete ZIP (no end-of-central-directory record): an upload that never finished.
+   */
+  readonly state: 'complete' | 'damaged' | 'incomplete';
+  readonly sizeBytes: number;
+  readonly sha256: string;
+  readonly manifest?: BackupManifest;
+  /** Why it is damaged or incomplete. */
+  readonly problem?: string;
+}
+
+async function sha256Of(driver: StorageDriver, key: string, signal?: AbortSignal): Promise<string> {
+  const options = signal ? { signal } : {};
+  if (driver.sha256) return (await driver.sha256(key, options)).sha256;
+  const hash = createHash('sha256');
+  for await (const chunk of await driver.get(key, options)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Reads an archive at `key` and says what it is (see {@link ArchiveState}): its ZIP structure, manifest, checksums and
+ * every entry's SHA-256 and line count are checked. A failure to read (network, access) is thrown, never taken as
+ * damage.
+ */
+export async function inspectArchive(driver: StorageDriver, key: string, signal?: AbortSignal): Promise<ArchiveState> {
+  const head = await driver.head(key, signal ? { signal } : {});
+  if (!head) throw new BackupError('BACKUP_NOT_FOUND', `There is no archive ${key}.`, { details: { key } });
+  const sha256 = await sha256Of(driver, key, signal);
+  let reader: ZipReader;
+  try {
+    reader = await ZipReader.open(storageSource(driver, key, head.size, signal));
+  } catch (e) {
+    const failure = readFailure(e);
+    if (failure || signal?.aborted) throw failure ?? e;
+    return { state: 'incomplete', sizeBytes: head.size, sha256, problem: (e as Error).message };
+  }
+  try {
+    const contents = await readContents(reader);
+    const report = await verifyEntries(reader, contents, { deep: false, ...(signal ? { signal } : {}) });
+    if (report.issues.length)
+      return {
+        state: 'damaged',
+        sizeBytes: head.size,
+        sha256,
+        manifest: contents.manifest,
+        problem: report.issues.join('; '),
+      };
+    return { state: 'complete', sizeBytes: head.size, sha256, manifest: contents.manifest };
+  } catch (e) {
+    const failure = readFailure(e);
+    if (failure || signal?.aborted) throw failure ?? e;
+    return { state: 'damaged', sizeBytes: head.size, sha256, problem: (e as Error).message };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The storage driver and key of an {@link ArchiveRef} (a file path gets a local driver on its directory). */
+function driverOf(
+  context: BackupContext,
+  ref: ArchiveRef,
+  cwd: string,
+): { driver: StorageDriver; key: string; profile: string } {
+  if ('path' in ref) {
+    const full = resolve(cwd, ref.path);
+    return {
+      driver: createLocalStorage({ root: dirname(full), profile: `file:${full}` }),
+      key: basename(full),
+      profile: `file:${full}`,
+    };
+  }
+  const profile = context.profileName(ref.profile);
+  return { driver: context.storage.get(profile), key: ref.key, profile };
+}
+
+/** The catalog record an archive's embedded manifest describes, as it would be published in `profile` at `key`. */
+function sidecarOf(manifest: BackupManifest, profile: string, key: string, state: ArchiveState): BackupSidecar {
+  return { ...manifest, storageProfile: profile, archive: { key, sizeBytes: state.sizeBytes, sha256: state.sha256 } };
+}
+
+/**
+ * An archive as a located backup, from its embedded manifest (its sidecar, if any, is not needed): validate, inspect
+ * and restore take it like a catalog entry. A damaged or incomplete archive is refused with `ARCHIVE_CORRUPT` naming
+ * why. `cwd` resolves a relative file path.
+ */
+export async function locateArchive(
+  context: BackupContext,
+  ref: ArchiveRef,
+  options: { cwd?: string; signal?: AbortSignal } = {},
+): Promise<LocatedBackup> {
+  const { driver, key, profile } = driverOf(context, ref, options.cwd ?? context.runtime.cwd);
+  const state = await inspectArchive(driver, key, options.signal);
+  if (state.state !== 'complete' || !state.manifest)
+    throw new BackupError(
+      'ARCHIVE_CORRUPT',
+      `${'path' in ref ? ref.path : `${profile}:${key}`} is not a restorable Koan archive (${state.state}): ${state.problem}`,
+      { details: { key, profile, state: state.state } },
+    );
+  return {
+    profile,
+    driver,
+    sidecar: sidecarOf(state.manifest, profile, key, state),
+    sidecarKey: `${key.replace(/\.zip$/, '')}${SIDECAR_SUFFIX}`,
+    fromArchive: true,
+  };
+}
+
+/** What {@link adoptArchive} did. */
+export interface AdoptReceipt {
+  readonly id: string;
+  readonly name: string;
+  readonly profile: string;
+  /** The archive's key in the profile (where it was, or where it was copied to). */
+  readonly archiveKey: string;
+  readonly sidecarKey: string;
+  /** The archive was copied into the profile (from a file path, or from a key outside Koan's layout). */
+  readonly copied: boolean;
+}
+
+/**
+ * Brings an archive back into the catalog: checks it (structure, manifest, every entry's checksum), then writes its
+ * sidecar from the embedded manifest. An archive outside Koan's key layout (a file path, a key renamed by hand) is
+ * first copied into `profile` under the layout's key. Refused when the archive is not complete (`ARCHIVE_CORRUPT`) or
+ * the backup is already in the catalog there (`ALREADY_EXISTS`).
+ */
+export async function adoptArchive(
+  context: BackupContext,
+  ref: ArchiveRef,
+  options: { profile?: string; cwd?: string; signal?: AbortSignal } = {},
+): Promise<AdoptReceipt> {
+  const located = await locateArchive(context, ref, options);
+  const { sidecar: found, driver: from } = located;
+  const fromKey = found.archive!.key;
+  const profile = context.profileName(options.profile ?? ('path' in ref ? undefined : ref.profile));
+  const target = context.storage.get(profile);
+  // In place: a key in Koan's layout in the target profile, or the same bytes already at the layout's key there.
+  const layout = backupKeys(found.name, found.id, new Date(found.createdAt));
+  let keys: { archive: string; sidecar: string } = layout;
+  let inPlace = false;
+  if (!('path' in ref) && located.profile === profile && parseBackupKey(fromKey)?.kind === 'archive') {
+    keys = { archive: fromKey, sidecar: `${fromKey.slice(0, -'.zip'.length)}${SIDECAR_SUFFIX}` };
+    inPlace = true;
+  } else if ((await target.head(layout.archive))?.size === found.archive!.sizeBytes)
+    inPlace = (await sha256Of(target, layout.archive, options.signal)) === found.archive!.sha256;
+  if (await target.head(keys.sidecar)) {
+    const existing = await readSidecar(target, keys.sidecar).catch(() => undefined);
+    throw new BackupError(
+      'ALREADY_EXISTS',
+      `Backup ${found.name} (${found.id}) is already in the catalog of profile ${profile} (${keys.sidecar}${existing ? `, status ${existing.status}` : ''}); nothing was changed.`,
+      { details: { id: found.id, profile, sidecarKey: keys.sidecar } },
+    );
+  }
+  if (!inPlace) {
+    if (await target.head(keys.archive))
+      throw new BackupError(
+        'ALREADY_EXISTS',
+        `Profile ${profile} already has ${keys.archive} without a catalog record: adopt that one (koan-backup adopt ${keys.archive} --profile ${profile}).`,
+        { details: { profile, key: keys.archive } },
+      );
+    const body = await from.get(fromKey, options.signal ? { signal: options.signal } : {});
+    await target.put(keys.archive, body, {
+      contentType: 'application/zip',
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const copied = await target.head(keys.archive);
+    if (
+      copied?.size !== found.archive!.sizeBytes ||
+      (await sha256Of(target, keys.archive, options.signal)) !== found.archive!.sha256
+    ) {
+      await target.delete(keys.archive).catch(() => undefined);
+      throw new BackupError(
+        'ARCHIVE_CORRUPT',
+        `The copy of ${fromKey} in ${profile} does not match the original; it was removed.`,
+      );
+    }
+  }
+  const sidecar: BackupSidecar = {
+    ...found,
+    storageProfile: profile,
+    archive: { key: keys.archive, sizeBytes: found.archive!.sizeBytes, sha256: found.archive!.sha256 },
+  };
+  await writeSidecar(target, keys.sidecar, sidecar, options.signal);
+  return {
+    id: found.id,
+    name: found.name,
+    profile,
+    archiveKey: keys.archive,
+    sidecarKey: keys.sidecar,
+    copied: !inPlace,
+  };
+}
