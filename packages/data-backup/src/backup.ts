@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { basename, dirname, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   assertSetName,
   type Consistency,
@@ -14,6 +17,7 @@ import {
   type StoreDescription,
   throwIfAborted,
 } from '@koan/data';
+import { createLocalStorage } from '@koan/storage';
 import { EntrySpool, type EntryStats, type SpooledEntry, ZipWriter } from './archive/index.js';
 import { writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
@@ -58,6 +62,12 @@ export interface BackupOptions {
   readonly includeSchemaSnapshot?: boolean;
   /** Only these sets of the entity (default: every set that exists). */
   readonly sets?: readonly string[];
+  /**
+   * Write the archive here instead of a storage profile, like `pg_dump -f`: a file (written to a temporary name, then
+   * renamed into place; relative to the runtime's working directory) or a stream (e.g. stdout). Nothing goes into the
+   * catalog: the archive holds its own manifest (restore, validate and adopt read it). CLI `backup --output FILE|-`.
+   */
+  readonly output?: { readonly file: string } | { readonly stream: NodeJS.WritableStream };
   /** Cancels the backup: nothing is published (no archive, no sidecar) and temp files are removed. */
   readonly signal?: AbortSignal;
   readonly onProgress?: ProgressListener;
@@ -181,8 +191,8 @@ export async function runBackup(
   throwIfAborted(signal);
   const createdAt = new Date();
   const id = uuidv7(createdAt.getTime());
-  const keys = backupKeys(name, id, createdAt);
-  const driver = context.storage.get(r.profile);
+  const destination = destinationOf(context, r.profile, backupKeys(name, id, createdAt), options.output);
+  const keys = destination.keys;
   const started = performance.now();
   const progress = new ProgressTracker('backup', name, options.onProgress, options.progressIntervalMs);
   const entities: EntityManifest[] = [];
@@ -203,10 +213,7 @@ export async function runBackup(
   // The upload reads `output` and sees its errors; this keeps an abort before the upload starts reading from being
   // an unhandled 'error' event.
   writer.output.on('error', () => undefined);
-  const upload = driver.put(keys.archive, writer.output, {
-    contentType: 'application/zip',
-    ...(signal ? { signal } : {}),
-  });
+  const upload = destination.put(writer.output, signal);
   let uploadError: unknown;
   upload.catch((e) => {
     uploadError = e;
@@ -359,7 +366,7 @@ export async function runBackup(
     completedAt: new Date().toISOString(),
     status: outcome.status,
     ...(outcome.errorMessage !== undefined ? { errorMessage: outcome.errorMessage } : {}),
-    storageProfile: r.profile,
+    storageProfile: destination.profile,
     entities,
     ...(omitted.length ? { omitted } : {}),
     sources: [...sources.values()].sort((a, b) => a.name.localeCompare(b.name)),
@@ -489,13 +496,13 @@ export async function runBackup(
       timings: { totalMs: performance.now() - started },
       archive: { key: keys.archive, sizeBytes: archive.bytes, sha256: archive.sha256 },
     };
-    await writeSidecar(driver, keys.sidecar, sidecar);
+    await destination.commit(sidecar);
     progress.emit('done');
     return sidecar;
   } catch (error) {
     writer.abort(error instanceof Error ? error : new Error(String(error)));
     await upload.catch(() => undefined);
-    await driver.delete(keys.archive).catch(() => undefined);
+    await destination.discard();
     if (signal?.aborted || isAbortError(error) || (error instanceof KoanError && error.code === 'ABORTED'))
       throw new BackupError('ABORTED', `Backup "${name}" was cancelled; nothing was published`, { cause: error });
     const message = error instanceof Error ? error.message : String(error);
@@ -506,12 +513,81 @@ export async function runBackup(
       totalSizeBytes: 0,
       overallChecksum: createHash('sha256').digest('hex'),
     });
-    await writeSidecar(driver, keys.sidecar, failed).catch(() => undefined);
+    await destination.recordFailure(failed).catch(() => undefined);
     throw new BackupError('BACKUP_FAILED', `Backup "${name}" failed: ${message}`, {
       cause: error,
       details: { backupId: id, manifest: failed },
     });
   }
+}
+
+/** Where a backup's archive goes: a storage profile (with its catalog record), a file, or a stream. */
+interface Destination {
+  readonly keys: { readonly archive: string; readonly sidecar: string };
+  /** What the manifest's `storageProfile` says: the profile, or `file:<path>` / `stdout`. */
+  readonly profile: string;
+  put(body: Readable, signal: AbortSignal | undefined): Promise<{ size: number }>;
+  /** Publishes the backup (the sidecar is the commit marker); nothing for a file or stream. */
+  commit(sidecar: BackupSidecar): Promise<void>;
+  /** Removes a partly written archive. */
+  discard(): Promise<void>;
+  /** Records a failed backup in the catalog (profiles only). */
+  recordFailure(failed: BackupSidecar): Promise<void>;
+}
+
+function destinationOf(
+  context: BackupContext,
+  profile: string,
+  keys: { archive: string; sidecar: string },
+  output: GlobalBackupOptions['output'],
+): Destination {
+  if (output && 'stream' in output) {
+    const none = async () => {};
+    return {
+      keys: { archive: '-', sidecar: '-' },
+      profile: 'stdout',
+      async put(body, signal) {
+        // Written chunk by chunk, honouring backpressure, and never ended: stdout stays usable for messages.
+        let size = 0;
+        for await (const chunk of body) {
+          throwIfAborted(signal);
+          size += (chunk as Buffer).length;
+          if (!output.stream.write(chunk as Buffer)) await once(output.stream, 'drain');
+        }
+        return { size };
+      },
+      commit: none,
+      discard: none,
+      recordFailure: none,
+    };
+  }
+  if (output) {
+    const file = resolve(context.runtime.cwd, output.file);
+    const driver = createLocalStorage({ root: dirname(file), profile: `file:${file}` });
+    const key = basename(file);
+    return {
+      keys: { archive: file, sidecar: '-' },
+      profile: `file:${file}`,
+      put: (body, signal) => driver.put(key, body, { contentType: 'application/zip', ...(signal ? { signal } : {}) }),
+      commit: async () => {},
+      discard: async () => {
+        await driver.delete(key).catch(() => undefined);
+      },
+      recordFailure: async () => {},
+    };
+  }
+  const driver = context.storage.get(profile);
+  return {
+    keys,
+    profile,
+    put: (body, signal) =>
+      driver.put(keys.archive, body, { contentType: 'application/zip', ...(signal ? { signal } : {}) }),
+    commit: (sidecar) => writeSidecar(driver, keys.sidecar, sidecar),
+    discard: async () => {
+      await driver.delete(keys.archive).catch(() => undefined);
+    },
+    recordFailure: (failed) => writeSidecar(driver, keys.sidecar, failed),
+  };
 }
 
 /** Sets the store estimates at this many records or more are not counted for progress totals (a count scans). */

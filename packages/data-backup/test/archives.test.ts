@@ -88,6 +88,37 @@ describe('an archive without its sidecar', () => {
     expect((await discovery.validateBackup('lost')).isValid).toBe(true);
   });
 
+  it('backs up into a file or a stream with no profile (like pg_dump -f), and restores from it', async () => {
+    await notes().upsertMany(rows);
+    const file = join(outside, 'out', 'notes.zip');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(outside, 'out'));
+    const toFile = await backupEntity(env.context, notes(), 'to-file', { output: { file } });
+    expect(toFile).toMatchObject({ storageProfile: `file:${file}`, archive: { key: file } });
+    expect(existsSync(file)).toBe(true);
+    expect(
+      (await new BackupDiscoveryService(env.context).discoverAllBackups()).backups.map((b) => b.name),
+    ).not.toContain('to-file');
+    const chunks: Buffer[] = [];
+    const { Writable } = await import('node:stream');
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        chunks.push(chunk as Buffer);
+        done();
+      },
+    });
+    const toStream = await backupEntity(env.context, notes(), 'to-stream', { output: { stream: sink } });
+    const streamed = join(outside, 'streamed.zip');
+    writeFileSync(streamed, Buffer.concat(chunks));
+    expect(Buffer.concat(chunks).length).toBe(toStream.archive!.sizeBytes);
+    for (const path of [file, streamed]) {
+      await notes().removeAll();
+      const report = await restoreEntity(env.context, notes(), 'x', { archivePath: path });
+      expect(report.status).toBe('Completed');
+      expect(await notes().count()).toBe(rows.length);
+    }
+  });
+
   it('a damaged archive is kept and reported, never deleted; a truncated upload is deleted; neither restores', async () => {
     const damaged = await backupEntity(env.context, notes(), 'damaged');
     const key = damaged.archive!.key;

@@ -27,14 +27,11 @@ export class KoanError extends Error {
    * a CLI installed elsewhere too. `KoanError` matches any Koan error; a subclass (`DataError`...) one of that name.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    // `this` is the class `instanceof` was asked about: KoanError or a subclass.
-    // biome-ignore lint/complexity/noThisInStatic: the subclass it is called on matters here
-    const cls: typeof KoanError = this;
-    if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     if (!(value instanceof Error) || (value as { [KOAN_ERROR]?: boolean })[KOAN_ERROR] !== true) return false;
-    if (cls === KoanError) return true;
+    if (this === KoanError) return true;
     for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto))
-      if (proto.constructor?.name === cls.name) return true;
+      if (proto.constructor?.name === this.name) return true;
     return false;
   }
 
