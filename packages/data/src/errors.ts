@@ -27,17 +27,23 @@ export class KoanError extends Error {
    * a CLI installed elsewhere too. `KoanError` matches any Koan error; a subclass (`DataError`...) one of that name.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
-    if (!(value instanceof Error) || (value as { [KOAN_ERROR]?: boolean })[KOAN_ERROR] !== true) return false;
-    if (this === KoanError) return true;
-    for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto))
-      if (proto.constructor?.name === this.name) return true;
-    return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class asked about, KoanError or a subclass
+    return isKoanErrorOf(this, value);
   }
 
   toJSON(): Record<string, unknown> {
     return { name: this.name, code: this.code, message: this.message, details: this.details };
   }
+}
+
+/** Whether `value` is an instance of `cls` (KoanError or a subclass) made by any copy of this package. */
+function isKoanErrorOf(cls: typeof KoanError, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  if (!(value instanceof Error) || (value as { [KOAN_ERROR]?: boolean })[KOAN_ERROR] !== true) return false;
+  if (cls === KoanError) return true;
+  for (let proto = Object.getPrototypeOf(value); proto; proto = Object.getPrototypeOf(proto))
+    if (proto.constructor?.name === cls.name) return true;
+  return false;
 }
 
 /** Errors raised by entities, adapters and sources. */
