@@ -31,6 +31,7 @@ export {
   type UnavailableProfile,
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
+export { describeEntities, type EntitiesDescription, type EntityDescription } from './entities.js';
 export { BackupError } from './errors.js';
 export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
 export { isRestorable, type LocatedBackup, locateBackup, openArchive, storageSource } from './locate.js';
@@ -65,9 +66,10 @@ export {
   sidecarSchema,
   type ValidationResult,
 } from './manifest.js';
+export { type Shortfall, shortfallOf } from './outcome.js';
+export { type BackupPlan, type BackupPlanOptions, planBackup } from './plan.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
-  archivedEntity,
   type EntityRestoreReport,
   type GlobalRestoreOptions,
   type RecordTransform,
@@ -78,6 +80,14 @@ export {
   restoreEntity,
   runRestore,
 } from './restore.js';
+export {
+  archivedEntity,
+  checkRestoreSelection,
+  type RestoreSelection,
+  type RestoreTarget,
+  type RestoreTargetOptions,
+  resolveRestoreTarget,
+} from './restore-target.js';
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';
 export { BackupService, DataBackup, RestoreService } from './services.js';
 export { readContents, type SchemaSnapshot, type SourceStructure, verifyEntries } from './verify.js';
