@@ -87,7 +87,7 @@ export interface RestoreSelection {
 /**
  * Refuses entity names the backup does not hold, in either list: a typo must neither restore nothing (and report
  * success) nor restore an entity the caller meant to skip. `ENTITY_NOT_FOUND`, naming the option(s) and the entities
- * the backup holds (`details`: `option`, `missing`, `missingExcluded`, `archived`, `backupId`).
+ * the backup holds (`details`: `option`, `missing`, `missingExcluded`, `archived`, `backupId`, `backup`).
  */
 export function checkRestoreSelection(
   manifest: Pick<BackupManifest, 'id' | 'name' | 'entities'>,
@@ -109,6 +109,7 @@ export function checkRestoreSelection(
     {
       details: {
         backupId: manifest.id,
+        backup: manifest.name,
         option: missing.length ? 'includeEntityTypes' : 'excludeEntityTypes',
         ...(missing.length ? { missing } : {}),
         ...(missingExcluded.length ? { missingExcluded } : {}),

@@ -1,10 +1,10 @@
 import { KoanError } from '@koan/data';
 import {
   assertBackupName,
-  type BackupTarget,
+  type BackupResult,
+  backupAllEntities,
   type GlobalBackupOptions,
-  runBackup,
-  selectTargets,
+  shortfallOf,
 } from '@koan/data-backup';
 import { batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
@@ -12,7 +12,8 @@ import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, usageError } from '../_errors.js';
 import { formatDuration } from '../_format.js';
 import { ProgressDisplay } from '../_progress.js';
-import { entityTable, manifestSummary } from '../_render.js';
+import { entityTable, manifestSummary, omittedSummary } from '../_render.js';
+import { withFlagNames } from '../_selection.js';
 import { parseSourceUrl, redactUrl } from '../_source-url.js';
 
 export default defineCliCommand({
@@ -129,88 +130,48 @@ export default defineCliCommand({
     };
     const source = args.source ? parseSourceUrl(args.source, session.cwd, { mustExist: true }) : undefined;
     if (!source) await importEntityModules(session, args, rawArgs);
+    const where = args.source ? redactUrl(args.source) : undefined;
     return withContext(
       session,
       args,
       async (context) => {
-        const targets: BackupTarget[] = await selectTargets(context, options);
-        const found = new Set(targets.map((t) => t.entity.schema.name.toLowerCase()));
-        const missing = only.filter((e) => !found.has(e.toLowerCase()));
-        if (missing.length) {
-          const all = await selectTargets(context, { introspect: options.introspect });
-          throw new CLIError(`No entity named ${missing.join(', ')} was discovered.`, 'ENTITY_NOT_FOUND', {
-            exitCode: ExitCode.NOT_FOUND,
-            details: { missing, discovered: [...new Set(all.map((t) => t.entity.schema.name))] },
-            hint: `Discovered: ${[...new Set(all.map((t) => t.entity.schema.name))].join(', ') || '(none)'}. See \`koan-backup entities\`.`,
-          });
-        }
-        if (targets.length === 0) {
-          const all = await selectTargets(context, { introspect: options.introspect });
-          if (all.length > 0) {
-            // Entities were discovered; the filters left none of them.
-            const filters = [
-              ...only.map((e) => `--entity ${e}`),
-              ...(options.excludeEntityTypes ?? []).map((e) => `--exclude-entity ${e}`),
-              ...(options.includeProviders ?? []).map((p) => `--include-provider ${p}`),
-              ...(options.excludeProviders ?? []).map((p) => `--exclude-provider ${p}`),
-            ];
-            const discovered = [...new Map(all.map((t) => [t.entity.schema.name, t.provider])).entries()];
-            throw new CLIError(
-              `Nothing to back up: no entity matches the filters (${filters.join(' ')}).`,
-              'NOTHING_TO_BACK_UP',
-              {
-                exitCode: ExitCode.USAGE,
-                details: { discovered: discovered.map(([name, provider]) => ({ name, provider })) },
-                hint: `Discovered: ${discovered.map(([n, p]) => `${n} (${p})`).join(', ')}. Relax the filters; \`koan-backup entities\` shows what is discovered.`,
-              },
-            );
-          }
-          throw new CLIError(
-            `Nothing to back up: no entity was discovered in ${args.source ? redactUrl(args.source) : 'the configured sources'}.`,
-            'NOTHING_TO_BACK_UP',
-            { exitCode: ExitCode.USAGE, hint: nothingDiscoveredHint(source?.provider, args.source) },
-          );
-        }
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
-        let result: Awaited<ReturnType<typeof runBackup>>;
+        let result: BackupResult;
         try {
-          result = await runBackup(context, name, targets, {
+          // The library plans the backup (what it takes, what it leaves out and why) before reading anything.
+          result = await backupAllEntities(context, name, {
             ...options,
             ...(listener ? { onProgress: listener } : {}),
           });
         } catch (e) {
+          throw backupError(e, { where, provider: source?.provider, filters: filterFlags(options) });
+        } finally {
           progress.clear();
-          if (
-            e instanceof KoanError &&
-            e.code === 'BACKUP_FAILED' &&
-            e.cause instanceof KoanError &&
-            e.cause.code !== 'BACKUP_FAILED'
-          ) {
-            // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
-            throw new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e });
-          }
-          throw e;
         }
-        progress.clear();
         const partial = result.status !== 'Completed';
         if (session.json) session.printJson(result);
         else {
           session.print(
-            `Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${source ? ` from ${redactUrl(args.source!)}` : ''}`,
+            `Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${where ? ` from ${where}` : ''}`,
           );
           session.print();
           session.print(manifestSummary(result));
           session.print();
           session.print(entityTable(result.entities));
           session.print();
+          if (result.omitted?.length) {
+            session.print(omittedSummary(result.omitted, result.id));
+            session.print();
+          }
           // A backup of a database with no code restores with the archived schema, into a database named by URL.
           const restore = `koan-backup restore ${result.name}${source ? ' --target-source <url>' : ''} --dry-run`;
           session.print(`Next: koan-backup validate ${result.id}   |   ${restore}`);
         }
-        if (partial) {
+        const shortfall = shortfallOf(result);
+        if (shortfall) {
           session.note(
-            `Warning: ${result.errorMessage ?? 'some entities failed'}; the backup is ${result.status}. Re-run with --no-continue-on-error to fail instead.`,
+            `Warning: ${shortfall.message} Re-run with --no-continue-on-error to fail instead of publishing a partial backup.`,
           );
           return ExitCode.FAILURE;
         }
@@ -221,12 +182,54 @@ export default defineCliCommand({
   },
 });
 
+/** The selection flags given, as typed (for messages). */
+function filterFlags(options: GlobalBackupOptions): string[] {
+  return [
+    ...(options.includeEntityTypes ?? []).map((e) => `--entity ${e}`),
+    ...(options.excludeEntityTypes ?? []).map((e) => `--exclude-entity ${e}`),
+    ...(options.includeProviders ?? []).map((p) => `--include-provider ${p}`),
+    ...(options.excludeProviders ?? []).map((p) => `--exclude-provider ${p}`),
+  ];
+}
+
+/** A failed backup, said in the CLI's terms: the flags typed, and what to do next. */
+function backupError(
+  e: unknown,
+  context: { where: string | undefined; provider: string | undefined; filters: readonly string[] },
+): unknown {
+  const listCommand = `koan-backup entities${context.where ? ' --source <url>' : ''}`;
+  const flagged = withFlagNames(e, listCommand);
+  if (flagged !== e || !(e instanceof KoanError)) return flagged;
+  if (e.code === 'NOTHING_TO_BACK_UP') {
+    const discovered = (e.details.discovered ?? []) as { name: string; provider: string }[];
+    if (!discovered.length)
+      return new CLIError(
+        `Nothing to back up: no entity was discovered in ${context.where ?? 'the configured sources'}.`,
+        'NOTHING_TO_BACK_UP',
+        { exitCode: ExitCode.USAGE, hint: nothingDiscoveredHint(context.provider, context.where), details: e.details },
+      );
+    return new CLIError(
+      `Nothing to back up: no entity matches the filters (${context.filters.join(' ') || 'sets'}).`,
+      'NOTHING_TO_BACK_UP',
+      {
+        exitCode: ExitCode.USAGE,
+        details: e.details,
+        hint: `Discovered: ${discovered.map((d) => `${d.name} (${d.provider})`).join(', ')}. Relax the filters; \`${listCommand}\` shows what is discovered.`,
+      },
+    );
+  }
+  // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
+  if (e.code === 'BACKUP_FAILED' && e.cause instanceof KoanError && e.cause.code !== 'BACKUP_FAILED')
+    return new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e, details: e.details });
+  return e;
+}
+
 /** Why `--source` (or the configured sources) gave no entity, and what to do instead. */
 function nothingDiscoveredHint(provider: string | undefined, url: string | undefined): string {
   if (provider === 'redis' || provider === 'json')
     return `Introspection is not available for ${provider === 'redis' ? 'Redis' : 'JSON-file'} sources (there is no schema to read), so --source ${provider === 'redis' ? 'redis://...' : 'json:<dir>'} finds nothing to back up. Declare the entities with defineEntity, configure the source under Koan.Data.Sources in koan.config.json and pass --import <module>. As a restore target (--target-source) it needs no code.`;
   if (url)
-    return `${redactUrl(url)} has no table that can be introspected: a table needs a primary key (one column or several) of a supported type. \`koan-backup entities --source <url>\` shows what is found.`;
+    return `${url} holds no table (views and other objects that hold no data are not backed up). \`koan-backup entities --source <url>\` shows what is found.`;
   return 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.';
 }
 

@@ -4,10 +4,20 @@ import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
 import { formatBytes } from '../_format.js';
-import { type ArchiveEntry, archiveEntries, archiveListing, entityTable, manifestSummary } from '../_render.js';
+import {
+  type ArchiveEntry,
+  archiveEntries,
+  archiveListing,
+  entityTable,
+  manifestSummary,
+  omittedTable,
+} from '../_render.js';
 
 export default defineCliCommand({
-  meta: { name: 'inspect', description: "Show a backup's manifest, its entities and the files in its archive" },
+  meta: {
+    name: 'inspect',
+    description: "Show a backup's manifest, its entities, what it left out (and why) and the files in its archive",
+  },
   args: {
     ref: { type: 'positional', required: false, description: 'Backup name (the newest with it) or id' },
     ...globalArgs,
@@ -57,6 +67,11 @@ export default defineCliCommand({
       session.print(manifestSummary(sidecar, [['sidecar', located.sidecarKey]]));
       session.print();
       session.print(entityTable(sidecar.entities));
+      if (sidecar.omitted?.length) {
+        session.print();
+        session.print(`Not in this backup (${sidecar.omitted.length}): left out on request, not selected, or not data`);
+        session.print(omittedTable(sidecar.omitted));
+      }
       if (entries) {
         session.print();
         session.print(`Archive ${sidecar.archive?.key} (${formatBytes(sidecar.archive?.sizeBytes ?? 0)}):`);

@@ -1,12 +1,11 @@
-import { assertSetName, buildSchema, Entity, type FieldsShape, getEntity, type SourceConfig } from '@koan/data';
+import { assertSetName, type SourceConfig } from '@koan/data';
 import {
-  type BackupContext,
-  type BackupSidecar,
-  type EntityManifest,
+  checkRestoreSelection,
   type GlobalRestoreOptions,
   locateBackup,
-  runRestore,
-  type SchemaSnapshot,
+  type RestoreReport,
+  restoreAllEntities,
+  shortfallOf,
 } from '@koan/data-backup';
 import {
   batchSizeOption,
@@ -21,9 +20,10 @@ import {
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { importEntityModules, withContext } from '../_context.js';
-import { CLIError, ExitCode, usageError } from '../_errors.js';
+import { ExitCode, usageError } from '../_errors.js';
 import { ProgressDisplay } from '../_progress.js';
 import { restoreSummary } from '../_render.js';
+import { withFlagNames } from '../_selection.js';
 import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
 
 const TARGET_SOURCE = 'target';
@@ -135,9 +135,16 @@ export default defineCliCommand({
       }
     }
     const only = [...(optionalList(rawArgs, 'entity') ?? []), ...(optionalList(rawArgs, 'include-entity') ?? [])];
-    const exclude = optionalList(rawArgs, 'exclude-entity') ?? [];
+    const exclude = optionalList(rawArgs, 'exclude-entity');
     const sets = optionalList(rawArgs, 'set');
+    const targetArg = args['target-source'];
+    const targetUrl = targetArg !== undefined && looksLikeSourceUrl(targetArg);
+    const targetSource = targetUrl ? TARGET_SOURCE : targetArg;
     const options: GlobalRestoreOptions = {
+      ...(only.length ? { includeEntityTypes: only } : {}),
+      ...(exclude ? { excludeEntityTypes: exclude } : {}),
+      ...(args['target-set'] !== undefined ? { targetSet: args['target-set'] } : {}),
+      ...(targetSource ? { targetSource } : {}),
       ...(sets ? { sets } : {}),
       ...(args.profile ? { storageProfile: args.profile } : {}),
       ...(args['backup-id'] ? { backupId: args['backup-id'] } : {}),
@@ -154,13 +161,8 @@ export default defineCliCommand({
       ),
       ...(session.io.signal ? { signal: session.io.signal } : {}),
     };
-    const targetArg = args['target-source'];
-    let extraSources: Record<string, SourceConfig> | undefined;
-    let targetSource: string | undefined;
-    if (targetArg && looksLikeSourceUrl(targetArg)) {
-      extraSources = { [TARGET_SOURCE]: parseSourceUrl(targetArg, session.cwd) };
-      targetSource = TARGET_SOURCE;
-    } else if (targetArg) targetSource = targetArg;
+    const extraSources: Record<string, SourceConfig> | undefined =
+      targetArg && targetUrl ? { [TARGET_SOURCE]: parseSourceUrl(targetArg, session.cwd) } : undefined;
 
     await importEntityModules(session, args, rawArgs);
     return withContext(
@@ -173,13 +175,17 @@ export default defineCliCommand({
             'Pass a configured source name, or a URL such as sqlite:./restored.sqlite or postgres://user:pass@host/db.',
           );
         // The backup the library would pick (by name: the newest completed one), pinned by id for the restore, so the
-        // entity names are checked against the archive that is then restored.
+        // selection is checked (and --replace confirmed) against the archive that is then restored.
         const located = await locateBackup(context, options.backupId ?? ref, {
           ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
           allowPartial: options.backupId !== undefined,
           ...(options.signal ? { signal: options.signal } : {}),
         });
-        checkEntityNames(located.sidecar, only, exclude);
+        try {
+          checkRestoreSelection(located.sidecar, options);
+        } catch (e) {
+          throw withFlagNames(e);
+        }
         if (options.replaceExisting && !options.dryRun)
           await confirmDestructive(session, {
             yes: args.yes,
@@ -189,88 +195,25 @@ export default defineCliCommand({
           });
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
-        const wanted = (name: string, list: readonly string[]) =>
-          list.some((x) => x.toLowerCase() === name.toLowerCase());
+        let report: RestoreReport;
         try {
-          const report = await runRestore(
-            context,
-            located.sidecar.id,
-            (item) => (!only.length || wanted(item.entityType, only)) && !wanted(item.entityType, exclude),
-            (item, snapshot) => resolveTarget(context, item, snapshot, args['target-set'] ?? item.set, targetSource),
-            {
-              ...options,
-              backupId: located.sidecar.id,
-              storageProfile: located.profile,
-              ...(listener ? { onProgress: listener } : {}),
-            },
-          );
-          progress.clear();
-          if (session.json) session.printJson(report);
-          else session.print(restoreSummary(report));
-          return 0;
+          report = await restoreAllEntities(context, located.sidecar.id, {
+            ...options,
+            backupId: located.sidecar.id,
+            storageProfile: located.profile,
+            ...(listener ? { onProgress: listener } : {}),
+          });
         } finally {
           progress.clear();
         }
+        if (session.json) session.printJson(report);
+        else session.print(restoreSummary(report));
+        const shortfall = shortfallOf(report);
+        if (!shortfall) return ExitCode.OK;
+        session.note(`Warning: ${shortfall.message}`);
+        return ExitCode.FAILURE;
       },
       extraSources ? { extraSources } : {},
     );
   },
 });
-
-/**
- * Refuses `--entity` / `--exclude-entity` names the backup does not hold: a typo must not restore nothing (and
- * report success), nor restore an entity the caller meant to skip.
- */
-function checkEntityNames(sidecar: BackupSidecar, only: readonly string[], exclude: readonly string[]): void {
-  const archived = [...new Set(sidecar.entities.map((e) => e.entityType))];
-  const held = new Set(archived.map((e) => e.toLowerCase()));
-  const unknown = (names: readonly string[]) => names.filter((n) => !held.has(n.toLowerCase()));
-  const missing = unknown(only);
-  const missingExcluded = unknown(exclude);
-  if (!missing.length && !missingExcluded.length) return;
-  const parts = [
-    ...(missing.length ? [`${missing.join(', ')} (--entity)`] : []),
-    ...(missingExcluded.length ? [`${missingExcluded.join(', ')} (--exclude-entity)`] : []),
-  ];
-  throw new CLIError(
-    `Backup ${sidecar.name} (${sidecar.id}) holds no entity named ${parts.join(' or ')}; nothing was restored.`,
-    'ENTITY_NOT_FOUND',
-    {
-      exitCode: ExitCode.NOT_FOUND,
-      hint: `It holds: ${archived.join(', ') || '(no entities)'}. See \`koan-backup inspect ${sidecar.id}\`.`,
-      details: {
-        backupId: sidecar.id,
-        ...(missing.length ? { missing } : {}),
-        ...(missingExcluded.length ? { missingExcluded } : {}),
-        archived,
-      },
-    },
-  );
-}
-
-/**
- * Where an archived entity goes: the entity this process declares under that name (its own source),
- * else the archived schema in `--target-source`, else in the source it came from when that is configured.
- */
-function resolveTarget(
-  context: BackupContext,
-  item: EntityManifest,
-  snapshot: SchemaSnapshot | undefined,
-  targetSet: string,
-  targetSource: string | undefined,
-): { entity: Entity; targetSet: string } | undefined {
-  const runtime = context.runtime;
-  const declared = getEntity(item.entityType);
-  const usable =
-    declared && declared.schema.origin === 'declared' && runtime.sources[declared.schema.source] ? declared : undefined;
-  if (usable && (!targetSource || usable.schema.source === targetSource))
-    return { entity: usable.withRuntime(runtime), targetSet };
-  const source = targetSource ?? (runtime.sources[item.source] ? item.source : undefined);
-  const s = snapshot?.schema ?? declared?.schema;
-  if (!source || !s) return undefined;
-  const schema = buildSchema(
-    { name: s.name, key: s.key, fields: s.fields, source, ...(s.table ? { table: s.table } : {}) },
-    s.origin ?? 'introspected',
-  );
-  return { entity: new Entity(schema, {} as FieldsShape, runtime), targetSet };
-}
