@@ -47,6 +47,7 @@ export const backupBody = z
     excludeEntityTypes: names.optional(),
     maxConcurrency: z.number().int().min(1).max(64).optional(),
     continueOnError: z.boolean().optional(),
+    introspect: z.boolean().optional(),
   })
   .strict();
 
@@ -146,6 +147,16 @@ export function queryParams(c: Context, allowed: readonly string[]): Map<string,
     out.set(key, values);
   }
   return out;
+}
+
+/** A boolean query parameter: `true`/`false` (any case), `1`/`0`; absent is false. */
+export function flag(params: Map<string, string[]>, name: string): boolean {
+  const raw = single(params, name);
+  if (raw === undefined) return false;
+  const text = raw.trim().toLowerCase();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  throw invalidField(name, `Invalid ${name} ${JSON.stringify(raw)}: expected true or false.`);
 }
 
 export function single(params: Map<string, string[]>, name: string): string | undefined {
