@@ -12,30 +12,12 @@ import type { RestoreReport } from '@koan/data-backup';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restoreSummary } from '../src/_render.js';
-import { runCli } from '../src/index.js';
+import { runIn } from './run-cli.js';
 
 let dir: string;
 let legacy: string;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function run(argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-    cwd: dir,
-    env: {},
-  });
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const run = (argv: string[]) => runIn(dir, argv);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'koan-cli-trust-'));

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIO, runCli } from '../src/index.js';
+import type { CliIO } from '../src/index.js';
+import { runIn } from './run-cli.js';
 
 // Entities are registered process-wide: unique names, and sources only this file configures.
 const CliCustomer = defineEntity({
@@ -40,26 +41,7 @@ const SOURCES = {
 
 let dir: string;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function run(argv: string[], io: Partial<CliIO> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-    cwd: dir,
-    env: {},
-    ...io,
-  });
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const run = (argv: string[], io: Partial<CliIO> = {}) => runIn(dir, argv, io);
 
 function uuid(i: number): string {
   return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
