@@ -28,30 +28,40 @@ export default defineCliCommand({
     ...globalArgs,
     ...entityArgs,
     all: { type: 'boolean', description: 'Back up every discovered entity (the default without --entity)' },
-    entity: { type: 'string', description: 'Only this entity (repeatable or comma list)', valueHint: 'Name' },
-    'include-entity': {
+    entity: {
       type: 'string',
-      description: 'Only these entities (repeatable or comma list)',
+      description:
+        'Only this entity or table (repeatable or comma list, any case); the rest is listed in the manifest as not selected',
       valueHint: 'Name',
     },
+    'include-entity': { type: 'string', description: 'Same as --entity', valueHint: 'Name' },
     'exclude-entity': {
       type: 'string',
-      description: 'Skip these entities (repeatable or comma list)',
+      description:
+        'Leave this entity or table out (repeatable or comma list, any case; also Koan:Backup:ExcludeEntities): the manifest lists it as omitted. A table that cannot be backed up must be excluded',
       valueHint: 'Name',
     },
     'include-provider': {
       type: 'string',
-      description: 'Only entities of these providers: sqlite, postgres, mysql, redis, json...',
+      description: 'Only entities of these providers: sqlite, postgres, mysql, mariadb, redis, json...',
       valueHint: 'provider',
     },
-    'exclude-provider': { type: 'string', description: 'Skip entities of these providers', valueHint: 'provider' },
+    'exclude-provider': {
+      type: 'string',
+      description: 'Leave out the entities of these providers (listed in the manifest as omitted)',
+      valueHint: 'provider',
+    },
     source: {
       type: 'string',
       description:
         'Back up an existing database with no code (its tables are introspected): postgres://..., mysql://..., mariadb://..., sqlite:<path> or a .sqlite/.db file',
       valueHint: 'url',
     },
-    introspect: { type: 'boolean', description: 'Also back up tables of the configured sources that no code declares' },
+    introspect: {
+      type: 'boolean',
+      description:
+        'Also back up tables of the configured sources that no code declares (every table, or the backup fails naming those it cannot back up)',
+    },
     description: { type: 'string', description: 'Free text stored in the manifest' },
     tag: { type: 'string', description: 'Tag (repeatable or comma list); find backups by tag with `query --tag`' },
     profile: {
@@ -88,6 +98,8 @@ export default defineCliCommand({
     'koan-backup backup orders --entity Order,Customer --level 9 --profile s3',
     '# Back up an existing database with no code (its tables are introspected)',
     'koan-backup backup legacy-shop --source postgres://user:pass@localhost:5432/shop',
+    '# ...leaving one table out on purpose (the manifest records it as omitted; `inspect` shows it)',
+    'koan-backup backup legacy-shop --source postgres://user:pass@localhost:5432/shop --exclude-entity audit.events',
     'koan-backup backup local-copy --source ./data/app.sqlite --json',
   ],
   async run(args, session, rawArgs) {
