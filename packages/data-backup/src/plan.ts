@@ -137,13 +137,16 @@ export async function planBackup(context: BackupContext, options: BackupPlanOpti
   for (const option of PROVIDER_OPTIONS) refuseUnmatched(option, lists[option], knownProviders);
 
   /** Why an object named `names`, of providers `providers`, is left out; undefined when it is backed up. */
+  // An explicit exclusion is the most specific reason, so it is named first.
   const leftOut = (names: string[], providers: string[]): string | undefined => {
+    if (matches(lists.excludeEntityTypes, names)) return 'excluded on request (excludeEntityTypes)';
+    if (matches(lists.excludeProviders, providers)) return 'excluded on request (excludeProviders)';
+    const configured = configExclusion(context, names);
+    if (configured) return configured;
     if (lists.includeProviders && !matches(lists.includeProviders, providers)) return 'not selected (includeProviders)';
     if (lists.includeEntityTypes && !matches(lists.includeEntityTypes, names))
       return 'not selected (includeEntityTypes)';
-    if (matches(lists.excludeProviders, providers)) return 'excluded on request (excludeProviders)';
-    if (matches(lists.excludeEntityTypes, names)) return 'excluded on request (excludeEntityTypes)';
-    return configExclusion(context, names);
+    return undefined;
   };
   const targets: BackupTarget[] = [];
   const omitted: OmittedObject[] = [];
@@ -173,7 +176,7 @@ function tablesNotBackedUp(tables: readonly Skipped[]): BackupError {
   const example = tables[0]!.table;
   return new BackupError(
     'TABLES_NOT_BACKED_UP',
-    `${tables.length} table${tables.length === 1 ? '' : 's'} of the sources cannot be backed up, and a backup never leaves a table out without a word; nothing was read:\n${lines.join('\n')}\nExclude ${tables.length === 1 ? 'it' : 'each'} explicitly to back up the rest (the manifest then records it as omitted, with the reason): --exclude-entity ${example} on the command line, excludeEntityTypes: ['${example}'] in code, or "${example}" in Koan:Backup:ExcludeEntities in koan.config.json.`,
+    `${tables.length} table${tables.length === 1 ? '' : 's'} cannot be backed up, so nothing was (a backup never leaves a table out silently):\n${lines.join('\n')}\nTo back up the rest, exclude ${tables.length === 1 ? 'it' : 'each one'} explicitly (the manifest then lists it as omitted, with the reason): --exclude-entity ${example} on the command line, excludeEntityTypes: ['${example}'] in code, or "${example}" in Koan.Backup.ExcludeEntities in koan.config.json.`,
     { details: { tables: tables.map((s) => ({ source: s.source, table: s.table, reason: s.reason })) } },
   );
 }

@@ -79,7 +79,7 @@ describe('a whole-application backup leaves nothing out silently', () => {
       expect(err?.code).toBe('TABLES_NOT_BACKED_UP');
       expect(err?.message).toMatch(/bp_legacy \(source bp\): .*unreadable schema/);
       expect(err?.message).toContain('--exclude-entity bp_legacy');
-      expect(err?.message).toContain('Koan:Backup:ExcludeEntities');
+      expect(err?.message).toContain('Koan.Backup.ExcludeEntities');
       expect(err?.details).toMatchObject({ tables: [{ source: 'bp', table: 'bp_legacy' }] });
       // Nothing was read or recorded: the catalog has no backup of that name, not even a failed one.
       const catalog = await new BackupDiscoveryService(env.context).discoverAllBackups();
@@ -142,6 +142,15 @@ describe('a whole-application backup leaves nothing out silently', () => {
           { source: 'bp', name: 'bp_orders', kind: 'entity', reason: 'not selected (includeEntityTypes)' },
           expect.objectContaining({ name: 'bp_legacy', reason: expect.stringMatching(/^not selected/) }),
         ]),
+      );
+      // An explicit exclusion is the reason given, even for what the selection leaves out anyway.
+      const both = await backupAllEntities(env.context, 'both', {
+        introspect: true,
+        includeEntityTypes: ['bp_customers'],
+        excludeEntityTypes: ['bp_legacy'],
+      });
+      expect(both.omitted?.find((o) => o.name === 'bp_legacy')?.reason).toMatch(
+        /^excluded on request \(excludeEntityTypes\)/,
       );
       // Selecting the table that cannot be backed up is the same failure as not excluding it.
       const err = await failure(

@@ -38,7 +38,7 @@ export default defineCliCommand({
     'exclude-entity': {
       type: 'string',
       description:
-        'Leave this entity or table out (repeatable or comma list, any case; also Koan:Backup:ExcludeEntities): the manifest lists it as omitted. A table that cannot be backed up must be excluded',
+        'Leave this entity or table out (repeatable or comma list, any case; also Koan.Backup.ExcludeEntities): the manifest lists it as omitted. A table that cannot be backed up must be excluded',
       valueHint: 'Name',
     },
     'include-provider': {

@@ -59,7 +59,7 @@ export default defineCliCommand({
         if (skipped.length) {
           session.print();
           session.print(
-            `Cannot be backed up (${skipped.length}): a backup fails naming ${skipped.length === 1 ? 'it' : 'them'} unless excluded with --exclude-entity <table> or Koan:Backup:ExcludeEntities`,
+            `Cannot be backed up (${skipped.length}): a backup fails naming ${skipped.length === 1 ? 'it' : 'them'} unless excluded with --exclude-entity <table> or Koan.Backup.ExcludeEntities`,
           );
           session.print(
             renderTable(skipped, [
