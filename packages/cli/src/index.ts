@@ -80,9 +80,11 @@ const MAIN_EXAMPLES = [
 const MAIN_FOOTER = `EXIT CODES
 
   0  success
-  1  failure (the message names the cause)
+  1  failure (the message names the cause); also a backup or restore that finished with entity sets failed
+     (PartiallyCompleted or Failed: the report is printed, with its status)
   2  usage error: unknown option, bad value, or invalid configuration
-  3  validation failed: damaged archive, failed pre-restore checks, incompatible schema
+  3  validation failed: damaged archive, failed pre-restore checks, incompatible schema,
+     tables a backup cannot take that are not excluded
   4  not found: no such backup, entity or source file
   130  cancelled (Ctrl-C)
 
