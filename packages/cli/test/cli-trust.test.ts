@@ -108,6 +108,33 @@ describe('koan-backup: nothing is left out silently', () => {
   });
 });
 
+describe('koan-backup backup: a partial backup exits 1', () => {
+  beforeAll(() => {
+    defineEntity({ name: 'CtOk', key: 'id', source: 'app', fields: { id: t.integer(), v: t.string() } });
+    // Its table lacks a declared column: backing it up fails (SCHEMA_MISMATCH), the other entity is backed up.
+    defineEntity({ name: 'CtBroken', key: 'id', source: 'app', fields: { id: t.integer(), v: t.string() } });
+    const db = new Database(join(dir, 'app.sqlite'));
+    db.exec('CREATE TABLE CtBroken (id INTEGER PRIMARY KEY); INSERT INTO CtBroken VALUES (1);');
+    db.close();
+  });
+  afterAll(() => {
+    unregisterEntity('CtOk');
+    unregisterEntity('CtBroken');
+  });
+
+  it('publishes the PartiallyCompleted backup, says which entity failed and why, and exits 1', async () => {
+    const r = await run(['backup', 'part', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json<{ status: string }>().status).toBe('PartiallyCompleted');
+    const human = await run(['backup', 'part']);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain('Backup part finished with failures');
+    expect(human.stderr).toMatch(
+      /^Warning: Backup part is PartiallyCompleted: 1 of 2 entity sets failed \(CtBroken@root: .*lacks column/m,
+    );
+  });
+});
+
 describe('koan-backup restore: one path, and an exit code that tells the truth', () => {
   it('restores a composite-key table of a --source backup into an empty database (it failed with "the key changed")', async () => {
     const target = join(dir, 'restored.sqlite');
