@@ -4,12 +4,15 @@
  * `--source` backup restore into an empty database (the library's restore-target rule, no copy in the CLI); a restore
  * that leaves entity sets failed exits 1 with its status in the report.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
+import { probeService, serviceUrls } from '@koan/data/testing';
 import type { RestoreReport } from '@koan/data-backup';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restoreSummary } from '../src/_render.js';
 import { runIn } from './run-cli.js';
@@ -158,6 +161,41 @@ describe('koan-backup restore: one path, and an exit code that tells the truth',
     const human = await run(['restore', 'legacy', '--target-source', `sqlite:${target}`]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/^Restored legacy .*\nstatus: Completed\n/);
+  });
+
+  it('restores it into a scratch PostgreSQL database the same way, by URL', async (ctx) => {
+    const skip = await probeService('postgres', async () => {
+      const c = new pg.Client({ connectionString: serviceUrls.postgres, connectionTimeoutMillis: 3000 });
+      await c.connect();
+      await c.end();
+    });
+    if (skip) return ctx.skip(skip);
+    const name = `koan_cli_trust_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: serviceUrls.postgres });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(serviceUrls.postgres);
+    url.pathname = `/${name}`;
+    try {
+      const r = await run(['restore', 'legacy', '--target-source', url.href, '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.json<RestoreReport>().status).toBe('Completed');
+      const db = new pg.Client({ connectionString: url.href });
+      await db.connect();
+      try {
+        const key = await db.query(
+          `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+           WHERE i.indrelid = 'ct_playlist_track'::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
+        );
+        expect(key.rows.map((row) => row.attname)).toEqual(['playlist_id', 'track_id']);
+        expect((await db.query('SELECT count(*)::int AS n FROM ct_playlist_track')).rows).toEqual([{ n: 4 }]);
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 
   describe('with --lenient and an entity whose drift cannot be bridged', () => {
