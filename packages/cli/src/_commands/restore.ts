@@ -62,7 +62,7 @@ export default defineCliCommand({
     'target-source': {
       type: 'string',
       description:
-        "Restore into this source instead: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity's source, else the archived one if configured",
+        "Restore every entity into this source, with its archived schema (composite keys kept) unless the app declares it there: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity's source, else the archived one if configured",
       valueHint: 'name|url',
     },
     replace: {
@@ -96,7 +96,8 @@ export default defineCliCommand({
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
       type: 'boolean',
-      description: 'Schema drift: drop removed fields and convert widened types instead of refusing',
+      description:
+        'Schema drift: drop removed fields and convert widened types instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
     },
     concurrency: { type: 'string', description: 'Sources restored at the same time, 1-64 (default 1)' },
     'backup-id': {
