@@ -3,8 +3,11 @@ import { stripAnsi } from './_format.js';
 
 /**
  * Process exit codes. Stable: scripts branch on them.
- * 0 success · 1 failure · 2 usage (bad flags, arguments or configuration) · 3 validation failed
- * (damaged archive, failed pre-restore checks, schema incompatible) · 4 not found · 130 cancelled.
+ * 0 success · 1 failure, including a backup or restore that finished with entity sets failed (a backup
+ * `PartiallyCompleted`; a restore `PartiallyCompleted` or `Failed`, e.g. with --lenient; a dry run that found sets that
+ * would fail): its report is still printed, `--json` with its `status` · 2 usage (bad flags, arguments or
+ * configuration; a selection flag that matches nothing) · 3 validation failed (damaged archive, failed pre-restore
+ * checks, schema incompatible, tables that cannot be backed up and are not excluded) · 4 not found · 130 cancelled.
  */
 export const ExitCode = Object.freeze({
   OK: 0,
@@ -56,7 +59,13 @@ const USAGE_CODES = new Set([
   'PROVIDER_NOT_INSTALLED',
   'NOTHING_TO_BACK_UP',
 ]);
-const VALIDATION_CODES = new Set(['VALIDATION_FAILED', 'ARCHIVE_CORRUPT', 'LINE_TOO_LONG', 'SCHEMA_INCOMPATIBLE']);
+const VALIDATION_CODES = new Set([
+  'VALIDATION_FAILED',
+  'ARCHIVE_CORRUPT',
+  'LINE_TOO_LONG',
+  'SCHEMA_INCOMPATIBLE',
+  'TABLES_NOT_BACKED_UP',
+]);
 const NOT_FOUND_CODES = new Set(['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND', 'SOURCE_NOT_FOUND']);
 
 /**

@@ -12,6 +12,8 @@ export interface CliIO {
   readonly signal?: AbortSignal;
   /** Asks a yes/no question on the terminal; only used when `isTTY`. */
   readonly confirm?: (question: string) => Promise<boolean>;
+  /** Where bytes go for `backup --output -` (an archive on standard output). Default: none (refused). */
+  readonly binaryOut?: NodeJS.WritableStream;
 }
 
 /** The state one command run shares with its helpers. */

@@ -3,6 +3,7 @@ import type {
   BackupSidecar,
   EntityManifest,
   EntityRestoreReport,
+  OmittedObject,
   RestoreReport,
   ZipReader,
 } from '@koan/data-backup';
@@ -99,9 +100,19 @@ export function restoreTable(entities: readonly EntityRestoreReport[], indent = 
   );
 }
 
+/** The first words of a restore's summary, by its overall status. */
+const RESTORE_HEADLINE: Readonly<Record<RestoreReport['status'], string>> = {
+  Completed: 'Restored',
+  PartiallyCompleted: 'Partially restored',
+  Failed: 'Restore FAILED for',
+  DryRun: 'Dry run of restore',
+};
+
 export function restoreSummary(report: RestoreReport): string {
+  const failed = report.entities.filter((e) => e.status === 'Failed').length;
   const lines = [
-    `${report.dryRun ? 'Dry run of restore' : 'Restored'} ${report.backupName} (${report.backupId}) from profile ${report.storageProfile}: ${formatCount(report.totalRecords)} records in ${formatDuration(report.durationMs)}${report.validated ? ', archive validated first' : ''}`,
+    `${RESTORE_HEADLINE[report.status]} ${report.backupName} (${report.backupId}) from profile ${report.storageProfile}: ${formatCount(report.totalRecords)} records in ${formatDuration(report.durationMs)}${report.validated ? ', archive validated first' : ''}`,
+    `status: ${report.status}${failed ? ` (${failed} of ${report.entities.length} entity sets ${report.dryRun ? 'would fail' : 'failed'})` : ''}`,
     '',
     restoreTable(report.entities),
   ];
@@ -110,8 +121,32 @@ export function restoreSummary(report: RestoreReport): string {
       lines.push(`note: ${e.entityType}: dropped fields not in the current schema: ${e.droppedFields.join(', ')}`);
     if (e.error) lines.push(`note: ${e.entityType}@${e.set}: ${e.error}`);
   }
+  for (const { source, tables } of report.createdTables)
+    lines.push(`created from the archived structure in ${source}: ${tables.join(', ')}`);
   if (report.dryRun) lines.push('', 'Nothing was written (dry run). Run again without --dry-run to restore.');
   return lines.join('\n');
+}
+
+/** What a backup leaves out, one line per object, with why (inspect). */
+export function omittedTable(omitted: readonly OmittedObject[], indent = ''): string {
+  return renderTable(
+    omitted,
+    [
+      { header: 'SOURCE', value: (o) => o.source },
+      { header: 'NAME', value: (o) => o.name },
+      { header: 'KIND', value: (o) => o.kind },
+      { header: 'WHY', value: (o) => o.reason },
+    ],
+    indent,
+  );
+}
+
+/** One line after a backup: how many objects of the sources it does not hold, by kind, and where to see them. */
+export function omittedSummary(omitted: readonly OmittedObject[], id: string): string {
+  const kinds = new Map<string, number>();
+  for (const o of omitted) kinds.set(o.kind, (kinds.get(o.kind) ?? 0) + 1);
+  const byKind = [...kinds].map(([kind, n]) => `${kind}: ${n}`).join(', ');
+  return `Not in this backup: ${omitted.length} object${omitted.length === 1 ? '' : 's'} of the sources (${byKind}), each named with why by \`koan-backup inspect ${id}\`.`;
 }
 
 export interface ArchiveEntry {

@@ -50,6 +50,7 @@ const commands: Record<string, Loader> = {
   delete: load(() => import('./_commands/delete.js')),
   copy: load(() => import('./_commands/copy.js')),
   cleanup: load(() => import('./_commands/cleanup.js')),
+  adopt: load(() => import('./_commands/adopt.js')),
   prune: load(() => import('./_commands/prune.js')),
   serve: load(() => import('./_commands/serve.js')),
   entities: load(() => import('./_commands/entities.js')),
@@ -80,9 +81,11 @@ const MAIN_EXAMPLES = [
 const MAIN_FOOTER = `EXIT CODES
 
   0  success
-  1  failure (the message names the cause)
+  1  failure (the message names the cause); also a backup or restore that finished with entity sets failed
+     (PartiallyCompleted or Failed: the report is printed, with its status)
   2  usage error: unknown option, bad value, or invalid configuration
-  3  validation failed: damaged archive, failed pre-restore checks, incompatible schema
+  3  validation failed: damaged archive, failed pre-restore checks, incompatible schema,
+     tables a backup cannot take that are not excluded
   4  not found: no such backup, entity or source file
   130  cancelled (Ctrl-C)
 
@@ -225,6 +228,7 @@ export async function runMain(): Promise<void> {
     process.exitCode = await runCli(process.argv.slice(2), {
       stdout: pipeSafeWriter(process.stdout),
       stderr: pipeSafeWriter(process.stderr),
+      binaryOut: process.stdout,
       isTTY: Boolean(process.stderr.isTTY),
       cwd: process.cwd(),
       env: process.env,

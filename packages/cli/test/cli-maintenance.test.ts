@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliIO, runCli } from '../src/index.js';
+import { runIn } from './run-cli.js';
 
 const MaintNote = defineEntity({
   name: 'MaintNote',
@@ -14,19 +15,7 @@ const MaintNote = defineEntity({
 const SOURCES = { maintSql: { provider: 'sqlite', settings: { path: 'data.sqlite' } } };
 let dir: string;
 
-async function run(argv: string[], io: Partial<CliIO> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-    cwd: dir,
-    env: {},
-    ...io,
-  });
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const run = (argv: string[], io: Partial<CliIO> = {}) => runIn(dir, argv, io);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'koan-cli-maint-'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
 import { closedLoopbackPort, unreachableS3Settings } from '@koan/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/index.js';
+import { runIn } from './run-cli.js';
 
 const UpCliNote = defineEntity({
   name: 'UpCliNote',
@@ -21,18 +21,7 @@ const SOURCES = { upCliSql: { provider: 'sqlite', settings: { path: 'data.sqlite
 let dir: string;
 let dead: number;
 
-async function run(argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-    cwd: dir,
-    env: {},
-  });
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const run = (argv: string[]) => runIn(dir, argv);
 
 beforeAll(async () => {
   dead = await closedLoopbackPort();

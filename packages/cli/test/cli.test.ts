@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIO, runCli } from '../src/index.js';
+import type { CliIO } from '../src/index.js';
+import { runIn } from './run-cli.js';
 
 // Entities are registered process-wide: unique names, and sources only this file configures.
 const CliCustomer = defineEntity({
@@ -40,26 +41,7 @@ const SOURCES = {
 
 let dir: string;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  json<T = Record<string, unknown>>(): T;
-}
-
-async function run(argv: string[], io: Partial<CliIO> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    isTTY: false,
-    cwd: dir,
-    env: {},
-    ...io,
-  });
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-}
+const run = (argv: string[], io: Partial<CliIO> = {}) => runIn(dir, argv, io);
 
 function uuid(i: number): string {
   return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
@@ -387,9 +369,6 @@ describe('koan-backup: errors and exit codes', () => {
       expect(r.stderr).toContain('BACKUP_NOT_FOUND');
       expect(r.stderr).toContain('koan-backup list');
     }
-    const entity = await run(['backup', 'x', '--entity', 'NoSuchEntity']);
-    expect(entity.code).toBe(4);
-    expect(entity.stderr).toContain('Discovered: CliCustomer, CliNote, CliOrder');
     expect((await run(['backup', 'x', '--source', join(dir, 'missing.sqlite')])).code).toBe(4);
   });
 
@@ -560,11 +539,38 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
     }
   });
 
+  it('backup refuses a selection flag that matches nothing (exit 2), naming the flag and the known values', async () => {
+    const entity = await run(['backup', 'x', '--entity', 'NoSuchEntity']);
+    expect(entity.code).toBe(2);
+    expect(entity.stderr).toContain(
+      'Error [INVALID_OPTION]: --entity NoSuchEntity: no discovered entity or table has that name; nothing was backed up.',
+    );
+    expect(entity.stderr).toMatch(
+      /^Hint: Known: CliCustomer, CliNote, CliOrder\. `koan-backup entities` lists them\./m,
+    );
+    const provider = await run(['backup', 'x', '--include-provider', 'nope', '--json']);
+    expect(provider.code).toBe(2);
+    expect(provider.json()).toMatchObject({
+      error: {
+        code: 'INVALID_OPTION',
+        exitCode: 2,
+        details: { option: 'includeProviders', known: ['json', 'sqlite'] },
+      },
+    });
+    // A stale exclusion would hide that what it meant to leave out is backed up after all.
+    const stale = await run(['backup', 'x', '--exclude-entity', 'CliNotes']);
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toContain('--exclude-entity CliNotes: no discovered entity or table');
+    expect(
+      (await run(['list', '--json'])).json<{ backups: { name: string }[] }>().backups.map((b) => b.name),
+    ).not.toContain('x');
+  });
+
   it('backup says which filters left nothing, and lists what was discovered', async () => {
-    const r = await run(['backup', 'x', '--include-provider', 'nope']);
+    const r = await run(['backup', 'x', '--entity', 'CliNote', '--exclude-provider', 'json']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      'Error [NOTHING_TO_BACK_UP]: Nothing to back up: no entity matches the filters (--include-provider nope).',
+      'Error [NOTHING_TO_BACK_UP]: Nothing to back up: no entity matches the filters (--entity CliNote --exclude-provider json).',
     );
     expect(r.stderr).toMatch(/^Hint: Discovered: CliCustomer \(sqlite\), CliNote \(json\), CliOrder \(sqlite\)\./m);
     expect(r.stderr).not.toContain('--import');
@@ -572,7 +578,7 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
     expect(json.json()).toMatchObject({
       error: {
         code: 'NOTHING_TO_BACK_UP',
-        details: { discovered: expect.arrayContaining([{ name: 'CliNote', provider: 'json' }]) },
+        details: { discovered: expect.arrayContaining([{ name: 'CliNote', provider: 'json', source: 'cliJson' }]) },
       },
     });
   });

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { open, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   assertSetName,
@@ -17,7 +18,6 @@ import {
   type StoreDescription,
   throwIfAborted,
 } from '@koan/data';
-import { createLocalStorage } from '@koan/storage';
 import { EntrySpool, type EntryStats, type SpooledEntry, ZipWriter } from './archive/index.js';
 import { writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
@@ -37,8 +37,9 @@ import {
   SCHEMAS_ENTRY,
   uuidv7,
 } from './manifest.js';
+import { planBackup } from './plan.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
-import { type BackupTarget, type EntityFilter, forEachLimit, selectTargets } from './select.js';
+import { type BackupTarget, type EntityFilter, forEachLimit } from './select.js';
 import type { SourceStructure } from './verify.js';
 
 const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -562,16 +563,31 @@ function destinationOf(
     };
   }
   if (output) {
+    // Written beside the target under a temporary name, synced, then renamed: never a half-written file at `file`.
     const file = resolve(context.runtime.cwd, output.file);
-    const driver = createLocalStorage({ root: dirname(file), profile: `file:${file}` });
-    const key = basename(file);
+    const temp = join(dirname(file), `.${basename(file)}.${randomUUID()}.partial`);
     return {
       keys: { archive: file, sidecar: '-' },
       profile: `file:${file}`,
-      put: (body, signal) => driver.put(key, body, { contentType: 'application/zip', ...(signal ? { signal } : {}) }),
+      async put(body, signal) {
+        const handle = await open(temp, 'wx', 0o600);
+        let size = 0;
+        try {
+          for await (const chunk of body) {
+            throwIfAborted(signal);
+            await handle.write(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temp, file);
+        return { size };
+      },
       commit: async () => {},
       discard: async () => {
-        await driver.delete(key).catch(() => undefined);
+        await rm(temp, { force: true });
       },
       recordFailure: async () => {},
     };
@@ -608,7 +624,10 @@ async function expectedRecords(
   return adapter.count(schema, set).catch(() => undefined);
 }
 
-/** Backs up every set (or `options.sets`) of one entity. */
+/**
+ * Backs up every set (or `options.sets`) of one entity. A source that cannot be reached fails the backup as any other
+ * failure does: a `Failed` backup is recorded in the catalog and `BackupError` `BACKUP_FAILED` is thrown.
+ */
 export async function backupEntity(
   context: BackupContext,
   entity: Entity,
@@ -616,30 +635,39 @@ export async function backupEntity(
   options: BackupOptions = {},
 ): Promise<BackupResult> {
   resolveOptions(context, name, options); // bad options fail before the source is read
-  const adapter = await context.runtime.adapter(entity.schema.source);
-  const sets = options.sets ?? (await adapter.listSets(entity.schema));
+  const source = entity.schema.source;
   const bound = entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime);
-  const targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({
-    entity: bound,
-    set,
-    source: entity.schema.source,
-    provider: adapter.provider,
-  }));
+  let targets: BackupTarget[];
+  try {
+    const adapter = await context.runtime.adapter(source);
+    const sets = options.sets ?? (await adapter.listSets(entity.schema));
+    targets = [...new Set(sets.length ? sets : ['root'])].map((set) => ({
+      entity: bound,
+      set,
+      source,
+      provider: adapter.provider,
+    }));
+  } catch (e) {
+    if (isAbortError(e) || options.signal?.aborted) throw e;
+    // Recorded by runBackup as the entity's failure, so the catalog shows the Failed backup (nothing is published).
+    const unavailable = e instanceof Error ? e : new Error(String(e));
+    const provider = context.runtime.sources[source]?.provider ?? 'unknown';
+    targets = (options.sets ?? ['root']).map((set) => ({ entity: bound, set, source, provider, unavailable }));
+  }
   return runBackup(context, name, targets, { ...options, continueOnError: false });
 }
 
-/** Backs up every discovered entity (filtered by the options) into one archive. */
+/**
+ * Backs up every discovered entity (filtered by the options) into one archive. What is left out is planned first
+ * (`planBackup`): unknown selection values, and tables that cannot be backed up and are not excluded, fail before
+ * anything is read; everything left out is recorded in the manifest's `omitted`.
+ */
 export async function backupAllEntities(
   context: BackupContext,
   name: string,
   options: GlobalBackupOptions = {},
 ): Promise<BackupResult> {
   resolveOptions(context, name, options); // bad options fail before any source is read
-  const targets = await selectTargets(context, options);
-  if (targets.length === 0)
-    throw new BackupError(
-      'NOTHING_TO_BACK_UP',
-      'No entities matched: define entities with defineEntity (and import their modules before backing up), or relax includeProviders/includeEntityTypes.',
-    );
-  return runBackup(context, name, targets, options);
+  const plan = await planBackup(context, options);
+  return runBackup(context, name, plan.targets, { ...options, omitted: [...plan.omitted, ...(options.omitted ?? [])] });
 }

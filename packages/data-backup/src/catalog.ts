@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
 import type { StorageDriver } from '@koan/storage';
 import { BackupError } from './errors.js';
-import { type BackupSidecar, type HealthStatus, SIDECAR_SUFFIX, sidecarSchema } from './manifest.js';
+import {
+  type BackupSidecar,
+  type HealthStatus,
+  type OmittedObject,
+  SIDECAR_SUFFIX,
+  sidecarSchema,
+} from './manifest.js';
 
 /** One backup as the catalog lists it, built from its sidecar alone (the archive is never opened). */
 export interface BackupInfo {
@@ -26,6 +32,8 @@ export interface BackupInfo {
   readonly restorable: boolean;
   readonly sidecarKey: string;
   readonly archiveKey?: string;
+  /** What the sources held that the backup left out, with why (the manifest's `omitted`); absent when nothing. */
+  readonly omitted?: readonly OmittedObject[];
 }
 
 const MAX_SIDECAR_BYTES = 16 * 1024 * 1024;
@@ -134,6 +142,7 @@ export function toBackupInfo(
     restorable,
     sidecarKey,
     ...(sidecar.archive ? { archiveKey: sidecar.archive.key } : {}),
+    ...(sidecar.omitted?.length ? { omitted: sidecar.omitted } : {}),
   };
 }
 

@@ -70,6 +70,12 @@ export const backupConfigSchema = z
       .min(0)
       .default(7)
       .describe('A backup never validated for longer than this needs attention'),
+    excludeEntities: z
+      .array(z.string().trim().min(1))
+      .default([])
+      .describe(
+        'Entities or tables (any case; namespace.table outside the default schema) that whole-application backups leave out on purpose; each is recorded in the manifest as omitted',
+      ),
   })
   .strict();
 export type BackupConfig = z.infer<typeof backupConfigSchema>;

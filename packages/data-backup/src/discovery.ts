@@ -466,7 +466,10 @@ export class BackupDiscoveryService {
   }
 
   /** A backup by id, or the newest with that name (any status). */
-  async getBackup(ref: string, options: { storageProfile?: string } = {}): Promise<BackupInfo> {
+  async getBackup(
+    ref: string,
+    options: { storageProfile?: string; allowUnreachableProfiles?: boolean } = {},
+  ): Promise<BackupInfo> {
     const located = await locateBackup(this.#context, ref, { ...options, anyStatus: true });
     return toBackupInfo(located.sidecar, located.profile, located.sidecarKey, this.#attentionMs());
   }
@@ -486,12 +489,15 @@ export class BackupDiscoveryService {
       store?: boolean;
       /** By name: validate the newest backup of the reachable profiles when some cannot be listed (see `locateBackup`). */
       allowUnreachableProfiles?: boolean;
+      /** Validate this archive file (CLI `validate ./x.zip`; see `locateBackup`); the result is not stored. */
+      archivePath?: string;
     } = {},
   ): Promise<ValidationResult & { backupId: string; name: string }> {
     const t0 = performance.now();
     const located = await locateBackup(this.#context, ref, {
       ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
       ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
+      ...(options.archivePath ? { archivePath: options.archivePath } : {}),
       anyStatus: true,
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -41,6 +41,7 @@ export {
   type UnavailableProfile,
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
+export { describeEntities, type EntitiesDescription, type EntityDescription } from './entities.js';
 export { BackupError } from './errors.js';
 export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
 export { isRestorable, type LocatedBackup, type LocateOptions, locateBackup, openArchive } from './locate.js';
@@ -71,11 +72,13 @@ export {
   sidecarSchema,
   type ValidationResult,
 } from './manifest.js';
+export { type Shortfall, shortfallOf } from './outcome.js';
+export { type BackupPlan, type BackupPlanOptions, planBackup } from './plan.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
 export {
-  archivedEntity,
   type EntityRestoreReport,
   type GlobalRestoreOptions,
+  locateForRestore,
   type RecordTransform,
   type RestoreOptions,
   type RestoreReport,
@@ -84,6 +87,14 @@ export {
   restoreEntity,
   runRestore,
 } from './restore.js';
+export {
+  archivedEntity,
+  checkRestoreSelection,
+  type RestoreSelection,
+  type RestoreTarget,
+  type RestoreTargetOptions,
+  resolveRestoreTarget,
+} from './restore-target.js';
 export {
   DEFAULT_MIN_AGE_HOURS,
   DEFAULT_PROTECTED_TAGS,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
   assertSetName,
-  buildSchema,
   type DataAdapter,
   DataError,
   type DataRecord,
@@ -9,10 +8,8 @@ import {
   type DataWriter,
   decodeRecord,
   describeKey,
-  Entity,
+  type Entity,
   type EntitySchema,
-  type FieldsShape,
-  getEntity,
   type ImportMode,
   type ImportResult,
   isAbortError,
@@ -28,9 +25,10 @@ import type { ZipReader } from './archive/index.js';
 import type { BackupContext } from './context.js';
 import { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 import { BackupError, invalidOption } from './errors.js';
-import { archiveHashProblem, locateBackup, openArchive } from './locate.js';
+import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
 import type { EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
+import { checkRestoreSelection, resolveRestoreTarget } from './restore-target.js';
 import { forEachLimit, matchesFilter } from './select.js';
 import {
   type ArchiveContents,
@@ -130,7 +128,11 @@ export interface GlobalRestoreOptions extends Omit<RestoreOptions, 'targetSet'> 
    * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1.
    */
   readonly maxConcurrency?: number;
-  /** Source for entities in the archive that this application does not declare (restored with the archived schema). */
+  /**
+   * Restore into this configured source, each entity with its archived schema (table, namespace, composite key,
+   * keyless table kept). Without it, an entity goes to the entity this application declares under that name (its own
+   * source), else to the archived source when one of that name is configured. See `resolveRestoreTarget`.
+   */
   readonly targetSource?: string;
 }
 
@@ -324,7 +326,7 @@ async function* decodeLines(
  */
 export async function runRestore(
   context: BackupContext,
-  ref: string,
+  ref: string | LocatedBackup,
   select: (item: EntityManifest) => boolean,
   resolveTarget: (
     item: EntityManifest,
@@ -345,13 +347,8 @@ export async function runRestore(
   const policy = options.schemaPolicy ?? 'strict';
   if (policy !== 'strict' && policy !== 'lenient') throw invalidOption('schemaPolicy', policy, '"strict" or "lenient"');
   const validate = options.validateBeforeRestore ?? true;
-  const located = await locateBackup(context, options.backupId ?? ref, {
-    ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
-    allowPartial: options.backupId !== undefined,
-    ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
-    ...(options.archivePath ? { archivePath: options.archivePath } : {}),
-    ...(signal ? { signal } : {}),
-  });
+  // A backup the caller has already located (to check the selection against it) is restored as it is.
+  const located = typeof ref === 'string' ? await locateForRestore(context, ref, options) : ref;
   const reader = await openArchive(located, signal);
   const reports: EntityRestoreReport[] = [];
   try {
@@ -530,7 +527,7 @@ export async function runRestore(
     if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED'))
       throw new BackupError(
         'ABORTED',
-        `Restore of "${ref}" was cancelled${reports.length ? '; the source in flight was rolled back where its provider has transactions' : ''}`,
+        `Restore of "${typeof ref === 'string' ? ref : ref.sidecar.name}" was cancelled${reports.length ? '; the source in flight was rolled back where its provider has transactions' : ''}`,
         {
           cause: e,
           details: { entities: reports },
@@ -587,6 +584,21 @@ async function refuseKeylessMerges(
     throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
       details: { problems },
     });
+}
+
+/** The backup a restore reads: by id, by name (the newest completed one), by archive key, or an archive file. */
+export function locateForRestore(
+  context: BackupContext,
+  ref: string,
+  options: GlobalRestoreOptions,
+): Promise<LocatedBackup> {
+  return locateBackup(context, options.backupId ?? ref, {
+    ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
+    allowPartial: options.backupId !== undefined,
+    ...(options.allowUnreachableProfiles ? { allowUnreachableProfiles: true } : {}),
+    ...(options.archivePath ? { archivePath: options.archivePath } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 function emptyReport(item: EntityManifest, targetSet: string, source: string, provider: string): EntityRestoreReport {
@@ -1083,16 +1095,23 @@ export function restoreEntity(
   );
 }
 
-/** Restores every entity of a backup (filtered), each into the entity this application defines under that name. */
-export function restoreAllEntities(
+/**
+ * Restores every entity of a backup (filtered), each where {@link resolveRestoreTarget} puts it: the entity this
+ * application declares under that name, else the archived schema in `targetSource` (or in the archived source when it
+ * is configured). Entity names the backup does not hold are refused before anything is read (`ENTITY_NOT_FOUND`).
+ */
+export async function restoreAllEntities(
   context: BackupContext,
-  ref: string,
+  ref: string | LocatedBackup,
   options: GlobalRestoreOptions = {},
 ): Promise<RestoreReport> {
   if (options.targetSet !== undefined) assertSetName(options.targetSet);
+  // A backup the caller has already located (the CLI, to confirm --replace against it) is restored as it is.
+  const located = typeof ref === 'string' ? await locateForRestore(context, ref, options) : ref;
+  checkRestoreSelection(located.sidecar, options);
   return runRestore(
     context,
-    ref,
+    located,
     (item) =>
       matchesFilter(
         { name: item.entityType, provider: item.provider },
@@ -1101,38 +1120,7 @@ export function restoreAllEntities(
           ...(options.excludeEntityTypes ? { excludeEntityTypes: options.excludeEntityTypes } : {}),
         },
       ),
-    (item, snapshot) => {
-      const targetSet = options.setMap?.[item.entityType] ?? options.targetSet ?? item.set;
-      const declared = getEntity(item.entityType);
-      const entity =
-        declared ??
-        (options.targetSource && snapshot
-          ? archivedEntity(snapshot.schema, options.targetSource, context.runtime)
-          : undefined);
-      if (!entity) return undefined;
-      return { entity: entity.runtime() === context.runtime ? entity : entity.withRuntime(context.runtime), targetSet };
-    },
+    (item, snapshot) => resolveRestoreTarget(context, item, snapshot, options),
     options,
   );
-}
-
-/**
- * The entity an archived schema describes, living in `source` of `runtime`: every part of the schema is kept (its
- * table and namespace, a composite key's `keyFields`, a keyless table), only the source changes. Nothing is registered
- * in the process-wide entity registry.
- */
-export function archivedEntity(schema: EntitySchema, source: string, runtime: DataRuntime): Entity {
-  const rebuilt = buildSchema(
-    {
-      name: schema.name,
-      fields: schema.fields,
-      source,
-      ...(schema.keyless ? { keyless: true } : { key: schema.key }),
-      ...(schema.keyFields ? { keyFields: schema.keyFields } : {}),
-      ...(schema.table ? { table: schema.table } : {}),
-      ...(schema.namespace ? { namespace: schema.namespace } : {}),
-    },
-    schema.origin ?? 'introspected',
-  );
-  return new Entity(rebuilt, {} as FieldsShape, runtime);
 }

@@ -47,52 +47,78 @@ export function matchesFilter(info: { name: string; provider: string }, filter: 
   return true;
 }
 
+/** One discovered entity, with the error of its source when it could not be read. */
+export interface Candidate {
+  readonly info: Pick<EntityInfo, 'name' | 'provider' | 'source' | 'sets' | 'entity'>;
+  /** The provider as configured (`mariadb`), when it differs from the adapter's name (`mysql`). */
+  readonly configuredProvider: string;
+  readonly unavailable?: Error;
+}
+
+/**
+ * Every discovered entity of every source, in a stable order (entity name). A source that cannot be reached fails the
+ * listing, unless `continueOnError` (on by default) is set: its declared entities are then listed with the error in
+ * `unavailable`. Introspection (`introspect`) needs every source it reads.
+ */
+export async function discoverCandidates(
+  context: BackupContext,
+  options: { introspect?: boolean; continueOnError?: boolean } = {},
+): Promise<Candidate[]> {
+  const { runtime } = context;
+  if (options.introspect) await introspectSources(runtime);
+  const found: Candidate[] = [];
+  for (const source of runtime.sourceNames()) {
+    const configuredProvider = runtime.sources[source]?.provider ?? 'unknown';
+    try {
+      for (const info of await discoverEntities({ runtime, sources: [source] }))
+        found.push({ info, configuredProvider });
+    } catch (e) {
+      if (options.continueOnError === false || isAbortError(e)) throw e;
+      const error = e instanceof Error ? e : new Error(String(e));
+      for (const entity of registeredEntities())
+        if (entity.schema.source === source)
+          found.push({
+            info: {
+              name: entity.schema.name,
+              provider: configuredProvider,
+              source,
+              sets: [],
+              entity: entity.withRuntime(runtime),
+            },
+            configuredProvider,
+            unavailable: error,
+          });
+    }
+  }
+  return found.sort((a, b) => a.info.name.localeCompare(b.info.name));
+}
+
+/** The entity sets of `candidate` to back up: those that exist (root when none does yet), or those of `sets`. */
+export function targetsOf(candidate: Candidate, sets?: readonly string[]): BackupTarget[] {
+  const { info, unavailable } = candidate;
+  const existing = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
+  return (sets ? existing.filter((set) => sets.includes(set)) : existing).map((set) => ({
+    entity: info.entity,
+    set,
+    source: info.source,
+    provider: info.provider,
+    ...(unavailable ? { unavailable } : {}),
+  }));
+}
+
 /**
  * Every discovered entity set that passes the filter (and is one of `sets`, when given), in a stable order (entity
- * name, then set). A source that cannot
- * be reached fails the listing, unless `continueOnError` (as in `GlobalBackupOptions`, on by default) is set: its
- * declared entities are then listed once (root set) with the error in `unavailable`. Introspection needs every
- * source it reads.
+ * name, then set). A source that cannot be reached fails the listing, unless `continueOnError` (as in
+ * `GlobalBackupOptions`, on by default) is set: its declared entities are then listed once (root set) with the error
+ * in `unavailable`. Introspection needs every source it reads. Values of the filter that match nothing are ignored
+ * here: `planBackup` refuses them and says what the sources hold that a backup leaves out.
  */
 export async function selectTargets(
   context: BackupContext,
   filter: EntityFilter & { introspect?: boolean; continueOnError?: boolean; sets?: readonly string[] },
 ): Promise<BackupTarget[]> {
-  const { runtime } = context;
-  if (filter.introspect) await introspectSources(runtime);
-  const found: { info: Pick<EntityInfo, 'name' | 'provider' | 'source' | 'sets' | 'entity'>; unavailable?: Error }[] =
-    [];
-  for (const source of runtime.sourceNames()) {
-    try {
-      for (const info of await discoverEntities({ runtime, sources: [source] })) found.push({ info });
-    } catch (e) {
-      if (filter.continueOnError === false || isAbortError(e)) throw e;
-      const provider = runtime.sources[source]?.provider ?? 'unknown';
-      const error = e instanceof Error ? e : new Error(String(e));
-      for (const entity of registeredEntities())
-        if (entity.schema.source === source)
-          found.push({
-            info: { name: entity.schema.name, provider, source, sets: [], entity: entity.withRuntime(runtime) },
-            unavailable: error,
-          });
-    }
-  }
-  found.sort((a, b) => a.info.name.localeCompare(b.info.name));
-  const out: BackupTarget[] = [];
-  for (const { info, unavailable } of found) {
-    if (!matchesFilter(info, filter)) continue;
-    const existing = info.sets.length ? [...info.sets].sort(setOrder) : [ROOT_SET];
-    const sets = filter.sets ? existing.filter((set) => filter.sets!.includes(set)) : existing;
-    for (const set of sets)
-      out.push({
-        entity: info.entity,
-        set,
-        source: info.source,
-        provider: info.provider,
-        ...(unavailable ? { unavailable } : {}),
-      });
-  }
-  return out;
+  const candidates = await discoverCandidates(context, filter);
+  return candidates.filter((c) => matchesFilter(c.info, filter)).flatMap((c) => targetsOf(c, filter.sets));
 }
 
 export function setOrder(a: string, b: string): number {

@@ -130,6 +130,22 @@ describe('Koan.Backup startup options', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('ExcludeEntities is a list of names from the file, or a JSON list from env; anything else names the key', async () => {
+    const dir = configDir({ ExcludeEntities: ['audit_log', 'billing.events'] });
+    const fromFile = await BackupContext.fromConfig({ cwd: dir });
+    expect(fromFile.config.excludeEntities).toEqual(['audit_log', 'billing.events']);
+    await fromFile.close();
+    const fromEnv = await BackupContext.fromConfig({
+      cwd: dir,
+      env: { Koan__Backup__ExcludeEntities: '["sessions"]' },
+    });
+    expect(fromEnv.config.excludeEntities).toEqual(['sessions']);
+    await fromEnv.close();
+    expect(new BackupContext().config.excludeEntities).toEqual([]);
+    expect(() => new BackupContext({ config: { excludeEntities: [''] } })).toThrow(/Koan\.Backup\.ExcludeEntities/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('typos in Koan.Storage fail instead of quietly backing up to ./backups', async () => {
     for (const [storage, expected] of [
       [

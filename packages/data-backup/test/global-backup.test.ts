@@ -173,9 +173,33 @@ describe('BackupService.backupAllEntities', () => {
   });
 
   it('fails with NOTHING_TO_BACK_UP when the filters leave nothing', async () => {
+    await expect(
+      service.backupAllEntities('nothing', { includeEntityTypes: ['GbUser'], excludeProviders: ['sqlite'] }),
+    ).rejects.toMatchObject({ code: 'NOTHING_TO_BACK_UP', message: expect.stringMatching(/GbUser \(sqlite\)/) });
+  });
+
+  it('a provider or entity name that matches nothing is INVALID_OPTION naming the option and the known values', async () => {
     await expect(service.backupAllEntities('nothing', { includeProviders: ['postgres'] })).rejects.toMatchObject({
-      code: 'NOTHING_TO_BACK_UP',
+      code: 'INVALID_OPTION',
+      message: expect.stringMatching(/includeProviders: "postgres" .*Known: json, memory, sqlite/),
+      details: { option: 'includeProviders', unknown: ['postgres'] },
     });
+    // A stale exclusion is refused too: it would otherwise hide that the entity it meant to leave out is backed up.
+    await expect(service.backupAllEntities('stale', { excludeEntityTypes: ['GbAudits'] })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      details: { option: 'excludeEntityTypes', unknown: ['GbAudits'] },
+    });
+  });
+
+  it('what the filters leave out is recorded in the manifest, with why', async () => {
+    const m = await service.backupAllEntities('no-json', {
+      excludeProviders: ['json'],
+      excludeEntityTypes: ['GbAudit'],
+    });
+    expect(m.omitted).toEqual([
+      { source: 'gb_mem', name: 'GbAudit', kind: 'entity', reason: 'excluded on request (excludeEntityTypes)' },
+      { source: 'gb_json', name: 'GbCache', kind: 'entity', reason: 'excluded on request (excludeProviders)' },
+    ]);
   });
 
   it('maxConcurrency: entity sets of different sources are read at the same time, never more than the limit', async () => {

@@ -4,7 +4,7 @@
  * backup fails and publishes nothing restorable.
  */
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { BackupDiscoveryService, type BackupError, BackupService } from '@koan/data-backup';
+import { BackupDiscoveryService, BackupError, BackupService, DataBackup, setBackupContext } from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 
@@ -63,5 +63,39 @@ describe('a source that cannot be reached', () => {
     expect(err.message).toMatch(/us_dead|127\.0\.0\.1:1|ECONNREFUSED/);
     const catalog = await new BackupDiscoveryService(env.context).discoverAllBackups();
     expect(catalog.backups.filter((b) => b.name === 'reachable-strict' && b.status !== 'Failed')).toEqual([]);
+  });
+});
+
+describe('a one-entity backup whose source is down', () => {
+  afterAll(() => setBackupContext(undefined));
+
+  it('DataBackup.backupTo records a Failed backup in the catalog and throws BackupError BACKUP_FAILED', async () => {
+    setBackupContext(env.context);
+    const err = (await DataBackup.backupTo(UsGone, 'gone-one').catch((e) => e)) as BackupError;
+    expect(err).toBeInstanceOf(BackupError);
+    expect(err.code).toBe('BACKUP_FAILED');
+    expect(err.message).toMatch(/us_dead|127\.0\.0\.1:1|ECONNREFUSED/);
+    const recorded = await new BackupDiscoveryService(env.context).getBackup('gone-one');
+    expect(recorded.status).toBe('Failed');
+    expect(recorded.restorable).toBe(false);
+    expect(err.details).toMatchObject({ backupId: recorded.id });
+  });
+
+  it('a whole-application backup whose every source is down is recorded as Failed too, with or without continueOnError', async () => {
+    const down = await makeContext({
+      us_dead: { provider: 'postgres', settings: { connectionString: 'postgres://postgres@127.0.0.1:1/none' } },
+    });
+    try {
+      for (const continueOnError of [true, false]) {
+        const name = `all-down-${continueOnError}`;
+        const err = (await new BackupService(down.context)
+          .backupAllEntities(name, { continueOnError })
+          .catch((e) => e)) as BackupError;
+        expect(err.code, name).toBe('BACKUP_FAILED');
+        expect((await new BackupDiscoveryService(down.context).getBackup(name)).status, name).toBe('Failed');
+      }
+    } finally {
+      await down.cleanup();
+    }
   });
 });

@@ -171,7 +171,7 @@ async function loadBackups() {
     el('td', {}, badge(b.healthStatus), el('div', { className: 'desc' }, b.lastValidatedAt ? 'validated ' + when(b.lastValidatedAt) : 'never validated')),
     el('td', { className: 'num' }, bytes(b.sizeBytes)),
     el('td', { className: 'num' }, b.itemCount.toLocaleString()),
-    el('td', {}, b.entityTypes.join(', ')),
+    el('td', {}, b.entityTypes.join(', '), b.omitted ? el('div', { className: 'desc', title: b.omitted.map((o) => o.name + ' (' + o.kind + '): ' + o.reason).join('\\n') }, b.omitted.length + ' left out (hover for why)') : null),
     el('td', {}, ...b.tags.map((t) => el('span', { className: 'tag' }, t))),
     el('td', { className: 'actions' },
       el('button', { className: 'secondary', onclick: () => validate(b) }, 'Validate'),
@@ -203,7 +203,10 @@ function summary(job) {
   const r = job.result || {};
   if (job.kind === 'backup') return r.status + ' · ' + (r.verification ? r.verification.totalItemCount : '?') + ' records';
   if (job.kind === 'validate') return r.isValid ? 'valid (' + r.checkedLines + ' lines)' : 'INVALID: ' + (r.issues || []).join('; ');
-  if (job.kind === 'restore') return (r.dryRun ? 'would restore ' : 'restored ') + r.totalRecords + ' records';
+  if (job.kind === 'restore') {
+    const created = (r.createdTables || []).reduce((n, c) => n + c.tables.length, 0);
+    return r.status + ' · ' + (r.dryRun ? 'would restore ' : 'restored ') + r.totalRecords + ' records' + (created ? ' · ' + created + ' tables created' : '');
+  }
   if (job.kind === 'copy') return 'copied ' + bytes(r.bytes || 0) + ' to ' + r.to;
   return 'done';
 }

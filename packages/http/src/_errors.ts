@@ -31,6 +31,7 @@ const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
   SCHEMA_INCOMPATIBLE: 422,
   ARCHIVE_CORRUPT: 422,
   LINE_TOO_LONG: 422,
+  TABLES_NOT_BACKED_UP: 422,
   TOO_MANY_JOBS: 503,
   // A storage backend or data source that cannot be reached now: worth retrying later.
   TRANSIENT: 503,
@@ -56,13 +57,15 @@ export function invalidField(field: string, message: string, details: Record<str
 }
 
 /**
- * A library `INVALID_OPTION` about an option that is also the request's field (the `BackupQuery` fields of
- * `GET /backups`) as the API's 400 naming it in `details.field`; anything else is returned as it is.
+ * A library error about an option that is also the request's field (the `BackupQuery` fields of `GET /backups`, a
+ * backup's or restore's selection lists) naming it in `details.field`, with the status of its code (`INVALID_OPTION`
+ * 400, `ENTITY_NOT_FOUND` 404...); anything else is returned as it is.
  */
 export function optionAsField(e: unknown): unknown {
-  if (!(e instanceof KoanError) || e.code !== 'INVALID_OPTION') return e;
+  if (!(e instanceof KoanError)) return e;
   const { option, ...rest } = e.details;
-  return typeof option === 'string' && rest.field === undefined ? invalidField(option, e.message, rest) : e;
+  if (typeof option !== 'string' || rest.field !== undefined) return e;
+  return httpError(STATUS_BY_CODE[e.code] ?? 400, e.code, e.message, { field: option, ...rest });
 }
 
 /** Code, message and details of anything thrown (a library error keeps its own code). */

@@ -31,6 +31,12 @@ export type JobEvent =
 
 export type JobWork = (io: { readonly signal: AbortSignal; readonly onProgress: ProgressListener }) => Promise<unknown>;
 
+/**
+ * What a job's result left undone (a partial backup, a restore whose entity sets failed), or `undefined`: such a job
+ * ends `failed` with this error, its result kept, so a client that reads only the status is not told "succeeded".
+ */
+export type JobShortfall = (result: unknown) => ErrorInfo | undefined;
+
 export interface JobQueueOptions {
   /** Jobs running at once; the rest wait in order. */
   readonly concurrency: number;
@@ -67,6 +73,7 @@ class Job {
     readonly request: Readonly<Record<string, unknown>>,
     readonly work: JobWork,
     readonly eventBuffer: number,
+    readonly shortfall: JobShortfall | undefined,
   ) {
     this.#settled = new Promise((resolve) => {
       this.#settle = resolve;
@@ -133,7 +140,13 @@ export class JobQueue {
   }
 
   /** Queues a job; 409 when a job for the same backup is queued or running. */
-  enqueue(kind: JobKind, backup: string, request: Readonly<Record<string, unknown>>, work: JobWork): JobSnapshot {
+  enqueue(
+    kind: JobKind,
+    backup: string,
+    request: Readonly<Record<string, unknown>>,
+    work: JobWork,
+    shortfall?: JobShortfall,
+  ): JobSnapshot {
     const busy = this.activeFor(backup);
     if (busy)
       throw httpError(
@@ -147,7 +160,7 @@ export class JobQueue {
       throw httpError(503, 'TOO_MANY_JOBS', `${active} jobs are queued or running; try again when some finish.`, {
         active,
       });
-    const job = new Job(kind, backup, request, work, this.#options.eventBuffer);
+    const job = new Job(kind, backup, request, work, this.#options.eventBuffer, shortfall);
     this.#jobs.set(job.id, job);
     this.#waiting.push(job);
     this.#pump();
@@ -235,7 +248,8 @@ export class JobQueue {
           job.publish({ type: 'progress', data: event });
         },
       });
-      job.finish('succeeded', { result });
+      const error = job.shortfall?.(result);
+      job.finish(error ? 'failed' : 'succeeded', error ? { result, error } : { result });
     } catch (e) {
       const error = describeError(e);
       job.finish(signal.aborted || error.code === 'ABORTED' ? 'cancelled' : 'failed', { error });

@@ -47,6 +47,7 @@ export const backupBody = z
     excludeEntityTypes: names.optional(),
     maxConcurrency: z.number().int().min(1).max(64).optional(),
     continueOnError: z.boolean().optional(),
+    introspect: z.boolean().optional(),
   })
   .strict();
 
@@ -65,10 +66,14 @@ export const restoreBody = z
     batchSize: batchSize.optional(),
     schemaPolicy: z.enum(['strict', 'lenient']).optional(),
     maxConcurrency: z.number().int().min(1).max(64).optional(),
+    /** By name: restore the newest backup of the reachable profiles when some cannot be listed. */
+    allowUnreachableProfiles: z.boolean().optional(),
   })
   .strict();
 
-export const validateBody = z.object({ storageProfile: profile.optional() }).strict();
+export const validateBody = z
+  .object({ storageProfile: profile.optional(), allowUnreachableProfiles: z.boolean().optional() })
+  .strict();
 
 export const copyBody = z.object({ to: profile, fromProfile: profile.optional() }).strict();
 
@@ -77,6 +82,8 @@ export const cleanupBody = z
     dryRun: z.boolean().default(true),
     olderThanMs: z.number().int().min(0).optional(),
     storageProfiles: z.array(profile).optional(),
+    /** Write the sidecar of complete archives that lost it (default: report them). */
+    adopt: z.boolean().optional(),
   })
   .strict();
 
@@ -143,6 +150,16 @@ export function queryParams(c: Context, allowed: readonly string[]): Map<string,
     out.set(key, values);
   }
   return out;
+}
+
+/** A boolean query parameter: `true`/`false` (any case), `1`/`0`; absent is false. */
+export function flag(params: Map<string, string[]>, name: string): boolean {
+  const raw = single(params, name);
+  if (raw === undefined) return false;
+  const text = raw.trim().toLowerCase();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  throw invalidField(name, `Invalid ${name} ${JSON.stringify(raw)}: expected true or false.`);
 }
 
 export function single(params: Map<string, string[]>, name: string): string | undefined {

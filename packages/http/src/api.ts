@@ -1,26 +1,31 @@
-import { discoverEntities } from '@koan/data';
 import {
   applyRetention,
   type BackupContext,
   BackupDiscoveryService,
+  type BackupResult,
   backupAllEntities,
+  checkRestoreSelection,
   cleanupLeftovers,
   copyBackup,
+  describeEntities,
   isRestorable,
-  locateBackup,
+  locateForRestore,
+  planBackup,
+  type RestoreReport,
   restoreAllEntities,
-  selectTargets,
+  shortfallOf,
 } from '@koan/data-backup';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { dashboardHtml } from './_dashboard.js';
-import { httpError, invalidField, optionAsField, respondWithError } from './_errors.js';
+import { type ErrorInfo, httpError, invalidField, optionAsField, respondWithError } from './_errors.js';
 import { type JobEvent, JobQueue, type JobSnapshot } from './_jobs.js';
 import {
   backupBody,
   cleanupBody,
   copyBody,
+  flag,
   parseBackupQuery,
   parseBody,
   parseRef,
@@ -156,26 +161,8 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
 
   // ---- catalog -----------------------------------------------------------------------------------
   app.get('/entities', async (c) => {
-    queryParams(c, []);
-    const infos = await discoverEntities({ runtime: context.runtime });
-    const entities = [];
-    for (const info of infos) {
-      const adapter = await context.runtime.adapter(info.source);
-      const sets = info.sets.length ? [...info.sets] : ['root'];
-      const counts: Record<string, number> = {};
-      for (const set of sets) counts[set] = await adapter.count(info.schema, set);
-      entities.push({
-        name: info.name,
-        source: info.source,
-        provider: info.provider,
-        key: info.schema.key,
-        keyType: info.keyType,
-        sets,
-        counts,
-        totalRecords: Object.values(counts).reduce((a, b) => a + b, 0),
-      });
-    }
-    return c.json({ entities, sources: context.runtime.sourceNames() });
+    const params = queryParams(c, ['introspect']);
+    return c.json(await describeEntities(context, { introspect: flag(params, 'introspect') }));
   });
 
   app.get('/backups', async (c) => {
@@ -236,22 +223,17 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     const body = parseBody(backupBody, await readJson(c));
     const { name, ...options } = body;
     assertProfile(options.storageProfile, 'storageProfile');
-    const targets = await selectTargets(context, options);
-    const found = new Set(targets.map((t) => t.entity.schema.name.toLowerCase()));
-    const missing = (options.includeEntityTypes ?? []).filter((e) => !found.has(e.toLowerCase()));
-    if (missing.length || !targets.length) {
-      const all = await discoverEntities({ runtime: context.runtime });
-      const discovered = all.map((e) => e.name);
-      if (missing.length)
-        throw httpError(404, 'ENTITY_NOT_FOUND', `No entity named ${missing.join(', ')} was discovered.`, {
-          field: 'includeEntityTypes',
-          missing,
-          discovered,
-        });
-      throw httpError(400, 'NOTHING_TO_BACK_UP', 'No entity matches the filters: nothing to back up.', { discovered });
-    }
-    const job = jobs.enqueue('backup', name, body, ({ signal, onProgress }) =>
-      backupAllEntities(context, name, { ...options, signal, onProgress, progressIntervalMs }),
+    // Planned now, so a selection that matches nothing, or a table that cannot be backed up, is this request's error.
+    await planBackup(context, options).catch((e: unknown) => {
+      throw optionAsField(e);
+    });
+    const job = jobs.enqueue(
+      'backup',
+      name,
+      body,
+      ({ signal, onProgress }) =>
+        backupAllEntities(context, name, { ...options, signal, onProgress, progressIntervalMs }),
+      shortfall,
     );
     return accepted(c, job);
   });
@@ -261,12 +243,8 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
     const ref = parseRef(c.req.param('ref'));
     const body = parseBody(restoreBody, await readJson(c));
     assertProfile(body.storageProfile, 'storageProfile');
-    // The same choice the library makes (by name: the newest completed one), pinned by id for the job.
-    const located = await locateBackup(
-      context,
-      ref,
-      body.storageProfile ? { storageProfile: body.storageProfile } : {},
-    );
+    // The same choice the library makes (by name: the newest completed one), kept for the job.
+    const located = await locateForRestore(context, ref, body);
     const sidecar = located.sidecar;
     if (!isRestorable(sidecar))
       throw httpError(
@@ -278,26 +256,24 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
           status: sidecar.status,
         },
       );
-    const archived = new Set(sidecar.entities.map((e) => e.entityType.toLowerCase()));
     // An unknown name in either list is refused: a typo must neither restore nothing nor restore what was excluded.
-    for (const field of ['includeEntityTypes', 'excludeEntityTypes'] as const) {
-      const missing = (body[field] ?? []).filter((e) => !archived.has(e.toLowerCase()));
-      if (missing.length)
-        throw httpError(404, 'ENTITY_NOT_FOUND', `Backup ${sidecar.name} does not contain ${missing.join(', ')}.`, {
-          field,
-          missing,
-          archived: sidecar.entities.map((e) => e.entityType),
-        });
+    try {
+      checkRestoreSelection(sidecar, body);
+    } catch (e) {
+      throw optionAsField(e);
     }
-    const job = jobs.enqueue('restore', sidecar.name, { ...body, backupId: sidecar.id }, ({ signal, onProgress }) =>
-      restoreAllEntities(context, sidecar.name, {
-        ...body,
-        backupId: sidecar.id,
-        storageProfile: located.profile,
-        signal,
-        onProgress,
-        progressIntervalMs,
-      }),
+    const job = jobs.enqueue(
+      'restore',
+      sidecar.name,
+      { ...body, backupId: sidecar.id },
+      ({ signal, onProgress }) =>
+        restoreAllEntities(context, located, {
+          ...body,
+          signal,
+          onProgress,
+          progressIntervalMs,
+        }),
+      shortfall,
     );
     return accepted(c, job);
   });
@@ -424,6 +400,12 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
   });
 
   return app;
+}
+
+/** A backup or restore job whose result left entity sets failed ends `failed`, with what failed and why. */
+function shortfall(result: unknown): ErrorInfo | undefined {
+  const s = shortfallOf(result as BackupResult | RestoreReport);
+  return s && { code: s.code, message: s.message, details: { status: s.status, failed: s.failed } };
 }
 
 /**

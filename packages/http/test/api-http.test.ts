@@ -270,3 +270,50 @@ describe('dashboard script', () => {
     expect(page.byId('message').textContent).toBe('');
   });
 });
+
+/** Every text under `node`, in order. */
+function textOf(node: unknown): string {
+  if (node instanceof FakeElement) return node.children.map(textOf).join(' ');
+  return node instanceof FakeNode ? node.textContent : '';
+}
+
+describe('dashboard rendering', () => {
+  it("shows how many objects a backup left out, and a restore job's status and created tables", async () => {
+    const backup = {
+      id: '0193aaaa-0000-7000-8000-000000000002',
+      name: 'legacy',
+      createdAt: '2024-12-17T08:00:00Z',
+      status: 'Completed',
+      healthStatus: 'Unknown',
+      sizeBytes: 10,
+      itemCount: 3,
+      entityTypes: ['customers'],
+      tags: [],
+      restorable: true,
+      omitted: [{ source: 'cli', name: 'audit', kind: 'table', reason: 'excluded on request (excludeEntityTypes)' }],
+    };
+    const job = {
+      id: 'j1',
+      kind: 'restore',
+      backup: 'legacy',
+      request: {},
+      status: 'succeeded',
+      createdAt: '2024-12-17T08:00:00Z',
+      result: {
+        status: 'Completed',
+        dryRun: false,
+        totalRecords: 3,
+        createdTables: [{ source: 't', tables: ['a', 'b'] }],
+      },
+    };
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats'))
+        return { totalBackups: 1, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 10 };
+      if (path.startsWith('/backups')) return { backups: [backup], totalCount: 1 };
+      return { jobs: [job] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    expect(textOf(page.byId('backups'))).toContain('1 left out (hover for why)');
+    expect(textOf(page.byId('jobs'))).toContain('Completed · restored 3 records · 2 tables created');
+  });
+});

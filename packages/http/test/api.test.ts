@@ -173,7 +173,7 @@ describe('catalog and jobs', () => {
     expect(status).toBe(200);
     const byName = Object.fromEntries(json.entities.map((e: Json) => [e.name, e]));
     expect(byName.HttpItem).toMatchObject({ source: 'http_sqlite', provider: 'sqlite', keyType: 'integer' });
-    expect(byName.HttpItem.counts).toEqual({ root: ITEMS });
+    expect(byName.HttpItem.records).toEqual({ root: ITEMS });
     expect(byName.HttpBulk).toMatchObject({ source: 'http_gated', totalRecords: 2000 });
   });
 
@@ -272,7 +272,12 @@ describe('catalog and jobs', () => {
       400,
       'INVALID_OPTION',
     );
-    expectError(await call('POST', '/backups', { name: 'a', includeEntityTypes: ['Nope'] }), 404, 'ENTITY_NOT_FOUND');
+    expectError(
+      await call('POST', '/backups', { name: 'a', includeEntityTypes: ['Nope'] }),
+      400,
+      'INVALID_OPTION',
+      'includeEntityTypes',
+    );
     // A restore refuses names the backup does not hold, excluded ones too (a typo would restore what was meant to be skipped).
     for (const field of ['includeEntityTypes', 'excludeEntityTypes'])
       expectError(

@@ -1,10 +1,11 @@
+import { resolve } from 'node:path';
 import { KoanError } from '@koan/data';
 import {
   assertBackupName,
-  type BackupTarget,
+  type BackupResult,
+  backupAllEntities,
   type GlobalBackupOptions,
-  runBackup,
-  selectTargets,
+  shortfallOf,
 } from '@koan/data-backup';
 import { batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
@@ -12,7 +13,8 @@ import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, usageError } from '../_errors.js';
 import { formatDuration } from '../_format.js';
 import { ProgressDisplay } from '../_progress.js';
-import { entityTable, manifestSummary } from '../_render.js';
+import { entityTable, manifestSummary, omittedSummary } from '../_render.js';
+import { withFlagNames } from '../_selection.js';
 import { parseSourceUrl, redactUrl } from '../_source-url.js';
 
 export default defineCliCommand({
@@ -27,32 +29,48 @@ export default defineCliCommand({
     ...globalArgs,
     ...entityArgs,
     all: { type: 'boolean', description: 'Back up every discovered entity (the default without --entity)' },
-    entity: { type: 'string', description: 'Only this entity (repeatable or comma list)', valueHint: 'Name' },
-    'include-entity': {
+    entity: {
       type: 'string',
-      description: 'Only these entities (repeatable or comma list)',
+      description:
+        'Only this entity or table (repeatable or comma list, any case); the rest is listed in the manifest as not selected',
       valueHint: 'Name',
     },
+    'include-entity': { type: 'string', description: 'Same as --entity', valueHint: 'Name' },
     'exclude-entity': {
       type: 'string',
-      description: 'Skip these entities (repeatable or comma list)',
+      description:
+        'Leave this entity or table out (repeatable or comma list, any case; also Koan.Backup.ExcludeEntities): the manifest lists it as omitted. A table that cannot be backed up must be excluded',
       valueHint: 'Name',
     },
     'include-provider': {
       type: 'string',
-      description: 'Only entities of these providers: sqlite, postgres, mysql, redis, json...',
+      description: 'Only entities of these providers: sqlite, postgres, mysql, mariadb, redis, json...',
       valueHint: 'provider',
     },
-    'exclude-provider': { type: 'string', description: 'Skip entities of these providers', valueHint: 'provider' },
+    'exclude-provider': {
+      type: 'string',
+      description: 'Leave out the entities of these providers (listed in the manifest as omitted)',
+      valueHint: 'provider',
+    },
     source: {
       type: 'string',
       description:
         'Back up an existing database with no code (its tables are introspected): postgres://..., mysql://..., mariadb://..., sqlite:<path> or a .sqlite/.db file',
       valueHint: 'url',
     },
-    introspect: { type: 'boolean', description: 'Also back up tables of the configured sources that no code declares' },
+    introspect: {
+      type: 'boolean',
+      description:
+        'Also back up tables of the configured sources that no code declares (every table, or the backup fails naming those it cannot back up)',
+    },
     description: { type: 'string', description: 'Free text stored in the manifest' },
     tag: { type: 'string', description: 'Tag (repeatable or comma list); find backups by tag with `query --tag`' },
+    output: {
+      type: 'string',
+      description:
+        'Write the archive to this file (or - for standard output) instead of a storage profile, like pg_dump -f; nothing goes into the catalog (the archive holds its manifest: restore, validate and adopt read it)',
+      valueHint: 'file|-',
+    },
     profile: {
       type: 'string',
       description: 'Storage profile to write to (default: Koan.Backup.DefaultStorageProfile, else the default profile)',
@@ -87,6 +105,8 @@ export default defineCliCommand({
     'koan-backup backup orders --entity Order,Customer --level 9 --profile s3',
     '# Back up an existing database with no code (its tables are introspected)',
     'koan-backup backup legacy-shop --source postgres://user:pass@localhost:5432/shop',
+    '# ...leaving one table out on purpose (the manifest records it as omitted; `inspect` shows it)',
+    'koan-backup backup legacy-shop --source postgres://user:pass@localhost:5432/shop --exclude-entity audit.events',
     'koan-backup backup local-copy --source ./data/app.sqlite --json',
   ],
   async run(args, session, rawArgs) {
@@ -99,7 +119,20 @@ export default defineCliCommand({
     const only = [...(optionalList(rawArgs, 'entity') ?? []), ...(optionalList(rawArgs, 'include-entity') ?? [])];
     if (args.all && only.length)
       throw usageError('--all backs up every entity; it cannot be combined with --entity/--include-entity.');
+    const output = args.output;
+    if (output === '-' && !session.io.binaryOut)
+      throw usageError('--output - writes the archive to standard output, which is not available here.');
+    if (output === '-' && (session.io.binaryOut as { isTTY?: boolean }).isTTY)
+      throw usageError(
+        '--output - would write a ZIP archive onto the terminal.',
+        'Redirect it: koan-backup backup nightly --output - > nightly.zip (or pipe it: | aws s3 cp - s3://bucket/nightly.zip).',
+      );
+    if (output === '-' && args.profile) throw usageError('--output and --profile name two destinations: pick one.');
+    if (output !== undefined && output !== '-' && !output.endsWith('.zip'))
+      throw usageError(`--output ${output}: name a .zip file (or - for standard output).`);
     const options: GlobalBackupOptions & { introspect: boolean } = {
+      ...(output === '-' && session.io.binaryOut ? { output: { stream: session.io.binaryOut } } : {}),
+      ...(output !== undefined && output !== '-' ? { output: { file: resolve(session.cwd, output) } } : {}),
       ...(args.description !== undefined ? { description: args.description } : {}),
       tags: optionalList(rawArgs, 'tag') ?? [],
       ...(args.profile ? { storageProfile: args.profile } : {}),
@@ -129,88 +162,50 @@ export default defineCliCommand({
     };
     const source = args.source ? parseSourceUrl(args.source, session.cwd, { mustExist: true }) : undefined;
     if (!source) await importEntityModules(session, args, rawArgs);
+    const where = args.source ? redactUrl(args.source) : undefined;
     return withContext(
       session,
       args,
       async (context) => {
-        const targets: BackupTarget[] = await selectTargets(context, options);
-        const found = new Set(targets.map((t) => t.entity.schema.name.toLowerCase()));
-        const missing = only.filter((e) => !found.has(e.toLowerCase()));
-        if (missing.length) {
-          const all = await selectTargets(context, { introspect: options.introspect });
-          throw new CLIError(`No entity named ${missing.join(', ')} was discovered.`, 'ENTITY_NOT_FOUND', {
-            exitCode: ExitCode.NOT_FOUND,
-            details: { missing, discovered: [...new Set(all.map((t) => t.entity.schema.name))] },
-            hint: `Discovered: ${[...new Set(all.map((t) => t.entity.schema.name))].join(', ') || '(none)'}. See \`koan-backup entities\`.`,
-          });
-        }
-        if (targets.length === 0) {
-          const all = await selectTargets(context, { introspect: options.introspect });
-          if (all.length > 0) {
-            // Entities were discovered; the filters left none of them.
-            const filters = [
-              ...only.map((e) => `--entity ${e}`),
-              ...(options.excludeEntityTypes ?? []).map((e) => `--exclude-entity ${e}`),
-              ...(options.includeProviders ?? []).map((p) => `--include-provider ${p}`),
-              ...(options.excludeProviders ?? []).map((p) => `--exclude-provider ${p}`),
-            ];
-            const discovered = [...new Map(all.map((t) => [t.entity.schema.name, t.provider])).entries()];
-            throw new CLIError(
-              `Nothing to back up: no entity matches the filters (${filters.join(' ')}).`,
-              'NOTHING_TO_BACK_UP',
-              {
-                exitCode: ExitCode.USAGE,
-                details: { discovered: discovered.map(([name, provider]) => ({ name, provider })) },
-                hint: `Discovered: ${discovered.map(([n, p]) => `${n} (${p})`).join(', ')}. Relax the filters; \`koan-backup entities\` shows what is discovered.`,
-              },
-            );
-          }
-          throw new CLIError(
-            `Nothing to back up: no entity was discovered in ${args.source ? redactUrl(args.source) : 'the configured sources'}.`,
-            'NOTHING_TO_BACK_UP',
-            { exitCode: ExitCode.USAGE, hint: nothingDiscoveredHint(source?.provider, args.source) },
-          );
-        }
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
-        let result: Awaited<ReturnType<typeof runBackup>>;
+        let result: BackupResult;
         try {
-          result = await runBackup(context, name, targets, {
+          // The library plans the backup (what it takes, what it leaves out and why) before reading anything.
+          result = await backupAllEntities(context, name, {
             ...options,
             ...(listener ? { onProgress: listener } : {}),
           });
         } catch (e) {
+          throw backupError(e, { where, provider: source?.provider, filters: filterFlags(options) });
+        } finally {
           progress.clear();
-          if (
-            e instanceof KoanError &&
-            e.code === 'BACKUP_FAILED' &&
-            e.cause instanceof KoanError &&
-            e.cause.code !== 'BACKUP_FAILED'
-          ) {
-            // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
-            throw new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e });
-          }
-          throw e;
         }
-        progress.clear();
         const partial = result.status !== 'Completed';
-        if (session.json) session.printJson(result);
+        // The archive went to standard output: the summary goes to stderr.
+        if (output === '-') session.io.stderr.write(`${JSON.stringify(result, null, 2)}\n`);
+        else if (session.json) session.printJson(result);
         else {
           session.print(
-            `Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${source ? ` from ${redactUrl(args.source!)}` : ''}`,
+            `Backup ${result.name} ${partial ? 'finished with failures' : 'completed'} in ${formatDuration(result.timings.totalMs)}${where ? ` from ${where}` : ''}`,
           );
           session.print();
           session.print(manifestSummary(result));
           session.print();
           session.print(entityTable(result.entities));
           session.print();
+          if (result.omitted?.length) {
+            session.print(omittedSummary(result.omitted, result.id));
+            session.print();
+          }
           // A backup of a database with no code restores with the archived schema, into a database named by URL.
-          const restore = `koan-backup restore ${result.name}${source ? ' --target-source <url>' : ''} --dry-run`;
+          const restore = `koan-backup restore ${output ? output : result.name}${source ? ' --target-source <url>' : ''} --dry-run`;
           session.print(`Next: koan-backup validate ${result.id}   |   ${restore}`);
         }
-        if (partial) {
+        const shortfall = shortfallOf(result);
+        if (shortfall) {
           session.note(
-            `Warning: ${result.errorMessage ?? 'some entities failed'}; the backup is ${result.status}. Re-run with --no-continue-on-error to fail instead.`,
+            `Warning: ${shortfall.message} Re-run with --no-continue-on-error to fail instead of publishing a partial backup.`,
           );
           return ExitCode.FAILURE;
         }
@@ -221,12 +216,54 @@ export default defineCliCommand({
   },
 });
 
+/** The selection flags given, as typed (for messages). */
+function filterFlags(options: GlobalBackupOptions): string[] {
+  return [
+    ...(options.includeEntityTypes ?? []).map((e) => `--entity ${e}`),
+    ...(options.excludeEntityTypes ?? []).map((e) => `--exclude-entity ${e}`),
+    ...(options.includeProviders ?? []).map((p) => `--include-provider ${p}`),
+    ...(options.excludeProviders ?? []).map((p) => `--exclude-provider ${p}`),
+  ];
+}
+
+/** A failed backup, said in the CLI's terms: the flags typed, and what to do next. */
+function backupError(
+  e: unknown,
+  context: { where: string | undefined; provider: string | undefined; filters: readonly string[] },
+): unknown {
+  const listCommand = `koan-backup entities${context.where ? ' --source <url>' : ''}`;
+  const flagged = withFlagNames(e, listCommand);
+  if (flagged !== e || !(e instanceof KoanError)) return flagged;
+  if (e.code === 'NOTHING_TO_BACK_UP') {
+    const discovered = (e.details.discovered ?? []) as { name: string; provider: string }[];
+    if (!discovered.length)
+      return new CLIError(
+        `Nothing to back up: no entity was discovered in ${context.where ?? 'the configured sources'}.`,
+        'NOTHING_TO_BACK_UP',
+        { exitCode: ExitCode.USAGE, hint: nothingDiscoveredHint(context.provider, context.where), details: e.details },
+      );
+    return new CLIError(
+      `Nothing to back up: no entity matches the filters (${context.filters.join(' ') || 'sets'}).`,
+      'NOTHING_TO_BACK_UP',
+      {
+        exitCode: ExitCode.USAGE,
+        details: e.details,
+        hint: `Discovered: ${discovered.map((d) => `${d.name} (${d.provider})`).join(', ')}. Relax the filters; \`${listCommand}\` shows what is discovered.`,
+      },
+    );
+  }
+  // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
+  if (e.code === 'BACKUP_FAILED' && e.cause instanceof KoanError && e.cause.code !== 'BACKUP_FAILED')
+    return new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e, details: e.details });
+  return e;
+}
+
 /** Why `--source` (or the configured sources) gave no entity, and what to do instead. */
 function nothingDiscoveredHint(provider: string | undefined, url: string | undefined): string {
   if (provider === 'redis' || provider === 'json')
     return `Introspection is not available for ${provider === 'redis' ? 'Redis' : 'JSON-file'} sources (there is no schema to read), so --source ${provider === 'redis' ? 'redis://...' : 'json:<dir>'} finds nothing to back up. Declare the entities with defineEntity, configure the source under Koan.Data.Sources in koan.config.json and pass --import <module>. As a restore target (--target-source) it needs no code.`;
   if (url)
-    return `${redactUrl(url)} has no table that can be introspected: a table needs a primary key (one column or several) of a supported type. \`koan-backup entities --source <url>\` shows what is found.`;
+    return `${url} holds no table (views and other objects that hold no data are not backed up). \`koan-backup entities --source <url>\` shows what is found.`;
   return 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.';
 }
 

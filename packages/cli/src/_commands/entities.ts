@@ -1,4 +1,4 @@
-import { discoverEntities } from '@koan/data';
+import { describeEntities, type EntityDescription } from '@koan/data-backup';
 import { entityArgs, globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
@@ -8,7 +8,8 @@ import { parseSourceUrl } from '../_source-url.js';
 export default defineCliCommand({
   meta: {
     name: 'entities',
-    description: 'List the entities a backup would contain: name, source, provider, key, sets and record counts',
+    description:
+      'List the entities a backup would contain (name, source, provider, key, sets, record counts), and the tables it cannot back up and the objects that are not data, with why',
   },
   args: {
     ...globalArgs,
@@ -32,57 +33,63 @@ export default defineCliCommand({
       session,
       args,
       async (context) => {
-        const infos = await discoverEntities({
-          runtime: context.runtime,
-          introspect: Boolean(args.introspect || source),
-        });
-        const rows = [];
-        for (const info of infos) {
-          const adapter = await context.runtime.adapter(info.source);
-          const sets = info.sets.length ? info.sets : ['root'];
-          const counts: Record<string, number> = {};
-          for (const set of sets) counts[set] = await adapter.count(info.schema, set);
-          rows.push({
-            name: info.name,
-            source: info.source,
-            provider: info.provider,
-            origin: info.schema.origin,
-            key: info.schema.key,
-            keyType: info.keyType,
-            fields: Object.keys(info.schema.fields).length,
-            sets,
-            records: counts,
-            totalRecords: Object.values(counts).reduce((a, b) => a + b, 0),
-          });
-        }
+        const described = await describeEntities(context, { introspect: Boolean(args.introspect || source) });
         if (session.json) {
-          session.printJson({ entities: rows, sources: context.runtime.sourceNames() });
+          session.printJson(described);
           return 0;
         }
-        if (!rows.length) {
+        const { entities, skipped, notData, sources } = described;
+        if (!entities.length && !skipped.length)
           session.print(
-            `No entities discovered in source${context.runtime.sourceNames().length === 1 ? '' : 's'} ${context.runtime.sourceNames().join(', ')}.`,
+            `No entities discovered in source${sources.length === 1 ? '' : 's'} ${sources.join(', ')}. Pass --import <module> with your defineEntity calls, --introspect for tables no code declares, or --source <url>.`,
+          );
+        if (entities.length)
+          session.print(
+            renderTable(entities, [
+              { header: 'ENTITY', value: (e) => e.name },
+              { header: 'SOURCE', value: (e) => e.source },
+              { header: 'PROVIDER', value: (e) => e.provider },
+              { header: 'KEY', value: (e) => keyText(e) },
+              { header: 'FIELDS', value: (e) => String(e.fields), align: 'right' },
+              { header: 'SETS', value: (e) => e.sets.join(', ') },
+              { header: 'RECORDS', value: (e) => formatCount(e.totalRecords), align: 'right' },
+              { header: 'ORIGIN', value: (e) => (e.excluded ? `${e.origin}, ${e.excluded}` : e.origin) },
+            ]),
+          );
+        if (skipped.length) {
+          session.print();
+          session.print(
+            `Cannot be backed up (${skipped.length}): a backup fails naming ${skipped.length === 1 ? 'it' : 'them'} unless excluded with --exclude-entity <table> or Koan.Backup.ExcludeEntities`,
           );
           session.print(
-            'Pass --import <module> with your defineEntity calls, --introspect for tables no code declares, or --source <url>.',
+            renderTable(skipped, [
+              { header: 'TABLE', value: (t) => t.table },
+              { header: 'SOURCE', value: (t) => t.source },
+              { header: 'WHY', value: (t) => (t.excluded ? `${t.reason} (${t.excluded})` : t.reason) },
+            ]),
           );
-          return 0;
         }
-        session.print(
-          renderTable(rows, [
-            { header: 'ENTITY', value: (r) => r.name },
-            { header: 'SOURCE', value: (r) => r.source },
-            { header: 'PROVIDER', value: (r) => r.provider },
-            { header: 'KEY', value: (r) => `${r.key} (${r.keyType})` },
-            { header: 'FIELDS', value: (r) => String(r.fields), align: 'right' },
-            { header: 'SETS', value: (r) => r.sets.join(', ') },
-            { header: 'RECORDS', value: (r) => formatCount(r.totalRecords), align: 'right' },
-            { header: 'ORIGIN', value: (r) => r.origin },
-          ]),
-        );
+        if (notData.length) {
+          session.print();
+          session.print(`Not data (${notData.length}): not backed up as tables`);
+          session.print(
+            renderTable(notData, [
+              { header: 'NAME', value: (n) => n.name },
+              { header: 'SOURCE', value: (n) => n.source },
+              { header: 'KIND', value: (n) => n.kind },
+              { header: 'NOTE', value: (n) => n.note },
+            ]),
+          );
+        }
         return 0;
       },
       source ? { sources: { cli: source } } : {},
     );
   },
 });
+
+/** The key as a reader wants it: the field and its type, every field of a composite key, or none. */
+function keyText(e: EntityDescription): string {
+  if (e.keyless) return '(none: every row, restored by insert)';
+  return `${e.keyFields ? e.keyFields.join(' + ') : e.key} (${e.keyType})`;
+}

@@ -4,13 +4,29 @@ import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
 import { formatBytes } from '../_format.js';
-import { type ArchiveEntry, archiveEntries, archiveListing, entityTable, manifestSummary } from '../_render.js';
+import { lookupArgs, lookupOptions } from '../_lookup.js';
+import {
+  type ArchiveEntry,
+  archiveEntries,
+  archiveListing,
+  entityTable,
+  manifestSummary,
+  omittedTable,
+} from '../_render.js';
 
 export default defineCliCommand({
-  meta: { name: 'inspect', description: "Show a backup's manifest, its entities and the files in its archive" },
+  meta: {
+    name: 'inspect',
+    description: "Show a backup's manifest, its entities, what it left out (and why) and the files in its archive",
+  },
   args: {
-    ref: { type: 'positional', required: false, description: 'Backup name (the newest with it) or id' },
+    ref: {
+      type: 'positional',
+      required: false,
+      description: 'Backup name (the newest with it), id, storage key of an archive, or path of a .zip file',
+    },
     ...globalArgs,
+    ...lookupArgs,
     profile: { type: 'string', description: 'Storage profile to look in (default: every profile)' },
   },
   examples: ['koan-backup inspect nightly', 'koan-backup inspect 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b --json'],
@@ -22,10 +38,7 @@ export default defineCliCommand({
       );
     const ref = args.ref;
     return withContext(session, args, async (context) => {
-      const located = await locateBackup(context, ref, {
-        anyStatus: true,
-        ...(args.profile ? { storageProfile: args.profile } : {}),
-      });
+      const located = await locateBackup(context, ref, { anyStatus: true, ...lookupOptions(ref, args, session.cwd) });
       const sidecar: BackupSidecar = located.sidecar;
       let entries: ArchiveEntry[] | undefined;
       let archiveProblem: string | undefined;
@@ -57,6 +70,11 @@ export default defineCliCommand({
       session.print(manifestSummary(sidecar, [['sidecar', located.sidecarKey]]));
       session.print();
       session.print(entityTable(sidecar.entities));
+      if (sidecar.omitted?.length) {
+        session.print();
+        session.print(`Not in this backup (${sidecar.omitted.length}): left out on request, not selected, or not data`);
+        session.print(omittedTable(sidecar.omitted));
+      }
       if (entries) {
         session.print();
         session.print(`Archive ${sidecar.archive?.key} (${formatBytes(sidecar.archive?.sizeBytes ?? 0)}):`);

@@ -1,12 +1,11 @@
-import { assertSetName, buildSchema, Entity, type FieldsShape, getEntity, type SourceConfig } from '@koan/data';
+import { assertSetName, type SourceConfig } from '@koan/data';
 import {
-  type BackupContext,
-  type BackupSidecar,
-  type EntityManifest,
+  checkRestoreSelection,
   type GlobalRestoreOptions,
-  locateBackup,
-  runRestore,
-  type SchemaSnapshot,
+  locateForRestore,
+  type RestoreReport,
+  restoreAllEntities,
+  shortfallOf,
 } from '@koan/data-backup';
 import {
   batchSizeOption,
@@ -21,9 +20,11 @@ import {
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { importEntityModules, withContext } from '../_context.js';
-import { CLIError, ExitCode, usageError } from '../_errors.js';
+import { ExitCode, usageError } from '../_errors.js';
+import { lookupArgs, lookupOptions } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
 import { restoreSummary } from '../_render.js';
+import { withFlagNames } from '../_selection.js';
 import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
 
 const TARGET_SOURCE = 'target';
@@ -34,8 +35,14 @@ export default defineCliCommand({
     description: 'Restore entities from a backup (by name: the newest completed one; or by id)',
   },
   args: {
-    ref: { type: 'positional', required: false, description: 'Backup name or id (see `koan-backup list`)' },
+    ref: {
+      type: 'positional',
+      required: false,
+      description:
+        'Backup name (the newest completed one), id, storage key of an archive, or path of a .zip file (see `koan-backup list`)',
+    },
     ...globalArgs,
+    ...lookupArgs,
     ...entityArgs,
     entity: { type: 'string', description: 'Only this entity (repeatable or comma list)', valueHint: 'Name' },
     'include-entity': {
@@ -62,7 +69,7 @@ export default defineCliCommand({
     'target-source': {
       type: 'string',
       description:
-        "Restore into this source instead: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity's source, else the archived one if configured",
+        "Restore every entity into this source, with its archived schema (composite keys kept) unless the app declares it there: a configured source name or a URL (postgres://..., sqlite:<path>, json:<dir>). Default: the declared entity's source, else the archived one if configured",
       valueHint: 'name|url',
     },
     replace: {
@@ -96,7 +103,8 @@ export default defineCliCommand({
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
       type: 'boolean',
-      description: 'Schema drift: drop removed fields and convert widened types instead of refusing',
+      description:
+        'Schema drift: drop removed fields and convert widened types instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
     },
     concurrency: { type: 'string', description: 'Sources restored at the same time, 1-64 (default 1)' },
     'backup-id': {
@@ -119,6 +127,8 @@ export default defineCliCommand({
     'koan-backup restore nightly --entity Order --set archive --target-set recovered',
     '# Restore a code-less backup into another database',
     'koan-backup restore legacy-shop --target-source sqlite:./restored.sqlite',
+    '# Restore an archive file that is in no profile (written with backup --output, or copied by hand)',
+    'koan-backup restore ./legacy-shop.zip --target-source postgres://localhost/shop_copy',
   ],
   async run(args, session, rawArgs) {
     const ref = args.ref ?? args['backup-id'];
@@ -135,11 +145,18 @@ export default defineCliCommand({
       }
     }
     const only = [...(optionalList(rawArgs, 'entity') ?? []), ...(optionalList(rawArgs, 'include-entity') ?? [])];
-    const exclude = optionalList(rawArgs, 'exclude-entity') ?? [];
+    const exclude = optionalList(rawArgs, 'exclude-entity');
     const sets = optionalList(rawArgs, 'set');
+    const targetArg = args['target-source'];
+    const targetUrl = targetArg !== undefined && looksLikeSourceUrl(targetArg);
+    const targetSource = targetUrl ? TARGET_SOURCE : targetArg;
     const options: GlobalRestoreOptions = {
+      ...(only.length ? { includeEntityTypes: only } : {}),
+      ...(exclude ? { excludeEntityTypes: exclude } : {}),
+      ...(args['target-set'] !== undefined ? { targetSet: args['target-set'] } : {}),
+      ...(targetSource ? { targetSource } : {}),
       ...(sets ? { sets } : {}),
-      ...(args.profile ? { storageProfile: args.profile } : {}),
+      ...lookupOptions(ref, args, session.cwd),
       ...(args['backup-id'] ? { backupId: args['backup-id'] } : {}),
       replaceExisting: Boolean(args.replace),
       mode: choiceOption(args.mode, 'mode', ['upsert', 'insert'] as const) ?? 'upsert',
@@ -154,13 +171,8 @@ export default defineCliCommand({
       ),
       ...(session.io.signal ? { signal: session.io.signal } : {}),
     };
-    const targetArg = args['target-source'];
-    let extraSources: Record<string, SourceConfig> | undefined;
-    let targetSource: string | undefined;
-    if (targetArg && looksLikeSourceUrl(targetArg)) {
-      extraSources = { [TARGET_SOURCE]: parseSourceUrl(targetArg, session.cwd) };
-      targetSource = TARGET_SOURCE;
-    } else if (targetArg) targetSource = targetArg;
+    const extraSources: Record<string, SourceConfig> | undefined =
+      targetArg && targetUrl ? { [TARGET_SOURCE]: parseSourceUrl(targetArg, session.cwd) } : undefined;
 
     await importEntityModules(session, args, rawArgs);
     return withContext(
@@ -173,13 +185,17 @@ export default defineCliCommand({
             'Pass a configured source name, or a URL such as sqlite:./restored.sqlite or postgres://user:pass@host/db.',
           );
         // The backup the library would pick (by name: the newest completed one), pinned by id for the restore, so the
-        // entity names are checked against the archive that is then restored.
-        const located = await locateBackup(context, options.backupId ?? ref, {
-          ...(options.storageProfile ? { storageProfile: options.storageProfile } : {}),
-          allowPartial: options.backupId !== undefined,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        checkEntityNames(located.sidecar, only, exclude);
+        // selection is checked (and --replace confirmed) against the archive that is then restored.
+        const located = await locateForRestore(context, ref, options);
+        for (const p of located.unavailableProfiles ?? [])
+          session.note(
+            `Warning: profile ${p.profile} could not be listed (${p.code}); it may hold a newer ${located.sidecar.name}.`,
+          );
+        try {
+          checkRestoreSelection(located.sidecar, options);
+        } catch (e) {
+          throw withFlagNames(e);
+        }
         if (options.replaceExisting && !options.dryRun)
           await confirmDestructive(session, {
             yes: args.yes,
@@ -189,88 +205,23 @@ export default defineCliCommand({
           });
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;
-        const wanted = (name: string, list: readonly string[]) =>
-          list.some((x) => x.toLowerCase() === name.toLowerCase());
+        let report: RestoreReport;
         try {
-          const report = await runRestore(
-            context,
-            located.sidecar.id,
-            (item) => (!only.length || wanted(item.entityType, only)) && !wanted(item.entityType, exclude),
-            (item, snapshot) => resolveTarget(context, item, snapshot, args['target-set'] ?? item.set, targetSource),
-            {
-              ...options,
-              backupId: located.sidecar.id,
-              storageProfile: located.profile,
-              ...(listener ? { onProgress: listener } : {}),
-            },
-          );
-          progress.clear();
-          if (session.json) session.printJson(report);
-          else session.print(restoreSummary(report));
-          return 0;
+          report = await restoreAllEntities(context, located, {
+            ...options,
+            ...(listener ? { onProgress: listener } : {}),
+          });
         } finally {
           progress.clear();
         }
+        if (session.json) session.printJson(report);
+        else session.print(restoreSummary(report));
+        const shortfall = shortfallOf(report);
+        if (!shortfall) return ExitCode.OK;
+        session.note(`Warning: ${shortfall.message}`);
+        return ExitCode.FAILURE;
       },
       extraSources ? { extraSources } : {},
     );
   },
 });
-
-/**
- * Refuses `--entity` / `--exclude-entity` names the backup does not hold: a typo must not restore nothing (and
- * report success), nor restore an entity the caller meant to skip.
- */
-function checkEntityNames(sidecar: BackupSidecar, only: readonly string[], exclude: readonly string[]): void {
-  const archived = [...new Set(sidecar.entities.map((e) => e.entityType))];
-  const held = new Set(archived.map((e) => e.toLowerCase()));
-  const unknown = (names: readonly string[]) => names.filter((n) => !held.has(n.toLowerCase()));
-  const missing = unknown(only);
-  const missingExcluded = unknown(exclude);
-  if (!missing.length && !missingExcluded.length) return;
-  const parts = [
-    ...(missing.length ? [`${missing.join(', ')} (--entity)`] : []),
-    ...(missingExcluded.length ? [`${missingExcluded.join(', ')} (--exclude-entity)`] : []),
-  ];
-  throw new CLIError(
-    `Backup ${sidecar.name} (${sidecar.id}) holds no entity named ${parts.join(' or ')}; nothing was restored.`,
-    'ENTITY_NOT_FOUND',
-    {
-      exitCode: ExitCode.NOT_FOUND,
-      hint: `It holds: ${archived.join(', ') || '(no entities)'}. See \`koan-backup inspect ${sidecar.id}\`.`,
-      details: {
-        backupId: sidecar.id,
-        ...(missing.length ? { missing } : {}),
-        ...(missingExcluded.length ? { missingExcluded } : {}),
-        archived,
-      },
-    },
-  );
-}
-
-/**
- * Where an archived entity goes: the entity this process declares under that name (its own source),
- * else the archived schema in `--target-source`, else in the source it came from when that is configured.
- */
-function resolveTarget(
-  context: BackupContext,
-  item: EntityManifest,
-  snapshot: SchemaSnapshot | undefined,
-  targetSet: string,
-  targetSource: string | undefined,
-): { entity: Entity; targetSet: string } | undefined {
-  const runtime = context.runtime;
-  const declared = getEntity(item.entityType);
-  const usable =
-    declared && declared.schema.origin === 'declared' && runtime.sources[declared.schema.source] ? declared : undefined;
-  if (usable && (!targetSource || usable.schema.source === targetSource))
-    return { entity: usable.withRuntime(runtime), targetSet };
-  const source = targetSource ?? (runtime.sources[item.source] ? item.source : undefined);
-  const s = snapshot?.schema ?? declared?.schema;
-  if (!source || !s) return undefined;
-  const schema = buildSchema(
-    { name: s.name, key: s.key, fields: s.fields, source, ...(s.table ? { table: s.table } : {}) },
-    s.origin ?? 'introspected',
-  );
-  return { entity: new Entity(schema, {} as FieldsShape, runtime), targetSet };
-}

@@ -4,6 +4,7 @@ import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { ExitCode, usageError } from '../_errors.js';
 import { formatCount, formatDuration } from '../_format.js';
+import { lookupArgs, lookupOptions } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
 
 export default defineCliCommand({
@@ -13,8 +14,13 @@ export default defineCliCommand({
       'Deep-validate a backup: archive hash, ZIP structure, manifest, every entry checksum and every record (exit 3 if invalid)',
   },
   args: {
-    ref: { type: 'positional', required: false, description: 'Backup name (the newest with it) or id' },
+    ref: {
+      type: 'positional',
+      required: false,
+      description: 'Backup name (the newest with it), id, storage key of an archive, or path of a .zip file',
+    },
     ...globalArgs,
+    ...lookupArgs,
     profile: { type: 'string', description: 'Storage profile to look in (default: every profile)' },
     store: {
       type: 'boolean',
@@ -40,7 +46,7 @@ export default defineCliCommand({
       const progress = new ProgressDisplay(session, { progress: args.progress });
       const listener = progress.listener;
       const result = await new BackupDiscoveryService(context).validateBackup(ref, {
-        ...(args.profile ? { storageProfile: args.profile } : {}),
+        ...lookupOptions(ref, args, session.cwd),
         ...(session.io.signal ? { signal: session.io.signal } : {}),
         ...(listener ? { onProgress: listener } : {}),
         store: args.store !== false,
