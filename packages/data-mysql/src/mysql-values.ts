@@ -470,14 +470,18 @@ export function columnCodec(
     refuse,
     literal: (v) => (v === null || v === undefined ? 'NULL' : literal(v)),
     tsv: (v) => (v === null || v === undefined ? '\\N' : tsv(v)),
-    loadTarget: native?.generated ? '@koan_generated' : bits || hex ? variable : column,
+    // MariaDB 10.11 drops NO_AUTO_VALUE_ON_ZERO for a column LOAD DATA fills directly when the statement has a SET
+    // clause (an id 0 became the next number): an AUTO_INCREMENT column is always assigned through SET.
+    loadTarget: native?.generated ? '@koan_generated' : bits || hex || native?.autoIncrement ? variable : column,
     ...(native?.generated
       ? {}
       : bits
         ? { loadSet: `${column} = CAST(CONV(${variable}, 2, 10) AS UNSIGNED)` }
         : hex
           ? { loadSet: `${column} = UNHEX(${variable})` }
-          : {}),
+          : native?.autoIncrement
+            ? { loadSet: `${column} = ${variable}` }
+            : {}),
     canonical: isChecked
       ? (raw) => (problemOf(spec, kind, runtimeOfRaw(spec, raw)) === undefined ? base(raw) : undefined)
       : base,
