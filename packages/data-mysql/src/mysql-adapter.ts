@@ -130,6 +130,16 @@ function foreignKeyViolation(
 
 const POOLED: Session = Object.freeze({});
 
+/** `get`, `getMany` and `remove` address rows by key: a table without a primary key has none. */
+function assertKeyed(entity: EntitySchema): void {
+  if (entity.keyless)
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `[mysql] ${entity.name} has no primary key: its rows cannot be read or removed by key (export, count and clear work).`,
+      { details: { entity: entity.name } },
+    );
+}
+
 function isNoSuchTable(e: unknown): boolean {
   return (e as { errno?: number }).errno === ER_NO_SUCH_TABLE;
 }
@@ -675,18 +685,26 @@ export class MysqlAdapter implements DataAdapter {
       return await this.#use(session, async (conn) => {
         const plan = await this.#planOn(conn, session, entity, set);
         const transcoder = lineTranscoder(entity, plan.target, json);
+        // A line that fails (a value the table cannot hold, a malformed line, an abort) ends the data the server
+        // reads, and fails the call once the LOAD is over: erroring the file stream itself would leave mysql2's
+        // listeners on the connection's socket (it only removes them when a LOAD ends well).
+        let failure: unknown;
         const body = async function* () {
-          for await (const lines of batches) {
-            throwIfAborted(signal);
-            let pieces: string[];
-            try {
-              pieces = transcoder.pieces(lines, count);
-            } catch (e) {
-              // A value the table cannot hold: named with its record's key, from the line.
-              throw refusalOfLine(e, entity, lines, count, json);
+          try {
+            for await (const lines of batches) {
+              throwIfAborted(signal);
+              let pieces: string[];
+              try {
+                pieces = transcoder.pieces(lines, count);
+              } catch (e) {
+                // A value the table cannot hold: named with its record's key, from the line.
+                throw refusalOfLine(e, entity, lines, count, json);
+              }
+              count += lines.length;
+              for (const piece of pieces) yield Buffer.from(piece);
             }
-            count += lines.length;
-            for (const piece of pieces) yield Buffer.from(piece);
+          } catch (e) {
+            failure = e;
           }
         };
         return this.#atomic(conn, inTransaction, async () => {
@@ -703,11 +721,12 @@ export class MysqlAdapter implements DataAdapter {
               () => Readable.from(body()),
               () => count,
             );
+            if (failure !== undefined) throw failure;
             if (inTransaction) await conn.query('RELEASE SAVEPOINT koan_lines');
             return r;
           } catch (e) {
             if (inTransaction) await conn.query('ROLLBACK TO SAVEPOINT koan_lines').catch(() => undefined);
-            throw e;
+            throw failure ?? e;
           }
         });
       });
@@ -969,7 +988,7 @@ export class MysqlAdapter implements DataAdapter {
 
   async #remove(session: Session, entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
     if (keys.length === 0) return 0;
-    keySpec(entity);
+    assertKeyed(entity);
     return this.#use(session, async (conn) => {
       let removed = 0;
       try {
@@ -995,6 +1014,7 @@ export class MysqlAdapter implements DataAdapter {
 
   async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
     if (keys.length === 0) return [];
+    assertKeyed(entity);
     const keyType = keySpec(entity).type;
     const norm = (k: unknown) => (keyType === 'uuid' ? String(k).toLowerCase() : String(k));
     const found = new Map<string, DataRecord>();

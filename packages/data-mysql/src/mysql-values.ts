@@ -364,6 +364,8 @@ function runtimeOfRaw(spec: FieldSpec, raw: string): unknown {
       return BigInt(raw);
     case 'number':
       return raw === '-0' ? -0 : Number(raw);
+    case 'binary':
+      return Buffer.from(raw, 'base64');
     default:
       return raw;
   }
