@@ -449,7 +449,7 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       id,
       s: id % 1_000 === 500 ? 'é'.repeat(150_000 + id) : `${'é'.repeat(id % 300)} ${id}`,
     }));
-    const lines = records.map((r) => encodeRecordLine(Wide, r));
+    const lines = records.map((r) => encodeRecordLine(Wide, r, 'text'));
     const batches = async function* () {
       for (let i = 0; i < lines.length; i += 700) yield lines.slice(i, i + 700);
     };
