@@ -155,6 +155,7 @@ export function tablePlan(
     },
     keyLiteral(value) {
       if (!keyCodec) throw new TypeError(`${schema.name} has no primary key`);
+      if ((value as unknown) instanceof Uint8Array) return `X'${Buffer.from(value as never).toString('hex')}'`;
       if (typeof value !== 'string') return String(value);
       const type = keyCodec.spec.type;
       if ((type === 'integer' || type === 'bigint') && /^-?\d+$/.test(value)) return value;
