@@ -210,17 +210,28 @@ function lineBound(row: RowValues): number {
   return bound;
 }
 
+/** `JSON.stringify`'s escape of each byte below 0x20 (`\n`, `\u0001`...), as bytes. */
+const CONTROL_ESCAPES: readonly Buffer[] = Array.from({ length: 0x20 }, (_, b) =>
+  Buffer.from(JSON.stringify(String.fromCharCode(b)).slice(1, -1), 'latin1'),
+);
+
 /**
- * The JSON string of the UTF-8 bytes `v` written at `out[n]`, as `JSON.stringify` spells it; the new end. Bytes are
- * copied as they are checked; the first one that needs escaping sends the whole string to `JSON.stringify`.
+ * The JSON string of the UTF-8 bytes `v` written at `out[n]`, as `JSON.stringify` spells it (quote, backslash and
+ * control characters escaped; every other byte as it is: the server sends valid UTF-8); the new end. A json field's
+ * text is full of quotes, so escaping is done here byte by byte rather than through a JavaScript string.
  */
 function quoted(v: Buffer, out: Buffer, n: number): number {
-  const start = n;
   out[n++] = QUOTE;
   for (let i = 0; i < v.length; i++) {
     const b = v[i]!;
-    if (b < 0x20 || b === QUOTE || b === BACKSLASH) return start + out.write(JSON.stringify(v.toString('utf8')), start);
-    out[n++] = b;
+    if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) out[n++] = b;
+    else if (b === QUOTE || b === BACKSLASH) {
+      out[n++] = BACKSLASH;
+      out[n++] = b;
+    } else {
+      const escape = CONTROL_ESCAPES[b]!;
+      for (let j = 0; j < escape.length; j++) out[n++] = escape[j]!;
+    }
   }
   out[n++] = QUOTE;
   return n;
