@@ -618,3 +618,26 @@ describe.skipIf(skipReason !== undefined)('tables for entities of other stores (
     expect(await collect(adapter.exportEntity(Log, 'root', { batchSize: 3 }))).toEqual([...rows, ...rows]);
   });
 });
+
+describe.skipIf(skipReason !== undefined)('introspection names what it cannot back up', () => {
+  it('a system-versioned table is skipped with its reason; a sequence is not data', async () => {
+    const db = await scratchDatabase('skipped');
+    const adapter = createMysqlAdapter({ uri: serviceUrls.mysql, database: db.name, poolSize: 1 });
+    try {
+      await mysqlScript(
+        db.name,
+        'CREATE TABLE plain (id INT PRIMARY KEY); CREATE TABLE audited (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING; CREATE SEQUENCE seq_orders;',
+      );
+      await adapter.init();
+      const { entities, skipped, notData } = await adapter.introspect();
+      expect(entities.map((e) => e.name)).toEqual(['plain']);
+      expect(skipped).toEqual([
+        { table: 'audited', reason: expect.stringMatching(/system-versioned: its history rows/) },
+      ]);
+      expect(notData).toEqual([{ name: 'seq_orders', kind: 'sequence', note: expect.stringMatching(/sequence/) }]);
+    } finally {
+      await adapter.close();
+      await db.drop();
+    }
+  });
+});
