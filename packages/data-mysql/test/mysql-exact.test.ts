@@ -543,7 +543,7 @@ describe.skipIf(skipReason !== undefined)('tables for entities of other stores (
     [
       'bigint unsigned',
       buildSchema(
-        { name: 'UKey', key: 'k', fields: { k: { ...t.bigint().spec, unsigned: true }, v: t.integer() } },
+        { name: 'UKey', key: 'k', fields: { k: { ...t.bigint().spec, unsigned: true }, v: t.integer().spec } },
         'introspected',
       ),
       [
