@@ -229,8 +229,8 @@ function quoted(v: Buffer, out: Buffer, n: number): number {
       out[n++] = BACKSLASH;
       out[n++] = b;
     } else {
-      const escape = CONTROL_ESCAPES[b]!;
-      for (let j = 0; j < escape.length; j++) out[n++] = escape[j]!;
+      const control = CONTROL_ESCAPES[b]!;
+      for (let j = 0; j < control.length; j++) out[n++] = control[j]!;
     }
   }
   out[n++] = QUOTE;
