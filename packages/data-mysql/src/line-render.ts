@@ -2,23 +2,24 @@
  * Archive JSON lines of MariaDB rows, written by the client from the columns' text.
  *
  * The server's scan is the critical path of a MariaDB backup: one thread reads the table and evaluates the SELECT
- * while the client mostly waits. Building the whole JSON line on the server (`JSON_QUOTE`, `JSON_COMPACT`,
- * `DATE_FORMAT`, `COALESCE` per field, one `CONCAT`) took ~3.9 s of server CPU per million rows of the benchmark;
- * selecting the columns as they are takes ~1.8 s (what `mysqldump`'s `SELECT` costs it), and the client writes the
- * line on its own core, byte-equal to `encodeRecordLine`:
- * - strings are quoted and escaped the way `JSON.stringify` does; json text loses its blanks outside strings (what
- *   `JSON_COMPACT` does);
- * - datetimes (`2024-05-01 10:00:00.000001`, UTC: the session's time zone, any precision) become
+ * while the client mostly waits. Building the whole JSON line on the server (`JSON_QUOTE`, `DATE_FORMAT`,
+ * `COALESCE` per field, one `CONCAT`) took ~3.9 s of server CPU per million rows of the benchmark; selecting the
+ * columns as they are takes ~1.8 s (what `mysqldump`'s `SELECT` costs it), and the client writes the line on its own
+ * core, byte-equal to `encodeRecordLine` (line format 2) of what `exportEntity` reads with `exactJson`:
+ * - strings are quoted and escaped the way `JSON.stringify` does; a json field is the JSON string of the column's
+ *   exact text (blanks, key order, duplicate keys and big numbers as stored);
+ * - datetimes (`2024-05-01 10:00:00.000001`, UTC: the session's time zone, any precision; zero dates too) become
  *   `"2024-05-01T10:00:00.000001Z"`; binaries and vectors become base64;
  * - uuid, bigint, decimal and date text is quoted, integers written as they are, booleans as the server's
  *   `'true'`/`'false'` (a `CASE`, so any column type that MariaDB takes as a truth value works);
+ * - each column is selected with its plan's expression (`mysql-values.ts`): BIT as its digits, YEAR and ZEROFILL
+ *   integers without leading zeros, spatial values as their bytes;
  * - NULL is `null`, or leaves an optional field out. A NULL in a field that is neither nullable nor optional (a table
  *   changed outside Koan) fails the export naming the field, rather than writing an archive that cannot be restored.
  *
  * Text columns reach the client in the connection's charset (utf8mb4), whatever charset they are stored in.
  */
-import { compactJsonBytes, DataError, type EntitySchema, type FieldSpec, STREAM_PIECE_BYTES } from '@koan/data';
-import { quoteId } from './mysql-types.js';
+import { DataError, type EntitySchema, type FieldSpec, STREAM_PIECE_BYTES } from '@koan/data';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -32,10 +33,8 @@ enum Kind {
   Datetime,
   /** Bytes, written as a base64 string. */
   Base64,
-  /** UTF-8 text, quoted and escaped. */
+  /** UTF-8 text (a json field's exact JSON text too), quoted and escaped. */
   String,
-  /** JSON text, compacted. */
-  Json,
 }
 
 interface Step {
@@ -70,9 +69,8 @@ export function rowLinesSupported(schema: EntitySchema): boolean {
 function kindOf(spec: FieldSpec): Kind {
   switch (spec.type) {
     case 'string':
-      return Kind.String;
     case 'json':
-      return Kind.Json;
+      return Kind.String;
     case 'integer':
     case 'boolean':
       return Kind.Raw;
@@ -89,12 +87,19 @@ function kindOf(spec: FieldSpec): Kind {
 /** Names, commas, quotes, `null`, the datetime's `T`/`Z`/padding, braces and the newline, beyond the values' bytes. */
 const PER_FIELD = 16;
 
-/** The lines of `schema` (see {@link rowLinesSupported}) from its columns' text; `where` names the rows in errors. */
-export function rowLines(schema: EntitySchema, where: { readonly table: string; readonly set: string }): RowLines {
+/**
+ * The lines of `schema` (see {@link rowLinesSupported}) from its columns' text; `selects` are the fields' SELECT
+ * expressions (in schema order), `where` names the rows in errors.
+ */
+export function rowLines(
+  schema: EntitySchema,
+  selects: readonly string[],
+  where: { readonly table: string; readonly set: string },
+): RowLines {
   const steps: Step[] = [];
   const columns: string[] = [];
-  for (const [name, spec] of Object.entries(schema.fields)) {
-    const c = quoteId(name);
+  for (const [i, [name, spec]] of Object.entries(schema.fields).entries()) {
+    const c = selects[i]!;
     columns.push(
       spec.type === 'boolean' ? `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN 'true' ELSE 'false' END` : c,
     );
@@ -139,10 +144,6 @@ export function rowLines(schema: EntitySchema, where: { readonly table: string; 
         switch (step.kind) {
           case Kind.String:
             n = quoted(v, out, n);
-            break;
-          case Kind.Json:
-            n = compactJsonBytes(v, 0, v.length, out, n);
-            if (n < 0) throw bad(`field ${step.name} is not JSON: it holds a control character`);
             break;
           case Kind.Raw:
             for (let i = 0; i < v.length; i++) out[n++] = v[i]!;
@@ -209,17 +210,28 @@ function lineBound(row: RowValues): number {
   return bound;
 }
 
+/** `JSON.stringify`'s escape of each byte below 0x20 (`\n`, `\u0001`...), as bytes. */
+const CONTROL_ESCAPES: readonly Buffer[] = Array.from({ length: 0x20 }, (_, b) =>
+  Buffer.from(JSON.stringify(String.fromCharCode(b)).slice(1, -1), 'latin1'),
+);
+
 /**
- * The JSON string of the UTF-8 bytes `v` written at `out[n]`, as `JSON.stringify` spells it; the new end. Bytes are
- * copied as they are checked; the first one that needs escaping sends the whole string to `JSON.stringify`.
+ * The JSON string of the UTF-8 bytes `v` written at `out[n]`, as `JSON.stringify` spells it (quote, backslash and
+ * control characters escaped; every other byte as it is: the server sends valid UTF-8); the new end. A json field's
+ * text is full of quotes, so escaping is done here byte by byte rather than through a JavaScript string.
  */
 function quoted(v: Buffer, out: Buffer, n: number): number {
-  const start = n;
   out[n++] = QUOTE;
   for (let i = 0; i < v.length; i++) {
     const b = v[i]!;
-    if (b < 0x20 || b === QUOTE || b === BACKSLASH) return start + out.write(JSON.stringify(v.toString('utf8')), start);
-    out[n++] = b;
+    if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) out[n++] = b;
+    else if (b === QUOTE || b === BACKSLASH) {
+      out[n++] = BACKSLASH;
+      out[n++] = b;
+    } else {
+      const control = CONTROL_ESCAPES[b]!;
+      for (let j = 0; j < control.length; j++) out[n++] = control[j]!;
+    }
   }
   out[n++] = QUOTE;
   return n;

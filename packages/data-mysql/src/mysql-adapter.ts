@@ -21,11 +21,11 @@ import {
   type KeyValue,
   keyFieldsOf,
   keySpec,
-  type LineTarget,
   lineTranscoder,
   physicalName,
   ROOT_SET,
   type StoreDescription,
+  type StructureFacet,
   setFromPhysicalName,
   type TransactionOptions,
   throwIfAborted,
@@ -41,20 +41,14 @@ import {
 } from 'mysql2/promise';
 import { LineChunks, type RowValues, rowLines, rowLinesSupported } from './line-render.js';
 import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase } from './mysql-introspector.js';
-import {
-  ABSENT_COLUMN,
-  absentList,
-  ambiguousFields,
-  columnType,
-  type LiteralWriter,
-  literalWriter,
-  loadDataTarget,
-  quoteId,
-  rowReader,
-  tsvWriter,
-} from './mysql-types.js';
+import { type NativeColumn, nativeTable } from './mysql-native.js';
+import { type TablePlan, tablePlan } from './mysql-plan.js';
+import { streamRows } from './mysql-stream.js';
+import { MysqlStructure } from './mysql-structure.js';
+import { ABSENT_COLUMN, ambiguousFields, columnType, quoteId, tsvText } from './mysql-types.js';
+import { refusalOfLine } from './mysql-values.js';
 
-const absentTsv = tsvWriter('', ABSENT_COLUMN, { type: 'string', optional: false, nullable: true });
+const absentTsv = (v: unknown) => (v === null || v === undefined ? '\\N' : tsvText(String(v)));
 
 /** Settings of a MySQL/MariaDB source. */
 export interface MysqlSettings {
@@ -85,8 +79,14 @@ const CAPABILITIES: AdapterCapabilities = Object.freeze({
   nonFiniteNumbers: false,
 });
 
-const SESSION_SQL =
-  "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+/**
+ * Strict: a value a column cannot hold is an error, not a warning and a changed value. Zero dates (`0000-00-00`,
+ * `2024-00-15`) are values like any other (NO_ZERO_DATE and NO_ZERO_IN_DATE are not set), so a source's zero dates are
+ * written back as they are. NO_AUTO_VALUE_ON_ZERO keeps a restored id 0 in an AUTO_INCREMENT column 0 instead of
+ * taking the next number (what mysqldump sets too).
+ */
+export const SESSION_SQL =
+  "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'";
 const ER_NO_SUCH_TABLE = 1146;
 const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
@@ -99,6 +99,8 @@ interface Session {
   readonly conn?: PoolConnection;
   /** Set on the session of `transaction()`: tables written, and whether foreign-key checks are deferred. */
   readonly state?: { deferred: boolean; readonly written: Map<string, { entity: EntitySchema; set: string }> };
+  /** The native columns of the tables this transaction or snapshot used, by table (read once per session). */
+  readonly natives?: Map<string, ReadonlyMap<string, NativeColumn>>;
 }
 
 const ER_NO_REFERENCED_ROW = 1452;
@@ -128,22 +130,14 @@ function foreignKeyViolation(
 
 const POOLED: Session = Object.freeze({});
 
-interface TablePlan {
-  readonly table: string;
-  /** Field columns, in schema order. */
-  readonly columns: readonly string[];
-  /** Optional nullable fields, tracked in {@link ABSENT_COLUMN} when there are any. */
-  readonly ambiguous: readonly string[];
-  /** Every column read and written: the fields, then {@link ABSENT_COLUMN} if used. */
-  readonly columnList: string;
-  readonly key: string;
-  /** The primary key columns, in order (`[key]` unless composite). */
-  readonly keys: readonly string[];
-  readonly read: (row: unknown[]) => DataRecord;
-  readonly literals: readonly LiteralWriter[];
-  readonly tsv: readonly LiteralWriter[];
-  /** `LOAD DATA` text of archive lines. */
-  readonly target: LineTarget;
+/** `get`, `getMany` and `remove` address rows by key: a table without a primary key has none. */
+function assertKeyed(entity: EntitySchema): void {
+  if (entity.keyless)
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `[mysql] ${entity.name} has no primary key: its rows cannot be read or removed by key (export, count and clear work).`,
+      { details: { entity: entity.name } },
+    );
 }
 
 function isNoSuchTable(e: unknown): boolean {
@@ -170,7 +164,19 @@ export class MysqlAdapter implements DataAdapter {
   readonly #source: string;
   #pool: Pool | undefined;
   #ready = new WeakSet<object>();
-  #plans = new WeakMap<EntitySchema, Map<string, TablePlan>>();
+  /** The connection of each writer `transaction()` made, for the structure facet's `finish`. */
+  #writerConnections = new WeakMap<DataWriter, PoolConnection>();
+  /** See `StructureFacet` and `mysql-structure.ts`. */
+  readonly structure: StructureFacet = new MysqlStructure({
+    acquire: () => this.#acquire(),
+    connectionOf: (tx) => {
+      const conn = this.#writerConnections.get(tx);
+      if (!conn) throw new DataError('NOT_IN_TRANSACTION', '[mysql] structure.finish needs a writer of transaction()');
+      return conn;
+    },
+    mariadb: () => this.#mariadb,
+    ensureEntity: (entity, set) => this.ensureEntity(entity, set),
+  });
   #binaryCollation = 'utf8mb4_bin';
   #localInfile = false;
   #mariadb = false;
@@ -276,45 +282,31 @@ export class MysqlAdapter implements DataAdapter {
     }
   }
 
-  #plan(schema: EntitySchema, set: string): TablePlan {
-    let plans = this.#plans.get(schema);
-    if (!plans) {
-      plans = new Map();
-      this.#plans.set(schema, plans);
+  /**
+   * The plan of an entity set on `conn`, from its table's native columns: read once per transaction or snapshot,
+   * else per call, so a table created or altered in between is planned as it is now.
+   */
+  async #planOn(conn: PoolConnection, session: Session, schema: EntitySchema, set: string): Promise<TablePlan> {
+    const table = physicalName(schema, set);
+    let native = session.natives?.get(table);
+    if (!native) {
+      native = await nativeTable(conn, table);
+      // A table that does not exist yet may be created later in the session: only tables found are kept.
+      if (native.size) session.natives?.set(table, native);
     }
-    let plan = plans.get(set);
-    if (!plan) {
-      keySpec(schema);
-      const table = physicalName(schema, set);
-      const columns = Object.keys(schema.fields);
-      const ambiguous = ambiguousFields(schema);
-      plan = {
-        table,
-        columns,
-        ambiguous,
-        columnList: [...columns, ...(ambiguous.length ? [ABSENT_COLUMN] : [])].map(quoteId).join(', '),
-        key: schema.key,
-        keys: keyFieldsOf(schema),
-        read: rowReader(schema, columns, ambiguous.length > 0),
-        literals: columns.map((c) => literalWriter(schema.name, c, schema.fields[c]!)),
-        tsv: columns.map((c) => tsvWriter(schema.name, c, schema.fields[c]!)),
-        target: loadDataTarget(schema.name),
-      };
-      plans.set(set, plan);
-    }
-    return plan;
+    return tablePlan(schema, set, native, this.#mariadb);
   }
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     const table = physicalName(entity, set);
-    keySpec(entity);
+    if (!entity.keyless) keySpec(entity);
     const keys = keyFieldsOf(entity);
     for (const name of keys) {
       const type = entity.fields[name]?.type;
-      if (type !== 'string' && type !== 'uuid' && type !== 'integer')
+      if (type === undefined || type === 'json' || type === 'vector')
         throw new DataError(
           'INVALID_KEY',
-          `${entity.name}: key field "${name}" must be string, uuid or integer, not ${type}`,
+          `${entity.name}: key field "${name}" cannot be a key (${type ?? 'missing'})`,
         );
     }
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
@@ -324,10 +316,11 @@ export class MysqlAdapter implements DataAdapter {
       return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'} COMMENT ${sqlEscape(fieldNote(spec))}`;
     });
     if (ambiguousFields(entity).length) columns.push(`${quoteId(ABSENT_COLUMN)} TEXT CHARACTER SET utf8mb4 NULL`);
+    if (keys.length) columns.push(`PRIMARY KEY (${keys.map(quoteId).join(', ')})`);
     const comment = entity.origin === 'declared' ? ` COMMENT=${sqlEscape(ENTITY_COMMENT_PREFIX + entity.name)}` : '';
     await this.#use(POOLED, (conn) =>
       conn.query(
-        `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (${columns.join(', ')}, PRIMARY KEY (${keys.map(quoteId).join(', ')})) ` +
+        `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (${columns.join(', ')}) ` +
           `ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=${this.#binaryCollation}${comment}`,
       ),
     );
@@ -342,7 +335,7 @@ export class MysqlAdapter implements DataAdapter {
    * archive's JSON lines are written from the columns' raw text, without record objects.
    */
   jsonLinesSupported(entity: EntitySchema): boolean {
-    return this.#mariadb && entity.origin === 'declared' && rowLinesSupported(entity);
+    return this.#mariadb && rowLinesSupported(entity);
   }
 
   exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<Buffer> {
@@ -373,10 +366,20 @@ export class MysqlAdapter implements DataAdapter {
       );
     const { signal } = options;
     throwIfAborted(signal);
-    const plan = this.#plan(entity, set);
-    const lines = rowLines(entity, { table: plan.table, set });
-    const sql = `SELECT ${lines.select} FROM ${quoteId(plan.table)} ORDER BY ${plan.keys.map(quoteId).join(', ')}`;
     const conn = session.conn ?? (await this.#acquire());
+    let plan: TablePlan;
+    try {
+      plan = await this.#planOn(conn, session, entity, set);
+    } catch (e) {
+      if (!session.conn) conn.release();
+      throw e;
+    }
+    const lines = rowLines(
+      entity,
+      plan.codecs.map((c) => c.select),
+      { table: plan.table, set },
+    );
+    const sql = `SELECT ${lines.select} FROM ${quoteId(plan.table)}${plan.orderBy}`;
     // The core (callback) connection under the promise wrapper streams rows.
     const core = conn.connection as unknown as import('mysql2').Connection;
     // Each column arrives as its text's bytes (in the connection's charset, utf8mb4), or null.
@@ -477,65 +480,76 @@ export class MysqlAdapter implements DataAdapter {
     set: string,
     options: ExportOptions,
   ): AsyncGenerator<DataRecord[]> {
-    const plan = this.#plan(entity, set);
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
-    const keyIndexes = plan.keys.map((k) => plan.columns.indexOf(k));
-    for await (const rows of this.#pages(session, plan, plan.columnList, keyIndexes, batchSize, options.signal)) {
+    const exact = options.exactJson === true;
+    for await (const { plan, rows } of this.#pages(session, entity, set, batchSize, options.signal)) {
       const batch = new Array<DataRecord>(rows.length);
-      for (let i = 0; i < rows.length; i++) batch[i] = plan.read(rows[i]!);
+      for (let i = 0; i < rows.length; i++) batch[i] = plan.read(rows[i]!, exact);
       yield batch;
     }
   }
 
-  /** Keyset paging in key order; the next page is fetched while the consumer handles the current one. */
+  /**
+   * Keyset paging in key order; the next page is fetched while the consumer handles the current one. A table without
+   * a primary key has nothing to page by: its rows come from one streaming query, in the server's scan order.
+   */
   async *#pages(
     session: Session,
-    plan: TablePlan,
-    select: string,
-    keyIndexes: readonly number[],
+    entity: EntitySchema,
+    set: string,
     pageSize: number,
     signal: AbortSignal | undefined,
-  ): AsyncGenerator<unknown[][]> {
+  ): AsyncGenerator<{ plan: TablePlan; rows: unknown[][] }> {
     throwIfAborted(signal);
-    const base = `SELECT ${select} FROM ${quoteId(plan.table)}`;
-    const keys = plan.keys.map(quoteId).join(', ');
-    const order = ` ORDER BY ${keys} LIMIT ${pageSize}`;
-    // A composite key pages on the row constructor `(a, b) > (?, ?)`, the order of ORDER BY a, b.
-    const after =
-      plan.keys.length === 1
-        ? `${base} WHERE ${keys} > ?${order}`
-        : `${base} WHERE (${keys}) > (${plan.keys.map(() => '?').join(', ')})${order}`;
     const conn = session.conn ?? (await this.#acquire());
-    const page = (last: unknown[] | undefined) =>
-      conn
-        .query({
-          sql: last === undefined ? base + order : after,
-          values: last ?? [],
-          rowsAsArray: true,
-        })
-        .then(([rows]) => rows as unknown as unknown[][]);
-    let pending: Promise<unknown[][]> | undefined = page(undefined);
-    const stopKill = this.#killOnAbort(conn, signal, () => pending !== undefined);
+    let pending: Promise<unknown[][]> | undefined;
+    let streaming = false;
+    let finished = false;
+    const stopKill = this.#killOnAbort(conn, signal, () => pending !== undefined || streaming);
     try {
+      const plan = await this.#planOn(conn, session, entity, set);
+      const base = `SELECT ${plan.selectList} FROM ${quoteId(plan.table)}`;
+      if (plan.keys.length === 0) {
+        streaming = true;
+        for await (const rows of streamRows(conn, base, pageSize, !session.conn, signal)) yield { plan, rows };
+        streaming = false;
+        finished = true;
+        return;
+      }
+      const order = `${plan.orderBy} LIMIT ${pageSize}`;
+      // A composite key pages on the row constructor `(a, b) > (x, y)`, the order of ORDER BY a, b.
+      const page = (last: readonly unknown[] | undefined) =>
+        conn
+          .query({
+            sql: last === undefined ? base + order : `${base} WHERE ${plan.after(last)}${order}`,
+            rowsAsArray: true,
+          })
+          .then(([rows]) => rows as unknown as unknown[][]);
+      pending = page(undefined);
       while (pending) {
         const rows: unknown[][] = await pending;
         pending = undefined;
-        if (rows.length === 0) return;
-        if (rows.length === pageSize) {
-          const lastRow = rows[rows.length - 1]!;
-          pending = page(keyIndexes.map((i) => lastRow[i]));
-        }
+        if (rows.length === 0) break;
+        if (rows.length === pageSize) pending = page(rows[rows.length - 1]!);
         throwIfAborted(signal);
-        yield rows;
+        yield { plan, rows };
       }
+      finished = true;
     } catch (e) {
-      if (isNoSuchTable(e)) return;
+      if (isNoSuchTable(e)) {
+        finished = true;
+        return;
+      }
       throw abortedOr(e, signal);
     } finally {
       // A page still in flight must finish before the connection is reused.
       await pending?.catch(() => undefined);
       stopKill();
-      if (!session.conn) conn.release();
+      // A stream stopped early cannot be cut short: its pooled connection is closed instead of given back.
+      if (!session.conn) {
+        if (streaming && !finished) conn.destroy();
+        else conn.release();
+      }
     }
   }
 
@@ -545,11 +559,11 @@ export class MysqlAdapter implements DataAdapter {
 
   /** See `DataAdapter.estimateCount`: `information_schema.TABLES.TABLE_ROWS` (InnoDB's sampled estimate). */
   async estimateCount(entity: EntitySchema, set: string): Promise<number | undefined> {
-    const plan = this.#plan(entity, set);
+    const table = physicalName(entity, set);
     return this.#use(POOLED, async (conn) => {
       const [rows] = await conn.query({
         sql: 'SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
-        values: [plan.table],
+        values: [table],
         rowsAsArray: true,
       });
       const row = (rows as unknown as unknown[][])[0];
@@ -560,10 +574,10 @@ export class MysqlAdapter implements DataAdapter {
 
   /** See `DataAdapter.hasRecords`: the first row of the clustered index instead of a count (a full scan on InnoDB). */
   async hasRecords(entity: EntitySchema, set: string): Promise<boolean> {
-    const plan = this.#plan(entity, set);
+    const table = physicalName(entity, set);
     return this.#use(POOLED, async (conn) => {
       try {
-        const [rows] = await conn.query({ sql: `SELECT 1 FROM ${quoteId(plan.table)} LIMIT 1`, rowsAsArray: true });
+        const [rows] = await conn.query({ sql: `SELECT 1 FROM ${quoteId(table)} LIMIT 1`, rowsAsArray: true });
         return (rows as unknown as unknown[][]).length > 0;
       } catch (e) {
         if (isNoSuchTable(e)) return false;
@@ -573,10 +587,10 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   async #count(session: Session, entity: EntitySchema, set: string): Promise<number> {
-    const plan = this.#plan(entity, set);
+    const table = physicalName(entity, set);
     return this.#use(session, async (conn) => {
       try {
-        const [rows] = await conn.query({ sql: `SELECT COUNT(*) FROM ${quoteId(plan.table)}`, rowsAsArray: true });
+        const [rows] = await conn.query({ sql: `SELECT COUNT(*) FROM ${quoteId(table)}`, rowsAsArray: true });
         return Number((rows as unknown as unknown[][])[0]![0]);
       } catch (e) {
         if (isNoSuchTable(e)) return 0;
@@ -663,22 +677,37 @@ export class MysqlAdapter implements DataAdapter {
     if (!this.#streams(entity, options))
       return importEachBatch(batches, (lines) => this.#importLines(session, entity, set, lines, options));
     session.state?.written.set(physicalName(entity, set), { entity, set });
-    const plan = this.#plan(entity, set);
-    const transcoder = lineTranscoder(entity, plan.target, options.json ?? 'text');
+    const json = options.json ?? 'text';
     const { signal } = options;
     let count = 0;
-    const body = async function* () {
-      for await (const lines of batches) {
-        throwIfAborted(signal);
-        const pieces = transcoder.pieces(lines, count);
-        count += lines.length;
-        for (const piece of pieces) yield Buffer.from(piece);
-      }
-    };
     const inTransaction = session.conn !== undefined;
     try {
-      return await this.#use(session, (conn) =>
-        this.#atomic(conn, inTransaction, async () => {
+      return await this.#use(session, async (conn) => {
+        const plan = await this.#planOn(conn, session, entity, set);
+        const transcoder = lineTranscoder(entity, plan.target, json);
+        // A line that fails (a value the table cannot hold, a malformed line, an abort) ends the data the server
+        // reads, and fails the call once the LOAD is over: erroring the file stream itself would leave mysql2's
+        // listeners on the connection's socket (it only removes them when a LOAD ends well).
+        let failure: unknown;
+        const body = async function* () {
+          try {
+            for await (const lines of batches) {
+              throwIfAborted(signal);
+              let pieces: string[];
+              try {
+                pieces = transcoder.pieces(lines, count);
+              } catch (e) {
+                // A value the table cannot hold: named with its record's key, from the line.
+                throw refusalOfLine(e, entity, lines, count, json);
+              }
+              count += lines.length;
+              for (const piece of pieces) yield Buffer.from(piece);
+            }
+          } catch (e) {
+            failure = e;
+          }
+        };
+        return this.#atomic(conn, inTransaction, async () => {
           // A stream that fails midway ends the LOAD with the rows sent so far, and a refused row is a warning:
           // inside a caller's transaction a savepoint takes them back, so nothing of the call stays.
           if (inTransaction) await conn.query('SAVEPOINT koan_lines');
@@ -692,14 +721,15 @@ export class MysqlAdapter implements DataAdapter {
               () => Readable.from(body()),
               () => count,
             );
+            if (failure !== undefined) throw failure;
             if (inTransaction) await conn.query('RELEASE SAVEPOINT koan_lines');
             return r;
           } catch (e) {
             if (inTransaction) await conn.query('ROLLBACK TO SAVEPOINT koan_lines').catch(() => undefined);
-            throw e;
+            throw failure ?? e;
           }
-        }),
-      );
+        });
+      });
     } catch (e) {
       if ((e as { errno?: number }).errno !== ER_NO_REFERENCED_ROW) throw e;
       throw await this.#missingParent(session, entity, set, [], e as Error);
@@ -771,18 +801,20 @@ export class MysqlAdapter implements DataAdapter {
     records: readonly DataRecord[],
     options: ImportOptions,
   ): Promise<ImportResult> {
-    const plan = this.#plan(entity, set);
-    if (options.bulk && this.#localInfile)
-      return this.#use(session, (conn) =>
-        this.#atomic(conn, session.conn !== undefined, () =>
-          options.mode === 'insert'
-            ? this.#loadData(conn, entity, set, plan, plan.table, records)
-            : this.#loadUpsert(conn, entity, set, plan, records),
-        ),
-      );
-    const statements = this.#insertStatements(plan, records, options.mode === 'upsert');
-    return this.#use(session, (conn) =>
-      this.#atomic(conn, session.conn !== undefined || statements.length === 1, async () => {
+    // A table without a primary key has nothing an upsert could match: its rows are inserted (the restore engine
+    // refuses a merge into such a table that holds rows, before writing).
+    const upsert = options.mode === 'upsert' && !entity.keyless;
+    return this.#use(session, async (conn) => {
+      const plan = await this.#planOn(conn, session, entity, set);
+      plan.assertStorable(records, (r) => describeKey(entity, r));
+      if (options.bulk && this.#localInfile)
+        return this.#atomic(conn, session.conn !== undefined, () =>
+          upsert
+            ? this.#loadUpsert(conn, entity, set, plan, records)
+            : this.#loadData(conn, entity, set, plan, plan.table, records),
+        );
+      const statements = this.#insertStatements(plan, records, upsert);
+      return this.#atomic(conn, session.conn !== undefined || statements.length === 1, async () => {
         let inserted = 0;
         let updated = 0;
         for (const { sql, rows } of statements) {
@@ -804,8 +836,8 @@ export class MysqlAdapter implements DataAdapter {
           updated += rows - ins;
         }
         return { inserted, updated };
-      }),
-    );
+      });
+    });
   }
 
   /** Runs `fn` in a transaction on `conn` unless the caller already holds one (or one statement is atomic anyway). */
@@ -823,21 +855,13 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   #insertStatements(plan: TablePlan, records: readonly DataRecord[], upsert: boolean): { sql: string; rows: number }[] {
-    const head = `INSERT INTO ${quoteId(plan.table)} (${plan.columnList}) VALUES `;
-    const tail = upsert ? ` ${this.#upsertClause(plan)}` : '';
+    const head = `INSERT INTO ${quoteId(plan.table)} (${plan.insertColumnList}) VALUES `;
+    const tail = upsert ? ` ${plan.upsertClause}` : '';
     const out: { sql: string; rows: number }[] = [];
-    const { columns, literals } = plan;
-    const n = columns.length;
     let parts: string[] = [];
     let bytes = head.length + tail.length;
     for (const record of records) {
-      let tuple = '(';
-      for (let i = 0; i < n; i++) tuple += (i ? ',' : '') + literals[i]!(record[columns[i]!]);
-      if (plan.ambiguous.length) {
-        const absent = absentList(record, plan.ambiguous);
-        tuple += ',' + (absent === null ? 'NULL' : sqlEscape(absent));
-      }
-      tuple += ')';
+      const tuple = plan.tuple(record);
       if (parts.length > 0 && bytes + tuple.length + 1 > this.#maxStatementBytes) {
         out.push({ sql: head + parts.join(',') + tail, rows: parts.length });
         parts = [];
@@ -865,7 +889,7 @@ export class MysqlAdapter implements DataAdapter {
       // REPLACE into the stage: a key repeated within the batch keeps its last record, as row-by-row upserts would.
       await this.#loadData(conn, entity, set, plan, `koan_stage_${plan.table}`.slice(0, 64), records, true);
       const [header] = await conn.query<ResultSetHeader>(
-        `INSERT INTO ${quoteId(plan.table)} (${plan.columnList}) SELECT ${plan.columnList} FROM ${stage} ${this.#upsertClause(plan)}`,
+        `INSERT INTO ${quoteId(plan.table)} (${plan.insertColumnList}) SELECT ${plan.insertColumnList} FROM ${stage} ${plan.upsertClause}`,
       );
       const changed = Number(/Duplicates: (\d+)/.exec(header.info ?? '')?.[1] ?? 0);
       const inserted = header.affectedRows - 2 * changed;
@@ -873,15 +897,6 @@ export class MysqlAdapter implements DataAdapter {
     } finally {
       await conn.query(`DROP TEMPORARY TABLE IF EXISTS ${stage}`).catch(() => undefined);
     }
-  }
-
-  #upsertClause(plan: TablePlan): string {
-    const others = [
-      ...plan.columns.filter((c) => !plan.keys.includes(c)),
-      ...(plan.ambiguous.length ? [ABSENT_COLUMN] : []),
-    ];
-    const key = quoteId(plan.key);
-    return `ON DUPLICATE KEY UPDATE ${others.length ? others.map((c) => `${quoteId(c)} = VALUES(${quoteId(c)})`).join(', ') : `${key} = VALUES(${key})`}`;
   }
 
   async #loadData(
@@ -893,14 +908,10 @@ export class MysqlAdapter implements DataAdapter {
     records: readonly DataRecord[],
     replace = false,
   ): Promise<ImportResult> {
-    const { columns, tsv } = plan;
-    const n = columns.length;
     function* chunks(): Generator<Buffer> {
       let text = '';
       for (const record of records) {
-        for (let i = 0; i < n; i++) text += (i ? '\t' : '') + tsv[i]!(record[columns[i]!]);
-        if (plan.ambiguous.length) text += '\t' + absentTsv(absentList(record, plan.ambiguous));
-        text += '\n';
+        text += `${plan.tsvRow(record, absentTsv)}\n`;
         if (text.length >= 256 * 1024) {
           yield Buffer.from(text);
           text = '';
@@ -931,17 +942,12 @@ export class MysqlAdapter implements DataAdapter {
     expected: () => number,
     replace = false,
   ): Promise<ImportResult> {
-    const { columns } = plan;
-    const hex = columns.map((c) => entity.fields[c]!.type === 'binary' || entity.fields[c]!.type === 'vector');
-    const targets = [
-      ...columns.map((c, i) => (hex[i] ? `@v${i}` : quoteId(c))),
-      ...(plan.ambiguous.length ? [quoteId(ABSENT_COLUMN)] : []),
-    ].join(', ');
-    const sets = columns.flatMap((c, i) => (hex[i] ? [`${quoteId(c)} = UNHEX(@v${i})`] : []));
+    // Binary values travel as hex and BIT values as digits, each through a variable and a SET; a generated
+    // column's value goes to a variable that nothing reads.
     const sql =
       `LOAD DATA LOCAL INFILE 'koan-batch' ${replace ? 'REPLACE ' : ''}INTO TABLE ${quoteId(into)} CHARACTER SET utf8mb4 ` +
-      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets})` +
-      (sets.length ? ` SET ${sets.join(', ')}` : '');
+      `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${plan.loadColumns})` +
+      (plan.loadSets ? ` SET ${plan.loadSets}` : '');
     const [header] = await conn.query<ResultSetHeader>({ sql, infileStreamFactory: source });
     const rows = expected();
     // With LOCAL, duplicate keys and bad values are warnings, not errors: turn them back into errors.
@@ -963,11 +969,11 @@ export class MysqlAdapter implements DataAdapter {
   }
 
   async #clear(session: Session, entity: EntitySchema, set: string): Promise<number> {
-    const plan = this.#plan(entity, set);
-    session.state?.written.set(plan.table, { entity, set });
+    const table = physicalName(entity, set);
+    session.state?.written.set(table, { entity, set });
     return this.#use(session, async (conn) => {
       try {
-        const [header] = await conn.query<ResultSetHeader>(`DELETE FROM ${quoteId(plan.table)}`);
+        const [header] = await conn.query<ResultSetHeader>(`DELETE FROM ${quoteId(table)}`);
         return header.affectedRows;
       } catch (e) {
         if (isNoSuchTable(e)) return 0;
@@ -982,14 +988,15 @@ export class MysqlAdapter implements DataAdapter {
 
   async #remove(session: Session, entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
     if (keys.length === 0) return 0;
-    const plan = this.#plan(entity, set);
+    assertKeyed(entity);
     return this.#use(session, async (conn) => {
       let removed = 0;
       try {
+        const plan = await this.#planOn(conn, session, entity, set);
         for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
+          const list = keys.slice(i, i + KEYS_PER_STATEMENT).map((k) => plan.keyLiteral(k));
           const [header] = await conn.query<ResultSetHeader>(
-            `DELETE FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (?)`,
-            [keys.slice(i, i + KEYS_PER_STATEMENT)],
+            `DELETE FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (${list.join(', ')})`,
           );
           removed += header.affectedRows;
         }
@@ -1007,21 +1014,21 @@ export class MysqlAdapter implements DataAdapter {
 
   async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
     if (keys.length === 0) return [];
-    const plan = this.#plan(entity, set);
+    assertKeyed(entity);
     const keyType = keySpec(entity).type;
     const norm = (k: unknown) => (keyType === 'uuid' ? String(k).toLowerCase() : String(k));
     const found = new Map<string, DataRecord>();
     await this.#use(POOLED, async (conn) => {
       try {
+        const plan = await this.#planOn(conn, POOLED, entity, set);
         for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
-          const chunk = keys.slice(i, i + KEYS_PER_STATEMENT).map((k) => (keyType === 'uuid' ? norm(k) : k));
+          const list = keys.slice(i, i + KEYS_PER_STATEMENT).map((k) => plan.keyLiteral(k));
           const [rows] = await conn.query({
-            sql: `SELECT ${plan.columnList} FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (?)`,
-            values: [chunk],
+            sql: `SELECT ${plan.selectList} FROM ${quoteId(plan.table)} WHERE ${quoteId(plan.key)} IN (${list.join(', ')})`,
             rowsAsArray: true,
           });
           for (const row of rows as unknown as unknown[][]) {
-            const record = plan.read(row);
+            const record = plan.read(row, false);
             found.set(norm(record[plan.key]), record);
           }
         }
@@ -1058,13 +1065,13 @@ export class MysqlAdapter implements DataAdapter {
 
   /** The tables as entities, with the tables it had to leave out and why, and the views (see `DataAdapter.introspect`). */
   async introspect(): Promise<IntrospectionResult> {
-    const { schemas, skipped } = await this.#use(POOLED, (conn) => introspectDatabase(conn, this.#source));
-    return { entities: schemas, skipped, notData: [] };
+    const { schemas, skipped, notData } = await this.#use(POOLED, (conn) => introspectDatabase(conn, this.#source));
+    return { entities: schemas, skipped, notData };
   }
 
   async readSnapshot<T>(fn: (reader: DataReader & { readonly consistency: Consistency }) => Promise<T>): Promise<T> {
     const conn = await this.#acquire();
-    const session: Session = { conn };
+    const session: Session = { conn, natives: new Map() };
     try {
       await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -1092,7 +1099,7 @@ export class MysqlAdapter implements DataAdapter {
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const conn = await this.#acquire();
     const state = { deferred: false, written: new Map<string, { entity: EntitySchema; set: string }>() };
-    const session: Session = { conn, state };
+    const session: Session = { conn, state, natives: new Map() };
     let broken = false;
     let inFn = true; // COMMIT and ROLLBACK are not stopped
     const stopKill = this.#killOnAbort(conn, options.signal, () => inFn);
@@ -1113,6 +1120,7 @@ export class MysqlAdapter implements DataAdapter {
           state.deferred = true;
         },
       };
+      this.#writerConnections.set(writer, conn);
       const out = await fn(writer);
       if (state.deferred) await this.#checkForeignKeys(conn, state.written);
       inFn = false;

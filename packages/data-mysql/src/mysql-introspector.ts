@@ -1,28 +1,20 @@
 import {
+  buildSchema,
   type EntitySchema,
   entityNamesForTables,
   type FieldSpec,
   fieldFromNote,
+  KEY_FIELD_TYPES,
+  type NotDataObject,
   type SkippedTable,
   type StoreDescription,
 } from '@koan/data';
 import type { PoolConnection } from 'mysql2/promise';
-import { ABSENT_COLUMN, fieldTypeOfColumn } from './mysql-types.js';
+import { fieldOfColumn, introspectedSpec, type NativeColumn, nativeColumns } from './mysql-native.js';
+import { ABSENT_COLUMN } from './mysql-types.js';
 
 /** Marks tables created for declared entities, with the entity's name: `introspect()` names them after it. */
 export const ENTITY_COMMENT_PREFIX = 'koan-entity:';
-
-interface ColumnRow {
-  table: string;
-  name: string;
-  dataType: string;
-  columnType: string;
-  nullable: boolean;
-  precision: number | null;
-  scale: number | null;
-  /** The column's comment: a `fieldNote` on columns Koan created. */
-  note: string;
-}
 
 interface KeyUsageRow {
   table: string;
@@ -35,25 +27,6 @@ interface KeyUsageRow {
 async function rows<T>(conn: PoolConnection, sql: string, values: unknown[], map: (r: unknown[]) => T): Promise<T[]> {
   const [out] = await conn.query({ sql, values, rowsAsArray: true });
   return (out as unknown as unknown[][]).map(map);
-}
-
-function columns(conn: PoolConnection, table?: string): Promise<ColumnRow[]> {
-  return rows(
-    conn,
-    'SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, COLUMN_COMMENT FROM information_schema.COLUMNS ' +
-      `WHERE TABLE_SCHEMA = DATABASE()${table === undefined ? '' : ' AND TABLE_NAME = ?'} ORDER BY TABLE_NAME, ORDINAL_POSITION`,
-    table === undefined ? [] : [table],
-    (r) => ({
-      table: String(r[0]),
-      name: String(r[1]),
-      dataType: String(r[2]),
-      columnType: String(r[3]),
-      nullable: r[4] === 'YES',
-      precision: r[5] === null ? null : Number(r[5]),
-      scale: r[6] === null ? null : Number(r[6]),
-      note: String(r[7] ?? ''),
-    }),
-  );
 }
 
 function keyUsage(conn: PoolConnection, table?: string): Promise<KeyUsageRow[]> {
@@ -70,26 +43,6 @@ function keyUsage(conn: PoolConnection, table?: string): Promise<KeyUsageRow[]> 
       referencedColumn: r[4] === null ? null : String(r[4]),
     }),
   );
-}
-
-/** MariaDB stores JSON as LONGTEXT with a `json_valid(col)` check; MySQL reports `json` itself. */
-async function jsonColumns(conn: PoolConnection): Promise<Set<string>> {
-  try {
-    const found = await rows(
-      conn,
-      'SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()',
-      [],
-      (r) => ({ table: String(r[0]), clause: String(r[1]) }),
-    );
-    const out = new Set<string>();
-    for (const { table, clause } of found) {
-      const m = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause.trim());
-      if (m) out.add(`${table}\0${m[1]!.replaceAll('``', '`')}`);
-    }
-    return out;
-  } catch {
-    return new Set();
-  }
 }
 
 function foreignKeys(usage: readonly KeyUsageRow[]): NonNullable<StoreDescription['foreignKeys']> {
@@ -115,41 +68,140 @@ export async function describeTable(conn: PoolConnection, table: string): Promis
     [table],
     (r) => ({ engine: r[0], collation: r[1], comment: r[2] }),
   );
-  const cols = (await columns(conn, table)).filter((c) => c.table === table);
-  const usage = (await keyUsage(conn, table)).filter((u) => u.table === table);
-  const json = info ? await jsonColumns(conn) : new Set<string>();
+  const cols = info ? await nativeColumns(conn, table) : [];
+  const usage = info ? await keyUsage(conn, table) : [];
+  const generated = cols.filter((c) => c.generated).map((c) => c.name);
   return {
     provider: 'mysql',
     location: table,
     exists: info !== undefined,
-    columns: cols.map((c) => ({
-      name: c.name,
-      storeType: json.has(`${table}\0${c.name}`) ? 'json' : c.columnType,
-      nullable: c.nullable,
-    })),
+    columns: cols.map((c) => ({ name: c.name, storeType: c.json ? 'json' : c.columnType, nullable: c.nullable })),
     primaryKey: usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column),
     foreignKeys: foreignKeys(usage),
-    ...(info ? { extra: { engine: info.engine, collation: info.collation, comment: info.comment } } : {}),
+    ...(info
+      ? {
+          extra: {
+            engine: info.engine,
+            collation: info.collation,
+            comment: info.comment,
+            ...(generated.length ? { generated } : {}),
+          },
+        }
+      : {}),
   };
+}
+
+interface TableRow {
+  readonly name: string;
+  readonly type: string;
+  readonly comment: string;
+}
+
+/** What the tables and views that are not entities are, by `TABLE_TYPE`. */
+function notDataOf(t: TableRow): NotDataObject | SkippedTable | undefined {
+  switch (t.type) {
+    case 'VIEW':
+      return {
+        name: t.name,
+        kind: 'view',
+        note: "a view holds no rows of its own (they are its tables'); a backup keeps its definition with the structure when it backs up every table the view reads",
+      };
+    case 'SEQUENCE':
+      return {
+        name: t.name,
+        kind: 'sequence',
+        note: 'a MariaDB sequence holds no rows to back up; its definition and current value are not backed up',
+      };
+    case 'SYSTEM VERSIONED':
+      return {
+        table: t.name,
+        reason:
+          'it is system-versioned: its history rows are not visible to SELECT and cannot be backed up (exclude it, or back up its current rows from a copy without versioning)',
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The entity of one base table, or why it cannot be one. Columns Koan created (noted) give back their declared
+ * fields; other columns map as `fieldOfColumn` says; a table without a primary key is `keyless`.
+ */
+function entityOfTable(
+  name: string,
+  table: TableRow,
+  cols: readonly NativeColumn[],
+  usage: readonly KeyUsageRow[],
+  entityOf: ReadonlyMap<string, string>,
+  source: string,
+): EntitySchema | string {
+  const pk = usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column);
+  const references = new Map<string, { entity: string; field: string }>();
+  for (const fk of foreignKeys(usage))
+    if (fk.columns.length === 1)
+      references.set(fk.columns[0]!, {
+        entity: entityOf.get(fk.references) ?? fk.references,
+        field: fk.referencedColumns[0]!,
+      });
+  const fields: Record<string, FieldSpec> = {};
+  for (const c of cols) {
+    const ref = references.get(c.name);
+    // A column Koan created says which field it holds: its type, optional vs nullable, dimension... exactly.
+    const noted = fieldFromNote(c.note);
+    if (noted) {
+      fields[c.name] = ref ? Object.freeze({ ...noted, references: ref }) : noted;
+      continue;
+    }
+    const mapped = fieldOfColumn(c);
+    if ('problem' in mapped) return mapped.problem;
+    if (pk.includes(c.name) && !KEY_FIELD_TYPES.has(mapped.type))
+      return `key column ${c.name} has type ${c.columnType}, which has no order a key can page by`;
+    const spec = introspectedSpec(c, mapped.type, mapped.unsigned === true, !pk.includes(c.name) && c.nullable);
+    fields[c.name] = ref ? Object.freeze({ ...spec, references: ref }) : spec;
+  }
+  try {
+    return buildSchema(
+      {
+        name,
+        fields,
+        source,
+        table: table.name,
+        ...(pk.length === 0 ? { keyless: true } : { key: pk[0]! }),
+        ...(pk.length > 1 ? { keyFields: pk } : {}),
+      },
+      'introspected',
+    );
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /**
  * Entities for the tables of the current database. A table name that is not a valid entity name gets a cleaned one
  * (see `entityNamesForTables`) and keeps its table; tables Koan created (the `koan-entity:` comment) are named after
  * their entity, without Koan's bookkeeping column, and their `#` set tables are sets, not entities. (Discovery
- * registers an introspected schema only under a name no declared entity has.) Tables that cannot be mapped are left
- * out and listed in `skipped` with the reason.
+ * registers an introspected schema only under a name no declared entity has.) A table without a primary key is a
+ * keyless entity. Tables that cannot be mapped are listed in `skipped` with the reason; views and sequences in
+ * `notData`.
  */
 export async function introspectDatabase(
   conn: PoolConnection,
   source: string,
-): Promise<{ schemas: EntitySchema[]; skipped: SkippedTable[] }> {
-  const tables = await rows(
+): Promise<{ schemas: EntitySchema[]; skipped: SkippedTable[]; notData: NotDataObject[] }> {
+  const all = await rows(
     conn,
-    "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+    "SELECT TABLE_NAME, TABLE_TYPE, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE <> 'TEMPORARY' ORDER BY TABLE_NAME",
     [],
-    (r) => ({ name: String(r[0]), comment: String(r[1] ?? '') }),
+    (r): TableRow => ({ name: String(r[0]), type: String(r[1]), comment: String(r[2] ?? '') }),
   );
+  const skipped: SkippedTable[] = [];
+  const notData: NotDataObject[] = [];
+  for (const t of all) {
+    const other = notDataOf(t);
+    if (other && 'reason' in other) skipped.push(other);
+    else if (other) notData.push(other);
+  }
+  const tables = all.filter((t) => t.type === 'BASE TABLE');
   // Koan's tables keep the entity names they were created for (their other sets' tables, `<table>#<set>`, are sets
   // of those entities); the other tables get valid entity names that do not clash with them.
   const koanName = (t: { comment: string }) =>
@@ -171,80 +223,20 @@ export async function introspectDatabase(
     new Set(entityOf.values()),
   ))
     entityOf.set(table, name);
-  const allColumns = await columns(conn);
+  const allColumns = await nativeColumns(conn);
   const allUsage = await keyUsage(conn);
-  const json = await jsonColumns(conn);
   const schemas: EntitySchema[] = [];
-  const skipped: SkippedTable[] = [];
   for (const table of tables) {
     const name = entityOf.get(table.name);
     if (name === undefined) continue;
-    const all = allColumns.filter((c) => c.table === table.name);
+    const cols = allColumns.filter((c) => c.table === table.name);
     // Koan's bookkeeping column is not a field of a table Koan created (a table comment, or noted columns).
-    const koanMade = koanName(table) !== undefined || all.some((c) => fieldFromNote(c.note));
-    const cols = all.filter((c) => !(c.name === ABSENT_COLUMN && koanMade));
+    const koanMade = koanName(table) !== undefined || cols.some((c) => fieldFromNote(c.note));
+    const fieldColumns = cols.filter((c) => !(c.name === ABSENT_COLUMN && koanMade));
     const usage = allUsage.filter((u) => u.table === table.name);
-    const pk = usage.filter((u) => u.constraint === 'PRIMARY').map((u) => u.column);
-    if (pk.length === 0) {
-      skipped.push({ table: table.name, reason: 'no primary key' });
-      continue;
-    }
-    const key = pk[0]!;
-    const references = new Map<string, { entity: string; field: string }>();
-    for (const fk of foreignKeys(usage))
-      if (fk.columns.length === 1)
-        references.set(fk.columns[0]!, {
-          entity: entityOf.get(fk.references) ?? fk.references,
-          field: fk.referencedColumns[0]!,
-        });
-    const fields: Record<string, FieldSpec> = {};
-    let problem: string | undefined;
-    for (const c of cols) {
-      // A column Koan created says which field it holds: its type, optional vs nullable, dimension... exactly.
-      const noted = fieldFromNote(c.note);
-      if (noted) {
-        const ref = references.get(c.name);
-        fields[c.name] = ref ? Object.freeze({ ...noted, references: ref }) : noted;
-        continue;
-      }
-      let type = json.has(`${table.name}\0${c.name}`) ? 'json' : fieldTypeOfColumn(c.dataType, c.columnType);
-      if (type === undefined) {
-        problem = `column ${c.name} has unsupported type ${c.columnType}`;
-        break;
-      }
-      if (type === 'bigint' && /unsigned/i.test(c.columnType)) type = 'decimal';
-      if (pk.includes(c.name)) {
-        if (type === 'bigint') type = 'integer';
-        if (type !== 'integer' && type !== 'string') {
-          problem = `key column ${c.name} has type ${c.columnType}, not an integer or text`;
-          break;
-        }
-      }
-      const ref = references.get(c.name);
-      fields[c.name] = Object.freeze({
-        type,
-        optional: false,
-        nullable: !pk.includes(c.name) && c.nullable,
-        ...(type === 'decimal' && c.precision !== null ? { precision: c.precision, scale: c.scale ?? 0 } : {}),
-        ...(ref ? { references: ref } : {}),
-      });
-    }
-    if (problem) {
-      skipped.push({ table: table.name, reason: problem });
-      continue;
-    }
-    schemas.push(
-      Object.freeze({
-        name,
-        key,
-        keyType: fields[key]!.type === 'integer' ? 'integer' : fields[key]!.type === 'uuid' ? 'uuid' : 'string',
-        ...(pk.length > 1 ? { keyFields: Object.freeze([...pk]) } : {}),
-        fields: Object.freeze(fields),
-        source,
-        table: table.name,
-        origin: 'introspected',
-      }),
-    );
+    const made = entityOfTable(name, table, fieldColumns, usage, entityOf, source);
+    if (typeof made === 'string') skipped.push({ table: table.name, reason: made });
+    else schemas.push(made);
   }
-  return { schemas, skipped };
+  return { schemas, skipped, notData };
 }
