@@ -8,7 +8,7 @@
  */
 import type { DataRecord, ImportResult } from './adapter.js';
 import { decodeRecord, type JsonEncoding } from './codec.js';
-import { DataError } from './errors.js';
+import { DataError, KoanError } from './errors.js';
 import type { FieldSpec } from './fields.js';
 import type { EntitySchema } from './schema.js';
 
@@ -292,6 +292,10 @@ function compile(schema: EntitySchema, target: LineTarget, json: JsonEncoding): 
             step.kind === Kind.Json || step.kind === Kind.JsonText ? jsonTextValue(value, step.kind) : value,
           );
         } catch (e) {
+          // A target's own refusal (UNSUPPORTED_VALUE: the store cannot hold the value) keeps its code; a value that
+          // does not decode is INVALID_VALUE. Both name the line.
+          if (e instanceof KoanError)
+            throw new DataError(e.code, e.message, { cause: e, details: { ...e.details, line: index } });
           throw new DataError('INVALID_VALUE', `${schema.name}.${step.name}: ${(e as Error).message}`, {
             cause: e,
             details: { entity: schema.name, field: step.name, line: index },
