@@ -148,7 +148,13 @@ export class Direction {
       const named = this.fixture.spec.expectations[t.id]?.refuse?.[this.spec.to];
       const problems = refusalProblems(refusal, entity, t, named);
       if (!problems.length) return { kind: 'refused', refusal };
-      return failed(`the restore stopped on it without a proper refusal: ${problems.join('; ')}`, refusal);
+      // A child whose parent this suite excluded (it failed first) cannot load into a schema with foreign keys.
+      const earlier = this.result!.excluded.slice(0, this.result!.refusals.indexOf(refusal));
+      const parent = earlier.find((p) => new RegExp(`references ${p}\\b`).test(refusal.message));
+      const cause = parent
+        ? `a consequence of excluding ${parent}, which failed earlier and which it references; `
+        : '';
+      return failed(`${cause}the restore stopped on it without a proper refusal: ${problems.join('; ')}`, refusal);
     }
     if (!this.result!.completed) {
       const last = this.result!.refusals.at(-1);

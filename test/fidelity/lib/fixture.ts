@@ -53,6 +53,8 @@ export class SourceFixture {
   omitted: readonly Omitted[] = [];
   /** The source's canonical rows, read once for every cross-provider target. */
   readonly sourceRows: SourceRowsCache = new Map();
+  /** Milliseconds spent loading the source and backing it up, for the report. */
+  readonly timings = { load: 0, backup: 0 };
   /** Why setup failed, when it did: every test then fails with it. */
   setupError?: Error;
 
@@ -88,10 +90,13 @@ export class SourceFixture {
       const stale = staleBuild();
       if (stale) throw new Error(`The fidelity suite runs the built CLI: ${stale}`);
       this.ws = cliWorkspace(this.spec.key);
+      const started = performance.now();
       this.source = await createScratch(this.spec.provider, `${this.spec.key.slice(0, 8)}_src`);
       await this.spec.load(this.source);
       this.tables = await tablesOf(this.source);
+      this.timings.load = performance.now() - started;
       this.backup = await this.ws.run(['backup', this.backupName, '--source', this.source.url]);
+      this.timings.backup = performance.now() - started - this.timings.load;
       this.entities = this.backup.json?.entities ?? [];
       this.omitted = this.backup.json?.omitted ?? [];
       this.report.backup(this);

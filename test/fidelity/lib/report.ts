@@ -45,7 +45,7 @@ export class Report {
     this.lines.push(
       `## Backup \`${f.backupName}\` (${f.tables.length} source tables)`,
       '',
-      `\`koan-backup ${b.args.join(' ')}\` → exit ${b.exitCode}${b.json?.error ? `, ${b.json.error.code}: ${cell(b.json.error.message)}` : `, status ${b.json?.status}`}`,
+      `\`koan-backup ${b.args.join(' ')}\` → exit ${b.exitCode}${b.json?.error ? `, ${b.json.error.code}: ${cell(b.json.error.message)}` : `, status ${b.json?.status}`} (source loaded in ${(f.timings.load / 1000).toFixed(1)} s, backed up in ${(f.timings.backup / 1000).toFixed(1)} s)`,
       '',
       '| source table | entity | items (source rows) | key type |',
       '|---|---|---|---|',
