@@ -64,6 +64,7 @@ export class PostgresStructure implements StructureFacet {
   ): Promise<string[]> {
     return withReplay(tx, this.#host.schema, async (client) => {
       const missing: CaptureTable[] = [];
+      console.error('DEBUG', JSON.stringify(structure.objects.map((o) => [o.kind, o.name, o.table])), targets.map((t) => this.#tableOf(t)));
       for (const target of targets) {
         const t = this.#tableOf(target);
         if (!(await exists(client, t)) && structure.objects.some((o) => o.kind === 'table' && o.table === t.key))

@@ -108,9 +108,10 @@ async function tableRows(client: pg.ClientBase, roots: readonly number[]): Promi
             (SELECT i.inhparent::int FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS parent,
             tree.root::int AS root,
             EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid AND NOT c.relispartition) AS inherits
-     FROM (SELECT r AS root, p.relid FROM unnest($1::oid[]) r, pg_partition_tree(r) p) tree
+     FROM (SELECT r AS root, coalesce(p.relid, r) AS relid, coalesce(p.level, 0) AS level
+           FROM unnest($1::oid[]) r LEFT JOIN LATERAL pg_partition_tree(r) p ON true) tree
      JOIN pg_class c ON c.oid = tree.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-     ORDER BY tree.root, (SELECT p.level FROM pg_partition_tree(tree.root) p WHERE p.relid = c.oid), c.oid`,
+     ORDER BY tree.root, tree.level, c.oid`,
     [roots],
   );
   return res.rows.map((r) => ({ ...r, oid: Number(r.oid), root: Number(r.root), parent: r.parent === null ? null : Number(r.parent) }));
