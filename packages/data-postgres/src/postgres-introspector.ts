@@ -177,7 +177,8 @@ function fieldOf(column: ColumnInfo): FieldSpec {
   // A column Koan created says which field it holds: its type, optional vs nullable, dimension... exactly.
   const noted = fieldFromNote(column.note);
   if (noted) return noted;
-  const type: FieldType = column.isArray || column.typeKind !== 'b' ? 'string' : (FIELD_TYPES[column.typeName] ?? 'string');
+  const type: FieldType =
+    column.isArray || column.typeKind !== 'b' ? 'string' : (FIELD_TYPES[column.typeName] ?? 'string');
   const spec: { -readonly [K in keyof FieldSpec]: FieldSpec[K] } = { type, optional: false, nullable: column.nullable };
   if (type === 'decimal' && column.typeName === 'numeric' && column.typmod >= 4) {
     spec.precision = ((column.typmod - 4) >> 16) & 0xffff;
@@ -213,8 +214,7 @@ async function readNotData(pool: pg.Pool, schema: string): Promise<NotDataObject
   const out: NotDataObject[] = [];
   for (const r of res.rows) {
     const it = name(r.s, r.t);
-    if (r.ext)
-      out.push({ name: it, kind: 'extension table', note: `created and filled by the extension ${r.ext}` });
+    if (r.ext) out.push({ name: it, kind: 'extension table', note: `created and filled by the extension ${r.ext}` });
     else if (r.root)
       out.push({ name: it, kind: 'partition', note: `its rows are backed up through ${name(r.rootschema!, r.root)}` });
     else if (r.relkind === 'v') out.push({ name: it, kind: 'view', note: 'a view holds no rows of its own' });

@@ -58,8 +58,8 @@ import { jsonExpression, keyArrayExpression, lit, q, toParam } from './type-mapp
 const keyParam = (spec: { type: string }, k: KeyValue) =>
   spec.type === 'binary' ? String(k) : toParam(spec as never, k);
 
-export { ABSENT } from './session-rows.js';
 export { cancelOnAbort } from './session-errors.js';
+export { ABSENT } from './session-rows.js';
 
 /** A connection lent to one operation. */
 export interface Lease {
@@ -287,7 +287,15 @@ export class PostgresSession implements DataReader, DataWriter {
       async (client, plan) => {
         assertWritable(entity, plan, rows);
         if (options.bulk)
-          return this.#copyImport(client, entity, plan, table, copyText(plan, rows, options.signal), rows.length, options);
+          return this.#copyImport(
+            client,
+            entity,
+            plan,
+            table,
+            copyText(plan, rows, options.signal),
+            rows.length,
+            options,
+          );
         const { shape } = plan;
         const width = shape.fields.length + (shape.tracked.length > 0 ? 1 : 0);
         const perStatement = Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMS / width));
@@ -370,12 +378,7 @@ export class PostgresSession implements DataReader, DataWriter {
     throwIfAborted(options.signal);
     assertMergeable(entity, options.mode);
     const shape = shapeOf(entity);
-    if (
-      options.mode !== 'insert' ||
-      !options.bulk ||
-      shape.tracked.length > 0 ||
-      !(await this.#linesAsIs(entity, set))
-    )
+    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0 || !(await this.#linesAsIs(entity, set)))
       return importEachBatch(batches, (lines) => this.importJsonLines(entity, set, lines, options));
     const table = this.table(entity, set);
     const { signal } = options;

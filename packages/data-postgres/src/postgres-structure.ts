@@ -102,7 +102,8 @@ export class PostgresStructure implements StructureFacet {
           if (o.kind === 'view' || o.kind === 'materialized view') {
             // A view over the tables this restore made, once every table it reads exists.
             const reads = o.requires ?? [];
-            if (reads.some((k) => made.has(k)) && (await allExist(client, reads, this.#host.schema))) await run(client, o);
+            if (reads.some((k) => made.has(k)) && (await allExist(client, reads, this.#host.schema)))
+              await run(client, o);
           } else if (o.table !== undefined ? made.has(o.table) : o.kind === 'sequence-value') {
             if (o.kind === 'foreign-key' && !(await allExist(client, o.requires ?? [], this.#host.schema))) continue;
             await run(client, o);

@@ -1,5 +1,5 @@
 /** PostgreSQL errors as DataErrors naming the entity, record and constraint; cancelling a statement on abort. */
-import { DataError, describeKey, type DataRecord, type EntitySchema } from '@koan/data';
+import { DataError, type DataRecord, describeKey, type EntitySchema } from '@koan/data';
 import pg from 'pg';
 
 /**
@@ -123,7 +123,6 @@ function foreignKeyError(
     },
   );
 }
-
 
 /** Records for naming a failure; none when the lines themselves do not decode (their error is raised elsewhere). */
 export function recordsOrNone(records: () => readonly DataRecord[]): readonly DataRecord[] | undefined {

@@ -16,8 +16,8 @@ import {
 } from '@koan/data';
 import pg from 'pg';
 import type copyStreams from 'pg-copy-streams';
-import { INTEGER_RANGES, type Relation } from './postgres-catalog.js';
 import { jsonArrayLiteral, unholdableDate } from './pg-values.js';
+import { INTEGER_RANGES, type Relation } from './postgres-catalog.js';
 import { fromRow, q, readExpression, toCopyText, toParam } from './type-mapping.js';
 
 export type Fields = readonly (readonly [string, FieldSpec])[];
@@ -42,7 +42,10 @@ const shapes = new WeakMap<EntitySchema, Shape>();
 
 export function shapeOf(entity: EntitySchema): Shape {
   let shape = shapes.get(entity);
-  if (!shape) shapes.set(entity, (shape = shapeOfFields(entity, Object.entries(entity.fields))));
+  if (!shape) {
+    shape = shapeOfFields(entity, Object.entries(entity.fields));
+    shapes.set(entity, shape);
+  }
   return shape;
 }
 

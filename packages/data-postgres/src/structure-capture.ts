@@ -76,7 +76,13 @@ export async function captureStructure(
     const owned = sequences.filter((s) => !s.identity && s.owner === r.oid);
     const sql = [createTable(r, name, rows, qn, columns, constraints, sequences)];
     for (const s of owned) sql.push(`ALTER SEQUENCE ${qn(s.s, s.name)} OWNED BY ${name}.${q(s.column!)}`);
-    objects.push({ kind: r.bound !== null ? 'partition' : 'table', name: `${r.s}.${r.t}`, table: keyOf(r.oid), phase: 'pre-data', sql });
+    objects.push({
+      kind: r.bound !== null ? 'partition' : 'table',
+      name: `${r.s}.${r.t}`,
+      table: keyOf(r.oid),
+      phase: 'pre-data',
+      sql,
+    });
     if (r.inherits)
       notCaptured.push({
         kind: 'inheritance',
@@ -85,7 +91,7 @@ export async function captureStructure(
       });
   }
   objects.push(...postDataConstraints(rows, qn, constraints, keyOf));
-  objects.push(...(await indexObjects(client, oids, qn, keyOf)));
+  objects.push(...(await indexObjects(client, oids, keyOf)));
   objects.push(...(await commentObjects(client, oids, qn, keyOf)));
   const views = await captureViews(client, oids, qn, keyOf, notCaptured);
   objects.push(...views.objects);
@@ -114,10 +120,19 @@ async function tableRows(client: pg.ClientBase, roots: readonly number[]): Promi
      ORDER BY tree.root, tree.level, c.oid`,
     [roots],
   );
-  return res.rows.map((r) => ({ ...r, oid: Number(r.oid), root: Number(r.root), parent: r.parent === null ? null : Number(r.parent) }));
+  return res.rows.map((r) => ({
+    ...r,
+    oid: Number(r.oid),
+    root: Number(r.root),
+    parent: r.parent === null ? null : Number(r.parent),
+  }));
 }
 
-async function schemaObjects(client: pg.ClientBase, rows: readonly TableRow[], defaultSchema: string): Promise<StructureObject[]> {
+async function schemaObjects(
+  client: pg.ClientBase,
+  rows: readonly TableRow[],
+  defaultSchema: string,
+): Promise<StructureObject[]> {
   const schemas = [...new Set(rows.map((r) => r.s))].filter((s) => s !== defaultSchema && s !== 'public');
   if (schemas.length === 0) return [];
   const res = await client.query<{ s: string; comment: string | null }>(
@@ -136,7 +151,11 @@ async function schemaObjects(client: pg.ClientBase, rows: readonly TableRow[], d
 }
 
 /** Extensions whose types, functions or operator classes the tables use (columns, defaults, checks, indexes). */
-async function extensionObjects(client: pg.ClientBase, oids: readonly number[], qn: Qualify): Promise<StructureObject[]> {
+async function extensionObjects(
+  client: pg.ClientBase,
+  oids: readonly number[],
+  qn: Qualify,
+): Promise<StructureObject[]> {
   const res = await client.query<{ name: string; s: string }>(
     `WITH objs AS (
        SELECT 'pg_class'::regclass AS classid, o AS objid FROM unnest($1::oid[]) o
@@ -278,7 +297,12 @@ async function sequenceRows(client: pg.ClientBase, oids: readonly number[]): Pro
     const v = await client.query<{ last: string; called: boolean }>(
       `SELECT last_value::text AS last, is_called AS called FROM ${q(r.s)}.${q(r.name)}`,
     );
-    out.push({ ...r, owner: r.owner === null ? null : Number(r.owner), last: v.rows[0]!.last, called: v.rows[0]!.called });
+    out.push({
+      ...r,
+      owner: r.owner === null ? null : Number(r.owner),
+      last: v.rows[0]!.last,
+      called: v.rows[0]!.called,
+    });
   }
   return out;
 }
@@ -371,8 +395,7 @@ function createTable(
   const parts: string[] = [];
   if (r.parent === null)
     for (const c of columns.filter((x) => x.rel === r.oid)) parts.push(columnDef(r, c, qn, sequences));
-  else
-    for (const c of columns.filter((x) => x.rel === r.oid && x.local)) parts.push(columnDef(r, c, qn, sequences));
+  else for (const c of columns.filter((x) => x.rel === r.oid && x.local)) parts.push(columnDef(r, c, qn, sequences));
   for (const k of inTable) parts.push(`CONSTRAINT ${q(k.name)} ${k.def}`);
   const body = parts.length || r.parent === null ? ` (${parts.join(', ')})` : '';
   const parent = r.parent === null ? undefined : rows.find((x) => x.oid === r.parent);
@@ -407,7 +430,12 @@ function postDataConstraints(
   const out: StructureObject[] = [];
   const order: Record<string, number> = { u: 0, x: 0, c: 1, f: 2 };
   const later = constraints
-    .filter((k) => !k.inherited && k.local && (k.type === 'u' || k.type === 'x' || k.type === 'f' || (k.type === 'c' && !k.validated)))
+    .filter(
+      (k) =>
+        !k.inherited &&
+        k.local &&
+        (k.type === 'u' || k.type === 'x' || k.type === 'f' || (k.type === 'c' && !k.validated)),
+    )
     .sort((a, b) => order[a.type]! - order[b.type]!);
   for (const k of later) {
     const r = rows.find((x) => x.oid === k.rel)!;
@@ -428,7 +456,6 @@ function postDataConstraints(
 async function indexObjects(
   client: pg.ClientBase,
   oids: readonly number[],
-  qn: Qualify,
   keyOf: (oid: number) => string,
 ): Promise<StructureObject[]> {
   const res = await client.query<{ rel: number; s: string; name: string; def: string }>(
@@ -457,7 +484,15 @@ async function commentObjects(
   qn: Qualify,
   keyOf: (oid: number) => string,
 ): Promise<StructureObject[]> {
-  const rows = await client.query<{ rel: number; s: string; t: string; what: string; col: string | null; extra: string | null; text: string }>(
+  const rows = await client.query<{
+    rel: number;
+    s: string;
+    t: string;
+    what: string;
+    col: string | null;
+    extra: string | null;
+    text: string;
+  }>(
     `SELECT c.oid::int AS rel, n.nspname AS s, c.relname AS t, 'table' AS what, a.attname AS col, NULL AS extra, d.description AS text
      FROM pg_description d JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND d.objoid = c.oid
      JOIN pg_namespace n ON n.oid = c.relnamespace

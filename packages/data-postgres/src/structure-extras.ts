@@ -66,7 +66,9 @@ export async function captureViews(
       const requires = [
         ...new Set(
           v.deps.flatMap((d) =>
-            captured.has(d) ? [keyOf(d)] : objects.filter((o) => o.name === viewName(pending, d)).flatMap((o) => o.requires ?? []),
+            captured.has(d)
+              ? [keyOf(d)]
+              : objects.filter((o) => o.name === viewName(pending, d)).flatMap((o) => o.requires ?? []),
           ),
         ),
       ];

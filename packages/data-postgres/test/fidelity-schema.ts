@@ -5,7 +5,7 @@
  * bigint (> 2^53) keys, CHECK/UNIQUE/secondary/partial/expression indexes, foreign keys (self and cyclic), an
  * extension type, comments, a view and a materialized view.
  */
-export const FIDELITY_SCHEMA = String.raw`
+export const FIDELITY_SCHEMA = `
 CREATE EXTENSION IF NOT EXISTS citext;
 CREATE SCHEMA billing;
 COMMENT ON SCHEMA billing IS 'money matters';
