@@ -264,12 +264,12 @@ export async function introspectSchema(pool: pg.Pool, schema: string, source: st
     if (name && /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name) && ![...names.values()].includes(name))
       names.set(id(t), name);
   }
-  const others = tables.filter((t) => !names.has(id(t)));
-  const cleaned = entityNamesForTables(
-    others.map((t) => (t.schema === schema ? t.name : `${t.schema}_${t.name}`)),
-    new Set(names.values()),
-  );
-  for (const t of others) names.set(id(t), cleaned.get(t.schema === schema ? t.name : `${t.schema}_${t.name}`)!);
+  // One table at a time: `billing.invoice` and a table named `billing_invoice` ask for the same name.
+  const taken = new Set(names.values());
+  for (const t of tables.filter((x) => !names.has(id(x)))) {
+    const wanted = t.schema === schema ? t.name : `${t.schema}_${t.name}`;
+    names.set(id(t), entityNamesForTables([wanted], taken).get(wanted)!);
+  }
   for (const table of tables) {
     const keyless = table.primaryKey.length === 0;
     const fields: Record<string, FieldSpec> = {};
