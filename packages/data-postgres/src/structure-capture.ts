@@ -43,7 +43,7 @@ export async function captureStructure(
   tables: readonly CaptureTable[],
 ): Promise<NativeStructure> {
   const qn: Qualify = (schema, name) => (schema === defaultSchema ? q(name) : `${q(schema)}.${q(name)}`);
-  const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  const version = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
   const objects: StructureObject[] = [];
   const notCaptured: NativeStructure['notCaptured'][number][] = [];
   const roots = new Map<number, CaptureTable>();
