@@ -51,7 +51,12 @@ describe('PostgreSQL structure capture and replay', () => {
     expect(structure.serverVersion).toMatch(/^PostgreSQL \d+/);
     const kinds = structure.objects.map((o) => `${o.kind}:${o.name}`);
     expect(kinds).toEqual(
-      expect.arrayContaining(['sequence:public.thing_id_seq', 'table:public.thing', 'comment:public.thing.name', 'view:public.thing_names']),
+      expect.arrayContaining([
+        'sequence:public.thing_id_seq',
+        'table:public.thing',
+        'comment:public.thing.name',
+        'view:public.thing_names',
+      ]),
     );
     expect(kinds.indexOf('sequence:public.thing_id_seq')).toBeLessThan(kinds.indexOf('table:public.thing'));
     const sql = structure.objects.flatMap((o) => o.sql).join('\n');
@@ -59,7 +64,13 @@ describe('PostgreSQL structure capture and replay', () => {
     expect(sql).toMatch(/COMMENT ON COLUMN "thing"\."name" IS 'a real comment'/);
     const missing = Object.fromEntries(structure.notCaptured.map((n) => [`${n.kind}:${n.name}`, n.reason]));
     expect(Object.keys(missing)).toEqual(
-      expect.arrayContaining(['function:public.touch()', 'trigger:thing.thing_touch', 'policy:thing.mine', 'grant:thing', 'view:public.mixed']),
+      expect.arrayContaining([
+        'function:public.touch()',
+        'trigger:thing.thing_touch',
+        'policy:thing.mine',
+        'grant:thing',
+        'view:public.mixed',
+      ]),
     );
     expect(missing['view:public.mixed']).toMatch(/other/);
   });
@@ -84,12 +95,20 @@ describe('PostgreSQL structure capture and replay', () => {
     await target.transaction(async (tx) => {
       const created = await target.structure.createMissing(tx, structure, t);
       expect(created).toEqual(['public.thing']);
-      await tx.importBatch(t[0]!.entity, ROOT_SET, [{ id: 1, name: 'a' }, { id: 2, name: 'b' }], { mode: 'insert' });
+      await tx.importBatch(
+        t[0]!.entity,
+        ROOT_SET,
+        [
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b' },
+        ],
+        { mode: 'insert' },
+      );
       await target.structure.finish(tx, structure, t, created);
     });
-    expect(await tgt.sql(`SELECT obj_description('thing'::regclass) AS c, col_description('thing'::regclass, 2) AS n`)).toEqual([
-      { c: null, n: 'a real comment' },
-    ]);
+    expect(
+      await tgt.sql(`SELECT obj_description('thing'::regclass) AS c, col_description('thing'::regclass, 2) AS n`),
+    ).toEqual([{ c: null, n: 'a real comment' }]);
     expect(await tgt.sql(`INSERT INTO thing DEFAULT VALUES RETURNING id`)).toEqual([{ id: 3 }]);
     expect(await tgt.sql(`SELECT count(*)::int AS n FROM thing_names`)).toEqual([{ n: 3 }]);
     await target.transaction(async (tx) => {
