@@ -8,7 +8,7 @@
  */
 import type { NativeStructure, StructureObject } from '@koan/data';
 import type pg from 'pg';
-import { KOAN_COMMENT } from './postgres-introspector.js';
+import { KOAN_COMMENT, SYSTEM_SCHEMAS } from './postgres-introspector.js';
 import { captureNotCaptured, captureViews } from './structure-extras.js';
 import { lit, q } from './type-mapping.js';
 
@@ -67,7 +67,14 @@ export async function captureStructure(
       name: `${s.s}.${s.name}`,
       ...(s.owner !== null ? { table: keyOf(s.owner) } : {}),
       phase: 'pre-data',
-      sql: [ifMissing('regclass', qn(s.s, s.name), `CREATE SEQUENCE ${qn(s.s, s.name)} AS ${s.type} ${seqOptions(s)}`)],
+      sql: [
+        ifMissing(
+          'regclass',
+          qn(s.s, s.name),
+          `CREATE SEQUENCE ${qn(s.s, s.name)} AS ${s.type} ${seqOptions(s)}`,
+          commentOn(`SEQUENCE ${qn(s.s, s.name)}`, s.comment),
+        ),
+      ],
     });
   const columns = await columnRows(client, oids);
   const constraints = await constraintRows(client, oids, defaultSchema);
@@ -101,8 +108,17 @@ export async function captureStructure(
 }
 
 /** `sql` run only when `name` (a regclass or regtype text) does not resolve yet. */
-export function ifMissing(kind: 'regclass' | 'regtype', name: string, sql: string): string {
-  return `DO $koan$BEGIN IF to_${kind}(${lit(name)}) IS NULL THEN EXECUTE ${lit(sql)}; END IF; END$koan$`;
+export function ifMissing(kind: 'regclass' | 'regtype', name: string, ...sql: (string | undefined)[]): string {
+  const run = sql
+    .filter((x) => x !== undefined)
+    .map((x) => `EXECUTE ${lit(x)}; `)
+    .join('');
+  return `DO $koan$BEGIN IF to_${kind}(${lit(name)}) IS NULL THEN ${run}END IF; END$koan$`;
+}
+
+/** `COMMENT ON <what> IS <text>`, or undefined without a comment. */
+function commentOn(what: string, text: string | null): string | undefined {
+  return text === null ? undefined : `COMMENT ON ${what} IS ${lit(text)}`;
 }
 
 async function tableRows(client: pg.ClientBase, roots: readonly number[]): Promise<TableRow[]> {
@@ -200,6 +216,7 @@ async function typeObjects(
     def: string | null;
     collation: string | null;
     checks: string[] | null;
+    comment: string | null;
     depth: number;
   }>(
     `WITH RECURSIVE used(oid, depth) AS (
@@ -214,6 +231,7 @@ async function typeObjects(
             CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN
               (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = t.typcollation) END AS collation,
             ARRAY(SELECT 'CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid) FROM pg_constraint k WHERE k.contypid = t.oid ORDER BY k.conname) AS checks,
+            obj_description(t.oid, 'pg_type') AS comment,
             max(u.depth) AS depth
      FROM used u JOIN pg_type t ON t.oid = u.oid JOIN pg_namespace n ON n.oid = t.typnamespace
      LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
@@ -231,7 +249,14 @@ async function typeObjects(
         kind: 'type',
         name: `${t.s}.${t.name}`,
         phase: 'pre-data',
-        sql: [ifMissing('regtype', name, `CREATE TYPE ${name} AS ENUM (${t.labels!.map(lit).join(', ')})`)],
+        sql: [
+          ifMissing(
+            'regtype',
+            name,
+            `CREATE TYPE ${name} AS ENUM (${t.labels!.map(lit).join(', ')})`,
+            commentOn(`TYPE ${name}`, t.comment),
+          ),
+        ],
       });
     else if (t.kind === 'd')
       out.push({
@@ -243,6 +268,7 @@ async function typeObjects(
             'regtype',
             name,
             `CREATE DOMAIN ${name} AS ${t.base}${t.collation ? ` COLLATE ${t.collation}` : ''}${t.def !== null ? ` DEFAULT ${t.def}` : ''}${t.notnull ? ' NOT NULL' : ''}${(t.checks ?? []).map((c) => ` ${c}`).join('')}`,
+            commentOn(`DOMAIN ${name}`, t.comment),
           ),
         ],
       });
@@ -270,6 +296,7 @@ export interface SequenceRow {
   owner: number | null;
   column: string | null;
   identity: boolean;
+  comment: string | null;
   last: string;
   called: boolean;
 }
@@ -284,10 +311,16 @@ async function sequenceRows(client: pg.ClientBase, oids: readonly number[]): Pro
        UNION
        SELECT d.refobjid, NULL, NULL, false FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
        WHERE ad.adrelid = ANY($1) AND d.refclassid = 'pg_class'::regclass
-         AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = 'pg_class'::regclass AND o.objid = d.refobjid AND o.deptype IN ('a', 'i')))
+         AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = 'pg_class'::regclass AND o.objid = d.refobjid AND o.deptype IN ('a', 'i'))
+       UNION
+       -- Standalone sequences no table owns (an application calls nextval itself): shared, like enums.
+       SELECT c.oid, NULL, NULL, false FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'S' AND ${SYSTEM_SCHEMAS}
+         AND NOT EXISTS (SELECT 1 FROM pg_depend o WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid AND o.deptype IN ('a', 'i', 'e')))
      SELECT DISTINCT ON (c.oid) c.oid::int AS oid, n.nspname AS s, c.relname AS name, format_type(sq.seqtypid, NULL) AS type,
             sq.seqstart::text AS start, sq.seqincrement::text AS increment, sq.seqmin::text AS min, sq.seqmax::text AS max,
-            sq.seqcache::text AS cache, sq.seqcycle AS cycle, l.owner::int AS owner, l.col AS column, l.identity
+            sq.seqcache::text AS cache, sq.seqcycle AS cycle, l.owner::int AS owner, l.col AS column, l.identity,
+            obj_description(c.oid, 'pg_class') AS comment
      FROM linked l JOIN pg_class c ON c.oid = l.seq AND c.relkind = 'S' JOIN pg_namespace n ON n.oid = c.relnamespace
      JOIN pg_sequence sq ON sq.seqrelid = c.oid ORDER BY c.oid, l.owner NULLS LAST`,
     [oids],

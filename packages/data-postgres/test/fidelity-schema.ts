@@ -14,6 +14,10 @@ CREATE TYPE billing.state AS ENUM ('open', 'paid');
 CREATE DOMAIN posint AS integer CONSTRAINT posint_check CHECK (VALUE > 0);
 CREATE DOMAIN email AS citext CHECK (VALUE ~ '@');
 CREATE SEQUENCE ticket_seq START 100 INCREMENT 3;
+CREATE SEQUENCE billing.receipt_no AS integer MAXVALUE 99999 CYCLE;
+COMMENT ON SEQUENCE billing.receipt_no IS 'the application calls nextval itself';
+COMMENT ON TYPE mood IS 'how it went';
+CREATE DOMAIN short_code AS varchar(8) COLLATE "C" DEFAULT 'none' NOT NULL;
 
 CREATE TABLE people (
   id serial PRIMARY KEY,
@@ -51,7 +55,9 @@ CREATE TABLE people (
   nan_num numeric,
   big_num bigint
 );
+ALTER TABLE people ADD CONSTRAINT people_age_sane CHECK (age < 200) NOT VALID;
 CREATE INDEX people_lower_name ON people (lower(name));
+COMMENT ON INDEX people_lower_name IS 'case-insensitive search';
 CREATE INDEX people_born_flagged ON people (born) WHERE flag;
 COMMENT ON TABLE people IS 'people we know';
 COMMENT ON COLUMN people.name IS 'their name';
@@ -83,13 +89,20 @@ CREATE TABLE events_log (at timestamptz, msg text);
 CREATE TABLE measurements (id int NOT NULL, taken date NOT NULL, v float8, PRIMARY KEY (id, taken))
   PARTITION BY RANGE (taken);
 CREATE TABLE measurements_2023 PARTITION OF measurements FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
-CREATE TABLE measurements_rest PARTITION OF measurements DEFAULT;
+CREATE TABLE measurements_rest PARTITION OF measurements DEFAULT PARTITION BY LIST (id);
+CREATE TABLE measurements_rest_1 PARTITION OF measurements_rest FOR VALUES IN (1);
+CREATE TABLE measurements_rest_other PARTITION OF measurements_rest DEFAULT;
 CREATE INDEX ON measurements (v);
 
 CREATE TABLE by_numeric (k numeric PRIMARY KEY, v text);
 CREATE TABLE by_date (k date PRIMARY KEY, v text);
 CREATE TABLE by_big (k bigint PRIMARY KEY, v text);
 CREATE TABLE special_times (id int PRIMARY KEY, ts timestamptz, t timestamp, d date);
+CREATE TABLE bookings (
+  id int PRIMARY KEY, room short_code, during tsrange,
+  CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&),
+  CONSTRAINT room_once UNIQUE (room, id) DEFERRABLE INITIALLY DEFERRED);
+CREATE UNLOGGED TABLE cache_entries (k text PRIMARY KEY, v text) WITH (fillfactor = 70);
 
 CREATE TABLE a_side (id int PRIMARY KEY, b_id int);
 CREATE TABLE b_side (id int PRIMARY KEY, a_id int REFERENCES a_side (id));
@@ -137,5 +150,8 @@ BEGIN;
 INSERT INTO a_side VALUES (1, 10), (2, NULL);
 INSERT INTO b_side VALUES (10, 1), (20, 2);
 COMMIT;
+INSERT INTO bookings VALUES (1, 'A1', '[2024-01-01 10:00, 2024-01-01 11:00)'), (2, 'B2', '[2024-01-01 11:00, 2024-01-01 12:00)');
+INSERT INTO cache_entries VALUES ('k', 'v');
+SELECT nextval('billing.receipt_no'), nextval('billing.receipt_no');
 REFRESH MATERIALIZED VIEW invoice_totals;
 `;
