@@ -185,6 +185,27 @@ describe('PostgreSQL introspection of an existing database', () => {
     expect(await db.sql('SELECT count(*)::int AS n FROM billing.invoice')).toEqual([{ n: 0 }]);
   });
 
+  it('ensureEntity creates a keyless entity of another namespace (a restore from another provider) in its schema, without a key', async (ctx) => {
+    if (unavailable) return ctx.skip(unavailable);
+    const moved = { ...entity('log'), name: 'moved_log', table: 'moved_log', namespace: 'archive', source: 'default' };
+    await adapter.ensureEntity(moved, ROOT_SET);
+    expect(await adapter.describe(moved, ROOT_SET)).toMatchObject({
+      exists: true,
+      location: 'archive.moved_log',
+      primaryKey: [],
+    });
+    await adapter.importBatch(
+      moved,
+      ROOT_SET,
+      [
+        { at: null, msg: 'a' },
+        { at: null, msg: 'a' },
+      ],
+      { mode: 'insert' },
+    );
+    expect(await db.sql('SELECT count(*)::int AS n FROM archive.moved_log')).toEqual([{ n: 2 }]);
+  });
+
   it('a keyless table: every row exported in a stable order, insert-only, cleared', async (ctx) => {
     if (unavailable) return ctx.skip(unavailable);
     const log = entity('log');
