@@ -10,6 +10,7 @@ import {
   type EntitySchema,
   type FieldSpec,
   type ImportOptions,
+  jsValueOf,
   keyFieldsOf,
   STREAM_PIECE_BYTES,
   throwIfAborted,
@@ -99,8 +100,16 @@ export function writePlanOf(entity: EntitySchema, relation: Relation | undefined
 
 /** The query parameter of a field's value under a write plan. */
 export function paramOf(plan: WritePlan, name: string, spec: FieldSpec, value: unknown): unknown {
-  if (value !== null && value !== undefined && plan.arrays.has(name)) return jsonArrayLiteral(value);
+  if (value !== null && value !== undefined && plan.arrays.has(name)) return arrayLiteral(name, value);
   return toParam(spec, value);
+}
+
+/**
+ * The array literal of a json field's value written into an array column. Exact JSON text (archive line format 2)
+ * is taken as a JavaScript value only where that changes nothing (else `UNSUPPORTED_VALUE` names the field).
+ */
+function arrayLiteral(name: string, value: unknown): string {
+  return jsonArrayLiteral(jsValueOf(value, `${name} (written into an array column)`));
 }
 
 /**
@@ -155,7 +164,7 @@ export function* copyText(
       text +=
         (i === 0 ? '' : '\t') +
         (plan.arrays.has(name) && value !== null && value !== undefined
-          ? toCopyText({ ...spec, type: 'string' }, jsonArrayLiteral(value))
+          ? toCopyText({ ...spec, type: 'string' }, arrayLiteral(name, value))
           : toCopyText(spec, value));
     }
     if (shape.tracked.length > 0) {

@@ -175,12 +175,20 @@ describe('PostgreSQL exactness', () => {
         },
       ),
     );
+    // Line format 2 (a json field from another provider's JSON column) into the array column: its exact text.
+    await adapter.importJsonLines(
+      asJson,
+      ROOT_SET,
+      ['{"id":11,"v":1,"doubled":0,"tags":"[5, 6]","doc":"1","at":null,"u8":null}'],
+      { mode: 'insert', bulk: true },
+    );
     expect(await db.sql('SELECT id, v, doubled, tags::text AS tags, doc::text AS doc FROM target ORDER BY id')).toEqual(
       [
         { id: 7, v: 2, doubled: 4, tags: '{1,2}', doc: '{"a":  1}' },
         { id: 8, v: 3, doubled: 6, tags: '{}', doc: '[1, 2]' },
         { id: 9, v: null, doubled: null, tags: null, doc: 'null' },
         { id: 10, v: 1, doubled: 2, tags: '{{1,NULL},{3,4}}', doc: '{"x":1}' },
+        { id: 11, v: 1, doubled: 2, tags: '{5,6}', doc: '1' },
       ],
     );
   });
