@@ -117,6 +117,25 @@ describe('PostgreSQL structure capture and replay', () => {
     });
   });
 
+  it("replays into the target's own schema: names of the source's default schema follow the target's", async (ctx) => {
+    if (unavailable) return ctx.skip(unavailable);
+    const structure = await source.structure.capture(targets);
+    const elsewhere = await tgt.adapter('copy_here');
+    const t = retarget(targets);
+    await elsewhere.transaction(async (tx) => {
+      const created = await elsewhere.structure.createMissing(tx, structure, t);
+      expect(created).toEqual(['copy_here.thing']);
+      await tx.importBatch(t[0]!.entity, ROOT_SET, [{ id: 5, name: 'e' }], { mode: 'insert' });
+      await elsewhere.structure.finish(tx, structure, t, created);
+    });
+    expect(await tgt.sql(`INSERT INTO copy_here.thing DEFAULT VALUES RETURNING id, name`)).toEqual([
+      { id: 6, name: 'x' },
+    ]);
+    expect(await tgt.sql(`SELECT pg_get_serial_sequence('copy_here.thing', 'id') AS s`)).toEqual([
+      { s: 'copy_here.thing_id_seq' },
+    ]);
+  });
+
   it('finish without a structure (a restore from another provider into existing tables) advances serial and identity sequences past the rows', async (ctx) => {
     if (unavailable) return ctx.skip(unavailable);
     await tgt.sql(`
