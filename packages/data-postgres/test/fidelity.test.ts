@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DataRuntime, registeredEntities, type SourceConfig, unregisterEntity } from '@koan/data';
 import { probeService, serviceUrls } from '@koan/data/testing';
-import { BackupContext, backupAllEntities, restoreAllEntities } from '@koan/data-backup';
+import { BackupContext, BackupDiscoveryService, backupAllEntities, restoreAllEntities } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,7 @@ describe('PostgreSQL to PostgreSQL: an existing database comes back identical', 
   let sourceDump = '';
   let sourceDigests: Record<string, string> = {};
   let backup: Awaited<ReturnType<typeof backupAllEntities>> | undefined;
+  let validation: { isValid: boolean; issues: readonly string[] } | undefined;
 
   beforeAll(async () => {
     if (unavailable) return;
@@ -134,6 +135,7 @@ describe('PostgreSQL to PostgreSQL: an existing database comes back identical', 
     try {
       forgetIntrospected();
       backup = await backupAllEntities(context, 'fidelity', { introspect: true });
+      validation = await new BackupDiscoveryService(context).validateBackup(backup.id);
     } finally {
       forgetIntrospected();
       await context.close();
@@ -184,6 +186,9 @@ describe('PostgreSQL to PostgreSQL: an existing database comes back identical', 
     expect(backup!.entities.every((e) => e.status === 'Completed')).toBe(true);
     // No function, trigger, policy, grant or foreign owner here: the captured structure recreates everything.
     expect(backup!.omitted ?? []).toEqual([]);
+    // The archive passes deep validation: every line decodes (int8 keys, special datetimes, json text...).
+    expect(validation?.issues).toEqual([]);
+    expect(validation?.isValid).toBe(true);
   });
 
   it('restored into an empty database: empty pg_dump --schema-only diff, identical rows, default ids insert', async (ctx) => {
