@@ -580,44 +580,76 @@ export class TransactionSession extends PostgresSession {
   }
   readonly #written = new Map<string, { entity: EntitySchema; set: string }>();
 
-  override importBatch(
+  override async importBatch(
     entity: EntitySchema,
     set: string,
     records: readonly DataRecord[],
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(this.table(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importBatch(entity, set, records, options);
   }
 
-  override importJsonLines(
+  override async importJsonLines(
     entity: EntitySchema,
     set: string,
     lines: readonly string[],
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(this.table(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importJsonLines(entity, set, lines, options);
   }
 
-  override importJsonLineStream(
+  override async importJsonLineStream(
     entity: EntitySchema,
     set: string,
     batches: AsyncIterable<readonly string[]>,
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(this.table(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importJsonLineStream(entity, set, batches, options);
   }
 
-  override clear(entity: EntitySchema, set: string): Promise<number> {
-    this.#written.set(this.table(entity, set), { entity, set });
+  override async clear(entity: EntitySchema, set: string): Promise<number> {
+    await this.#touch(entity, set);
     return super.clear(entity, set);
   }
 
+  /** Foreign keys made deferrable for this transaction (see {@link deferConstraints}): the statements that put them back. */
+  readonly #relaxed: string[] = [];
+  readonly #touched = new Set<string>();
+
   /**
-   * `SET CONSTRAINTS ALL DEFERRED`: DEFERRABLE foreign keys are checked at commit. Constraints declared without
-   * DEFERRABLE (PostgreSQL's default) still fire at the end of each statement: parents must come first for them.
+   * Records a table written (or cleared) by the transaction; once constraints are deferred, the first time a table
+   * is touched its foreign keys declared without DEFERRABLE are made `DEFERRABLE INITIALLY DEFERRED` (a DDL statement,
+   * inside the transaction: a rollback undoes it), and put back before commit by {@link checkDeferred}.
+   */
+  async #touch(entity: EntitySchema, set: string): Promise<void> {
+    const table = this.table(entity, set);
+    this.#written.set(table, { entity, set });
+    if (!this.#deferred || this.#touched.has(table)) return;
+    this.#touched.add(table);
+    const lease = await this.source.acquire();
+    try {
+      const res = await lease.client.query<{ name: string }>(
+        `SELECT k.conname AS name FROM pg_constraint k WHERE k.conrelid = to_regclass($1) AND k.contype = 'f'
+           AND NOT k.condeferrable AND k.conparentid = 0 ORDER BY 1`,
+        [table],
+      );
+      for (const { name } of res.rows) {
+        await lease.client.query(`ALTER TABLE ${table} ALTER CONSTRAINT ${q(name)} DEFERRABLE INITIALLY DEFERRED`);
+        this.#relaxed.push(`ALTER TABLE ${table} ALTER CONSTRAINT ${q(name)} NOT DEFERRABLE INITIALLY IMMEDIATE`);
+      }
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * `SET CONSTRAINTS ALL DEFERRED`: foreign keys are checked at commit, so rows that reference each other (a cycle, a
+   * self-reference to a later row) load in any order. DEFERRABLE ones are deferred by that statement; those declared
+   * without DEFERRABLE (PostgreSQL's default) are made deferrable for this transaction, table by table as it writes
+   * them, and put back before commit.
    */
   async deferConstraints(): Promise<void> {
     const lease = await this.source.acquire();
@@ -631,7 +663,8 @@ export class TransactionSession extends PostgresSession {
 
   /**
    * Before commit, when deferred: the first row of a written table whose parent is missing, named (COMMIT would
-   * report the constraint and the missing value, not the row's key).
+   * report the constraint and the missing value, not the row's key); then the foreign keys made deferrable are put
+   * back as they were declared (after their pending checks ran, `SET CONSTRAINTS ALL IMMEDIATE`).
    */
   async checkDeferred(
     foreignKeys: (schema: string, table: string) => Promise<readonly ForeignKeyInfo[]>,
@@ -657,6 +690,10 @@ export class TransactionSession extends PostgresSession {
             { details: { entity: entity.name, set, key, constraint: fk.name, references: fk.references } },
           );
         }
+      }
+      if (this.#relaxed.length) {
+        await lease.client.query('SET CONSTRAINTS ALL IMMEDIATE');
+        for (const sql of this.#relaxed.splice(0)) await lease.client.query(sql);
       }
     } finally {
       await lease.release();

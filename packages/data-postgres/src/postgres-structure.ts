@@ -14,7 +14,6 @@ import {
   type StructureTarget,
 } from '@koan/data';
 import type pg from 'pg';
-import { readTables } from './postgres-introspector.js';
 import { TransactionSession } from './postgres-session.js';
 import { type CaptureTable, captureStructure } from './structure-capture.js';
 import { lit, q } from './type-mapping.js';
@@ -29,8 +28,6 @@ const SHARED_KINDS = new Set(['schema', 'extension', 'type', 'domain', 'sequence
 
 export class PostgresStructure implements StructureFacet {
   readonly #host: StructureHost;
-  /** Foreign keys made deferrable for the rows of a restore into existing tables, by transaction (see createMissing). */
-  readonly #relaxed = new WeakMap<DataWriter, readonly string[]>();
 
   constructor(host: StructureHost) {
     this.#host = host;
@@ -67,15 +64,11 @@ export class PostgresStructure implements StructureFacet {
   ): Promise<string[]> {
     return withReplay(tx, this.#host.schema, async (client) => {
       const missing: CaptureTable[] = [];
-      const present: CaptureTable[] = [];
       for (const target of targets) {
         const t = this.#tableOf(target);
-        if (await exists(client, t)) present.push(t);
-        else if (structure.objects.some((o) => o.kind === 'table' && o.table === t.key)) missing.push(t);
+        if (!(await exists(client, t)) && structure.objects.some((o) => o.kind === 'table' && o.table === t.key))
+          missing.push(t);
       }
-      // Tables that exist keep their foreign keys: those not DEFERRABLE are made so for this transaction only (put
-      // back by finish), so rows that reference each other in a cycle load in any order, as into created tables.
-      this.#relaxed.set(tx, [...(this.#relaxed.get(tx) ?? []), ...(await relaxForeignKeys(client, present))]);
       if (missing.length === 0) return [];
       const keys = new Set(missing.map((t) => t.key));
       if (this.#host.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${q(this.#host.schema)}`);
@@ -110,16 +103,6 @@ export class PostgresStructure implements StructureFacet {
           }
         }
       }
-      const relaxed = this.#relaxed.get(tx) ?? [];
-      this.#relaxed.delete(tx);
-      if (relaxed.length) {
-        // Checked now, naming a violating record, then each foreign key is put back as it was.
-        await (tx as TransactionSession).checkDeferred(
-          async (schema, table) => (await readTables(client, { schema, table }))[0]?.foreignKeys ?? [],
-        );
-        await client.query('SET CONSTRAINTS ALL IMMEDIATE');
-        for (const sql of relaxed) await client.query(sql);
-      }
       for (const t of tables) await advanceSequences(client, t);
     });
   }
@@ -144,26 +127,6 @@ async function withReplay<T>(tx: DataWriter, schema: string, fn: (client: pg.Cli
       await client.query('SELECT set_config($1, $2, true)', ['search_path', saved]);
     }
   });
-}
-
-/**
- * Makes the foreign keys of `tables` that are not DEFERRABLE deferred for the rest of the transaction; returns the
- * statements that put them back.
- */
-async function relaxForeignKeys(client: pg.ClientBase, tables: readonly CaptureTable[]): Promise<string[]> {
-  if (tables.length === 0) return [];
-  const res = await client.query<{ t: string; name: string }>(
-    `SELECT k.conrelid::regclass::text AS t, k.conname AS name FROM pg_constraint k
-     WHERE k.conrelid = ANY(SELECT to_regclass(x) FROM unnest($1::text[]) x) AND k.contype = 'f'
-       AND NOT k.condeferrable AND k.conparentid = 0 ORDER BY 1, 2`,
-    [tables.map((t) => `${q(t.schema)}.${q(t.table)}`)],
-  );
-  const back: string[] = [];
-  for (const r of res.rows) {
-    await client.query(`ALTER TABLE ${r.t} ALTER CONSTRAINT ${q(r.name)} DEFERRABLE INITIALLY DEFERRED`);
-    back.push(`ALTER TABLE ${r.t} ALTER CONSTRAINT ${q(r.name)} NOT DEFERRABLE INITIALLY IMMEDIATE`);
-  }
-  return back;
 }
 
 async function run(client: pg.ClientBase, o: StructureObject): Promise<void> {

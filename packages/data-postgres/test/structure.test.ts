@@ -136,6 +136,50 @@ describe('PostgreSQL structure capture and replay', () => {
     ]);
   });
 
+  it('deferConstraints lets rows of existing tables load in a cycle of foreign keys declared without DEFERRABLE, names a violation, and puts the keys back', async (ctx) => {
+    if (unavailable) return ctx.skip(unavailable);
+    await tgt.sql(`
+      CREATE TABLE hen (id int PRIMARY KEY, egg_id int);
+      CREATE TABLE egg (id int PRIMARY KEY, hen_id int REFERENCES hen (id), parent_egg int REFERENCES egg (id));
+      ALTER TABLE hen ADD CONSTRAINT hen_egg FOREIGN KEY (egg_id) REFERENCES egg (id);`);
+    const found = (await target.introspect()).entities;
+    const hen = found.find((e) => e.table === 'hen')!;
+    const egg = found.find((e) => e.table === 'egg')!;
+    await target.transaction(async (tx) => {
+      await tx.deferConstraints!();
+      await tx.importBatch(
+        egg,
+        ROOT_SET,
+        [
+          { id: 1, hen_id: 1, parent_egg: 2 },
+          { id: 2, hen_id: 1, parent_egg: null },
+        ],
+        {
+          mode: 'insert',
+          bulk: true,
+        },
+      );
+      await tx.importBatch(hen, ROOT_SET, [{ id: 1, egg_id: 1 }], { mode: 'insert' });
+    });
+    expect(await tgt.sql(`SELECT count(*)::int AS n FROM egg`)).toEqual([{ n: 2 }]);
+    const err = await target
+      .transaction(async (tx) => {
+        await tx.deferConstraints!();
+        await tx.importBatch(egg, ROOT_SET, [{ id: 3, hen_id: 9, parent_egg: null }], { mode: 'insert' });
+      })
+      .catch((e) => e);
+    expect(err).toMatchObject({ code: 'FOREIGN_KEY_VIOLATION', details: { entity: egg.name, key: '3' } });
+    expect(
+      await tgt.sql(
+        `SELECT conname, condeferrable FROM pg_constraint WHERE contype = 'f' AND conrelid IN ('hen'::regclass, 'egg'::regclass) ORDER BY 1`,
+      ),
+    ).toEqual([
+      { conname: 'egg_hen_id_fkey', condeferrable: false },
+      { conname: 'egg_parent_egg_fkey', condeferrable: false },
+      { conname: 'hen_egg', condeferrable: false },
+    ]);
+  });
+
   it('finish without a structure (a restore from another provider into existing tables) advances serial and identity sequences past the rows', async (ctx) => {
     if (unavailable) return ctx.skip(unavailable);
     await tgt.sql(`
