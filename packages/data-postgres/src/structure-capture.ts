@@ -59,7 +59,7 @@ export async function captureStructure(
   const keyOf = (oid: number) => roots.get(rows.find((r) => r.oid === oid)!.root)!.key;
   const sequences = await sequenceRows(client, oids);
   objects.push(...(await schemaObjects(client, rows, defaultSchema)));
-  objects.push(...(await extensionObjects(client, oids, qn)));
+  objects.push(...(await extensionObjects(client, oids, defaultSchema)));
   objects.push(...(await typeObjects(client, oids, qn, notCaptured)));
   for (const s of sequences.filter((x) => !x.identity))
     objects.push({
@@ -170,7 +170,7 @@ async function schemaObjects(
 async function extensionObjects(
   client: pg.ClientBase,
   oids: readonly number[],
-  qn: Qualify,
+  defaultSchema: string,
 ): Promise<StructureObject[]> {
   const res = await client.query<{ name: string; s: string }>(
     `WITH objs AS (
@@ -191,7 +191,7 @@ async function extensionObjects(
     name: r.name,
     phase: 'pre-data' as const,
     // In the default schema: the first of the search path when replayed (the target's default schema).
-    sql: [`CREATE EXTENSION IF NOT EXISTS ${q(r.name)}${qn(r.s, '') === q('') ? '' : ` WITH SCHEMA ${q(r.s)}`}`],
+    sql: [`CREATE EXTENSION IF NOT EXISTS ${q(r.name)}${r.s === defaultSchema ? '' : ` WITH SCHEMA ${q(r.s)}`}`],
   }));
 }
 
