@@ -12,6 +12,7 @@ import {
   type LineTarget,
   lineTranscoder,
 } from '@koan/data';
+import { pgDateInput } from './pg-values.js';
 import { archiveToCopyText } from './type-mapping.js';
 
 /** COPY text format: tab-separated, `\N` for NULL, bytea as `\\x` + hex. */
@@ -38,6 +39,16 @@ export const COPY_TARGET: LineTarget = {
           if (bytes.length % 4 !== 0 || (spec.dimension !== undefined && bytes.length !== spec.dimension * 4))
             return undefined;
           return `\\\\x${bytes.toString('hex')}`;
+        };
+      case 'date':
+      case 'datetime':
+        // Special forms in PostgreSQL's spelling; a value it cannot hold takes the parsing path, which names it.
+        return (raw) => {
+          try {
+            return pgDateInput(raw);
+          } catch {
+            return undefined;
+          }
         };
       default:
         // Strings without escapes or control characters need no COPY escaping; json text is the line's own.

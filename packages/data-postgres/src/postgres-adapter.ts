@@ -21,15 +21,10 @@ import {
   setFromPhysicalName,
 } from '@koan/data';
 import pg from 'pg';
+import { relationOf } from './postgres-catalog.js';
 import { introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';
-import {
-  ABSENT,
-  cancelOnAbort,
-  type Lease,
-  PostgresSession,
-  TransactionSession,
-  tableExists,
-} from './postgres-session.js';
+import { ABSENT, cancelOnAbort, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
+import { PostgresStructure } from './postgres-structure.js';
 import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
 
 /** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
@@ -51,7 +46,8 @@ export interface PostgresSettings {
 const PROVIDER = 'postgres';
 
 // Only types JS holds exactly are parsed (bool, int2, int4, oid, float4, float8, json, jsonb, bytea, text[]); everything
-// else stays text, so int8, numeric and timestamps are never rounded or shifted through Number or Date.
+// else stays text, so int8, numeric and timestamps are never rounded or shifted through Number or Date. Data reads
+// never meet json or arrays raw: their read expressions give text (see `readExpression`).
 const PARSED_TYPES = new Set([16, 21, 23, 26, 700, 701, 114, 3802, 17, 1009]);
 const asText = (value: string): string => value;
 const types = {
@@ -78,6 +74,8 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     ttl: false,
     nonFiniteNumbers: true,
   });
+  /** Native DDL capture and replay (see `StructureFacet`). */
+  readonly structure: PostgresStructure = new PostgresStructure(this);
   readonly #settings: Readonly<PostgresSettings>;
   readonly #context: { readonly source: string };
   #pool: pg.Pool | undefined;
@@ -146,7 +144,7 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
 
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     assertSetName(set);
-    keySpec(entity);
+    if (!entity.keyless) keySpec(entity);
     const keys = keyFieldsOf(entity);
     const composite = keys.length > 1;
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
@@ -156,18 +154,20 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
       return `${q(name)} ${columnType(spec, isKey)}${constraint}`;
     });
     if (composite) columns.push(`PRIMARY KEY (${keys.map(q).join(', ')})`);
+    // A keyless table (an existing database's, restored elsewhere) gets no key either.
+    const schema = this.schemaOf(entity);
     if (Object.entries(entity.fields).some(([n, s]) => s.optional && s.nullable && n !== entity.key))
       columns.push(`${q(ABSENT)} text[]`);
     const table = this.table(entity, set);
     // A table that exists is left as it is (its comment too: it may be the owner's). A table created here gets a
     // comment naming its entity, which introspect() reads back for databases whose code is not at hand.
-    if (await tableExists(this.pool, this.source.schema, physicalName(entity, set))) return;
+    if (await relationOf(this.pool, schema, physicalName(entity, set))) return;
     // Each column notes the field it was created for (see fieldNote): introspection reads the exact schema back.
     const notes = Object.entries(entity.fields)
       .map(([name, spec]) => `COMMENT ON COLUMN ${table}.${q(name)} IS ${lit(fieldNote(spec))};`)
       .join('\n');
     await this.pool.query(
-      `${this.source.schema !== 'public' ? `CREATE SCHEMA IF NOT EXISTS ${q(this.source.schema)};` : ''}
+      `${schema !== 'public' ? `CREATE SCHEMA IF NOT EXISTS ${q(schema)};` : ''}
        CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')});
        COMMENT ON TABLE ${table} IS ${lit(`${KOAN_COMMENT}${entity.name}`)};
        ${notes}`,
@@ -179,15 +179,16 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     const res = await this.pool.query<{ t: string }>(
       `SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND (c.relname = $2 OR left(c.relname, length($2) + 1) = $2 || '#')`,
-      [this.source.schema, base],
+      [this.schemaOf(entity), base],
     );
     const sets = res.rows.map((r) => setFromPhysicalName(entity, r.t)).filter((s): s is string => s !== undefined);
     return sets.sort((a, b) => (a === 'root' ? -1 : b === 'root' ? 1 : a < b ? -1 : a > b ? 1 : 0));
   }
 
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
-    const location = `${this.source.schema}.${physicalName(entity, set)}`;
-    const [table] = await readTables(this.pool, this.source.schema, physicalName(entity, set));
+    const schema = this.schemaOf(entity);
+    const location = `${schema}.${physicalName(entity, set)}`;
+    const [table] = await readTables(this.pool, { schema, table: physicalName(entity, set) });
     if (!table) return { provider: PROVIDER, location, exists: false, columns: [], primaryKey: [] };
     return {
       provider: PROVIDER,
@@ -195,7 +196,12 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
       exists: true,
       columns: table.columns.map((c) => ({ name: c.name, storeType: c.storeType, nullable: c.nullable })),
       primaryKey: table.primaryKey,
-      foreignKeys: table.foreignKeys,
+      foreignKeys: table.foreignKeys.map((fk) => ({
+        columns: fk.columns,
+        references: fk.referencesSchema === schema ? fk.references : `${fk.referencesSchema}.${fk.references}`,
+        referencedColumns: fk.referencedColumns,
+        name: fk.name,
+      })),
       ...(table.comment ? { extra: { comment: table.comment } } : {}),
     };
   }
@@ -211,10 +217,10 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
         (this.#settings.poolSize ?? 4) > 1
           ? ((await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]?.id ?? undefined)
           : undefined;
-      const session = new PostgresSession({
-        schema: this.source.schema,
-        acquire: snapshot ? () => this.#snapshotLease(snapshot) : async () => shared,
-      });
+      const session = new PostgresSession(
+        { schema: this.source.schema, acquire: snapshot ? () => this.#snapshotLease(snapshot) : async () => shared },
+        true,
+      );
       return fn(Object.assign(session, { consistency: 'snapshot' as const }));
     });
   }
@@ -247,7 +253,7 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
         const session = new TransactionSession({ schema: this.source.schema, acquire: async () => shared });
         const result = await fn(session);
         await session.checkDeferred(
-          async (table) => (await readTables(this.pool, this.source.schema, table))[0]?.foreignKeys ?? [],
+          async (schema, table) => (await readTables(client, { schema, table }))[0]?.foreignKeys ?? [],
         );
         return result;
       } catch (e) {
@@ -263,7 +269,7 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
   async estimateCount(entity: EntitySchema, set: string): Promise<number | undefined> {
     const res = await this.pool.query<{ n: string | null }>(
       'SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)',
-      [`${q(this.source.schema)}.${q(physicalName(entity, set))}`],
+      [this.table(entity, set)],
     );
     const row = res.rows[0];
     if (!row) return 0;

@@ -11,12 +11,10 @@ import type {
 } from '@koan/data';
 import {
   abortedOr,
-  compactJsonBytes,
   DataError,
   decodeArchiveLines,
   describeKey,
   type EntitySchema,
-  type FieldSpec,
   importEachBatch,
   keyFieldsOf,
   keySpec,
@@ -25,10 +23,43 @@ import {
   STREAM_PIECE_BYTES,
   throwIfAborted,
 } from '@koan/data';
-import pg from 'pg';
+import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { archiveLinesToCopy, COPY_TARGET } from './copy-lines.js';
-import { fromRow, jsonExpression, keyArrayType, lit, q, readExpression, toCopyText, toParam } from './type-mapping.js';
+import { only, type Relation, relationOf } from './postgres-catalog.js';
+import {
+  cancelOnAbort,
+  isConnectionError,
+  isUndefinedTable,
+  mapWriteError,
+  recordsOrNone,
+  withCopyLine,
+} from './session-errors.js';
+import {
+  ABSENT,
+  absentOf,
+  assertMergeable,
+  assertWritable,
+  checkBatchSize,
+  conflictClause,
+  copyText,
+  drain,
+  lastPerKey,
+  orderBy,
+  paramOf,
+  shapeOf,
+  toRecord,
+  type WritePlan,
+  writePlanOf,
+} from './session-rows.js';
+import { jsonExpression, keyArrayExpression, lit, q, toParam } from './type-mapping.js';
+
+/** A key as a query parameter: binary keys are given as their base64 text. */
+const keyParam = (spec: { type: string }, k: KeyValue) =>
+  spec.type === 'binary' ? String(k) : toParam(spec as never, k);
+
+export { cancelOnAbort } from './session-errors.js';
+export { ABSENT } from './session-rows.js';
 
 /** A connection lent to one operation. */
 export interface Lease {
@@ -51,18 +82,37 @@ const MAX_PARAMS = 65_535;
 const MAX_ROWS_PER_INSERT = 5_000;
 let sequence = 0;
 
-type Fields = readonly (readonly [string, FieldSpec])[];
-
 /** Reads and writes against a {@link ClientSource}; the adapter, its transactions and snapshots share this code. */
 export class PostgresSession implements DataReader, DataWriter {
   protected readonly source: ClientSource;
+  /**
+   * Relations already looked up, by qualified name, in sessions that live for one transaction or snapshot (their
+   * tables do not change shape meanwhile); undefined in the adapter's own session, which looks each time.
+   */
+  protected readonly relations: Map<string, Relation | undefined> | undefined;
 
-  constructor(source: ClientSource) {
+  constructor(source: ClientSource, cacheRelations = false) {
     this.source = source;
+    this.relations = cacheRelations ? new Map() : undefined;
+  }
+
+  /** The PostgreSQL schema of an entity's table: its namespace, else the source's schema. */
+  protected schemaOf(entity: EntitySchema): string {
+    return entity.namespace ?? this.source.schema;
   }
 
   protected table(entity: EntitySchema, set: string): string {
-    return `${q(this.source.schema)}.${q(physicalName(entity, set))}`;
+    return `${q(this.schemaOf(entity))}.${q(physicalName(entity, set))}`;
+  }
+
+  /** The catalog's description of the entity set's table (undefined when it does not exist). */
+  protected async relation(client: pg.ClientBase, entity: EntitySchema, set: string): Promise<Relation | undefined> {
+    const key = this.table(entity, set);
+    if (this.relations?.has(key)) return this.relations.get(key);
+    const relation = await relationOf(client, this.schemaOf(entity), physicalName(entity, set));
+    // A missing table may be created later in the same transaction: only found ones are kept.
+    if (relation) this.relations?.set(key, relation);
+    return relation;
   }
 
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<DataRecord[]> {
@@ -71,7 +121,6 @@ export class PostgresSession implements DataReader, DataWriter {
     throwIfAborted(signal);
     const shape = shapeOf(entity);
     const cursor = `koan_export_${++sequence}`;
-    const select = `SELECT ${shape.select} FROM ${this.table(entity, set)} ORDER BY ${orderBy(entity)}`;
     const lease = await this.source.acquire();
     const { client } = lease;
     let declared = false;
@@ -80,16 +129,18 @@ export class PostgresSession implements DataReader, DataWriter {
     const stopCancel = cancelOnAbort(client, signal);
     try {
       if (!lease.inTransaction) await client.query('BEGIN READ ONLY');
-      if (!(await tableExists(client, this.source.schema, physicalName(entity, set)))) {
+      const relation = await this.relation(client, entity, set);
+      if (!relation) {
         ok = true;
         return;
       }
+      const select = `SELECT ${shape.select} FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation)}`;
       await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${select}`);
       declared = true;
       for (;;) {
         throwIfAborted(signal);
         const res = await client.query<unknown[]>({ text: `FETCH ${batchSize} FROM ${cursor}`, rowMode: 'array' });
-        if (res.rows.length > 0) yield res.rows.map((row) => toRecord(shape.fields, row));
+        if (res.rows.length > 0) yield res.rows.map((row) => toRecord(shape.fields, row, options.exactJson));
         if (res.rows.length < batchSize) break;
       }
       ok = true;
@@ -108,8 +159,8 @@ export class PostgresSession implements DataReader, DataWriter {
   }
 
   /**
-   * The set as archive JSON Lines built by the server (`COPY (SELECT ...) TO STDOUT`), in key order.
-   * Each chunk holds whole lines. See `DataReader.exportJsonLines`.
+   * The set as archive JSON Lines (line format 2) built by the server (`COPY (SELECT ...) TO STDOUT`), in the order
+   * of `exportEntity`, with the same values. Each chunk holds whole lines. See `DataReader.exportJsonLines`.
    */
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<Buffer> {
     const { signal } = options;
@@ -123,11 +174,6 @@ export class PostgresSession implements DataReader, DataWriter {
         return `CASE WHEN ${q(name)} IS NULL AND ${lit(name)} = ANY(${q(ABSENT)}) THEN NULL ELSE ${head} || COALESCE(${value}, 'null') END`;
       return `${head} || COALESCE(${value}, 'null')`;
     });
-    const hasJson = fields.some(([, s]) => s.type === 'json');
-    // concat_ws skips NULL parts: an optional non-nullable column that is NULL is a missing field.
-    const select = `SELECT '{' || concat_ws(',', ${parts.join(', ')}) || '}' FROM ${this.table(entity, set)} ORDER BY ${orderBy(entity)}`;
-    // CSV with control-character quote and delimiter: JSON text never contains them raw, so lines pass unescaped.
-    const copy = `COPY (${select}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`;
     const lease = await this.source.acquire();
     const { client } = lease;
     let stream: copyStreams.CopyToStreamQuery | undefined;
@@ -135,10 +181,15 @@ export class PostgresSession implements DataReader, DataWriter {
     let broken = false;
     const stopCancel = cancelOnAbort(client, signal);
     try {
-      if (!(await tableExists(client, this.source.schema, physicalName(entity, set)))) {
+      const relation = await this.relation(client, entity, set);
+      if (!relation) {
         finished = true;
         return;
       }
+      // concat_ws skips NULL parts: an optional non-nullable column that is NULL is a missing field.
+      const select = `SELECT '{' || concat_ws(',', ${parts.join(', ')}) || '}' FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation)}`;
+      // CSV with control-character quote and delimiter: JSON text never contains them raw, so lines pass unescaped.
+      const copy = `COPY (${select}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`;
       stream = client.query(copyStreams.to(copy));
       let pending: Buffer[] = [];
       let size = 0;
@@ -150,7 +201,7 @@ export class PostgresSession implements DataReader, DataWriter {
         const end = data.lastIndexOf(0x0a) + 1;
         carry = end < data.length ? Buffer.from(data.subarray(end)) : undefined;
         if (end === 0) continue;
-        const lines = hasJson ? compactJson(data.subarray(0, end)) : data.subarray(0, end);
+        const lines = data.subarray(0, end);
         pending.push(lines);
         size += lines.length;
         if (size >= STREAM_PIECE_BYTES) {
@@ -181,8 +232,9 @@ export class PostgresSession implements DataReader, DataWriter {
 
   async count(entity: EntitySchema, set: string): Promise<number> {
     const rows = await this.#read<{ n: string }>(
-      physicalName(entity, set),
-      `SELECT count(*) AS n FROM ${this.table(entity, set)}`,
+      entity,
+      set,
+      (relation) => `SELECT count(*) AS n FROM ${only(relation)}${this.table(entity, set)}`,
     );
     return rows ? Number(rows[0]?.n ?? 0) : 0;
   }
@@ -190,8 +242,9 @@ export class PostgresSession implements DataReader, DataWriter {
   /** See `DataAdapter.hasRecords`: one index or heap probe instead of a count. */
   async hasRecords(entity: EntitySchema, set: string): Promise<boolean> {
     const rows = await this.#read<{ e: boolean }>(
-      physicalName(entity, set),
-      `SELECT EXISTS (SELECT 1 FROM ${this.table(entity, set)}) AS e`,
+      entity,
+      set,
+      (relation) => `SELECT EXISTS (SELECT 1 FROM ${only(relation)}${this.table(entity, set)}) AS e`,
     );
     return rows?.[0]?.e === true;
   }
@@ -200,26 +253,21 @@ export class PostgresSession implements DataReader, DataWriter {
     return (await this.getMany(entity, set, [key]))[0];
   }
 
+  /** The records of `keys` in their order, matched by the server's own equality of the key's type. */
   async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
     if (keys.length === 0) return [];
+    const spec = keySpec(entity);
     const { fields, select } = shapeOf(entity);
-    const keyIndex = fields.findIndex(([n]) => n === entity.key);
     const rows = await this.#read<unknown[]>(
-      physicalName(entity, set),
-      `SELECT ${select} FROM ${this.table(entity, set)} WHERE ${q(entity.key)} = ANY($1::${keyArrayType(keySpec(entity))})`,
-      [keys.map(String)],
+      entity,
+      set,
+      () =>
+        `SELECT ${select} FROM unnest(${keyArrayExpression(spec, '$1')}) WITH ORDINALITY AS koan_k(koan_key, koan_ord) ` +
+        `JOIN ${this.table(entity, set)} ON ${q(entity.key)} = koan_k.koan_key ORDER BY koan_k.koan_ord`,
+      [keys.map((k) => keyParam(spec, k))],
       'array',
     );
-    const uuid = keySpec(entity).type === 'uuid';
-    const byKey = new Map<string, DataRecord>();
-    for (const row of rows ?? [])
-      byKey.set(String(fromRow(fields[keyIndex]![1], row[keyIndex])), toRecord(fields, row));
-    const out: DataRecord[] = [];
-    for (const k of keys) {
-      const r = byKey.get(uuid ? String(k).toLowerCase() : String(k));
-      if (r) out.push(r);
-    }
-    return out;
+    return (rows ?? []).map((row) => toRecord(fields, row));
   }
 
   async importBatch(
@@ -229,25 +277,26 @@ export class PostgresSession implements DataReader, DataWriter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
+    assertMergeable(entity, options.mode);
     if (records.length === 0) return { inserted: 0, updated: 0 };
     const rows = options.mode === 'upsert' ? lastPerKey(entity, records) : records;
-    const shape = shapeOf(entity);
-    assertNoNul(entity, shape, rows);
     const table = this.table(entity, set);
     return this.#write(
       entity,
       set,
-      async (client) => {
+      async (client, plan) => {
+        assertWritable(entity, plan, rows);
         if (options.bulk)
           return this.#copyImport(
             client,
             entity,
-            shape,
+            plan,
             table,
-            copyText(shape, rows, options.signal),
+            copyText(plan, rows, options.signal),
             rows.length,
             options,
           );
+        const { shape } = plan;
         const width = shape.fields.length + (shape.tracked.length > 0 ? 1 : 0);
         const perStatement = Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMS / width));
         let inserted = 0;
@@ -258,7 +307,7 @@ export class PostgresSession implements DataReader, DataWriter {
           const params: unknown[] = [];
           const tuples = chunk.map((record) => {
             const slots = shape.fields.map(([name, spec]) => {
-              params.push(toParam(spec, record[name]));
+              params.push(paramOf(plan, name, spec, record[name]));
               return `$${params.length}`;
             });
             if (shape.tracked.length > 0) {
@@ -267,7 +316,8 @@ export class PostgresSession implements DataReader, DataWriter {
             }
             return `(${slots.join(',')})`;
           });
-          const text = `INSERT INTO ${table} (${shape.columns}) VALUES ${tuples.join(',')}${conflictClause(entity, shape, options.mode)}`;
+          // OVERRIDING SYSTEM VALUE: an archived value of a GENERATED ALWAYS identity column is written as it is.
+          const text = `INSERT INTO ${table} (${shape.columns}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(',')}${conflictClause(entity, shape, options.mode)}`;
           const res = await client.query<{ i: boolean }>(text, params);
           for (const row of res.rows) row.i ? inserted++ : updated++;
         }
@@ -285,8 +335,9 @@ export class PostgresSession implements DataReader, DataWriter {
   /**
    * Restore fast path: archive lines become COPY text directly (each line parsed once, no record objects, no
    * runtime values in between), with `importBatch`'s checks and semantics: `insert` COPYs into the table, `upsert`
-   * COPYs into a staging table and merges from it (the last line of a key wins). Without `bulk`, or for entities
-   * `jsonLinesSupported` refuses, the decoded records go through `importBatch`.
+   * COPYs into a staging table and merges from it (the last line of a key wins). Without `bulk`, for entities
+   * `jsonLinesSupported` refuses, or into a table whose columns need the record path (generated columns, array
+   * columns for JSON arrays, integer columns narrower than the field), the decoded records go through `importBatch`.
    */
   async importJsonLines(
     entity: EntitySchema,
@@ -295,17 +346,21 @@ export class PostgresSession implements DataReader, DataWriter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
+    assertMergeable(entity, options.mode);
     if (lines.length === 0) return { inserted: 0, updated: 0 };
     const shape = shapeOf(entity);
     const json = options.json ?? 'text';
-    if (!options.bulk || shape.tracked.length > 0)
-      return this.importBatch(entity, set, decodeArchiveLines(entity, lines, json), options);
-    const { text, count } = archiveLinesToCopy(entity, lines, options.mode === 'upsert', json);
+    const records = () => decodeArchiveLines(entity, lines, json);
+    if (!options.bulk || shape.tracked.length > 0 || !(await this.#linesAsIs(entity, set)))
+      return this.importBatch(entity, set, records(), options);
+    const { text, count } = withLineKey(entity, lines, 0, () =>
+      archiveLinesToCopy(entity, lines, options.mode === 'upsert', json),
+    );
     return this.#write(
       entity,
       set,
-      (client) => this.#copyImport(client, entity, shape, this.table(entity, set), [text], count, options),
-      () => decodeArchiveLines(entity, lines, json),
+      (client, plan) => this.#copyImport(client, entity, plan, this.table(entity, set), [text], count, options),
+      records,
     );
   }
 
@@ -321,17 +376,19 @@ export class PostgresSession implements DataReader, DataWriter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
+    assertMergeable(entity, options.mode);
     const shape = shapeOf(entity);
-    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0)
+    if (options.mode !== 'insert' || !options.bulk || shape.tracked.length > 0 || !(await this.#linesAsIs(entity, set)))
       return importEachBatch(batches, (lines) => this.importJsonLines(entity, set, lines, options));
     const table = this.table(entity, set);
     const { signal } = options;
-    const transcoder = lineTranscoder(entity, COPY_TARGET, options.json ?? 'text');
+    const json = options.json ?? 'text';
+    const transcoder = lineTranscoder(entity, COPY_TARGET, json);
     let count = 0;
     const body = async function* () {
       for await (const lines of batches) {
         throwIfAborted(signal);
-        const pieces = transcoder.pieces(lines, count);
+        const pieces = withLineKey(entity, lines, count, () => transcoder.pieces(lines, count));
         count += lines.length;
         yield* pieces;
       }
@@ -347,25 +404,37 @@ export class PostgresSession implements DataReader, DataWriter {
     return { inserted: count, updated: 0 };
   }
 
+  /** Whether archive lines of the entity go to its table's COPY as they are (see {@link WritePlan.linesAsIs}). */
+  async #linesAsIs(entity: EntitySchema, set: string): Promise<boolean> {
+    const lease = await this.source.acquire();
+    try {
+      return writePlanOf(entity, await this.relation(lease.client, entity, set)).linesAsIs;
+    } finally {
+      await lease.release();
+    }
+  }
+
   async #copyImport(
     client: pg.ClientBase,
     entity: EntitySchema,
-    shape: Shape,
+    plan: WritePlan,
     table: string,
     text: Iterable<string>,
     count: number,
     options: ImportOptions,
   ): Promise<ImportResult> {
+    const { shape } = plan;
     const { columns } = shape;
     const upsert = options.mode === 'upsert';
     const stage = `koan_stage_${++sequence}`;
     if (upsert) await client.query(`CREATE TEMP TABLE ${stage} (LIKE ${table}) ON COMMIT DROP`);
+    // COPY writes GENERATED ALWAYS identity columns as given (like OVERRIDING SYSTEM VALUE).
     const target = upsert ? stage : table;
     const copy = client.query(copyStreams.from(`COPY ${target} (${columns}) FROM STDIN`));
     await pipeline(Readable.from(text), copy);
     if (!upsert) return { inserted: count, updated: 0 };
     const res = await client.query<{ i: boolean }>(
-      `INSERT INTO ${table} (${columns}) SELECT ${columns} FROM ${stage}${conflictClause(entity, shape, 'upsert')}`,
+      `INSERT INTO ${table} (${columns}) OVERRIDING SYSTEM VALUE SELECT ${columns} FROM ${stage}${conflictClause(entity, shape, 'upsert')}`,
     );
     await client.query(`DROP TABLE ${stage}`);
     let inserted = 0;
@@ -373,31 +442,51 @@ export class PostgresSession implements DataReader, DataWriter {
     return { inserted, updated: res.rows.length - inserted };
   }
 
-  /** DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe, so a snapshot taken before it (a running backup) would see an empty table. */
+  /**
+   * DELETE, not TRUNCATE: TRUNCATE is not MVCC-safe, so a snapshot taken before it (a running backup) would see an
+   * empty table. A plain table is emptied `ONLY` (its inheritance children are tables of their own).
+   */
   async clear(entity: EntitySchema, set: string): Promise<number> {
     const table = this.table(entity, set);
-    return this.#write(entity, set, async (client) => (await client.query(`DELETE FROM ${table}`)).rowCount ?? -1);
+    return this.#write(
+      entity,
+      set,
+      async (client) =>
+        (await client.query(`DELETE FROM ${only(await this.relation(client, entity, set))}${table}`)).rowCount ?? -1,
+    );
   }
 
   async remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
     if (keys.length === 0) return 0;
+    const spec = keySpec(entity);
     return this.#write(entity, set, async (client) => {
       const res = await client.query(
-        `DELETE FROM ${this.table(entity, set)} WHERE ${q(entity.key)} = ANY($1::${keyArrayType(keySpec(entity))})`,
-        [keys.map(String)],
+        `DELETE FROM ${this.table(entity, set)} WHERE ${q(entity.key)} = ANY(${keyArrayExpression(spec, '$1')})`,
+        [keys.map((k) => keyParam(spec, k))],
       );
       return res.rowCount ?? 0;
     });
   }
 
   /** A read that treats a missing table as empty (undefined). */
-  async #read<R>(table: string, text: string, values?: unknown[], rowMode?: 'array'): Promise<R[] | undefined> {
+  async #read<R>(
+    entity: EntitySchema,
+    set: string,
+    text: (relation: Relation | undefined) => string,
+    values?: unknown[],
+    rowMode?: 'array',
+  ): Promise<R[] | undefined> {
     const lease = await this.source.acquire();
     let broken = false;
     try {
-      // A failed statement would end a shared transaction, so a missing table is checked for first there.
-      if (lease.shared && !(await tableExists(lease.client, this.source.schema, table))) return undefined;
-      const res = await lease.client.query({ text, ...(values ? { values } : {}), ...(rowMode ? { rowMode } : {}) });
+      // A failed statement would end a shared transaction, so a missing table is checked for first.
+      const relation = await this.relation(lease.client, entity, set);
+      if (!relation) return undefined;
+      const res = await lease.client.query({
+        text: text(relation),
+        ...(values ? { values } : {}),
+        ...(rowMode ? { rowMode } : {}),
+      });
       return res.rows as R[];
     } catch (e) {
       if (isUndefinedTable(e)) return undefined;
@@ -408,21 +497,25 @@ export class PostgresSession implements DataReader, DataWriter {
     }
   }
 
-  /** Runs writes atomically: in the lease's open transaction, or in one of their own. Maps PG errors to DataErrors. */
+  /**
+   * Runs writes atomically: in the lease's open transaction, or in one of their own, with the write plan of the
+   * table as it exists. Maps PG errors to DataErrors.
+   */
   async #write<T>(
     entity: EntitySchema,
     set: string,
-    fn: (client: pg.ClientBase, inTransaction: boolean) => Promise<T>,
+    fn: (client: pg.ClientBase, plan: WritePlan) => Promise<T>,
     records?: readonly DataRecord[] | (() => readonly DataRecord[]),
   ): Promise<T> {
     const lease = await this.source.acquire();
     const { client } = lease;
     let broken = false;
     try {
-      if (lease.inTransaction) return await fn(client, true);
+      const plan = writePlanOf(entity, await this.relation(client, entity, set));
+      if (lease.inTransaction) return await fn(client, plan);
       await client.query('BEGIN');
       try {
-        const out = await fn(client, false);
+        const out = await fn(client, plan);
         await client.query('COMMIT');
         return out;
       } catch (e) {
@@ -433,6 +526,7 @@ export class PostgresSession implements DataReader, DataWriter {
       }
     } catch (e) {
       broken ||= !lease.shared && isConnectionError(e);
+      if (e instanceof DataError) throw e;
       throw mapWriteError(e, entity, set, typeof records === 'function' ? recordsOrNone(records) : records);
     } finally {
       await lease.release(broken);
@@ -441,353 +535,121 @@ export class PostgresSession implements DataReader, DataWriter {
 }
 
 /**
- * A server error about one COPY row (its `where` reads `COPY "Person", line 12, column visits: ...`) as a
- * DataError whose `details.line` is that row's 0-based line.
+ * Runs `fn` (which turns archive lines into COPY text); a refused line (`details.line`, counted from `first`) is
+ * named by its record's key too, so the error says which record PostgreSQL cannot hold.
  */
-function withCopyLine(e: unknown, entity: EntitySchema, set: string): unknown {
-  const where = (e as { where?: string }).where;
-  const line = where ? /\bCOPY [^,]+, line (\d+)/.exec(where)?.[1] : undefined;
-  const mapped = mapWriteError(e, entity, set);
-  if (line === undefined || !(mapped instanceof DataError)) return mapped;
-  return new DataError(mapped.code, `${mapped.message} (line ${line})`, {
-    cause: e,
-    details: { ...mapped.details, line: Number(line) - 1 },
-  });
-}
-
-/** Records for naming a failure; none when the lines themselves do not decode (their error is raised elsewhere). */
-function recordsOrNone(records: () => readonly DataRecord[]): readonly DataRecord[] | undefined {
+function withLineKey<T>(entity: EntitySchema, lines: readonly string[], first: number, fn: () => T): T {
   try {
-    return records();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * PostgreSQL text cannot hold U+0000: a record with it is refused before anything is written, naming the field and
- * key (the server's own error, "invalid byte sequence for encoding UTF8: 0x00", names neither).
- */
-function assertNoNul(entity: EntitySchema, shape: Shape, rows: readonly DataRecord[]): void {
-  const strings = shape.fields.filter(([, spec]) => spec.type === 'string').map(([name]) => name);
-  if (strings.length === 0) return;
-  for (const record of rows)
-    for (const name of strings) {
-      const v = record[name];
-      if (typeof v === 'string' && v.includes('\u0000'))
-        throw new DataError(
-          'INVALID_VALUE',
-          `${entity.name}.${name} of record ${JSON.stringify(record[entity.key])} holds the character U+0000 (NUL), which PostgreSQL text cannot store: remove it, or declare the field t.binary()`,
-          { details: { entity: entity.name, field: name, key: record[entity.key] } },
-        );
+    return fn();
+  } catch (e) {
+    const line = e instanceof DataError ? e.details.line : undefined;
+    if (!(e instanceof DataError) || typeof line !== 'number' || e.details.key !== undefined) throw e;
+    let key: string | undefined;
+    try {
+      const obj = JSON.parse(lines[line - first]!) as Record<string, unknown>;
+      key = describeKey(entity, Object.fromEntries(keyFieldsOf(entity).map((k) => [k, obj[k]])));
+    } catch {
+      throw e;
     }
-}
-
-/** COPY text-format lines, in chunks of about {@link STREAM_PIECE_BYTES}. */
-function* copyText(shape: Shape, rows: readonly DataRecord[], signal: AbortSignal | undefined): Generator<string> {
-  const { fields } = shape;
-  let text = '';
-  for (const record of rows) {
-    for (let i = 0; i < fields.length; i++) {
-      const [name, spec] = fields[i]!;
-      text += (i === 0 ? '' : '\t') + toCopyText(spec, record[name]);
-    }
-    if (shape.tracked.length > 0) {
-      const absent = absentOf(shape, record);
-      // An array literal of quoted names, then COPY's own backslash escaping.
-      text += absent
-        ? `\t{${absent.map((n) => `"${n.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`.replace(/\\/g, '\\\\')
-        : '\t\\N';
-    }
-    text += '\n';
-    if (text.length >= STREAM_PIECE_BYTES) {
-      throwIfAborted(signal);
-      yield text;
-      text = '';
-    }
-  }
-  if (text.length > 0) yield text;
-}
-
-function checkBatchSize(batchSize: number): number {
-  if (!Number.isInteger(batchSize) || batchSize <= 0)
-    throw new TypeError(`batchSize must be a positive integer, got ${batchSize}`);
-  return batchSize;
-}
-
-/**
- * SQL has no "absent": an optional non-nullable field that is NULL reads back as absent, and for optional
- * nullable fields (where NULL means null) the names of absent ones are kept in this extra text[] column.
- */
-export const ABSENT = '_koan_absent';
-
-interface Shape {
-  readonly fields: Fields;
-  /** Optional nullable fields, whose absence is recorded in {@link ABSENT}. */
-  readonly tracked: readonly string[];
-  /** Quoted column list for INSERT and COPY. */
-  readonly columns: string;
-  /** SELECT list: the fields' read expressions, then the absent column if tracked. */
-  readonly select: string;
-}
-
-const shapes = new WeakMap<EntitySchema, Shape>();
-
-function shapeOf(entity: EntitySchema): Shape {
-  let shape = shapes.get(entity);
-  if (!shape) {
-    const fields = Object.entries(entity.fields);
-    const tracked = fields.filter(([n, s]) => s.optional && s.nullable && n !== entity.key).map(([n]) => n);
-    const extra = tracked.length > 0 ? [q(ABSENT)] : [];
-    shape = {
-      fields,
-      tracked,
-      columns: [...fields.map(([n]) => q(n)), ...extra].join(', '),
-      select: [...fields.map(([n, s]) => readExpression(n, s)), ...extra].join(', '),
-    };
-    shapes.set(entity, shape);
-  }
-  return shape;
-}
-
-function absentOf(shape: Shape, record: DataRecord): string[] | null {
-  const absent = shape.tracked.filter((n) => record[n] === undefined);
-  return absent.length > 0 ? absent : null;
-}
-
-function orderBy(entity: EntitySchema): string {
-  return keyFieldsOf(entity)
-    .map((k) => (entity.fields[k]?.type === 'string' ? `${q(k)} COLLATE "C"` : q(k)))
-    .join(', ');
-}
-
-function conflictClause(entity: EntitySchema, shape: Shape, mode: ImportOptions['mode']): string {
-  if (mode === 'insert') return ' RETURNING true AS i';
-  const keys = keyFieldsOf(entity);
-  const names = shape.fields.map(([n]) => n).filter((n) => !keys.includes(n));
-  if (shape.tracked.length > 0) names.push(ABSENT);
-  const set = (names.length > 0 ? names : [entity.key]).map((n) => `${q(n)} = EXCLUDED.${q(n)}`).join(', ');
-  // xmax is 0 on a freshly inserted row version and set on one that replaced a row.
-  return ` ON CONFLICT (${keys.map(q).join(', ')}) DO UPDATE SET ${set} RETURNING (xmax = 0) AS i`;
-}
-
-function toRecord(fields: Fields, row: readonly unknown[]): DataRecord {
-  const record: DataRecord = {};
-  const absent = row[fields.length] as string[] | null | undefined;
-  for (let i = 0; i < fields.length; i++) {
-    const [name, spec] = fields[i]!;
-    const value = row[i];
-    if (value === null || value === undefined) {
-      if (spec.optional && (!spec.nullable || absent?.includes(name))) continue;
-      record[name] = null;
-    } else record[name] = fromRow(spec, value);
-  }
-  return record;
-}
-
-function lastPerKey(entity: EntitySchema, records: readonly DataRecord[]): readonly DataRecord[] {
-  const keys = keyFieldsOf(entity);
-  const byKey = new Map<unknown, DataRecord>();
-  for (const r of records)
-    byKey.set(keys.length === 1 ? r[entity.key] : JSON.stringify(keys.map((k) => String(r[k]))), r);
-  if (byKey.size === records.length) return records;
-  return [...byKey.values()];
-}
-
-/** Reads a COPY's remaining output; false when the connection failed meanwhile. */
-function drain(stream: copyStreams.CopyToStreamQuery): Promise<boolean> {
-  // A COPY that already ended or failed sends nothing more: waiting for its events would wait forever.
-  if (stream.readableEnded) return Promise.resolve(true);
-  if (stream.errored || stream.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    stream.on('data', () => {});
-    stream.once('end', () => resolve(true));
-    stream.once('error', () => resolve(false));
-    stream.resume();
-  });
-}
-
-export async function tableExists(client: pg.ClientBase | pg.Pool, schema: string, table: string): Promise<boolean> {
-  const res = await client.query('SELECT to_regclass($1) IS NOT NULL AS e', [`${q(schema)}.${q(table)}`]);
-  return res.rows[0]?.e === true;
-}
-
-function pgCode(e: unknown): string | undefined {
-  return (e as { code?: unknown })?.code as string | undefined;
-}
-
-function isUndefinedTable(e: unknown): boolean {
-  return pgCode(e) === '42P01';
-}
-
-function isConnectionError(e: unknown): boolean {
-  const code = pgCode(e);
-  return code === undefined || code.startsWith('08') || code === '57P01';
-}
-
-function mapWriteError(e: unknown, entity: EntitySchema, set: string, records?: readonly DataRecord[]): unknown {
-  const code = pgCode(e);
-  if (code === '23503') return foreignKeyError(e as pg.DatabaseError, entity, set, records);
-  if (code === '23505') {
-    const key = /\)=\((.*)\) already exists/.exec((e as { detail?: string }).detail ?? '')?.[1];
-    return new DataError(
-      'DUPLICATE_KEY',
-      `${entity.name}: a record with key ${JSON.stringify(key)} already exists in set "${set}". Use upsert to replace it.`,
-      { cause: e, details: { entity: entity.name, set, key } },
-    );
-  }
-  if (code === '42P01')
-    return new DataError(
-      'TABLE_MISSING',
-      `[postgres] ${entity.name} set "${set}" does not exist: call ensureEntity(entity, "${set}") before writing.`,
-      { cause: e, details: { entity: entity.name, set } },
-    );
-  if (code?.startsWith('22') || code?.startsWith('23'))
-    return new DataError('INVALID_VALUE', `[postgres] ${entity.name}: ${(e as Error).message}`, {
+    throw new DataError((e as DataError).code, `${(e as Error).message} (record ${JSON.stringify(key)})`, {
       cause: e,
-      details: { entity: entity.name, set },
-    });
-  return e;
-}
-
-/**
- * While `signal` is live, an abort sends the server a CancelRequest (over a new connection, as PostgreSQL wants it)
- * for the statement `client` is running, if `ours()` says it belongs to the operation: a query waiting on a lock,
- * or still sorting before its first row, stops with 57014 instead of finishing first. Returns the function that
- * stops listening.
- */
-export function cancelOnAbort(
-  client: pg.ClientBase,
-  signal: AbortSignal | undefined,
-  ours: () => boolean = () => true,
-): () => void {
-  if (!signal) return () => {};
-  const onAbort = () => {
-    const running = client as unknown as { activeQuery?: unknown; host?: string; port?: number };
-    if (!running.activeQuery || !ours()) return;
-    const canceller = new pg.Client({
-      ...(running.host !== undefined ? { host: running.host } : {}),
-      ...(running.port !== undefined ? { port: running.port } : {}),
-    }) as unknown as { cancel(client: unknown, query: unknown): void };
-    canceller.cancel(client, running.activeQuery);
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
-}
-
-/** Brackets each json value in exported lines (see `jsonExpression`); JSON text never holds it raw and CSV passes it through. */
-const MARK = 0x03;
-
-/**
- * Removes the blanks jsonb puts after `:` and `,` (outside strings) inside the marked json values, and the marks,
- * so lines match `JSON.stringify`. Only the json values are scanned byte by byte; the rest is copied. Called on
- * whole lines only, so marks come in pairs.
- */
-function compactJson(chunk: Buffer): Buffer {
-  let start = chunk.indexOf(MARK);
-  if (start < 0) return chunk;
-  const out = Buffer.allocUnsafe(chunk.length);
-  let n = 0;
-  let from = 0;
-  while (start >= 0) {
-    n += chunk.copy(out, n, from, start);
-    const end = chunk.indexOf(MARK, start + 1);
-    n = compactJsonBytes(chunk, start + 1, end, out, n);
-    if (n < 0) throw new DataError('INVALID_VALUE', '[postgres] the server sent json text with a control character');
-    from = end + 1;
-    start = chunk.indexOf(MARK, from);
-  }
-  n += chunk.copy(out, n, from);
-  return out.subarray(0, n);
-}
-
-const unquote = (name: string): string => (name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name);
-
-/**
- * A foreign-key violation naming the entity, the record key and the constraint. PostgreSQL reports the missing
- * parent value (`Key (customer_id)=(99) is not present in table "customer"`); the record is the batch's first
- * one holding that value.
- */
-function foreignKeyError(
-  e: pg.DatabaseError,
-  entity: EntitySchema,
-  set: string,
-  records?: readonly DataRecord[],
-): DataError {
-  const constraint = e.constraint ?? '?';
-  const missing = /^Key \((.+)\)=\((.*)\) is not present in table "(.+)"\.$/s.exec(e.detail ?? '');
-  if (!missing) {
-    // A parent row that is still referenced (a DELETE of the parent).
-    return new DataError('FOREIGN_KEY_VIOLATION', `[postgres] ${entity.name}: ${e.message} (${e.detail ?? ''})`, {
-      cause: e,
-      details: { entity: entity.name, set, constraint, ...(e.table ? { table: e.table } : {}) },
+      details: { ...(e as DataError).details, key },
     });
   }
-  const columns = missing[1]!.split(', ').map(unquote);
-  const values = missing[2]!.split(', ');
-  const record = records?.find((r) => columns.every((c, i) => String(r[c]) === values[i]));
-  const key = record ? describeKey(entity, record) : undefined;
-  return new DataError(
-    'FOREIGN_KEY_VIOLATION',
-    `[postgres] ${entity.name} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${missing[3]} with ${columns.join(', ')} = ${missing[2]}, which does not exist (constraint ${constraint}).`,
-    {
-      cause: e,
-      details: {
-        entity: entity.name,
-        set,
-        key,
-        constraint,
-        references: missing[3],
-        // Without the records (a streamed import), the child's values let the caller find the record.
-        ...(record ? {} : { match: Object.fromEntries(columns.map((c, i) => [c, values[i]])) }),
-      },
-    },
-  );
 }
 
 /** The writer of one `transaction()`: tracks the tables it writes, so deferred foreign keys can be checked before commit. */
 export class TransactionSession extends PostgresSession {
   #deferred = false;
+
+  constructor(source: ClientSource) {
+    super(source, true);
+  }
+
+  /**
+   * Runs `fn` with the transaction's own client (the structure facet's DDL, which PostgreSQL runs inside the
+   * transaction: a failed restore leaves no table behind).
+   */
+  async withClient<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const lease = await this.source.acquire();
+    try {
+      return await fn(lease.client);
+    } finally {
+      await lease.release();
+    }
+  }
   readonly #written = new Map<string, { entity: EntitySchema; set: string }>();
 
-  override importBatch(
+  override async importBatch(
     entity: EntitySchema,
     set: string,
     records: readonly DataRecord[],
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(physicalName(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importBatch(entity, set, records, options);
   }
 
-  override importJsonLines(
+  override async importJsonLines(
     entity: EntitySchema,
     set: string,
     lines: readonly string[],
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(physicalName(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importJsonLines(entity, set, lines, options);
   }
 
-  override importJsonLineStream(
+  override async importJsonLineStream(
     entity: EntitySchema,
     set: string,
     batches: AsyncIterable<readonly string[]>,
     options: ImportOptions,
   ): Promise<ImportResult> {
-    this.#written.set(physicalName(entity, set), { entity, set });
+    await this.#touch(entity, set);
     return super.importJsonLineStream(entity, set, batches, options);
   }
 
-  override clear(entity: EntitySchema, set: string): Promise<number> {
-    this.#written.set(physicalName(entity, set), { entity, set });
+  override async clear(entity: EntitySchema, set: string): Promise<number> {
+    await this.#touch(entity, set);
     return super.clear(entity, set);
   }
 
+  /** Foreign keys made deferrable for this transaction (see {@link deferConstraints}): the statements that put them back. */
+  readonly #relaxed: string[] = [];
+  readonly #touched = new Set<string>();
+
   /**
-   * `SET CONSTRAINTS ALL DEFERRED`: DEFERRABLE foreign keys are checked at commit. Constraints declared without
-   * DEFERRABLE (PostgreSQL's default) still fire at the end of each statement: parents must come first for them.
+   * Records a table written (or cleared) by the transaction; once constraints are deferred, the first time a table
+   * is touched its foreign keys declared without DEFERRABLE are made `DEFERRABLE INITIALLY DEFERRED` (a DDL statement,
+   * inside the transaction: a rollback undoes it), and put back before commit by {@link checkDeferred}.
+   */
+  async #touch(entity: EntitySchema, set: string): Promise<void> {
+    const table = this.table(entity, set);
+    this.#written.set(table, { entity, set });
+    if (!this.#deferred || this.#touched.has(table)) return;
+    this.#touched.add(table);
+    const lease = await this.source.acquire();
+    try {
+      const res = await lease.client.query<{ name: string }>(
+        `SELECT k.conname AS name FROM pg_constraint k WHERE k.conrelid = to_regclass($1) AND k.contype = 'f'
+           AND NOT k.condeferrable AND k.conparentid = 0 ORDER BY 1`,
+        [table],
+      );
+      for (const { name } of res.rows) {
+        await lease.client.query(`ALTER TABLE ${table} ALTER CONSTRAINT ${q(name)} DEFERRABLE INITIALLY DEFERRED`);
+        this.#relaxed.push(`ALTER TABLE ${table} ALTER CONSTRAINT ${q(name)} NOT DEFERRABLE INITIALLY IMMEDIATE`);
+      }
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * `SET CONSTRAINTS ALL DEFERRED`: foreign keys are checked at commit, so rows that reference each other (a cycle, a
+   * self-reference to a later row) load in any order. DEFERRABLE ones are deferred by that statement; those declared
+   * without DEFERRABLE (PostgreSQL's default) are made deferrable for this transaction, table by table as it writes
+   * them, and put back before commit.
    */
   async deferConstraints(): Promise<void> {
     const lease = await this.source.acquire();
@@ -801,17 +663,20 @@ export class TransactionSession extends PostgresSession {
 
   /**
    * Before commit, when deferred: the first row of a written table whose parent is missing, named (COMMIT would
-   * report the constraint and the missing value, not the row's key).
+   * report the constraint and the missing value, not the row's key); then the foreign keys made deferrable are put
+   * back as they were declared (after their pending checks ran, `SET CONSTRAINTS ALL IMMEDIATE`).
    */
-  async checkDeferred(foreignKeys: (table: string) => Promise<readonly ForeignKeyInfo[]>): Promise<void> {
+  async checkDeferred(
+    foreignKeys: (schema: string, table: string) => Promise<readonly ForeignKeyInfo[]>,
+  ): Promise<void> {
     if (!this.#deferred) return;
     const lease = await this.source.acquire();
     try {
-      for (const [physical, { entity, set }] of this.#written) {
+      for (const { entity, set } of this.#written.values()) {
         const keys = keyFieldsOf(entity);
-        for (const fk of await foreignKeys(physical)) {
+        for (const fk of await foreignKeys(this.schemaOf(entity), physicalName(entity, set))) {
           const child = (c: string) => `c.${q(c)}`;
-          const parent = `${q(this.source.schema)}.${q(fk.references)}`;
+          const parent = `${q(fk.referencesSchema ?? this.schemaOf(entity))}.${q(fk.references)}`;
           const text =
             `SELECT ${[...keys, ...fk.columns].map((c) => `${child(c)}::text`).join(', ')} FROM ${this.table(entity, set)} c ` +
             `WHERE ${fk.columns.map((c) => `${child(c)} IS NOT NULL`).join(' AND ')} AND NOT EXISTS (SELECT 1 FROM ${parent} p ` +
@@ -826,6 +691,10 @@ export class TransactionSession extends PostgresSession {
           );
         }
       }
+      if (this.#relaxed.length) {
+        await lease.client.query('SET CONSTRAINTS ALL IMMEDIATE');
+        for (const sql of this.#relaxed.splice(0)) await lease.client.query(sql);
+      }
     } finally {
       await lease.release();
     }
@@ -834,6 +703,8 @@ export class TransactionSession extends PostgresSession {
 
 export interface ForeignKeyInfo {
   readonly name: string;
+  /** The referenced table's schema, when known. */
+  readonly referencesSchema?: string;
   readonly columns: readonly string[];
   readonly references: string;
   readonly referencedColumns: readonly string[];

@@ -1,6 +1,7 @@
 import type { FieldSpec, FieldType } from '@koan/data';
-import { decodeValue, normalizeDatetime } from '@koan/data';
+import { decodeValue, JsonText, jsonTextOf, normalizeDatetime } from '@koan/data';
 import pg from 'pg';
+import { pgDateInput } from './pg-values.js';
 
 /**
  * How each field type is stored, read and written. Sessions run with `TimeZone=UTC`, `DateStyle=ISO`
@@ -13,12 +14,12 @@ import pg from 'pg';
  * | uuid       | `uuid`                           | read back lower case |
  * | integer    | `bigint`                         | values are safe integers |
  * | number     | `double precision`               | NaN, ±Infinity and -0 kept |
- * | bigint     | `bigint`                         | read as text, exact |
+ * | bigint     | `bigint` (`unsigned`: `numeric(20,0)`) | read as text, exact (2^64-1 fits numeric(20,0)) |
  * | decimal    | `numeric` or `numeric(p,s)`      | read as text, exact (`numeric(p,s)` pads the scale) |
  * | boolean    | `boolean`                        | |
- * | datetime   | `timestamptz`                    | microseconds, read in UTC |
- * | date       | `date`                           | |
- * | json       | `jsonb`                          | value-equal: jsonb normalises key order, whitespace and number spelling |
+ * | datetime   | `timestamptz`                    | microseconds, read in UTC; `infinity`, BC and years > 9999 kept |
+ * | date       | `date`                           | same special forms |
+ * | json       | `json`                           | the exact text: numbers of any size, key order, duplicate keys, blanks |
  * | binary     | `bytea`                          | |
  * | vector     | `bytea` (little-endian float32s) | bit-exact, NaN payloads and -0 included |
  */
@@ -32,13 +33,14 @@ export const POSTGRES_TYPE_MAPPING: Readonly<Record<FieldType, string>> = Object
   boolean: 'boolean',
   datetime: 'timestamptz',
   date: 'date',
-  json: 'jsonb',
+  json: 'json',
   binary: 'bytea',
   vector: 'bytea',
 });
 
 /** Session settings every connection gets, so text output is the same everywhere. */
-export const SESSION_SETUP = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1";
+export const SESSION_SETUP =
+  "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1";
 
 export const q = (name: string): string => pg.escapeIdentifier(name);
 export const lit = (text: string): string => pg.escapeLiteral(text);
@@ -46,53 +48,97 @@ export const lit = (text: string): string => pg.escapeLiteral(text);
 export function columnType(spec: FieldSpec, isKey: boolean): string {
   if (spec.type === 'decimal' && spec.precision !== undefined) return `numeric(${spec.precision},${spec.scale ?? 0})`;
   if (spec.type === 'string' && isKey) return 'text COLLATE "C"';
+  if (spec.type === 'bigint' && spec.unsigned) return 'numeric(20,0)';
   return POSTGRES_TYPE_MAPPING[spec.type];
 }
 
-const DATETIME_FORMAT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+/** The canonical text (see `codec.ts`) of a datetime column, special forms included; NULL stays NULL. */
+function datetimeText(c: string): string {
+  const v = `(${c})::timestamptz`;
+  return `CASE WHEN ${v} IS NULL THEN NULL WHEN NOT isfinite(${v}) THEN ${v}::text
+    WHEN ${v} >= '0001-01-01 00:00:00+00' AND ${v} < '10000-01-01 00:00:00+00'
+      THEN to_char(${v}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    ELSE ${expandedYear(v)} || to_char(${v}, '-MM-DD"T"HH24:MI:SS.US"Z"') END`;
+}
 
-/** The SELECT expression of a column for `exportEntity`/`get`: text where JS types would lose precision. */
+/**
+ * The canonical text of a date column, special forms included. PostgreSQL dates reach year 5874897, which the
+ * archive's expanded form (6 digits) cannot spell: such a date fails the read with a message naming it (a cast of
+ * that message to integer is the one way a plain SQL expression can raise an error).
+ */
+function dateText(c: string): string {
+  const v = `(${c})::date`;
+  return `CASE WHEN ${v} IS NULL THEN NULL WHEN NOT isfinite(${v}) THEN ${v}::text
+    WHEN ${v} >= '0001-01-01' AND ${v} < '10000-01-01' THEN ${v}::text
+    WHEN ${v} >= '1000000-01-01' THEN ('koan: a date after year 999999 cannot be archived: ' || ${v}::text)::int::text
+    ELSE ${expandedYear(v)} || to_char(${v}, '-MM-DD') END`;
+}
+
+/** ISO 8601's expanded year of a timestamp or date: sign, 6 digits, astronomical numbering (1 BC is +000000). */
+function expandedYear(v: string): string {
+  const y = `extract(year from ${v})::int`;
+  const astro = `(CASE WHEN ${y} < 0 THEN ${y} + 1 ELSE ${y} END)`;
+  return `(CASE WHEN ${astro} < 0 THEN '-' ELSE '+' END || lpad(abs(${astro})::text, 6, '0'))`;
+}
+
+/**
+ * Any column's text as its type's output function writes it (arrays as `{1,2,NULL}`, enums, intervals, inet...).
+ * Not `::text`: that cast trims the padding of `char(n)`. `concat` of NULL is '', so NULL is kept apart.
+ */
+function outputText(c: string): string {
+  return `CASE WHEN ${c} IS NULL THEN NULL ELSE concat(${c}) END`;
+}
+
+/**
+ * The SELECT expression of a column for `exportEntity`/`get`: text where JS types would lose precision. The same
+ * expressions serve every native type a field may be read from (a `decimal` from `numeric` or `money`, a `string`
+ * from `text`, an array, an enum...), so reads need no catalog lookup.
+ */
 export function readExpression(column: string, spec: FieldSpec): string {
   const c = q(column);
   switch (spec.type) {
+    case 'string':
+      return outputText(c);
     case 'datetime':
-      return `to_char(${c}, ${DATETIME_FORMAT})`;
+      return datetimeText(c);
     case 'date':
-      return `${c}::text`;
-    case 'bigint':
+      return dateText(c);
     case 'decimal':
-      return `${c}::text`;
+      return `(${c})::numeric::text`;
+    case 'bigint':
     case 'uuid':
-      return `${c}::text`;
     case 'json':
-      return `to_jsonb(${c})`;
+      // json: the exact stored text (`json`), or jsonb's own text form; never parsed by the driver.
+      return `(${c})::text`;
     default:
       return c;
   }
 }
 
-/** The JSON text (archive encoding) of a column, built by the server; NULL stays NULL. */
+/** The JSON text (archive encoding, line format 2) of a column, built by the server; NULL stays NULL. */
 export function jsonExpression(column: string, spec: FieldSpec): string {
   const c = q(column);
   switch (spec.type) {
     case 'string':
-      return `to_json(${c})::text`;
+      return `to_json(${outputText(c)})::text`;
     // Their text never needs JSON escaping.
     case 'uuid':
     case 'bigint':
-    case 'decimal':
-    case 'date':
       return `'"' || ${c}::text || '"'`;
+    case 'decimal':
+      return `'"' || (${c})::numeric::text || '"'`;
+    case 'date':
+      return `'"' || ${dateText(c)} || '"'`;
     case 'datetime':
-      return `to_json(to_char(${c}, ${DATETIME_FORMAT}))::text`;
+      return `'"' || ${datetimeText(c)} || '"'`;
     case 'integer':
     case 'boolean':
       return `${c}::text`;
     case 'number':
       return jsNumberExpression(c);
     case 'json':
-      // Marked so the reader compacts only these bytes (jsonb's text has blanks after : and ,).
-      return `E'\\x03' || to_jsonb(${c})::text || E'\\x03'`;
+      // Format 2: a JSON string holding the column's exact JSON text (escaped as JSON.stringify escapes).
+      return `to_json((${c})::text)::text`;
     case 'binary':
     case 'vector':
       return `'"' || translate(encode(${c}, 'base64'), E'\\n', '') || '"'`;
@@ -114,10 +160,15 @@ function jsNumberExpression(c: string): string {
     ELSE ${n}::text END`;
 }
 
-/** Converts a value read with {@link readExpression} to its runtime form. */
-export function fromRow(spec: FieldSpec, value: unknown): unknown {
+/**
+ * Converts a value read with {@link readExpression} to its runtime form. json fields: a {@link JsonText} of the
+ * column's exact text with `exactJson`, else the parsed JavaScript value.
+ */
+export function fromRow(spec: FieldSpec, value: unknown, exactJson = false): unknown {
   if (value === null || value === undefined) return value;
   switch (spec.type) {
+    case 'json':
+      return exactJson ? new JsonText(value as string) : JSON.parse(value as string);
     case 'integer':
       return typeof value === 'number' ? value : Number(value);
     case 'number':
@@ -177,9 +228,11 @@ export function toParam(spec: FieldSpec, value: unknown): string | Buffer | bool
     case 'boolean':
       return value as boolean;
     case 'datetime':
-      return value instanceof Date ? (normalizeDatetime(value) ?? null) : (value as string);
+      return pgDateInput(value instanceof Date ? (normalizeDatetime(value) ?? '') : (value as string));
+    case 'date':
+      return pgDateInput(value as string);
     case 'json':
-      return JSON.stringify(value);
+      return jsonTextOf(value);
     case 'binary': {
       const u = value as Uint8Array;
       return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -217,9 +270,23 @@ function escapeCopy(s: string): string {
   return COPY_SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (ch) => COPY_ESCAPES[ch]!) : s;
 }
 
-/** The array type used to pass a list of keys as one parameter. */
-export function keyArrayType(spec: FieldSpec): string {
-  return spec.type === 'uuid' ? 'uuid[]' : spec.type === 'integer' ? 'bigint[]' : 'text[]';
+/** The array types that pass a list of keys as one parameter, by key field type (their text as `toParam` spells it). */
+const KEY_ARRAYS: Readonly<Partial<Record<FieldType, string>>> = {
+  uuid: 'uuid[]',
+  integer: 'bigint[]',
+  bigint: 'bigint[]',
+  decimal: 'numeric[]',
+  date: 'date[]',
+  datetime: 'timestamptz[]',
+  boolean: 'boolean[]',
+  number: 'float8[]',
+};
+
+/** The SQL array of key values passed as parameter `param` (binary keys as bytea, from their base64 text). */
+export function keyArrayExpression(spec: FieldSpec, param: string): string {
+  if (spec.type === 'binary') return `ARRAY(SELECT decode(k, 'base64') FROM unnest(${param}::text[]) k)`;
+  if (spec.type === 'bigint' && spec.unsigned) return `${param}::numeric[]`;
+  return `${param}::${KEY_ARRAYS[spec.type] ?? 'text[]'}`;
 }
 
 /**
@@ -235,10 +302,12 @@ export function archiveToCopyText(spec: FieldSpec, value: unknown): string {
       throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
     case 'uuid':
     case 'decimal':
-    case 'date':
-    case 'datetime':
       // Their valid forms hold no COPY specials; an invalid one is escaped, then refused by the server.
       if (typeof value === 'string') return escapeCopy(value);
+      throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
+    case 'date':
+    case 'datetime':
+      if (typeof value === 'string') return escapeCopy(pgDateInput(value));
       throw new TypeError(`expected a string, got ${JSON.stringify(value)}`);
     case 'integer':
       if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
@@ -247,7 +316,9 @@ export function archiveToCopyText(spec: FieldSpec, value: unknown): string {
       if (typeof value === 'boolean') return value ? 't' : 'f';
       throw new TypeError(`expected a boolean, got ${JSON.stringify(value)}`);
     case 'json':
-      return escapeCopy(JSON.stringify(value));
+      // The line transcoder hands over the exact JSON text (checked to be JSON), whatever the line format.
+      if (typeof value === 'string') return escapeCopy(value);
+      throw new TypeError(`expected the JSON text of the value, got ${typeof value}`);
     default:
       return toCopyText(spec, decodeValue(spec, value));
   }

@@ -38,7 +38,7 @@ const Doc = buildSchema(
   },
   'declared',
 );
-const transcoder = lineTranscoder(Doc, COPY_TARGET);
+const transcoder = lineTranscoder(Doc, COPY_TARGET, 'text');
 
 const tricky = [
   'plain',
@@ -75,7 +75,7 @@ const records: DataRecord[] = Array.from({ length: 1500 }, (_, i) =>
     ...(i % 2 ? { opt: `o${i}` } : {}),
   }),
 );
-const lines = records.map((r) => encodeRecordLine(Doc, r));
+const lines = records.map((r) => encodeRecordLine(Doc, r, 'text'));
 
 describe('PostgreSQL restore fast path: archive lines to COPY text', () => {
   it('the scanner gives the text of the parsing path for every canonical line, and declines the others', () => {
@@ -89,17 +89,18 @@ describe('PostgreSQL restore fast path: archive lines to COPY text', () => {
         expect(`${fast}\n`).toBe(parsed);
       } else expect(line).toMatch(/\\/); // only lines with escapes take the parsing path
     }
-    expect(scanned).toBeGreaterThan(lines.length / 3);
+    // Line format 2 spells json as a string of its text, whose quotes are escaped: those lines take the parsing path.
+    expect(scanned).toBeGreaterThan(lines.length / 4);
     // The same records spelled differently (spaces, other key order) take the parsing path, with the same result.
     for (const line of lines.slice(0, 200)) {
       const value = JSON.parse(line) as Record<string, unknown>;
       const spaced = JSON.stringify(value, null, 1).replaceAll('\n', '');
       const reordered = JSON.stringify(Object.fromEntries(Object.entries(value).reverse()));
-      const expected = archiveLinesToCopy(Doc, [line], false).text;
+      const expected = archiveLinesToCopy(Doc, [line], false, 'text').text;
       expect(canonical(spaced)).toBeUndefined();
-      expect(archiveLinesToCopy(Doc, [spaced], false).text).toBe(expected);
+      expect(archiveLinesToCopy(Doc, [spaced], false, 'text').text).toBe(expected);
       if (Object.keys(value).length > 1) expect(canonical(reordered)).toBeUndefined();
-      expect(archiveLinesToCopy(Doc, [reordered], false).text).toBe(expected);
+      expect(archiveLinesToCopy(Doc, [reordered], false, 'text').text).toBe(expected);
     }
   });
 
@@ -107,7 +108,7 @@ describe('PostgreSQL restore fast path: archive lines to COPY text', () => {
     const good = lines[1]!;
     const cases: [string, RegExp, string | undefined][] = [
       [good.replace('"n":', '"n":"1",').replace(/,"n":"1",[^,]*/, ',"n":"1"'), /expected an integer/, 'n'],
-      [good.replace('}', ',"extra":1}').replace(/\}$/, ',"extra":1}'), /does not know: extra/, undefined],
+      [good.replace(/\}$/, ',"extra":1}'), /does not know: extra/, undefined],
       ['{"id": broken', /not valid JSON/, undefined],
       ['[1,2]', /not a JSON object/, undefined],
       [good.replace(/"flag":(true|false|null)/, '"flag":"yes"'), /expected a boolean/, 'flag'],
@@ -116,7 +117,7 @@ describe('PostgreSQL restore fast path: archive lines to COPY text', () => {
     for (const [line, message, field] of cases) {
       let error: unknown;
       try {
-        archiveLinesToCopy(Doc, [lines[0]!, line], false, 10);
+        archiveLinesToCopy(Doc, [lines[0]!, line], false, 'text', 10);
       } catch (e) {
         error = e;
       }
@@ -211,7 +212,7 @@ describe('PostgreSQL importJsonLineStream / importJsonLines', () => {
         tx.importJsonLines!(Doc, 'root', lines.slice(0, 1000), { mode: 'upsert', bulk: true }),
       );
       const changed = normalizeRecord(Doc, { ...records[999]!, note: 'changed' });
-      const batch = [...lines.slice(900), encodeRecordLine(Doc, changed)];
+      const batch = [...lines.slice(900), encodeRecordLine(Doc, changed, 'text')];
       const r = await a.transaction((tx) => tx.importJsonLines!(Doc, 'root', batch, { mode: 'upsert', bulk: true }));
       expect(r).toEqual({ inserted: 500, updated: 100 });
       expect(await all(a, Doc)).toEqual(byId([...records.slice(0, 999), changed, ...records.slice(1000)]));
