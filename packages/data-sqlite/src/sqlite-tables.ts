@@ -45,9 +45,10 @@ export function tableShape(db: Database.Database, physical: string): TableShape 
 /** A name of the rowid that no column shadows (`rowid`, `_rowid_`, `oid`), or undefined when all three are taken. */
 export function rowidAlias(columns: ReadonlyMap<string, unknown> | readonly string[]): string | undefined {
   const taken = new Set(
-    (Array.isArray(columns) ? (columns as readonly string[]) : [...(columns as ReadonlyMap<string, unknown>).keys()]).map(
-      (c) => c.toLowerCase(),
-    ),
+    (Array.isArray(columns)
+      ? (columns as readonly string[])
+      : [...(columns as ReadonlyMap<string, unknown>).keys()]
+    ).map((c) => c.toLowerCase()),
   );
   return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n));
 }

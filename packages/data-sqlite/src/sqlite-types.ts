@@ -217,7 +217,8 @@ function buildCodec(schema: EntitySchema, table: TableShape): RowCodec {
         const name = names[i]!;
         if (v === null || v === undefined) {
           if (nullIsNull[i] && !absent?.has(name)) out[name] = null;
-          else if (keyIndexes.includes(i)) throw misfitRead(schema, table_, name, where(row), v, 'a key value, not NULL');
+          else if (keyIndexes.includes(i))
+            throw misfitRead(schema, table_, name, where(row), v, 'a key value, not NULL');
         } else {
           try {
             out[name] = from[i]!(v, exactJson);
@@ -313,13 +314,13 @@ export function jsonLinesSql(schema: EntitySchema): JsonLinesSql | undefined {
         render = when(`typeof(${col}) = 'integer' AND ${col} BETWEEN -9007199254740991 AND 9007199254740991`, col);
         break;
       case 'bigint':
-        render = when(
-          `typeof(${col}) = 'integer'${f.unsigned ? ` AND ${col} >= 0` : ''}`,
-          `CAST(${col} AS TEXT)`,
-        );
+        render = when(`typeof(${col}) = 'integer'${f.unsigned ? ` AND ${col} >= 0` : ''}`, `CAST(${col} AS TEXT)`);
         break;
       case 'boolean':
-        render = when(`typeof(${col}) = 'integer' AND ${col} IN (0, 1)`, `json(CASE ${col} WHEN 1 THEN 'true' ELSE 'false' END)`);
+        render = when(
+          `typeof(${col}) = 'integer' AND ${col} IN (0, 1)`,
+          `json(CASE ${col} WHEN 1 THEN 'true' ELSE 'false' END)`,
+        );
         break;
       case 'json':
         render = when(`typeof(${col}) = 'text' AND json_valid(${col})`, col);
@@ -350,7 +351,11 @@ function canonicalToSqlite(spec: FieldSpec): (raw: string) => unknown {
       };
     case 'number':
       return (raw) =>
-        store(raw === 'NaN' || raw === 'Infinity' || raw === '-Infinity' || raw === '-0' ? decodeValue(spec, raw) : Number(raw));
+        store(
+          raw === 'NaN' || raw === 'Infinity' || raw === '-Infinity' || raw === '-0'
+            ? decodeValue(spec, raw)
+            : Number(raw),
+        );
     case 'boolean':
       return (raw) => (raw === 'true' ? 1 : 0);
     case 'binary':

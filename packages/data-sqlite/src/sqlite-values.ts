@@ -72,7 +72,8 @@ export function describeStored(v: unknown): string {
   if (typeof v === 'bigint') return `INTEGER ${v}`;
   if (typeof v === 'number') return `${Number.isInteger(v) ? 'INTEGER or REAL' : 'REAL'} ${v}`;
   if (typeof v === 'string') return `TEXT ${JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v)}`;
-  if (isBlob(v)) return `BLOB of ${v.byteLength} bytes (x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.byteLength > 16 ? '…' : ''}')`;
+  if (isBlob(v))
+    return `BLOB of ${v.byteLength} bytes (x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.byteLength > 16 ? '…' : ''}')`;
   return String(v);
 }
 
@@ -139,7 +140,11 @@ export function readerOf(spec: FieldSpec, aff: Affinity): Reader {
       return (v) => {
         if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER))
           return Number(v);
-        if (typeof v === 'number' && Number.isSafeInteger(v) && (aff === 'INTEGER' || aff === 'NUMERIC' || aff === 'REAL'))
+        if (
+          typeof v === 'number' &&
+          Number.isSafeInteger(v) &&
+          (aff === 'INTEGER' || aff === 'NUMERIC' || aff === 'REAL')
+        )
           return v;
         return misfit('an INTEGER within ±(2^53-1) (declare the field bigint for larger ones)');
       };
@@ -175,7 +180,8 @@ export function readerOf(spec: FieldSpec, aff: Affinity): Reader {
       // Read with safeIntegers where the affinity may hold REALs too: a number is then a REAL.
       return (v) => {
         const real = typeof v === 'number';
-        if (real ? aff === 'BLOB' || aff === 'TEXT' : aff === 'REAL' || aff === 'TEXT') return misfit('the INTEGER 0 or 1');
+        if (real ? aff === 'BLOB' || aff === 'TEXT' : aff === 'REAL' || aff === 'TEXT')
+          return misfit('the INTEGER 0 or 1');
         if (v === 0 || v === 0n) return false;
         if (v === 1 || v === 1n) return true;
         return misfit('the INTEGER 0 or 1');
@@ -273,7 +279,9 @@ export function writerOf(spec: FieldSpec, aff: Affinity): Writer {
     case 'uuid':
     case 'datetime':
     case 'date':
-      return aff === 'TEXT' || aff === 'BLOB' ? (v) => wellFormed(v as string) : (v) => keptText(v as string, aff, 'the text');
+      return aff === 'TEXT' || aff === 'BLOB'
+        ? (v) => wellFormed(v as string)
+        : (v) => keptText(v as string, aff, 'the text');
     case 'json':
       return (v) => {
         const text = jsonTextOf(v);
