@@ -24,12 +24,14 @@ import {
   ROOT_SET,
   STREAM_PIECE_BYTES,
   type StoreDescription,
+  type StructureFacet,
   setFromPhysicalName,
   throwIfAborted,
 } from '@koan/data';
 import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
+import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
 import { rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
@@ -81,6 +83,8 @@ export interface SqliteSettings {
 interface TransactionState {
   deferred: boolean;
   readonly written: Map<string, { entity: EntitySchema; set: string }>;
+  /** Triggers the structure facet dropped for the restore, created again before it commits. */
+  readonly suspended: SuspendedTrigger[];
 }
 
 interface ForeignKey {
@@ -405,6 +409,23 @@ export class SqliteAdapter implements DataAdapter {
   #conn: Connection | undefined;
   readonly #reads = new Reads(() => this.#connection());
   readonly #inTransaction = new AsyncLocalStorage<{ depth: number; state: TransactionState }>();
+  /** Triggers suspended outside a transaction (a caller that runs the structure facet without one). */
+  readonly #suspended: SuspendedTrigger[] = [];
+  /** SQLite's own DDL, captured by backups and replayed by restores into SQLite (see `sqlite-structure.ts`). */
+  readonly structure: StructureFacet = new SqliteStructure({
+    db: (write) => {
+      if (write) this.#materialize();
+      return this.#connection().db;
+    },
+    suspended: () => this.#inTransaction.getStore()?.state.suspended ?? this.#suspended,
+    recordDeclared: (entity, physical) => {
+      const conn = this.#connection();
+      this.#ensureMeta(conn);
+      conn
+        .prepare(`INSERT OR REPLACE INTO ${KOAN_META_TABLE} (physical, entity, schema) VALUES (?, ?, ?)`)
+        .run(physical, entity.name, JSON.stringify(entity));
+    },
+  });
   #writeLock: Promise<void> = Promise.resolve();
   #atomic: ((fn: () => unknown) => unknown) | undefined;
   #metaReady = false;
@@ -1005,7 +1026,7 @@ export class SqliteAdapter implements DataAdapter {
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const outer = this.#inTransaction.getStore();
     if (outer) return this.#savepoint(outer.depth + 1, outer.state, fn);
-    const state: TransactionState = { deferred: false, written: new Map() };
+    const state: TransactionState = { deferred: false, written: new Map(), suspended: [] };
     return this.#exclusive(() =>
       this.#inTransaction.run({ depth: 0, state }, async () => {
         this.#materialize();

@@ -33,6 +33,7 @@ import {
 } from '@koan/data';
 import {
   type Affinity,
+  describeKeyValue,
   describeStored,
   Misfit,
   NATURAL_AFFINITY,
@@ -107,7 +108,7 @@ export interface RowCodec {
   /** Columns written (`columns` without the table's generated columns), in that order. */
   readonly writeColumns: readonly string[];
   readonly hasAbsentColumn: boolean;
-  /** Read statements must return integers as bigint (bigint fields, or columns that may hold REALs and INTEGERs). */
+  /** Read statements return INTEGERs as bigints (always: see `buildCodec`). */
   readonly safeIntegers: boolean;
   /**
    * Every column has its field type's own affinity (the table's columns are the ones Koan creates) and none is
@@ -176,7 +177,10 @@ function buildCodec(schema: EntitySchema, table: TableShape): RowCodec {
   const where = (row: readonly unknown[]) =>
     schema.keyless
       ? `rowid ${String(row[hasAbsentColumn ? n + 1 : n])}`
-      : `key ${keyIndexes.map((i) => describeStored(row[i])).join(', ')}`;
+      : `key ${keyIndexes.map((i) => describeKeyValue(row[i])).join(', ')}`;
+  // INTEGERs are read as bigints: exact whatever their size (a value beyond 2^53 is named as stored), and told from
+  // REALs (read as numbers) where a column may hold both.
+  const safeIntegers = true;
   const columns = hasAbsentColumn ? [...names, ABSENT_COLUMN] : names;
   const writeColumns = columns.filter((_, i) => i >= n || written[i]);
   return {
@@ -184,7 +188,7 @@ function buildCodec(schema: EntitySchema, table: TableShape): RowCodec {
     writeColumns,
     hasAbsentColumn,
     natural,
-    safeIntegers: fields.some(([, spec], i) => spec.type === 'bigint' || affinities[i] !== NATURAL_AFFINITY[spec.type]),
+    safeIntegers,
     toRow(record) {
       const row: unknown[] = [];
       let absent: string[] | undefined;
@@ -218,13 +222,13 @@ function buildCodec(schema: EntitySchema, table: TableShape): RowCodec {
         if (v === null || v === undefined) {
           if (nullIsNull[i] && !absent?.has(name)) out[name] = null;
           else if (keyIndexes.includes(i))
-            throw misfitRead(schema, table_, name, where(row), v, 'a key value, not NULL');
+            throw misfitRead(schema, table_, name, where(row), describeStored(v), 'a key value, not NULL');
         } else {
           try {
             out[name] = from[i]!(v, exactJson);
           } catch (e) {
             if (!(e instanceof Misfit)) throw e;
-            throw misfitRead(schema, table_, name, where(row), v, e.message);
+            throw misfitRead(schema, table_, name, where(row), describeStored(v, safeIntegers), e.message);
           }
         }
       }
@@ -239,14 +243,14 @@ function misfitRead(
   table: string,
   field: string,
   where: string,
-  value: unknown,
+  value: string,
   expected: string,
 ): DataError {
   const spec = schema.fields[field]!;
   return new DataError(
     'UNSUPPORTED_VALUE',
-    `[sqlite] Table ${table}, column ${field}, row with ${where}: holds ${describeStored(value)}, which the ${spec.type} field ${schema.name}.${field} cannot carry exactly (it takes ${expected}). Nothing is changed silently: fix the value in the database, or exclude the entity.`,
-    { details: { entity: schema.name, table, field, row: where, value: describeStored(value) } },
+    `[sqlite] Table ${table}, column ${field}, row with ${where}: holds ${value}, which the ${spec.type} field ${schema.name}.${field} cannot carry exactly (it takes ${expected}). Nothing is changed silently: fix the value in the database, or exclude the entity.`,
+    { details: { entity: schema.name, table, field, row: where, value } },
   );
 }
 

@@ -66,11 +66,15 @@ const isInteger = (v: unknown): v is bigint | number =>
   typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
 const isBlob = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
-/** How a value is shown in messages: its storage class and (the start of) its text. */
-export function describeStored(v: unknown): string {
+/**
+ * How a stored value is shown in messages: its storage class and (the start of) its text. `safeIntegers`: the value
+ * was read with INTEGERs as bigints, so a number is a REAL (read without, a whole number is an INTEGER: the columns
+ * read that way cannot hold a whole REAL).
+ */
+export function describeStored(v: unknown, safeIntegers = true): string {
   if (v === null || v === undefined) return 'NULL';
   if (typeof v === 'bigint') return `INTEGER ${v}`;
-  if (typeof v === 'number') return `${Number.isInteger(v) ? 'INTEGER or REAL' : 'REAL'} ${v}`;
+  if (typeof v === 'number') return `${!safeIntegers && Number.isInteger(v) ? 'INTEGER' : 'REAL'} ${v}`;
   if (typeof v === 'string') return `TEXT ${JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v)}`;
   if (isBlob(v))
     return `BLOB of ${v.byteLength} bytes (x'${Buffer.from(v.subarray(0, 16)).toString('hex')}${v.byteLength > 16 ? '…' : ''}')`;
@@ -257,10 +261,14 @@ function wellFormed(s: string): string {
     : refuse('it holds a lone UTF-16 surrogate, which UTF-8 text cannot hold');
 }
 
-/** A text written into a column of `aff`, refused when the affinity would turn it into a number. */
+/**
+ * A text written into a column of `aff`: kept as TEXT, or turned by the affinity into a number that reads back as
+ * this same text (`"1714557600"`, which a NUMERIC column held as the INTEGER it reads as); refused when the number
+ * would read back as another text (`"007"`, `"1e2"`, `"3.0"`).
+ */
 function keptText(s: string, aff: Affinity, what: string): string {
-  if (keepsText(s, aff)) return wellFormed(s);
   const stored = storedText(s, aff);
+  if (typeof stored === 'string' || numberText(stored, aff) === s) return wellFormed(s);
   return refuse(
     `the ${aff} column would store ${what} ${JSON.stringify(s)} as the number ${String(stored)}, not as that text`,
   );
@@ -350,4 +358,11 @@ export function refusedWrite(entity: string, field: string, key: string, reason:
     `[sqlite] ${entity}.${field} of record ${key}: ${reason}. Nothing was written; change the value or the column's type.`,
     { details: { entity, field, key } },
   );
+}
+
+/** A key value (or rowid) as shown in messages: numbers as digits, text quoted, bytes in hex. */
+export function describeKeyValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `x'${Buffer.from(v).toString('hex')}'`;
+  return String(v);
 }
