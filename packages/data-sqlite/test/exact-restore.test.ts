@@ -216,6 +216,25 @@ describe('SQLite to SQLite: an existing database restores exactly', () => {
     ).toBe('4\n4\n');
   });
 
+  it('without the structure (structure: false), tables are made from the field types: generated values are written as ordinary columns', async () => {
+    const source = sourceDb();
+    const backups = join(root, `backups-${++n}`);
+    const src = await contextFor({ src: source }, backups);
+    await backupAllEntities(src, 'shop', { introspect: true });
+    await src.close();
+    forgetIntrospected();
+    const target = file('plain');
+    const tgt = await contextFor({ tgt: target }, backups);
+    const report = await restoreAllEntities(tgt, 'shop', { targetSource: 'tgt', structure: false });
+    await tgt.close();
+    expect(report.status).toBe('Completed');
+    expect(cli(target, 'SELECT id, name_upper, domain FROM customers ORDER BY id')).toBe(
+      '1|ANN|example.com\n2|BOB|example.org\n3|CY|example.net\n7|DéE ☃ 😀|example.com\n',
+    );
+    expect(cli(target, 'SELECT count(*), group_concat(typeof(payload)) FROM event_log')).toBe('3|text,text,text\n');
+    expect(cli(target, '.schema customers')).not.toMatch(/GENERATED/);
+  });
+
   it('a value its column type cannot carry fails the backup naming table, column, key and value; nothing is changed silently', async () => {
     for (const [sql, pattern] of [
       [
