@@ -88,8 +88,8 @@ describe('SQLite keeps JSON text exactly', () => {
           `${e.name}: format-2 lines`,
         ).toEqual([...TEXTS, null]);
       }
-      // Without exactJson, applications get JavaScript values.
-      expect((await a.get(e, ROOT_SET, 1))?.j).toEqual({ big: 12345678901234567890123, s: 'a\nb' });
+      // Without exactJson, applications get JavaScript values (as JSON.parse gives them).
+      expect((await a.get(e, ROOT_SET, 1))?.j).toEqual(JSON.parse(TEXTS[0]!));
     }
     await a.close();
   });
