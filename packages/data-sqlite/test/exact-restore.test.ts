@@ -66,6 +66,8 @@ CREATE TABLE event_log (at TEXT NOT NULL, kind TEXT, payload);
 CREATE TABLE rates (day DATE PRIMARY KEY, rate DECIMAL(10,6));
 CREATE TABLE big_ids (id BIGINT PRIMARY KEY, label TEXT) WITHOUT ROWID;
 CREATE TABLE prices (amount NUMERIC PRIMARY KEY, label TEXT);
+CREATE TABLE readings (at REAL PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE blobs (k BLOB PRIMARY KEY, v TEXT) WITHOUT ROWID;
 CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT NOT NULL);
 CREATE VIEW customer_totals AS
   SELECT c.id, c.name, sum(o.total) AS spent FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id;
@@ -97,6 +99,8 @@ INSERT INTO event_log VALUES ('2024-01-01', 'start', 'x'), ('2024-01-01', 'start
 INSERT INTO rates VALUES ('2024-01-01', 1.5), ('1999-12-31', 0.000001), ('2024-02-29', 12);
 INSERT INTO big_ids VALUES (4611686018427387904, 'two^62'), (-9223372036854775808, 'min'), (9007199254740993, 'two^53+1');
 INSERT INTO prices VALUES (1.5, 'one and a half'), (10, 'ten'), (2.25, 'two and a quarter');
+INSERT INTO readings VALUES (0.1, 1), (-2.5e-300, 2), (1e300, 0.30000000000000004);
+INSERT INTO blobs VALUES (x'00', 'zero'), (x'ff00', 'high'), (x'', 'empty');
 `;
 
 /** Each table's rows as text, every value with its storage class (REALs to 17 digits, BLOBs in hex), and an md5. */
@@ -149,6 +153,7 @@ describe('SQLite to SQLite: an existing database restores exactly', () => {
     expect(backup.entities.map((e) => [e.entityType, e.status, e.itemCount]).sort()).toEqual([
       ['audit', 'Completed', 3],
       ['big_ids', 'Completed', 3],
+      ['blobs', 'Completed', 3],
       ['customers', 'Completed', 4],
       ['event_log', 'Completed', 3],
       ['order_lines', 'Completed', 4],
@@ -156,8 +161,21 @@ describe('SQLite to SQLite: an existing database restores exactly', () => {
       ['prices', 'Completed', 3],
       ['products', 'Completed', 3],
       ['rates', 'Completed', 3],
+      ['readings', 'Completed', 3],
     ]);
-    expect(backup.entities.find((e) => e.entityType === 'event_log')?.keyType).toBe('none');
+    expect(Object.fromEntries(backup.entities.map((e) => [e.entityType, e.keyType]))).toEqual({
+      audit: 'integer',
+      big_ids: 'bigint',
+      blobs: 'binary',
+      customers: 'integer',
+      event_log: 'none',
+      order_lines: 'integer',
+      orders: 'integer',
+      prices: 'decimal',
+      products: 'string',
+      rates: 'date',
+      readings: 'number',
+    });
 
     const target = file('target');
     const tgt = await contextFor({ tgt: target }, backups);
@@ -165,7 +183,19 @@ describe('SQLite to SQLite: an existing database restores exactly', () => {
     await tgt.close();
     expect(report.status).toBe('Completed');
     expect(report.createdTables.flatMap((c) => c.tables).sort()).toEqual(
-      ['audit', 'big_ids', 'customers', 'event_log', 'order_lines', 'orders', 'prices', 'products', 'rates'].sort(),
+      [
+        'audit',
+        'big_ids',
+        'blobs',
+        'customers',
+        'event_log',
+        'order_lines',
+        'orders',
+        'prices',
+        'products',
+        'rates',
+        'readings',
+      ].sort(),
     );
 
     // .schema: identical, line for line (views, triggers, indexes, CHECK, generated columns, sqlite_sequence).
