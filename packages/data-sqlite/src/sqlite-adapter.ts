@@ -213,13 +213,16 @@ class Reads implements DataReader {
       let lastKey: unknown;
       let count: number;
       try {
-        [page, lastKey, count] = orEmpty(
+        // Integers as bigints: the page's last key (a bigint key beyond 2^53) must be exact for the next page.
+        let rows: bigint;
+        [page, lastKey, rows] = orEmpty(
           () =>
             (last === undefined
-              ? conn.prepare(first).raw(true).safeIntegers(false).get(limit)
-              : conn.prepare(next).raw(true).safeIntegers(false).get(last, limit)) as [Buffer | null, unknown, number],
-          [null, null, 0] as [Buffer | null, unknown, number],
+              ? conn.prepare(first).raw(true).safeIntegers(true).get(limit)
+              : conn.prepare(next).raw(true).safeIntegers(true).get(last, limit)) as [Buffer | null, unknown, bigint],
+          [null, null, 0n] as [Buffer | null, unknown, bigint],
         );
+        count = Number(rows);
       } catch (e) {
         throw isMisfitError(e) ? await nameMisfit(this, entity, set, e) : e;
       }
