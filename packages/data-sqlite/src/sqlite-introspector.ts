@@ -83,7 +83,7 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
       notData.push({
         name: t.name,
         kind: 'view',
-        note: 'a view holds no rows of its own; its definition is part of the backup structure (recreated by restores into SQLite)',
+        note: 'a view holds no rows of its own; backups carry its definition when they hold every table it reads, and restores into SQLite recreate it',
       });
     else if (t.type === 'virtual')
       skipped.push({
