@@ -299,3 +299,31 @@ describe('AUTOINCREMENT counters', () => {
     await a.close();
   });
 });
+
+describe('structure capture', () => {
+  it('names the views it does not carry (they read tables outside the backup) and what it captures, in sqlite_master order', async () => {
+    const a = await open();
+    a.getInstance().exec(`
+      CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+      CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a (id));
+      CREATE INDEX b_a ON b (a_id);
+      CREATE VIEW only_a AS SELECT * FROM a;
+      CREATE VIEW a_and_b AS SELECT a.v FROM a JOIN b ON b.a_id = a.id;
+      CREATE TRIGGER a_touch AFTER UPDATE ON a BEGIN SELECT 1; END;
+      INSERT INTO a (v) VALUES ('x'); PRAGMA user_version = 3;`);
+    const a_ = (await a.introspect()).entities.find((e) => e.name === 'a')!;
+    const s = await a.structure.capture([{ entity: a_, set: ROOT_SET }]);
+    expect(s.provider).toBe('sqlite');
+    expect(s.objects.map((o) => `${o.kind} ${o.name}`)).toEqual([
+      'table a',
+      'view only_a',
+      'trigger a_touch',
+      'sequence a',
+      'pragma user_version',
+    ]);
+    expect(s.notCaptured).toEqual([
+      { kind: 'view', name: 'a_and_b', reason: 'it reads b, which this backup does not hold' },
+    ]);
+    await a.close();
+  });
+});
