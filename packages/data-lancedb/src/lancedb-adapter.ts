@@ -18,6 +18,8 @@ import {
   type FieldSpec,
   type ImportOptions,
   type ImportResult,
+  JsonText,
+  jsonTextOf,
   type KeyValue,
   physicalName,
   ROOT_SET,
@@ -166,6 +168,7 @@ class LanceDbAdapter implements DataAdapter {
 
   /** A read-only handle at the pinned version (or the current one), or undefined when the table is absent then. */
   async #pinned(entity: EntitySchema, set: string, pins?: Pins): Promise<Table | undefined> {
+    assertSingleKey(entity, 'lancedb');
     const name = lanceTableName(entity, set);
     const version = pins ? pins.get(name) : await (await this.#open(name))?.version();
     if (version === undefined || version === null) return undefined;
@@ -204,7 +207,7 @@ class LanceDbAdapter implements DataAdapter {
         const query = table.query().orderBy({ columnName: entity.key, ascending: true }).limit(size);
         if (last !== undefined) query.where(`${column(entity.key)} > ${literal(last)}`);
         const records: DataRecord[] = [];
-        for await (const batch of query) records.push(...fromBatch(entity, batch));
+        for await (const batch of query) records.push(...fromBatch(entity, batch, options.exactJson === true));
         if (records.length === 0) return;
         last = records[records.length - 1]![entity.key] as KeyValue;
         yield records;
@@ -220,11 +223,12 @@ class LanceDbAdapter implements DataAdapter {
   }
 
   async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
+    assertSingleKey(entity, 'lancedb');
     const table = await this.#open(lanceTableName(entity, set));
     if (!table || keys.length === 0) return [];
     const found = new Map<KeyValue, DataRecord>();
     for await (const batch of table.query().where(inList(entity, keys)))
-      for (const record of fromBatch(entity, batch)) found.set(record[entity.key] as KeyValue, record);
+      for (const record of fromBatch(entity, batch, false)) found.set(record[entity.key] as KeyValue, record);
     return keys.flatMap((k): DataRecord[] => {
       const record = found.get(keyOf(entity, k));
       return record ? [record] : [];
@@ -238,10 +242,12 @@ class LanceDbAdapter implements DataAdapter {
     options: ImportOptions,
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
+    assertSingleKey(entity, 'lancedb');
     if (records.length === 0) {
       await this.#create(entity, set);
       return { inserted: 0, updated: 0 };
     }
+    checkStorable(entity, records);
     const byKey = new Map<KeyValue, DataRecord>();
     for (const record of records) {
       const key = record[entity.key];
@@ -446,8 +452,54 @@ function toArrowTable(entity: EntitySchema, records: readonly DataRecord[]): Arr
 function toStore(spec: FieldSpec, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (spec.type === 'integer') return BigInt(value as number);
-  if (spec.type === 'json') return JSON.stringify(value);
+  // The JSON text exactly as given (a JsonText's own text), else JSON.stringify of the value.
+  if (spec.type === 'json') return jsonTextOf(value);
   return value;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Why LanceDB cannot hold a value exactly, or undefined: Int64 columns hold signed 64-bit integers (an unsigned bigint
+ * beyond 2^63-1 would wrap), Utf8 columns hold UTF-8 (a lone UTF-16 surrogate would become U+FFFD), and a JsonText
+ * must be JSON.
+ */
+function unstorable(spec: FieldSpec, value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (spec.type === 'bigint') {
+    const b = value as bigint;
+    return b > INT64_MAX || b < INT64_MIN ? `${b} is beyond LanceDB's signed 64-bit Int64 (max 2^63-1)` : undefined;
+  }
+  if (typeof value === 'string' || value instanceof JsonText) {
+    const text = typeof value === 'string' ? value : value.text;
+    if (!(text as string & { isWellFormed(): boolean }).isWellFormed())
+      return 'it holds a lone UTF-16 surrogate, which UTF-8 text cannot hold';
+    if (value instanceof JsonText)
+      try {
+        JSON.parse(text);
+      } catch (e) {
+        return `it is not JSON text (${(e as Error).message})`;
+      }
+  }
+  return undefined;
+}
+
+/** Refuses, before anything is written, a record value LanceDB cannot hold (see {@link unstorable}), by name. */
+function checkStorable(entity: EntitySchema, records: readonly DataRecord[]): void {
+  const fields = Object.entries(entity.fields).filter(([, spec]) =>
+    ['bigint', 'string', 'uuid', 'decimal', 'datetime', 'date', 'json'].includes(spec.type),
+  );
+  for (const record of records)
+    for (const [name, spec] of fields) {
+      const why = unstorable(spec, record[name]);
+      if (why)
+        throw new DataError(
+          'UNSUPPORTED_VALUE',
+          `[lancedb] ${entity.name}.${name} of record ${JSON.stringify(record[entity.key] ?? null)}: ${why}. Nothing of the batch was written.`,
+          { details: { entity: entity.name, field: name, key: record[entity.key] } },
+        );
+    }
 }
 
 /** Copies the float32 bytes as they are (NaN payloads, -0 and subnormals included). */
@@ -478,7 +530,7 @@ function vectorData(type: Arrow.FixedSizeList, values: readonly (Float32Array | 
   });
 }
 
-function fromBatch(entity: EntitySchema, batch: Arrow.RecordBatch): DataRecord[] {
+function fromBatch(entity: EntitySchema, batch: Arrow.RecordBatch, exactJson: boolean): DataRecord[] {
   const columns = Object.entries(entity.fields).map(([name, spec]) => ({ name, spec, vector: batch.getChild(name) }));
   const absentColumn = batch.getChild(ABSENT);
   const records: DataRecord[] = [];
@@ -493,21 +545,22 @@ function fromBatch(entity: EntitySchema, batch: Arrow.RecordBatch): DataRecord[]
         if (spec.nullable && !absent.includes(name)) record[name] = null;
         continue;
       }
-      record[name] = fromStore(spec, value);
+      record[name] = fromStore(spec, value, exactJson);
     }
     records.push(record);
   }
   return records;
 }
 
-function fromStore(spec: FieldSpec, value: unknown): unknown {
+function fromStore(spec: FieldSpec, value: unknown, exactJson: boolean): unknown {
   switch (spec.type) {
     case 'integer':
       return Number(value);
     case 'bigint':
       return BigInt(value as bigint);
     case 'json':
-      return JSON.parse(value as string);
+      // The stored text, exactly (backups); or its JavaScript value.
+      return exactJson ? JsonText.parse(value as string) : JSON.parse(value as string);
     case 'binary':
       return (value as Uint8Array).slice();
     case 'vector':

@@ -3,13 +3,21 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSchema, type DataAdapter, type DataRecord, DataRuntime, type EntitySchema, t } from '@koan/data';
-import { describeAdapterConformance } from '@koan/data/testing';
+import {
+  buildSchema,
+  type DataAdapter,
+  type DataRecord,
+  DataRuntime,
+  type EntitySchema,
+  JsonText,
+  t,
+} from '@koan/data';
+import { describeAdapterConformance, describeSingleKeyStore } from '@koan/data/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLanceDbAdapter, lanceTableName, provider } from '../src/index.js';
 
 const conformanceDirs = new Map<DataAdapter, string>();
-describeAdapterConformance({
+const harness = {
   name: 'lancedb',
   create: async () => {
     const dir = await mkdtemp(join(tmpdir(), 'koan-lancedb-conf-'));
@@ -17,11 +25,14 @@ describeAdapterConformance({
     conformanceDirs.set(adapter, dir);
     return adapter;
   },
-  destroy: async (adapter) => {
+  destroy: async (adapter: DataAdapter) => {
     const dir = conformanceDirs.get(adapter);
     if (dir) await rm(dir, { recursive: true, force: true });
   },
-});
+};
+describeAdapterConformance(harness);
+// LanceDB keeps json as Utf8 text: exactly as given.
+describeSingleKeyStore({ ...harness, json: 'text' });
 
 const Everything = buildSchema(
   {
@@ -100,6 +111,42 @@ describe('lancedb adapter', () => {
   afterAll(async () => {
     await adapter?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses, by name and before anything is written, an unsigned bigint beyond 2^63-1 and a lone surrogate; keeps json text exactly', async () => {
+    const U = buildSchema(
+      {
+        name: 'Unsigned',
+        key: 'id',
+        fields: {
+          id: t.integer().spec,
+          u: { ...t.bigint().spec, unsigned: true },
+          s: t.string().spec,
+          j: t.json().nullable().spec,
+        },
+      },
+      'declared',
+    );
+    await adapter.ensureEntity(U, 'root');
+    const ok = { id: 1, u: 2n ** 63n - 1n, s: 'ok', j: JsonText.parse(' {"b":1.10,"a":1e400,"a":null} ') };
+    for (const [bad, why] of [
+      [
+        { id: 2, u: 2n ** 64n - 1n, s: 'x', j: null },
+        /Unsigned\.u of record 2: 18446744073709551615 is beyond LanceDB's signed 64-bit Int64/,
+      ],
+      [{ id: 3, u: 0n, s: 'a\ud800b', j: null }, /Unsigned\.s of record 3: it holds a lone UTF-16 surrogate/],
+      [{ id: 4, u: 0n, s: 'x', j: new JsonText('{"a":') }, /Unsigned\.j of record 4: it is not JSON text/],
+    ] as const) {
+      await expect(adapter.importBatch(U, 'root', [ok, bad], { mode: 'insert' })).rejects.toMatchObject({
+        code: 'UNSUPPORTED_VALUE',
+        message: expect.stringMatching(why),
+      });
+      expect(await adapter.count(U, 'root')).toBe(0);
+    }
+    await adapter.importBatch(U, 'root', [ok], { mode: 'insert' });
+    const [exact] = await all(adapter.exportEntity(U, 'root', { exactJson: true }));
+    expect((exact!.j as JsonText).text).toBe(' {"b":1.10,"a":1e400,"a":null} ');
+    expect(exact!.u).toBe(2n ** 63n - 1n);
   });
 
   it('declares per-version snapshot reads, native upsert and no transactions', async () => {
@@ -354,3 +401,9 @@ describe('lancedb adapter', () => {
     await expect(consume()).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });
+
+async function all(stream: AsyncIterable<DataRecord[]>): Promise<DataRecord[]> {
+  const out: DataRecord[] = [];
+  for await (const batch of stream) out.push(...batch);
+  return out;
+}

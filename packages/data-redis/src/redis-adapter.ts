@@ -17,6 +17,8 @@ import {
   type FieldSpec,
   type ImportOptions,
   type ImportResult,
+  JsonText,
+  jsValueOf,
   type KeyValue,
   normalizeDatetime,
   type StoreDescription,
@@ -198,7 +200,9 @@ class RedisAdapter implements DataAdapter {
     if (client) await client.quit().catch(() => client.disconnect());
   }
 
+  /** Every operation starts here: an entity not keyed by one string, uuid or integer field is refused by name. */
   #keys(entity: EntitySchema, set: string): SetKeys {
+    assertSingleKey(entity, 'redis');
     assertSetName(set);
     const table = `${this.#settings.keyPrefix}:${entity.table ?? entity.name}`;
     const base = `${table}:${set}`;
@@ -283,8 +287,12 @@ class RedisAdapter implements DataAdapter {
       return { inserted: 0, updated: 0 };
     }
     const ttlField = ttlFieldOf(entity)?.[0];
+    const jsonFields = Object.entries(entity.fields)
+      .filter(([, spec]) => spec.type === 'json')
+      .map(([name]) => name);
     const recordKeys: string[] = [];
     const args: string[] = [options.mode, set, entity.keyType === 'integer' ? '1' : '0'];
+    // Every record is encoded (and checked) before the batch is sent: a value refused leaves nothing written.
     for (const record of records) {
       const key = record[entity.key];
       if (typeof key !== 'string' && typeof key !== 'number')
@@ -293,7 +301,11 @@ class RedisAdapter implements DataAdapter {
         });
       const member = String(key);
       recordKeys.push(keys.record + member);
-      args.push(member, encodeRecordLine(entity, record, 'nested'), ttlField ? expiryMs(record[ttlField]) : '');
+      args.push(
+        member,
+        encodeRecordLine(entity, jsValues(entity, record, jsonFields, key), 'nested'),
+        ttlField ? expiryMs(record[ttlField]) : '',
+      );
     }
     const [inserted, updated, expired] = await this.#redis.koanWriteBatch(
       3 + recordKeys.length,
@@ -391,6 +403,19 @@ class RedisAdapter implements DataAdapter {
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     return fn(this);
   }
+}
+
+/**
+ * The record with its json fields as JavaScript values (records are stored as JSON lines of values): a `JsonText`
+ * JavaScript cannot hold exactly (a number beyond a double, a key twice, JSON null) is refused naming the entity,
+ * field and key.
+ */
+function jsValues(entity: EntitySchema, record: DataRecord, jsonFields: readonly string[], key: KeyValue): DataRecord {
+  if (!jsonFields.some((f) => record[f] instanceof JsonText)) return record;
+  const out = { ...record };
+  for (const f of jsonFields)
+    if (out[f] instanceof JsonText) out[f] = jsValueOf(out[f], `${entity.name}.${f} of record ${JSON.stringify(key)}`);
+  return out;
 }
 
 function ttlFieldOf(entity: EntitySchema): [string, FieldSpec] | undefined {

@@ -8,7 +8,7 @@ import {
   type EntitySchema,
   t,
 } from '@koan/data';
-import { describeAdapterConformance, probeService, serviceUrls } from '@koan/data/testing';
+import { describeAdapterConformance, describeSingleKeyStore, probeService, serviceUrls } from '@koan/data/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisAdapter, provider } from '../src/index.js';
@@ -45,6 +45,13 @@ describeAdapterConformance({
   create: async () => createRedisAdapter({ url: serviceUrls.redis, keyPrefix: conformancePrefix }),
   destroy: () => deleteKeys(`${conformancePrefix}:*`),
   skip: async () => skip,
+});
+describeSingleKeyStore({
+  name: 'redis',
+  create: async () => createRedisAdapter({ url: serviceUrls.redis, keyPrefix: `${conformancePrefix}_single` }),
+  destroy: () => deleteKeys(`${conformancePrefix}_single:*`),
+  skip: async () => skip,
+  json: 'values',
 });
 
 const Everything = buildSchema(

@@ -44,7 +44,8 @@ function page(c) {
       while (!c.done && total < c.size) {
         const limit = c.rows === 0 ? Math.min(c.size, 16)
           : Math.max(1, Math.min(c.size, Math.floor(workerData.pieceBytes / Math.max(1, c.bytes / c.rows))));
-        const row = c.last === undefined ? prepare(c.first, false, false).get(limit) : prepare(c.next, false, false).get(c.last, limit);
+        // Integers as bigints: the page's last key (a bigint key beyond 2^53) must be exact for the next page.
+        const row = c.last === undefined ? prepare(c.first, true, false).get(limit) : prepare(c.next, true, false).get(c.last, limit);
         const piece = row && row[0];
         const count = row ? Number(row[2]) : 0;
         if (!piece || count === 0) { c.done = true; break; }

@@ -24,20 +24,25 @@ import {
   ROOT_SET,
   STREAM_PIECE_BYTES,
   type StoreDescription,
+  type StructureFacet,
   setFromPhysicalName,
   throwIfAborted,
 } from '@koan/data';
 import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
+import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
+import { rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
   COLUMN_TYPE,
+  isMisfitError,
   jsonLinesSql,
   lineRows,
   quoteIdent,
   type RowCodec,
   rowCodec,
+  type TableShape,
 } from './sqlite-types.js';
 
 export const PROVIDER_NAME = 'sqlite';
@@ -78,6 +83,8 @@ export interface SqliteSettings {
 interface TransactionState {
   deferred: boolean;
   readonly written: Map<string, { entity: EntitySchema; set: string }>;
+  /** Triggers the structure facet dropped for the restore, created again before it commits. */
+  readonly suspended: SuspendedTrigger[];
 }
 
 interface ForeignKey {
@@ -115,6 +122,20 @@ class Connection {
   }
 }
 
+/** A key value as text, to compare keys read back with keys bound (numbers and bigints alike; bytes as hex). */
+function keyText(v: unknown): string {
+  return v instanceof Uint8Array ? `x${Buffer.from(v).toString('hex')}` : String(v);
+}
+
+/** `UNSUPPORTED_KEY` for an operation by key on a table without a primary key. */
+function noKey(entity: EntitySchema, set: string, operation: string): DataError {
+  return new DataError(
+    'UNSUPPORTED_KEY',
+    `[sqlite] ${entity.name} has no primary key: ${operation} by key is not possible. Read it with exportEntity.`,
+    { details: { entity: entity.name, set } },
+  );
+}
+
 function isMissingTable(e: unknown): boolean {
   return e instanceof Database.SqliteError && /no such table/.test(e.message);
 }
@@ -139,8 +160,10 @@ class Reads implements DataReader {
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
     const size = options.batchSize ?? 1000;
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
-    const codec = rowCodec(entity);
-    const { first, next, keyIndexes } = rowPageSql(entity, set);
+    const shape = tableShape(this.#conn().db, physicalName(entity, set));
+    const codec = rowCodec(entity, shape);
+    const { first, next, keyIndexes } = rowPageSql(entity, set, codec, shape);
+    const exact = options.exactJson === true;
     let last: unknown[] | undefined;
     // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing.
     for (;;) {
@@ -156,7 +179,7 @@ class Reads implements DataReader {
       if (rows.length === 0) return;
       const lastRow = rows[rows.length - 1]!;
       last = keyIndexes.map((i) => lastRow[i]);
-      yield rows.map((r) => codec.fromRow(r));
+      yield rows.map((r) => codec.fromRow(r, exact));
       if (rows.length < size) return;
     }
   }
@@ -171,12 +194,9 @@ class Reads implements DataReader {
    */
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
     const sql = jsonLinesSql(entity);
-    if (!sql) {
-      for await (const batch of this.exportEntity(entity, set, options)) {
-        let text = '';
-        for (const r of batch) text += `${encodeRecordLine(entity, r, 'text')}\n`;
-        yield Buffer.from(text, 'utf8');
-      }
+    const shape = tableShape(this.#conn().db, physicalName(entity, set));
+    if (!sql || !rowCodec(entity, shape).natural) {
+      yield* recordLines(this.exportEntity(entity, set, options), entity);
       return;
     }
     // SQLite renders each line (json_object) and joins a page of them; the next page starts after its last key.
@@ -189,13 +209,23 @@ class Reads implements DataReader {
       throwIfAborted(options.signal);
       const conn = this.#conn();
       const limit = linePageRows(size, bytes, rows);
-      const [page, lastKey, count] = orEmpty(
-        () =>
-          (last === undefined
-            ? conn.prepare(first).raw(true).safeIntegers(false).get(limit)
-            : conn.prepare(next).raw(true).safeIntegers(false).get(last, limit)) as [Buffer | null, unknown, number],
-        [null, null, 0] as [Buffer | null, unknown, number],
-      );
+      let page: Buffer | null;
+      let lastKey: unknown;
+      let count: number;
+      try {
+        // Integers as bigints: the page's last key (a bigint key beyond 2^53) must be exact for the next page.
+        let rows: bigint;
+        [page, lastKey, rows] = orEmpty(
+          () =>
+            (last === undefined
+              ? conn.prepare(first).raw(true).safeIntegers(true).get(limit)
+              : conn.prepare(next).raw(true).safeIntegers(true).get(last, limit)) as [Buffer | null, unknown, bigint],
+          [null, null, 0n] as [Buffer | null, unknown, bigint],
+        );
+        count = Number(rows);
+      } catch (e) {
+        throw isMisfitError(e) ? await nameMisfit(this, entity, set, e) : e;
+      }
       if (!page || count === 0) return;
       yield page;
       bytes += page.length;
@@ -211,17 +241,61 @@ class Reads implements DataReader {
   }
 }
 
-/** Keyset pages of raw rows in key order; a composite key pages on the row value `(a, b) > (?, ?)`. */
-function rowPageSql(entity: EntitySchema, set: string): { first: string; next: string; keyIndexes: number[] } {
-  const codec = rowCodec(entity);
+/** Archive lines (format 2) of exported records, a batch per chunk. */
+async function* recordLines(batches: AsyncIterable<DataRecord[]>, entity: EntitySchema): AsyncGenerator<Uint8Array> {
+  for await (const batch of batches) {
+    let text = '';
+    for (const r of batch) text += `${encodeRecordLine(entity, r, 'text')}\n`;
+    yield Buffer.from(text, 'utf8');
+  }
+}
+
+/**
+ * A page SQLite rendered failed on a stored value its field cannot carry ({@link MISFIT_SQL}): the same rows read
+ * through `exportEntity` name the table, column, key and value.
+ */
+async function nameMisfit(reader: DataReader, entity: EntitySchema, set: string, cause: unknown): Promise<unknown> {
+  try {
+    for await (const _ of reader.exportEntity(entity, set, { batchSize: 1000 }));
+  } catch (e) {
+    return e;
+  }
+  return cause;
+}
+
+/**
+ * Keyset pages of raw rows in key order; a composite key pages on the row value `(a, b) > (?, ?)`; a table without a
+ * primary key pages on its rowid, selected after the columns (the rowid is not data: restores insert the rows anew).
+ */
+function rowPageSql(
+  entity: EntitySchema,
+  set: string,
+  codec: RowCodec,
+  shape: TableShape | undefined,
+): { first: string; next: string; keyIndexes: number[] } {
   const table = quoteIdent(physicalName(entity, set));
+  const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')}`;
+  if (entity.keyless) {
+    const rowid = rowidAlias(shape ?? new Map());
+    if (!rowid)
+      throw new DataError(
+        'UNSUPPORTED_KEY',
+        `[sqlite] Table ${physicalName(entity, set)} has no primary key and columns named rowid, _rowid_ and oid: its rows cannot be read in a stable order. Exclude it, or add a primary key.`,
+        { details: { entity: entity.name, set } },
+      );
+    const r = quoteIdent(rowid);
+    return {
+      first: `${select}, ${r} FROM ${table} ORDER BY ${r} LIMIT ?`,
+      next: `${select}, ${r} FROM ${table} WHERE ${r} > ? ORDER BY ${r} LIMIT ?`,
+      keyIndexes: [codec.columns.length],
+    };
+  }
   const keys = keyFieldsOf(entity);
   const order = keys.map(quoteIdent).join(', ');
   const after = keys.length === 1 ? `${order} > ?` : `(${order}) > (${keys.map(() => '?').join(', ')})`;
-  const select = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${table}`;
   return {
-    first: `${select} ORDER BY ${order} LIMIT ?`,
-    next: `${select} WHERE ${after} ORDER BY ${order} LIMIT ?`,
+    first: `${select} FROM ${table} ORDER BY ${order} LIMIT ?`,
+    next: `${select} FROM ${table} WHERE ${after} ORDER BY ${order} LIMIT ?`,
     keyIndexes: keys.map((k) => codec.columns.indexOf(k)),
   };
 }
@@ -257,9 +331,12 @@ function linePageRows(limit: number, bytes = 0, rows = 0): number {
 class WorkerReads implements DataReader {
   readonly consistency = 'snapshot' as const;
   readonly #worker: SnapshotWorker;
+  /** The shape of a table, read on the main connection (the snapshot's tables have the same columns). */
+  readonly #shape: (physical: string) => TableShape | undefined;
 
-  constructor(worker: SnapshotWorker) {
+  constructor(worker: SnapshotWorker, shape: (physical: string) => TableShape | undefined) {
     this.#worker = worker;
+    this.#shape = shape;
   }
 
   jsonLinesSupported(): boolean {
@@ -273,15 +350,17 @@ class WorkerReads implements DataReader {
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
     const size = options.batchSize ?? 1000;
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
-    const codec = rowCodec(entity);
-    const { first, next, keyIndexes } = rowPageSql(entity, set);
+    const shape = this.#shape(physicalName(entity, set));
+    const codec = rowCodec(entity, shape);
+    const { first, next, keyIndexes } = rowPageSql(entity, set, codec, shape);
+    const exact = options.exactJson === true;
     const cursor = await this.#worker.cursor({ kind: 'rows', first, next, size, safe: codec.safeIntegers, keyIndexes });
     try {
       for (;;) {
         throwIfAborted(options.signal);
         const page = await cursor.next();
         if (page.done || !page.rows) return;
-        yield page.rows.map((r) => codec.fromRow(r));
+        yield page.rows.map((r) => codec.fromRow(r, exact));
       }
     } finally {
       cursor.close();
@@ -290,12 +369,8 @@ class WorkerReads implements DataReader {
 
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
     const sql = jsonLinesSql(entity);
-    if (!sql) {
-      for await (const batch of this.exportEntity(entity, set, options)) {
-        let text = '';
-        for (const r of batch) text += `${encodeRecordLine(entity, r, 'text')}\n`;
-        yield Buffer.from(text, 'utf8');
-      }
+    if (!sql || !rowCodec(entity, this.#shape(physicalName(entity, set))).natural) {
+      yield* recordLines(this.exportEntity(entity, set, options), entity);
       return;
     }
     const { first, next } = linePageSql(entity, set, sql.render);
@@ -308,7 +383,12 @@ class WorkerReads implements DataReader {
     try {
       for (;;) {
         throwIfAborted(options.signal);
-        const page = await cursor.next();
+        let page: Awaited<ReturnType<typeof cursor.next>>;
+        try {
+          page = await cursor.next();
+        } catch (e) {
+          throw isMisfitError(e) ? await nameMisfit(this, entity, set, e) : e;
+        }
         if (page.done || !page.chunks) return;
         yield* page.chunks;
       }
@@ -332,6 +412,23 @@ export class SqliteAdapter implements DataAdapter {
   #conn: Connection | undefined;
   readonly #reads = new Reads(() => this.#connection());
   readonly #inTransaction = new AsyncLocalStorage<{ depth: number; state: TransactionState }>();
+  /** Triggers suspended outside a transaction (a caller that runs the structure facet without one). */
+  readonly #suspended: SuspendedTrigger[] = [];
+  /** SQLite's own DDL, captured by backups and replayed by restores into SQLite (see `sqlite-structure.ts`). */
+  readonly structure: StructureFacet = new SqliteStructure({
+    db: (write) => {
+      if (write) this.#materialize();
+      return this.#connection().db;
+    },
+    suspended: () => this.#inTransaction.getStore()?.state.suspended ?? this.#suspended,
+    recordDeclared: (entity, physical) => {
+      const conn = this.#connection();
+      this.#ensureMeta(conn);
+      conn
+        .prepare(`INSERT OR REPLACE INTO ${KOAN_META_TABLE} (physical, entity, schema) VALUES (?, ?, ?)`)
+        .run(physical, entity.name, JSON.stringify(entity));
+    },
+  });
   #writeLock: Promise<void> = Promise.resolve();
   #atomic: ((fn: () => unknown) => unknown) | undefined;
   #metaReady = false;
@@ -576,7 +673,7 @@ export class SqliteAdapter implements DataAdapter {
       this.#materialize();
       const conn = this.#connection();
       const physical = physicalName(entity, set);
-      const existing = this.#columns(conn, physical);
+      const existing = tableColumns(conn.db, physical);
       if (existing.length) {
         const missing = Object.keys(entity.fields).filter((f) => !existing.some((c) => c.name === f));
         if (missing.length)
@@ -627,41 +724,49 @@ export class SqliteAdapter implements DataAdapter {
   ): Promise<ImportResult> {
     throwIfAborted(options.signal);
     if (records.length === 0) return { inserted: 0, updated: 0 };
-    const codec = rowCodec(entity);
     return this.#writeRows(
       entity,
       set,
       records.length,
-      (i) => codec.toRow(records[i]!),
+      (codec) => (i) => codec.toRow(records[i]!),
       (i) => records[i],
       options,
     );
   }
 
   /**
-   * The rows, inserted (or upserted) atomically. `rowAt(i)` is the bound row in `rowCodec` column order;
-   * `recordAt(i)` names the record of a failure. Writes bind up to {@link ROWS_PER_INSERT} rows per statement; an
-   * upsert into a set that holds records first asks which of the statement's keys exist, to count updates (row by
-   * row for composite keys).
+   * The rows, inserted (or upserted) atomically. `rowsOf(codec)(i)` is the bound row in `codec.writeColumns` order
+   * (the table's generated columns are never written); `recordAt(i)` names the record of a failure. Writes bind up
+   * to {@link ROWS_PER_INSERT} rows per statement; an upsert into a set that holds records first asks which of the
+   * statement's keys exist, to count updates (row by row for composite keys). A table without a primary key only
+   * takes inserts.
    */
   #writeRows(
     entity: EntitySchema,
     set: string,
     count: number,
-    rowAt: (i: number) => unknown[],
+    rowsOf: (codec: RowCodec) => (i: number) => unknown[],
     recordAt: (i: number) => DataRecord | undefined,
     options: ImportOptions,
   ): Promise<ImportResult> {
     return this.#exclusive(() => {
       const conn = this.#connection();
-      const codec = rowCodec(entity);
+      const physical = physicalName(entity, set);
+      const codec = rowCodec(entity, tableShape(conn.db, physical));
+      const rowAt = rowsOf(codec);
       const table = this.#table(entity, set);
-      const cols = codec.columns.map(quoteIdent);
+      const cols = codec.writeColumns.map(quoteIdent);
       const keyCols = keyFieldsOf(entity).map(quoteIdent);
-      const keyIndexes = keyFieldsOf(entity).map((f) => codec.columns.indexOf(f));
+      const keyIndexes = keyFieldsOf(entity).map((f) => codec.writeColumns.indexOf(f));
       const key = keyCols.join(', ');
       let sql = `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
       const upsert = options.mode === 'upsert';
+      if (upsert && entity.keyless)
+        throw new DataError(
+          'UNSUPPORTED_KEY',
+          `[sqlite] ${entity.name} has no primary key: an upsert cannot match its rows. Insert (mode "insert"), or empty the set first.`,
+          { details: { entity: entity.name, set } },
+        );
       if (upsert) {
         const others = cols.filter((c) => !keyCols.includes(c));
         sql += others.length
@@ -669,7 +774,7 @@ export class SqliteAdapter implements DataAdapter {
           : ` ON CONFLICT(${key}) DO NOTHING`;
       }
       let current = -1;
-      this.#inTransaction.getStore()?.state.written.set(physicalName(entity, set), { entity, set });
+      this.#inTransaction.getStore()?.state.written.set(physical, { entity, set });
       try {
         const insert = conn.prepare(sql);
         return this.#atomically(() => {
@@ -695,7 +800,7 @@ export class SqliteAdapter implements DataAdapter {
                     `SELECT ${keyCols[0]} FROM ${table} WHERE ${keyCols[0]} IN (${Array(perStatement).fill('?').join(', ')})`,
                   )
                   .pluck(true)
-                  .safeIntegers(codec.safeIntegers)
+                  .safeIntegers(true)
               : undefined;
             const params: unknown[] = new Array(perStatement * width);
             const keys: unknown[] = new Array(perStatement);
@@ -708,9 +813,9 @@ export class SqliteAdapter implements DataAdapter {
               }
               if (existing) {
                 // As row by row: a key that exists, or that an earlier row of the statement wrote, is an update.
-                const seen = new Set((existing.all(...keys) as unknown[]).map(String));
+                const seen = new Set((existing.all(...keys) as unknown[]).map(keyText));
                 for (const key of keys) {
-                  const k = String(key);
+                  const k = keyText(key);
                   if (seen.has(k)) updated++;
                   else seen.add(k);
                 }
@@ -737,7 +842,7 @@ export class SqliteAdapter implements DataAdapter {
           return { inserted: count - updated, updated };
         });
       } catch (e) {
-        if (e instanceof DataError) throw e; // a line that does not decode names itself
+        if (e instanceof DataError) throw e; // a line that does not decode, a refused value: named already
         let record: DataRecord | undefined;
         try {
           record = current >= 0 ? recordAt(current) : undefined;
@@ -763,6 +868,7 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   async remove(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<number> {
+    if (entity.keyless) throw noKey(entity, set, 'remove');
     if (keys.length === 0) return 0;
     return this.#exclusive(() => {
       try {
@@ -802,12 +908,14 @@ export class SqliteAdapter implements DataAdapter {
     throwIfAborted(options.signal);
     if (lines.length === 0) return { inserted: 0, updated: 0 };
     const json = options.json ?? 'text';
-    const toRow = lineRows(entity, json);
     return this.#writeRows(
       entity,
       set,
       lines.length,
-      (i) => toRow(lines[i]!, i),
+      (codec) => {
+        const toRow = lineRows(entity, json, codec);
+        return (i) => toRow(lines[i]!, i);
+      },
       (i) => decodeArchiveLines(entity, [lines[i]!], json, i)[0],
       options,
     );
@@ -826,7 +934,9 @@ export class SqliteAdapter implements DataAdapter {
   }
 
   async getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]> {
-    const codec = rowCodec(entity);
+    // No row of a table without a primary key has a key: a lookup finds none (a restore's dry run counts inserts).
+    if (entity.keyless) return [];
+    const codec = rowCodec(entity, tableShape(this.#connection().db, physicalName(entity, set)));
     const sql = `SELECT ${codec.columns.map(quoteIdent).join(', ')} FROM ${this.#table(entity, set)} WHERE ${quoteIdent(entity.key)} = ?`;
     return orEmpty(() => {
       const stmt = this.#connection().rows(sql, codec);
@@ -851,7 +961,7 @@ export class SqliteAdapter implements DataAdapter {
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
     const conn = this.#connection();
     const physical = physicalName(entity, set);
-    const columns = this.#columns(conn, physical);
+    const columns = tableColumns(conn.db, physical);
     const fks = conn
       .prepare(`PRAGMA foreign_key_list(${quoteIdent(physical)})`)
       .safeIntegers(false)
@@ -886,6 +996,9 @@ export class SqliteAdapter implements DataAdapter {
       foreignKeys: [...grouped.values()],
       extra: {
         absentColumn: columns.some((c) => c.name === ABSENT_COLUMN),
+        generated: columns
+          .filter((c) => c.hidden === 2 || c.hidden === 3)
+          .map((c) => ({ name: c.name, kind: c.hidden === 2 ? 'virtual' : 'stored' })),
         withoutRowid: sql ? /WITHOUT\s+ROWID\s*$/i.test(sql.trim()) : false,
       },
     };
@@ -908,7 +1021,7 @@ export class SqliteAdapter implements DataAdapter {
     // the snapshot is taken before `open` returns and later writes stay invisible to every read in `fn`.
     const worker = await SnapshotWorker.open(this.path, this.#settings.busyTimeoutMs);
     try {
-      return await fn(new WorkerReads(worker));
+      return await fn(new WorkerReads(worker, (physical) => tableShape(this.#connection().db, physical)));
     } finally {
       await worker.end();
     }
@@ -917,7 +1030,7 @@ export class SqliteAdapter implements DataAdapter {
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const outer = this.#inTransaction.getStore();
     if (outer) return this.#savepoint(outer.depth + 1, outer.state, fn);
-    const state: TransactionState = { deferred: false, written: new Map() };
+    const state: TransactionState = { deferred: false, written: new Map(), suspended: [] };
     return this.#exclusive(() =>
       this.#inTransaction.run({ depth: 0, state }, async () => {
         this.#materialize();
@@ -968,8 +1081,10 @@ function createTableSql(entity: EntitySchema, physical: string): string {
   });
   if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
   if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
-  // Text and composite keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid.
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${entity.keyType === 'integer' && !composite ? '' : ' WITHOUT ROWID'}`;
+  // Other keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid,
+  // and a table without a primary key is an ordinary rowid table (rows read in rowid order).
+  const rowid = entity.keyless || (entity.keyType === 'integer' && !composite);
+  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${rowid ? '' : ' WITHOUT ROWID'}`;
 }
 
 function foreignKeyViolation(

@@ -2,21 +2,18 @@ import {
   buildSchema,
   type EntitySchema,
   type FieldSpec,
+  type FieldType,
   type IntrospectionResult,
+  KEY_FIELD_TYPES,
+  type NotDataObject,
   type SkippedTable,
 } from '@koan/data';
 import type Database from 'better-sqlite3';
+import { rowidAlias, tableColumns, type XColumn } from './sqlite-tables.js';
 import { fieldTypeOfColumn, quoteIdent } from './sqlite-types.js';
 
 /** Where Koan records the tables it created (so introspection leaves them out). */
 export const KOAN_META_TABLE = '_koan_entities';
-
-interface ColumnInfo {
-  name: string;
-  type: string;
-  notnull: number;
-  pk: number;
-}
 
 interface ForeignKeyInfo {
   id: number;
@@ -26,66 +23,104 @@ interface ForeignKeyInfo {
   to: string | null;
 }
 
+/** A row of `PRAGMA table_list`: every table, view, virtual table and shadow table of the main schema. */
+interface TableListRow {
+  name: string;
+  type: 'table' | 'view' | 'shadow' | 'virtual';
+  strict: number;
+}
+
 /** An entity name for a table name: letters, digits and `_`, starting with a letter or `_`. */
 export function entityNameOf(table: string): string {
   const cleaned = table.replace(/[^A-Za-z0-9_]/g, '_');
   return (/^[A-Za-z_]/.test(cleaned) ? cleaned : `_${cleaned}`).slice(0, 63);
 }
 
+/** The field type of an introspected column: by its declared type; a key column by a type keys can have. */
+function fieldTypeOf(column: XColumn, isKey: boolean): FieldType {
+  const type = fieldTypeOfColumn(column.type);
+  // No dimension is known for a vector column of a table Koan did not record: its bytes are kept as binary.
+  if (type === 'vector') return 'binary';
+  if (isKey && !KEY_FIELD_TYPES.has(type)) return 'string';
+  return type;
+}
+
 /**
- * Maps every table Koan did not create to an entity: declared column types to field types
- * (see `fieldTypeOfColumn`), the primary key to the key (a composite one to `keyFields`), single-column
- * foreign keys to `references`, `DECIMAL(p,s)`/`NUMERIC(p,s)` to decimal precision and scale.
+ * Maps every table Koan did not create to an entity: declared column types to field types (see
+ * `fieldTypeOfColumn`), the primary key of any type to the key (a composite one to `keyFields`), a table without a
+ * primary key to a keyless entity (rows read in rowid order), generated columns to `generated`, single-column
+ * foreign keys to `references`, `DECIMAL(p,s)`/`NUMERIC(p,s)` to decimal precision and scale. Views, SQLite's own
+ * tables and the shadow tables of virtual tables are listed in `notData`; virtual tables (FTS, R*Tree...) in
+ * `skipped`: their rows are not read.
  */
 export function introspectDatabase(db: Database.Database, source: string): IntrospectionResult {
+  const metaExists =
+    db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(KOAN_META_TABLE) !==
+    undefined;
   const koanTables = new Set<string>(
-    (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck(true).get(KOAN_META_TABLE) as
-      | string
-      | undefined)
-      ? (db.prepare(`SELECT physical FROM ${KOAN_META_TABLE}`).pluck(true).all() as string[])
-      : [],
+    metaExists ? (db.prepare(`SELECT physical FROM ${KOAN_META_TABLE}`).pluck(true).all() as string[]) : [],
   );
-  const tables = (
-    db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck(true).all() as string[]
-  ).filter((name) => !name.startsWith('sqlite_') && !name.startsWith('_koan_') && !koanTables.has(name));
-  const info = new Map<string, ColumnInfo[]>();
-  for (const table of tables)
-    info.set(
-      table,
-      db
-        .prepare(`PRAGMA table_info(${quoteIdent(table)})`)
-        .safeIntegers(false)
-        .all() as ColumnInfo[],
-    );
+  const list = (
+    db
+      .prepare(`SELECT name, type, strict FROM pragma_table_list WHERE schema = 'main'`)
+      .safeIntegers(false)
+      .all() as TableListRow[]
+  ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entities: EntitySchema[] = [];
+  const skipped: SkippedTable[] = [];
+  const notData: NotDataObject[] = [];
+  const virtual = list.filter((t) => t.type === 'virtual').map((t) => t.name);
+  const tables: string[] = [];
+  for (const t of list) {
+    if (
+      t.name.startsWith('_koan_') ||
+      koanTables.has(t.name) ||
+      t.name === 'sqlite_schema' ||
+      t.name === 'sqlite_temp_schema'
+    )
+      continue;
+    if (t.type === 'view')
+      notData.push({
+        name: t.name,
+        kind: 'view',
+        note: 'a view holds no rows of its own; backups carry its definition when they hold every table it reads, and restores into SQLite recreate it',
+      });
+    else if (t.type === 'virtual')
+      skipped.push({
+        table: t.name,
+        reason: `virtual table (${virtualModule(db, t.name)}): its rows are kept by its module and are not backed up; exclude it (its shadow tables go with it)`,
+      });
+    else if (t.type === 'shadow') {
+      const owner = virtual.find((v) => t.name.startsWith(`${v}_`));
+      notData.push({ name: t.name, kind: 'shadow table', note: `part of the virtual table ${owner ?? '(unknown)'}` });
+    } else if (t.name.startsWith('sqlite_'))
+      notData.push({
+        name: t.name,
+        kind: 'internal table',
+        note:
+          t.name === 'sqlite_sequence'
+            ? "SQLite's AUTOINCREMENT counters: captured with the structure, and advanced past the restored ids"
+            : "SQLite's statistics (ANALYZE): not data; run ANALYZE after a restore",
+      });
+    else tables.push(t.name);
+  }
+
+  const columnsOf = new Map(tables.map((t) => [t, tableColumns(db, t).filter((c) => c.hidden !== 1)]));
   const primaryKeyOf = (table: string) =>
-    (info.get(table) ?? [])
+    (columnsOf.get(table) ?? tableColumns(db, table))
       .filter((c) => c.pk > 0)
       .sort((a, b) => a.pk - b.pk)
       .map((c) => c.name);
 
-  const entities: EntitySchema[] = [];
-  const skipped: SkippedTable[] = [];
   const usedNames = new Set<string>();
   for (const table of tables) {
-    const columns = info.get(table)!;
+    const columns = columnsOf.get(table)!;
     const pk = primaryKeyOf(table);
-    if (pk.length === 0) {
-      skipped.push({ table, reason: 'no primary key: records could not be addressed or restored by key' });
-      continue;
-    }
-    const key = pk[0]!;
-    const keyTypes = new Map<string, 'integer' | 'string'>();
-    const badKey = pk.find((name) => {
-      const type = fieldTypeOfColumn(columns.find((c) => c.name === name)!.type);
-      if (type !== 'integer' && type !== 'string') return true;
-      keyTypes.set(name, type);
-      return false;
-    });
-    if (badKey !== undefined) {
-      const declared = columns.find((c) => c.name === badKey)!.type;
+    if (pk.length === 0 && !rowidAlias(columns.map((c) => c.name))) {
       skipped.push({
         table,
-        reason: `primary key column ${badKey} is ${declared || 'untyped'}: entity keys must be INTEGER or TEXT`,
+        reason:
+          'no primary key, and columns named rowid, _rowid_ and oid hide its rowid: its rows have no stable order',
       });
       continue;
     }
@@ -101,15 +136,20 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
     }
     const fields: Record<string, FieldSpec> = {};
     for (const c of columns) {
-      const keyColumnType = keyTypes.get(c.name);
-      const type = keyColumnType ?? fieldTypeOfColumn(c.type);
+      const isKey = pk.includes(c.name);
+      const type = fieldTypeOf(c, isKey);
       const ref = references.get(c.name);
       const size = type === 'decimal' ? /\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)/.exec(c.type) : null;
       fields[c.name] = {
         type,
         optional: false,
-        nullable: keyColumnType === undefined && c.notnull === 0,
+        nullable: !isKey && c.notnull === 0,
         ...(size ? { precision: Number(size[1]), scale: Number(size[2] ?? 0) } : {}),
+        ...(c.hidden === 2
+          ? { generated: 'virtual' as const }
+          : c.hidden === 3
+            ? { generated: 'stored' as const }
+            : {}),
         ...(ref ? { references: ref } : {}),
       };
     }
@@ -117,7 +157,12 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
     for (let i = 2; usedNames.has(name); i++) name = `${entityNameOf(table).slice(0, 58)}_${i}`;
     usedNames.add(name);
     entities.push(
-      buildSchema({ name, key, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) }, 'introspected'),
+      buildSchema(
+        pk.length === 0
+          ? { name, keyless: true, fields, source, table }
+          : { name, key: pk[0]!, fields, source, table, ...(pk.length > 1 ? { keyFields: pk } : {}) },
+        'introspected',
+      ),
     );
   }
   // Tables a Koan application created keep their exact declared schema in the meta table: an app (or the
@@ -140,5 +185,12 @@ export function introspectDatabase(db: Database.Database, source: string): Intro
       entities.push(Object.freeze({ ...schema, source }));
     }
   }
-  return { entities, skipped, notData: [] };
+  return { entities, skipped, notData };
+}
+
+/** The module of a virtual table (`fts5`, `rtree`...), from its `CREATE VIRTUAL TABLE ... USING module` text. */
+function virtualModule(db: Database.Database, table: string): string {
+  const sql = db.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).pluck(true).get(table) as string | undefined;
+  const m = /\bUSING\s+("?)([A-Za-z0-9_]+)\1/i.exec(sql ?? '');
+  return m ? `USING ${m[2]}` : 'a module';
 }

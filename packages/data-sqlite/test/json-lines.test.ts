@@ -87,10 +87,10 @@ describe('SQLite JSON-lines fast paths', () => {
       fast.push(...Buffer.from(chunk).toString('utf8').split('\n').slice(0, -1));
     const slow: string[] = [];
     for await (const batch of a.exportEntity(Doc, 'root', { batchSize: 300 }))
-      for (const r of batch) slow.push(encodeRecordLine(Doc, r));
+      for (const r of batch) slow.push(encodeRecordLine(Doc, r, 'text'));
     expect(fast).toHaveLength(records.length);
-    expect(fast.map((l) => decodeRecord(Doc, JSON.parse(l)).record)).toEqual(
-      slow.map((l) => decodeRecord(Doc, JSON.parse(l)).record),
+    expect(fast.map((l) => decodeRecord(Doc, JSON.parse(l), 'text').record)).toEqual(
+      slow.map((l) => decodeRecord(Doc, JSON.parse(l), 'text').record),
     );
     await a.close();
   });
@@ -112,7 +112,7 @@ describe('SQLite JSON-lines fast paths', () => {
       await tx.importBatch(Wide, 'root', wide, { mode: 'insert' });
       await tx.importBatch(Wide, 'other', wide.slice(0, 2500), { mode: 'insert' });
     });
-    const expected = (n: number) => wide.slice(0, n).map((r) => encodeRecordLine(Wide, r));
+    const expected = (n: number) => wide.slice(0, n).map((r) => encodeRecordLine(Wide, r, 'text'));
     const collect = async (it: AsyncIterator<Uint8Array>, into: string[], sizes: number[]) => {
       const r = await it.next();
       if (r.done) return false;
@@ -151,7 +151,7 @@ describe('SQLite JSON-lines fast paths', () => {
     const a = await open();
     await a.ensureEntity(Doc, 'root');
     await a.ensureEntity(Doc, 'copy');
-    const lines = records.map((r) => encodeRecordLine(Doc, r));
+    const lines = records.map((r) => encodeRecordLine(Doc, r, 'text'));
     const first = await a.transaction((tx) =>
       tx.importJsonLines!(Doc, 'copy', lines.slice(0, 2000), { mode: 'upsert', bulk: true }),
     );
@@ -172,7 +172,7 @@ describe('SQLite JSON-lines fast paths', () => {
   it('insert-only fails on an existing key naming it, and a malformed line fails the batch; nothing of the batch stays', async () => {
     const a = await open();
     await a.ensureEntity(Doc, 'root');
-    const lines = records.slice(0, 10).map((r) => encodeRecordLine(Doc, r));
+    const lines = records.slice(0, 10).map((r) => encodeRecordLine(Doc, r, 'text'));
     await a.transaction((tx) => tx.importJsonLines!(Doc, 'root', lines.slice(0, 5), { mode: 'insert', bulk: true }));
     await expect(
       a.transaction((tx) => tx.importJsonLines!(Doc, 'root', lines.slice(3), { mode: 'insert', bulk: true })),

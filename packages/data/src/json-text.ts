@@ -48,13 +48,15 @@ export function jsonTextOf(value: unknown): string {
 /**
  * The JavaScript value of a json field's runtime value, for stores that keep JSON as JavaScript values (memory, JSON
  * files, Redis). A {@link JsonText} whose value JavaScript cannot hold exactly is refused with `UNSUPPORTED_VALUE`
- * naming `where`: a number that a double would change (`12345678901234567890123`, `0.10000000000000000001`) or an
- * object with the same key twice. Key order and blanks between tokens are not kept by such stores (documented).
+ * naming `where`: a number that a double would change (`12345678901234567890123`, `0.10000000000000000001`), an
+ * object with the same key twice, or JSON `null` itself (such stores hold SQL NULL as JavaScript `null` too). Key order and blanks between tokens are not kept by such stores (documented).
  */
 export function jsValueOf(value: unknown, where: string): JsonValue {
   if (!(value instanceof JsonText)) return value as JsonValue;
   const parsed = JSON.parse(value.text) as JsonValue;
-  const loss = jsonTextLoss(value.text);
+  // JSON null would be stored as JavaScript null, which these stores (and nested lines) read back as SQL NULL.
+  const loss =
+    parsed === null ? 'it is JSON null, which this store cannot tell from SQL NULL' : jsonTextLoss(value.text);
   if (loss)
     throw new DataError(
       'UNSUPPORTED_VALUE',

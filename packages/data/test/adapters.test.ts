@@ -11,7 +11,7 @@ import {
   ROOT_SET,
   t,
 } from '@koan/data';
-import { describeAdapterConformance } from '@koan/data/testing';
+import { describeAdapterConformance, describeSingleKeyStore } from '@koan/data/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const dirs: string[] = [];
@@ -26,6 +26,12 @@ afterAll(async () => {
 
 describeAdapterConformance({ name: 'memory', create: async () => createMemoryAdapter() });
 describeAdapterConformance({ name: 'json', create: async () => createJsonFileAdapter({ directory: await tempDir() }) });
+describeSingleKeyStore({ name: 'memory', create: async () => createMemoryAdapter(), json: 'values' });
+describeSingleKeyStore({
+  name: 'json',
+  create: async () => createJsonFileAdapter({ directory: await tempDir() }),
+  json: 'values',
+});
 
 const Note = buildSchema(
   { name: 'JsonNote', key: 'id', fields: { id: t.integer(), text: t.string(), big: t.bigint() } },

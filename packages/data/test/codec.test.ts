@@ -146,6 +146,9 @@ describe('json fields', () => {
       ['{"a":0.10000000000000000001}', /more digits than a double keeps/],
       ['{"k":1,"k":2}', /key "k" appears twice/],
       ['[{"x":{"y":1,"y":1}}]', /key "y" appears twice/],
+      // JavaScript null is what such stores read back as SQL NULL.
+      ['null', /JSON null, which this store cannot tell from SQL NULL/],
+      [' null ', /JSON null/],
     ] as const) {
       const err = (() => {
         try {

@@ -38,7 +38,12 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
     this.tables.clear();
   }
 
+  /**
+   * Every read and write goes through here: an entity keyed otherwise than by one string, uuid or integer field (a
+   * composite key, no primary key, a bigint/decimal/date... key) is refused by name before anything is read or written.
+   */
   protected async table(entity: EntitySchema, set: string): Promise<KeyedTable | undefined> {
+    assertSingleKey(entity, this.provider);
     const physical = physicalName(entity, set);
     const loaded = this.tables.get(physical);
     if (loaded) return loaded;
@@ -179,7 +184,7 @@ export abstract class KeyedTablesAdapter implements DataAdapter {
 
   async transaction<T>(fn: (writer: DataWriter) => Promise<T>): Promise<T> {
     const staged = new StagedWrites((physical) => this.tables.get(physical));
-    const result = await fn(staged.writer((entity, set) => this.#existing(entity, set)));
+    const result = await fn(staged.writer((entity, set) => this.#existing(entity, set), this.provider));
     const fresh = staged.replay();
     for (const [physical, table] of fresh) this.tables.set(physical, table);
     if (fresh.size) await this.#persist(fresh);

@@ -2,7 +2,7 @@
 import type { DataRecord, DataWriter, ImportOptions, ImportResult, KeyValue } from '../adapter.js';
 import { DataError } from '../errors.js';
 import { JsonText, jsValueOf } from '../json-text.js';
-import { compareKeys, type EntitySchema, physicalName } from '../schema.js';
+import { assertSingleKey, compareKeys, type EntitySchema, physicalName } from '../schema.js';
 
 /**
  * A copy of a record holding only schema fields, so stored records never alias caller memory. json values are kept as
@@ -16,7 +16,8 @@ export function copyRecord(schema: EntitySchema, record: DataRecord): DataRecord
     if (v === null) out[name] = null;
     else if (spec.type === 'binary') out[name] = new Uint8Array(v as Uint8Array);
     else if (spec.type === 'vector') out[name] = new Float32Array(v as Float32Array);
-    else if (v instanceof JsonText) out[name] = jsValueOf(v, `${schema.name}.${name}`);
+    else if (v instanceof JsonText)
+      out[name] = jsValueOf(v, `${schema.name}.${name} of record ${JSON.stringify(record[schema.key] ?? null)}`);
     else if (spec.type === 'json' && typeof v === 'object') out[name] = structuredClone(v);
     else out[name] = v;
   }
@@ -151,7 +152,7 @@ export class StagedWrites {
   }
 
   /** A writer staging into copies; `load` finds (and caches) the current table of an entity set, or throws if it is missing. */
-  writer(load: (entity: EntitySchema, set: string) => Promise<KeyedTable>): DataWriter {
+  writer(load: (entity: EntitySchema, set: string) => Promise<KeyedTable>, provider: string): DataWriter {
     const run = async (entity: EntitySchema, set: string, op: TableOp) => {
       const physical = physicalName(entity, set);
       let table = this.#staged.get(physical);
@@ -162,12 +163,12 @@ export class StagedWrites {
       return result;
     };
     return {
-      importBatch: async (entity, set, records, options) =>
-        (await run(entity, set, {
-          kind: 'import',
-          records: records.map((r) => copyRecord(entity, r)),
-          options,
-        })) as ImportResult,
+      importBatch: async (entity, set, records, options) => {
+        // Refused (an unsupported key, a json value JavaScript would change) before anything is staged.
+        assertSingleKey(entity, provider);
+        const copies = records.map((r) => copyRecord(entity, r));
+        return (await run(entity, set, { kind: 'import', records: copies, options })) as ImportResult;
+      },
       clear: async (entity, set) => (await run(entity, set, { kind: 'clear' })) as number,
       remove: async (entity, set, keys) => (await run(entity, set, { kind: 'remove', keys: [...keys] })) as number,
     };
