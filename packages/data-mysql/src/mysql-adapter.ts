@@ -203,6 +203,9 @@ export class MysqlAdapter implements DataAdapter {
       dateStrings: true,
       decimalNumbers: false,
       jsonStrings: true,
+      // mysql2 parses DOUBLE text with its own digit loop, which is not correctly rounded (9.142857551574707 comes
+      // back as 9.142857551574709): the server's shortest text is parsed by Number(), which is exact.
+      typeCast: exactDoubles,
       timezone: 'Z',
       charset: 'utf8mb4',
       // Without FOUND_ROWS, ON DUPLICATE KEY UPDATE reports 2 per changed row, which tells updates from inserts.
@@ -1195,4 +1198,11 @@ export class MysqlAdapter implements DataAdapter {
       throw foreignKeyViolation(target?.entity.name ?? fk.table, target?.set ?? 'root', key, fk, values);
     }
   }
+}
+
+/** Parses DOUBLE and FLOAT columns with `Number()` (correctly rounded); every other type the usual way. */
+function exactDoubles(field: { type: string; string(): string | null }, next: () => unknown): unknown {
+  if (field.type !== 'DOUBLE' && field.type !== 'FLOAT') return next();
+  const text = field.string();
+  return text === null ? null : Number(text);
 }

@@ -15,7 +15,7 @@ import {
   t,
 } from '@koan/data';
 import { probeService, serviceUrls } from '@koan/data/testing';
-import { createConnection } from 'mysql2/promise';
+import mysql, { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMysqlAdapter, type MysqlAdapter } from '../src/index.js';
 import { admin, dumpSchema, mysqlScript, scratchDatabase, tableDigest } from './native.js';
@@ -157,6 +157,28 @@ describe.skipIf(skipReason !== undefined)('MariaDB adapter on a database it did 
     // Without exactJson (an application's reads) json fields are JavaScript values.
     const plain = await collect(adapter.exportEntity(entities.get('kinds')!, 'root'));
     expect(plain.find((r) => r.id === 3)!.js).toEqual([1, 2]);
+  });
+
+  it('reads every DOUBLE and FLOAT as the exact double the server holds (mysql2 rounds some when it parses text)', async () => {
+    const conn = await mysql.createConnection({ uri: serviceUrls.mysql, database: source });
+    try {
+      await conn.query('CREATE TABLE ratios (id INT PRIMARY KEY, f FLOAT, d DOUBLE)');
+      await conn.query(
+        'INSERT INTO ratios WITH RECURSIVE seq (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 300) SELECT i, i / 7, i / 3 FROM seq',
+      );
+      // The server's own text of each value (CONCAT keeps it a string), parsed exactly by Number().
+      const [texts] = await conn.query<mysql.RowDataPacket[]>(
+        'SELECT id, CONCAT(CAST(f AS DOUBLE)) AS f, CONCAT(d) AS d FROM ratios ORDER BY id',
+      );
+      const ratios = (await adapter.introspect()).entities.find((e) => e.name === 'ratios')!;
+      const rows = await collect(adapter.exportEntity(ratios, 'root'));
+      expect(rows.map((r) => [r.id, r.f, r.d])).toEqual(texts.map((t) => [t.id, Number(t.f), Number(t.d)]));
+      // 64/7 as a FLOAT is 9.142857551574707 exactly (mysql2's own parser says ...709, which is no float32).
+      expect(rows.find((r) => r.id === 64)!.f).toBe(Math.fround(64 / 7));
+    } finally {
+      await conn.query('DROP TABLE IF EXISTS ratios');
+      await conn.end();
+    }
   });
 
   it('pages every key type in the server order, exactly across 2^53 and the unsigned range, one or two rows a page', async () => {
