@@ -25,11 +25,11 @@ export function withFlagNames(error: unknown, listCommand = 'koan-backup entitie
     const unknown = strings(d.unknown);
     const what = d.option === 'includeProviders' || d.option === 'excludeProviders' ? 'provider' : 'entity or table';
     return new CLIError(
-      `${flag} ${unknown.join(', ')}: no discovered ${what} has ${unknown.length === 1 ? 'that name' : 'those names'}; nothing was backed up.`,
+      `${flag} ${unknown.join(', ')}: no discovered ${what} has ${unknown.length === 1 ? 'that name' : 'those names'}; nothing was backed up. Known: ${strings(d.known).join(', ') || '(none)'}.`,
       'INVALID_OPTION',
       {
         exitCode: ExitCode.USAGE,
-        hint: `Known: ${strings(d.known).join(', ') || '(none)'}. \`${listCommand}\` lists them.`,
+        hint: `\`${listCommand}\` lists them with their tables and sources.`,
         details: d,
         cause: error,
       },
@@ -43,11 +43,11 @@ export function withFlagNames(error: unknown, listCommand = 'koan-backup entitie
       ...(missingExcluded.length ? [`${missingExcluded.join(', ')} (--exclude-entity)`] : []),
     ];
     return new CLIError(
-      `Backup ${String(d.backup ?? d.backupId)} (${d.backupId}) holds no entity named ${parts.join(' or ')}; nothing was restored.`,
+      `Backup ${String(d.backup ?? d.backupId)} (${d.backupId}) holds no entity named ${parts.join(' or ')}; nothing was restored. It holds: ${strings(d.archived).join(', ') || '(no entities)'}.`,
       'ENTITY_NOT_FOUND',
       {
         exitCode: ExitCode.NOT_FOUND,
-        hint: `It holds: ${strings(d.archived).join(', ') || '(no entities)'}. See \`koan-backup inspect ${d.backupId}\`.`,
+        hint: `See \`koan-backup inspect ${d.backupId}\`.`,
         details: d,
         cause: error,
       },

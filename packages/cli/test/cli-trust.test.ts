@@ -222,13 +222,19 @@ describe('koan-backup restore: one path, and an exit code that tells the truth',
         status: 'Failed',
         error: expect.stringMatching(/duration/),
       });
+      // Its child cannot be created as the source had it (a foreign key to ct_track, which fails): named, not written.
+      expect(report.entities.find((e) => e.entityType === 'ct_playlist_track')).toMatchObject({
+        status: 'Failed',
+        error: expect.stringMatching(/foreign keys to ct_track, which this restore does not write \(it fails\)/),
+      });
+      expect(report.entities.find((e) => e.entityType === 'ct_playlist')).toMatchObject({ status: 'Restored' });
       const human = await run(args);
       expect(human.code).toBe(1);
       expect(human.stdout).toMatch(
-        /^Partially restored legacy .*\nstatus: PartiallyCompleted \(1 of 3 entity sets failed\)/,
+        /^Partially restored legacy .*\nstatus: PartiallyCompleted \(2 of 3 entity sets failed\)/,
       );
       expect(human.stderr).toMatch(
-        /^Warning: Restore of legacy \(.*\) is PartiallyCompleted: 1 of 3 entity sets failed \(ct_track@root: /,
+        /^Warning: Restore of legacy \(.*\) is PartiallyCompleted: 2 of 3 entity sets failed \(ct_track@root: /,
       );
     });
 

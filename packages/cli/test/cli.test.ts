@@ -449,8 +449,10 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
       const typo = await run(['restore', 'nightly', '--entity', 'CliOrdr', '--replace', '--yes']);
       expect(typo.code, typo.stdout + typo.stderr).toBe(4);
       expect(typo.stdout).toBe('');
-      expect(typo.stderr).toMatch(/Error \[ENTITY_NOT_FOUND\]: .*no entity named CliOrdr \(--entity\)/);
-      expect(typo.stderr).toMatch(/^Hint: It holds: CliCustomer, CliNote, CliOrder\./m);
+      expect(typo.stderr).toMatch(
+        /Error \[ENTITY_NOT_FOUND\]: .*no entity named CliOrdr \(--entity\); nothing was restored\. It holds: CliCustomer, CliNote, CliOrder\./,
+      );
+      expect(typo.stderr).toMatch(/^Hint: See `koan-backup inspect /m);
       // An excluded typo would restore (and, with --replace, overwrite) the entity the caller meant to skip.
       const excluded = await run([
         'restore',
@@ -543,11 +545,9 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
     const entity = await run(['backup', 'x', '--entity', 'NoSuchEntity']);
     expect(entity.code).toBe(2);
     expect(entity.stderr).toContain(
-      'Error [INVALID_OPTION]: --entity NoSuchEntity: no discovered entity or table has that name; nothing was backed up.',
+      'Error [INVALID_OPTION]: --entity NoSuchEntity: no discovered entity or table has that name; nothing was backed up. Known: CliCustomer, CliNote, CliOrder.',
     );
-    expect(entity.stderr).toMatch(
-      /^Hint: Known: CliCustomer, CliNote, CliOrder\. `koan-backup entities` lists them\./m,
-    );
+    expect(entity.stderr).toMatch(/^Hint: `koan-backup entities` lists them with their tables and sources\./m);
     const provider = await run(['backup', 'x', '--include-provider', 'nope', '--json']);
     expect(provider.code).toBe(2);
     expect(provider.json()).toMatchObject({

@@ -477,6 +477,10 @@ export async function runRestore(
     throwIfAborted(signal);
     // A table without a primary key cannot be merged by key: refused before anything is written.
     if (!options.dryRun) await refuseKeylessMerges(context.runtime, plans, mode, options.replaceExisting ?? false);
+    // A table created from the archived structure needs the tables its foreign keys name: checked before anything
+    // is written (strict: the restore is refused; lenient: that table is reported Failed).
+    if (options.structure !== false) await checkStructureRequirements(context.runtime, plans, policy);
+    progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);
     progress.emit('start');
     const bySource = new Map<string, Plan[]>();
     for (const p of plans) bySource.set(p.schema.source, [...(bySource.get(p.schema.source) ?? []), p]);
@@ -504,8 +508,23 @@ export async function runRestore(
         options.structure !== false && adapter.structure
           ? runnable.filter((p) => replaysStructure(p, adapter.provider))
           : [];
-      for (const plan of runnable) if (!structured.includes(plan)) await plan.entity.ensure(adapter, plan.targetSet);
-      const created = await restoreSource(adapter, reader, runnable, structured, write, progress, reports);
+      // Tables created here from the field types are dropped again if the restore fails: it leaves nothing behind.
+      const madeHere: Plan[] = [];
+      for (const plan of runnable) {
+        if (structured.includes(plan)) continue;
+        const existed = adapter.dropEntity ? (await adapter.describe(plan.schema, plan.targetSet)).exists : true;
+        // Not Entity.ensure: its per-process memo would outlive a table dropped again below.
+        await adapter.ensureEntity(plan.schema, plan.targetSet);
+        if (!existed) madeHere.push(plan);
+      }
+      let created: string[];
+      try {
+        created = await restoreSource(adapter, reader, runnable, structured, write, progress, reports);
+      } catch (e) {
+        for (const plan of madeHere.reverse())
+          await adapter.dropEntity?.(plan.schema, plan.targetSet).catch(() => undefined);
+        throw e;
+      }
       if (created.length) createdTables.push({ source, tables: created });
     });
     progress.emit('done');
@@ -557,6 +576,46 @@ function replaysStructure(plan: Plan, provider: string): boolean {
     (schema.table ?? schema.name) === (archived.table ?? archived.name) &&
     (schema.namespace ?? '') === (archived.namespace ?? '')
   );
+}
+
+/**
+ * For every target source: the tables a restore would create from the archived structure whose foreign keys name a
+ * table that is neither restored now nor in the target. Such a table cannot be recreated as captured (SQLite and
+ * MariaDB declare foreign keys in CREATE TABLE; PostgreSQL would have to drop them): strict, the restore is refused
+ * before anything is written; lenient, that entity set is reported `Failed`, with what it needs.
+ */
+async function checkStructureRequirements(
+  runtime: DataRuntime,
+  plans: Plan[],
+  policy: 'strict' | 'lenient',
+): Promise<void> {
+  const problems: string[] = [];
+  const sources = [...new Set(plans.filter((p) => !p.blocked).map((p) => p.schema.source))];
+  for (const source of sources) {
+    const adapter = await runtime.adapter(source);
+    if (!adapter.structure) continue;
+    const runnable = plans.filter((p) => !p.blocked && p.schema.source === source);
+    const byStructure = new Map<SourceStructure, Plan[]>();
+    for (const p of runnable)
+      if (replaysStructure(p, adapter.provider))
+        byStructure.set(p.structure!, [...(byStructure.get(p.structure!) ?? []), p]);
+    const everyTarget = runnable.map((p) => ({ entity: p.schema, set: p.targetSet }));
+    for (const [ss, group] of byStructure) {
+      const unmet = await adapter.structure.unmetRequirements(ss.structure, everyTarget);
+      for (const { target, missing } of unmet) {
+        const index = plans.findIndex((p) => p.schema === target.entity && p.targetSet === target.set);
+        const plan = plans[index];
+        if (!plan || !group.includes(plan)) continue;
+        const why = `${plan.schema.name}@${plan.targetSet}: its archived structure has foreign keys to ${missing.join(', ')}, which this restore does not write${plans.some((p) => p.blocked && missing.includes(p.schema.table ?? p.schema.name)) ? ' (it fails)' : ''} and the target does not have. Restore ${missing.length > 1 ? 'them' : 'it'} too, or into a database that has ${missing.length > 1 ? 'them' : 'it'}, or restore without the archived structure (structure: false; CLI --no-structure: tables from the field types, without foreign keys).`;
+        if (policy === 'strict') problems.push(why);
+        else plans[index] = { ...plan, blocked: why };
+      }
+    }
+  }
+  if (problems.length)
+    throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
+      details: { problems },
+    });
 }
 
 function keylessMergeProblem(plan: Plan): string {
@@ -1065,17 +1124,29 @@ async function restoreSource(
     if (signal?.aborted || isAbortError(e) || (e instanceof KoanError && e.code === 'ABORTED')) throw e;
     const where = failedPlan
       ? `${failedPlan.schema.name}@${failedPlan.targetSet}`
-      : `source ${plans[0]?.schema.source}`;
+      : `the entities of ${plans.map((p) => p.schema.name).join(', ')}`;
+    // A value or key the target cannot hold keeps its own code (scripts branch on it), with what it named.
+    const cause = e instanceof KoanError ? e : undefined;
+    const refusal = cause && REFUSALS.has(cause.code) ? cause : undefined;
     throw new BackupError(
-      'RESTORE_FAILED',
-      `Restoring ${where} failed${rolledBack ? ' and its source was rolled back' : ''}: ${(e as Error).message}`,
+      refusal?.code ?? 'RESTORE_FAILED',
+      `Restoring ${where} failed${rolledBack ? '; everything this restore wrote into its target was rolled back' : ''}: ${(e as Error).message}`,
       {
         cause: e,
-        details: { entity: failedPlan?.schema.name, set: failedPlan?.targetSet, entities: out },
+        details: {
+          ...(refusal ? refusal.details : {}),
+          entity: failedPlan?.schema.name,
+          set: failedPlan?.targetSet,
+          entities: out,
+          ...(cause ? { causeCode: cause.code } : {}),
+        },
       },
     );
   }
 }
+
+/** Codes of a target's refusal of a value or a key: a restore that fails on one reports that code, not its own. */
+const REFUSALS: ReadonlySet<string> = new Set(['UNSUPPORTED_VALUE', 'UNSUPPORTED_KEY']);
 
 /** Restores one entity's sets from the newest completed backup named `name`. */
 export function restoreEntity(

@@ -185,7 +185,7 @@ describe('RestoreService.restoreAllEntities', () => {
       })
       .catch((e) => e)) as BackupError;
     expect(err.code).toBe('RESTORE_FAILED');
-    expect(err.message).toMatch(/GrInvoice@root failed and its source was rolled back/);
+    expect(err.message).toMatch(/GrInvoice@root failed; everything this restore wrote into its target was rolled back/);
     const entities = err.details.entities as RestoreReport['entities'];
     expect(entities.map((e) => [e.entityType, e.status]).sort()).toEqual([
       ['GrInvoice', 'Failed'],

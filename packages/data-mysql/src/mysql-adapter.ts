@@ -300,6 +300,10 @@ export class MysqlAdapter implements DataAdapter {
     return tablePlan(schema, set, native, this.#mariadb);
   }
 
+  async dropEntity(entity: EntitySchema, set: string): Promise<void> {
+    await this.#use(POOLED, (conn) => conn.query(`DROP TABLE IF EXISTS ${quoteId(physicalName(entity, set))}`));
+  }
+
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     const table = physicalName(entity, set);
     if (!entity.keyless) keySpec(entity);

@@ -202,6 +202,30 @@ export class MysqlStructure implements StructureFacet {
     return { objects, left };
   }
 
+  /** See `StructureFacet.unmetRequirements`: parents named by a captured table's foreign keys. */
+  unmetRequirements(
+    structure: NativeStructure,
+    targets: readonly StructureTarget[],
+  ): Promise<{ target: StructureTarget; missing: string[] }[]> {
+    return this.#withConnection(async (conn) => {
+      const existing = new Set(
+        (await query(conn, 'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()')).map(
+          ([n]) => String(n),
+        ),
+      );
+      const written = new Set(targets.map((t) => physicalName(t.entity, t.set)));
+      const out: { target: StructureTarget; missing: string[] }[] = [];
+      for (const target of targets) {
+        const table = physicalName(target.entity, target.set);
+        if (existing.has(table)) continue; // an existing table is written as it is
+        const object = structure.objects.find((o) => o.kind === 'table' && o.table === table);
+        const missing = (object?.requires ?? []).filter((r) => !written.has(r) && !existing.has(r));
+        if (missing.length) out.push({ target, missing });
+      }
+      return out;
+    });
+  }
+
   /** See `StructureFacet.createMissing`: on a connection of its own, with foreign-key checks off. */
   createMissing(_tx: DataWriter, structure: NativeStructure, targets: readonly StructureTarget[]): Promise<string[]> {
     return this.#withConnection(async (conn) => {

@@ -142,6 +142,11 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     await pool?.end();
   }
 
+  async dropEntity(entity: EntitySchema, set: string): Promise<void> {
+    assertSetName(set);
+    await this.pool.query(`DROP TABLE IF EXISTS ${this.table(entity, set)}`);
+  }
+
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     assertSetName(set);
     if (!entity.keyless) keySpec(entity);

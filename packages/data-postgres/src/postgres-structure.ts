@@ -57,6 +57,36 @@ export class PostgresStructure implements StructureFacet {
     }
   }
 
+  /** See `StructureFacet.unmetRequirements`: parents named by the captured foreign keys of a table to create. */
+  async unmetRequirements(
+    structure: NativeStructure,
+    targets: readonly StructureTarget[],
+  ): Promise<{ target: StructureTarget; missing: string[] }[]> {
+    const client = await this.#host.pool.connect();
+    try {
+      const written = new Set(targets.map((t) => this.#tableOf(t).key));
+      const out: { target: StructureTarget; missing: string[] }[] = [];
+      for (const target of targets) {
+        const t = this.#tableOf(target);
+        if (await exists(client, t)) continue; // an existing table is written as it is
+        const missing: string[] = [];
+        for (const o of structure.objects)
+          if (o.kind === 'foreign-key' && o.table === t.key)
+            for (const parent of o.requires ?? [])
+              if (
+                !written.has(parent) &&
+                !missing.includes(parent) &&
+                !(await allExist(client, [parent], this.#host.schema))
+              )
+                missing.push(parent);
+        if (missing.length) out.push({ target, missing });
+      }
+      return out;
+    } finally {
+      client.release();
+    }
+  }
+
   async createMissing(
     tx: DataWriter,
     structure: NativeStructure,
@@ -98,7 +128,13 @@ export class PostgresStructure implements StructureFacet {
             if (reads.some((k) => made.has(k)) && (await allExist(client, reads, this.#host.schema)))
               await run(client, o);
           } else if (o.table !== undefined ? made.has(o.table) : o.kind === 'sequence-value') {
-            if (o.kind === 'foreign-key' && !(await allExist(client, o.requires ?? [], this.#host.schema))) continue;
+            // Checked before anything was written (unmetRequirements): a parent missing now is never skipped silently.
+            if (o.kind === 'foreign-key' && !(await allExist(client, o.requires ?? [], this.#host.schema)))
+              throw new DataError(
+                'STRUCTURE_FAILED',
+                `[postgres] the foreign key ${o.name} of ${o.table} names ${(o.requires ?? []).join(', ')}, which the target does not have: it cannot be recreated as captured.`,
+                { details: { kind: o.kind, name: o.name, table: o.table, requires: o.requires } },
+              );
             await run(client, o);
           }
         }

@@ -668,6 +668,19 @@ export class SqliteAdapter implements DataAdapter {
     current.state.deferred = true;
   }
 
+  async dropEntity(entity: EntitySchema, set: string): Promise<void> {
+    await this.#exclusive(() => {
+      this.#materialize();
+      const conn = this.#connection();
+      const physical = physicalName(entity, set);
+      this.#atomically(() => {
+        conn.db.exec(`DROP TABLE IF EXISTS ${quoteIdent(physical)}`);
+        if (tableColumns(conn.db, KOAN_META_TABLE).length)
+          conn.prepare(`DELETE FROM ${KOAN_META_TABLE} WHERE physical = ?`).run(physical);
+      });
+    });
+  }
+
   async ensureEntity(entity: EntitySchema, set: string): Promise<void> {
     await this.#exclusive(() => {
       this.#materialize();

@@ -136,6 +136,27 @@ export class SqliteStructure implements StructureFacet {
     return { provider: PROVIDER, serverVersion: `SQLite ${version}`, objects, notCaptured };
   }
 
+  /** See `StructureFacet.unmetRequirements`: parents named by a captured table's foreign keys. */
+  async unmetRequirements(
+    structure: NativeStructure,
+    targets: readonly StructureTarget[],
+  ): Promise<{ target: StructureTarget; missing: string[] }[]> {
+    const db = this.#host.db(false);
+    const exists = (name: string) =>
+      db.prepare('SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?').pluck(true).get('table', name) !==
+      undefined;
+    const written = new Set(targets.map((t) => physicalName(t.entity, t.set)));
+    const out: { target: StructureTarget; missing: string[] }[] = [];
+    for (const target of targets) {
+      const table = physicalName(target.entity, target.set);
+      if (exists(table)) continue; // an existing table is written as it is
+      const object = structure.objects.find((o) => o.kind === 'table' && o.name === table);
+      const missing = (object?.requires ?? []).filter((r) => !written.has(r) && !exists(r));
+      if (missing.length) out.push({ target, missing });
+    }
+    return out;
+  }
+
   /**
    * Creates the missing tables of `targets` as captured, with their indexes, and the captured views whose tables all
    * exist, in the source's order; suspends the triggers of target tables that exist (see the module comment).

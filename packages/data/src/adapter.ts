@@ -179,6 +179,16 @@ export interface StructureFacet {
     targets: readonly StructureTarget[],
     created: readonly string[],
   ): Promise<void>;
+  /**
+   * Before anything is written: for each of `targets` whose captured structure needs another table (a foreign key's
+   * parent), the tables it needs that are neither among `targets` (every table the restore writes in this store) nor
+   * in the store. Such a table could not be recreated as captured: the engine refuses it, naming what is missing,
+   * rather than create it without its foreign keys.
+   */
+  unmetRequirements(
+    structure: NativeStructure,
+    targets: readonly StructureTarget[],
+  ): Promise<{ readonly target: StructureTarget; readonly missing: readonly string[] }[]>;
   /** After a failed restore: drops what `createMissing` made where the store could not roll it back (MySQL DDL). */
   discardCreated?(created: readonly string[]): Promise<void>;
 }
@@ -290,6 +300,11 @@ export interface DataAdapter extends DataReader, DataWriter {
   close(): Promise<void>;
   /** Creates the table/collection for the entity set if it does not exist. Idempotent. */
   ensureEntity(entity: EntitySchema, set: string): Promise<void>;
+  /**
+   * Optional: removes the table/collection of the entity set (nothing when it does not exist). A restore that created a
+   * table and then failed drops it again, so a failed restore leaves no empty table behind.
+   */
+  dropEntity?(entity: EntitySchema, set: string): Promise<void>;
   get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined>;
   /** Records for the keys that exist, in the order of `keys`. */
   getMany(entity: EntitySchema, set: string, keys: readonly KeyValue[]): Promise<DataRecord[]>;

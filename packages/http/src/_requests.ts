@@ -68,6 +68,8 @@ export const restoreBody = z
     maxConcurrency: z.number().int().min(1).max(64).optional(),
     /** By name: restore the newest backup of the reachable profiles when some cannot be listed. */
     allowUnreachableProfiles: z.boolean().optional(),
+    /** Into the same kind of store, create missing tables from the archived native structure (default true). */
+    structure: z.boolean().optional(),
   })
   .strict();
 

@@ -99,6 +99,14 @@ export default defineCliCommand({
       description: "Use the provider's bulk-load path (COPY, LOAD DATA)",
       negativeDescription: 'Write with ordinary batched statements',
     },
+    structure: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Into the same kind of database the backup came from, create missing tables exactly as the source had them (native types, defaults, sequences, indexes, foreign keys)',
+      negativeDescription:
+        'Create missing tables from the field types instead (no foreign keys, indexes or sequences), as for another kind of database',
+    },
     'batch-size': { type: 'string', description: 'Records written per batch, 1-100000' },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
@@ -163,6 +171,7 @@ export default defineCliCommand({
       validateBeforeRestore: args.validate !== false,
       optimizeForBulkInsert: args.bulk !== false,
       dryRun: Boolean(args['dry-run']),
+      structure: args.structure !== false,
       schemaPolicy: args.lenient ? 'lenient' : 'strict',
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
       ...opt(
