@@ -3,7 +3,7 @@
  * BC dates), JSON arrays of format 1 archives going into array columns, and the values it cannot hold at all
  * (MySQL zero dates), which are refused with a reason instead of being changed.
  */
-import { isZeroDate } from '@koan/data';
+import { DataError, isZeroDate } from '@koan/data';
 
 const EXPANDED = /^([+-])(\d{6})(-\d{2}-\d{2})(?:T(\d{2}:\d{2}:\d{2}\.\d{6})Z)?$/;
 
@@ -17,11 +17,11 @@ export function unholdableDate(text: string): string | undefined {
 /**
  * PostgreSQL's input text of an archive datetime or date (canonical, `infinity`, or an expanded year): years outside
  * 1-9999 become `YYYY-MM-DD ... BC` or a 5-6 digit year. Other text is returned as it is (the server checks it).
- * Throws a TypeError for a value PostgreSQL cannot hold (see {@link unholdableDate}).
+ * Throws `UNSUPPORTED_VALUE` for a value PostgreSQL cannot hold (see {@link unholdableDate}).
  */
 export function pgDateInput(text: string): string {
   const why = unholdableDate(text);
-  if (why) throw new TypeError(why);
+  if (why) throw new DataError('UNSUPPORTED_VALUE', why);
   const m = EXPANDED.exec(text);
   if (!m) return text;
   const astronomical = Number(`${m[1]}${m[2]}`);

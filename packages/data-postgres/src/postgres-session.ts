@@ -134,7 +134,7 @@ export class PostgresSession implements DataReader, DataWriter {
         ok = true;
         return;
       }
-      const select = `SELECT ${shape.select} FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation)}`;
+      const select = `SELECT ${shape.select} FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation, this.table(entity, set))}`;
       await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${select}`);
       declared = true;
       for (;;) {
@@ -187,7 +187,7 @@ export class PostgresSession implements DataReader, DataWriter {
         return;
       }
       // concat_ws skips NULL parts: an optional non-nullable column that is NULL is a missing field.
-      const select = `SELECT '{' || concat_ws(',', ${parts.join(', ')}) || '}' FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation)}`;
+      const select = `SELECT '{' || concat_ws(',', ${parts.join(', ')}) || '}' FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation, this.table(entity, set))}`;
       // CSV with control-character quote and delimiter: JSON text never contains them raw, so lines pass unescaped.
       const copy = `COPY (${select}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`;
       stream = client.query(copyStreams.to(copy));

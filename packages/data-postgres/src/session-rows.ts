@@ -141,7 +141,8 @@ export function assertWritable(entity: EntitySchema, plan: WritePlan, rows: read
       }
       if (why) {
         const key = describeKey(entity, record);
-        throw new DataError('INVALID_VALUE', `${entity.name}.${name} of record ${JSON.stringify(key)} ${why}`, {
+        // A value PostgreSQL cannot hold is the store's refusal, the code every provider uses for it.
+        throw new DataError('UNSUPPORTED_VALUE', `${entity.name}.${name} of record ${JSON.stringify(key)} ${why}`, {
           details: { entity: entity.name, field: name, key: entity.keyless ? key : record[entity.key] },
         });
       }
@@ -199,12 +200,17 @@ export function absentOf(shape: Shape, record: DataRecord): string[] | null {
  * The ORDER BY of an export: the whole key, text parts in byte order (`COLLATE "C"` where the column has a
  * collation); a table without a primary key in its physical order (`ctid`, per partition), stable within a snapshot.
  */
-export function orderBy(entity: EntitySchema, relation: Relation | undefined): string {
-  if (entity.keyless) return relation?.relkind === 'p' ? 'tableoid, ctid' : 'ctid';
+/**
+ * The ORDER BY of an export, by the table's own columns: `table` is the FROM's name. A bare column name would be the
+ * output column of that name, which is the read expression's text (`"id"::text` is named "id"), so a bigint, numeric
+ * or date key would sort as text (4611686018427387904 before 9007199254740993).
+ */
+export function orderBy(entity: EntitySchema, relation: Relation | undefined, table: string): string {
+  if (entity.keyless) return relation?.relkind === 'p' ? `${table}.tableoid, ${table}.ctid` : `${table}.ctid`;
   return keyFieldsOf(entity)
     .map((k) => {
       const collatable = relation ? relation.columns.get(k)?.collatable : entity.fields[k]?.type === 'string';
-      return collatable ? `${q(k)} COLLATE "C"` : q(k);
+      return collatable ? `${table}.${q(k)} COLLATE "C"` : `${table}.${q(k)}`;
     })
     .join(', ');
 }

@@ -1,5 +1,5 @@
 import type { FieldSpec, FieldType } from '@koan/data';
-import { decodeValue, JsonText, jsonTextOf, normalizeDatetime } from '@koan/data';
+import { DataError, decodeValue, JsonText, jsonTextOf, normalizeDatetime } from '@koan/data';
 import pg from 'pg';
 import { pgDateInput } from './pg-values.js';
 
@@ -244,10 +244,11 @@ export function toParam(spec: FieldSpec, value: unknown): string | Buffer | bool
   }
 }
 
-/** PostgreSQL text cannot hold U+0000 (see `assertNoNul` in postgres-session.ts for records). */
+/** PostgreSQL text cannot hold U+0000 (see `assertNoNul` in postgres-session.ts for records): the store's refusal. */
 function noNul(s: string): string {
   if (s.includes('\u0000'))
-    throw new TypeError(
+    throw new DataError(
+      'UNSUPPORTED_VALUE',
       'PostgreSQL text cannot hold the character U+0000 (NUL): remove it from the value, or declare the field t.binary()',
     );
   return s;

@@ -214,14 +214,14 @@ describe('PostgreSQL exactness', () => {
     const huge = { id: 21, v: 1, doubled: null, tags: null, doc: null, at: null, u8: 18446744073709551615n };
     for (const bulk of [true, false]) {
       const err = await adapter.importBatch(unsigned, ROOT_SET, [huge], { mode: 'insert', bulk }).catch((e) => e);
-      expect(err).toMatchObject({ code: 'INVALID_VALUE', details: { entity: 'target', field: 'u8', key: 21 } });
+      expect(err).toMatchObject({ code: 'UNSUPPORTED_VALUE', details: { entity: 'target', field: 'u8', key: 21 } });
       expect(err.message).toMatch(/18446744073709551615, beyond the range of its PostgreSQL column/);
     }
     const line = '{"id":21,"v":1,"doubled":null,"tags":null,"doc":null,"at":null,"u8":"18446744073709551615"}';
     const err = await adapter
       .transaction((tx) => tx.importJsonLines!(unsigned, ROOT_SET, [line], { mode: 'insert', bulk: true }))
       .catch((e) => e);
-    expect(err).toMatchObject({ code: 'INVALID_VALUE', details: { field: 'u8', key: 21 } });
+    expect(err).toMatchObject({ code: 'UNSUPPORTED_VALUE', details: { field: 'u8', key: 21 } });
     expect(await db.sql('SELECT count(*)::int AS n FROM target WHERE id >= 20')).toEqual([{ n: 0 }]);
     // A column wide enough holds it exactly (numeric(20,0), what ensureEntity makes for unsigned bigints).
     const wide = {

@@ -232,7 +232,7 @@ describe('postgres adapter', () => {
           { mode: 'insert', bulk },
         )
         .catch((e) => e);
-      expect(err).toMatchObject({ code: 'INVALID_VALUE', details: { field: 's', key: 2 } });
+      expect(err).toMatchObject({ code: 'UNSUPPORTED_VALUE', details: { field: 's', key: 2 } });
       expect(err.message).toMatch(/U\+0000.*t\.binary\(\)/);
     }
     const lines = await adapter
@@ -241,7 +241,7 @@ describe('postgres adapter', () => {
         bulk: true,
       })
       .catch((e) => e);
-    expect(lines).toMatchObject({ code: 'INVALID_VALUE', details: { field: 's', line: 1 } });
+    expect(lines).toMatchObject({ code: 'UNSUPPORTED_VALUE', details: { field: 's', line: 1 } });
     expect(await adapter.count(Nul, ROOT_SET)).toBe(0);
   });
 

@@ -295,7 +295,11 @@ function compile(schema: EntitySchema, target: LineTarget, json: JsonEncoding): 
           // A target's own refusal (UNSUPPORTED_VALUE: the store cannot hold the value) keeps its code; a value that
           // does not decode is INVALID_VALUE. Both name the line.
           if (e instanceof KoanError)
-            throw new DataError(e.code, e.message, { cause: e, details: { ...e.details, line: index } });
+            throw new DataError(
+              e.code,
+              e.details.field === undefined ? `${schema.name}.${step.name}: ${e.message}` : e.message,
+              { cause: e, details: { entity: schema.name, field: step.name, ...e.details, line: index } },
+            );
           throw new DataError('INVALID_VALUE', `${schema.name}.${step.name}: ${(e as Error).message}`, {
             cause: e,
             details: { entity: schema.name, field: step.name, line: index },

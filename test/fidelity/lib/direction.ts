@@ -64,6 +64,8 @@ export class Direction {
   target?: Scratch;
   targetTables: Table[] = [];
   readonly outcomes = new Map<string, TableOutcome>();
+  /** Same provider: objects that differ from the source exactly as PostgreSQL's own pg_dump | psql round trip makes them. */
+  readonly nativeRoundTrip: string[] = [];
   /** Same provider: structure differences per source table (`''`: objects of no table: types, functions...). */
   readonly structure = new Map<string, string[]>();
   koanComments: string[] = [];
@@ -191,8 +193,18 @@ export class Direction {
       for (const o of diff.missing)
         if (!namedAsOmitted(f.omitted, o.name)) add(o.table, `missing, not named as omitted: ${o.id}: ${shortSql(o)}`);
       for (const o of diff.added) add(o.table, `not in the source: ${o.id}: ${shortSql(o)}`);
-      for (const { source, restored } of diff.changed)
+      // PostgreSQL does not re-parse every expression it prints to the same tree (an IN list over varchar prints as
+      // ANY(ARRAY[...]::text[]) and comes back with each element cast): an object that differs from the source exactly
+      // as pg_dump | psql of the source makes it differ is PostgreSQL's own round trip, not the tool's doing.
+      const native = diff.changed.length ? await pgNativeRoundTrip(f.source) : [];
+      for (const { source, restored } of diff.changed) {
+        const byPgDump = native.find((o) => o.id === source.id);
+        if (byPgDump && byPgDump.sql === restored.sql) {
+          this.nativeRoundTrip.push(source.id);
+          continue;
+        }
         add(source.table, `differs: ${source.id}:\n${lineDiff(source.sql, restored.sql)}`);
+      }
       this.koanComments = dst.text.split('\n').filter((l) => /koan:/i.test(l));
       return;
     }
@@ -290,4 +302,24 @@ export function refusalProblems(
 /** The source column name a restored key column stands for. */
 function sourceName(source: Table, restored: Table, column: string): string {
   return source.columns.find((c) => findColumn(restored, c.name)?.name === column)?.name ?? `(${column})`;
+}
+
+const roundTrips = new WeakMap<Scratch, Promise<DumpObject[]>>();
+
+/** The objects of `pg_dump --schema-only` of a database made by replaying the source's own `pg_dump --schema-only`. */
+function pgNativeRoundTrip(source: Scratch): Promise<DumpObject[]> {
+  let pending = roundTrips.get(source);
+  if (!pending) {
+    pending = (async () => {
+      const copy = await createScratch('postgres', 'native_rt');
+      try {
+        await copy.script(await pgDumpSchema(source));
+        return (await pgDumpObjects(copy)).objects;
+      } finally {
+        await copy.drop().catch(() => undefined);
+      }
+    })();
+    roundTrips.set(source, pending);
+  }
+  return pending;
 }

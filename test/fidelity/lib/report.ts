@@ -97,6 +97,11 @@ export class Report {
       for (const [t, v] of structure)
         for (const l of v) this.lines.push(`- ${t || '(no table)'}: ${cell(clip(l, 800))}`);
       if (d.koanComments.length) this.lines.push(`- koan: comments: ${d.koanComments.length}`);
+      if (d.nativeRoundTrip.length)
+        this.lines.push(
+          '',
+          `Differ from the source exactly as \`pg_dump --schema-only | psql\` of the source makes them differ (PostgreSQL re-parses them to another tree): ${d.nativeRoundTrip.join(', ')}`,
+        );
       this.lines.push('', 'Inserts with a default id:', '');
       for (const [t, e] of d.probes) this.lines.push(`- ${t}: ${e ? `**fails**: ${cell(clip(e))}` : 'ok'}`);
       this.lines.push('');
