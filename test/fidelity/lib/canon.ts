@@ -255,10 +255,11 @@ function canonOrUndefined(kind: ValueKind, raw: Raw): string | undefined {
     case 'float4':
     case 'float8':
       // SQLite keeps NaN and -0 as the 8 bytes of the double, little-endian (docs/type-mapping.md).
-      if (raw.form === 'hex')
-        return v.length === 16
-          ? floatText(String(Buffer.from(v, 'hex').readDoubleLE(0)), kind === 'float4')
-          : undefined;
+      if (raw.form === 'hex') {
+        if (v.length !== 16) return undefined;
+        const d = Buffer.from(v, 'hex').readDoubleLE(0);
+        return floatText(Object.is(d, -0) ? '-0' : String(d), kind === 'float4'); // String(-0) is "0"
+      }
       return floatText(v, kind === 'float4');
     case 'bool':
       return /^(t|true|1)$/i.test(v) ? 'true' : /^(f|false|0)$/i.test(v) ? 'false' : undefined;
