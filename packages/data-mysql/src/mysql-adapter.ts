@@ -45,7 +45,7 @@ import { type NativeColumn, nativeTable } from './mysql-native.js';
 import { type TablePlan, tablePlan } from './mysql-plan.js';
 import { streamRows } from './mysql-stream.js';
 import { MysqlStructure } from './mysql-structure.js';
-import { ABSENT_COLUMN, ambiguousFields, columnType, quoteId, tsvText } from './mysql-types.js';
+import { ABSENT_COLUMN, ambiguousFields, columnType, keyColumnLengths, quoteId, tsvText } from './mysql-types.js';
 import { refusalOfLine } from './mysql-values.js';
 
 const absentTsv = (v: unknown) => (v === null || v === undefined ? '\\N' : tsvText(String(v)));
@@ -316,11 +316,12 @@ export class MysqlAdapter implements DataAdapter {
           `${entity.name}: key field "${name}" cannot be a key (${type ?? 'missing'})`,
         );
     }
+    const lengths = keyColumnLengths(entity, keys);
     const columns = Object.entries(entity.fields).map(([name, spec]) => {
       const isKey = keys.includes(name);
       const nullable = !isKey && (spec.nullable || spec.optional);
       // The note names the field the column holds (see fieldNote): introspection reads the exact schema back.
-      return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation)} ${nullable ? 'NULL' : 'NOT NULL'} COMMENT ${sqlEscape(fieldNote(spec))}`;
+      return `${quoteId(name)} ${columnType(spec, isKey, this.#binaryCollation, lengths.get(name))} ${nullable ? 'NULL' : 'NOT NULL'} COMMENT ${sqlEscape(fieldNote(spec))}`;
     });
     if (ambiguousFields(entity).length) columns.push(`${quoteId(ABSENT_COLUMN)} TEXT CHARACTER SET utf8mb4 NULL`);
     if (keys.length) columns.push(`PRIMARY KEY (${keys.map(quoteId).join(', ')})`);

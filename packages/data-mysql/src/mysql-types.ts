@@ -43,10 +43,60 @@ const KEY_COLUMN: Partial<Record<FieldType, string>> = {
   decimal: 'VARCHAR(767) CHARACTER SET ascii COLLATE ascii_bin',
 };
 
-/** The column type of a field. `binaryCollation` is the server's utf8mb4 binary NO PAD collation. */
-export function columnType(spec: FieldSpec, isKey: boolean, binaryCollation: string): string {
+/** InnoDB's limit on the bytes of one index's columns (the primary key's, whole). */
+const INDEX_BYTES = 3072;
+/** Index bytes of key columns of a fixed size (InnoDB's storage of each type). */
+const FIXED_KEY_BYTES: Partial<Record<FieldType, number>> = {
+  integer: 8,
+  bigint: 8,
+  number: 8,
+  boolean: 1,
+  uuid: 36,
+  date: 3,
+  datetime: 8,
+};
+
+/**
+ * Lengths of the variable key columns (strings in characters, binaries and undeclared decimals in bytes) of a key of
+ * `keyFields`, so the whole key fits InnoDB's 3072-byte index: one column takes the most it can (768 characters); a
+ * composite key shares what its fixed-size columns leave among its variable ones.
+ */
+export function keyColumnLengths(schema: EntitySchema, keyFields: readonly string[]): Map<string, number> {
+  const variable = keyFields.filter(
+    (k) => FIXED_KEY_BYTES[schema.fields[k]!.type] === undefined && !isSizedDecimal(schema.fields[k]!),
+  );
+  const fixed = keyFields.reduce(
+    (n, k) => n + (FIXED_KEY_BYTES[schema.fields[k]!.type] ?? (isSizedDecimal(schema.fields[k]!) ? 30 : 0)),
+    0,
+  );
+  const share = variable.length ? Math.floor((INDEX_BYTES - fixed) / variable.length) : 0;
+  const lengths = new Map<string, number>();
+  for (const k of variable) {
+    const type = schema.fields[k]!.type;
+    lengths.set(
+      k,
+      type === 'string'
+        ? Math.min(MAX_STRING_KEY_LENGTH, Math.floor(share / 4))
+        : Math.min(type === 'binary' ? 3072 : 767, share),
+    );
+  }
+  return lengths;
+}
+
+function isSizedDecimal(spec: FieldSpec): boolean {
+  return spec.type === 'decimal' && spec.precision !== undefined;
+}
+
+/**
+ * The column type of a field. `binaryCollation` is the server's utf8mb4 binary NO PAD collation; `keyLength` the
+ * length of a variable key column (see {@link keyColumnLengths}).
+ */
+export function columnType(spec: FieldSpec, isKey: boolean, binaryCollation: string, keyLength?: number): string {
   if (isKey && spec.type === 'string')
-    return `VARCHAR(${MAX_STRING_KEY_LENGTH}) CHARACTER SET utf8mb4 COLLATE ${binaryCollation}`;
+    return `VARCHAR(${keyLength ?? MAX_STRING_KEY_LENGTH}) CHARACTER SET utf8mb4 COLLATE ${binaryCollation}`;
+  if (isKey && keyLength !== undefined && spec.type === 'binary') return `VARBINARY(${keyLength})`;
+  if (isKey && keyLength !== undefined && spec.type === 'decimal' && spec.precision === undefined)
+    return `VARCHAR(${keyLength}) CHARACTER SET ascii COLLATE ascii_bin`;
   if (spec.type === 'decimal' && spec.precision !== undefined) {
     const scale = spec.scale ?? 0;
     if (spec.precision >= 1 && spec.precision <= 65 && scale >= 0 && scale <= 30 && scale <= spec.precision)
