@@ -26,6 +26,9 @@ for (const dir of readdirSync(join(root, 'packages'))) {
     const built = conditions.import;
     if (src && built && src.replace(/^\.\/src\//, './dist/').replace(/\.ts$/, '.js') !== built)
       problems.push(`${pkg.name} exports["${sub}"]: source ${src} and build ${built} disagree`);
+    // require() gets the same ES module (Node 20.19+ loads it; older 20.x say to use import()): never a second copy.
+    if (conditions.require !== built)
+      problems.push(`${pkg.name} exports["${sub}"].require should be ${built} (the ES module), not ${conditions.require}`);
   }
 }
 if (problems.length) {

@@ -189,3 +189,16 @@ export function archiveEntries(reader: ZipReader): ArchiveEntry[] {
     method: e.method === 8 ? 'deflate' : 'stored',
   }));
 }
+
+/**
+ * A titled list of at most `max` lines, then how many more there are: a damaged archive can have thousands of issues
+ * (`--json` carries every one).
+ */
+export function boundedList(title: string, items: readonly string[], max = 20): string {
+  const more = items.length - max;
+  return [
+    `${title} (${items.length}):`,
+    ...items.slice(0, max).map((i) => `  - ${i}`),
+    ...(more > 0 ? [`  ... and ${more} more (--json lists every one)`] : []),
+  ].join('\n');
+}

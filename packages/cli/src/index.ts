@@ -116,6 +116,14 @@ function before(argv: readonly string[], flags: readonly string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).some((a) => flags.includes(a));
 }
 
+/**
+ * The NO_COLOR convention (no-color.org): any non-empty value turns colour off (citty's own check wants exactly "1");
+ * so does a dumb terminal.
+ */
+export function noColor(env: Readonly<Record<string, string | undefined>>): boolean {
+  return (env.NO_COLOR !== undefined && env.NO_COLOR !== '') || env.TERM === 'dumb';
+}
+
 async function helpText(session: Session, cmd: AnyCommand, parent?: AnyCommand): Promise<string> {
   const usage = await renderUsage(cmd, parent);
   const examples = cmd === main ? MAIN_EXAMPLES : examplesOf(cmd);
@@ -127,7 +135,7 @@ async function helpText(session: Session, cmd: AnyCommand, parent?: AnyCommand):
       'Exit codes: 0 ok, 1 failure, 2 usage, 3 validation failed, 4 not found. Global help: koan-backup --help',
       '',
     );
-  const text = (session.isTTY ? lines.join('\n') : stripAnsi(lines.join('\n')))
+  const text = (session.isTTY && !noColor(session.env) ? lines.join('\n') : stripAnsi(lines.join('\n')))
     .split('\n')
     .map((l) => l.trimEnd())
     .join('\n');

@@ -390,7 +390,7 @@ describe('koan-backup: errors and exit codes', () => {
     const v = await run(['validate', sidecar.id]);
     expect(v.code).toBe(3);
     expect(v.stdout).toMatch(/^INVALID: to-corrupt/);
-    expect(v.stdout).toContain('Issues:');
+    expect(v.stdout).toMatch(/^Issues \(\d+\):$/m);
     const restore = await run(['restore', sidecar.id]);
     expect(restore.code, restore.stderr).toBe(3);
     expect(restore.stderr).toMatch(/VALIDATION_FAILED|ARCHIVE_CORRUPT/);

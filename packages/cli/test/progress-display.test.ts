@@ -46,3 +46,23 @@ describe('the progress line', () => {
     expect(line).toContain('all ~99%');
   });
 });
+
+describe('output conventions', () => {
+  it('NO_COLOR with any non-empty value turns colour off (and TERM=dumb); an empty NO_COLOR does not', async () => {
+    const { noColor } = await import('../src/index.js');
+    for (const value of ['1', 'yes', 'true', '0']) expect(noColor({ NO_COLOR: value }), value).toBe(true);
+    expect(noColor({ NO_COLOR: '' })).toBe(false);
+    expect(noColor({})).toBe(false);
+    expect(noColor({ TERM: 'dumb' })).toBe(true);
+  });
+
+  it('validate lists at most 20 issues, then how many more', async () => {
+    const { boundedList } = await import('../src/_render.js');
+    const issues = Array.from({ length: 57 }, (_, i) => `issue ${i + 1}`);
+    const text = boundedList('Issues', issues);
+    expect(text.split('\n')).toHaveLength(22);
+    expect(text).toMatch(/^Issues \(57\):\n  - issue 1\n/);
+    expect(text).toContain('  - issue 20\n  ... and 37 more (--json lists every one)');
+    expect(boundedList('Issues', issues.slice(0, 3)).split('\n')).toHaveLength(4);
+  });
+});

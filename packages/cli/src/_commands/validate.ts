@@ -6,6 +6,7 @@ import { ExitCode, usageError } from '../_errors.js';
 import { formatCount, formatDuration } from '../_format.js';
 import { lookupArgs, lookupOptions } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
+import { boundedList } from '../_render.js';
 
 export default defineCliCommand({
   meta: {
@@ -57,9 +58,8 @@ export default defineCliCommand({
         session.print(
           `${result.isValid ? 'Valid' : 'INVALID'}: ${result.name} (${result.backupId}), health ${result.healthStatus}; checked ${result.checkedEntries} entries, ${formatCount(result.checkedLines)} records in ${formatDuration(result.durationMs)}`,
         );
-        if (result.issues.length) session.print(['', 'Issues:', ...result.issues.map((i) => `  - ${i}`)].join('\n'));
-        if (result.warnings.length)
-          session.print(['', 'Warnings:', ...result.warnings.map((w) => `  - ${w}`)].join('\n'));
+        if (result.issues.length) session.print(`\n${boundedList('Issues', result.issues)}`);
+        if (result.warnings.length) session.print(`\n${boundedList('Warnings', result.warnings)}`);
         if (!result.isValid)
           session.note(
             `\nDo not restore from this backup; pick another with \`koan-backup list\` or \`koan-backup query --search ${result.name}\`.`,
