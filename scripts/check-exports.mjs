@@ -10,6 +10,12 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
   const targets = new Set();
   for (const [sub, conditions] of Object.entries(pkg.exports ?? {})) {
+    if (typeof conditions === 'string') {
+      // A plain file (the CLI's koan.config.schema.json): it must exist.
+      if (!existsSync(join(pkgDir, conditions)))
+        problems.push(`${pkg.name} exports["${sub}"] -> ${conditions} does not exist`);
+      continue;
+    }
     for (const [condition, target] of Object.entries(conditions)) {
       const file = join(pkgDir, target);
       if (!existsSync(file))
@@ -22,13 +28,16 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   }
   // the source entry and the built entry of every export must correspond
   for (const [sub, conditions] of Object.entries(pkg.exports ?? {})) {
+    if (typeof conditions === 'string') continue;
     const src = conditions['koan-source'];
     const built = conditions.import;
     if (src && built && src.replace(/^\.\/src\//, './dist/').replace(/\.ts$/, '.js') !== built)
       problems.push(`${pkg.name} exports["${sub}"]: source ${src} and build ${built} disagree`);
     // require() gets the same ES module (Node 20.19+ loads it; older 20.x say to use import()): never a second copy.
     if (conditions.require !== built)
-      problems.push(`${pkg.name} exports["${sub}"].require should be ${built} (the ES module), not ${conditions.require}`);
+      problems.push(
+        `${pkg.name} exports["${sub}"].require should be ${built} (the ES module), not ${conditions.require}`,
+      );
   }
 }
 if (problems.length) {

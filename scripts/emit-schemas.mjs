@@ -9,4 +9,11 @@ const { manifest, sidecar } = manifestJsonSchemas();
 writeFileSync(new URL('manifest.v2.schema.json', dir), `${JSON.stringify(manifest, null, 2)}\n`);
 writeFileSync(new URL('sidecar.v2.schema.json', dir), `${JSON.stringify(sidecar, null, 2)}\n`);
 writeFileSync(new URL('koan.config.schema.json', dir), `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
-console.log('wrote schema/manifest.v2.schema.json, schema/sidecar.v2.schema.json, schema/koan.config.schema.json');
+// The CLI package ships the config schema, so editors validate koan.config.json from the project's node_modules.
+writeFileSync(
+  new URL('../packages/cli/koan.config.schema.json', import.meta.url),
+  `${JSON.stringify(configJsonSchema(), null, 2)}\n`,
+);
+console.log(
+  'wrote schema/manifest.v2.schema.json, schema/sidecar.v2.schema.json, schema/koan.config.schema.json, packages/cli/koan.config.schema.json',
+);

@@ -10,5 +10,10 @@ describe('published JSON Schemas', () => {
     expect(read('manifest.v2.schema.json')).toEqual(JSON.parse(JSON.stringify(manifest)));
     expect(read('sidecar.v2.schema.json')).toEqual(JSON.parse(JSON.stringify(sidecar)));
     expect(read('koan.config.schema.json')).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
+    // The copy the CLI package ships (koan-backup/koan.config.schema.json) is the same.
+    const shipped = JSON.parse(
+      readFileSync(new URL('../packages/cli/koan.config.schema.json', import.meta.url), 'utf8'),
+    );
+    expect(shipped).toEqual(JSON.parse(JSON.stringify(configJsonSchema())));
   });
 });

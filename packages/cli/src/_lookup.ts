@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
+import { CLIError, ExitCode } from './_errors.js';
 
 /** The flag of every command that finds a backup by name across profiles. */
 export const lookupArgs = {
@@ -11,6 +12,23 @@ export const lookupArgs = {
 } as const;
 
 /**
+ * `ref` as an archive file when it is one. A ref shaped like a path (`./x.zip`, `/srv/x.zip`, `..\\x.zip`) that is no
+ * file is not found (exit 4), rather than looked up as a storage key it can never be.
+ */
+export function archiveFileOf(ref: string, cwd: string): string | undefined {
+  const path = resolve(cwd, ref);
+  if (ref.endsWith('.zip') && existsSync(path) && statSync(path).isFile()) return path;
+  if (isAbsolute(ref) || /^\.\.?[\\/]/.test(ref) || ref.includes('\\'))
+    throw new CLIError(`No archive file at ${path}.`, 'NOT_FOUND', {
+      exitCode: ExitCode.NOT_FOUND,
+      hint: existsSync(path)
+        ? 'Name a .zip file (relative paths resolve against --cwd).'
+        : 'Check the path (relative paths resolve against --cwd), or name a backup, an id or a storage key (koan-backup list).',
+    });
+  return undefined;
+}
+
+/**
  * How a command finds the backup `ref` names: a `.zip` file that exists (relative to `cwd`) is read as an archive on its
  * own, anything else is a backup name, an id or a storage key (a `.zip` key in a profile), looked up by the library.
  */
@@ -19,11 +37,10 @@ export function lookupOptions(
   args: { profile?: string | undefined; 'allow-unreachable-profiles'?: boolean | undefined },
   cwd: string,
 ): { archivePath?: string; storageProfile?: string; allowUnreachableProfiles?: boolean } {
-  const path = resolve(cwd, ref);
-  const isFile = ref.endsWith('.zip') && existsSync(path) && statSync(path).isFile();
+  const file = archiveFileOf(ref, cwd);
   return {
-    ...(isFile ? { archivePath: path } : {}),
-    ...(args.profile && !isFile ? { storageProfile: args.profile } : {}),
+    ...(file ? { archivePath: file } : {}),
+    ...(args.profile && !file ? { storageProfile: args.profile } : {}),
     ...(args['allow-unreachable-profiles'] ? { allowUnreachableProfiles: true } : {}),
   };
 }

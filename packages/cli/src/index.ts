@@ -55,6 +55,7 @@ const commands: Record<string, Loader> = {
   serve: load(() => import('./_commands/serve.js')),
   entities: load(() => import('./_commands/entities.js')),
   demo: load(() => import('./_commands/demo.js')),
+  init: load(() => import('./_commands/init.js')),
 };
 
 /** The root command: global options and the subcommands. */

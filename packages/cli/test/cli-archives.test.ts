@@ -98,6 +98,18 @@ describe('archives outside the catalog', () => {
     expect((await run(['validate', 'shop', '--profile', 'local'])).code).toBe(0);
   });
 
+  it('a path that is no file is not found (exit 4), for adopt, restore, validate and inspect; not an invalid key', async () => {
+    for (const command of [['adopt'], ['restore', '--dry-run'], ['validate'], ['inspect']])
+      for (const ref of ['./missing.zip', join(dir, 'missing.zip'), '../missing.zip']) {
+        const r = await run([command[0]!, ref, ...command.slice(1), '--json']);
+        expect(r.code, `${command[0]} ${ref}: ${r.stdout}`).toBe(4);
+        expect(r.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: 'NOT_FOUND' });
+        expect(r.json<{ error: { message: string } }>().error.message).toContain('No archive file at');
+      }
+    const human = await run(['adopt', './missing.zip']);
+    expect(human.stderr).toMatch(/^Hint: Check the path/m);
+  });
+
   it('restore by name with a profile down stops, names the newest reachable backup and the flag; the flag restores it', async () => {
     const stopped = await run(['restore', 'shop', '--target-source', 'sqlite:./dr.sqlite', '--dry-run']);
     expect(stopped.code).not.toBe(0);

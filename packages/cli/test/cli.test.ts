@@ -412,6 +412,7 @@ describe('koan-backup: errors and exit codes', () => {
       'delete',
       'entities',
       'demo',
+      'init',
     ]) {
       const r = await run([command, '--help']);
       expect(r.code, command).toBe(0);

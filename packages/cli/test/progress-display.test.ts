@@ -61,7 +61,7 @@ describe('output conventions', () => {
     const issues = Array.from({ length: 57 }, (_, i) => `issue ${i + 1}`);
     const text = boundedList('Issues', issues);
     expect(text.split('\n')).toHaveLength(22);
-    expect(text).toMatch(/^Issues \(57\):\n  - issue 1\n/);
+    expect(text).toMatch(/^Issues \(57\):\n {2}- issue 1\n/);
     expect(text).toContain('  - issue 20\n  ... and 37 more (--json lists every one)');
     expect(boundedList('Issues', issues.slice(0, 3)).split('\n')).toHaveLength(4);
   });

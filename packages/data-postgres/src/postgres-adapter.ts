@@ -27,7 +27,11 @@ import { ABSENT, cancelOnAbort, type Lease, PostgresSession, TransactionSession 
 import { PostgresStructure } from './postgres-structure.js';
 import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
 
-/** Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets. */
+/**
+ * Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets; a `password` given
+ * separately is used when the connection string names none (so the URL can sit in a file and the password in the
+ * environment: `Koan__Data__Sources__<name>__Settings__Password`).
+ */
 export interface PostgresSettings {
   /** `postgres://user:password@host:port/database`. */
   readonly connectionString?: string;
@@ -44,6 +48,23 @@ export interface PostgresSettings {
 }
 
 const PROVIDER = 'postgres';
+
+/**
+ * `connectionString` with `password` filled in when it is a URL naming none. (node-postgres lets every part of a
+ * connection string override the separate fields, an absent password included, so a separate password would be lost.)
+ */
+export function withPassword(connectionString: string, password: string | undefined): string {
+  if (!password || !/^postgres(ql)?:\/\//i.test(connectionString)) return connectionString;
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return connectionString;
+  }
+  if (url.password) return connectionString;
+  url.password = encodeURIComponent(password);
+  return url.toString();
+}
 
 // Only types JS holds exactly are parsed (bool, int2, int4, oid, float4, float8, json, jsonb, bytea, text[]); everything
 // else stays text, so int8, numeric and timestamps are never rounded or shifted through Number or Date. Data reads
@@ -112,7 +133,7 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     if (this.#pool) return;
     const { connectionString, host, port, user, password, database, poolSize = 4 } = this.#settings;
     const pool = new pg.Pool({
-      ...(connectionString ? { connectionString } : {}),
+      ...(connectionString ? { connectionString: withPassword(connectionString, password) } : {}),
       ...(host ? { host } : {}),
       ...(port ? { port } : {}),
       ...(user ? { user } : {}),

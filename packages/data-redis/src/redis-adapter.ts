@@ -36,6 +36,8 @@ export interface RedisSettings {
   readonly keyPrefix?: string;
   /** Logical database; overrides the URL's `/db`. @default the URL's, else 0 */
   readonly db?: number;
+  /** Used when the URL names no password (so the URL can sit in a file and the password in the environment). */
+  readonly password?: string;
 }
 
 // Writes one batch atomically (a script runs alone on the server). Returns {inserted, updated, expired},
@@ -146,7 +148,9 @@ class RedisAdapter implements DataAdapter {
     ttl: true,
     nonFiniteNumbers: true,
   });
-  readonly #settings: Readonly<Required<Omit<RedisSettings, 'db'>> & Pick<RedisSettings, 'db'>>;
+  readonly #settings: Readonly<
+    Required<Omit<RedisSettings, 'db' | 'password'>> & Pick<RedisSettings, 'db' | 'password'>
+  >;
   #client: (Redis & ScriptCommands) | undefined;
 
   constructor(settings: RedisSettings) {
@@ -154,6 +158,7 @@ class RedisAdapter implements DataAdapter {
       url: settings.url ?? 'redis://127.0.0.1:6379',
       keyPrefix: settings.keyPrefix ?? 'koan',
       ...(settings.db === undefined ? {} : { db: settings.db }),
+      ...(settings.password === undefined ? {} : { password: settings.password }),
     });
   }
 
@@ -167,7 +172,9 @@ class RedisAdapter implements DataAdapter {
 
   async init(): Promise<void> {
     if (this.#client) return;
+    // ioredis fills options from the URL first, so a password in the URL wins over this one.
     const client = new Redis(this.#settings.url, {
+      ...(this.#settings.password === undefined ? {} : { password: this.#settings.password }),
       lazyConnect: true,
       maxRetriesPerRequest: 2,
       ...(this.#settings.db === undefined ? {} : { db: this.#settings.db }),
@@ -454,23 +461,26 @@ function redactUrl(url: string): string {
 }
 
 function settingsFrom(raw: Record<string, unknown>): RedisSettings {
-  const { url, keyPrefix, db } = raw;
+  const { url, keyPrefix, db, password } = raw;
   if (url !== undefined && typeof url !== 'string')
     throw new ConfigError('INVALID_SETTING', '[koan] [redis] `url` must be a string such as "redis://127.0.0.1:6379"');
   if (keyPrefix !== undefined && (typeof keyPrefix !== 'string' || keyPrefix === ''))
     throw new ConfigError('INVALID_SETTING', '[koan] [redis] `keyPrefix` must be a non-empty string');
   if (db !== undefined && (typeof db !== 'number' || !Number.isInteger(db) || db < 0))
     throw new ConfigError('INVALID_SETTING', '[koan] [redis] `db` must be a non-negative integer');
+  if (password !== undefined && typeof password !== 'string')
+    throw new ConfigError('INVALID_SETTING', '[koan] [redis] `password` must be a string');
   return {
+    ...(password === undefined ? {} : { password }),
     ...(url === undefined ? {} : { url }),
     ...(keyPrefix === undefined ? {} : { keyPrefix }),
     ...(db === undefined ? {} : { db }),
   };
 }
 
-/** The `redis` provider: settings `{ url?, keyPrefix?, db? }`. */
+/** The `redis` provider: settings `{ url?, keyPrefix?, db?, password? }`. */
 export const provider: DataProvider = Object.freeze({
   name: PROVIDER,
-  settings: { url: 'text', keyPrefix: 'text', db: 'number' } as const,
+  settings: { url: 'text', keyPrefix: 'text', db: 'number', password: 'text' } as const,
   create: (settings: Record<string, unknown>) => createRedisAdapter(settingsFrom(settings)),
 });

@@ -1,10 +1,9 @@
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type ArchiveRef, adoptArchive } from '@koan/data-backup';
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
+import { archiveFileOf } from '../_lookup.js';
 
 export default defineCliCommand({
   meta: {
@@ -39,11 +38,8 @@ export default defineCliCommand({
         '`koan-backup cleanup --dry-run` lists archives that lost their sidecar.',
       );
     if (!given.endsWith('.zip')) throw usageError(`${given}: name a .zip archive (a file path or a storage key).`);
-    const path = resolve(session.cwd, given);
-    const ref: ArchiveRef =
-      existsSync(path) && statSync(path).isFile()
-        ? { path }
-        : { key: given, ...(args.profile ? { profile: args.profile } : {}) };
+    const path = archiveFileOf(given, session.cwd);
+    const ref: ArchiveRef = path ? { path } : { key: given, ...(args.profile ? { profile: args.profile } : {}) };
     return withContext(session, args, async (context) => {
       const receipt = await adoptArchive(context, ref, {
         ...(args.profile ? { profile: args.profile } : {}),

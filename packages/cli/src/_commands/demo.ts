@@ -14,6 +14,7 @@ import {
 } from '@koan/data-backup';
 import { globalArgs, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
+import { schemaReference } from '../_config-schema.js';
 import { DEMO_ENTITIES, DEMO_JSON_SOURCE, DEMO_SQL_SOURCE, generateDemoData, Order } from '../_demo-app.js';
 import { ExitCode, usageError } from '../_errors.js';
 import { formatBytes, formatCount, formatDuration, renderTable } from '../_format.js';
@@ -159,6 +160,7 @@ export default defineCliCommand({
     );
     // The config lets every other command point at the demo with --cwd.
     const config = {
+      $schema: schemaReference(dir),
       Koan: {
         Data: {
           Sources: {
