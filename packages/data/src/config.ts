@@ -52,15 +52,31 @@ const envKey = (seg: string) => (/[a-z]/.test(seg) ? camel(seg) : seg.toLowerCas
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
-function normalizeKeys(value: unknown, parentKey?: string): unknown {
-  if (Array.isArray(value)) return value.map((v) => normalizeKeys(v));
+/**
+ * Names no configuration key or source/profile name may have: assigning them would change an object's prototype (or
+ * shadow what every object has) instead of setting a value, so a setting would vanish without a word.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function refuseForbiddenKey(key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key.toLowerCase()))
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${where} uses the key '${key}', which no Koan setting or name may be (it would change how objects behave instead of holding a value). Rename or remove it.`,
+      { details: { key, where } },
+    );
+}
+
+function normalizeKeys(value: unknown, parentKey?: string, path = 'Koan'): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => normalizeKeys(v, undefined, `${path}[${i}]`));
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   const keepNames = parentKey !== undefined && NAME_MAPS.has(parentKey);
   for (const [k, v] of Object.entries(value)) {
-    if (k === '$schema') continue;
+    if (k === '$schema' || k === '$comment') continue;
+    refuseForbiddenKey(k, path);
     const key = keepNames ? k : camel(k);
-    out[key] = normalizeKeys(v, key);
+    out[key] = normalizeKeys(v, key, `${path}.${k}`);
   }
   return out;
 }
@@ -139,6 +155,7 @@ export function loadKoanConfig(options: LoadConfigOptions = {}): LoadedConfig {
           `Use one of: ${KOAN_SECTIONS.map((s) => `Koan__${pascal(s)}__...`).join(', ')} (names are case-insensitive), or remove the variable.`,
         { details: { variable: name, section: segments[0] } },
       );
+    for (const seg of segments) refuseForbiddenKey(seg, `Environment variable ${name}`);
     segments[0] = section;
     let node: Record<string, unknown> = koan;
     let parent: string | undefined;
@@ -146,8 +163,9 @@ export function loadKoanConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const seg = segments[i]!;
       const keepName = parent !== undefined && NAME_MAPS.has(parent);
       const wanted = keepName ? seg : envKey(seg);
-      const existing =
-        wanted in node ? wanted : Object.keys(node).find((k) => k.toLowerCase() === wanted.toLowerCase());
+      const existing = Object.hasOwn(node, wanted)
+        ? wanted
+        : Object.keys(node).find((k) => k.toLowerCase() === wanted.toLowerCase());
       const key = existing ?? wanted;
       // The object no longer is the JSON text it was parsed from.
       delete (node as { [ENV_TEXT]?: string })[ENV_TEXT];

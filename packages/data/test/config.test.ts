@@ -252,3 +252,52 @@ describe('config error messages', () => {
     );
   });
 });
+
+describe('keys that would change an object instead of setting a value', () => {
+  const rawDir = (text: string) => {
+    const dir = dirWith();
+    writeFileSync(join(dir, 'koan.config.json'), text);
+    return dir;
+  };
+
+  it('__proto__, constructor and prototype are refused in the file, naming where, never dropped', () => {
+    for (const [text, where] of [
+      ['{"Koan":{"__proto__":{}}}', "Koan uses the key '__proto__'"],
+      [
+        '{"Koan":{"Storage":{"Profiles":{"__proto__":{"Provider":"local"}}}}}',
+        "Koan.Storage.Profiles uses the key '__proto__'",
+      ],
+      [
+        '{"Koan":{"Data":{"Sources":{"constructor":{"Provider":"sqlite"}}}}}',
+        "Koan.Data.Sources uses the key 'constructor'",
+      ],
+      [
+        '{"Koan":{"Backup":{"RetentionPolicy":{"Prototype":1}}}}',
+        "Koan.Backup.RetentionPolicy uses the key 'Prototype'",
+      ],
+    ] as const) {
+      const err = thrown(() => loadKoanConfig({ cwd: rawDir(text), env: {} }));
+      expect(err, text).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe('CONFIG_INVALID');
+      expect(err.message, text).toContain(where);
+      expect(err.message).toMatch(/Rename or remove it/);
+    }
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+  });
+
+  it('and in environment variable names', () => {
+    for (const name of ['Koan__Backup__constructor', 'Koan__Storage__Profiles__prototype__Provider']) {
+      const err = thrown(() => loadKoanConfig({ cwd: dirWith(), env: { [name]: 'x' } }));
+      expect(err.message, name).toContain(`Environment variable ${name} uses the key`);
+    }
+  });
+
+  it('$schema and $comment are for editors and people: ignored', () => {
+    const dir = dirWith({
+      $schema: './s.json',
+      $comment: ['x'],
+      Koan: { $comment: 'y', Backup: { DefaultBatchSize: 5 } },
+    });
+    expect(loadKoanConfig({ cwd: dir, env: {} }).koan).toEqual({ backup: { defaultBatchSize: 5 } });
+  });
+});
