@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { CLIError, ExitCode } from './_errors.js';
+import { CLIError, ExitCode, usageError } from './_errors.js';
 
 /** The flag of every command that finds a backup by name across profiles. */
 export const lookupArgs = {
@@ -10,6 +10,16 @@ export const lookupArgs = {
       'By name: when a storage profile cannot be reached, use the newest backup of the reachable ones (otherwise the command stops and names that backup, since the unreachable profile may hold a newer one)',
   },
 } as const;
+
+/** The backup a command works on, as typed: none is a usage error showing the command's form. */
+export function requiredRef(
+  ref: string | undefined,
+  command: string,
+  form = `koan-backup ${command} <name|id>`,
+): string {
+  if (!ref) throw usageError(`Name the backup to ${command}: ${form}.`, 'See the backups with `koan-backup list`.');
+  return ref;
+}
 
 /**
  * `ref` as an archive file when it is one. A ref shaped like a path (`./x.zip`, `/srv/x.zip`, `..\\x.zip`) that is no

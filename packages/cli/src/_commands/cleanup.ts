@@ -1,5 +1,5 @@
 import { cleanupLeftovers } from '@koan/data-backup';
-import { globalArgs } from '../_args.js';
+import { globalArgs, opt } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
@@ -27,17 +27,11 @@ export default defineCliCommand({
     'koan-backup cleanup --older-than 6h --profile primary-backup --json',
   ],
   async run(args, session) {
-    const older = args['older-than'] ?? '1h';
-    const m = /^(\d+)(m|h|d)$/.exec(older);
-    if (!m)
-      throw usageError(
-        `--older-than ${older}: use a number with m, h or d (e.g. 30m, 6h, 2d).`,
-        'Only leftovers older than this are removed (default 1h), so running work is never disturbed: e.g. --older-than 6h.',
-      );
-    const olderThanMs = Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+    const olderThanMs = olderThanOption(args['older-than']);
     return withContext(session, args, async (context) => {
       const report = await cleanupLeftovers(context, {
-        olderThanMs,
+        // Absent, the library's own default (1h) applies.
+        ...opt('olderThanMs', olderThanMs),
         dryRun: args['dry-run'] ?? false,
         adopt: args.adopt ?? false,
         ...(args.profile ? { storageProfiles: [args.profile] } : {}),
@@ -68,3 +62,15 @@ export default defineCliCommand({
     });
   },
 });
+
+/** `--older-than 30m|6h|2d` in milliseconds. */
+function olderThanOption(older: string | undefined): number | undefined {
+  if (older === undefined) return undefined;
+  const m = /^(\d+)(m|h|d)$/.exec(older);
+  if (!m)
+    throw usageError(
+      `--older-than ${older}: use a number with m, h or d (e.g. 30m, 6h, 2d).`,
+      'Only leftovers older than this are removed (default 1h), so running work is never disturbed: e.g. --older-than 6h.',
+    );
+  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+}

@@ -4,6 +4,7 @@ import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
 import { formatBytes } from '../_format.js';
+import { requiredRef } from '../_lookup.js';
 
 export default defineCliCommand({
   meta: {
@@ -22,17 +23,12 @@ export default defineCliCommand({
     'koan-backup copy 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b --from local --to primary-backup --json',
   ],
   async run(args, session) {
-    if (!args.ref)
-      throw usageError(
-        'Name the backup to copy: koan-backup copy <name|id> --to <profile>.',
-        'See the backups with `koan-backup list`.',
-      );
+    const ref = requiredRef(args.ref, 'copy', 'koan-backup copy <name|id> --to <profile>');
     if (!args.to)
       throw usageError(
         'Say where to copy it: --to <storage profile>.',
         'Profiles are configured under Koan.Storage.Profiles in koan.config.json.',
       );
-    const ref = args.ref;
     const to = args.to;
     return withContext(session, args, async (context) => {
       const receipt = await copyBackup(context, ref, to, {

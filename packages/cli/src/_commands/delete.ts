@@ -3,8 +3,8 @@ import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { withContext } from '../_context.js';
-import { usageError } from '../_errors.js';
 import { formatBytes, formatCount, formatTime } from '../_format.js';
+import { requiredRef } from '../_lookup.js';
 
 export default defineCliCommand({
   meta: { name: 'delete', description: 'Delete a backup (sidecar, then archive) and print a receipt' },
@@ -24,12 +24,7 @@ export default defineCliCommand({
     'koan-backup delete old-nightly --yes --json',
   ],
   async run(args, session) {
-    if (!args.ref)
-      throw usageError(
-        'Name the backup to delete: koan-backup delete <name|id>.',
-        'See the backups with `koan-backup list`.',
-      );
-    const ref = args.ref;
+    const ref = requiredRef(args.ref, 'delete');
     const profile = args.profile ? { storageProfile: args.profile } : {};
     return withContext(session, args, async (context) => {
       const discovery = new BackupDiscoveryService(context);

@@ -2,9 +2,8 @@ import { type BackupSidecar, locateBackup, openArchive, readContents } from '@ko
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
-import { usageError } from '../_errors.js';
 import { formatBytes } from '../_format.js';
-import { lookupArgs, lookupOptions } from '../_lookup.js';
+import { lookupArgs, lookupOptions, requiredRef } from '../_lookup.js';
 import {
   type ArchiveEntry,
   archiveEntries,
@@ -31,12 +30,7 @@ export default defineCliCommand({
   },
   examples: ['koan-backup inspect nightly', 'koan-backup inspect 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b --json'],
   async run(args, session) {
-    if (!args.ref)
-      throw usageError(
-        'Name the backup to inspect: koan-backup inspect <name|id>.',
-        'See the backups with `koan-backup list`.',
-      );
-    const ref = args.ref;
+    const ref = requiredRef(args.ref, 'inspect');
     return withContext(session, args, async (context) => {
       const located = await locateBackup(context, ref, { anyStatus: true, ...lookupOptions(ref, args, session.cwd) });
       const sidecar: BackupSidecar = located.sidecar;

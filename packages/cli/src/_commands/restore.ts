@@ -21,7 +21,7 @@ import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { ExitCode, usageError } from '../_errors.js';
-import { lookupArgs, lookupOptions } from '../_lookup.js';
+import { lookupArgs, lookupOptions, requiredRef } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
 import { restoreSummary } from '../_render.js';
 import { withFlagNames } from '../_selection.js';
@@ -139,12 +139,7 @@ export default defineCliCommand({
     'koan-backup restore ./legacy-shop.zip --target-source postgres://localhost/shop_copy',
   ],
   async run(args, session, rawArgs) {
-    const ref = args.ref ?? args['backup-id'];
-    if (!ref)
-      throw usageError(
-        'Name the backup to restore: koan-backup restore <name|id>.',
-        'See the backups with `koan-backup list`.',
-      );
+    const ref = requiredRef(args.ref ?? args['backup-id'], 'restore');
     if (args['target-set'] !== undefined) {
       try {
         assertSetName(args['target-set']);
@@ -167,12 +162,12 @@ export default defineCliCommand({
       ...lookupOptions(ref, args, session.cwd),
       ...(args['backup-id'] ? { backupId: args['backup-id'] } : {}),
       replaceExisting: Boolean(args.replace),
-      mode: choiceOption(args.mode, 'mode', ['upsert', 'insert'] as const) ?? 'upsert',
+      ...opt('mode', choiceOption(args.mode, 'mode', ['upsert', 'insert'] as const)),
       validateBeforeRestore: args.validate !== false,
       optimizeForBulkInsert: args.bulk !== false,
       dryRun: Boolean(args['dry-run']),
       structure: args.structure !== false,
-      schemaPolicy: args.lenient ? 'lenient' : 'strict',
+      ...(args.lenient ? { schemaPolicy: 'lenient' as const } : {}),
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
       ...opt(
         'maxConcurrency',

@@ -2,9 +2,9 @@ import { BackupDiscoveryService } from '@koan/data-backup';
 import { globalArgs, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';
-import { ExitCode, usageError } from '../_errors.js';
+import { ExitCode } from '../_errors.js';
 import { formatCount, formatDuration } from '../_format.js';
-import { lookupArgs, lookupOptions } from '../_lookup.js';
+import { lookupArgs, lookupOptions, requiredRef } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
 import { boundedList } from '../_render.js';
 
@@ -37,12 +37,7 @@ export default defineCliCommand({
     'koan-backup validate nightly --json > validation.json || exit 1',
   ],
   async run(args, session) {
-    if (!args.ref)
-      throw usageError(
-        'Name the backup to validate: koan-backup validate <name|id>.',
-        'See the backups with `koan-backup list`.',
-      );
-    const ref = args.ref;
+    const ref = requiredRef(args.ref, 'validate');
     return withContext(session, args, async (context) => {
       const progress = new ProgressDisplay(session, { progress: args.progress });
       const listener = progress.listener;

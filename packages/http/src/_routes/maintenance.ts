@@ -1,0 +1,42 @@
+/**
+ * The maintenance routes, answered at once (they default to a dry run): removing leftovers of interrupted backups,
+ * and applying a retention policy. Neither runs while the jobs it could disturb are running.
+ */
+import { applyRetention, cleanupLeftovers } from '@koan/data-backup';
+import type { Hono } from 'hono';
+import { httpError, invalidField } from '../_errors.js';
+import { cleanupBody, parseBody, pruneBody, queryParams, readJson } from '../_requests.js';
+import type { ApiScope } from './scope.js';
+
+export function maintenanceRoutes(app: Hono, api: ApiScope): void {
+  const { context, jobs } = api;
+
+  app.post('/maintenance/cleanup', async (c) => {
+    queryParams(c, []);
+    const body = parseBody(cleanupBody, await readJson(c));
+    for (const p of body.storageProfiles ?? []) api.assertProfile(p, 'storageProfiles');
+    // A leftover younger than olderThanMs is never touched, but olderThanMs can be 0: never race a running writer.
+    if (!body.dryRun && jobs.hasActive(['backup', 'copy']))
+      throw httpError(409, 'JOB_CONFLICT', 'A backup or copy job is running; clean up when it has finished.');
+    return c.json(await cleanupLeftovers(context, body));
+  });
+
+  app.post('/maintenance/prune', async (c) => {
+    queryParams(c, []);
+    const body = parseBody(pruneBody, await readJson(c));
+    for (const p of body.storageProfiles ?? []) api.assertProfile(p, 'storageProfiles');
+    if (!body.policy && !context.config.retentionPolicy)
+      throw invalidField(
+        'policy',
+        'No retention policy: send one in policy ({ keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, protectedTags, minAgeHours }: any of the keep rules) or configure Koan.Backup.RetentionPolicy.',
+      );
+    if (!body.dryRun && jobs.hasActive())
+      throw httpError(
+        409,
+        'JOB_CONFLICT',
+        'Jobs are running (one may be reading a backup to prune); prune when they have finished.',
+      );
+    const decision = await applyRetention(context, body);
+    return c.json({ dryRun: body.dryRun, ...decision });
+  });
+}
