@@ -142,7 +142,7 @@ function cycles(graph) {
       if (!graph.has(next)) continue;
       if (state.get(next) === 1) {
         const cycle = stack.slice(stack.indexOf(next));
-        const min = cycle.reduce((a, b) => (a < b ? a : b));
+        const min = [...cycle].sort()[0];
         const i = cycle.indexOf(min);
         const canonical = [...cycle.slice(i), ...cycle.slice(0, i)];
         found.set(canonical.join(' -> '), canonical);

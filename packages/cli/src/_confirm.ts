@@ -7,7 +7,14 @@ import type { Session } from './_io.js';
  */
 export async function confirmDestructive(
   session: Session,
-  options: { yes: boolean | undefined; question: string; flag: string; command: string },
+  options: {
+    yes: boolean | undefined;
+    question: string;
+    /** What needs confirming, as the user typed it: `prune`, `delete`, `--replace`. */
+    flag: string;
+    /** The command line to suggest, without `--yes`: `prune --keep-last 3`, `restore nightly --replace`. */
+    command: string;
+  },
 ): Promise<void> {
   if (options.yes) return;
   if (session.isTTY && !session.json && session.io.confirm) {
@@ -16,6 +23,6 @@ export async function confirmDestructive(
   }
   throw usageError(
     `${options.flag} needs confirmation, and this is not an interactive terminal.`,
-    `Add --yes to confirm: koan-backup ${options.command} ... ${options.flag === 'delete' ? '' : `${options.flag} `}--yes`,
+    `Add --yes to confirm: koan-backup ${options.command} --yes`,
   );
 }

@@ -81,6 +81,7 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect((await run(['backup', 'notes', '--entity', 'MaintNote'])).code).toBe(0);
     const refused = await run(['prune']);
     expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^Hint: Add --yes to confirm: koan-backup prune \.\.\. --yes$/m);
     const dry = await run(['prune', '--dry-run', '--profile', 'local', '--json']);
     const plan = dry.json<{ keep: unknown[]; remove: { name: string }[] }>();
     expect(plan.keep).toHaveLength(1);
@@ -108,7 +109,7 @@ describe('koan-backup copy, cleanup and prune', () => {
     const rows = dry.stdout.split('\n').filter((l) => / zeros /.test(l));
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatch(
-      /^keep\s+zeros\s+\S+ \S+Z\s+local\s+[\d.]+ \S+\s+newest healthy backup of its name, last 1$/,
+      /^keep\s+zeros\s+\S+ \S+Z\s+local\s+[\d.]+ \S+\s+newest healthy backup of its name in this profile, last 1$/,
     );
     expect(rows[1]).toMatch(/^would delete\s+zeros .* no rule keeps it$/);
     expect(dry.stdout).toMatch(/Would free [\d.]+ \S+ \(1 backup\(s\)\)/);
@@ -127,6 +128,28 @@ describe('koan-backup copy, cleanup and prune', () => {
     const plan = json.json<{ keep: { backup: { name: string }; reasons: string[] }[]; freedBytes: number }>();
     expect(plan.keep.find((k) => k.backup.name === 'other')?.reasons).toEqual(['outside the scope']);
     expect(plan.freedBytes).toBeGreaterThan(0);
+  });
+
+  it('prune --protect-tag adds to the protected tags: backups tagged keep stay protected', async () => {
+    expect((await run(['backup', 'tagged', '--entity', 'MaintNote', '--tag', 'keep'])).code).toBe(0);
+    expect((await run(['backup', 'tagged', '--entity', 'MaintNote', '--tag', 'release'])).code).toBe(0);
+    expect((await run(['backup', 'tagged', '--entity', 'MaintNote'])).code).toBe(0);
+    const args = ['prune', '--keep-last', '1', '--name', 'tagged', '--min-age-hours', '0', '--protect-tag', 'release'];
+    const plan = (await run([...args, '--dry-run', '--json'])).json<{
+      policy: { protectedTags: string[] };
+      keep: { reasons: string[] }[];
+      remove: unknown[];
+    }>();
+    expect(plan.policy.protectedTags).toEqual(['keep', 'permanent', 'release']);
+    expect(
+      plan.keep
+        .flatMap((k) => k.reasons)
+        .filter((r) => r.startsWith('protected tag'))
+        .sort(),
+    ).toEqual(['protected tag "keep"', 'protected tag "release"']);
+    expect(plan.remove).toEqual([]);
+    const human = await run([...args, '--dry-run']);
+    expect(human.stdout).toMatch(/backups tagged keep, permanent, release/);
   });
 
   it('cleanup keeps a complete archive that lost its sidecar, says how to adopt it, and --adopt brings it back', async () => {

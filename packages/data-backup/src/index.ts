@@ -98,11 +98,13 @@ export {
 export {
   DEFAULT_MIN_AGE_HOURS,
   DEFAULT_PROTECTED_TAGS,
+  effectiveRetentionPolicy,
   KEEP_COUNTS,
   planRetention,
   type RetentionDecision,
   type RetentionEntry,
   type RetentionPolicy,
+  type RetentionRequest,
   type RetentionScope,
 } from './retention.js';
 export { type BackupTarget, type EntityFilter, selectTargets } from './select.js';

@@ -1,8 +1,12 @@
 /**
- * Retention: which backups to keep and which to delete, by restic's `forget` rules, applied per backup name.
+ * Retention: which backups to keep and which to delete, by restic's `forget` rules, applied per backup name and storage
+ * profile: the copies of a name in another profile (an off-site copy made with `copy`) are a series of their own, so
+ * a newer backup that is not copied yet never ages the off-site ones out.
  *
  * Safety rules that no policy overrides:
  * - the newest completed, healthy backup of each name (status `Completed`, validation not failed) is always kept;
+ * - when a name has no such backup, its newest restorable one (`PartiallyCompleted`, say) is kept: a nightly backup
+ *   whose one table always fails is never pruned to nothing;
  * - backups with a protected tag (default `keep`, `permanent`) are always kept;
  * - backups younger than `minAgeHours` (default 1 h) are always kept;
  * - a policy whose rules keep nothing (no `keep*` above 0 and no `keepWithin`) is refused.
@@ -78,6 +82,48 @@ export interface RetentionDecision {
   readonly freedBytes: number;
 }
 
+/** What a frontend was given for one prune (flags, a request body): any part may be absent. */
+export interface RetentionRequest {
+  /** Keep rules (`keep*`, `keepWithin`): when any is given they are the whole set of rules. */
+  readonly rules?: Omit<RetentionPolicy, 'protectedTags' | 'minAgeHours'>;
+  /** Tags protected in addition to the configured (or default) ones. */
+  readonly protectTags?: readonly string[];
+  readonly minAgeHours?: number;
+}
+
+/**
+ * The policy a prune applies, the one rule for the CLI, the HTTP API and the maintenance service: the keep rules given,
+ * else the configured ones; the protected tags configured (else the defaults) **plus** any given (so protecting one
+ * more tag never unprotects `keep`); `minAgeHours` given, else configured, else {@link DEFAULT_MIN_AGE_HOURS}. Neither
+ * given nor configured rules: `INVALID_OPTION` (`details.option: 'policy'`).
+ */
+export function effectiveRetentionPolicy(
+  configured: RetentionPolicy | undefined,
+  given: RetentionRequest = {},
+): RetentionPolicy {
+  const typed = given.rules
+    ? Object.fromEntries(Object.entries(given.rules).filter(([k, v]) => isRuleKey(k) && v !== undefined))
+    : {};
+  const rules = Object.keys(typed).length
+    ? typed
+    : configured && Object.fromEntries(Object.entries(configured).filter(([k]) => isRuleKey(k)));
+  if (!rules || !Object.keys(rules).length)
+    throw invalidOption(
+      'policy',
+      undefined,
+      `keep rules (any of ${KEEP_COUNTS.join(', ')}, keepWithin), given or configured as Koan.Backup.RetentionPolicy (e.g. { KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12 })`,
+    );
+  const base = configured?.protectedTags ?? DEFAULT_PROTECTED_TAGS;
+  const extra = (given.protectTags ?? []).filter((t) => !base.some((b) => b.toLowerCase() === t.toLowerCase()));
+  return {
+    ...rules,
+    protectedTags: [...base, ...extra],
+    minAgeHours: given.minAgeHours ?? configured?.minAgeHours ?? DEFAULT_MIN_AGE_HOURS,
+  };
+}
+
+const isRuleKey = (k: string) => (KEEP_COUNTS as readonly string[]).includes(k) || k === 'keepWithin';
+
 /** The `keepWithin` duration in milliseconds: `1y2m3d4h`, `2w`, `90m`... (y = 365 d, m = 30 d when before d/h). */
 export function parseKeepWithin(text: string): number {
   const m = /^(?:(\d+)y)?(?:(\d+)m(?![a-z]))?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text.trim());
@@ -151,6 +197,12 @@ const knownBad = (b: BackupInfo) => b.healthStatus === 'Critical';
 const newestFirst = (a: BackupInfo, b: BackupInfo) =>
   a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1;
 
+/** The newest backup that still restores something, preferring one whose validation did not fail. */
+function newestRestorable(group: readonly BackupInfo[]): BackupInfo | undefined {
+  const restorable = group.filter((b) => b.restorable).sort(newestFirst);
+  return restorable.find((b) => !knownBad(b)) ?? restorable[0];
+}
+
 function inScope(b: BackupInfo, scope: RetentionScope): boolean {
   if (scope.names?.length && !scope.names.includes(b.name)) return false;
   if (scope.tags?.length) {
@@ -172,25 +224,38 @@ export function planRetention(
   const p = resolvePolicy(policy);
   const now = options.now ?? new Date();
   const scope = options.scope ?? {};
+  // Keyed by id and profile: a copy in another profile has the same id, and is decided on its own.
   const reasons = new Map<string, Set<string>>();
+  const copyOf = (b: BackupInfo) => `${b.id}\u0000${b.storageProfile}`;
   const keepReason = (b: BackupInfo, why: string) => {
-    const set = reasons.get(b.id) ?? new Set<string>();
+    const set = reasons.get(copyOf(b)) ?? new Set<string>();
     set.add(why);
-    reasons.set(b.id, set);
+    reasons.set(copyOf(b), set);
   };
   const protectedTags = new Set(p.protectedTags.map((t) => t.toLowerCase()));
-  const byName = new Map<string, BackupInfo[]>();
+  // A series: one name in one profile.
+  const series = new Map<string, BackupInfo[]>();
   for (const b of backups) {
     if (!inScope(b, scope)) {
       keepReason(b, 'outside the scope');
       continue;
     }
-    byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
+    const key = `${b.name}\u0000${b.storageProfile}`;
+    series.set(key, [...(series.get(key) ?? []), b]);
   }
-  for (const group of byName.values()) {
+  const among = scope.tags?.length ? ` tagged ${scope.tags.join(' or ')}` : '';
+  for (const group of series.values()) {
     const completed = group.filter((b) => b.status === 'Completed').sort(newestFirst);
     const healthy = completed.find((b) => !knownBad(b));
-    if (healthy) keepReason(healthy, 'newest healthy backup of its name');
+    if (healthy) keepReason(healthy, `newest healthy backup of its name${among} in this profile`);
+    else {
+      const fallback = newestRestorable(group);
+      if (fallback)
+        keepReason(
+          fallback,
+          `newest restorable backup of its name${among} in this profile (${fallback.status}; none is completed and healthy)`,
+        );
+    }
     // keepLast: the newest N, preferring healthy ones over backups whose validation failed.
     const last = [...completed.filter((b) => !knownBad(b)), ...completed.filter(knownBad)].slice(0, p.keepLast);
     for (const b of last) keepReason(b, `last ${p.keepLast}`);
@@ -225,7 +290,7 @@ export function planRetention(
   const keep: RetentionEntry[] = [];
   const remove: BackupInfo[] = [];
   for (const b of backups) {
-    const r = reasons.get(b.id);
+    const r = reasons.get(copyOf(b));
     if (r) keep.push({ backup: b, reasons: [...r] });
     else remove.push(b);
   }

@@ -232,7 +232,7 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
       { now },
     );
     const kept = new Map(plan.keep.map((k) => [k.backup.id, k.reasons]));
-    expect(kept.get(valid.id)).toEqual(['newest healthy backup of its name', 'daily 2024-07-09']);
+    expect(kept.get(valid.id)).toEqual(['newest healthy backup of its name in this profile', 'daily 2024-07-09']);
     // not validated yet is not known bad: it still wins over a newer one whose validation failed
     expect(kept.get(unvalidated.id)).toEqual(['daily 2024-07-08']);
     // a day with nothing but a known-bad backup keeps it (nothing better exists for that day)
@@ -246,7 +246,7 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
       { now },
     );
     expect(monthly.keep.map((k) => [k.backup.id, k.reasons])).toEqual([
-      [valid.id, ['newest healthy backup of its name', 'weekly 2024-W28', 'monthly 2024-07']],
+      [valid.id, ['newest healthy backup of its name in this profile', 'weekly 2024-W28', 'monthly 2024-07']],
     ]);
     expect(monthly.remove).toEqual([invalid]);
   });
@@ -260,7 +260,7 @@ describe('retention policy (keep daily/weekly/monthly)', () => {
     );
     expect(plan.remove).toEqual([]);
     expect(plan.keep.map((k) => k.reasons)).toEqual([
-      ['newest healthy backup of its name', 'daily 2024-07-10'],
+      ['newest healthy backup of its name in this profile', 'daily 2024-07-10'],
       ['daily 2024-07-09'],
       ['daily 2024-05-31'],
     ]);

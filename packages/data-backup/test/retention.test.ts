@@ -93,7 +93,7 @@ describe('retention: golden', () => {
       b01997: ['last 3', 'daily 2024-09-25', 'within 2d'],
       b01998: ['last 3', 'within 2d'],
       b01999: [
-        'newest healthy backup of its name',
+        'newest healthy backup of its name in this profile',
         'last 3',
         'daily 2024-09-26',
         'weekly 2024-W39',
@@ -124,7 +124,7 @@ describe('retention: golden', () => {
     // keepLast 1 keeps the newest completed backup, preferring one whose validation did not fail.
     const plan = planRetention([old, newest, bad, failed], { keepLast: 1, minAgeHours: 0 }, { now });
     expect(plan.keep.map((k) => [k.backup.id, k.reasons])).toEqual([
-      ['newest', ['newest healthy backup of its name', 'last 1']],
+      ['newest', ['newest healthy backup of its name in this profile', 'last 1']],
     ]);
     for (const zeros of [
       {},
@@ -152,12 +152,53 @@ describe('retention: golden', () => {
   });
 });
 
+describe('retention: a series never pruned to nothing', () => {
+  const now = new Date('2024-07-10T12:00:00Z');
+
+  it('a name whose backups are all PartiallyCompleted keeps its newest restorable one', () => {
+    const partial = (id: string, day: number) =>
+      backup({ id, createdAt: `2024-06-0${day}T02:00:00Z`, status: 'PartiallyCompleted' });
+    const failed = backup({ id: 'f', createdAt: '2024-06-09T02:00:00Z', status: 'Failed', restorable: false });
+    for (const policy of [{ keepLast: 3, keepDaily: 7 }, { keepWithin: '30d' }] as RetentionPolicy[]) {
+      const plan = planRetention([partial('p1', 1), partial('p2', 2), partial('p3', 3), failed], policy, { now });
+      expect(plan.keep.map((k) => [k.backup.id, k.reasons])).toEqual([
+        [
+          'p3',
+          ['newest restorable backup of its name in this profile (PartiallyCompleted; none is completed and healthy)'],
+        ],
+      ]);
+    }
+  });
+
+  it('each profile is its own series: an off-site copy is not aged out by a newer backup that is not copied yet', () => {
+    const local = [1, 2, 3].map((d) => backup({ id: `l${d}`, createdAt: `2024-06-0${d}T02:00:00Z` }));
+    // A copy keeps the id of its original: each copy is still decided on its own.
+    const offsite = [1, 2].map((d) =>
+      backup({ id: `l${d}`, createdAt: `2024-06-0${d}T02:00:00Z`, storageProfile: 'offsite' }),
+    );
+    const plan = planRetention([...local, ...offsite], { keepLast: 1, minAgeHours: 0 }, { now });
+    const where = (b: BackupInfo) => `${b.storageProfile}:${b.id}`;
+    expect(plan.keep.map((k) => where(k.backup)).sort()).toEqual(['local:l3', 'offsite:l2']);
+    expect(plan.remove.map(where).sort()).toEqual(['local:l1', 'local:l2', 'offsite:l1']);
+  });
+
+  it('under a tag scope, the reason says among which backups it is the newest', () => {
+    const a = backup({ id: 'a', createdAt: '2024-06-01T02:00:00Z', tags: ['db'] });
+    const b = backup({ id: 'b', createdAt: '2024-06-02T02:00:00Z' });
+    const plan = planRetention([a, b], { keepLast: 1, minAgeHours: 0 }, { now, scope: { tags: ['db'] } });
+    expect(plan.keep.find((k) => k.backup.id === 'a')?.reasons[0]).toBe(
+      'newest healthy backup of its name tagged db in this profile',
+    );
+  });
+});
+
 describe('retention: invariants (property tests)', () => {
   const T0 = Date.UTC(2023, 0, 1);
   const backups = fc
     .array(
       fc.record({
         name: fc.constantFrom('a', 'b', 'c'),
+        profile: fc.constantFrom('local', 'local', 'offsite'),
         minutes: fc.integer({ min: 0, max: 400 * 24 * 60 }),
         status: fc.constantFrom('Completed', 'Completed', 'Completed', 'Failed', 'PartiallyCompleted'),
         health: fc.constantFrom('Healthy', 'Unknown', 'Warning', 'Critical'),
@@ -171,8 +212,10 @@ describe('retention: invariants (property tests)', () => {
         backup({
           id: `id${String(i).padStart(3, '0')}`,
           name: r.name,
+          storageProfile: r.profile,
           createdAt: new Date(T0 + r.minutes * 60_000).toISOString(),
           status: r.status as BackupInfo['status'],
+          restorable: r.status !== 'Failed',
           healthStatus: r.health as BackupInfo['healthStatus'],
           tags: r.tags,
           sizeBytes: r.size,
@@ -204,11 +247,16 @@ describe('retention: invariants (property tests)', () => {
         expect(plan.remove.every((b) => !kept.has(b.id))).toBe(true);
         expect(plan.freedBytes).toBe(plan.remove.reduce((n, b) => n + b.sizeBytes, 0));
         for (const k of plan.keep) expect(new Set(k.reasons).size).toBe(k.reasons.length);
-        for (const name of new Set(all.map((b) => b.name))) {
-          const healthy = all
-            .filter((b) => b.name === name && b.status === 'Completed' && b.healthStatus !== 'Critical')
-            .sort((x, y) => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : x.id < y.id ? 1 : -1))[0];
+        const newest = (x: BackupInfo, y: BackupInfo) =>
+          x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : x.id < y.id ? 1 : -1;
+        // Per series (a name in a profile): its newest healthy completed backup, else a restorable one, survives.
+        for (const series of new Set(all.map((b) => `${b.name}/${b.storageProfile}`))) {
+          const group = all.filter((b) => `${b.name}/${b.storageProfile}` === series);
+          const healthy = group
+            .filter((b) => b.status === 'Completed' && b.healthStatus !== 'Critical')
+            .sort(newest)[0];
           if (healthy) expect(kept.has(healthy.id)).toBe(true);
+          if (group.some((b) => b.restorable)) expect(group.some((b) => b.restorable && kept.has(b.id))).toBe(true);
         }
         for (const b of all) {
           if (b.tags.some((t) => DEFAULT_PROTECTED_TAGS.includes(t))) expect(kept.has(b.id)).toBe(true);

@@ -487,7 +487,9 @@ describe('delete, maintenance and errors', () => {
     expect(keep.filter((k) => k.backup.name !== 'nightly').every((k) => k.reasons[0] === 'outside the scope')).toBe(
       true,
     );
-    expect(keep.find((k) => k.backup.name === 'nightly')?.reasons).toContain('newest healthy backup of its name');
+    expect(keep.find((k) => k.backup.name === 'nightly')?.reasons).toContain(
+      'newest healthy backup of its name in this profile',
+    );
     expect(typeof scoped.json.freedBytes).toBe('number');
   });
 

@@ -2,6 +2,7 @@ import {
   applyRetention,
   DEFAULT_MIN_AGE_HOURS,
   DEFAULT_PROTECTED_TAGS,
+  effectiveRetentionPolicy,
   KEEP_COUNTS,
   type RetentionPolicy,
 } from '@koan/data-backup';
@@ -40,7 +41,7 @@ export default defineCliCommand({
   meta: {
     name: 'prune',
     description:
-      "Apply a retention policy (restic's forget rules, per backup name): keep what the rules say, delete the rest. The newest healthy backup of each name, protected tags and backups younger than --min-age-hours are always kept",
+      "Apply a retention policy (restic's forget rules, per backup name in each storage profile): keep what the rules say, delete the rest. The newest healthy backup of each name in each profile (or, when none is, its newest restorable one), protected tags and backups younger than --min-age-hours are always kept",
   },
   args: {
     ...globalArgs,
@@ -57,7 +58,7 @@ export default defineCliCommand({
     },
     'protect-tag': {
       type: 'string',
-      description: `Never delete backups with this tag (repeatable; default: Koan.Backup.RetentionPolicy.ProtectedTags, else ${DEFAULT_PROTECTED_TAGS.join(', ')})`,
+      description: `Also never delete backups with this tag (repeatable), besides Koan.Backup.RetentionPolicy.ProtectedTags (default ${DEFAULT_PROTECTED_TAGS.join(', ')})`,
       valueHint: 'tag',
     },
     'min-age-hours': {
@@ -75,7 +76,7 @@ export default defineCliCommand({
     'koan-backup prune --dry-run',
     '# Keep 7 daily and 4 weekly backups of "nightly", and the last 3 whatever their age',
     'koan-backup prune --name nightly --keep-last 3 --keep-daily 7 --keep-weekly 4 --yes',
-    '# Keep everything from the last 30 days; never touch backups tagged "release"',
+    '# Keep everything from the last 30 days; never touch backups tagged "release" (nor keep/permanent)',
     'koan-backup prune --keep-within 30d --protect-tag release --dry-run',
   ],
   async run(args, session, rawArgs) {
@@ -87,9 +88,7 @@ export default defineCliCommand({
         if (v !== undefined) typed[k] = v;
       }
       if (args['keep-within'] !== undefined) typed.keepWithin = args['keep-within'];
-      // Rules typed on the command line are the whole policy; the configured one applies when none is typed.
-      const rules = Object.keys(typed).length ? typed : configured;
-      if (!rules)
+      if (!Object.keys(typed).length && !configured)
         throw usageError(
           'No retention policy: pass --keep-last, --keep-daily, --keep-weekly... (any of them), or set Koan.Backup.RetentionPolicy in koan.config.json.',
           'For example: koan-backup prune --dry-run --keep-daily 7 --keep-weekly 4 --keep-monthly 12 (or "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup).',
@@ -97,12 +96,13 @@ export default defineCliCommand({
       const minAge = args['min-age-hours'];
       if (minAge !== undefined && !/^\d+(\.\d+)?$/.test(minAge))
         throw usageError(`--min-age-hours ${minAge}: give a number of hours (0 protects nothing by age).`);
-      const protectedTags = optionalList(rawArgs, 'protect-tag') ?? configured?.protectedTags;
-      const policy: RetentionPolicy = {
-        ...Object.fromEntries(Object.entries(rules).filter(([k]) => k !== 'minAgeHours' && k !== 'protectedTags')),
-        minAgeHours: minAge !== undefined ? Number(minAge) : (configured?.minAgeHours ?? DEFAULT_MIN_AGE_HOURS),
-        ...(protectedTags ? { protectedTags } : {}),
-      };
+      const protectTags = optionalList(rawArgs, 'protect-tag');
+      // Rules typed on the command line are the whole set of rules; --protect-tag adds to the protected tags.
+      const policy = effectiveRetentionPolicy(configured, {
+        rules: typed,
+        ...(protectTags ? { protectTags } : {}),
+        ...(minAge !== undefined ? { minAgeHours: Number(minAge) } : {}),
+      });
       const names = optionalList(rawArgs, 'name');
       const tags = optionalList(rawArgs, 'tag');
       const options = {
@@ -118,7 +118,7 @@ export default defineCliCommand({
           yes: args.yes,
           question: `Delete ${plan.remove.length} backup(s) (${formatBytes(plan.freedBytes)}) and keep ${plan.keep.length}?`,
           flag: 'prune',
-          command: 'prune',
+          command: 'prune ...',
         });
       const result = args['dry-run'] || !plan.remove.length ? plan : await applyRetention(context, options);
       if (session.json) {
@@ -127,7 +127,7 @@ export default defineCliCommand({
       }
       const tagsKept = policy.protectedTags ?? DEFAULT_PROTECTED_TAGS;
       session.print(
-        `Policy: keep ${describePolicy(policy)} of each backup name. Always kept: the newest healthy backup of each name, backups tagged ${tagsKept.join(', ') || '(none)'}, and anything younger than ${policy.minAgeHours} h.`,
+        `Policy: keep ${describePolicy(policy)} of each backup name in each profile. Always kept: the newest healthy backup of each name in each profile, backups tagged ${tagsKept.join(', ') || '(none)'}, and anything younger than ${policy.minAgeHours} h.`,
       );
       const deleting = args['dry-run'] ? 'would delete' : 'deleted';
       const outside = result.keep.filter((k) => k.reasons.length === 1 && k.reasons[0] === 'outside the scope');

@@ -205,7 +205,7 @@ export default defineCliCommand({
             yes: args.yes,
             question: `Replace: delete the existing records of every entity restored from ${located.sidecar.name} (${located.sidecar.id}), then restore?`,
             flag: '--replace',
-            command: `restore ${ref}`,
+            command: `restore ${ref} ... --replace`,
           });
         const progress = new ProgressDisplay(session, { progress: args.progress });
         const listener = progress.listener;

@@ -2,7 +2,7 @@
  * The maintenance routes, answered at once (they default to a dry run): removing leftovers of interrupted backups,
  * and applying a retention policy. Neither runs while the jobs it could disturb are running.
  */
-import { applyRetention, cleanupLeftovers } from '@koan/data-backup';
+import { applyRetention, cleanupLeftovers, effectiveRetentionPolicy } from '@koan/data-backup';
 import type { Hono } from 'hono';
 import { httpError, invalidField } from '../_errors.js';
 import { cleanupBody, parseBody, pruneBody, queryParams, readJson } from '../_requests.js';
@@ -30,13 +30,20 @@ export function maintenanceRoutes(app: Hono, api: ApiScope): void {
         'policy',
         'No retention policy: send one in policy ({ keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, protectedTags, minAgeHours }: any of the keep rules) or configure Koan.Backup.RetentionPolicy.',
       );
+    // The library's rule: the rules sent (else the configured ones), protectedTags added to the configured ones.
+    const { protectedTags, minAgeHours, ...rules } = body.policy ?? {};
+    const policy = effectiveRetentionPolicy(context.config.retentionPolicy, {
+      rules,
+      ...(protectedTags ? { protectTags: protectedTags } : {}),
+      ...(minAgeHours !== undefined ? { minAgeHours } : {}),
+    });
     if (!body.dryRun && jobs.hasActive())
       throw httpError(
         409,
         'JOB_CONFLICT',
         'Jobs are running (one may be reading a backup to prune); prune when they have finished.',
       );
-    const decision = await applyRetention(context, body);
-    return c.json({ dryRun: body.dryRun, ...decision });
+    const decision = await applyRetention(context, { ...body, policy });
+    return c.json({ dryRun: body.dryRun, policy, ...decision });
   });
 }
