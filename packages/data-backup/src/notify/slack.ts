@@ -18,7 +18,9 @@ interface Summary {
 }
 
 const LIST_LIMIT = 10;
+/** Slack refuses a section text over 3000 characters and a field over 2000. */
 const SECTION_LIMIT = 2900;
+const FIELD_LIMIT = 1900;
 
 /** Escapes the three characters Slack's mrkdwn gives meaning to. */
 const mrkdwn = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -113,7 +115,7 @@ const summaries: { [T in NotificationType]: (data: NotificationEvent<T>['data'])
   }),
 };
 
-const clip = (text: string) => (text.length > SECTION_LIMIT ? `${text.slice(0, SECTION_LIMIT)}...` : text);
+const clip = (text: string, limit = SECTION_LIMIT) => (text.length > limit ? `${text.slice(0, limit)}...` : text);
 
 /** The Slack message of `event`. */
 export function slackMessage(event: NotificationEvent): SlackMessage {
@@ -126,7 +128,7 @@ export function slackMessage(event: NotificationEvent): SlackMessage {
       type: 'section',
       fields: summary.fields
         .slice(0, 10)
-        .map(([label, value]) => ({ type: 'mrkdwn', text: clip(`*${label}*\n${value}`) })),
+        .map(([label, value]) => ({ type: 'mrkdwn', text: clip(`*${label}*\n${value}`, FIELD_LIMIT) })),
     });
   if (summary.details?.length)
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(summary.details.join('\n')) } });
