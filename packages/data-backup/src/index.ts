@@ -72,6 +72,18 @@ export {
   sidecarSchema,
   type ValidationResult,
 } from './manifest.js';
+export {
+  Heartbeat,
+  type NotificationEvent,
+  type NotificationFailure,
+  Notifications,
+  type NotificationType,
+  notificationEventSchema,
+  notificationsConfigSchema,
+  verifyWebhookSignature,
+  WebhookNotifier,
+  type WebhookVerification,
+} from './notify/index.js';
 export { type Shortfall, shortfallOf } from './outcome.js';
 export { type BackupPlan, type BackupPlanOptions, planBackup } from './plan.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';
