@@ -19,6 +19,7 @@ import {
   throwIfAborted,
 } from '@koan/data';
 import { EntrySpool, type EntryStats, type SpooledEntry, ZipWriter } from './archive/index.js';
+import { type ByteSize, batchBytesOption } from './budget.js';
 import { writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError, invalidOption } from './errors.js';
@@ -52,6 +53,8 @@ export interface BackupOptions {
   readonly storageProfile?: string;
   /** Records read per batch. Default Koan.Backup.DefaultBatchSize (1000). */
   readonly batchSize?: number;
+  /** Bytes per batch (a number or `"8MiB"`): a batch closes at `batchSize` or at this. Default Koan.Backup.DefaultBatchBytes. */
+  readonly batchBytes?: ByteSize;
   /** Deflate entries (default true). `false` stores them uncompressed. */
   readonly compressData?: boolean;
   /** Deflate level 1-9 when compressing; 0 stores entries (like `compressData: false`). Default Koan.Backup.CompressionLevel (1). */
@@ -103,6 +106,7 @@ export type BackupResult = BackupSidecar;
 interface Resolved {
   readonly name: string;
   readonly batchSize: number;
+  readonly batchBytes: number;
   readonly compress: boolean;
   readonly level: number;
   readonly includeSchema: boolean;
@@ -116,6 +120,7 @@ function resolveOptions(context: BackupContext, name: string, options: GlobalBac
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
     throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  const batchBytes = batchBytesOption(options.batchBytes, context.config.defaultBatchBytes);
   const level = options.compressionLevel ?? context.config.compressionLevel;
   if (!Number.isInteger(level) || level < 0 || level > 9)
     throw invalidOption('compressionLevel', level, 'an integer from 0 (store) to 9');
@@ -128,6 +133,7 @@ function resolveOptions(context: BackupContext, name: string, options: GlobalBac
   return {
     name,
     batchSize,
+    batchBytes,
     compress: (options.compressData ?? true) && level > 0,
     level: Math.max(level, 1),
     includeSchema: options.includeSchemaSnapshot ?? true,
@@ -272,7 +278,7 @@ export async function runBackup(
         progress.emit('progress', current);
       };
       // json fields come as their exact text (JsonText), never rounded through JavaScript values.
-      const exportOptions = { batchSize: r.batchSize, exactJson: true, ...(signal ? { signal } : {}) };
+      const exportOptions = { batchSize: r.batchSize, batchBytes: r.batchBytes, exactJson: true, signal };
       // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding; their
       // lines are counted once, by the archive writer as it hashes them.
       const rendered = reader.exportJsonLines !== undefined && (reader.jsonLinesSupported?.(schema) ?? true);

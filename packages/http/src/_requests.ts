@@ -1,4 +1,4 @@
-import { assertSetName } from '@koan/data';
+import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
 import {
   assertBackupName,
   BACKUP_QUERY_FIELDS,
@@ -30,6 +30,15 @@ const names = z.array(z.string().min(1).max(256)).max(1000);
 const setName = checked(assertSetName);
 const profile = z.string().min(1).max(256);
 const batchSize = z.number().int().min(1).max(100_000);
+/** A number of bytes or a size such as "8MiB" (the library's units), 1 byte to 1 GiB. */
+const batchBytes = z.union([z.number(), z.string().max(32)]).superRefine((value, ctx) => {
+  const bytes = parseByteSize(value);
+  if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_BATCH_BYTES)
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a size from 1 byte to 1 GiB: a number of bytes or a text such as "8MiB", "512KiB", "64KB"',
+    });
+});
 
 export const backupBody = z
   .object({
@@ -38,6 +47,7 @@ export const backupBody = z
     tags: z.array(z.string().min(1).max(128)).max(100).optional(),
     storageProfile: profile.optional(),
     batchSize: batchSize.optional(),
+    batchBytes: batchBytes.optional(),
     compressData: z.boolean().optional(),
     compressionLevel: z.number().int().min(1).max(9).optional(),
     includeSchemaSnapshot: z.boolean().optional(),
@@ -64,6 +74,7 @@ export const restoreBody = z
     validateBeforeRestore: z.boolean().optional(),
     optimizeForBulkInsert: z.boolean().optional(),
     batchSize: batchSize.optional(),
+    batchBytes: batchBytes.optional(),
     schemaPolicy: z.enum(['strict', 'lenient']).optional(),
     maxConcurrency: z.number().int().min(1).max(64).optional(),
     /** By name: restore the newest backup of the reachable profiles when some cannot be listed. */

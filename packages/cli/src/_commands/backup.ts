@@ -7,7 +7,7 @@ import {
   type GlobalBackupOptions,
   shortfallOf,
 } from '@koan/data-backup';
-import { batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import { batchBytesOption, batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, usageError } from '../_errors.js';
@@ -79,6 +79,12 @@ export default defineCliCommand({
       type: 'string',
       description: 'Records read per batch, 1-100000 (default: Koan.Backup.DefaultBatchSize, 1000)',
     },
+    'batch-bytes': {
+      type: 'string',
+      description:
+        'Bytes per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first, so wide rows stay bounded in memory (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+      valueHint: 'size',
+    },
     compress: {
       type: 'boolean',
       default: true,
@@ -137,6 +143,7 @@ export default defineCliCommand({
       tags: optionalList(rawArgs, 'tag') ?? [],
       ...(args.profile ? { storageProfile: args.profile } : {}),
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'read per query')),
+      ...opt('batchBytes', batchBytesOption(args['batch-bytes'])),
       compressData: args.compress !== false,
       ...opt(
         'compressionLevel',

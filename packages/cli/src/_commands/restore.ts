@@ -8,6 +8,7 @@ import {
   shortfallOf,
 } from '@koan/data-backup';
 import {
+  batchBytesOption,
   batchSizeOption,
   choiceOption,
   entityArgs,
@@ -108,6 +109,12 @@ export default defineCliCommand({
         'Create missing tables from the field types instead (no foreign keys, indexes or sequences), as for another kind of database',
     },
     'batch-size': { type: 'string', description: 'Records written per batch, 1-100000' },
+    'batch-bytes': {
+      type: 'string',
+      description:
+        'Bytes written per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+      valueHint: 'size',
+    },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
       type: 'boolean',
@@ -169,6 +176,7 @@ export default defineCliCommand({
       structure: args.structure !== false,
       ...(args.lenient ? { schemaPolicy: 'lenient' as const } : {}),
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
+      ...opt('batchBytes', batchBytesOption(args['batch-bytes'])),
       ...opt(
         'maxConcurrency',
         intOption(args.concurrency, 'concurrency', 1, 64, 'Sources restored at the same time, e.g. --concurrency 2.'),
