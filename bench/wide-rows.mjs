@@ -207,20 +207,23 @@ async function wideRun(name) {
       return measure(command);
     };
     const koan = (op, db) => run(`node ${self} --phase ${op} ${dir} '${JSON.stringify(p.source(db))}'`);
-    const nb = run(p.nativeBackup(src, dir));
+    // BENCH_NATIVE=0 leaves the native tools out (quicker runs when only koan's memory is looked at).
+    const natives = process.env.BENCH_NATIVE !== '0';
+    const skipped = { seconds: Number.NaN, peakRssMB: Number.NaN };
+    const nb = natives ? run(p.nativeBackup(src, dir)) : skipped;
     console.error(`${name}: native backup ${nb.seconds.toFixed(1)} s`);
     const kb = koan('backup', src);
     console.error(`${name}: koan backup ${kb.seconds.toFixed(1)} s, ${kb.peakRssMB?.toFixed(0)} MB`);
     const kv = koan('validate', src);
     console.error(`${name}: koan validate ${kv.seconds.toFixed(1)} s, ${kv.peakRssMB?.toFixed(0)} MB`);
-    const nr = run(p.nativeRestore(nativeDb, dir));
+    const nr = natives ? run(p.nativeRestore(nativeDb, dir)) : skipped;
     console.error(`${name}: native restore ${nr.seconds.toFixed(1)} s`);
     const kr = koan('restore', koanDb);
     console.error(`${name}: koan restore ${kr.seconds.toFixed(1)} s, ${kr.peakRssMB?.toFixed(0)} MB`);
     const b = JSON.parse(kb.stdout.trim().split('\n').pop());
     const v = JSON.parse(kv.stdout.trim().split('\n').pop());
     const k = JSON.parse(kr.stdout.trim().split('\n').pop());
-    const counts = [b.items, v.items, k.items, p.count(koanDb), p.count(nativeDb)];
+    const counts = [b.items, v.items, k.items, p.count(koanDb), natives ? p.count(nativeDb) : rows];
     if (counts.some((n) => n !== rows)) throw new Error(`${name}: count mismatch ${JSON.stringify(counts)}`);
     if (p.digest(src) !== p.digest(koanDb)) throw new Error(`${name}: the restored table differs from the source`);
     const dumpFile = join(dir, name === 'postgres' ? 'dump.pgc' : 'dump.sql.gz');
@@ -235,7 +238,7 @@ async function wideRun(name) {
       'koan restore s / MB': `${kr.seconds.toFixed(1)} / ${mb(kr.peakRssMB)}`,
       'native restore s / MB': `${nr.seconds.toFixed(1)} / ${mb(nr.peakRssMB)} (${p.names[1]})`,
       'restore time ratio': (kr.seconds / nr.seconds).toFixed(2),
-      'bytes jsonl/zip/dump': `${(b.dataBytes / 1e9).toFixed(2)}G/${(b.archiveBytes / 1e9).toFixed(2)}G/${(statSync(dumpFile).size / 1e9).toFixed(2)}G`,
+      'bytes jsonl/zip/dump': `${(b.dataBytes / 1e9).toFixed(2)}G/${(b.archiveBytes / 1e9).toFixed(2)}G/${natives ? (statSync(dumpFile).size / 1e9).toFixed(2) : '-'}G`,
       peakMB: Math.max(kb.peakRssMB ?? 0, kv.peakRssMB ?? 0, kr.peakRssMB ?? 0),
     };
   } finally {

@@ -163,7 +163,7 @@ export function batchBytesOption(value: string | undefined): number | undefined 
   if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_BATCH_BYTES)
     throw usageError(
       `--batch-bytes must be a size from 1 byte to 1GiB, such as 8MiB, 512KiB or 1048576, not ${JSON.stringify(value)}.`,
-      'A batch closes at --batch-size records or at this many bytes, whichever comes first (default 8MiB, or Koan.Backup.DefaultBatchBytes); lower it for very wide rows to use less memory.',
+      'A batch closes at --batch-size records or at this many bytes, whichever comes first (default 1MiB, or Koan.Backup.DefaultBatchBytes); lower it for very wide rows to use less memory.',
     );
   return bytes;
 }

@@ -62,7 +62,7 @@ export const backupConfigSchema = z
       })
       .default(DEFAULT_BATCH_BYTES)
       .describe(
-        'Bytes per batch, default 8MiB (archive-encoded records; a number or a size such as 8MiB, 512KiB): a batch closes at DefaultBatchSize records or at this size, whichever comes first, so wide rows stay bounded in memory',
+        'Bytes per batch, default 1MiB (archive-encoded records; a number or a size such as 1MiB, 512KiB): a batch closes at DefaultBatchSize records or at this size, whichever comes first, so wide rows stay bounded in memory',
       ),
     compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
     warmupEntitiesOnStartup: z

@@ -390,7 +390,7 @@ describe('JSONL lines', () => {
     await reader.close();
   });
 
-  it('counts a batch in UTF-8 bytes, not characters, and by default closes it at 8 MiB', async () => {
+  it('counts a batch in UTF-8 bytes, not characters, and by default closes it at 1 MiB', async () => {
     // 50,000 characters of 2 bytes each: 100,001 bytes a line with its newline.
     const wide = Array.from({ length: 20 }, (_, i) => `${'é'.repeat(49_999)}${i % 10}`);
     const reader = await archiveWith('entities/U.jsonl', wide.map((r) => `${r}\n`).join(''));
@@ -402,12 +402,12 @@ describe('JSONL lines', () => {
     }
     expect(batches).toEqual([3, 3, 3, 3, 3, 3, 2]);
     expect(got).toEqual(wide);
-    const big = Array.from({ length: 90 }, (_, i) => `${i}:${'y'.repeat(200_000)}`);
+    const big = Array.from({ length: 15 }, (_, i) => `${i}:${'y'.repeat(200_000)}`);
     const many = await archiveWith('entities/B.jsonl', big.map((r) => `${r}\n`).join(''));
     const sizes: number[] = [];
     for await (const b of many.lines('entities/B.jsonl')) sizes.push(b.lines.length);
-    // 8 MiB = 41.9 lines of 200,004 bytes: the 42nd closes the batch.
-    expect(sizes).toEqual([42, 42, 6]);
+    // 1 MiB = 5.2 lines of ~200,004 bytes: the 6th closes the batch.
+    expect(sizes).toEqual([6, 6, 3]);
     await reader.close();
     await many.close();
   });

@@ -145,9 +145,9 @@ describe('wide rows: batches bounded in bytes', () => {
     }
   });
 
-  it('the default budget is 8 MiB, and Koan.Backup.DefaultBatchBytes may be a size written as text', () => {
+  it('the default budget is 1 MiB, and Koan.Backup.DefaultBatchBytes may be a size written as text', () => {
     const runtime = new DataRuntime({ sources: { default: { provider: 'memory' } } });
-    expect(new BackupContext({ runtime }).config.defaultBatchBytes).toBe(8 * 1024 * 1024);
+    expect(new BackupContext({ runtime }).config.defaultBatchBytes).toBe(1024 * 1024);
     expect(new BackupContext({ runtime, config: { defaultBatchBytes: '2MiB' } }).config.defaultBatchBytes).toBe(
       2 * 1024 * 1024,
     );

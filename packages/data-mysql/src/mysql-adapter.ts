@@ -34,6 +34,7 @@ import {
   setFromPhysicalName,
   type TransactionOptions,
   throwIfAborted,
+  transcodedPieces,
 } from '@koan/data';
 import {
   createConnection,
@@ -719,15 +720,11 @@ export class MysqlAdapter implements DataAdapter {
           try {
             for await (const lines of batches) {
               throwIfAborted(signal);
-              let pieces: string[];
-              try {
-                pieces = transcoder.pieces(lines, count);
-              } catch (e) {
-                // A value the table cannot hold: named with its record's key, from the line.
-                throw refusalOfLine(e, entity, lines, count, json);
-              }
+              // A value the table cannot hold: named with its record's key, from the line.
+              const refusal = (e: unknown, part: readonly string[], first: number) =>
+                refusalOfLine(e, entity, part, first, json);
+              for (const piece of transcodedPieces(transcoder, lines, count, refusal)) yield Buffer.from(piece);
               count += lines.length;
-              for (const piece of pieces) yield Buffer.from(piece);
             }
           } catch (e) {
             failure = e;

@@ -25,6 +25,7 @@ import {
   physicalName,
   STREAM_PIECE_BYTES,
   throwIfAborted,
+  transcodedPieces,
 } from '@koan/data';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -373,9 +374,12 @@ export class PostgresSession implements DataReader, DataWriter {
     const body = async function* () {
       for await (const lines of batches) {
         throwIfAborted(signal);
-        const pieces = withLineKey(entity, lines, count, () => transcoder.pieces(lines, count));
+        yield* transcodedPieces(transcoder, lines, count, (e, part, first) =>
+          withLineKey(entity, part, first, () => {
+            throw e;
+          }),
+        );
         count += lines.length;
-        yield* pieces;
       }
     };
     await this.#write(entity, set, async (client) => {

@@ -39,7 +39,7 @@ export interface ExportOptions {
   /**
    * Bytes per yielded batch, as archive-encoded lines (see `recordBytes`): a batch is closed once its records reach
    * this size, so it holds at most one record past it, and stores that page read about this much per page.
-   * `exportJsonLines` chunks hold less than this before their last line. Default `DEFAULT_BATCH_BYTES` (8 MiB).
+   * `exportJsonLines` chunks hold less than this before their last line. Default `DEFAULT_BATCH_BYTES` (1 MiB).
    */
   readonly batchBytes?: number;
   readonly signal?: AbortSignal;

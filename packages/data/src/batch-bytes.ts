@@ -7,9 +7,15 @@
 import type { DataRecord } from './adapter.js';
 import { DataError, throwIfAborted } from './errors.js';
 import { JsonText } from './json-text.js';
+import { type LineTranscoder, STREAM_PIECE_BYTES } from './line-transcoder.js';
 
-/** The byte budget of a batch when none is given: 8 MiB of archive-encoded records. */
-export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * The byte budget of a batch when none is given: 1 MiB of archive-encoded records. Larger batches of wide rows live
+ * through V8's young-generation collections, and the old space they are promoted to grows to several times them before
+ * a full collection: restores of 100 KB rows peaked at 240-300 MB RSS with 8 MiB batches, 130-160 MB with 1 MiB
+ * (bench/RESULTS.md). Rows of 300 bytes fill 1,000-record batches far below it.
+ */
+export const DEFAULT_BATCH_BYTES = 1024 * 1024;
 
 /** The most a batch's byte budget may be (1 GiB): beyond it a "budget" bounds nothing a process can hold. */
 export const MAX_BATCH_BYTES = 1024 * 1024 * 1024;
@@ -337,4 +343,42 @@ export async function* linePieces(
     size = data.length - start;
   }
   if (size > 0) yield Buffer.concat(pending, size);
+}
+
+/**
+ * `lines` in consecutive groups of about `maxChars` characters (whole lines; a longer line alone), each with the index
+ * of its first line.
+ */
+export function* lineGroups(
+  lines: readonly string[],
+  maxChars: number,
+): Generator<{ readonly lines: readonly string[]; readonly first: number }> {
+  for (let at = 0; at < lines.length; ) {
+    let end = at;
+    for (let chars = 0; end < lines.length && chars < maxChars; end++) chars += lines[end]!.length;
+    yield { lines: at === 0 && end === lines.length ? lines : lines.slice(at, end), first: at };
+    at = end;
+  }
+}
+
+/**
+ * `transcoder.pieces` of a batch of lines (the first numbered `firstLine`), transcoded a piece of about
+ * {@link STREAM_PIECE_BYTES} at a time, so the text of a whole batch of wide rows never exists at once. A group that
+ * fails throws what `fail` makes of its error (given the group's lines and the number of its first line).
+ */
+export function* transcodedPieces(
+  transcoder: LineTranscoder,
+  lines: readonly string[],
+  firstLine: number,
+  fail: (e: unknown, lines: readonly string[], firstLine: number) => unknown = (e) => e,
+): Generator<string> {
+  for (const part of lineGroups(lines, STREAM_PIECE_BYTES)) {
+    let pieces: string[];
+    try {
+      pieces = transcoder.pieces(part.lines, firstLine + part.first);
+    } catch (e) {
+      throw fail(e, part.lines, firstLine + part.first);
+    }
+    yield* pieces;
+  }
 }

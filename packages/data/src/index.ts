@@ -38,6 +38,7 @@ export {
   parseByteSize,
   recordBytes,
   rowBytes,
+  transcodedPieces,
 } from './batch-bytes.js';
 export {
   decodeRecord,

@@ -82,7 +82,7 @@ export default defineCliCommand({
     'batch-bytes': {
       type: 'string',
       description:
-        'Bytes per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first, so wide rows stay bounded in memory (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+        'Bytes per batch, such as 1MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first, so wide rows stay bounded in memory (default: Koan.Backup.DefaultBatchBytes, 1MiB)',
       valueHint: 'size',
     },
     compress: {

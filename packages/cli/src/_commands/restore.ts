@@ -112,7 +112,7 @@ export default defineCliCommand({
     'batch-bytes': {
       type: 'string',
       description:
-        'Bytes written per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+        'Bytes written per batch, such as 1MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first (default: Koan.Backup.DefaultBatchBytes, 1MiB)',
       valueHint: 'size',
     },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },

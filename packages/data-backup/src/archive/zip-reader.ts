@@ -64,7 +64,7 @@ export interface LinesOptions {
   batchSize?: number;
   /**
    * A batch is handed over once its lines hold this many bytes (UTF-8, newlines included), even with fewer lines: it
-   * holds less than that before its last line. @default DEFAULT_BATCH_BYTES (8 MiB)
+   * holds less than that before its last line. @default DEFAULT_BATCH_BYTES (1 MiB)
    */
   maxBatchBytes?: number;
   /** A longer line fails the read with `LINE_TOO_LONG` (entry and line named). @default 64 Mi characters */

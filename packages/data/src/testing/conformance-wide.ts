@@ -1,6 +1,6 @@
 /**
  * Conformance group: wide rows. Every batch an adapter yields, and every JSON-lines chunk, is bounded by the byte
- * budget (`ExportOptions.batchBytes`, default 8 MiB) as well as by the record count: it holds less than the budget
+ * budget (`ExportOptions.batchBytes`, default 1 MiB) as well as by the record count: it holds less than the budget
  * before its last record, on the adapter and inside its snapshots. Registered by `describeAdapterConformance`.
  */
 import type { TestContext } from 'vitest';
@@ -91,14 +91,15 @@ export function describeWideRows(test: ConformanceTest, entity: ConformanceEntit
     expect((await exportChecked(a, Wide, { batchBytes: 1 }, 1)).batches).toBe(40);
   });
 
-  test('wide rows: without batchBytes, batches stay under the 8 MiB default (100 rows of 100 KB)', async (a) => {
+  test('wide rows: without batchBytes, batches stay under the 1 MiB default (30 rows of 100 KB)', async (a) => {
     const Wide = entity('WideDefault', 'id', fields);
-    await insertWide(a, Wide, 100, 100_000);
+    await insertWide(a, Wide, 30, 100_000);
+    expect(DEFAULT_BATCH_BYTES).toBe(1024 * 1024);
     const direct = await exportChecked(a, Wide, {}, DEFAULT_BATCH_BYTES);
-    expect(direct.ids).toEqual(range(100));
-    expect(direct.batches).toBeGreaterThanOrEqual(2);
+    expect(direct.ids).toEqual(range(30));
+    expect(direct.batches).toBeGreaterThanOrEqual(3);
     const inSnapshot = await a.readSnapshot((r) => exportChecked(r, Wide, {}, DEFAULT_BATCH_BYTES));
-    expect(inSnapshot.ids).toEqual(range(100));
+    expect(inSnapshot.ids).toEqual(range(30));
   });
 
   test('wide rows: exportJsonLines chunks hold less than batchBytes before their last line', async (a, ctx) => {
