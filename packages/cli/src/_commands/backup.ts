@@ -7,7 +7,16 @@ import {
   type GlobalBackupOptions,
   shortfallOf,
 } from '@koan/data-backup';
-import { batchBytesOption, batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import {
+  batchBytesOption,
+  batchSizeOption,
+  entityArgs,
+  globalArgs,
+  intOption,
+  opt,
+  optionalList,
+  progressArgs,
+} from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, usageError } from '../_errors.js';
