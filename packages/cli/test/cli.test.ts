@@ -134,7 +134,17 @@ describe('koan-backup: backup → list → inspect → validate → query → st
   });
 
   it('backs up one entity with --entity, uncompressed, and prints a human summary', async () => {
-    const r = await run(['backup', 'orders-only', '--entity', 'CliOrder', '--no-compress', '--batch-size', '50']);
+    const r = await run([
+      'backup',
+      'orders-only',
+      '--entity',
+      'CliOrder',
+      '--no-compress',
+      '--batch-size',
+      '50',
+      '--batch-bytes',
+      '4KiB',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Backup orders-only completed');
     expect(r.stdout).toMatch(/CliOrder\s+root\s+sqlite \(cliSql\)\s+120/);
@@ -331,6 +341,8 @@ describe('koan-backup: errors and exit codes', () => {
       [['lsit'], /Did you mean `koan-backup list`/],
       [['backup', 'bad name!'], /Invalid backup name/],
       [['backup', 'x', '--batch-size', '0'], /--batch-size must be an integer from 1 to 100000/],
+      [['backup', 'x', '--batch-bytes', 'lots'], /--batch-bytes must be a size from 1 byte to 1GiB/],
+      [['restore', 'nightly', '--batch-bytes', '2GiB'], /--batch-bytes must be a size from 1 byte to 1GiB/],
       [['backup', 'x', '--level', 'max'], /--level must be an integer/],
       [['backup', 'x', '--all', '--entity', 'CliNote'], /--all/],
       [['query', '--min-size', '10XB'], /--min-size must be a size/],
@@ -526,6 +538,7 @@ describe('koan-backup: typos and impossible values are refused, naming the flag'
     for (const [argv, hint] of [
       [['backup', 'x', '--batch-size', '0'], /^Hint: Records read per query, e\.g\. --batch-size 1000/m],
       [['restore', 'nightly', '--batch-size', 'lots'], /^Hint: Records written per batch/m],
+      [['backup', 'x', '--batch-bytes', '0'], /^Hint: A batch closes at --batch-size records or at this many bytes/m],
       [['backup', 'x', '--level', 'max'], /^Hint: Deflate level: 1 is fastest, 9 smallest/m],
       [['query', '--status', 'Done'], /^Hint: Repeat --status or give a comma list/m],
       [['query', '--health', 'Fine'], /^Hint: Repeat --health/m],

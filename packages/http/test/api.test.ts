@@ -184,6 +184,7 @@ describe('catalog and jobs', () => {
       tags: ['daily', 'http'],
       excludeEntityTypes: ['HttpBulk'],
       batchSize: 50,
+      batchBytes: '64KiB',
     });
     expect(job.status).toBe('succeeded');
     expect(job.kind).toBe('backup');
@@ -262,6 +263,8 @@ describe('catalog and jobs', () => {
 
   it('validates request bodies, naming the field', async () => {
     expectError(await call('POST', '/backups', { name: 'x', batchSize: 0 }), 400, 'INVALID_OPTION', 'batchSize');
+    expectError(await call('POST', '/backups', { name: 'x', batchBytes: 'lots' }), 400, 'INVALID_OPTION', 'batchBytes');
+    expectError(await call('POST', '/backups/nightly/restore', { batchBytes: 0 }), 400, 'INVALID_OPTION', 'batchBytes');
     expectError(await call('POST', '/backups', { name: 'bad name!' }), 400, 'INVALID_OPTION', 'name');
     expectError(await call('POST', '/backups', { name: 'a', colour: 'red' }), 400, 'INVALID_OPTION', 'colour');
     expectError(await call('POST', '/backups', { tags: ['x'] }), 400, 'INVALID_OPTION', 'name');
