@@ -21,7 +21,8 @@ import {
 import { EntrySpool, type EntryStats, type SpooledEntry, ZipWriter } from './archive/index.js';
 import { writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
-import { BackupError, invalidOption } from './errors.js';
+import { BackupError } from './errors.js';
+import { assertWithin, BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from './limits.js';
 import {
   assertBackupName,
   type BackupManifest,
@@ -80,7 +81,7 @@ export interface BackupOptions {
 export interface GlobalBackupOptions extends BackupOptions, EntityFilter {
   /**
    * Entity sets read and compressed at the same time, across all sources (each into its own temp spool, appended to
-   * the archive in turn), which bounds memory. Default 1: one entity after another, streamed straight into the archive.
+   * the archive in turn), which bounds memory. Default 1: one entity after another, streamed straight into the archive; at most `MAX_CONCURRENCY.max` (64).
    */
   readonly maxConcurrency?: number;
   /**
@@ -114,15 +115,12 @@ interface Resolved {
 function resolveOptions(context: BackupContext, name: string, options: GlobalBackupOptions): Resolved {
   assertBackupName(name);
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
-    throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  assertWithin('batchSize', batchSize, BATCH_SIZE);
   const level = options.compressionLevel ?? context.config.compressionLevel;
-  if (!Number.isInteger(level) || level < 0 || level > 9)
-    throw invalidOption('compressionLevel', level, 'an integer from 0 (store) to 9');
+  assertWithin('compressionLevel', level, COMPRESSION_LEVEL, ' (store)');
   for (const set of options.sets ?? []) assertSetName(set);
   const maxConcurrency = options.maxConcurrency ?? 1;
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 64)
-    throw invalidOption('maxConcurrency', maxConcurrency, 'an integer from 1 to 64');
+  assertWithin('maxConcurrency', maxConcurrency, MAX_CONCURRENCY);
   const profile = context.profileName(options.storageProfile);
   context.storage.get(profile); // fails early, naming the profile, if it is not configured
   return {

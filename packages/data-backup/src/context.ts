@@ -9,6 +9,7 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
+import { BATCH_SIZE, COMPRESSION_LEVEL } from './limits.js';
 import { BackupMaintenanceService, INTERVAL_PATTERN } from './maintenance.js';
 import { notificationsConfigSchema } from './notify/config.js';
 import { DEFAULT_MIN_AGE_HOURS } from './retention.js';
@@ -45,8 +46,20 @@ export const backupConfigSchema = z
       .min(1)
       .optional()
       .describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
-    defaultBatchSize: z.number().int().min(1).max(100_000).default(1000).describe('Records per batch'),
-    compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
+    defaultBatchSize: z
+      .number()
+      .int()
+      .min(BATCH_SIZE.min)
+      .max(BATCH_SIZE.max)
+      .default(1000)
+      .describe('Records per batch'),
+    compressionLevel: z
+      .number()
+      .int()
+      .min(COMPRESSION_LEVEL.min)
+      .max(COMPRESSION_LEVEL.max)
+      .default(1)
+      .describe('Deflate level; 1 is fastest, 9 smallest'),
     warmupEntitiesOnStartup: z
       .boolean()
       .default(false)

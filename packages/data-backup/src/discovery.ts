@@ -3,6 +3,7 @@ import type { StorageDriver } from '@koan/storage';
 import { type BackupInfo, readSidecar, scanProfile, toBackupInfo, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
+import { parseIsoInstant } from './iso-instant.js';
 import { archiveHashProblem, isRestorable, locateBackup, openArchive } from './locate.js';
 import {
   type BackupStatus,
@@ -13,6 +14,8 @@ import {
 } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { readContents, readFailure, verifyEntries } from './verify.js';
+
+export { parseIsoInstant };
 
 /** Every field of the spec's BackupQuery. All filters combine with AND; list filters match any of their values. */
 export interface BackupQuery {
@@ -33,7 +36,9 @@ export interface BackupQuery {
    */
   readonly dateTo?: Date | string;
   readonly storageProfiles?: readonly string[];
+  /** Any of these statuses (compared in any case, as `sortBy` is: `completed` is `Completed`). */
   readonly statuses?: readonly BackupStatus[];
+  /** Any of these health states (in any case). */
   readonly healthStatuses?: readonly HealthStatus[];
   /** Case-insensitive match in name, description, tags and entity names. */
   readonly searchTerm?: string;
@@ -130,11 +135,9 @@ export const BACKUP_QUERY_FIELDS = [
   'skip',
   'take',
 ] as const satisfies readonly (keyof BackupQuery)[];
-const SORT_KEYS = ['name', 'createdAt', 'size'] as const;
+/** The keys a {@link BackupQuery} sorts by (`sortBy`, any case). */
+export const BACKUP_SORT_KEYS = ['name', 'createdAt', 'size'] as const;
 const DATE_EXPECTED = 'a Date or an ISO-8601 date or date-time such as 2024-12-17 or 2024-12-17T08:00:00Z';
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
-const DAY_MS = 86_400_000;
 
 /** `invalidOption`, showing values JSON cannot (NaN, Infinity, an invalid Date) as they are. */
 function badQuery(option: string, value: unknown, expected: string): BackupError {
@@ -145,54 +148,6 @@ function badQuery(option: string, value: unknown, expected: string): BackupError
   return new BackupError('INVALID_OPTION', `Invalid option ${option}: ${shown}. Expected ${expected}.`, {
     details: { option },
   });
-}
-
-const MONTHS = [
-  'January',
-  'February',
-  'March',
-  'April',
-  'May',
-  'June',
-  'July',
-  'August',
-  'September',
-  'October',
-  'November',
-  'December',
-];
-
-/**
- * The instant an ISO-8601 date (`2024-12-17`, midnight UTC) or date-time (`2024-12-17T08:00:00Z`; without an offset,
- * local time) names, or why it names none: an impossible date is refused with the reason, never rolled over
- * (`Date.parse` reads 2024-02-30 as March 1st). With `endOfDay`, a date-only text is the last millisecond of that day
- * (an inclusive upper bound). The one rule of `BackupQuery`, the HTTP API and the CLI.
- */
-export function parseIsoInstant(
-  text: string,
-  options: { endOfDay?: boolean } = {},
-): { readonly time: number } | { readonly problem: string } {
-  const m = ISO_DATE.exec(text.trim());
-  if (!m) return { problem: 'not an ISO-8601 date' };
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((x) => (x === undefined ? 0 : Number(x))) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (month < 1 || month > 12) return { problem: `there is no month ${m[2]}` };
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day < 1 || day > days) return { problem: `${MONTHS[month - 1]} ${m[1]} has ${days} days` };
-  if (hour > 23 || minute > 59 || second > 59)
-    return { problem: `${m[4]}:${m[5]}${m[6] === undefined ? '' : `:${m[6]}`} is not a time of day` };
-  if (m[4] === undefined) {
-    const midnight = Date.UTC(year, month - 1, day);
-    return { time: options.endOfDay ? midnight + DAY_MS - 1 : midnight };
-  }
-  const time = Date.parse(text.trim());
-  return Number.isNaN(time) ? { problem: 'not an ISO-8601 date' } : { time };
 }
 
 /** The instant a `dateFrom`/`dateTo` names (both bounds inclusive; see {@link parseIsoInstant}). */
@@ -216,6 +171,7 @@ function stringList(query: BackupQuery, option: 'tags' | 'entityTypes' | 'storag
   return values.length ? new Set(values.map((x: string) => x.toLowerCase())) : undefined;
 }
 
+/** Values of `allowed`, in any case (`completed` is `Completed`), as `sortBy` and `sortDirection` are. */
 function choices<T extends string>(
   query: BackupQuery,
   option: 'statuses' | 'healthStatuses',
@@ -224,8 +180,12 @@ function choices<T extends string>(
   const values: unknown = query[option];
   if (values === undefined) return undefined;
   if (!Array.isArray(values)) throw badQuery(option, values, `an array of ${allowed.join(', ')}`);
-  for (const v of values) if (!allowed.includes(v)) throw badQuery(option, v, `one of ${allowed.join(', ')}`);
-  return values.length ? new Set(values as T[]) : undefined;
+  const found = values.map((v: unknown) => {
+    const match = typeof v === 'string' ? allowed.find((a) => a.toLowerCase() === v.toLowerCase()) : undefined;
+    if (match === undefined) throw badQuery(option, v, `one of ${allowed.join(', ')}`);
+    return match;
+  });
+  return found.length ? new Set(found) : undefined;
 }
 
 function count(query: BackupQuery, option: 'minSizeBytes' | 'maxSizeBytes' | 'skip' | 'take'): number | undefined {
@@ -260,7 +220,7 @@ interface ResolvedQuery {
   readonly term: string | undefined;
   readonly min: number | undefined;
   readonly max: number | undefined;
-  readonly sortBy: (typeof SORT_KEYS)[number];
+  readonly sortBy: (typeof BACKUP_SORT_KEYS)[number];
   readonly direction: 'asc' | 'desc';
   readonly skip: number;
   readonly take: number | undefined;
@@ -286,17 +246,17 @@ function resolveQuery(query: BackupQuery): ResolvedQuery {
       );
   const from = queryTime(query.dateFrom, 'dateFrom');
   const to = queryTime(query.dateTo, 'dateTo');
-  if (from !== undefined && to !== undefined && from > to)
-    throw new BackupError(
-      'INVALID_OPTION',
-      `Invalid option dateFrom: ${new Date(from).toISOString()} is after dateTo ${new Date(to).toISOString()}.`,
-      { details: { option: 'dateFrom' } },
-    );
+  if (from !== undefined && to !== undefined && from > to) {
+    const [dateFrom, dateTo] = [new Date(from).toISOString(), new Date(to).toISOString()];
+    throw new BackupError('INVALID_OPTION', `Invalid option dateFrom: ${dateFrom} is after dateTo ${dateTo}.`, {
+      details: { option: 'dateFrom', dateFrom, dateTo },
+    });
+  }
   const min = count(query, 'minSizeBytes');
   const max = count(query, 'maxSizeBytes');
   if (min !== undefined && max !== undefined && min > max)
     throw new BackupError('INVALID_OPTION', `Invalid option minSizeBytes: ${min} is larger than maxSizeBytes ${max}.`, {
-      details: { option: 'minSizeBytes' },
+      details: { option: 'minSizeBytes', minSizeBytes: min, maxSizeBytes: max },
     });
   const searchTerm: unknown = query.searchTerm;
   if (searchTerm !== undefined && typeof searchTerm !== 'string') throw badQuery('searchTerm', searchTerm, 'a string');
@@ -311,11 +271,21 @@ function resolveQuery(query: BackupQuery): ResolvedQuery {
     term: searchTerm?.trim().toLowerCase() || undefined,
     min,
     max,
-    sortBy: oneOf(query, 'sortBy', SORT_KEYS) ?? 'createdAt',
+    sortBy: oneOf(query, 'sortBy', BACKUP_SORT_KEYS) ?? 'createdAt',
     direction: oneOf(query, 'sortDirection', ['asc', 'desc'] as const) ?? 'desc',
     skip: count(query, 'skip') ?? 0,
     take: count(query, 'take'),
   };
+}
+
+/**
+ * Checks a {@link BackupQuery} as `queryBackups` does, without listing anything: a bad field throws `INVALID_OPTION`
+ * naming it (`details.option`). A rule across fields says both values in `details`: `{ option: 'dateFrom', dateFrom,
+ * dateTo }` (ISO instants) and `{ option: 'minSizeBytes', minSizeBytes, maxSizeBytes }`, so a frontend can say it in its
+ * own terms.
+ */
+export function checkBackupQuery(query: BackupQuery): void {
+  resolveQuery(query);
 }
 
 /**
@@ -465,13 +435,18 @@ export class BackupDiscoveryService {
     return { ...matchQuery(catalog.backups, resolved), unavailableProfiles: catalog.unavailableProfiles };
   }
 
-  /** A backup by id, or the newest with that name (any status). */
+  /**
+   * A backup by id, or the newest with that name (any status). With `allowUnreachableProfiles`, a name looked up while
+   * some profile could not be listed answers the newest of the reachable profiles, naming the others in
+   * `unavailableProfiles` (one of them may hold a newer backup of that name); see `locateBackup`.
+   */
   async getBackup(
     ref: string,
     options: { storageProfile?: string; allowUnreachableProfiles?: boolean } = {},
-  ): Promise<BackupInfo> {
+  ): Promise<BackupInfo & { readonly unavailableProfiles?: readonly UnavailableProfile[] }> {
     const located = await locateBackup(this.#context, ref, { ...options, anyStatus: true });
-    return toBackupInfo(located.sidecar, located.profile, located.sidecarKey, this.#attentionMs());
+    const info = toBackupInfo(located.sidecar, located.profile, located.sidecarKey, this.#attentionMs());
+    return located.unavailableProfiles?.length ? { ...info, unavailableProfiles: located.unavailableProfiles } : info;
   }
 
   /**

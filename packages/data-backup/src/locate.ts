@@ -57,8 +57,26 @@ function unreachable(e: unknown): e is StorageError {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `ref` is a backup id (a UUID, any case) rather than a backup name. */
+export function isBackupId(ref: string): boolean {
+  return UUID.test(ref);
+}
+
 export function isRestorable(s: BackupSidecar): boolean {
   return (s.status === 'Completed' || s.status === 'PartiallyCompleted') && s.archive !== undefined;
+}
+
+/**
+ * Refuses a backup that has no complete archive (`Failed`, `Cancelled`, `InProgress`): `BACKUP_NOT_RESTORABLE`, with
+ * its status and error message, `details: { backupId, id, status }`. Lets a frontend refuse a request before it starts.
+ */
+export function assertRestorable(sidecar: BackupSidecar): void {
+  if (isRestorable(sidecar)) return;
+  throw new BackupError(
+    'BACKUP_NOT_RESTORABLE',
+    `Backup ${sidecar.name} (${sidecar.id}) has status ${sidecar.status}${sidecar.errorMessage ? `: ${sidecar.errorMessage}` : ''}; it cannot be restored.`,
+    { details: { backupId: sidecar.id, id: sidecar.id, status: sidecar.status } },
+  );
 }
 
 /**
@@ -79,7 +97,7 @@ export async function locateBackup(
   const profiles = options.storageProfile
     ? [context.profileName(options.storageProfile)]
     : [...new Set([context.profileName(), ...context.storage.names()])];
-  const byId = UUID.test(ref);
+  const byId = isBackupId(ref);
   let best: LocatedBackup | undefined;
   const unavailable: { profile: string; code: string; message: string; error: StorageError }[] = [];
   for (const profile of profiles) {
@@ -225,13 +243,8 @@ export async function archiveHashProblem(located: LocatedBackup, signal?: AbortS
 }
 
 export async function openArchive(located: LocatedBackup, signal?: AbortSignal): Promise<ZipReader> {
-  const archive = located.sidecar.archive;
-  if (!archive || !isRestorable(located.sidecar))
-    throw new BackupError(
-      'BACKUP_NOT_RESTORABLE',
-      `Backup ${located.sidecar.name} (${located.sidecar.id}) has status ${located.sidecar.status}${located.sidecar.errorMessage ? `: ${located.sidecar.errorMessage}` : ''}; it cannot be restored.`,
-      { details: { backupId: located.sidecar.id } },
-    );
+  assertRestorable(located.sidecar);
+  const archive = located.sidecar.archive!;
   const head = await located.driver.head(archive.key, signal ? { signal } : {});
   if (!head)
     throw new BackupError(

@@ -25,6 +25,7 @@ import type { ZipReader } from './archive/index.js';
 import type { BackupContext } from './context.js';
 import { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 import { BackupError, invalidOption } from './errors.js';
+import { assertWithin, BATCH_SIZE, MAX_CONCURRENCY } from './limits.js';
 import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
 import type { EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
@@ -125,7 +126,7 @@ export interface GlobalRestoreOptions extends Omit<RestoreOptions, 'targetSet'> 
   readonly setMap?: Readonly<Record<string, string>>;
   /**
    * Sources restored at the same time. Each source is restored in one transaction where the adapter has them
-   * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1.
+   * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1, at most 64.
    */
   readonly maxConcurrency?: number;
   /**
@@ -337,11 +338,9 @@ export async function runRestore(
   const started = performance.now();
   const signal = options.signal;
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
-    throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  assertWithin('batchSize', batchSize, BATCH_SIZE);
   const maxConcurrency = options.maxConcurrency ?? 1;
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)
-    throw invalidOption('maxConcurrency', maxConcurrency, 'a positive integer');
+  assertWithin('maxConcurrency', maxConcurrency, MAX_CONCURRENCY);
   const mode: ImportMode = options.mode ?? 'upsert';
   if (mode !== 'upsert' && mode !== 'insert') throw invalidOption('mode', mode, '"upsert" or "insert"');
   const policy = options.schemaPolicy ?? 'strict';
