@@ -1,4 +1,5 @@
 import { KoanError } from '@koan/data';
+import { type ErrorKind, errorKind } from '@koan/data-backup';
 import { stripAnsi } from './_format.js';
 
 /**
@@ -44,29 +45,31 @@ export function usageError(message: string, hint?: string): CLIError {
   return new CLIError(message, 'USAGE', { exitCode: ExitCode.USAGE, ...(hint ? { hint } : {}) });
 }
 
-const USAGE_CODES = new Set([
-  'USAGE',
-  'EARG',
-  'E_UNKNOWN_COMMAND',
-  'E_NO_COMMAND',
-  'INVALID_OPTION',
-  'INVALID_NAME',
-  'CONFIG',
-  'CONFIG_INVALID',
-  'CONFIG_INVALID_JSON',
-  'CONFIG_NOT_FOUND',
-  'UNKNOWN_SOURCE',
-  'PROVIDER_NOT_INSTALLED',
-  'NOTHING_TO_BACK_UP',
-]);
-const VALIDATION_CODES = new Set([
-  'VALIDATION_FAILED',
-  'ARCHIVE_CORRUPT',
-  'LINE_TOO_LONG',
-  'SCHEMA_INCOMPATIBLE',
-  'TABLES_NOT_BACKED_UP',
-]);
-const NOT_FOUND_CODES = new Set(['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND', 'SOURCE_NOT_FOUND']);
+/** What each kind of library failure (`errorKind`) exits with. */
+const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  invalid: ExitCode.USAGE,
+  configuration: ExitCode.USAGE,
+  'not-found': ExitCode.NOT_FOUND,
+  conflict: ExitCode.FAILURE,
+  integrity: ExitCode.VALIDATION_FAILED,
+  unavailable: ExitCode.FAILURE,
+  cancelled: ExitCode.CANCELLED,
+  failure: ExitCode.FAILURE,
+};
+
+/** The CLI's own codes (the library's are classified by `errorKind`). */
+const CLI_EXIT: Readonly<Record<string, number>> = {
+  USAGE: ExitCode.USAGE,
+  EARG: ExitCode.USAGE,
+  E_UNKNOWN_COMMAND: ExitCode.USAGE,
+  E_NO_COMMAND: ExitCode.USAGE,
+  SOURCE_NOT_FOUND: ExitCode.NOT_FOUND,
+};
+
+/** The exit code of an error code: the CLI's own, else its kind's, else 1. */
+export function exitCodeForCode(code: string): number {
+  return CLI_EXIT[code] ?? EXIT_BY_KIND[errorKind(code) ?? 'failure'];
+}
 
 /**
  * citty's own argument errors (`EARG`: an `enum` option given a value it does not list...) as the CLI's usage
@@ -91,12 +94,7 @@ export function codeOf(error: unknown): string {
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CLIError) return error.exitCode;
-  const code = codeOf(error);
-  if (code === 'ABORTED') return ExitCode.CANCELLED;
-  if (USAGE_CODES.has(code)) return ExitCode.USAGE;
-  if (VALIDATION_CODES.has(code)) return ExitCode.VALIDATION_FAILED;
-  if (NOT_FOUND_CODES.has(code)) return ExitCode.NOT_FOUND;
-  return ExitCode.FAILURE;
+  return exitCodeForCode(codeOf(error));
 }
 
 /** What to do next, for error codes whose message alone does not say it. */

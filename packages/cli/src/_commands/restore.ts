@@ -1,8 +1,10 @@
 import { assertSetName, type SourceConfig } from '@koan/data';
 import {
+  BATCH_SIZE,
   checkRestoreSelection,
   type GlobalRestoreOptions,
   locateForRestore,
+  MAX_CONCURRENCY,
   type RestoreReport,
   restoreAllEntities,
   shortfallOf,
@@ -107,14 +109,17 @@ export default defineCliCommand({
       negativeDescription:
         'Create missing tables from the field types instead (no foreign keys, indexes or sequences), as for another kind of database',
     },
-    'batch-size': { type: 'string', description: 'Records written per batch, 1-100000' },
+    'batch-size': { type: 'string', description: `Records written per batch, ${BATCH_SIZE.min}-${BATCH_SIZE.max}` },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
       type: 'boolean',
       description:
         'Schema drift: drop removed fields and convert widened types instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
     },
-    concurrency: { type: 'string', description: 'Sources restored at the same time, 1-64 (default 1)' },
+    concurrency: {
+      type: 'string',
+      description: `Sources restored at the same time, ${MAX_CONCURRENCY.min}-${MAX_CONCURRENCY.max} (default 1)`,
+    },
     'backup-id': {
       type: 'string',
       description: 'Restore this exact backup id (also partial ones), whatever the name says',
@@ -171,7 +176,13 @@ export default defineCliCommand({
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
       ...opt(
         'maxConcurrency',
-        intOption(args.concurrency, 'concurrency', 1, 64, 'Sources restored at the same time, e.g. --concurrency 2.'),
+        intOption(
+          args.concurrency,
+          'concurrency',
+          MAX_CONCURRENCY.min,
+          MAX_CONCURRENCY.max,
+          'Sources restored at the same time, e.g. --concurrency 2.',
+        ),
       ),
       ...(session.io.signal ? { signal: session.io.signal } : {}),
     };
