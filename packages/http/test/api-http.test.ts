@@ -317,3 +317,67 @@ describe('dashboard rendering', () => {
     expect(textOf(page.byId('jobs'))).toContain('Completed · restored 3 records · 2 tables created');
   });
 });
+
+describe('dashboard: storage profiles that could not be read', () => {
+  /** The banner's text, spaced as the page shows it (textOf puts a space between every node). */
+  const bannerText = (banner: unknown) => textOf(banner).replace(/\s+/g, ' ');
+  const down = { profile: 's3', code: 'TRANSIENT', message: 'connect ECONNREFUSED 127.0.0.1:9' };
+  const stats = { totalBackups: 0, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 0 };
+
+  it('shows a banner naming each profile and why when a listing reports unavailableProfiles, and hides it after', async () => {
+    let reported = [down];
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: reported };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: reported };
+      return { jobs: [] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    const banner = page.byId('unavailable');
+    expect(banner.hidden).toBe(false);
+    expect(banner.children).toHaveLength(1); // one line per profile, though both answers report it
+    expect(bannerText(banner)).toContain(
+      'Storage profile s3 could not be read (TRANSIENT: connect ECONNREFUSED 127.0.0.1:9).',
+    );
+    expect(bannerText(banner)).toContain(
+      'Its backups are not counted in the statistics. Its backups are missing from the list below.',
+    );
+    // the profile is back: the next refresh clears the banner
+    reported = [];
+    page.byId('refresh').fire('click');
+    await settle(page.calls, (c) => c.length >= 6);
+    expect(banner.hidden).toBe(true);
+    expect(banner.children).toEqual([]);
+  });
+
+  it('and when a lookup by name that was allowed past them (a restore job) reports them', async () => {
+    const job = {
+      id: 'j9',
+      kind: 'restore',
+      backup: 'nightly',
+      request: { allowUnreachableProfiles: true },
+      status: 'succeeded',
+      createdAt: '2024-12-17T08:00:00Z',
+      result: { status: 'Completed', dryRun: false, totalRecords: 1, unavailableProfiles: [down] },
+    };
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: [] };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: [] };
+      return { jobs: [job] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    const banner = page.byId('unavailable');
+    expect(banner.hidden).toBe(false);
+    expect(bannerText(banner)).toContain('Storage profile s3 could not be read (TRANSIENT:');
+    expect(bannerText(banner)).toContain('The restore job for nightly used the newest backup of the other profiles');
+  });
+
+  it('a listing that reports none leaves no banner', async () => {
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: [] };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: [] };
+      return { jobs: [] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    expect(page.byId('unavailable').hidden).toBe(true);
+  });
+});
