@@ -91,7 +91,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
   it('healthy: every rule met in every profile; the checks carry the figures the rules looked at', async () => {
     const config: MonitorConfigInput = {
       defaults: { maxAgeHours: 26, minCount: 1, maxStorageMB: 100, mustBeValidatedWithinDays: 7 },
-      targets: [{ name: 'nightly', profiles: ['local'] }],
+      targets: [{ name: 'nightly', storageProfiles: ['local'] }],
     };
     const result = await monitorBackups(env.context, config, { now: at(nightly[3]!, HOUR) });
     expect(result.problems).toEqual([]);
@@ -114,7 +114,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
   });
 
   it('MaxAgeHours: the newest healthy completed backup (the invalid newer one skipped) is measured against now', async () => {
-    const config = { targets: [{ name: 'nightly', maxAgeHours: 26, profiles: ['local'] }] };
+    const config = { targets: [{ name: 'nightly', maxAgeHours: 26, storageProfiles: ['local'] }] };
     const result = await monitorBackups(env.context, config, { now: at(nightly[2]!, 30 * HOUR) });
     expect(result.healthy).toBe(false);
     expect(result.problems).toEqual([
@@ -137,7 +137,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
   it('MinCount counts restorable backups not found invalid; MaxStorageMB sums the archives (1 MB = 1,048,576 bytes)', async () => {
     const size = nightly.reduce((n, b) => n + b.archive!.sizeBytes, 0);
     const limitMB = Number(((size - 1) / 1024 / 1024).toFixed(6)); // one byte under what they take (rounded down)
-    const config = { targets: [{ name: 'nightly', minCount: 4, maxStorageMB: limitMB, profiles: ['local'] }] };
+    const config = { targets: [{ name: 'nightly', minCount: 4, maxStorageMB: limitMB, storageProfiles: ['local'] }] };
     const result = await monitorBackups(env.context, config, { now: at(nightly[3]!, HOUR) });
     const [count, storage] = [only(result.problems, 'MinCount')[0]!, only(result.problems, 'MaxStorageMB')[0]!];
     expect(count).toMatchObject({
@@ -151,7 +151,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
     expect(storage.hint).toContain('koan-backup prune --name nightly --profile local --dry-run');
     const fits = await monitorBackups(
       env.context,
-      { targets: [{ name: 'nightly', minCount: 3, maxStorageMB: size / 1024 / 1024, profiles: ['local'] }] },
+      { targets: [{ name: 'nightly', minCount: 3, maxStorageMB: size / 1024 / 1024, storageProfiles: ['local'] }] },
       { now: at(nightly[3]!, HOUR) },
     );
     expect(fits.problems).toEqual([]);
@@ -193,7 +193,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
         observed: null,
         limit: null,
         message: 'weekly in offsite: no backups',
-        hint: "Back up to this profile (koan-backup backup weekly --profile offsite, or koan-backup copy <name|id> --to offsite), or leave offsite out of the target's Profiles.",
+        hint: "Back up to this profile (koan-backup backup weekly --profile offsite, or koan-backup copy <name|id> --to offsite), or leave offsite out of the target's StorageProfiles.",
       },
     ]);
     expect(result.checks.map((c) => [c.storageProfile, c.backups])).toEqual([
@@ -204,12 +204,12 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
 
   it('a tag target takes the backups carrying the tag in any case; a target overrides Defaults rule by rule', async () => {
     const config = {
-      defaults: { maxAgeHours: 1, minCount: 2, profiles: ['offsite'] },
+      defaults: { maxAgeHours: 1, minCount: 2, storageProfiles: ['offsite'] },
       targets: [{ tag: 'daily', maxAgeHours: 48 }],
     };
     const result = await monitorBackups(env.context, config, { now: at(offsite, 40 * HOUR) });
     expect(result.targets).toEqual([
-      { scope: 'tag', target: 'daily', rules: { maxAgeHours: 48, minCount: 2 }, profiles: ['offsite'] },
+      { scope: 'tag', target: 'daily', rules: { maxAgeHours: 48, minCount: 2 }, storageProfiles: ['offsite'] },
     ]);
     expect(result.problems).toEqual([
       expect.objectContaining({
@@ -252,7 +252,7 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
       'storageProfiles',
       'Invalid option storageProfiles: "s3" is not a configured storage profile. Configured: local, offsite.',
     ]);
-    const narrow = { targets: [{ name: 'nightly', profiles: ['offsite'] }] };
+    const narrow = { targets: [{ name: 'nightly', storageProfiles: ['offsite'] }] };
     await expect(monitorBackups(env.context, narrow, { storageProfiles: ['local'] })).rejects.toMatchObject({
       code: 'INVALID_OPTION',
       details: { option: 'storageProfiles' },
@@ -264,7 +264,9 @@ describe('monitorBackups: the rules, with a frozen clock', () => {
     const file = join(env.dir, 'offsite', key);
     writeFileSync(file, '{ not json');
     try {
-      const result = await monitorBackups(env.context, { targets: [{ name: 'nightly', profiles: ['offsite'] }] });
+      const result = await monitorBackups(env.context, {
+        targets: [{ name: 'nightly', storageProfiles: ['offsite'] }],
+      });
       expect(result.problems).toEqual([
         expect.objectContaining({
           scope: 'profile',
@@ -318,11 +320,11 @@ describe('monitorBackups: configuration errors name the key path', () => {
   });
 
   it('a storage profile that is not configured, in a target or in Defaults', async () => {
-    expect(await message({ Targets: [{ Name: 'nightly' }, { Tag: 'x', Profiles: ['s3'] }] })).toBe(
-      'Koan.Backup.Monitor.Targets.1.Profiles names storage profile "s3", which is not configured (Koan.Storage.Profiles has local, offsite). Fix the name or configure the profile.',
+    expect(await message({ Targets: [{ Name: 'nightly' }, { Tag: 'x', StorageProfiles: ['s3'] }] })).toBe(
+      'Koan.Backup.Monitor.Targets.1.StorageProfiles names storage profile "s3", which is not configured (Koan.Storage.Profiles has local, offsite). Fix the name or configure the profile.',
     );
-    expect(await message({ Defaults: { Profiles: ['tape'] } })).toContain(
-      'Koan.Backup.Monitor.Defaults.Profiles names storage profile "tape"',
+    expect(await message({ Defaults: { StorageProfiles: ['tape'] } })).toContain(
+      'Koan.Backup.Monitor.Defaults.StorageProfiles names storage profile "tape"',
     );
   });
 });
@@ -334,7 +336,7 @@ describe('monitorBackups: health.unhealthy through the notifier', () => {
     const r = await receiver();
     const notifications = new Notifications({ webhooks: [{ url: r.url, secret: SECRET, baseDelayMs: 1 }] });
     try {
-      const config = { targets: [{ name: 'nightly', minCount: 9, profiles: ['local'] }] };
+      const config = { targets: [{ name: 'nightly', minCount: 9, storageProfiles: ['local'] }] };
       const result = await monitorBackups(env.context, config, { now: at(nightly[3]!, HOUR), notify: notifications });
       expect(result.healthy).toBe(false);
       expect(await notifications.flush(15_000)).toBe(true);
@@ -355,7 +357,7 @@ describe('monitorBackups: health.unhealthy through the notifier', () => {
     const r = await receiver();
     const notifications = new Notifications({ webhooks: [{ url: r.url, secret: SECRET, baseDelayMs: 1 }] });
     try {
-      const config = { targets: [{ name: 'nightly', minCount: 1, profiles: ['local'] }] };
+      const config = { targets: [{ name: 'nightly', minCount: 1, storageProfiles: ['local'] }] };
       const result = await monitorBackups(env.context, config, { notify: notifications });
       expect(result.healthy).toBe(true);
       expect(result.eventId).toBeUndefined();
@@ -404,7 +406,7 @@ describe('unreachable profiles', () => {
   it('each is one Unreachable problem (its targets are not checked there); the reachable ones still are', async () => {
     const result = await monitorBackups(down.context, {
       defaults: { minCount: 1 },
-      targets: [{ name: 'nightly', profiles: ['local', 's3'] }],
+      targets: [{ name: 'nightly', storageProfiles: ['local', 's3'] }],
     });
     expect(result.healthy).toBe(false);
     expect(result.problems).toEqual([
@@ -425,7 +427,7 @@ describe('unreachable profiles', () => {
   });
 
   it('when every profile looked at is unreachable, the result says so instead of throwing', async () => {
-    const result = await monitorBackups(down.context, { targets: [{ name: 'nightly', profiles: ['s3'] }] });
+    const result = await monitorBackups(down.context, { targets: [{ name: 'nightly', storageProfiles: ['s3'] }] });
     expect(result.problems.map((p) => `${p.check} ${p.target}`)).toEqual(['Unreachable s3']);
   });
 

@@ -1,7 +1,7 @@
 /**
  * `Koan.Backup.Monitor` in koan.config.json: what the backup monitor watches and the rules each watched target must
  * meet. A target is a backup name or a tag; its rules are the `Defaults` with its own settings on top; each target is
- * checked in every storage profile it names (`Profiles`, default: every configured profile).
+ * checked in every storage profile it names (`StorageProfiles`, default: every configured profile).
  *
  * @example
  * "Monitor": {
@@ -9,7 +9,7 @@
  *   "Targets": [
  *     { "Name": "nightly" },
  *     { "Name": "weekly", "MaxAgeHours": 170, "MinCount": 4 },
- *     { "Tag": "critical", "MaxAgeHours": 2, "Profiles": ["offsite"] }
+ *     { "Tag": "critical", "MaxAgeHours": 2, "StorageProfiles": ["offsite"] }
  *   ]
  * }
  *
@@ -50,7 +50,7 @@ const rulesShape = {
     .positive()
     .optional()
     .describe('A backup of the target passed validation within the last N days (koan-backup validate)'),
-  profiles: z
+  storageProfiles: z
     .array(z.string().min(1))
     .min(1)
     .optional()

@@ -13,8 +13,8 @@ export type MonitorCheckName = MonitorRuleName | 'NoBackups' | 'Unreachable' | '
 export interface MonitorTarget {
   readonly scope: 'name' | 'tag';
   readonly target: string;
-  readonly rules: Omit<MonitorRules, 'profiles'>;
-  readonly profiles: readonly string[];
+  readonly rules: Omit<MonitorRules, 'storageProfiles'>;
+  readonly storageProfiles: readonly string[];
 }
 
 /** One violation: what, where, what was seen against what is allowed, and what to do. */
@@ -48,7 +48,7 @@ export interface MonitorCheck {
   readonly scope: 'name' | 'tag';
   readonly target: string;
   readonly storageProfile: string;
-  readonly rules: Omit<MonitorRules, 'profiles'>;
+  readonly rules: Omit<MonitorRules, 'storageProfiles'>;
   /** Backups of the target in the profile, any status. */
   readonly backups: number;
   /** Restorable (Completed or PartiallyCompleted with an archive) and not found invalid. */
@@ -144,7 +144,7 @@ function checkTarget(
       null,
       null,
       'no backups',
-      `Back up to this profile (${backupCommand(t, profile)}, or koan-backup copy <name|id> --to ${profile}), or leave ${profile} out of the target's Profiles.`,
+      `Back up to this profile (${backupCommand(t, profile)}, or koan-backup copy <name|id> --to ${profile}), or leave ${profile} out of the target's StorageProfiles.`,
     );
   else {
     if (maxAgeHours !== undefined) {
@@ -249,7 +249,7 @@ export function evaluateMonitor(
     if (p) problems.push(p);
   }
   for (const t of targets)
-    for (const profile of t.profiles) {
+    for (const profile of t.storageProfiles) {
       const listing = listings.get(profile);
       if (!listing || 'unavailable' in listing) continue;
       const result = checkTarget(t, profile, listing.backups, now.getTime());

@@ -118,9 +118,9 @@ function resolveTargets(
         `Invalid option storageProfiles: ${JSON.stringify(p)} is not a configured storage profile. Configured: ${known.join(', ')}.`,
         { details: { option: 'storageProfiles', profile: p } },
       );
-  const { profiles: defaultProfiles, ...defaults } = parsed.defaults;
+  const { storageProfiles: defaultProfiles, ...defaults } = parsed.defaults;
   for (const p of defaultProfiles ?? [])
-    if (!known.includes(p)) throw unknownProfile('Koan.Backup.Monitor.Defaults.Profiles', p, known);
+    if (!known.includes(p)) throw unknownProfile('Koan.Backup.Monitor.Defaults.StorageProfiles', p, known);
   const filter = (kind: 'names' | 'tags', values: readonly string[] | undefined, listed: readonly string[]) => {
     const same = (a: string, b: string) => (kind === 'names' ? a === b : a.toLowerCase() === b.toLowerCase());
     for (const v of values ?? [])
@@ -139,9 +139,9 @@ function resolveTargets(
   const narrowed = Boolean(options.names?.length || options.tags?.length);
   const targets: MonitorTarget[] = [];
   for (const [i, t] of parsed.targets.entries()) {
-    const { name, tag, profiles, ...own } = t;
+    const { name, tag, storageProfiles: profiles, ...own } = t;
     for (const p of profiles ?? [])
-      if (!known.includes(p)) throw unknownProfile(`Koan.Backup.Monitor.Targets.${i}.Profiles`, p, known);
+      if (!known.includes(p)) throw unknownProfile(`Koan.Backup.Monitor.Targets.${i}.StorageProfiles`, p, known);
     if (narrowed && !(name !== undefined ? nameWanted(name) : tagWanted(tag!))) continue;
     const where = (profiles ?? defaultProfiles ?? known).filter(
       (p) => !options.storageProfiles?.length || options.storageProfiles.includes(p),
@@ -151,14 +151,14 @@ function resolveTargets(
       scope: name !== undefined ? 'name' : 'tag',
       target: (name ?? tag)!,
       rules: { ...defaults, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) },
-      profiles: [...new Set(where)],
+      storageProfiles: [...new Set(where)],
     });
   }
   // Only a profile filter can leave nothing: every target has at least one profile.
   if (!targets.length && parsed.targets.length && options.storageProfiles?.length)
     throw new BackupError(
       'INVALID_OPTION',
-      `Invalid option storageProfiles: no watched target is checked in ${options.storageProfiles.join(', ')} (each target's Profiles in Koan.Backup.Monitor, else Defaults.Profiles, say where it is checked).`,
+      `Invalid option storageProfiles: no watched target is checked in ${options.storageProfiles.join(', ')} (each target's StorageProfiles in Koan.Backup.Monitor, else Defaults.StorageProfiles, say where it is checked).`,
       { details: { option: 'storageProfiles', storageProfiles: options.storageProfiles } },
     );
   return targets;
@@ -206,7 +206,7 @@ export async function monitorBackups(
 ): Promise<MonitorResult> {
   const targets = resolveTargets(context, config, options);
   const profiles = targets.length
-    ? [...new Set(targets.flatMap((t) => t.profiles))]
+    ? [...new Set(targets.flatMap((t) => t.storageProfiles))]
     : options.storageProfiles?.length
       ? [...new Set(options.storageProfiles)]
       : configuredProfiles(context);
