@@ -6,7 +6,8 @@ import { stripAnsi } from './_format.js';
  * Process exit codes. Stable: scripts branch on them.
  * 0 success · 1 failure, including a backup or restore that finished with entity sets failed (a backup
  * `PartiallyCompleted`; a restore `PartiallyCompleted` or `Failed`, e.g. with --lenient; a dry run that found sets that
- * would fail): its report is still printed, `--json` with its `status` · 2 usage (bad flags, arguments or
+ * would fail): its report is still printed, `--json` with its `status`; `monitor` finding the backups unhealthy: its
+ * problems are printed, `--json` with `"healthy": false` · 2 usage (bad flags, arguments or
  * configuration; a selection flag that matches nothing) · 3 validation failed (damaged archive, failed pre-restore
  * checks, schema incompatible, tables that cannot be backed up and are not excluded) · 4 not found · 130 cancelled.
  */

@@ -11,6 +11,7 @@ import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
 import { BATCH_SIZE, COMPRESSION_LEVEL } from './limits.js';
 import { BackupMaintenanceService, INTERVAL_PATTERN } from './maintenance.js';
+import { monitorConfigSchema } from './monitor/config.js';
 import { notificationsConfigSchema } from './notify/config.js';
 import { DEFAULT_MIN_AGE_HOURS } from './retention.js';
 
@@ -91,6 +92,7 @@ export const backupConfigSchema = z
         'Entities or tables (any case; namespace.table outside the default schema) that whole-application backups leave out on purpose; each is recorded in the manifest as omitted',
       ),
     notifications: notificationsConfigSchema.optional(),
+    monitor: monitorConfigSchema.optional(),
   })
   .strict();
 export type BackupConfig = z.infer<typeof backupConfigSchema>;

@@ -172,7 +172,11 @@ export function loadKoanConfig(options: LoadConfigOptions = {}): LoadedConfig {
       if (i === segments.length - 1) node[key] = parseEnvValue(raw, key);
       else {
         const next = node[key];
-        if (!isPlainObject(next)) node[key] = {};
+        // A list is indexed as in .NET configuration (Koan__Backup__Monitor__Targets__0__MaxAgeHours): the item is set
+        // and the list kept. Where nothing is yet, an index starts a list (not in a map of names: there "0" is a name).
+        const index = /^\d+$/.test(segments[i + 1]!);
+        if (!isPlainObject(next) && !(Array.isArray(next) && index))
+          node[key] = index && !NAME_MAPS.has(key.toLowerCase()) ? [] : {};
         node = node[key] as Record<string, unknown>;
       }
       parent = key;

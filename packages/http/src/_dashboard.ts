@@ -34,8 +34,10 @@ export function dashboardHtml(options: { basePath: string; nonce: string; authRe
     <div class="card"><span class="label">Healthy</span><span class="value ok" id="stat-healthy">–</span></div>
     <div class="card"><span class="label">Needing attention</span><span class="value warn" id="stat-attention">–</span></div>
     <div class="card"><span class="label">Total size</span><span class="value" id="stat-size">–</span></div>
+    <div class="card"><span class="label">Monitor</span><span class="value" id="monitor">–</span></div>
   </section>
   <div id="unavailable" class="banner" role="alert" hidden></div>
+  <ul id="monitor-problems" class="problems" aria-label="Monitor problems"></ul>
   <p id="message" role="status"></p>
   <section class="panel">
     <h2>Back up now</h2>
@@ -95,6 +97,7 @@ progress{width:140px;vertical-align:middle}#message{min-height:1.2em}#message.er
 .desc{color:var(--muted);font-size:.8rem}
 .banner{margin-top:1rem;padding:.6rem 1rem;border:1px solid var(--warn);border-radius:8px;background:var(--card);color:var(--warn)}
 .banner div+div{margin-top:.3rem}
+.problems{margin:.5rem 0 0;padding-left:1.25rem;color:var(--bad)}.problems:empty{display:none}
 `;
 
 // Plain browser JavaScript (ES2020). Untrusted text only ever reaches the page through text nodes (el()).
@@ -179,6 +182,22 @@ async function loadStats() {
   $('stat-healthy').textContent = String(s.healthyBackups);
   $('stat-attention').textContent = String(s.backupsRequiringAttention);
   $('stat-size').textContent = bytes(s.totalSizeBytes);
+}
+
+// GET /health answers 503 with the same document when unhealthy: both are results, not errors.
+async function loadMonitor() {
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = 'Bearer ' + token;
+  const res = await fetch(base + '/health', { method: 'GET', headers });
+  if (res.status === 401) $('token-form').hidden = false;
+  const r = await res.json().catch(() => ({}));
+  if (res.status !== 200 && res.status !== 503) throw new Error('Monitor: ' + ((r.error && r.error.message) || res.status + ' ' + res.statusText));
+  const m = $('monitor');
+  const n = r.problems.length;
+  m.textContent = r.healthy ? 'Healthy' : n + ' problem' + (n === 1 ? '' : 's');
+  m.className = 'value ' + (r.healthy ? 'ok' : 'bad');
+  m.title = r.targets.length ? r.targets.map((t) => (t.scope === 'tag' ? 'tag ' : '') + t.target).join(', ') : 'Nothing watched: add Koan.Backup.Monitor.Targets';
+  $('monitor-problems').replaceChildren(...r.problems.map((p) => el('li', { title: p.hint }, p.check + ': ' + p.message)));
 }
 
 async function loadBackups() {
@@ -329,7 +348,7 @@ function cancel(job) {
 }
 
 async function refresh() {
-  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs()]), true);
+  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs(), loadMonitor()]), true);
 }
 
 $('backup-form').addEventListener('submit', (ev) => {
