@@ -15,7 +15,9 @@ import {
   isAbortError,
   type JsonEncoding,
   jsonEncodingOf,
+  type KeyValue,
   KoanError,
+  keyFieldsOf,
   normalizeRecord,
   normalizeValue,
   type StructureTarget,
@@ -936,8 +938,7 @@ async function dryRunOne(
       // Rows without a key are appended (or the table is emptied first): nothing to look up.
       if (options.replaceExisting || schema.keyless) report.inserted += batch.length;
       else {
-        const keys = batch.map((r) => r[schema.key] as string | number);
-        const existing = (await adapter.getMany(schema, targetSet, keys)).length;
+        const existing = await countExisting(adapter, schema, targetSet, batch);
         report.inserted += batch.length - existing;
         if (options.mode === 'insert') report.failed += existing;
         else report.updated += existing;
@@ -957,6 +958,32 @@ async function dryRunOne(
   report.durationMs = performance.now() - t0;
   progress.emit('entity-done', current);
   return report;
+}
+
+/**
+ * How many of `batch` (distinct keys) exist in the target set, by the whole key: the adapter's `countExisting`, else
+ * `getMany` of single keys. A composite key cannot be looked up by its first column: refused, not miscounted.
+ */
+async function countExisting(
+  adapter: DataAdapter,
+  schema: EntitySchema,
+  set: string,
+  batch: readonly DataRecord[],
+): Promise<number> {
+  if (adapter.countExisting) return adapter.countExisting(schema, set, batch);
+  if (keyFieldsOf(schema).length > 1)
+    throw new DataError(
+      'UNSUPPORTED_KEY',
+      `${schema.name} has a composite key (${keyFieldsOf(schema).join(', ')}) the ${adapter.provider} adapter cannot look up: a dry run cannot count its existing records.`,
+      { details: { entity: schema.name, provider: adapter.provider } },
+    );
+  return (
+    await adapter.getMany(
+      schema,
+      set,
+      batch.map((r) => r[schema.key] as KeyValue),
+    )
+  ).length;
 }
 
 /**

@@ -1050,6 +1050,29 @@ export class MysqlAdapter implements DataAdapter {
     });
   }
 
+  /** See `DataAdapter.countExisting`: `(key columns) IN (...)`, with the columns' own equality (collation). */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    if (entity.keyless || records.length === 0) return 0;
+    return this.#use(POOLED, async (conn) => {
+      let n = 0;
+      try {
+        const plan = await this.#planOn(conn, POOLED, entity, set);
+        const columns = plan.keys.map(quoteId).join(', ');
+        for (let i = 0; i < records.length; i += KEYS_PER_STATEMENT) {
+          const tuples = records.slice(i, i + KEYS_PER_STATEMENT).map((r) => plan.keyTuple(r));
+          const [rows] = await conn.query({
+            sql: `SELECT count(*) FROM ${quoteId(plan.table)} WHERE (${columns}) IN (${tuples.join(', ')})`,
+            rowsAsArray: true,
+          });
+          n += Number((rows as unknown as unknown[][])[0]![0]);
+        }
+      } catch (e) {
+        if (!isNoSuchTable(e)) throw e;
+      }
+      return n;
+    });
+  }
+
   async listSets(entity: EntitySchema): Promise<string[]> {
     const base = entity.table ?? entity.name;
     const rows = await this.#use(POOLED, async (conn) => {

@@ -51,6 +51,8 @@ export interface TablePlan {
   assertStorable(records: readonly DataRecord[], describe: (record: DataRecord) => string): void;
   /** The SQL literal of a key value of the `key` field, for `WHERE key IN (...)`. */
   keyLiteral(value: KeyValue): string;
+  /** The SQL row of a record's key columns, `(a, b)` in key order, as an INSERT writes them: for `(keys) IN (...)`. */
+  keyTuple(record: DataRecord): string;
   /** The keyset condition after `lastRow` (a selected row), in key order. */
   after(lastRow: readonly unknown[]): string;
 }
@@ -161,6 +163,9 @@ export function tablePlan(
       if ((type === 'integer' || type === 'bigint') && /^-?\d+$/.test(value)) return value;
       if (type === 'decimal' && keyCodec.kind?.kind === 'decimal' && /^-?\d+(\.\d+)?$/.test(value)) return value;
       return sqlEscape(type === 'uuid' ? value.toLowerCase() : value);
+    },
+    keyTuple(record) {
+      return `(${keyCodecs.map((c) => c.literal(record[c.name])).join(', ')})`;
     },
     after(lastRow) {
       const values = keyCodecs.map((c, i) => c.pageLiteral(lastRow[pageIndexes[i]!]));

@@ -32,7 +32,7 @@ import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
-import { rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
+import { countExistingKeys, rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
   COLUMN_TYPE,
@@ -960,6 +960,11 @@ export class SqliteAdapter implements DataAdapter {
       }
       return out;
     }, []);
+  }
+
+  /** See `DataAdapter.countExisting`. */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    return countExistingKeys(this.#connection().db, entity, set, records);
   }
 
   async listSets(entity: EntitySchema): Promise<string[]> {

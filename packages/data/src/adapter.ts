@@ -341,6 +341,13 @@ export interface DataAdapter extends DataReader, DataWriter {
    * it has none yet. Not exact, possibly stale: for progress totals only. A missing table holds none.
    */
   estimateCount?(entity: EntitySchema, set: string): Promise<number | undefined>;
+  /**
+   * How many of `records` have a key that exists in the set, matched by the whole key (every column of a composite
+   * one), the way an upsert of them would match: a restore's dry run counts its updates and clashes with it. Records
+   * of one call have distinct keys; a missing table holds none. Required of an adapter that stores composite keys
+   * (`getMany` addresses the first key column only); without it the dry run looks single keys up with `getMany`.
+   */
+  countExisting?(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number>;
 }
 
 /** A provider: how to build an adapter for a source from its settings. */
