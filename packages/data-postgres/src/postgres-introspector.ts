@@ -9,7 +9,7 @@ import {
   type NotDataObject,
   type SkippedTable,
 } from '@koan/data';
-import type pg from 'pg';
+import pg from 'pg';
 import { ABSENT } from './session-rows.js';
 
 /** The comment on tables Koan created: `koan:<Entity>`. */
@@ -63,12 +63,13 @@ export async function readTables(
   const params = only ? [only.schema, only.table] : [];
   const from = `pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace`;
   const where = `${SYSTEM_SCHEMAS} AND c.relkind IN ('r', 'p') AND NOT c.relispartition ${filter}`;
-  const [tables, columns, constraints] = await Promise.all([
+  const readTableList = () =>
     pool.query<{ s: string; t: string; relkind: string; comment: string | null }>(
       `SELECT n.nspname AS s, c.relname AS t, c.relkind, obj_description(c.oid, 'pg_class') AS comment
        FROM ${from} WHERE ${where} ORDER BY n.nspname, c.relname`,
       params,
-    ),
+    );
+  const readColumns = () =>
     pool.query<{
       s: string;
       t: string;
@@ -95,7 +96,8 @@ export async function readTables(
        WHERE ${where} AND a.attnum > 0 AND NOT a.attisdropped
        ORDER BY n.nspname, c.relname, a.attnum`,
       params,
-    ),
+    );
+  const readConstraints = () =>
     pool.query<{
       s: string;
       t: string;
@@ -116,8 +118,12 @@ export async function readTables(
        LEFT JOIN pg_class r ON r.oid = k.confrelid LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
        WHERE ${where} AND k.contype IN ('p', 'f') AND k.conparentid = 0 ORDER BY k.conname`,
       params,
-    ),
-  ]);
+    );
+  // A pool runs the three at once on three connections; a client (a transaction's) runs one query at a time.
+  const [tables, columns, constraints] =
+    pool instanceof pg.Pool
+      ? await Promise.all([readTableList(), readColumns(), readConstraints()])
+      : [await readTableList(), await readColumns(), await readConstraints()];
   const same = (s: string, t: string) => (x: { s: string; t: string }) => x.s === s && x.t === t;
   return tables.rows.map(({ s, t, relkind, comment }) => ({
     schema: s,
