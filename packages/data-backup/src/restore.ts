@@ -15,9 +15,7 @@ import {
   isAbortError,
   type JsonEncoding,
   jsonEncodingOf,
-  type KeyValue,
   KoanError,
-  keyFieldsOf,
   normalizeRecord,
   normalizeValue,
   type StructureTarget,
@@ -30,6 +28,7 @@ import { BackupError, invalidOption } from './errors.js';
 import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
 import type { EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
+import { countExisting, refuseDynamicFields } from './restore-checks.js';
 import { checkRestoreSelection, resolveRestoreTarget } from './restore-target.js';
 import { forEachLimit, matchesFilter } from './select.js';
 import {
@@ -479,6 +478,7 @@ export async function runRestore(
     throwIfAborted(signal);
     // A table without a primary key cannot be merged by key: refused before anything is written.
     if (!options.dryRun) await refuseKeylessMerges(context.runtime, plans, mode, options.replaceExisting ?? false);
+    await refuseDynamicFields(context.runtime, plans);
     // A table created from the archived structure needs the tables its foreign keys name: checked before anything
     // is written (strict: the restore is refused; lenient: that table is reported Failed).
     if (options.structure !== false) await checkStructureRequirements(context.runtime, plans, policy);
@@ -958,32 +958,6 @@ async function dryRunOne(
   report.durationMs = performance.now() - t0;
   progress.emit('entity-done', current);
   return report;
-}
-
-/**
- * How many of `batch` (distinct keys) exist in the target set, by the whole key: the adapter's `countExisting`, else
- * `getMany` of single keys. A composite key cannot be looked up by its first column: refused, not miscounted.
- */
-async function countExisting(
-  adapter: DataAdapter,
-  schema: EntitySchema,
-  set: string,
-  batch: readonly DataRecord[],
-): Promise<number> {
-  if (adapter.countExisting) return adapter.countExisting(schema, set, batch);
-  if (keyFieldsOf(schema).length > 1)
-    throw new DataError(
-      'UNSUPPORTED_KEY',
-      `${schema.name} has a composite key (${keyFieldsOf(schema).join(', ')}) the ${adapter.provider} adapter cannot look up: a dry run cannot count its existing records.`,
-      { details: { entity: schema.name, provider: adapter.provider } },
-    );
-  return (
-    await adapter.getMany(
-      schema,
-      set,
-      batch.map((r) => r[schema.key] as KeyValue),
-    )
-  ).length;
 }
 
 /**

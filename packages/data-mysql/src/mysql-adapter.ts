@@ -1050,22 +1050,15 @@ export class MysqlAdapter implements DataAdapter {
     });
   }
 
-  /** See `DataAdapter.countExisting`: `(key columns) IN (...)`, with the columns' own equality (collation). */
+  /** See `DataAdapter.countExisting`: by the whole key, with the key columns' own equality (collation). */
   async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
     if (entity.keyless || records.length === 0) return 0;
     return this.#use(POOLED, async (conn) => {
       let n = 0;
       try {
         const plan = await this.#planOn(conn, POOLED, entity, set);
-        const columns = plan.keys.map(quoteId).join(', ');
-        for (let i = 0; i < records.length; i += KEYS_PER_STATEMENT) {
-          const tuples = records.slice(i, i + KEYS_PER_STATEMENT).map((r) => plan.keyTuple(r));
-          const [rows] = await conn.query({
-            sql: `SELECT count(*) FROM ${quoteId(plan.table)} WHERE (${columns}) IN (${tuples.join(', ')})`,
-            rowsAsArray: true,
-          });
-          n += Number((rows as unknown as unknown[][])[0]![0]);
-        }
+        for (const sql of plan.countKeysSql(records, KEYS_PER_STATEMENT))
+          n += Number(((await conn.query({ sql, rowsAsArray: true }))[0] as unknown as unknown[][])[0]![0]);
       } catch (e) {
         if (!isNoSuchTable(e)) throw e;
       }

@@ -51,8 +51,11 @@ export interface TablePlan {
   assertStorable(records: readonly DataRecord[], describe: (record: DataRecord) => string): void;
   /** The SQL literal of a key value of the `key` field, for `WHERE key IN (...)`. */
   keyLiteral(value: KeyValue): string;
-  /** The SQL row of a record's key columns, `(a, b)` in key order, as an INSERT writes them: for `(keys) IN (...)`. */
-  keyTuple(record: DataRecord): string;
+  /**
+   * Statements counting the rows whose whole key is one of `records`' (`(key columns) IN (...)`, the key values as an
+   * INSERT writes them, compared with the columns' own collations), `perStatement` records each.
+   */
+  countKeysSql(records: readonly DataRecord[], perStatement: number): string[];
   /** The keyset condition after `lastRow` (a selected row), in key order. */
   after(lastRow: readonly unknown[]): string;
 }
@@ -164,8 +167,17 @@ export function tablePlan(
       if (type === 'decimal' && keyCodec.kind?.kind === 'decimal' && /^-?\d+(\.\d+)?$/.test(value)) return value;
       return sqlEscape(type === 'uuid' ? value.toLowerCase() : value);
     },
-    keyTuple(record) {
-      return `(${keyCodecs.map((c) => c.literal(record[c.name])).join(', ')})`;
+    countKeysSql(records, perStatement) {
+      const tuple = (r: DataRecord) => `(${keyCodecs.map((c) => c.literal(r[c.name])).join(', ')})`;
+      const out: string[] = [];
+      for (let i = 0; i < records.length; i += perStatement)
+        out.push(
+          `SELECT count(*) FROM ${quoteId(table)} WHERE (${keys.map(quoteId).join(', ')}) IN (${records
+            .slice(i, i + perStatement)
+            .map(tuple)
+            .join(', ')})`,
+        );
+      return out;
     },
     after(lastRow) {
       const values = keyCodecs.map((c, i) => c.pageLiteral(lastRow[pageIndexes[i]!]));

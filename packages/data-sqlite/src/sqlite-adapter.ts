@@ -461,6 +461,7 @@ export class SqliteAdapter implements DataAdapter {
       introspection: true,
       ttl: false,
       nonFiniteNumbers: true,
+      dynamicValues: true,
     });
   }
 
@@ -1093,9 +1094,10 @@ function createTableSql(entity: EntitySchema, physical: string): string {
   const composite = keys.length > 1;
   const defs = Object.entries(entity.fields).map(([name, spec]) => {
     const isKey = keys.includes(name);
-    const type = isKey && spec.type === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
+    // A dynamic field's column has no declared type: it keeps every value with its own storage class.
+    const type = isKey && spec.type === 'integer' ? 'INTEGER' : spec.dynamic ? '' : COLUMN_TYPE[spec.type];
     const notNull = isKey || (!spec.nullable && !spec.optional);
-    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
+    return `${quoteIdent(name)}${type ? ` ${type}` : ''}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
   });
   if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
   if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);

@@ -31,6 +31,11 @@ export interface AdapterCapabilities {
    * rejected or changed by the store (e.g. MySQL DOUBLE has no NaN), so backups of them are not portable there.
    */
   readonly nonFiniteNumbers?: boolean;
+  /**
+   * Writes `dynamic` fields (SQLite literals of values of any type, see `FieldSpec.dynamic`) as the values they
+   * spell. Absent means false: a restore of such a field into this store is refused, naming it.
+   */
+  readonly dynamicValues?: boolean;
 }
 
 export interface ExportOptions {
