@@ -29,6 +29,7 @@ import { assertWithin, BATCH_SIZE, MAX_CONCURRENCY } from './limits.js';
 import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
 import type { EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
+import { countExisting, refuseDynamicFields } from './restore-checks.js';
 import { checkRestoreSelection, resolveRestoreTarget } from './restore-target.js';
 import { forEachLimit, matchesFilter } from './select.js';
 import {
@@ -476,6 +477,7 @@ export async function runRestore(
     throwIfAborted(signal);
     // A table without a primary key cannot be merged by key: refused before anything is written.
     if (!options.dryRun) await refuseKeylessMerges(context.runtime, plans, mode, options.replaceExisting ?? false);
+    await refuseDynamicFields(context.runtime, plans);
     // A table created from the archived structure needs the tables its foreign keys name: checked before anything
     // is written (strict: the restore is refused; lenient: that table is reported Failed).
     if (options.structure !== false) await checkStructureRequirements(context.runtime, plans, policy);
@@ -935,8 +937,7 @@ async function dryRunOne(
       // Rows without a key are appended (or the table is emptied first): nothing to look up.
       if (options.replaceExisting || schema.keyless) report.inserted += batch.length;
       else {
-        const keys = batch.map((r) => r[schema.key] as string | number);
-        const existing = (await adapter.getMany(schema, targetSet, keys)).length;
+        const existing = await countExisting(adapter, schema, targetSet, batch);
         report.inserted += batch.length - existing;
         if (options.mode === 'insert') report.failed += existing;
         else report.updated += existing;

@@ -1050,6 +1050,22 @@ export class MysqlAdapter implements DataAdapter {
     });
   }
 
+  /** See `DataAdapter.countExisting`: by the whole key, with the key columns' own equality (collation). */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    if (entity.keyless || records.length === 0) return 0;
+    return this.#use(POOLED, async (conn) => {
+      let n = 0;
+      try {
+        const plan = await this.#planOn(conn, POOLED, entity, set);
+        for (const sql of plan.countKeysSql(records, KEYS_PER_STATEMENT))
+          n += Number(((await conn.query({ sql, rowsAsArray: true }))[0] as unknown as unknown[][])[0]![0]);
+      } catch (e) {
+        if (!isNoSuchTable(e)) throw e;
+      }
+      return n;
+    });
+  }
+
   async listSets(entity: EntitySchema): Promise<string[]> {
     const base = entity.table ?? entity.name;
     const rows = await this.#use(POOLED, async (conn) => {

@@ -51,6 +51,11 @@ export interface TablePlan {
   assertStorable(records: readonly DataRecord[], describe: (record: DataRecord) => string): void;
   /** The SQL literal of a key value of the `key` field, for `WHERE key IN (...)`. */
   keyLiteral(value: KeyValue): string;
+  /**
+   * Statements counting the rows whose whole key is one of `records`' (`(key columns) IN (...)`, the key values as an
+   * INSERT writes them, compared with the columns' own collations), `perStatement` records each.
+   */
+  countKeysSql(records: readonly DataRecord[], perStatement: number): string[];
   /** The keyset condition after `lastRow` (a selected row), in key order. */
   after(lastRow: readonly unknown[]): string;
 }
@@ -161,6 +166,18 @@ export function tablePlan(
       if ((type === 'integer' || type === 'bigint') && /^-?\d+$/.test(value)) return value;
       if (type === 'decimal' && keyCodec.kind?.kind === 'decimal' && /^-?\d+(\.\d+)?$/.test(value)) return value;
       return sqlEscape(type === 'uuid' ? value.toLowerCase() : value);
+    },
+    countKeysSql(records, perStatement) {
+      const tuple = (r: DataRecord) => `(${keyCodecs.map((c) => c.literal(r[c.name])).join(', ')})`;
+      const out: string[] = [];
+      for (let i = 0; i < records.length; i += perStatement)
+        out.push(
+          `SELECT count(*) FROM ${quoteId(table)} WHERE (${keys.map(quoteId).join(', ')}) IN (${records
+            .slice(i, i + perStatement)
+            .map(tuple)
+            .join(', ')})`,
+        );
+      return out;
     },
     after(lastRow) {
       const values = keyCodecs.map((c, i) => c.pageLiteral(lastRow[pageIndexes[i]!]));

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
@@ -32,7 +32,7 @@ import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
-import { rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
+import { countExistingKeys, rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
   COLUMN_TYPE,
@@ -434,6 +434,8 @@ export class SqliteAdapter implements DataAdapter {
   #metaReady = false;
   /** The file did not exist at `init()`: an empty stand-in in memory serves reads until the first write. */
   #absent = false;
+  /** This adapter created the file (at its first write), and the folder made for it if any: see `#discardIfEmpty`. */
+  #created: { readonly folder: string | undefined } | undefined;
 
   constructor(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}) {
     if (typeof settings?.path !== 'string' || !settings.path)
@@ -461,10 +463,11 @@ export class SqliteAdapter implements DataAdapter {
       introspection: true,
       ttl: false,
       nonFiniteNumbers: true,
+      dynamicValues: true,
     });
   }
 
-  /** The better-sqlite3 database (after `init()`), for what the contract does not cover. */
+  /** The better-sqlite3 database (after `init()`), for what the contract does not cover; creates a missing file (removed again at `close()` if nothing was created in it). */
   getInstance(): Db {
     this.#materialize();
     return this.#connection().db;
@@ -490,8 +493,9 @@ export class SqliteAdapter implements DataAdapter {
     this.#open(this.#absent ? ':memory:' : this.path);
   }
 
-  #open(path: string): void {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  /** Opens `path`; returns the first folder it had to create for it, if any. */
+  #open(path: string): string | undefined {
+    const folder = path !== ':memory:' ? mkdirSync(dirname(path), { recursive: true }) : undefined;
     const existing = path !== ':memory:' && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > 0;
     const db = new Database(path);
     try {
@@ -510,6 +514,7 @@ export class SqliteAdapter implements DataAdapter {
     this.#conn = new Connection(db);
     this.#atomic = db.transaction((fn: () => unknown) => fn());
     this.#metaReady = false;
+    return folder;
   }
 
   /** Creates the file that did not exist at `init()` (and its folder), before the first write. */
@@ -517,11 +522,47 @@ export class SqliteAdapter implements DataAdapter {
     if (!this.#absent) return;
     this.#connection().db.close();
     this.#absent = false;
-    this.#open(this.path);
+    this.#created = { folder: this.#open(this.path) };
+  }
+
+  /**
+   * A file this adapter created that holds nothing after all (a restore refused or rolled back, the tables it made
+   * dropped again) is removed, with its WAL files and the folders made for it, and the in-memory stand-in serves
+   * reads again: a failed write leaves no empty database behind. A file that existed before is never removed.
+   */
+  #discardIfEmpty(): void {
+    if (!this.#created || this.#absent || this.#inTransaction.getStore()) return;
+    const db = this.#connection().db;
+    const objects = db
+      .prepare(`SELECT name FROM sqlite_master WHERE name <> ?`)
+      .pluck(true)
+      .all(KOAN_META_TABLE) as string[];
+    const recorded =
+      tableColumns(db, KOAN_META_TABLE).length > 0 &&
+      db.prepare(`SELECT 1 FROM ${KOAN_META_TABLE} LIMIT 1`).get() !== undefined;
+    const marked =
+      Number(db.pragma('user_version', { simple: true })) || Number(db.pragma('application_id', { simple: true }));
+    if (objects.length || recorded || marked) return;
+    db.close();
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${this.path}${suffix}`, { force: true });
+    const { folder } = this.#created;
+    this.#created = undefined;
+    // The folders made for the file, innermost first up to the first one made, while they are empty.
+    for (let d = dirname(this.path); folder !== undefined; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        break;
+      }
+      if (d === folder) break;
+    }
+    this.#absent = true;
+    this.#open(':memory:');
   }
 
   async close(): Promise<void> {
     await this.#writeLock;
+    if (this.#conn) this.#discardIfEmpty();
     this.#conn?.db.close();
     this.#conn = undefined;
   }
@@ -670,7 +711,7 @@ export class SqliteAdapter implements DataAdapter {
 
   async dropEntity(entity: EntitySchema, set: string): Promise<void> {
     await this.#exclusive(() => {
-      this.#materialize();
+      if (this.#absent) return; // the file was never written: there is nothing to drop
       const conn = this.#connection();
       const physical = physicalName(entity, set);
       this.#atomically(() => {
@@ -678,6 +719,7 @@ export class SqliteAdapter implements DataAdapter {
         if (tableColumns(conn.db, KOAN_META_TABLE).length)
           conn.prepare(`DELETE FROM ${KOAN_META_TABLE} WHERE physical = ?`).run(physical);
       });
+      this.#discardIfEmpty();
     });
   }
 
@@ -962,6 +1004,11 @@ export class SqliteAdapter implements DataAdapter {
     }, []);
   }
 
+  /** See `DataAdapter.countExisting`. */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    return countExistingKeys(this.#connection().db, entity, set, records);
+  }
+
   async listSets(entity: EntitySchema): Promise<string[]> {
     const names = this.#connection()
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
@@ -1044,22 +1091,27 @@ export class SqliteAdapter implements DataAdapter {
     const outer = this.#inTransaction.getStore();
     if (outer) return this.#savepoint(outer.depth + 1, outer.state, fn);
     const state: TransactionState = { deferred: false, written: new Map(), suspended: [] };
-    return this.#exclusive(() =>
-      this.#inTransaction.run({ depth: 0, state }, async () => {
-        this.#materialize();
-        const db = this.#connection().db;
-        db.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await fn(this);
-          if (state.deferred) this.#checkDeferred(state);
-          db.exec('COMMIT');
-          return result;
-        } catch (e) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw e;
-        }
-      }),
-    );
+    return this.#exclusive(async () => {
+      try {
+        return await this.#inTransaction.run({ depth: 0, state }, async () => {
+          this.#materialize();
+          const db = this.#connection().db;
+          db.exec('BEGIN IMMEDIATE');
+          try {
+            const result = await fn(this);
+            if (state.deferred) this.#checkDeferred(state);
+            db.exec('COMMIT');
+            return result;
+          } catch (e) {
+            if (db.inTransaction) db.exec('ROLLBACK');
+            throw e;
+          }
+        });
+      } catch (e) {
+        this.#discardIfEmpty(); // rolled back into a file it created: nothing of it stays
+        throw e;
+      }
+    });
   }
 
   async #savepoint<T>(depth: number, state: TransactionState, fn: (writer: DataWriter) => Promise<T>): Promise<T> {
@@ -1088,9 +1140,10 @@ function createTableSql(entity: EntitySchema, physical: string): string {
   const composite = keys.length > 1;
   const defs = Object.entries(entity.fields).map(([name, spec]) => {
     const isKey = keys.includes(name);
-    const type = isKey && spec.type === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
+    // A dynamic field's column has no declared type: it keeps every value with its own storage class.
+    const type = isKey && spec.type === 'integer' ? 'INTEGER' : spec.dynamic ? '' : COLUMN_TYPE[spec.type];
     const notNull = isKey || (!spec.nullable && !spec.optional);
-    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
+    return `${quoteIdent(name)}${type ? ` ${type}` : ''}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
   });
   if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
   if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);

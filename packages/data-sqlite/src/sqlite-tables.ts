@@ -1,6 +1,7 @@
 /** What SQLite says about one table: its columns (generated ones included), affinities, STRICT, rowid names. */
+import { type DataRecord, type EntitySchema, keyFieldsOf, physicalName } from '@koan/data';
 import type Database from 'better-sqlite3';
-import { quoteIdent, type TableShape } from './sqlite-types.js';
+import { quoteIdent, rowCodec, type TableShape } from './sqlite-types.js';
 import { affinityOf } from './sqlite-values.js';
 
 /** A column as `PRAGMA table_xinfo` reports it. */
@@ -51,4 +52,33 @@ export function rowidAlias(columns: ReadonlyMap<string, unknown> | readonly stri
     ).map((c) => c.toLowerCase()),
   );
   return ['rowid', '_rowid_', 'oid'].find((n) => !taken.has(n));
+}
+
+/**
+ * How many of `records` have a key stored in the entity set's table, matched by every key column with the values an
+ * upsert of them binds (see `DataAdapter.countExisting`); 0 when the table does not exist.
+ */
+export function countExistingKeys(
+  db: Database.Database,
+  entity: EntitySchema,
+  set: string,
+  records: readonly DataRecord[],
+): number {
+  if (entity.keyless || records.length === 0) return 0;
+  const physical = physicalName(entity, set);
+  const shape = tableShape(db, physical);
+  if (!shape) return 0;
+  const codec = rowCodec(entity, shape);
+  const keys = keyFieldsOf(entity);
+  const at = keys.map((k) => codec.writeColumns.indexOf(k));
+  const probe = db
+    .prepare(`SELECT 1 FROM ${quoteIdent(physical)} WHERE ${keys.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`)
+    .pluck(true);
+  let n = 0;
+  for (const record of records) {
+    // Only the key fields are bound: the other values are checked by the write itself.
+    const row = codec.toRow(Object.fromEntries(keys.map((k) => [k, record[k]])));
+    if (probe.get(...at.map((i) => row[i])) !== undefined) n++;
+  }
+  return n;
 }

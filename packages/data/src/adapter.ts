@@ -31,6 +31,11 @@ export interface AdapterCapabilities {
    * rejected or changed by the store (e.g. MySQL DOUBLE has no NaN), so backups of them are not portable there.
    */
   readonly nonFiniteNumbers?: boolean;
+  /**
+   * Writes `dynamic` fields (SQLite literals of values of any type, see `FieldSpec.dynamic`) as the values they
+   * spell. Absent means false: a restore of such a field into this store is refused, naming it.
+   */
+  readonly dynamicValues?: boolean;
 }
 
 export interface ExportOptions {
@@ -341,6 +346,13 @@ export interface DataAdapter extends DataReader, DataWriter {
    * it has none yet. Not exact, possibly stale: for progress totals only. A missing table holds none.
    */
   estimateCount?(entity: EntitySchema, set: string): Promise<number | undefined>;
+  /**
+   * How many of `records` have a key that exists in the set, matched by the whole key (every column of a composite
+   * one), the way an upsert of them would match: a restore's dry run counts its updates and clashes with it. Records
+   * of one call have distinct keys; a missing table holds none. Required of an adapter that stores composite keys
+   * (`getMany` addresses the first key column only); without it the dry run looks single keys up with `getMany`.
+   */
+  countExisting?(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number>;
 }
 
 /** A provider: how to build an adapter for a source from its settings. */
