@@ -402,6 +402,9 @@ describe('dashboard: storage profiles that could not be read', () => {
     });
     await settle(page.calls, (c) => c.length >= 3);
     expect(page.byId('unavailable').hidden).toBe(true);
+  });
+});
+
 /** Waits (up to 15 s, so a loaded machine is no problem) until the page shows what `done` looks for. */
 async function rendered(done: () => boolean): Promise<void> {
   for (let i = 0; i < 3000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
