@@ -220,14 +220,8 @@ export class MysqlAdapter implements DataAdapter {
       sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet, @@lower_case_table_names',
       rowsAsArray: true,
     });
-    const [version, localInfile, maxPacket, lowerCase] = (rows as unknown[][])[0] as [
-      string,
-      unknown,
-      unknown,
-      unknown,
-    ];
-    // 1 and 2: table names are compared lower-cased (2 keeps their case on disk); 0: as given.
-    this.#caseInsensitiveTables = Number(lowerCase) !== 0;
+    const [version, localInfile, maxPacket, lowerCase] = (rows as unknown[][])[0] as [string, ...unknown[]];
+    this.#caseInsensitiveTables = Number(lowerCase) !== 0; // 1, 2: names compared lower-cased; 0: as given
     const mysqlMajor = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
     this.#mariadb = /mariadb/i.test(version);
     if (this.#mariadb) this.#binaryCollation = 'utf8mb4_nopad_bin';
@@ -310,8 +304,7 @@ export class MysqlAdapter implements DataAdapter {
 
   /** The table name, lower-cased where the server's `lower_case_table_names` compares names so (see `DataAdapter`). */
   locationOf(entity: EntitySchema, set: string): string {
-    const table = physicalName(entity, set);
-    return this.#caseInsensitiveTables ? table.toLowerCase() : table;
+    return this.#caseInsensitiveTables ? physicalName(entity, set).toLowerCase() : physicalName(entity, set);
   }
 
   async dropEntity(entity: EntitySchema, set: string): Promise<void> {
