@@ -46,7 +46,14 @@ const KINDS: Readonly<Record<Exclude<ErrorKind, 'failure'>, readonly string[]>> 
   ],
   'not-found': ['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND'],
   conflict: ['BACKUP_NOT_RESTORABLE', 'ALREADY_EXISTS'],
-  integrity: ['VALIDATION_FAILED', 'ARCHIVE_CORRUPT', 'LINE_TOO_LONG', 'SCHEMA_INCOMPATIBLE', 'TABLES_NOT_BACKED_UP'],
+  integrity: [
+    'VALIDATION_FAILED',
+    'ARCHIVE_CORRUPT',
+    'LINE_TOO_LONG',
+    'SCHEMA_INCOMPATIBLE',
+    'TARGET_COLLISION',
+    'TABLES_NOT_BACKED_UP',
+  ],
   unavailable: ['TRANSIENT', 'SOURCE_UNAVAILABLE', 'PROFILE_UNAVAILABLE'],
   cancelled: ['ABORTED'],
 };

@@ -181,6 +181,7 @@ export class MysqlAdapter implements DataAdapter {
   #localInfile = false;
   #mariadb = false;
   #maxStatementBytes = MAX_STATEMENT_BYTES;
+  #caseInsensitiveTables = false;
 
   constructor(settings: MysqlSettings = {}, context: { readonly source?: string } = {}) {
     this.#source = context.source ?? 'default';
@@ -216,10 +217,11 @@ export class MysqlAdapter implements DataAdapter {
   async init(): Promise<void> {
     this.#pool ??= createPool(this.#options);
     const [rows] = await this.#pool.query<never[]>({
-      sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet',
+      sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet, @@lower_case_table_names',
       rowsAsArray: true,
     });
-    const [version, localInfile, maxPacket] = (rows as unknown[][])[0] as [string, unknown, unknown];
+    const [version, localInfile, maxPacket, lowerCase] = (rows as unknown[][])[0] as [string, ...unknown[]];
+    this.#caseInsensitiveTables = Number(lowerCase) !== 0; // 1, 2: names compared lower-cased; 0: as given
     const mysqlMajor = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
     this.#mariadb = /mariadb/i.test(version);
     if (this.#mariadb) this.#binaryCollation = 'utf8mb4_nopad_bin';
@@ -298,6 +300,11 @@ export class MysqlAdapter implements DataAdapter {
       if (native.size) session.natives?.set(table, native);
     }
     return tablePlan(schema, set, native, this.#mariadb);
+  }
+
+  /** The table name, lower-cased where the server's `lower_case_table_names` compares names so (see `DataAdapter`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return this.#caseInsensitiveTables ? physicalName(entity, set).toLowerCase() : physicalName(entity, set);
   }
 
   async dropEntity(entity: EntitySchema, set: string): Promise<void> {

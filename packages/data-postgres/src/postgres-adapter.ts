@@ -56,6 +56,22 @@ const keyParam = (spec: FieldSpec, value: unknown) =>
   spec.type === 'binary' ? Buffer.from(value as Uint8Array).toString('base64') : toParam(spec, value);
 
 /**
+ * A name as PostgreSQL keeps it: at most 63 bytes (NAMEDATALEN - 1), cut at a character boundary, and quoted when it
+ * holds a `.` or `"`, so `schema.table` reads one way only.
+ */
+function identifier(name: string): string {
+  let kept = name;
+  if (Buffer.byteLength(name) > 63) {
+    kept = '';
+    for (const ch of name) {
+      if (Buffer.byteLength(kept + ch) > 63) break;
+      kept += ch;
+    }
+  }
+  return /[."]/.test(kept) ? `"${kept.replaceAll('"', '""')}"` : kept;
+}
+
+/**
  * `connectionString` with `password` filled in when it is a URL naming none. (node-postgres lets every part of a
  * connection string override the separate fields, an absent password included, so a separate password would be lost.)
  */
@@ -215,6 +231,11 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     );
     const sets = res.rows.map((r) => setFromPhysicalName(entity, r.t)).filter((s): s is string => s !== undefined);
     return sets.sort((a, b) => (a === 'root' ? -1 : b === 'root' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** `schema.table`, each name cut to 63 bytes as the server cuts identifiers (see `DataAdapter.locationOf`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return `${identifier(this.schemaOf(entity))}.${identifier(physicalName(entity, set))}`;
   }
 
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {

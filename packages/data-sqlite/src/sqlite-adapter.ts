@@ -1018,6 +1018,11 @@ export class SqliteAdapter implements DataAdapter {
     return sets.sort((a, b) => (a === ROOT_SET ? -1 : b === ROOT_SET ? 1 : a < b ? -1 : a > b ? 1 : 0));
   }
 
+  /** The table name with ASCII letters lower-cased: SQLite compares table names so (see `DataAdapter.locationOf`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return physicalName(entity, set).replace(/[A-Z]+/g, (c) => c.toLowerCase());
+  }
+
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
     const conn = this.#connection();
     const physical = physicalName(entity, set);

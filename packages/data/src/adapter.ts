@@ -317,6 +317,16 @@ export interface DataAdapter extends DataReader, DataWriter {
   listSets(entity: EntitySchema): Promise<string[]>;
   describe(entity: EntitySchema, set: string): Promise<StoreDescription>;
   /**
+   * Optional: the table or collection the store keeps an entity set in, spelled so that two entity sets the store
+   * would keep in the same one get the same text: PostgreSQL `schema.table` (its namespace, else the source's schema;
+   * names truncated to 63 bytes as the server does), MySQL/MariaDB the table name (lower-cased where
+   * `lower_case_table_names` makes names case-insensitive), SQLite the table name with ASCII letters lower-cased
+   * (SQLite compares table names ignoring ASCII case). No round trip (after `init()`). A restore refuses to write two
+   * archived entity sets into one location (`TARGET_COLLISION`); without this method it takes
+   * `physicalName(entity, set)` (`table#set`, the namespace ignored).
+   */
+  locationOf?(entity: EntitySchema, set: string): string;
+  /**
    * Runs `fn` with a reader that sees one consistent moment of the whole source where
    * `capabilities.snapshotReads` is true; otherwise `fn` gets plain reads and `consistency` is `fuzzy`.
    */

@@ -25,7 +25,7 @@ import { importEntityModules, withContext } from '../_context.js';
 import { ExitCode, usageError } from '../_errors.js';
 import { lookupArgs, lookupOptions, requiredRef } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
-import { restoreSummary } from '../_render.js';
+import { droppedNotes, restoreSummary } from '../_render.js';
 import { withFlagNames } from '../_selection.js';
 import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
 
@@ -114,7 +114,7 @@ export default defineCliCommand({
     lenient: {
       type: 'boolean',
       description:
-        'Schema drift: drop removed fields and convert widened types instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
+        'Schema drift: drop removed fields, convert widened types and leave out fields an existing table has no column for (each named) instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
     },
     concurrency: {
       type: 'string',
@@ -231,6 +231,8 @@ export default defineCliCommand({
         }
         if (session.json) session.printJson(report);
         else session.print(restoreSummary(report));
+        // Archived values that were not written are said on stderr too, --json or not.
+        for (const e of report.entities) for (const note of droppedNotes(e)) session.note(`Warning: ${note}`);
         const shortfall = shortfallOf(report);
         if (!shortfall) return ExitCode.OK;
         session.note(`Warning: ${shortfall.message}`);
