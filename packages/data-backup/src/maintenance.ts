@@ -13,42 +13,49 @@ import {
   resolvePolicy,
 } from './retention.js';
 
-/** An archive (Koan's key layout) without a sidecar, and what cleanup did with it. */
+/** An archive (Koan's key layout) without a sidecar, and what cleanup did with it: never deleted. */
 export interface OrphanArchive {
   readonly profile: string;
   readonly key: string;
   readonly size: number;
-  /** See `ArchiveState`: complete archives are restorable, damaged ones are kept, incomplete ones never finished. */
+  /** See `ArchiveState`: a complete archive is a restorable backup; a damaged one does not open or check out. */
   readonly state: ArchiveState['state'];
-  /** `adopted`: its sidecar was written back (option `adopt`); `kept`: reported only; `deleted`: an incomplete upload. */
-  readonly action: 'adopted' | 'kept' | 'deleted';
+  /**
+   * `adopted`: its sidecar was written back (option `adopt`); `kept`: reported only. An archive at a final key is never
+   * deleted by cleanup (it was whole when published): a damaged one is removed only by `deleteDamagedArchive`.
+   */
+  readonly action: 'adopted' | 'kept';
   /** The backup it holds (complete and damaged archives whose manifest could be read). */
   readonly backup?: { readonly id: string; readonly name: string; readonly createdAt: string };
-  /** Why it is damaged or incomplete. */
+  /** Why it is damaged. */
   readonly problem?: string;
 }
 
 export interface LeftoverReport {
-  /** Temp files / open multipart uploads / uncommitted blobs of backups removed (or found, in a dry run). */
+  /**
+   * Uploads that never finished, as the storage driver reports them (temp files, open multipart uploads, uncommitted
+   * blocks): never visible at a final key. Removed (or found, in a dry run).
+   */
   readonly incompleteUploads: { profile: string; key: string; startedAt: string }[];
   /**
    * Backup archives (Koan's key layout only) with no sidecar: a lost catalog record, or a crash between the archive and
-   * its commit marker. Complete ones are adopted or kept, damaged ones kept, only incomplete ones deleted.
+   * its commit marker. Complete ones are adopted (option `adopt`) or kept, damaged ones kept: none is deleted.
    */
   readonly orphanArchives: OrphanArchive[];
   readonly dryRun: boolean;
 }
 
 /**
- * Finds and removes what interrupted backups left behind: incomplete uploads the storage driver reports (temp files,
- * multipart uploads, uncommitted blocks), and archives whose sidecar is missing. Only leftovers older than
- * `olderThanMs` (default 1 h) are touched, so a backup still running is never disturbed.
+ * Finds and removes what interrupted backups left behind, and only what provably never finished: the incomplete
+ * uploads the storage driver reports (temp files, multipart uploads, uncommitted blocks) that are older than
+ * `olderThanMs` (default 1 h), so a backup still running is never disturbed.
  *
- * An archive without a sidecar is read before anything is decided: a **complete** one (a ZIP whose manifest and every
- * entry check out) is a restorable backup whose catalog record was lost: it is never deleted; with `adopt` its sidecar
- * is written back from its manifest (`adoptArchive`), otherwise it is reported so `koan-backup adopt <key>` can. A
- * **damaged** one is reported and kept. Only an **incomplete** one (not a whole ZIP: an upload that never finished) is
- * deleted.
+ * Nothing at a final archive key is ever deleted: storage `put` is atomic (a temp name, then a commit), so an archive
+ * there was whole when it was published. Archives whose sidecar is missing (older than `olderThanMs`) are read and
+ * reported: a **complete** one (a ZIP whose manifest and every entry check out) is a restorable backup whose catalog
+ * record was lost; with `adopt` its sidecar is written back from its manifest (`adoptArchive`), otherwise it is kept
+ * for `koan-backup adopt <key>`. A **damaged** one (it does not open as a ZIP, or its manifest or an entry does not
+ * check out) is kept and reported, for someone to look at and delete by key with `deleteDamagedArchive`.
  *
  * Only keys that follow Koan's own backup key layout (`<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and its
  * `.manifest.json` sidecar) are ever reported or removed: other files sharing the bucket or folder (a `report.zip`,
@@ -95,10 +102,7 @@ export async function cleanupLeftovers(
       const found = await inspectArchive(driver, a.key, options.signal);
       const m = found.manifest;
       let action: OrphanArchive['action'] = 'kept';
-      if (found.state === 'incomplete') {
-        if (!dryRun) await driver.delete(a.key);
-        action = 'deleted';
-      } else if (found.state === 'complete' && options.adopt) {
+      if (found.state === 'complete' && options.adopt) {
         if (!dryRun) await adoptArchive(context, { key: a.key, profile }, sig);
         action = 'adopted';
       }

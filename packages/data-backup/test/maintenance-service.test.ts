@@ -1,4 +1,4 @@
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
 import { BackupDiscoveryService, BackupMaintenanceService, backupEntity, type MaintenanceRun } from '@koan/data-backup';
@@ -22,7 +22,7 @@ beforeEach(async () => {
 afterEach(async () => env.cleanup());
 
 describe('background maintenance service', () => {
-  it('runOnce removes leftovers of interrupted work, then applies the retention policy', async () => {
+  it('runOnce cleans up leftovers (an unopenable archive at a final key is kept), then applies the retention policy', async () => {
     const Note = new Entity(schema, fields).withRuntime(env.context.runtime);
     await Note.upsert({ id: 1, label: 'a' });
     await backupEntity(env.context, Note, 'notes');
@@ -37,7 +37,10 @@ describe('background maintenance service', () => {
     const service = new BackupMaintenanceService(env.context, { onRun: (r) => runs.push(r) });
     const run = await service.runOnce();
     expect(run.error).toBeUndefined();
-    expect(run.leftovers.orphanArchives.map((o) => o.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(run.leftovers.orphanArchives).toMatchObject([
+      { key: 'crashed/crashed-20240101-000000-deadbeef.zip', state: 'damaged', action: 'kept' },
+    ]);
+    expect(existsSync(orphan)).toBe(true);
     expect(run.retention).toEqual({ kept: 1, deleted: 1 });
     expect(runs).toHaveLength(1);
     const left = await new BackupDiscoveryService(env.context).discoverAllBackups();
