@@ -145,6 +145,46 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(plan.freedBytes).toBeGreaterThan(0);
   });
 
+  it('prune --name that no backup has exits 4 listing the names there, and plans nothing', async () => {
+    const r = await run(['prune', '--keep-last', '1', '--name', 'note', '--dry-run']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^Error \[BACKUP_NOT_FOUND\]: No backup is named "note" in storage profiles local, offsite\. The backup names there: .*\bnotes\b/m,
+    );
+    const json = await run(['prune', '--keep-last', '1', '--name', 'notes', '--name', 'note', '--json']);
+    expect(json.code).toBe(4);
+    expect(json.json<{ error: { details: { names: string[]; known: string[] } } }>().error.details).toMatchObject({
+      names: ['note'],
+      known: expect.arrayContaining(['notes']),
+    });
+  });
+
+  it('prune with no keep rule given or configured names Koan.Backup.RetentionPolicy and the --keep-* flags', async () => {
+    for (const backup of [{}, { RetentionPolicy: { MinAgeHours: 0, ProtectedTags: ['release'] } }]) {
+      const other = mkdtempSync(join(tmpdir(), 'koan-cli-norules-'));
+      try {
+        writeFileSync(
+          join(other, 'koan.config.json'),
+          JSON.stringify({
+            Koan: {
+              Storage: { Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+              Backup: backup,
+            },
+          }),
+        );
+        const r = await runIn(other, ['prune', '--dry-run']);
+        expect(r.code, JSON.stringify(backup)).toBe(2);
+        expect(r.stderr).toContain(
+          'none given (--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within), and Koan.Backup.RetentionPolicy in koan.config.json',
+        );
+        expect(r.stderr).toContain(backup.RetentionPolicy ? 'sets none' : 'is not set');
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('prune --protect-tag adds to the protected tags: backups tagged keep stay protected', async () => {
     expect((await run(['backup', 'tagged', '--entity', 'MaintNote', '--tag', 'keep'])).code).toBe(0);
     expect((await run(['backup', 'tagged', '--entity', 'MaintNote', '--tag', 'release'])).code).toBe(0);
