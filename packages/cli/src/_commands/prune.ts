@@ -1,3 +1,4 @@
+import { KoanError } from '@koan/data';
 import {
   applyRetention,
   DEFAULT_MIN_AGE_HOURS,
@@ -10,7 +11,7 @@ import { globalArgs, optionalList } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { withContext } from '../_context.js';
-import { usageError } from '../_errors.js';
+import { CLIError, ExitCode, usageError } from '../_errors.js';
 import { formatBytes, formatTime, renderTable } from '../_format.js';
 
 const count = (v: string | undefined, flag: string): number | undefined => {
@@ -92,14 +93,16 @@ export default defineCliCommand({
       if (minAge !== undefined && !/^\d+(\.\d+)?$/.test(minAge))
         throw usageError(`--min-age-hours ${minAge}: give a number of hours (0 protects nothing by age).`);
       const protectTags = optionalList(rawArgs, 'protect-tag');
-      // Rules typed on the command line are the whole set of rules; --protect-tag adds to the protected tags.
-      // Neither flags nor configured rules: the library's error names the flags and Koan.Backup.RetentionPolicy.
-      const policy = effectiveRetentionPolicy(configured, {
-        rules: typed,
-        rulesGivenAs: `${KEEP_COUNTS.map((k) => `--${FLAGS[k]}`).join(', ')} or --keep-within`,
-        ...(protectTags ? { protectTags } : {}),
-        ...(minAge !== undefined ? { minAgeHours: Number(minAge) } : {}),
-      });
+      // Rules typed on the command line are the whole set of rules; --protect-tag adds to the protected tags. Neither
+      // flags nor configured rules: the library's error names the flags and Koan.Backup.RetentionPolicy.
+      const policy = withExampleHint(() =>
+        effectiveRetentionPolicy(configured, {
+          rules: typed,
+          rulesGivenAs: `${KEEP_COUNTS.map((k) => `--${FLAGS[k]}`).join(', ')} or --keep-within`,
+          ...(protectTags ? { protectTags } : {}),
+          ...(minAge !== undefined ? { minAgeHours: Number(minAge) } : {}),
+        }),
+      );
       const names = optionalList(rawArgs, 'name');
       const tags = optionalList(rawArgs, 'tag');
       const options = {
@@ -155,3 +158,18 @@ export default defineCliCommand({
     });
   },
 });
+
+/** The policy, or the library's "no rules" error with an example command as its hint. */
+function withExampleHint(policy: () => RetentionPolicy): RetentionPolicy {
+  try {
+    return policy();
+  } catch (e) {
+    if (!(e instanceof KoanError) || e.code !== 'INVALID_OPTION' || e.details.option !== 'policy') throw e;
+    throw new CLIError(e.message, e.code, {
+      exitCode: ExitCode.USAGE,
+      cause: e,
+      details: { ...e.details },
+      hint: 'For example: koan-backup prune --dry-run --keep-daily 7 --keep-weekly 4 --keep-monthly 12 (or "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup).',
+    });
+  }
+}
