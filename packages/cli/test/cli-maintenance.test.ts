@@ -86,6 +86,7 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(unconfirmed.code).toBe(2);
     expect(unconfirmed.stderr).toContain(`koan-backup cleanup --delete-damaged ${key} --profile local --yes`);
     expect((await run(['cleanup', '--delete-damaged', key, '--dry-run'])).code).toBe(2);
+    expect((await run(['cleanup', '--yes'])).code).toBe(2); // --yes confirms nothing else
     const deleted = await run(['cleanup', '--delete-damaged', key, '--profile', 'local', '--yes']);
     expect(deleted.code, deleted.stderr).toBe(0);
     expect(deleted.stdout).toMatch(/^Deleted local:crashed\/crashed-20240101-000000-deadbeef\.zip \(7 B\), damaged: /);

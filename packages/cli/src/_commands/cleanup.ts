@@ -52,6 +52,8 @@ export default defineCliCommand({
         `--delete-damaged deletes one archive and does nothing else: drop --${others.join(', --')}.`,
         'Run `koan-backup cleanup --dry-run` first to see what cleanup reports as damaged.',
       );
+    if (args.yes && !damaged)
+      throw usageError('--yes only confirms --delete-damaged <key>; cleanup itself removes only unfinished uploads.');
     return withContext(session, args, async (context) => {
       if (damaged) {
         const key = damaged[0]!;
