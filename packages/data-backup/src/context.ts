@@ -142,7 +142,13 @@ export class BackupContext {
       config: backup,
     });
     if (backup.warmupEntitiesOnStartup) await warmup(context.runtime);
-    if (backup.enableBackgroundMaintenance) context.startMaintenance();
+    if (backup.enableBackgroundMaintenance)
+      try {
+        context.startMaintenance();
+      } catch (e) {
+        await context.close(); // a policy that keeps nothing: no half-started context is left open
+        throw e;
+      }
     return context;
   }
 
@@ -153,11 +159,15 @@ export class BackupContext {
     return this.#maintenance;
   }
 
-  /** Starts leftover cleanup + retention every `MaintenanceInterval`; `close()` stops it. */
+  /**
+   * Starts leftover cleanup + retention every `MaintenanceInterval`; `close()` stops it. A retention policy that keeps
+   * nothing is refused here (`INVALID_OPTION`), and nothing is started.
+   */
   startMaintenance(options: ConstructorParameters<typeof BackupMaintenanceService>[1] = {}): BackupMaintenanceService {
-    this.#maintenance ??= new BackupMaintenanceService(this, options);
-    this.#maintenance.start();
-    return this.#maintenance;
+    const service = this.#maintenance ?? new BackupMaintenanceService(this, options);
+    service.start();
+    this.#maintenance = service;
+    return service;
   }
 
   /** Name of the profile to use for `requested` (or the default). */

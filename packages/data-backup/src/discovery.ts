@@ -613,8 +613,8 @@ export class BackupDiscoveryService {
     const located = await locateBackup(this.#context, ref, { ...options, anyStatus: true });
     const deletedKeys: string[] = [];
     let freedBytes = 0;
-    // The sidecar is the commit marker: remove it first so the backup disappears from the catalog at once;
-    // an archive left behind by a crash in between is an orphan that maintenance removes.
+    // The sidecar is the commit marker: remove it first so the backup disappears from the catalog at once; an archive
+    // left behind by a crash in between is one cleanup reports (never deletes) as an archive without its sidecar.
     const sidecarHead = await located.driver.head(located.sidecarKey);
     if (await located.driver.delete(located.sidecarKey)) {
       deletedKeys.push(located.sidecarKey);

@@ -5,6 +5,7 @@ export {
   type ArchiveRef,
   type ArchiveState,
   adoptArchive,
+  deleteDamagedArchive,
   inspectArchive,
   locateArchive,
 } from './archives.js';
