@@ -40,6 +40,15 @@ import {
   escape as sqlEscape,
 } from 'mysql2/promise';
 import { LineChunks, type RowValues, rowLines, rowLinesSupported } from './line-render.js';
+import {
+  assertKeyed,
+  duplicateKeyError,
+  ER_DUP_ENTRY,
+  ER_NO_REFERENCED_ROW,
+  type ForeignKeyRow,
+  foreignKeyViolation,
+  isNoSuchTable,
+} from './mysql-errors.js';
 import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase } from './mysql-introspector.js';
 import { type NativeColumn, nativeTable } from './mysql-native.js';
 import { type TablePlan, tablePlan } from './mysql-plan.js';
@@ -87,8 +96,6 @@ const CAPABILITIES: AdapterCapabilities = Object.freeze({
  */
 export const SESSION_SQL =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'";
-const ER_NO_SUCH_TABLE = 1146;
-const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 const KEYS_PER_STATEMENT = 1000;
 /** Chunks of exported lines read ahead of the consumer before the connection pauses (~4 x 60 KiB). */
@@ -103,55 +110,7 @@ interface Session {
   readonly natives?: Map<string, ReadonlyMap<string, NativeColumn>>;
 }
 
-const ER_NO_REFERENCED_ROW = 1452;
-
-interface ForeignKeyRow {
-  readonly constraint: string;
-  readonly table: string;
-  readonly columns: string[];
-  readonly parent: string;
-  readonly parentColumns: string[];
-}
-
-function foreignKeyViolation(
-  entity: string,
-  set: string,
-  key: string | undefined,
-  fk: Pick<ForeignKeyRow, 'constraint' | 'parent' | 'columns'>,
-  values: string,
-  cause?: unknown,
-): DataError {
-  return new DataError(
-    'FOREIGN_KEY_VIOLATION',
-    `[mysql] ${entity} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${fk.parent} with ${fk.columns.join(', ')} = ${values}, which does not exist (constraint ${fk.constraint}).`,
-    { ...(cause ? { cause } : {}), details: { entity, set, key, constraint: fk.constraint, references: fk.parent } },
-  );
-}
-
 const POOLED: Session = Object.freeze({});
-
-/** `get`, `getMany` and `remove` address rows by key: a table without a primary key has none. */
-function assertKeyed(entity: EntitySchema): void {
-  if (entity.keyless)
-    throw new DataError(
-      'UNSUPPORTED_KEY',
-      `[mysql] ${entity.name} has no primary key: its rows cannot be read or removed by key (export, count and clear work).`,
-      { details: { entity: entity.name } },
-    );
-}
-
-function isNoSuchTable(e: unknown): boolean {
-  return (e as { errno?: number }).errno === ER_NO_SUCH_TABLE;
-}
-
-function duplicateKeyError(schema: EntitySchema, set: string, message: string, cause?: unknown): DataError {
-  const key = /Duplicate entry '(.*)' for key/s.exec(message)?.[1];
-  return new DataError(
-    'DUPLICATE_KEY',
-    `${schema.name}${set === ROOT_SET ? '' : `#${set}`}: a record with key ${JSON.stringify(key ?? '?')} already exists (insert mode). Use mode 'upsert' to replace it.`,
-    { cause, details: { entity: schema.name, set, key } },
-  );
-}
 
 /**
  * The MySQL/MariaDB adapter. One pool per source; each export holds one connection for its whole

@@ -167,18 +167,7 @@ export function tablePlan(
       if (type === 'decimal' && keyCodec.kind?.kind === 'decimal' && /^-?\d+(\.\d+)?$/.test(value)) return value;
       return sqlEscape(type === 'uuid' ? value.toLowerCase() : value);
     },
-    countKeysSql(records, perStatement) {
-      const tuple = (r: DataRecord) => `(${keyCodecs.map((c) => c.literal(r[c.name])).join(', ')})`;
-      const out: string[] = [];
-      for (let i = 0; i < records.length; i += perStatement)
-        out.push(
-          `SELECT count(*) FROM ${quoteId(table)} WHERE (${keys.map(quoteId).join(', ')}) IN (${records
-            .slice(i, i + perStatement)
-            .map(tuple)
-            .join(', ')})`,
-        );
-      return out;
-    },
+    countKeysSql: (records, perStatement) => countKeysSql(table, keyCodecs, records, perStatement),
     after(lastRow) {
       const values = keyCodecs.map((c, i) => c.pageLiteral(lastRow[pageIndexes[i]!]));
       return keys.length === 1
@@ -186,6 +175,26 @@ export function tablePlan(
         : `(${keys.map(quoteId).join(', ')}) > (${values.join(', ')})`;
     },
   };
+}
+
+/** See `TablePlan.countKeysSql`. */
+function countKeysSql(
+  table: string,
+  keyCodecs: readonly ColumnCodec[],
+  records: readonly DataRecord[],
+  perStatement: number,
+): string[] {
+  const tuple = (r: DataRecord) => `(${keyCodecs.map((c) => c.literal(r[c.name])).join(', ')})`;
+  const columns = keyCodecs.map((c) => quoteId(c.name)).join(', ');
+  const out: string[] = [];
+  for (let i = 0; i < records.length; i += perStatement)
+    out.push(
+      `SELECT count(*) FROM ${quoteId(table)} WHERE (${columns}) IN (${records
+        .slice(i, i + perStatement)
+        .map(tuple)
+        .join(', ')})`,
+    );
+  return out;
 }
 
 /** The `LOAD DATA` text of archive lines, field by field (see `LineTarget`). */

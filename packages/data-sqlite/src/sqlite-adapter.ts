@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
@@ -32,10 +32,19 @@ import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
-import { countExistingKeys, rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
+import {
+  countExistingKeys,
+  createTableSql,
+  type ForeignKey,
+  foreignKeyViolation,
+  holdsNothing,
+  removeDatabaseFiles,
+  rowidAlias,
+  tableColumns,
+  tableShape,
+} from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
-  COLUMN_TYPE,
   isMisfitError,
   jsonLinesSql,
   lineRows,
@@ -85,14 +94,6 @@ interface TransactionState {
   readonly written: Map<string, { entity: EntitySchema; set: string }>;
   /** Triggers the structure facet dropped for the restore, created again before it commits. */
   readonly suspended: SuspendedTrigger[];
-}
-
-interface ForeignKey {
-  /** SQLite names no constraint: this describes it, `FOREIGN KEY (a) REFERENCES P (b)`. */
-  readonly constraint: string;
-  readonly parent: string;
-  readonly columns: readonly string[];
-  readonly parentColumns: readonly string[];
 }
 
 type Db = Database.Database;
@@ -533,29 +534,10 @@ export class SqliteAdapter implements DataAdapter {
   #discardIfEmpty(): void {
     if (!this.#created || this.#absent || this.#inTransaction.getStore()) return;
     const db = this.#connection().db;
-    const objects = db
-      .prepare(`SELECT name FROM sqlite_master WHERE name <> ?`)
-      .pluck(true)
-      .all(KOAN_META_TABLE) as string[];
-    const recorded =
-      tableColumns(db, KOAN_META_TABLE).length > 0 &&
-      db.prepare(`SELECT 1 FROM ${KOAN_META_TABLE} LIMIT 1`).get() !== undefined;
-    const marked =
-      Number(db.pragma('user_version', { simple: true })) || Number(db.pragma('application_id', { simple: true }));
-    if (objects.length || recorded || marked) return;
+    if (!holdsNothing(db)) return;
     db.close();
-    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${this.path}${suffix}`, { force: true });
-    const { folder } = this.#created;
+    removeDatabaseFiles(this.path, this.#created.folder);
     this.#created = undefined;
-    // The folders made for the file, innermost first up to the first one made, while they are empty.
-    for (let d = dirname(this.path); folder !== undefined; d = dirname(d)) {
-      try {
-        rmdirSync(d);
-      } catch {
-        break;
-      }
-      if (d === folder) break;
-    }
     this.#absent = true;
     this.#open(':memory:');
   }
@@ -1137,42 +1119,4 @@ export class SqliteAdapter implements DataAdapter {
   async introspect(): Promise<IntrospectionResult> {
     return introspectDatabase(this.#connection().db, this.source);
   }
-}
-
-function createTableSql(entity: EntitySchema, physical: string): string {
-  const codec = rowCodec(entity);
-  const keys = keyFieldsOf(entity);
-  const composite = keys.length > 1;
-  const defs = Object.entries(entity.fields).map(([name, spec]) => {
-    const isKey = keys.includes(name);
-    // A dynamic field's column has no declared type: it keeps every value with its own storage class.
-    const type = isKey && spec.type === 'integer' ? 'INTEGER' : spec.dynamic ? '' : COLUMN_TYPE[spec.type];
-    const notNull = isKey || (!spec.nullable && !spec.optional);
-    return `${quoteIdent(name)}${type ? ` ${type}` : ''}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
-  });
-  if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
-  if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
-  // Other keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid,
-  // and a table without a primary key is an ordinary rowid table (rows read in rowid order).
-  const rowid = entity.keyless || (entity.keyType === 'integer' && !composite);
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${rowid ? '' : ' WITHOUT ROWID'}`;
-}
-
-function foreignKeyViolation(
-  entity: EntitySchema,
-  set: string,
-  key: string,
-  fk: ForeignKey,
-  values: readonly unknown[],
-  cause?: unknown,
-): DataError {
-  const shown = values.map((v) => JSON.stringify(v)).join(', ');
-  return new DataError(
-    'FOREIGN_KEY_VIOLATION',
-    `[sqlite] ${entity.name} record ${JSON.stringify(key)} references ${fk.parent} (${fk.parentColumns.join(', ')}) = (${shown}), which does not exist (constraint ${fk.constraint}).`,
-    {
-      ...(cause ? { cause } : {}),
-      details: { entity: entity.name, set, key, constraint: fk.constraint, references: fk.parent },
-    },
-  );
 }
