@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { KoanError } from '@koan/data';
+import { KoanError } from '@koan/core';
 
 /** Facts about one stored object. */
 export interface ObjectInfo {

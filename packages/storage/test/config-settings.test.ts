@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadKoanConfig, parseConfigSection } from '@koan/data';
+import { loadKoanConfig, parseConfigSection } from '@koan/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   azureBlobSettingsSchema,
