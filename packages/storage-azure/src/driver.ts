@@ -1,45 +1,48 @@
 /**
- * @koan/storage-azure: the Azure Blob storage driver. `put` stages blocks from the stream with
- * bounded memory and commits the block list last: uncommitted blocks are invisible, so the
- * commit is the atomic publish.
+ * The Azure Blob driver: the SDK calls of each operation (`AzureBlobBackend`), wrapped in the layers of the driver kit
+ * of @koan/storage (key validation, error mapping, the blob name prefix, retries). `get` streams and resumes a cut
+ * body with a ranged re-request pinned to the blob's ETag; writes are in multipart.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AnonymousCredential,
-  type BlobItem,
   BlobServiceClient,
   type ContainerClient,
   type StoragePipelineOptions,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import {
-  abortedError,
-  assertKey,
-  azureBlobSettingsSchema,
   type Body,
   type BodyPart,
-  compareKeys,
+  type ErrorMap,
   type GetOptions,
   type IncompleteUpload,
-  isTransientError,
+  type ListIncompleteOptions,
   type ListOptions,
+  type ListPage,
+  type ListPageOptions,
+  mapErrors,
   type ObjectInfo,
   type PutOptions,
+  pagedList,
   parseContentRange,
   parseSettings,
+  prefixed,
+  type RetryPolicy,
   resumableBody,
   type StorageDriver,
   StorageError,
   type StorageFlags,
   type StorageProvider,
-  toReadable,
+  type Timeouts,
+  timeoutsOf,
+  validated,
   withRetry,
 } from '@koan/storage';
-
-export const DRIVER_NAME = 'azure-blob';
-
-const MiB = 1024 * 1024;
+import { DRIVER_NAME, isBlobNotFound, isTransientAzureError, mapAzureError } from './errors.js';
+import { timeoutAgent } from './http.js';
+import { discardUncommitted, listBlobPage, listUncommitted, putBlocks, type WriteContext } from './multipart.js';
+import { settingsSchema } from './settings.js';
 
 export interface AzureBlobStorageOptions {
   /** Account connection string (`DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...`). */
@@ -58,12 +61,16 @@ export interface AzureBlobStorageOptions {
   readonly concurrency?: number;
   /** Create the container on first use when it does not exist. @default false */
   readonly createContainer?: boolean;
-  /** Retries after the first attempt (SDK requests and resumed downloads). @default 3 */
+  /** Retries after the first attempt, of each request and of resuming a cut download. @default 3 */
   readonly maxRetries?: number;
   /** @default 100 */
   readonly retryBaseDelayMs?: number;
   /** @default 5000 */
   readonly retryMaxDelayMs?: number;
+  /** How long connecting may take. @default 10000 */
+  readonly connectionTimeoutMs?: number;
+  /** How long a request may go without sending or receiving a byte (idle, not total). @default 60000 */
+  readonly requestTimeoutMs?: number;
   /** Profile name used in errors. @default 'azure-blob' */
   readonly profile?: string;
 }
@@ -73,14 +80,11 @@ export interface AzureBlobStorage extends StorageDriver {
   getInstance(): ContainerClient;
 }
 
-/** Settings of an `azure-blob` profile (camelCase keys, strict); defined in @koan/storage for the config's JSON Schema. */
-export { azureBlobSettingsSchema };
-
 export const provider: StorageProvider = {
   name: DRIVER_NAME,
   create(settings, { profile }) {
     return createAzureBlobStorage({
-      ...parseSettings(azureBlobSettingsSchema, settings, { profile, provider: DRIVER_NAME }),
+      ...parseSettings(settingsSchema, settings, { profile, provider: DRIVER_NAME }),
       profile,
     });
   },
@@ -99,52 +103,82 @@ export function createAzureBlobStorage(options: AzureBlobStorageOptions): AzureB
       'CONFIG',
       '[storage] [azure-blob] Missing credentials: set `connectionString`, `accountName` + `accountKey`, or a SAS `url`.',
     );
-  return new AzureBlobObjectStorage(options);
+  const profile = options.profile ?? DRIVER_NAME;
+  const timeouts = timeoutsOf(options);
+  const container = options.containerName;
+  const map: ErrorMap = (e, context) => mapAzureError(e, { ...context, profile, container, timeouts });
+  const backend = new AzureBlobBackend(options, profile, timeouts, map);
+  // Reads and deletes are retried here, on a client that does not retry; writes by the SDK (see multipart.ts).
+  const retried = withRetry(backend, isTransientAzureError, backend.retryPolicy);
+  const driver = validated(mapErrors(prefixed(retried, options.prefix ?? '', { profile }), map), { profile });
+  return Object.assign(driver, { getInstance: () => backend.getInstance() });
 }
 
 const FLAGS: StorageFlags = Object.freeze({ rangedReads: true, conditionalPut: true, incompleteUploads: true });
 
-class AzureBlobObjectStorage implements AzureBlobStorage {
+/** The SDK calls, on blob names as they are in the container; failures are the SDK's own (mapped by `mapErrors`). */
+class AzureBlobBackend implements StorageDriver {
   readonly provider = DRIVER_NAME;
   readonly flags = FLAGS;
+  readonly retryPolicy: Required<Omit<RetryPolicy, 'onRetry'>>;
   readonly #o: AzureBlobStorageOptions;
   readonly #profile: string;
-  readonly #base: string;
-  readonly #retries: number;
-  #container: ContainerClient | undefined;
+  readonly #timeouts: Timeouts;
+  readonly #map: ErrorMap;
+  /** Retries each request itself (`MaxRetries`): for the writes, which no layer above retries. */
+  #retrying: ContainerClient | undefined;
+  /** Sends each request once: for what `withRetry` retries. */
+  #direct: ContainerClient | undefined;
   #ensured: Promise<void> | undefined;
 
-  constructor(options: AzureBlobStorageOptions) {
+  constructor(options: AzureBlobStorageOptions, profile: string, timeouts: Timeouts, map: ErrorMap) {
     this.#o = options;
-    this.#profile = options.profile ?? DRIVER_NAME;
-    const p = options.prefix ?? '';
-    this.#base = p && !p.endsWith('/') ? `${p}/` : p;
-    this.#retries = options.maxRetries ?? 3;
-  }
-
-  getInstance(): ContainerClient {
-    if (this.#container) return this.#container;
-    const o = this.#o;
-    const pipeline: StoragePipelineOptions = {
-      retryOptions: {
-        maxTries: this.#retries + 1,
-        retryDelayInMs: o.retryBaseDelayMs ?? 100,
-        maxRetryDelayInMs: o.retryMaxDelayMs ?? 5000,
-      },
+    this.#profile = profile;
+    this.#timeouts = timeouts;
+    this.#map = map;
+    this.retryPolicy = {
+      retries: options.maxRetries ?? 3,
+      baseDelayMs: options.retryBaseDelayMs ?? 100,
+      maxDelayMs: options.retryMaxDelayMs ?? 5000,
     };
-    let service: BlobServiceClient;
-    if (o.connectionString) service = BlobServiceClient.fromConnectionString(o.connectionString, pipeline);
-    else if (o.accountName && o.accountKey)
-      service = new BlobServiceClient(
-        o.url ?? `https://${o.accountName}.blob.core.windows.net`,
-        new StorageSharedKeyCredential(o.accountName, o.accountKey),
-        pipeline,
-      );
-    else service = new BlobServiceClient(o.url!, new AnonymousCredential(), pipeline);
-    this.#container = service.getContainerClient(o.containerName);
-    return this.#container;
   }
 
+  /** The container through the client that retries: what callers use for what the contract does not cover. */
+  getInstance(): ContainerClient {
+    this.#retrying ??= this.#container(this.retryPolicy.retries + 1);
+    return this.#retrying;
+  }
+
+  #directContainer(): ContainerClient {
+    this.#direct ??= this.#container(1);
+    return this.#direct;
+  }
+
+  #container(maxTries: number): ContainerClient {
+    const o = this.#o;
+    const pipeline = (url: string) =>
+      ({
+        retryOptions: {
+          maxTries,
+          retryDelayInMs: this.retryPolicy.baseDelayMs,
+          maxRetryDelayInMs: this.retryPolicy.maxDelayMs,
+        },
+        // Read by the SDK's pipeline (core-rest-pipeline's `agent` option): test/timeouts.test.ts fails if it is not.
+        agent: timeoutAgent(url, this.#timeouts),
+      }) as StoragePipelineOptions;
+    let service: BlobServiceClient;
+    if (o.connectionString) {
+      // The service URL (http for an emulator, https for Azure) decides the agent; parsing it makes no request.
+      const url = BlobServiceClient.fromConnectionString(o.connectionString).url;
+      service = BlobServiceClient.fromConnectionString(o.connectionString, pipeline(url));
+    } else if (o.accountName && o.accountKey) {
+      const url = o.url ?? `https://${o.accountName}.blob.core.windows.net`;
+      service = new BlobServiceClient(url, new StorageSharedKeyCredential(o.accountName, o.accountKey), pipeline(url));
+    } else service = new BlobServiceClient(o.url!, new AnonymousCredential(), pipeline(o.url!));
+    return service.getContainerClient(o.containerName);
+  }
+
+  /** The retrying container, created first when `createContainer` is set (once; a failure is tried again later). */
   async #ready(): Promise<ContainerClient> {
     const container = this.getInstance();
     if (this.#o.createContainer) {
@@ -152,7 +186,7 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
         () => undefined,
         (e) => {
           this.#ensured = undefined;
-          throw this.#error(e, undefined, 'Creating container');
+          throw this.#map(e, { action: 'Creating' });
         },
       );
       await this.#ensured;
@@ -161,144 +195,35 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
   }
 
   async close(): Promise<void> {
-    this.#container = undefined;
+    this.#retrying = undefined;
+    this.#direct = undefined;
     this.#ensured = undefined;
   }
 
-  #name(key: string): string {
-    assertKey(key, this.#profile);
-    return this.#base + key;
+  #write(): WriteContext {
+    return {
+      ready: () => this.#ready(),
+      profile: this.#profile,
+      blockSizeBytes: this.#o.blockSizeBytes,
+      concurrency: this.#o.concurrency,
+      map: this.#map,
+    };
   }
 
-  #error(e: unknown, key: string | undefined, action: string, signal?: AbortSignal): StorageError {
-    return mapAzureError(e, { profile: this.#profile, key, action, container: this.#o.containerName, signal });
-  }
-
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectInfo> {
-    const name = this.#name(key);
-    const { signal } = options;
-    const source = toReadable(body);
-    if (signal?.aborted) {
-      source.destroy();
-      throw abortedError(signal, { profile: this.#profile, key });
-    }
-    const blob = (await this.#ready()).getBlockBlobClient(name);
-    const blockSize = this.#o.blockSizeBytes ?? 4 * MiB;
-    const concurrency = this.#o.concurrency ?? 2;
-    // Every block id of every upload has the same length (Azure requires it per blob); the random
-    // tag keeps concurrent or abandoned uploads of the same blob apart.
-    const tag = randomBytes(12);
-    const blockId = (i: number) => {
-      const b = Buffer.alloc(16);
-      tag.copy(b);
-      b.writeUInt32BE(i, 12);
-      return b.toString('base64');
-    };
-    // In-flight stageBlock calls are never cancelled, only awaited: a cancelled request can still
-    // land on the server later, after listIncomplete/abortIncomplete ran. So when put returns,
-    // none of its requests is still in flight; an abort takes effect at the next block boundary.
-    const ids: string[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    let size = 0;
-    const stage = (data: Buffer): Promise<void> => {
-      const id = blockId(ids.length);
-      ids.push(id);
-      const p = blob
-        .stageBlock(id, data, data.length)
-        .then(
-          () => undefined,
-          (e) => {
-            failure ??= e;
-          },
-        )
-        .finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      return p;
-    };
-    try {
-      // Blocks are filled in place in a small pool of buffers (one per block in flight, plus the one being
-      // filled) and a buffer is reused only once its stageBlock has settled: no per-block allocation.
-      const pool: Buffer[] = [];
-      let current: Buffer = Buffer.allocUnsafe(blockSize);
-      let pendingBytes = 0;
-      const flush = async () => {
-        while (inFlight.size >= concurrency) await Promise.race(inFlight);
-        if (failure) return;
-        const filled = current;
-        void stage(filled.subarray(0, pendingBytes)).then(() => pool.push(filled));
-        current = pool.pop() ?? Buffer.allocUnsafe(blockSize);
-        pendingBytes = 0;
-      };
-      const input = signal ? addAbortSignal(signal, source) : source;
-      for await (const chunk of input) {
-        if (failure) break;
-        const c = chunk as Uint8Array;
-        size += c.length;
-        let offset = 0;
-        while (offset < c.length) {
-          const n = Math.min(blockSize - pendingBytes, c.length - offset);
-          current.set(c.subarray(offset, offset + n), pendingBytes);
-          pendingBytes += n;
-          offset += n;
-          if (pendingBytes === blockSize) await flush();
-          if (failure) break;
-        }
-      }
-      if (!failure && pendingBytes > 0) await flush();
-      await Promise.all(inFlight);
-      if (failure) throw failure;
-      if (signal?.aborted) throw abortedError(signal, { profile: this.#profile, key });
-      // Not cancellable: a cancelled commit could still publish after put rejected.
-      const result = await blob.commitBlockList(ids, {
-        blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
-        conditions: options.ifNoneMatch ? { ifNoneMatch: '*' } : undefined,
-      });
-      return { key, size, lastModified: result.lastModified ?? new Date(), etag: result.etag };
-    } catch (e) {
-      source.destroy();
-      await Promise.allSettled(inFlight);
-      // Staged blocks stay uncommitted: invisible, dropped by the next commit to this blob or by
-      // Azure after a week. listIncomplete() shows blobs that have nothing but such blocks.
-      if (signal?.aborted) throw abortedError(signal, { profile: this.#profile, key });
-      if (failure === undefined && !(e as { statusCode?: number }).statusCode && !(e instanceof StorageError))
-        throw new StorageError(
-          'IO',
-          `[storage] [azure-blob] Reading the body for ${JSON.stringify(key)} failed: ${(e as Error)?.message}`,
-          { profile: this.#profile, key, cause: e },
-        );
-      throw this.#error(e, key, 'Uploading', signal);
-    }
+  put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectInfo> {
+    return putBlocks(this.#write(), key, body, options);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    const name = this.#name(key);
     const { signal, range } = options;
-    if (
-      range &&
-      (!Number.isSafeInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))
-    )
-      throw new StorageError(
-        'INVALID_RANGE',
-        `[storage] [azure-blob] Invalid range ${range.start}-${range.end ?? ''}`,
-        {
-          profile: this.#profile,
-          key,
-        },
-      );
-    const blob = this.getInstance().getBlobClient(name);
-    const download = async (offset: number, count: number | undefined, ifMatch: string | undefined) => {
-      try {
-        // The SDK's own resume (maxRetryRequests) gives up on a reset connection; resumableBody does not.
-        return await blob.download(offset, count, {
-          abortSignal: signal,
-          maxRetryRequests: 0,
-          conditions: ifMatch ? { ifMatch } : undefined,
-        });
-      } catch (e) {
-        throw this.#error(e, key, 'Reading', signal);
-      }
-    };
+    const blob = this.#directContainer().getBlobClient(key);
+    // The SDK's own resume (maxRetryRequests) gives up on a reset connection; resumableBody does not.
+    const download = (offset: number, count: number | undefined, ifMatch: string | undefined) =>
+      blob.download(offset, count, {
+        abortSignal: signal,
+        maxRetryRequests: 0,
+        conditions: ifMatch ? { ifMatch } : undefined,
+      });
     const start = range?.start ?? 0;
     const first = await download(start, range?.end === undefined ? undefined : range.end - start + 1, undefined);
     const part = (r: typeof first): BodyPart => ({
@@ -318,172 +243,52 @@ class AzureBlobObjectStorage implements AzureBlobStorage {
     }
     const end = Math.min(range?.end ?? size - 1, size - 1);
     return resumableBody(part(first), {
+      ...this.retryPolicy,
       start,
       end,
       key,
       profile: this.#profile,
       signal,
-      retries: this.#retries,
-      baseDelayMs: this.#o.retryBaseDelayMs ?? 100,
-      maxDelayMs: this.#o.retryMaxDelayMs ?? 5000,
       // A reset connection surfaces from the SDK's body stream as AbortError when we did not abort.
       isTransient: (e) => isTransientAzureError(e) || (e as Error)?.name === 'AbortError',
-      reopen: async (pos) => part(await download(pos, end - pos + 1, first.etag)),
+      reopen: async (pos) => {
+        try {
+          return part(await download(pos, end - pos + 1, first.etag));
+        } catch (e) {
+          throw this.#map(e, { key, action: 'Reading', signal });
+        }
+      },
     });
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
-    const name = this.#name(key);
     try {
-      const p = await this.getInstance().getBlobClient(name).getProperties({ abortSignal: options.signal });
+      const p = await this.#directContainer().getBlobClient(key).getProperties({ abortSignal: options.signal });
       return { key, size: p.contentLength ?? 0, lastModified: p.lastModified ?? new Date(0), etag: p.etag };
     } catch (e) {
-      const error = this.#error(e, key, 'Reading', options.signal);
-      if (error.code === 'NOT_FOUND') return undefined;
-      throw error;
+      if (isBlobNotFound(e)) return undefined;
+      throw e;
     }
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
-    yield* this.#listItems(prefix, false, options);
+  listPage(prefix: string, options: ListPageOptions = {}): Promise<ListPage> {
+    return listBlobPage(this.#directContainer(), prefix, options);
   }
 
-  async *#listItems(prefix: string, uncommitted: boolean, options: ListOptions = {}): AsyncGenerator<ObjectInfo> {
-    const pages = this.getInstance()
-      .listBlobsFlat({ prefix: this.#base + prefix, includeUncommitedBlobs: uncommitted })
-      .byPage({ maxPageSize: options.pageSize ?? 1000 });
-    const it = pages[Symbol.asyncIterator]();
-    try {
-      for (;;) {
-        if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key: prefix });
-        let page: IteratorResult<{ segment: { blobItems: BlobItem[] } }>;
-        try {
-          page = await it.next();
-        } catch (e) {
-          throw this.#error(e, prefix, 'Listing', options.signal);
-        }
-        if (page.done) return;
-        for (const b of page.value.segment.blobItems)
-          yield {
-            key: b.name.slice(this.#base.length),
-            size: b.properties.contentLength ?? 0,
-            lastModified: b.properties.lastModified,
-            etag: b.properties.etag,
-          };
-      }
-    } finally {
-      await it.return?.();
-    }
+  list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    return pagedList((p, o) => this.listPage(p, o), prefix, options);
   }
 
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const name = this.#name(key);
-    try {
-      const r = await this.getInstance().getBlobClient(name).deleteIfExists({ abortSignal: options.signal });
-      return r.succeeded;
-    } catch (e) {
-      throw this.#error(e, key, 'Deleting', options.signal);
-    }
+    const r = await this.#directContainer().getBlobClient(key).deleteIfExists({ abortSignal: options.signal });
+    return r.succeeded;
   }
 
-  /**
-   * Blobs that exist only as uncommitted blocks (an upload that never committed), found by merging
-   * a listing with uncommitted blobs against one without. Abandoned blocks on a blob that also has a
-   * committed version cannot be listed by Azure; the next commit or Azure's 7-day expiry drops them.
-   * A put still running shows up too: filter on `startedAt`.
-   */
-  async *listIncomplete(options: { signal?: AbortSignal } = {}): AsyncIterable<IncompleteUpload> {
-    const committed = this.#listItems('', false, options)[Symbol.asyncIterator]();
-    let next = await committed.next();
-    try {
-      for await (const item of this.#listItems('', true, options)) {
-        while (!next.done && compareKeys(next.value.key, item.key) < 0) next = await committed.next();
-        if (!next.done && next.value.key === item.key) continue;
-        yield { key: item.key, startedAt: item.lastModified, handle: this.#base + item.key };
-      }
-    } finally {
-      await committed.return?.(undefined);
-    }
+  listIncomplete(options: ListIncompleteOptions = {}): AsyncIterable<IncompleteUpload> {
+    return listUncommitted(this.#write(), options);
   }
 
-  /**
-   * Azure has no call that drops uncommitted blocks. Committing an empty block list (only if no
-   * blob exists) discards them, and the empty blob is then deleted (only if unchanged): for that
-   * moment an empty object with this key is visible.
-   */
-  async abortIncomplete(upload: IncompleteUpload): Promise<void> {
-    const blob = this.getInstance().getBlockBlobClient(this.#name(upload.key));
-    const retry = {
-      retries: this.#retries,
-      baseDelayMs: this.#o.retryBaseDelayMs ?? 100,
-      maxDelayMs: this.#o.retryMaxDelayMs ?? 5000,
-      isTransient: isTransientAzureError,
-    };
-    try {
-      const committed = await withRetry(() => blob.commitBlockList([], { conditions: { ifNoneMatch: '*' } }), retry);
-      await blob.deleteIfExists({ conditions: { ifMatch: committed.etag } });
-    } catch (e) {
-      const error = this.#error(e, upload.key, 'Discarding the upload of');
-      // Something committed meanwhile: the uncommitted blocks are gone with that commit.
-      if (error.code === 'ALREADY_EXISTS' || (e as { statusCode?: number }).statusCode === 412) return;
-      throw error;
-    }
+  abortIncomplete(upload: IncompleteUpload): Promise<void> {
+    return discardUncommitted(this.#write(), upload);
   }
-}
-
-type RestErrorLike = {
-  name?: string;
-  code?: string;
-  statusCode?: number;
-  message?: string;
-  details?: { errorCode?: string };
-};
-
-/** 5xx, throttling, timeouts and connection resets: worth another attempt. */
-export function isTransientAzureError(e: unknown): boolean {
-  const err = e as RestErrorLike;
-  if (!err || typeof err !== 'object') return false;
-  if (err.code === 'REQUEST_SEND_ERROR' || err.code === 'ServerBusy' || err.code === 'OperationTimedOut') return true;
-  return isTransientError(e);
-}
-
-/** Maps an SDK failure to a `StorageError` with a stable code. */
-export function mapAzureError(
-  e: unknown,
-  ctx: { profile: string; key?: string; action: string; container: string; signal?: AbortSignal },
-): StorageError {
-  if (e instanceof StorageError) return e;
-  const err = e as RestErrorLike;
-  const code = err?.details?.errorCode ?? err?.code ?? '';
-  const status = err?.statusCode;
-  const where =
-    ctx.key === undefined ? `container ${ctx.container}` : `${JSON.stringify(ctx.key)} in container ${ctx.container}`;
-  const opts = { profile: ctx.profile, key: ctx.key, cause: e };
-  if (ctx.signal?.aborted || err?.name === 'AbortError')
-    return abortedError(ctx.signal, { profile: ctx.profile, key: ctx.key });
-  if (code === 'ContainerNotFound')
-    return new StorageError(
-      'BUCKET_NOT_FOUND',
-      `[storage] [azure-blob] Container ${ctx.container} does not exist: create it, set Settings.CreateContainer, or fix Settings.ContainerName of profile '${ctx.profile}'`,
-      opts,
-    );
-  if (code === 'BlobNotFound' || status === 404)
-    return new StorageError('NOT_FOUND', `[storage] [azure-blob] ${where} does not exist`, opts);
-  if (code === 'BlobAlreadyExists' || status === 409 || (status === 412 && code === 'ConditionNotMet'))
-    return new StorageError('ALREADY_EXISTS', `[storage] [azure-blob] ${where} already exists`, opts);
-  if (code === 'InvalidRange' || status === 416)
-    return new StorageError('INVALID_RANGE', `[storage] [azure-blob] The range is outside ${where}`, opts);
-  if (status === 401 || status === 403 || code.startsWith('Authentication') || code.startsWith('Authorization'))
-    return new StorageError(
-      'ACCESS_DENIED',
-      `[storage] [azure-blob] ${ctx.action} ${where} was denied (${code || status}): check the credentials of profile '${ctx.profile}'`,
-      opts,
-    );
-  if (isTransientAzureError(e))
-    return new StorageError(
-      'TRANSIENT',
-      `[storage] [azure-blob] ${ctx.action} ${where} kept failing after retries: ${err?.message ?? code}`,
-      opts,
-    );
-  return new StorageError('IO', `[storage] [azure-blob] ${ctx.action} ${where} failed: ${err?.message ?? code}`, opts);
 }

@@ -1,51 +1,49 @@
 /**
- * @koan/storage-s3: the S3 storage driver. `put` is a streaming multipart upload (lib-storage
- * `Upload`) whose completion is the atomic publish; `get` streams and resumes a cut body with a
- * ranged re-request pinned to the object's ETag.
+ * The S3 driver: the SDK calls of each operation (`S3Backend`), wrapped in the layers of the driver kit of
+ * @koan/storage (key validation, error mapping, the key prefix, retries). `get` streams and resumes a cut body with a
+ * ranged re-request pinned to the object's ETag; writes are in multipart.ts.
  */
-
-import { addAbortSignal, Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import {
-  abortedError,
-  assertKey,
   type Body,
   type BodyPart,
+  type ErrorMap,
   type GetOptions,
   type IncompleteUpload,
-  isTransientError,
+  type ListIncompleteOptions,
   type ListOptions,
+  type ListPage,
+  type ListPageOptions,
+  mapErrors,
   type ObjectInfo,
   type PutOptions,
+  pagedList,
   parseContentRange,
   parseSettings,
+  prefixed,
+  type RetryPolicy,
   resumableBody,
   type StorageDriver,
   StorageError,
   type StorageFlags,
   type StorageProvider,
-  s3SettingsSchema,
-  toReadable,
+  type Timeouts,
+  timeoutsOf,
+  validated,
   withRetry,
 } from '@koan/storage';
-
-export const DRIVER_NAME = 's3';
-
-const MiB = 1024 * 1024;
+import { DRIVER_NAME, isNoSuchKey, isTransientS3Error, mapS3Error } from './errors.js';
+import { abortUpload, listUploads, putObject, type WriteContext } from './multipart.js';
+import { settingsSchema } from './settings.js';
 
 export interface S3StorageOptions {
   /** Bucket holding the objects (`bucketName` is accepted in settings, as in the .NET config). */
@@ -66,12 +64,16 @@ export interface S3StorageOptions {
   readonly partSizeBytes?: number;
   /** Parts uploaded concurrently; raise it on high-latency links (memory ≈ (queueSize + 1) × partSizeBytes). @default 1 */
   readonly queueSize?: number;
-  /** Retries after the first attempt, for SDK requests and for resuming a cut download. @default 3 */
+  /** Retries after the first attempt, of each request and of resuming a cut download. @default 3 */
   readonly maxRetries?: number;
   /** @default 100 */
   readonly retryBaseDelayMs?: number;
   /** @default 5000 */
   readonly retryMaxDelayMs?: number;
+  /** How long connecting may take. @default 10000 */
+  readonly connectionTimeoutMs?: number;
+  /** How long a request may go without sending or receiving a byte (idle, not total). @default 60000 */
+  readonly requestTimeoutMs?: number;
   /**
    * The server enforces `If-None-Match: *` on PutObject/CompleteMultipartUpload (AWS does since 2024).
    * When false, `ifNoneMatch` falls back to a HEAD check, which is racy. @default true
@@ -83,7 +85,10 @@ export interface S3StorageOptions {
   readonly multipartManagement?: boolean;
   /** Profile name used in errors. @default 's3' */
   readonly profile?: string;
-  /** A ready client (tests, custom middleware); the connection settings above are then ignored. */
+  /**
+   * A ready client (tests, custom middleware); the connection settings above are then ignored, and the client's own
+   * retry strategy is the only one (no request is retried by the driver as well).
+   */
   readonly client?: S3Client;
 }
 
@@ -92,13 +97,10 @@ export interface S3Storage extends StorageDriver {
   getInstance(): S3Client;
 }
 
-/** Settings of an `s3` profile (camelCase keys, strict); defined in @koan/storage for the config's JSON Schema. */
-export { s3SettingsSchema };
-
 export const provider: StorageProvider = {
   name: DRIVER_NAME,
   create(settings, { profile }) {
-    const s = parseSettings(s3SettingsSchema, settings, { profile, provider: DRIVER_NAME });
+    const s = parseSettings(settingsSchema, settings, { profile, provider: DRIVER_NAME });
     const { bucketName, ...rest } = s;
     return createS3Storage({ ...rest, bucket: (s.bucket ?? bucketName)!, profile });
   },
@@ -111,48 +113,82 @@ export const provider: StorageProvider = {
  */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
   if (!options.bucket) throw new StorageError('CONFIG', '[storage] [s3] Missing required option `bucket`.');
-  return new S3ObjectStorage(options);
+  const profile = options.profile ?? DRIVER_NAME;
+  const timeouts = timeoutsOf(options);
+  const map: ErrorMap = (e, context) => mapS3Error(e, { ...context, profile, bucket: options.bucket, timeouts });
+  const backend = new S3Backend(options, profile, timeouts, map);
+  // Reads and deletes are retried here, on a client that does not retry; writes by the SDK (see multipart.ts).
+  const retried = options.client ? backend : withRetry(backend, isTransientS3Error, backend.retryPolicy);
+  const driver = validated(mapErrors(prefixed(retried, options.prefix ?? '', { profile }), map), { profile });
+  return Object.assign(driver, { getInstance: () => backend.getInstance() });
 }
 
-class S3ObjectStorage implements S3Storage {
+/** The SDK calls, on keys as they are in the bucket; failures are the SDK's own (mapped by the `mapErrors` layer). */
+class S3Backend implements StorageDriver {
   readonly provider = DRIVER_NAME;
   readonly flags: StorageFlags;
+  readonly retryPolicy: Required<Omit<RetryPolicy, 'onRetry'>>;
   readonly #o: S3StorageOptions;
   readonly #profile: string;
-  readonly #base: string;
-  readonly #retries: number;
-  #client: S3Client | undefined;
+  readonly #timeouts: Timeouts;
+  readonly #map: ErrorMap;
+  /** Retries each request itself (`MaxRetries`): for the writes, which no layer above retries. */
+  #retrying: S3Client | undefined;
+  /** Sends each request once: for what `withRetry` retries. Shares the connections and credentials of `#retrying`. */
+  #direct: S3Client | undefined;
 
-  constructor(options: S3StorageOptions) {
+  constructor(options: S3StorageOptions, profile: string, timeouts: Timeouts, map: ErrorMap) {
     this.#o = options;
-    this.#profile = options.profile ?? DRIVER_NAME;
-    const p = options.prefix ?? '';
-    this.#base = p && !p.endsWith('/') ? `${p}/` : p;
-    this.#retries = options.maxRetries ?? 3;
-    const mpu = options.multipartManagement ?? true;
+    this.#profile = profile;
+    this.#timeouts = timeouts;
+    this.#map = map;
+    this.retryPolicy = {
+      retries: options.maxRetries ?? 3,
+      baseDelayMs: options.retryBaseDelayMs ?? 100,
+      maxDelayMs: options.retryMaxDelayMs ?? 5000,
+    };
     this.flags = Object.freeze({
       rangedReads: true,
       conditionalPut: options.conditionalPut ?? true,
-      incompleteUploads: mpu,
+      incompleteUploads: options.multipartManagement ?? true,
     });
   }
 
+  /** The client that retries (or the one given): what callers use for what the contract does not cover. */
   getInstance(): S3Client {
-    if (this.#client) return this.#client;
-    const o = this.#o;
-    if (o.client) {
-      this.#client = o.client;
-      return o.client;
+    this.#retrying ??= this.#o.client ?? new S3Client(this.#config(this.retryPolicy.retries + 1));
+    return this.#retrying;
+  }
+
+  #directClient(): S3Client {
+    if (this.#o.client) return this.#o.client;
+    if (!this.#direct) {
+      const shared = this.getInstance().config;
+      this.#direct = new S3Client({
+        ...this.#config(1),
+        requestHandler: shared.requestHandler,
+        credentials: shared.credentials,
+      });
     }
+    return this.#direct;
+  }
+
+  #config(maxAttempts: number): S3ClientConfig {
+    const o = this.#o;
     const config: S3ClientConfig = {
       region: o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       endpoint: o.endpoint,
       forcePathStyle: o.forcePathStyle ?? false,
-      maxAttempts: this.#retries + 1,
+      maxAttempts,
       // Flexible checksums break S3-compatible servers (s3rver stored the aws-chunked framing).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+      // socketTimeout is an idle time: an endpoint that accepts the connection and never answers fails after it,
+      // while a long transfer that keeps moving is never cut.
+      requestHandler: {
+        connectionTimeout: this.#timeouts.connectionTimeoutMs,
+        socketTimeout: this.#timeouts.requestTimeoutMs,
+      },
     };
     if (o.accessKeyId && o.secretAccessKey)
       config.credentials = {
@@ -160,157 +196,46 @@ class S3ObjectStorage implements S3Storage {
         secretAccessKey: o.secretAccessKey,
         sessionToken: o.sessionToken,
       };
-    this.#client = new S3Client(config);
-    return this.#client;
+    return config;
   }
 
   async close(): Promise<void> {
-    if (!this.#o.client) this.#client?.destroy();
-    this.#client = undefined;
-  }
-
-  #key(key: string): string {
-    assertKey(key, this.#profile);
-    return this.#base + key;
-  }
-
-  #error(e: unknown, key: string | undefined, action: string, signal?: AbortSignal): StorageError {
-    return mapS3Error(e, { profile: this.#profile, key, action, bucket: this.#o.bucket, signal });
-  }
-
-  async put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectInfo> {
-    const Key = this.#key(key);
-    const { signal } = options;
-    const source = toReadable(body);
-    if (signal?.aborted) {
-      source.destroy();
-      throw abortedError(signal, { profile: this.#profile, key });
+    if (!this.#o.client) {
+      this.#direct?.destroy();
+      this.#retrying?.destroy();
     }
-    if (options.ifNoneMatch && !this.flags.conditionalPut && (await this.head(key, { signal })))
-      throw new StorageError('ALREADY_EXISTS', `[storage] [s3] ${JSON.stringify(key)} already exists`, {
-        profile: this.#profile,
-        key,
-      });
-    let size = 0;
-    let bodyError: unknown;
-    async function* counted(): AsyncGenerator<Uint8Array> {
-      try {
-        for await (const chunk of signal ? addAbortSignal(signal, source) : source) {
-          size += (chunk as Uint8Array).byteLength;
-          yield chunk as Uint8Array;
-        }
-      } catch (e) {
-        bodyError = e;
-        throw e;
-      }
-    }
-    const abortController = new AbortController();
-    const onAbort = () => abortController.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const upload = new Upload({
-      client: this.getInstance(),
-      params: {
-        Bucket: this.#o.bucket,
-        Key,
-        Body: Readable.from(counted(), { objectMode: false }),
-        ContentType: options.contentType,
-        IfNoneMatch: options.ifNoneMatch && this.flags.conditionalPut ? '*' : undefined,
-      },
-      partSize: this.#o.partSizeBytes ?? 8 * MiB,
-      queueSize: this.#o.queueSize ?? 1,
-      leavePartsOnError: false,
-      abortController,
-    });
-    try {
-      const result = await upload.done();
-      return { key, size, lastModified: new Date(), etag: result.ETag };
-    } catch (e) {
-      source.destroy();
-      const cleanup = await this.#abandon(upload);
-      // lib-storage does not cancel a single-part PutObject in flight: if it landed, the object is
-      // published and put has succeeded, late abort or not.
-      const single = (upload as unknown as { singleUploadResult?: { ETag?: string } }).singleUploadResult;
-      if (single && bodyError === undefined) return { key, size, lastModified: new Date(), etag: single.ETag };
-      if (signal?.aborted) throw abortedError(signal, { profile: this.#profile, key });
-      const cause = bodyError ?? e;
-      const error =
-        bodyError !== undefined
-          ? new StorageError(
-              'IO',
-              `[storage] [s3] Reading the body for ${JSON.stringify(key)} failed: ${(cause as Error)?.message}`,
-              {
-                profile: this.#profile,
-                key,
-                cause,
-              },
-            )
-          : this.#error(e, key, 'Uploading');
-      if (cleanup) error.message += ` (${cleanup})`;
-      throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+    this.#direct = undefined;
+    this.#retrying = undefined;
   }
 
-  /**
-   * After a failed upload: let in-flight part requests settle (parts uploaded after an abort would
-   * linger), then make sure AbortMultipartUpload was sent. Returns a note when cleanup failed.
-   */
-  async #abandon(upload: Upload): Promise<string | undefined> {
-    const internals = upload as unknown as { concurrentUploaders?: Promise<unknown>[]; uploadId?: string };
-    const uploaders = Promise.allSettled(internals.concurrentUploaders ?? []);
-    await Promise.race([uploaders, sleep(30_000, undefined, { ref: false })]);
-    const UploadId = internals.uploadId;
-    if (!UploadId) return undefined;
-    const Key = (upload as unknown as { params: { Key: string } }).params.Key;
-    try {
-      await withRetry(
-        () => this.getInstance().send(new AbortMultipartUploadCommand({ Bucket: this.#o.bucket, Key, UploadId })),
-        this.#retryOptions(),
-      );
-      return undefined;
-    } catch (e) {
-      if (isNoSuchUpload(e)) return undefined;
-      return `aborting multipart upload ${UploadId} failed: ${(e as Error).message}; listIncomplete() reports it and a bucket lifecycle rule (AbortIncompleteMultipartUpload) expires it`;
-    }
-  }
-
-  #retryOptions(signal?: AbortSignal) {
+  #write(): WriteContext {
     return {
-      retries: this.#retries,
-      baseDelayMs: this.#o.retryBaseDelayMs ?? 100,
-      maxDelayMs: this.#o.retryMaxDelayMs ?? 5000,
-      signal,
-      isTransient: isTransientS3Error,
+      client: this.getInstance(),
+      bucket: this.#o.bucket,
+      profile: this.#profile,
+      partSizeBytes: this.#o.partSizeBytes,
+      queueSize: this.#o.queueSize,
+      conditionalPut: this.flags.conditionalPut,
+      map: this.#map,
     };
+  }
+
+  put(key: string, body: Body, options: PutOptions = {}): Promise<ObjectInfo> {
+    return putObject(this.#write(), key, body, options);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    const Key = this.#key(key);
     const { signal, range } = options;
-    if (
-      range &&
-      (!Number.isSafeInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))
-    )
-      throw new StorageError('INVALID_RANGE', `[storage] [s3] Invalid range ${range.start}-${range.end ?? ''}`, {
-        profile: this.#profile,
-        key,
-      });
-    const request = async (start: number | undefined, end: number | undefined, etag: string | undefined) => {
-      try {
-        return await this.getInstance().send(
-          new GetObjectCommand({
-            Bucket: this.#o.bucket,
-            Key,
-            Range: start === undefined ? undefined : `bytes=${start}-${end ?? ''}`,
-            IfMatch: etag,
-          }),
-          { abortSignal: signal },
-        );
-      } catch (e) {
-        throw this.#error(e, key, 'Reading', signal);
-      }
-    };
+    const request = (start: number | undefined, end: number | undefined, etag: string | undefined) =>
+      this.#directClient().send(
+        new GetObjectCommand({
+          Bucket: this.#o.bucket,
+          Key: key,
+          Range: start === undefined ? undefined : `bytes=${start}-${end ?? ''}`,
+          IfMatch: etag,
+        }),
+        { abortSignal: signal },
+      );
     const first = await request(range?.start, range?.end, undefined);
     const firstRange = parseContentRange(first.ContentRange);
     // A server may ignore Range or widen it (s3rver answers `bytes=0-0` with the whole object); then
@@ -324,14 +249,10 @@ class S3ObjectStorage implements S3Storage {
       throw new StorageError(
         'INVALID_RANGE',
         `[storage] [s3] Range ${start}- is outside ${JSON.stringify(key)} (${size} bytes)`,
-        {
-          profile: this.#profile,
-          key,
-        },
+        { profile: this.#profile, key },
       );
     }
     const etag = first.ETag;
-    const retry = this.#retryOptions(signal);
     const part = (r: GetObjectCommandOutput): BodyPart => ({
       body: toNodeReadable(r.Body),
       start: parseContentRange(r.ContentRange)?.start ?? 0,
@@ -339,112 +260,71 @@ class S3ObjectStorage implements S3Storage {
     });
     // Re-requests pin the ETag (If-Match) so a replaced object is never stitched onto the old one.
     return resumableBody(part(first), {
-      ...retry,
+      ...this.retryPolicy,
+      isTransient: isTransientS3Error,
+      signal,
       start,
       end,
       key,
       profile: this.#profile,
-      reopen: async (pos) => part(await request(pos, end, etag)),
+      reopen: async (pos) => {
+        try {
+          return part(await request(pos, end, etag));
+        } catch (e) {
+          throw this.#map(e, { key, action: 'Reading', signal });
+        }
+      },
     });
   }
 
   async head(key: string, options: { signal?: AbortSignal } = {}): Promise<ObjectInfo | undefined> {
-    const Key = this.#key(key);
     try {
-      const r = await this.getInstance().send(new HeadObjectCommand({ Bucket: this.#o.bucket, Key }), {
+      const r = await this.#directClient().send(new HeadObjectCommand({ Bucket: this.#o.bucket, Key: key }), {
         abortSignal: options.signal,
       });
       return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0), etag: r.ETag };
     } catch (e) {
-      const error = this.#error(e, key, 'Reading', options.signal);
-      if (error.code === 'NOT_FOUND') return undefined;
-      throw error;
+      if (isNoSuchKey(e)) return undefined;
+      throw e;
     }
   }
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
-    const { signal } = options;
-    let ContinuationToken: string | undefined;
-    for (let page = 0; page < 10_000_000; page++) {
-      let r: ListObjectsV2CommandOutput;
-      try {
-        r = await this.getInstance().send(
-          new ListObjectsV2Command({
-            Bucket: this.#o.bucket,
-            Prefix: this.#base + prefix,
-            MaxKeys: options.pageSize ?? 1000,
-            ContinuationToken,
-          }),
-          { abortSignal: signal },
-        );
-      } catch (e) {
-        throw this.#error(e, prefix, 'Listing', signal);
-      }
-      for (const o of r.Contents ?? []) {
-        if (!o.Key) continue;
-        yield {
-          key: o.Key.slice(this.#base.length),
-          size: o.Size ?? 0,
-          lastModified: o.LastModified ?? new Date(0),
-          etag: o.ETag,
-        };
-      }
-      if (!r.IsTruncated || !r.NextContinuationToken) return;
-      ContinuationToken = r.NextContinuationToken;
-    }
+  async listPage(prefix: string, options: ListPageOptions = {}): Promise<ListPage> {
+    const r = await this.#directClient().send(
+      new ListObjectsV2Command({
+        Bucket: this.#o.bucket,
+        Prefix: prefix,
+        MaxKeys: options.pageSize ?? 1000,
+        ContinuationToken: options.token,
+      }),
+      { abortSignal: options.signal },
+    );
+    const objects = (r.Contents ?? []).flatMap((o) =>
+      o.Key ? [{ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag }] : [],
+    );
+    return { objects, next: r.IsTruncated ? r.NextContinuationToken : undefined };
+  }
+
+  list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    return pagedList((p, o) => this.listPage(p, o), prefix, options);
   }
 
   async delete(key: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const Key = this.#key(key);
     // S3 answers DeleteObject with 204 whether or not the key existed, so ask first.
-    const existed = (await this.head(key, options)) !== undefined;
-    if (!existed) return false;
-    try {
-      await this.getInstance().send(new DeleteObjectCommand({ Bucket: this.#o.bucket, Key }), {
-        abortSignal: options.signal,
-      });
-    } catch (e) {
-      throw this.#error(e, key, 'Deleting', options.signal);
-    }
+    if (!(await this.head(key, options))) return false;
+    await this.#directClient().send(new DeleteObjectCommand({ Bucket: this.#o.bucket, Key: key }), {
+      abortSignal: options.signal,
+    });
     return true;
   }
 
-  /** Open multipart uploads under the prefix (needs `multipartManagement`). */
-  async *listIncomplete(options: { signal?: AbortSignal } = {}): AsyncIterable<IncompleteUpload> {
-    let KeyMarker: string | undefined;
-    let UploadIdMarker: string | undefined;
-    for (let page = 0; page < 1_000_000; page++) {
-      let r: ListMultipartUploadsCommandOutput;
-      try {
-        r = await this.getInstance().send(
-          new ListMultipartUploadsCommand({ Bucket: this.#o.bucket, Prefix: this.#base, KeyMarker, UploadIdMarker }),
-          { abortSignal: options.signal },
-        );
-      } catch (e) {
-        throw this.#error(e, undefined, 'Listing incomplete uploads in', options.signal);
-      }
-      for (const u of r.Uploads ?? [])
-        if (u.Key && u.UploadId)
-          yield { key: u.Key.slice(this.#base.length), startedAt: u.Initiated ?? new Date(0), handle: u.UploadId };
-      if (!r.IsTruncated) return;
-      KeyMarker = r.NextKeyMarker;
-      UploadIdMarker = r.NextUploadIdMarker;
-    }
+  /** Open multipart uploads (needs `multipartManagement`). */
+  listIncomplete(options: ListIncompleteOptions = {}): AsyncIterable<IncompleteUpload> {
+    return listUploads(this.#write(), options);
   }
 
-  async abortIncomplete(upload: IncompleteUpload): Promise<void> {
-    const Key = this.#key(upload.key);
-    try {
-      await withRetry(
-        () =>
-          this.getInstance().send(
-            new AbortMultipartUploadCommand({ Bucket: this.#o.bucket, Key, UploadId: upload.handle }),
-          ),
-        this.#retryOptions(),
-      );
-    } catch (e) {
-      if (!isNoSuchUpload(e)) throw this.#error(e, upload.key, 'Aborting the upload of');
-    }
+  abortIncomplete(upload: IncompleteUpload): Promise<void> {
+    return abortUpload(this.#write(), upload);
   }
 }
 
@@ -453,90 +333,4 @@ function toNodeReadable(body: unknown): Readable {
   if (body && typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function')
     return Readable.from(body as AsyncIterable<Uint8Array>, { objectMode: false });
   return Readable.from([], { objectMode: false });
-}
-
-type SdkError = {
-  name?: string;
-  message?: string;
-  Code?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number };
-  $retryable?: unknown;
-};
-
-function isNoSuchUpload(e: unknown): boolean {
-  const err = e as SdkError;
-  return err?.name === 'NoSuchUpload' || err?.Code === 'NoSuchUpload' || err?.$metadata?.httpStatusCode === 404;
-}
-
-const THROTTLING = new Set([
-  'SlowDown',
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'TooManyRequestsException',
-  'InternalError',
-  'ServiceUnavailable',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-/** 5xx, throttling, timeouts and connection resets: worth another attempt. */
-export function isTransientS3Error(e: unknown): boolean {
-  const err = e as SdkError;
-  if (!err || typeof err !== 'object') return false;
-  if (err.name && THROTTLING.has(err.name)) return true;
-  if (err.$retryable) return true;
-  return isTransientError(e) || err.message === 'aborted';
-}
-
-/** Maps an SDK failure to a `StorageError` with a stable code. */
-export function mapS3Error(
-  e: unknown,
-  ctx: { profile: string; key?: string; action: string; bucket: string; signal?: AbortSignal },
-): StorageError {
-  if (e instanceof StorageError) return e;
-  const err = e as SdkError & Error;
-  const name = err?.name ?? '';
-  const status = err?.$metadata?.httpStatusCode;
-  const where = ctx.key === undefined ? `bucket ${ctx.bucket}` : `${JSON.stringify(ctx.key)} in bucket ${ctx.bucket}`;
-  const opts = { profile: ctx.profile, key: ctx.key, cause: e };
-  if (ctx.signal?.aborted || name === 'AbortError')
-    return abortedError(ctx.signal, { profile: ctx.profile, key: ctx.key });
-  if (name === 'NoSuchBucket')
-    return new StorageError(
-      'BUCKET_NOT_FOUND',
-      `[storage] [s3] Bucket ${ctx.bucket} does not exist: create it or fix Settings.Bucket of profile '${ctx.profile}'`,
-      opts,
-    );
-  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404)
-    return new StorageError('NOT_FOUND', `[storage] [s3] ${where} does not exist`, opts);
-  if (name === 'PreconditionFailed' || status === 412)
-    return new StorageError('ALREADY_EXISTS', `[storage] [s3] ${where} already exists`, opts);
-  if (name === 'InvalidRange' || status === 416)
-    return new StorageError('INVALID_RANGE', `[storage] [s3] The range is outside ${where}`, opts);
-  if (
-    status === 401 ||
-    status === 403 ||
-    [
-      'AccessDenied',
-      'InvalidAccessKeyId',
-      'SignatureDoesNotMatch',
-      'ExpiredToken',
-      'CredentialsProviderError',
-    ].includes(name)
-  )
-    return new StorageError(
-      'ACCESS_DENIED',
-      `[storage] [s3] ${ctx.action} ${where} was denied (${name || status}): check the credentials of profile '${ctx.profile}' and the bucket policy`,
-      opts,
-    );
-  if (isTransientS3Error(e))
-    return new StorageError(
-      'TRANSIENT',
-      `[storage] [s3] ${ctx.action} ${where} kept failing after retries: ${err?.message ?? name}`,
-      opts,
-    );
-  return new StorageError('IO', `[storage] [s3] ${ctx.action} ${where} failed: ${err?.message ?? name}`, opts);
 }
