@@ -1,3 +1,4 @@
+import type { SettingKind } from '@koan/core';
 import type { JsonEncoding } from './codec.js';
 import type { EntitySchema } from './schema.js';
 
@@ -367,7 +368,7 @@ export interface DataAdapter extends DataReader, DataWriter {
 
 /** A provider: how to build an adapter for a source from its settings. */
 /** What a provider setting holds, so text from the environment (`Koan__...` variables) is converted to it. */
-export type SettingKind = 'text' | 'number' | 'boolean';
+export type { SettingKind };
 
 export interface DataProvider<Settings = Record<string, unknown>> {
   readonly name: string;
