@@ -40,7 +40,7 @@ import {
   withRetry,
 } from '@koan/storage';
 import { DRIVER_NAME, isBlobNotFound, isTransientAzureError, mapAzureError } from './errors.js';
-import { timeoutAgent } from './http.js';
+import { proxyVariable, timeoutAgent } from './http.js';
 import { discardUncommitted, listBlobPage, listUncommitted, putBlocks, type WriteContext } from './multipart.js';
 import { settingsSchema } from './settings.js';
 
@@ -141,6 +141,12 @@ class AzureBlobBackend implements StorageDriver {
       baseDelayMs: options.retryBaseDelayMs ?? 100,
       maxDelayMs: options.retryMaxDelayMs ?? 5000,
     };
+    const proxy = proxyVariable();
+    if (proxy)
+      process.emitWarning(
+        `Azure Blob profile '${profile}' goes through the proxy in ${proxy}: its ConnectionTimeoutMs and RequestTimeoutMs do not apply (the SDK's proxy agent has no timeouts), so an endpoint that never answers holds a request until the proxy gives up.`,
+        { code: 'KOAN_STORAGE_PROXY_TIMEOUTS' },
+      );
   }
 
   /** The container through the client that retries: what callers use for what the contract does not cover. */
@@ -156,6 +162,7 @@ class AzureBlobBackend implements StorageDriver {
 
   #container(maxTries: number): ContainerClient {
     const o = this.#o;
+    const proxy = proxyVariable();
     const pipeline = (url: string) =>
       ({
         retryOptions: {
@@ -164,7 +171,8 @@ class AzureBlobBackend implements StorageDriver {
           maxRetryDelayInMs: this.retryPolicy.maxDelayMs,
         },
         // Read by the SDK's pipeline (core-rest-pipeline's `agent` option): test/timeouts.test.ts fails if it is not.
-        agent: timeoutAgent(url, this.#timeouts),
+        // With a proxy in the environment there is none: the SDK uses a proxy agent only when none is given.
+        ...(proxy ? {} : { agent: timeoutAgent(url, this.#timeouts) }),
       }) as StoragePipelineOptions;
     let service: BlobServiceClient;
     if (o.connectionString) {

@@ -4,6 +4,10 @@
  * gives the SDK an agent whose sockets time out: connecting takes at most `connectionTimeoutMs`, and a socket that
  * sends and receives nothing for `requestTimeoutMs` (an idle time: a long transfer that keeps moving is never cut) is
  * destroyed with a `RequestTimeoutError`, which the SDK reports as its `RestError` (code `ETIMEDOUT`).
+ *
+ * The SDK sends requests through the proxy named by `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` only when no agent is
+ * given; so with one of those set there is no agent (the proxy keeps working) and the driver warns that the timeouts
+ * do not apply.
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -36,4 +40,11 @@ function guard(socket: Socket, host: string, timeouts: Timeouts): void {
   timer.unref();
   socket.once('connect', () => clearTimeout(timer));
   socket.once('close', () => clearTimeout(timer));
+}
+
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'HTTP_PROXY', 'http_proxy'];
+
+/** The environment variable that sends the SDK's requests through a proxy, if one is set. */
+export function proxyVariable(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return PROXY_VARIABLES.find((name) => env[name]);
 }

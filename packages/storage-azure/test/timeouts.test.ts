@@ -5,7 +5,8 @@
  * they never did, and vitest's test timeout failed them).
  */
 import { StorageError, StorageProfiles } from '@koan/storage';
-import { type BlackHole, startBlackHole, unreachableAzureSettings } from '@koan/storage/testing';
+import { type BlackHole, closedLoopbackPort, startBlackHole, unreachableAzureSettings } from '@koan/storage/testing';
+import { createAzureBlobStorage } from '@koan/storage-azure';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let hole: BlackHole;
@@ -71,5 +72,47 @@ describe('azure-blob: an endpoint that accepts connections and never answers', (
     expect(await failure(profiles.get('retried').head('x'))).toMatchObject(timedOut('retried'));
     // 1 + MaxRetries attempts, each on a connection of its own (a timed-out connection is not reused).
     expect(hole.connections() - before).toBe(3);
+  });
+});
+
+describe('azure-blob behind a proxy from the environment', () => {
+  it('keeps the proxy (the SDK uses it only without an agent of ours) and warns that the timeouts do not apply', async () => {
+    const before = process.env.HTTPS_PROXY;
+    process.env.HTTPS_PROXY = `http://127.0.0.1:${hole.port}`;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const dead = await closedLoopbackPort();
+      const { connectionString } = unreachableAzureSettings(dead) as { connectionString: string };
+      const driver = createAzureBlobStorage({ connectionString, containerName: 'c1x', profile: 'proxied' });
+      // The request goes to the proxy (here the black hole), not to the closed endpoint.
+      const connections = hole.connections();
+      const controller = new AbortController();
+      let settled = false;
+      const head = driver.head('x', { signal: controller.signal }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      void head.finally(() => {
+        settled = true;
+      });
+      while (hole.connections() === connections && !settled) await new Promise((r) => setTimeout(r, 10));
+      expect(hole.connections()).toBeGreaterThan(connections);
+      controller.abort(new Error('done'));
+      expect(await head).toMatchObject({ code: 'ABORTED' });
+    } finally {
+      process.off('warning', onWarning);
+      if (before === undefined) delete process.env.HTTPS_PROXY;
+      else process.env.HTTPS_PROXY = before;
+    }
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: 'KOAN_STORAGE_PROXY_TIMEOUTS',
+        message: expect.stringMatching(
+          /profile 'proxied' goes through the proxy in HTTPS_PROXY: its ConnectionTimeoutMs/,
+        ),
+      }),
+    ]);
   });
 });
