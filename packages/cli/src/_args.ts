@@ -1,3 +1,4 @@
+import { MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
 import { BATCH_SIZE, parseIsoInstant } from '@koan/data-backup';
 import type { ArgsDef } from 'citty';
 import { usageError } from './_errors.js';
@@ -150,6 +151,21 @@ export function batchSizeOption(
     BATCH_SIZE.max,
     `Records ${per}, e.g. --batch-size 1000 (the default, or Koan.Backup.DefaultBatchSize).`,
   );
+}
+
+/**
+ * `--batch-bytes`: bytes per batch, as a number of bytes or a size (`8MiB`, `512KiB`, `64KB`), 1 byte to 1 GiB: a batch
+ * closes at `--batch-size` records or at this size, whichever comes first. Parsed by the library's rule.
+ */
+export function batchBytesOption(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const bytes = parseByteSize(value);
+  if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_BATCH_BYTES)
+    throw usageError(
+      `--batch-bytes must be a size from 1 byte to 1GiB, such as 8MiB, 512KiB or 1048576, not ${JSON.stringify(value)}.`,
+      'A batch closes at --batch-size records or at this many bytes, whichever comes first (default 8MiB, or Koan.Backup.DefaultBatchBytes); lower it for very wide rows to use less memory.',
+    );
+  return bytes;
 }
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {

@@ -1,9 +1,12 @@
 import {
   DataRuntime,
+  DEFAULT_BATCH_BYTES,
   dataConfigSchema,
   getDataRuntime,
   type LoadConfigOptions,
   loadKoanConfig,
+  MAX_BATCH_BYTES,
+  parseByteSize,
   parseConfigSection,
   warmup,
 } from '@koan/data';
@@ -54,6 +57,21 @@ export const backupConfigSchema = z
       .max(BATCH_SIZE.max)
       .default(1000)
       .describe('Records per batch'),
+    defaultBatchBytes: z
+      .union([z.number(), z.string()])
+      .transform((value, ctx) => {
+        const bytes = parseByteSize(value);
+        if (bytes !== undefined && Number.isInteger(bytes) && bytes >= 1 && bytes <= MAX_BATCH_BYTES) return bytes;
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expected a size from 1 byte to 1 GiB: a number of bytes or a text such as 8MiB, 512KiB, 64KB',
+        });
+        return z.NEVER;
+      })
+      .default(DEFAULT_BATCH_BYTES)
+      .describe(
+        'Bytes per batch, default 8MiB (archive-encoded records; a number or a size such as 8MiB, 512KiB): a batch closes at DefaultBatchSize records or at this size, whichever comes first, so wide rows stay bounded in memory',
+      ),
     compressionLevel: z
       .number()
       .int()

@@ -22,6 +22,7 @@ import {
   throwIfAborted,
 } from '@koan/data';
 import type { ZipReader } from './archive/index.js';
+import { type ByteSize, batchBytesOption } from './budget.js';
 import type { BackupContext } from './context.js';
 import { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 import { BackupError, invalidOption } from './errors.js';
@@ -89,6 +90,8 @@ export interface RestoreOptions {
   readonly optimizeForBulkInsert?: boolean;
   /** Records written per batch. Default Koan.Backup.DefaultBatchSize. */
   readonly batchSize?: number;
+  /** Bytes per batch (a number or `"8MiB"`): a batch closes at `batchSize` or at this. Default Koan.Backup.DefaultBatchBytes. */
+  readonly batchBytes?: ByteSize;
   /** Report what would change and write nothing. */
   readonly dryRun?: boolean;
   /**
@@ -284,14 +287,14 @@ function makeConverter(plan: Plan, dropped: Set<string>): ((record: DataRecord) 
 async function* decodeLines(
   reader: ZipReader,
   plan: Plan,
-  batchSize: number,
+  batching: Pick<WriteOptions, 'batchSize' | 'batchBytes'>,
   convert: ((r: DataRecord) => DataRecord | undefined) | undefined,
   onSkip: () => void,
   onBytes: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<DataRecord[]> {
   const file = plan.item.storageFile;
-  for await (const batch of rawLines(reader, plan, batchSize, onBytes, signal)) {
+  for await (const batch of rawLines(reader, plan, batching, onBytes, signal)) {
     const records: DataRecord[] = [];
     for (let i = 0; i < batch.lines.length; i++) {
       const text = batch.lines[i]!;
@@ -358,6 +361,7 @@ export async function runRestore(
   const signal = options.signal;
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
   assertWithin('batchSize', batchSize, BATCH_SIZE);
+  const batchBytes = batchBytesOption(options.batchBytes, context.config.defaultBatchBytes);
   const maxConcurrency = options.maxConcurrency ?? 1;
   assertWithin('maxConcurrency', maxConcurrency, MAX_CONCURRENCY);
   const mode: ImportMode = options.mode ?? 'upsert';
@@ -493,7 +497,7 @@ export async function runRestore(
     progress.emit('start');
     const bySource = new Map<string, Plan[]>();
     for (const p of plans) bySource.set(p.schema.source, [...(bySource.get(p.schema.source) ?? []), p]);
-    const write = { ...options, mode, batchSize };
+    const write = { ...options, mode, batchSize, batchBytes };
     const createdTables: { source: string; tables: string[] }[] = [];
     await forEachLimit([...bySource.entries()], maxConcurrency, async ([source, group]) => {
       const adapter = await context.runtime.adapter(source);
@@ -680,7 +684,7 @@ function emptyReport(item: EntityManifest, targetSet: string, source: string, pr
   };
 }
 
-type WriteOptions = GlobalRestoreOptions & { mode: ImportMode; batchSize: number };
+type WriteOptions = GlobalRestoreOptions & { mode: ImportMode; batchSize: number; batchBytes: number };
 
 function recordStream(
   reader: ZipReader,
@@ -693,7 +697,7 @@ function recordStream(
   return decodeLines(
     reader,
     plan,
-    options.batchSize,
+    options,
     makeConverter(plan, dropped),
     () => report.skipped++,
     (bytes) => {
@@ -747,7 +751,7 @@ function jsonLinesPath(tx: DataWriter, plan: Plan, options: WriteOptions, droppe
 async function* rawLines(
   reader: ZipReader,
   plan: Plan,
-  batchSize: number,
+  { batchSize, batchBytes }: Pick<WriteOptions, 'batchSize' | 'batchBytes'>,
   onBytes: (bytes: number) => void,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<{ firstLine: number; lines: string[] }> {
@@ -763,6 +767,7 @@ async function* rawLines(
   const expected = plan.item.storedHash ?? plan.item.contentHash;
   for await (const batch of reader.lines(file, {
     batchSize,
+    maxBatchBytes: batchBytes,
     hashContent: !stored,
     ...(stored ? { onStored: (chunk: Buffer) => stored.update(chunk) } : {}),
     ...(signal ? { signal } : {}),
@@ -1033,7 +1038,7 @@ async function restoreSource(
             rawLines(
               reader,
               plan,
-              options.batchSize,
+              options,
               (n) => {
                 progress.bytes += n;
               },

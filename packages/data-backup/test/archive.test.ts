@@ -379,15 +379,37 @@ describe('JSONL lines', () => {
     await reader.close();
   });
 
-  it('bounds batches by characters as well as lines: wide rows come a few at a time', async () => {
+  it('bounds batches by bytes as well as lines: wide rows come a few at a time', async () => {
     const wide = Array.from({ length: 30 }, (_, i) => `${i}:${'x'.repeat(100_000)}`);
     const reader = await archiveWith('entities/W.jsonl', wide.map((r) => `${r}\n`).join(''));
     const batches: number[] = [];
-    for await (const b of reader.lines('entities/W.jsonl', { batchSize: 1000, maxBatchChars: 250_000 }))
+    for await (const b of reader.lines('entities/W.jsonl', { batchSize: 1000, maxBatchBytes: 250_000 }))
       batches.push(b.lines.length);
-    // A batch closes at the first line that takes it to 250,000 characters: 3 lines of 100,002.
+    // A batch closes at the first line that takes it to 250,000 bytes: 3 lines of ~100,003.
     expect(batches).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
     await reader.close();
+  });
+
+  it('counts a batch in UTF-8 bytes, not characters, and by default closes it at 8 MiB', async () => {
+    // 50,000 characters of 2 bytes each: 100,001 bytes a line with its newline.
+    const wide = Array.from({ length: 20 }, (_, i) => `${'é'.repeat(49_999)}${i % 10}`);
+    const reader = await archiveWith('entities/U.jsonl', wide.map((r) => `${r}\n`).join(''));
+    const batches: number[] = [];
+    const got: string[] = [];
+    for await (const b of reader.lines('entities/U.jsonl', { batchSize: 1000, maxBatchBytes: 250_000 })) {
+      batches.push(b.lines.length);
+      got.push(...b.lines);
+    }
+    expect(batches).toEqual([3, 3, 3, 3, 3, 3, 2]);
+    expect(got).toEqual(wide);
+    const big = Array.from({ length: 90 }, (_, i) => `${i}:${'y'.repeat(200_000)}`);
+    const many = await archiveWith('entities/B.jsonl', big.map((r) => `${r}\n`).join(''));
+    const sizes: number[] = [];
+    for await (const b of many.lines('entities/B.jsonl')) sizes.push(b.lines.length);
+    // 8 MiB = 41.9 lines of 200,004 bytes: the 42nd closes the batch.
+    expect(sizes).toEqual([42, 42, 6]);
+    await reader.close();
+    await many.close();
   });
 
   it('refuses a line longer than maxLineChars with LINE_TOO_LONG naming the entry and line, without holding it', async () => {
@@ -720,6 +742,46 @@ describe('cancellation and backpressure', () => {
     expect(Buffer.concat(out).equals(expected)).toBe(true);
     expect(r.storedSha256).toBe(sha256(expected));
     expect(r.sha256).toBe(sha256(Buffer.concat(chunks)));
+  });
+
+  it('takes a source chunk larger than a deflate job in 1 MiB pieces (bounded jobs, same bytes)', async () => {
+    const MiB = 1024 * 1024;
+    const whole = Buffer.from(
+      Array.from({ length: 60_000 }, (_, i) => `{"i":${i},"s":"${'cd'.repeat(i % 40)}"}\n`).join(''),
+    );
+    expect(whole.length).toBeGreaterThan(3 * MiB);
+    const out: Buffer[] = [];
+    const r = await encodeEntry(
+      (async function* () {
+        yield whole;
+      })(),
+      { level: 1, compress: true, parallelism: 2, emit: async (c) => void out.push(Buffer.from(c)) },
+    );
+    const options = { level: 1, memLevel: 9, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+    const pieces = Array.from({ length: Math.ceil(whole.length / MiB) }, (_, k) =>
+      whole.subarray(k * MiB, (k + 1) * MiB),
+    );
+    const expected = Buffer.concat([...pieces.map((c) => deflateRawSync(c, options)), Buffer.from([3, 0])]);
+    expect(Buffer.concat(out).equals(expected)).toBe(true);
+    expect(r.sha256).toBe(sha256(whole));
+    expect(r.lines).toBe(60_000);
+  });
+
+  it('stores a source string larger than a chunk in pieces of at most a chunk, never splitting a character', async () => {
+    // 2-, 3- and 4-byte characters (the last a surrogate pair) at every offset of the pieces.
+    const text = `${'a😀é名'.repeat(400_000)}\n`;
+    const out: Buffer[] = [];
+    const r = await encodeEntry(
+      (async function* () {
+        yield text;
+      })(),
+      { level: 0, compress: false, emit: async (c) => void out.push(Buffer.from(c)) },
+    );
+    expect(Buffer.concat(out).equals(Buffer.from(text))).toBe(true);
+    expect(r.sha256).toBe(sha256(text));
+    const sizes = out.map((c) => c.length);
+    expect(sizes.length).toBeGreaterThan(8);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
   });
 
   it('spools compress concurrently and append without recompression', async () => {

@@ -7,6 +7,7 @@ import {
   assertSingleKey,
   ConfigError,
   type Consistency,
+  checkBatchBytes,
   type DataAdapter,
   DataError,
   type DataProvider,
@@ -21,6 +22,7 @@ import {
   JsonText,
   jsonTextOf,
   type KeyValue,
+  pagedRecords,
   physicalName,
   ROOT_SET,
   type StoreDescription,
@@ -198,21 +200,21 @@ class LanceDbAdapter implements DataAdapter {
   /** Keyset paging (`key > last ORDER BY key LIMIT n`) over one table version. */
   async *#export(entity: EntitySchema, set: string, options: ExportOptions, pins?: Pins): AsyncGenerator<DataRecord[]> {
     const size = Math.max(1, options.batchSize ?? 1000);
+    const budget = checkBatchBytes(options.batchBytes);
     const table = await this.#pinned(entity, set, pins);
     if (!table) return;
+    let last: KeyValue | undefined;
+    // Each page asks for the records that fill what is left of the batch's byte budget.
+    const read = async (limit: number) => {
+      const query = table.query().orderBy({ columnName: entity.key, ascending: true }).limit(limit);
+      if (last !== undefined) query.where(`${column(entity.key)} > ${literal(last)}`);
+      const records: DataRecord[] = [];
+      for await (const batch of query) records.push(...fromBatch(entity, batch, options.exactJson === true));
+      if (records.length) last = records[records.length - 1]![entity.key] as KeyValue;
+      return records;
+    };
     try {
-      let last: KeyValue | undefined;
-      for (;;) {
-        throwIfAborted(options.signal);
-        const query = table.query().orderBy({ columnName: entity.key, ascending: true }).limit(size);
-        if (last !== undefined) query.where(`${column(entity.key)} > ${literal(last)}`);
-        const records: DataRecord[] = [];
-        for await (const batch of query) records.push(...fromBatch(entity, batch, options.exactJson === true));
-        if (records.length === 0) return;
-        last = records[records.length - 1]![entity.key] as KeyValue;
-        yield records;
-        if (records.length < size) return;
-      }
+      yield* pagedRecords(read, (r) => r, size, budget, options.signal);
     } finally {
       table.close();
     }

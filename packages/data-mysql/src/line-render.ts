@@ -237,29 +237,32 @@ function quoted(v: Buffer, out: Buffer, n: number): number {
   return n;
 }
 
-const CHUNK_CAPACITY = STREAM_PIECE_BYTES + 8 * 1024;
-
 /**
- * Lines gathered into chunks of about {@link STREAM_PIECE_BYTES} (whole lines each), written in place: `reserve`
- * returns a buffer with room for the next line at `length`, and `commit` ends that line. Filled chunks wait in
- * `full` for the reader.
+ * Lines gathered into chunks of about {@link STREAM_PIECE_BYTES} (whole lines each; `pieceBytes`, when a smaller byte
+ * budget asks for less: a chunk closes at the line that reaches it), written in place: `reserve` returns a buffer
+ * with room for the next line at `length`, and `commit` ends that line. Filled chunks wait in `full` for the reader.
  */
 export class LineChunks {
+  readonly #piece: number;
   #buffer = Buffer.allocUnsafe(0);
   length = 0;
   readonly full: Buffer[] = [];
 
+  constructor(pieceBytes = STREAM_PIECE_BYTES) {
+    this.#piece = Math.max(1, Math.min(STREAM_PIECE_BYTES, pieceBytes));
+  }
+
   reserve(bytes: number): Buffer {
     if (this.length + bytes <= this.#buffer.length) return this.#buffer;
     this.end();
-    this.#buffer = Buffer.allocUnsafe(Math.max(CHUNK_CAPACITY, bytes));
+    this.#buffer = Buffer.allocUnsafe(Math.max(this.#piece + 8 * 1024, bytes));
     return this.#buffer;
   }
 
   /** Ends the line written up to `length`. */
   commit(length: number): void {
     this.length = length;
-    if (length >= STREAM_PIECE_BYTES) this.end();
+    if (length >= this.#piece) this.end();
   }
 
   /** Closes the chunk being written, if it holds a line. */

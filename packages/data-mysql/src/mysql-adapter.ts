@@ -2,8 +2,10 @@ import { Readable } from 'node:stream';
 import {
   type AdapterCapabilities,
   abortedOr,
+  byteBatches,
   ConfigError,
   type Consistency,
+  checkBatchBytes,
   type DataAdapter,
   DataError,
   type DataReader,
@@ -22,8 +24,11 @@ import {
   keyFieldsOf,
   keySpec,
   lineTranscoder,
+  PageSizer,
   physicalName,
   ROOT_SET,
+  recordBytes,
+  rowBytes,
   type StoreDescription,
   type StructureFacet,
   setFromPhysicalName,
@@ -220,20 +225,25 @@ export class MysqlAdapter implements DataAdapter {
    * While `signal` is live, an abort stops the statement `conn` is running when `running()` says it is ours
    * (`KILL QUERY` from a connection of its own): a query waiting on a lock stops with ER_QUERY_INTERRUPTED instead of
    * waiting on (and a closed client's query would wait on the server until `lock_wait_timeout`). The connection,
-   * and its transaction, stay usable. Returns the function that stops listening.
+   * and its transaction, stay usable. Returns the function that stops listening and waits for a KILL already sent
+   * (it lands later, on its own connection: the connection must take no other statement before).
    */
-  #killOnAbort(conn: PoolConnection, signal: AbortSignal | undefined, running: () => boolean): () => void {
-    if (!signal) return () => {};
+  #killOnAbort(conn: PoolConnection, signal: AbortSignal | undefined, running: () => boolean): () => Promise<void> {
+    if (!signal) return async () => {};
     const { connectionLimit: _, ...options } = this.#options;
     const threadId = conn.threadId;
+    let kill: Promise<unknown> | undefined;
     const onAbort = () => {
       if (!running()) return;
-      createConnection(options)
+      kill = createConnection(options)
         .then((killer) => killer.query(`KILL QUERY ${Number(threadId)}`).finally(() => killer.end()))
         .catch(() => {}); // the query's own error (or its end) is what the export reports
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    return () => signal.removeEventListener('abort', onAbort);
+    return async () => {
+      signal.removeEventListener('abort', onAbort);
+      await kill;
+    };
   }
 
   async #use<T>(session: Session, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
@@ -339,6 +349,7 @@ export class MysqlAdapter implements DataAdapter {
         },
       );
     const { signal } = options;
+    const chunks = new LineChunks(checkBatchBytes(options.batchBytes));
     throwIfAborted(signal);
     const conn = session.conn ?? (await this.#acquire());
     let plan: TablePlan;
@@ -359,7 +370,6 @@ export class MysqlAdapter implements DataAdapter {
     // Each column arrives as its text's bytes (in the connection's charset, utf8mb4), or null.
     const typeCast = (field: { buffer(): Buffer | null }) => field.buffer();
     const query = core.query({ sql, rowsAsArray: true, typeCast });
-    const chunks = new LineChunks();
     const ready = chunks.full;
     let ended = false;
     let failure: unknown;
@@ -430,7 +440,7 @@ export class MysqlAdapter implements DataAdapter {
       finished = true;
     } finally {
       signal?.removeEventListener('abort', notify);
-      stopKill();
+      await stopKill();
       if (finished) {
         if (!session.conn) conn.release();
       } else if (session.conn) {
@@ -455,23 +465,26 @@ export class MysqlAdapter implements DataAdapter {
     options: ExportOptions,
   ): AsyncGenerator<DataRecord[]> {
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
+    const batchBytes = checkBatchBytes(options.batchBytes);
     const exact = options.exactJson === true;
-    for await (const { plan, rows } of this.#pages(session, entity, set, batchSize, options.signal)) {
-      const batch = new Array<DataRecord>(rows.length);
-      for (let i = 0; i < rows.length; i++) batch[i] = plan.read(rows[i]!, exact);
-      yield batch;
-    }
+    const pages = this.#pages(session, entity, set, batchSize, batchBytes, options.signal);
+    const records = async function* () {
+      for await (const { plan, rows } of pages) yield rows.map((row) => plan.read(row, exact));
+    };
+    yield* byteBatches(records(), recordBytes, batchSize, batchBytes);
   }
 
   /**
-   * Keyset paging in key order; the next page is fetched while the consumer handles the current one. A table without
-   * a primary key has nothing to page by: its rows come from one streaming query, in the server's scan order.
+   * Keyset paging in key order; the next page is fetched while the consumer handles the current one, each page sized
+   * to about `pageBytes` at the size of the rows read so far (at most `pageSize` rows). A table without a primary key
+   * has nothing to page by: its rows come from one streaming query, in the server's scan order.
    */
   async *#pages(
     session: Session,
     entity: EntitySchema,
     set: string,
     pageSize: number,
+    pageBytes: number,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<{ plan: TablePlan; rows: unknown[][] }> {
     throwIfAborted(signal);
@@ -485,26 +498,31 @@ export class MysqlAdapter implements DataAdapter {
       const base = `SELECT ${plan.selectList} FROM ${quoteId(plan.table)}`;
       if (plan.keys.length === 0) {
         streaming = true;
-        for await (const rows of streamRows(conn, base, pageSize, !session.conn, signal)) yield { plan, rows };
+        for await (const rows of streamRows(conn, base, pageSize, pageBytes, !session.conn, signal))
+          yield { plan, rows };
         streaming = false;
         finished = true;
         return;
       }
-      const order = `${plan.orderBy} LIMIT ${pageSize}`;
+      const sizer = new PageSizer(pageSize, pageBytes);
+      let limit = 0;
       // A composite key pages on the row constructor `(a, b) > (x, y)`, the order of ORDER BY a, b.
-      const page = (last: readonly unknown[] | undefined) =>
-        conn
-          .query({
-            sql: last === undefined ? base + order : `${base} WHERE ${plan.after(last)}${order}`,
-            rowsAsArray: true,
-          })
-          .then(([rows]) => rows as unknown as unknown[][]);
+      const page = (last: readonly unknown[] | undefined) => {
+        limit = sizer.next();
+        const where = last === undefined ? '' : ` WHERE ${plan.after(last)}`;
+        const sql = `${base}${where}${plan.orderBy} LIMIT ${limit}`;
+        return conn.query({ sql, rowsAsArray: true }).then(([rows]) => rows as unknown as unknown[][]);
+      };
       pending = page(undefined);
       while (pending) {
         const rows: unknown[][] = await pending;
         pending = undefined;
         if (rows.length === 0) break;
-        if (rows.length === pageSize) pending = page(rows[rows.length - 1]!);
+        sizer.seen(
+          rows.length,
+          rows.reduce((n: number, row) => n + rowBytes(row), 0),
+        );
+        if (rows.length === limit) pending = page(rows[rows.length - 1]!);
         throwIfAborted(signal);
         yield { plan, rows };
       }
@@ -518,7 +536,7 @@ export class MysqlAdapter implements DataAdapter {
     } finally {
       // A page still in flight must finish before the connection is reused.
       await pending?.catch(() => undefined);
-      stopKill();
+      await stopKill();
       // A stream stopped early cannot be cut short: its pooled connection is closed instead of given back.
       if (!session.conn) {
         if (streaming && !finished) conn.destroy();
@@ -1118,10 +1136,11 @@ export class MysqlAdapter implements DataAdapter {
       return out;
     } catch (e) {
       inFn = false;
+      await stopKill();
       await conn.query('ROLLBACK').catch(() => undefined);
       throw abortedOr(e, options.signal);
     } finally {
-      stopKill();
+      await stopKill();
       if (state.deferred)
         await conn.query('SET SESSION foreign_key_checks = 1').catch(() => {
           broken = true;

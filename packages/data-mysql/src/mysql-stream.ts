@@ -3,21 +3,22 @@
  * server sends the rows in its scan order (InnoDB: the hidden row id, insertion order) in one result; the connection
  * pauses while batches wait for the consumer, so memory stays bounded whatever the table's size.
  */
-import { throwIfAborted } from '@koan/data';
+import { rowBytes, throwIfAborted } from '@koan/data';
 import type { PoolConnection } from 'mysql2/promise';
 
 /** Batches read ahead of the consumer before the connection pauses. */
 const BATCHES_AHEAD = 2;
 
 /**
- * The rows of `sql` (`rowsAsArray`) in batches of `batchSize`. Stopping early: the caller destroys a `pooled`
- * connection (its result cannot be cut short); any other one reads the rest of the result here, so it stays usable
- * (a snapshot's).
+ * The rows of `sql` (`rowsAsArray`) in batches of `batchSize` rows, each closed once its rows reach `batchBytes`.
+ * Stopping early: the caller destroys a `pooled` connection (its result cannot be cut short); any other one reads the
+ * rest of the result here, so it stays usable (a snapshot's).
  */
 export async function* streamRows(
   conn: PoolConnection,
   sql: string,
   batchSize: number,
+  batchBytes: number,
   pooled: boolean,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<unknown[][]> {
@@ -25,6 +26,7 @@ export async function* streamRows(
   const query = core.query({ sql, rowsAsArray: true });
   const ready: unknown[][][] = [];
   let current: unknown[][] = [];
+  let currentBytes = 0;
   let ended = false;
   let failure: unknown;
   let paused = false;
@@ -38,9 +40,11 @@ export async function* streamRows(
   query.on('result', (row: unknown) => {
     if (discard) return;
     current.push(row as unknown[]);
-    if (current.length < batchSize) return;
+    currentBytes += rowBytes(row);
+    if (current.length < batchSize && currentBytes < batchBytes) return;
     ready.push(current);
     current = [];
+    currentBytes = 0;
     if (ready.length >= BATCHES_AHEAD && !paused) {
       paused = true;
       core.pause();

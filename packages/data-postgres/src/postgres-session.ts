@@ -11,6 +11,7 @@ import type {
 } from '@koan/data';
 import {
   abortedOr,
+  checkBatchBytes,
   DataError,
   decodeArchiveLines,
   describeKey,
@@ -18,7 +19,9 @@ import {
   importEachBatch,
   keyFieldsOf,
   keySpec,
+  linePieces,
   lineTranscoder,
+  pagedRecords,
   physicalName,
   STREAM_PIECE_BYTES,
   throwIfAborted,
@@ -117,6 +120,7 @@ export class PostgresSession implements DataReader, DataWriter {
 
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<DataRecord[]> {
     const batchSize = checkBatchSize(options.batchSize ?? 1000);
+    const batchBytes = checkBatchBytes(options.batchBytes);
     const { signal } = options;
     throwIfAborted(signal);
     const shape = shapeOf(entity);
@@ -137,12 +141,11 @@ export class PostgresSession implements DataReader, DataWriter {
       const select = `SELECT ${shape.select} FROM ${only(relation)}${this.table(entity, set)} ORDER BY ${orderBy(entity, relation, this.table(entity, set))}`;
       await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${select}`);
       declared = true;
-      for (;;) {
-        throwIfAborted(signal);
-        const res = await client.query<unknown[]>({ text: `FETCH ${batchSize} FROM ${cursor}`, rowMode: 'array' });
-        if (res.rows.length > 0) yield res.rows.map((row) => toRecord(shape.fields, row, options.exactJson));
-        if (res.rows.length < batchSize) break;
-      }
+      // Each FETCH asks for the rows that fill what is left of the batch's byte budget (1,000 rows of 100 KB are 100 MB).
+      const fetch = async (n: number) =>
+        (await client.query<unknown[]>({ text: `FETCH ${n} FROM ${cursor}`, rowMode: 'array' })).rows;
+      const record = (row: unknown[]) => toRecord(shape.fields, row, options.exactJson);
+      yield* pagedRecords(fetch, record, batchSize, batchBytes, signal);
       ok = true;
     } catch (e) {
       throw abortedOr(e, signal);
@@ -164,6 +167,7 @@ export class PostgresSession implements DataReader, DataWriter {
    */
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<Buffer> {
     const { signal } = options;
+    const piece = Math.min(STREAM_PIECE_BYTES, checkBatchBytes(options.batchBytes));
     throwIfAborted(signal);
     const { fields, tracked } = shapeOf(entity);
     const parts = fields.map(([name, spec]) => {
@@ -191,28 +195,9 @@ export class PostgresSession implements DataReader, DataWriter {
       // CSV with control-character quote and delimiter: JSON text never contains them raw, so lines pass unescaped.
       const copy = `COPY (${select}) TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`;
       stream = client.query(copyStreams.to(copy));
-      let pending: Buffer[] = [];
-      let size = 0;
-      let carry: Buffer | undefined;
-      for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-        throwIfAborted(signal);
-        // COPY messages may arrive split across chunks: hand on whole lines only.
-        const data = carry ? Buffer.concat([carry, chunk]) : chunk;
-        const end = data.lastIndexOf(0x0a) + 1;
-        carry = end < data.length ? Buffer.from(data.subarray(end)) : undefined;
-        if (end === 0) continue;
-        const lines = data.subarray(0, end);
-        pending.push(lines);
-        size += lines.length;
-        if (size >= STREAM_PIECE_BYTES) {
-          const out = Buffer.concat(pending, size);
-          pending = [];
-          size = 0;
-          yield out;
-        }
-      }
+      // COPY messages may arrive split across chunks: hand on whole lines only.
+      yield* linePieces(stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>, piece, signal);
       finished = true;
-      if (size > 0) yield Buffer.concat(pending, size);
     } catch (e) {
       throw abortedOr(e, signal);
     } finally {

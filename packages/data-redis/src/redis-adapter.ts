@@ -4,6 +4,7 @@ import {
   assertSingleKey,
   ConfigError,
   type Consistency,
+  checkBatchBytes,
   type DataAdapter,
   DataError,
   type DataProvider,
@@ -21,6 +22,7 @@ import {
   jsValueOf,
   type KeyValue,
   normalizeDatetime,
+  pagedRecords,
   type StoreDescription,
   throwIfAborted,
 } from '@koan/data';
@@ -235,20 +237,20 @@ class RedisAdapter implements DataAdapter {
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncIterable<DataRecord[]> {
     const keys = this.#keys(entity, set);
     const size = Math.max(1, options.batchSize ?? 1000);
+    const budget = checkBatchBytes(options.batchBytes);
     const numeric = entity.keyType === 'integer';
     await this.#pruneExpired(keys);
     let last: string | undefined;
-    for (;;) {
-      throwIfAborted(options.signal);
+    // Each page asks for the records that fill what is left of the batch's byte budget.
+    const read = async (limit: number) => {
       const members = numeric
-        ? await this.#redis.zrangebyscore(keys.idx, last === undefined ? '-inf' : `(${last}`, '+inf', 'LIMIT', 0, size)
-        : await this.#redis.zrangebylex(keys.idx, last === undefined ? '-' : `(${last}`, '+', 'LIMIT', 0, size);
-      if (members.length === 0) return;
-      last = members[members.length - 1];
-      const records = await this.#read(entity, keys, members);
-      if (records.length > 0) yield records;
-      if (members.length < size) return;
-    }
+        ? await this.#redis.zrangebyscore(keys.idx, last === undefined ? '-inf' : `(${last}`, '+inf', 'LIMIT', 0, limit)
+        : await this.#redis.zrangebylex(keys.idx, last === undefined ? '-' : `(${last}`, '+', 'LIMIT', 0, limit);
+      last = members[members.length - 1] ?? last;
+      const rows = members.length ? await this.#read(entity, keys, members) : [];
+      return { rows, end: members.length < limit };
+    };
+    yield* pagedRecords(read, (r) => r, size, budget, options.signal);
   }
 
   async get(entity: EntitySchema, set: string, key: KeyValue): Promise<DataRecord | undefined> {

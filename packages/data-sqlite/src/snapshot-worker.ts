@@ -30,6 +30,14 @@ const prepare = (sql, safe, pluck) => {
   return st;
 };
 const missing = (e) => /no such table/.test(String(e && e.message));
+// About the bytes of a raw row's values in an archive line (strings, integers as bigints, BLOBs as base64), for page
+// sizes: see rowBytes in @koan/data.
+const rowSize = (row) => {
+  let n = 3;
+  for (const v of row)
+    n += typeof v === 'string' ? v.length + 3 : v && typeof v === 'object' ? Math.ceil(v.byteLength / 3) * 4 + 3 : 24;
+  return n;
+};
 const cursors = new Map();
 function page(c) {
   try {
@@ -39,11 +47,13 @@ function page(c) {
       // sqlite-adapter.ts), sized to about pieceBytes at the size of the rows so far (a buffer over 128 KiB is a
       // fresh mapping each time, and page faults cost more than the rendering: measured). One reply carries up to
       // c.size rows: a message per piece cost more than the pieces.
+      // A reply also stops at replyBytes (wide rows: 1,000 of them would be 100 MB in one message).
       const chunks = [];
       let total = 0;
-      while (!c.done && total < c.size) {
+      let totalBytes = 0;
+      while (!c.done && total < c.size && totalBytes < c.replyBytes) {
         const limit = c.rows === 0 ? Math.min(c.size, 16)
-          : Math.max(1, Math.min(c.size, Math.floor(workerData.pieceBytes / Math.max(1, c.bytes / c.rows))));
+          : Math.max(1, Math.min(c.size, Math.floor(c.pieceBytes / Math.max(1, c.bytes / c.rows))));
         // Integers as bigints: the page's last key (a bigint key beyond 2^53) must be exact for the next page.
         const row = c.last === undefined ? prepare(c.first, true, false).get(limit) : prepare(c.next, true, false).get(c.last, limit);
         const piece = row && row[0];
@@ -53,44 +63,56 @@ function page(c) {
         c.bytes += piece.length;
         c.rows += count;
         total += count;
+        totalBytes += piece.length;
         if (count < limit) c.done = true;
         // Transferred when the BLOB owns its memory (better-sqlite3's do), copied otherwise.
         chunks.push(piece.byteOffset === 0 && piece.buffer.byteLength === piece.length ? piece : new Uint8Array(piece));
       }
       if (chunks.length === 0) return { done: true };
-      return { chunks, count: total };
+      return { chunks, count: total, bytes: totalBytes };
     }
-    const rows = c.last === undefined ? prepare(c.first, c.safe).all(c.size) : prepare(c.next, c.safe).all(...c.last, c.size);
+    // Rows pages sized to the byte budget at the size of the rows so far (16 first, at most 8 times the page before).
+    const limit = c.rows === 0 ? Math.min(c.size, 16)
+      : Math.max(1, Math.min(c.size, c.limit * 8, Math.ceil(c.budget / Math.max(1, c.bytes / c.rows))));
+    c.limit = limit;
+    const rows = c.last === undefined ? prepare(c.first, c.safe).all(limit) : prepare(c.next, c.safe).all(...c.last, limit);
     if (rows.length === 0) { c.done = true; return { done: true }; }
     const lastRow = rows[rows.length - 1];
     c.last = c.keyIndexes.map((i) => lastRow[i]);
-    if (rows.length < c.size) c.done = true;
-    return { rows };
+    if (rows.length < limit) c.done = true;
+    let bytes = 0;
+    for (const row of rows) bytes += rowSize(row);
+    c.bytes += bytes;
+    c.rows += rows.length;
+    return { rows, bytes };
   } catch (e) {
     c.done = true;
     if (missing(e)) return { done: true };
     return { error: String(e && e.message || e) };
   }
 }
-// Up to AHEAD pages are rendered before they are asked for, one per turn of the event loop so that requests
-// are answered in between: the main thread never waits while this thread idles.
+// Up to AHEAD pages (and less than the cursor's byte budget of them) are rendered before they are asked for, one
+// per turn of the event loop so that requests are answered in between: the main thread never waits while this
+// thread idles.
 const AHEAD = 4;
 function deliver(c) {
   while (c.asked > 0 && c.queue.length > 0) {
     const result = c.queue.shift();
+    c.queued -= result.bytes || 0;
     c.asked--;
     reply(c.id, result);
     if (result.done || result.error) { cursors.delete(c.id); c.asked = 0; c.queue = []; }
   }
 }
 function pump(c) {
-  if (c.pumping || c.ended || c.queue.length >= AHEAD || cursors.get(c.id) !== c) return;
+  if (c.pumping || c.ended || c.queue.length >= AHEAD || c.queued >= c.budget || cursors.get(c.id) !== c) return;
   c.pumping = true;
   setImmediate(() => {
     c.pumping = false;
     if (cursors.get(c.id) !== c || c.ended) return;
     const result = c.done ? { done: true } : page(c);
     if (result.done || result.error) c.ended = true;
+    c.queued += result.bytes || 0;
     c.queue.push(result);
     deliver(c);
     pump(c);
@@ -105,7 +127,7 @@ parentPort.on('message', (m) => {
     try { reply(m.id, { value: Number(prepare(m.sql, false).get()[0]) }); }
     catch (e) { reply(m.id, missing(e) ? { value: 0 } : { error: String(e.message) }); }
   } else if (m.type === 'open') {
-    cursors.set(m.id, { ...m, last: undefined, done: false, queue: [], asked: 0, pumping: false, bytes: 0, rows: 0 });
+    cursors.set(m.id, { ...m, last: undefined, done: false, queue: [], queued: 0, asked: 0, pumping: false, bytes: 0, rows: 0, limit: 0 });
     reply(m.id, { opened: true });
   } else if (m.type === 'next') {
     const c = cursors.get(m.id);
@@ -122,6 +144,9 @@ parentPort.on('message', (m) => {
 });
 parentPort.postMessage({ id: 0, ready: true });
 `;
+
+/** A reply of rendered lines carries up to this many bytes: a message per piece cost more than the pieces. */
+const REPLY_BYTES = 1024 * 1024;
 
 type Reply = {
   id: number;
@@ -171,7 +196,7 @@ export class SnapshotWorker {
     // semi-spaces) let this thread's heap grow by ~30 MB for no speed (measured at 1M rows).
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { driver, path, busyTimeoutMs, pieceBytes: STREAM_PIECE_BYTES },
+      workerData: { driver, path, busyTimeoutMs },
       resourceLimits: { maxYoungGenerationSizeMb: 2 },
     });
     const sw = new SnapshotWorker(worker);
@@ -201,17 +226,23 @@ export class SnapshotWorker {
     return (await this.#call({ type: 'count', sql })).value ?? 0;
   }
 
-  /** A cursor over pages: `pages` yields rendered JSON-line bytes, `rows` raw row arrays. */
+  /**
+   * A cursor over pages: `pages` yields rendered JSON-line bytes (pieces of about `pieceBytes`, at most `size` rows
+   * and about `replyBytes` a reply), `rows` raw row arrays (at most `size` rows a page, sized to about `budget`
+   * bytes). The pages rendered ahead stay under `budget` bytes.
+   */
   async cursor(spec: {
     kind: 'pages' | 'rows';
     first: string;
     next: string;
     size: number;
+    budget: number;
     safe?: boolean;
     keyIndexes?: number[];
   }): Promise<SnapshotCursor> {
     const id = this.#nextId++;
-    await this.#call({ type: 'open', ...spec }, id);
+    const pieceBytes = Math.min(STREAM_PIECE_BYTES, spec.budget);
+    await this.#call({ type: 'open', ...spec, pieceBytes, replyBytes: Math.min(REPLY_BYTES, spec.budget) }, id);
     return {
       next: () => this.#call({ type: 'next' }, id),
       close: () => {

@@ -3,8 +3,12 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   type AdapterCapabilities,
+  boundLineChunks,
+  byteBatches,
   ConfigError,
   type Consistency,
+  checkBatchBytes,
+  cutLineChunk,
   type DataAdapter,
   DataError,
   type DataReader,
@@ -20,8 +24,10 @@ import {
   type IntrospectionResult,
   type KeyValue,
   keyFieldsOf,
+  pagedRecords,
   physicalName,
   ROOT_SET,
+  recordBytes,
   STREAM_PIECE_BYTES,
   type StoreDescription,
   type StructureFacet,
@@ -161,28 +167,28 @@ class Reads implements DataReader {
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
     const size = options.batchSize ?? 1000;
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
+    const budget = checkBatchBytes(options.batchBytes);
     const shape = tableShape(this.#conn().db, physicalName(entity, set));
     const codec = rowCodec(entity, shape);
     const { first, next, keyIndexes } = rowPageSql(entity, set, codec, shape);
     const exact = options.exactJson === true;
     let last: unknown[] | undefined;
-    // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing.
-    for (;;) {
-      throwIfAborted(options.signal);
+    // Each page is read whole (`all`), so no statement stays open between yields: breaking out holds nothing. A page
+    // asks for the rows that fill what is left of the batch's byte budget.
+    const read = (limit: number) => {
       const conn = this.#conn();
       const rows = orEmpty(
         () =>
           (last === undefined
-            ? conn.rows(first, codec).all(size)
-            : conn.rows(next, codec).all(...last, size)) as unknown[][],
+            ? conn.rows(first, codec).all(limit)
+            : conn.rows(next, codec).all(...last, limit)) as unknown[][],
         [],
       );
-      if (rows.length === 0) return;
-      const lastRow = rows[rows.length - 1]!;
-      last = keyIndexes.map((i) => lastRow[i]);
-      yield rows.map((r) => codec.fromRow(r, exact));
-      if (rows.length < size) return;
-    }
+      const lastRow = rows[rows.length - 1];
+      if (lastRow) last = keyIndexes.map((i) => lastRow[i]);
+      return rows;
+    };
+    yield* pagedRecords(read, (r) => codec.fromRow(r, exact), size, budget, options.signal);
   }
 
   jsonLinesSupported(entity: EntitySchema): boolean {
@@ -195,13 +201,15 @@ class Reads implements DataReader {
    */
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
     const sql = jsonLinesSql(entity);
+    const budget = checkBatchBytes(options.batchBytes);
     const shape = tableShape(this.#conn().db, physicalName(entity, set));
     if (!sql || !rowCodec(entity, shape).natural) {
-      yield* recordLines(this.exportEntity(entity, set, options), entity);
+      yield* boundLineChunks(recordLines(this.exportEntity(entity, set, options), entity), budget);
       return;
     }
     // SQLite renders each line (json_object) and joins a page of them; the next page starts after its last key.
     const size = options.batchSize ?? 1000;
+    const pieceBytes = Math.min(STREAM_PIECE_BYTES, budget);
     const { first, next } = linePageSql(entity, set, sql.render);
     let last: unknown;
     let bytes = 0;
@@ -209,7 +217,7 @@ class Reads implements DataReader {
     for (;;) {
       throwIfAborted(options.signal);
       const conn = this.#conn();
-      const limit = linePageRows(size, bytes, rows);
+      const limit = linePageRows(size, pieceBytes, bytes, rows);
       let page: Buffer | null;
       let lastKey: unknown;
       let count: number;
@@ -228,7 +236,8 @@ class Reads implements DataReader {
         throw isMisfitError(e) ? await nameMisfit(this, entity, set, e) : e;
       }
       if (!page || count === 0) return;
-      yield page;
+      // A page of rows wider than the rows before it can pass the budget: cut at its lines.
+      yield* cutLineChunk(page, budget);
       bytes += page.length;
       rows += count;
       last = lastKey;
@@ -317,12 +326,12 @@ function linePageSql(entity: EntitySchema, set: string, render: string): { first
 }
 
 /**
- * Rows per line page: enough for about {@link STREAM_PIECE_BYTES} at the size of the rows read so far (the first
- * page reads 16), at most `limit`.
+ * Rows per line page: enough for about `pieceBytes` ({@link STREAM_PIECE_BYTES}, or a smaller byte budget) at the
+ * size of the rows read so far (the first page reads 16), at most `limit`.
  */
-function linePageRows(limit: number, bytes = 0, rows = 0): number {
+function linePageRows(limit: number, pieceBytes: number, bytes = 0, rows = 0): number {
   if (rows === 0) return Math.min(limit, 16);
-  return Math.max(1, Math.min(limit, Math.floor(STREAM_PIECE_BYTES / Math.max(1, bytes / rows))));
+  return Math.max(1, Math.min(limit, Math.floor(pieceBytes / Math.max(1, bytes / rows))));
 }
 
 /**
@@ -351,18 +360,24 @@ class WorkerReads implements DataReader {
   async *exportEntity(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<DataRecord[]> {
     const size = options.batchSize ?? 1000;
     if (!Number.isInteger(size) || size <= 0) throw new TypeError(`batchSize must be a positive integer, got ${size}`);
+    const budget = checkBatchBytes(options.batchBytes);
     const shape = this.#shape(physicalName(entity, set));
     const codec = rowCodec(entity, shape);
     const { first, next, keyIndexes } = rowPageSql(entity, set, codec, shape);
     const exact = options.exactJson === true;
-    const cursor = await this.#worker.cursor({ kind: 'rows', first, next, size, safe: codec.safeIntegers, keyIndexes });
-    try {
+    const safe = codec.safeIntegers;
+    const cursor = await this.#worker.cursor({ kind: 'rows', first, next, size, budget, safe, keyIndexes });
+    const { signal } = options;
+    async function* pages() {
       for (;;) {
-        throwIfAborted(options.signal);
+        throwIfAborted(signal);
         const page = await cursor.next();
         if (page.done || !page.rows) return;
         yield page.rows.map((r) => codec.fromRow(r, exact));
       }
+    }
+    try {
+      yield* byteBatches(pages(), recordBytes, size, budget);
     } finally {
       cursor.close();
     }
@@ -370,8 +385,9 @@ class WorkerReads implements DataReader {
 
   async *exportJsonLines(entity: EntitySchema, set: string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
     const sql = jsonLinesSql(entity);
+    const budget = checkBatchBytes(options.batchBytes);
     if (!sql || !rowCodec(entity, this.#shape(physicalName(entity, set))).natural) {
-      yield* recordLines(this.exportEntity(entity, set, options), entity);
+      yield* boundLineChunks(recordLines(this.exportEntity(entity, set, options), entity), budget);
       return;
     }
     const { first, next } = linePageSql(entity, set, sql.render);
@@ -380,6 +396,7 @@ class WorkerReads implements DataReader {
       first,
       next,
       size: options.batchSize ?? 1000,
+      budget,
     });
     try {
       for (;;) {
@@ -391,7 +408,7 @@ class WorkerReads implements DataReader {
           throw isMisfitError(e) ? await nameMisfit(this, entity, set, e) : e;
         }
         if (page.done || !page.chunks) return;
-        yield* page.chunks;
+        for (const chunk of page.chunks) yield* cutLineChunk(chunk, budget);
       }
     } finally {
       cursor.close();

@@ -42,6 +42,12 @@ export interface AdapterCapabilities {
 export interface ExportOptions {
   /** Records per yielded batch. Default 1000. */
   readonly batchSize?: number;
+  /**
+   * Bytes per yielded batch, as archive-encoded lines (see `recordBytes`): a batch is closed once its records reach
+   * this size, so it holds at most one record past it, and stores that page read about this much per page.
+   * `exportJsonLines` chunks hold less than this before their last line. Default `DEFAULT_BATCH_BYTES` (8 MiB).
+   */
+  readonly batchBytes?: number;
   readonly signal?: AbortSignal;
   /**
    * Give json fields as a `JsonText` holding the store's exact text (numbers of any precision, key order, duplicate
@@ -205,7 +211,9 @@ export type Consistency = 'snapshot' | 'fuzzy';
 /** Reads that may run inside a snapshot. */
 export interface DataReader {
   /**
-   * Streams the records of one entity set in key order, in batches, with keyset paging (never OFFSET).
+   * Streams the records of one entity set in key order, in batches, with keyset paging (never OFFSET). A batch holds at
+   * most `batchSize` records and is closed once they reach `batchBytes`; what the adapter holds while reading is
+   * bounded by that too (pages sized by the rows read so far), however wide the rows.
    * Stopping early (`break`, `return`, an abort) releases every resource the stream holds.
    */
   exportEntity(entity: EntitySchema, set: string, options?: ExportOptions): AsyncIterable<DataRecord[]>;
@@ -214,7 +222,8 @@ export interface DataReader {
    * JSON Lines (`encodeRecordLine(entity, record) + '\n'` each) by the store itself. Each chunk holds whole
    * lines (UTF-8, `\n`-terminated; count records by counting `\n`). Lines decode to records equal to
    * `exportEntity`'s; adapters document where bytes may differ while values are equal (e.g. key order
-   * inside json fields). `batchSize` is the page size where the store pages, else ignored. Stopping early releases every resource, as for `exportEntity`.
+   * inside json fields). `batchSize` is the page size where the store pages, else ignored; `batchBytes` bounds every
+   * chunk (less than that before its last line). Stopping early releases every resource, as for `exportEntity`.
    *
    * @example
    * if (reader.exportJsonLines) for await (const chunk of reader.exportJsonLines(User.schema, 'root')) gzip.write(chunk);

@@ -61,7 +61,9 @@ export class EntitySet<S extends FieldsShape = FieldsShape> {
   }
 
   /** Batches of records in key order; `break` releases the underlying cursor. */
-  async *stream(options: { batchSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<InferRecord<S>[]> {
+  async *stream(
+    options: { batchSize?: number; batchBytes?: number; signal?: AbortSignal } = {},
+  ): AsyncGenerator<InferRecord<S>[]> {
     const adapter = await this.#adapter();
     yield* adapter.exportEntity(this.entity.schema, this.setName, options) as AsyncIterable<InferRecord<S>[]>;
   }

@@ -25,6 +25,21 @@ export type {
 export { createJsonFileAdapter, JsonFileAdapter, type JsonFileSettings } from './adapters/json-file.js';
 export { createMemoryAdapter, MemoryAdapter } from './adapters/memory.js';
 export {
+  boundLineChunks,
+  byteBatches,
+  checkBatchBytes,
+  cutLineChunk,
+  DEFAULT_BATCH_BYTES,
+  formatByteSize,
+  linePieces,
+  MAX_BATCH_BYTES,
+  PageSizer,
+  pagedRecords,
+  parseByteSize,
+  recordBytes,
+  rowBytes,
+} from './batch-bytes.js';
+export {
   decodeRecord,
   decodeValue,
   encodeRecord,

@@ -1,4 +1,4 @@
-import { assertSetName } from '@koan/data';
+import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
 import {
   assertBackupName,
   BACKUP_QUERY_FIELDS,
@@ -29,6 +29,15 @@ const setName = checked(assertSetName);
 const profile = z.string().min(1).max(256);
 const batchSize = z.number().int().min(BATCH_SIZE.min).max(BATCH_SIZE.max);
 const maxConcurrency = z.number().int().min(MAX_CONCURRENCY.min).max(MAX_CONCURRENCY.max);
+/** A number of bytes or a size such as "8MiB" (the library's units), 1 byte to 1 GiB. */
+const batchBytes = z.union([z.number(), z.string().max(32)]).superRefine((value, ctx) => {
+  const bytes = parseByteSize(value);
+  if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1 || bytes > MAX_BATCH_BYTES)
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a size from 1 byte to 1 GiB: a number of bytes or a text such as "8MiB", "512KiB", "64KB"',
+    });
+});
 
 export const backupBody = z
   .object({
@@ -37,6 +46,7 @@ export const backupBody = z
     tags: z.array(z.string().min(1).max(128)).max(100).optional(),
     storageProfile: profile.optional(),
     batchSize: batchSize.optional(),
+    batchBytes: batchBytes.optional(),
     compressData: z.boolean().optional(),
     // 1-9: storing uncompressed (the library's level 0) is spelled compressData: false.
     compressionLevel: z.number().int().min(1).max(COMPRESSION_LEVEL.max).optional(),
@@ -64,6 +74,7 @@ export const restoreBody = z
     validateBeforeRestore: z.boolean().optional(),
     optimizeForBulkInsert: z.boolean().optional(),
     batchSize: batchSize.optional(),
+    batchBytes: batchBytes.optional(),
     schemaPolicy: z.enum(['strict', 'lenient']).optional(),
     maxConcurrency: maxConcurrency.optional(),
     /** By name: restore the newest backup of the reachable profiles when some cannot be listed. */

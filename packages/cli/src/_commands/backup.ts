@@ -11,7 +11,7 @@ import {
   shortfallOf,
   underlyingError,
 } from '@koan/data-backup';
-import { batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import { batchBytesOption, batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, exitCodeForCode, usageError } from '../_errors.js';
@@ -83,6 +83,12 @@ export default defineCliCommand({
       type: 'string',
       description: `Records read per batch, ${BATCH_SIZE.min}-${BATCH_SIZE.max} (default: Koan.Backup.DefaultBatchSize, 1000)`,
     },
+    'batch-bytes': {
+      type: 'string',
+      description:
+        'Bytes per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first, so wide rows stay bounded in memory (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+      valueHint: 'size',
+    },
     compress: {
       type: 'boolean',
       default: true,
@@ -144,6 +150,7 @@ export default defineCliCommand({
       tags: optionalList(rawArgs, 'tag') ?? [],
       ...(args.profile ? { storageProfile: args.profile } : {}),
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'read per query')),
+      ...opt('batchBytes', batchBytesOption(args['batch-bytes'])),
       compressData: args.compress !== false,
       ...opt(
         'compressionLevel',

@@ -19,7 +19,7 @@ export function defaultConfig(options: {
       'Koan backup configuration. Every key can be overridden by an environment variable: Koan__Storage__Profiles__local__Settings__Root=/srv/backups.',
       'Koan.Data.Sources: where the entities live (Provider: sqlite, postgres, mysql, redis, json, lancedb; Settings as each provider documents). `default` is the source of entities that name none.',
       'Koan.Storage.Profiles: where backups go (Provider: local, s3, azure-blob). DefaultProfile is used when a command names none (--profile).',
-      'Koan.Backup: defaults of backups (CompressionLevel 1-9, DefaultBatchSize), ExcludeEntities (tables left out on purpose, recorded in each manifest), RetentionPolicy (restic-style Keep* rules; prune never deletes the newest healthy backup of a name).',
+      'Koan.Backup: defaults of backups (CompressionLevel 1-9, DefaultBatchSize, DefaultBatchBytes), ExcludeEntities (tables left out on purpose, recorded in each manifest), RetentionPolicy (restic-style Keep* rules; prune never deletes the newest healthy backup of a name).',
       'See `koan-backup --help` and the README of the koan-backup package.',
     ],
     Koan: {

@@ -10,6 +10,7 @@ import {
   shortfallOf,
 } from '@koan/data-backup';
 import {
+  batchBytesOption,
   batchSizeOption,
   choiceOption,
   entityArgs,
@@ -110,6 +111,12 @@ export default defineCliCommand({
         'Create missing tables from the field types instead (no foreign keys, indexes or sequences), as for another kind of database',
     },
     'batch-size': { type: 'string', description: `Records written per batch, ${BATCH_SIZE.min}-${BATCH_SIZE.max}` },
+    'batch-bytes': {
+      type: 'string',
+      description:
+        'Bytes written per batch, such as 8MiB or 512KiB: a batch closes at --batch-size records or at this size, whichever comes first (default: Koan.Backup.DefaultBatchBytes, 8MiB)',
+      valueHint: 'size',
+    },
     'dry-run': { type: 'boolean', description: 'Report what would change and write nothing' },
     lenient: {
       type: 'boolean',
@@ -174,6 +181,7 @@ export default defineCliCommand({
       structure: args.structure !== false,
       ...(args.lenient ? { schemaPolicy: 'lenient' as const } : {}),
       ...opt('batchSize', batchSizeOption(args['batch-size'], 'written per batch')),
+      ...opt('batchBytes', batchBytesOption(args['batch-bytes'])),
       ...opt(
         'maxConcurrency',
         intOption(

@@ -122,6 +122,30 @@ export function countNewlines(b: Uint8Array): number {
   return n;
 }
 
+/**
+ * `value` in pieces of at most `max` bytes (strings: of at most `max / 3` characters, never between the two halves of
+ * a surrogate pair); smaller values as they are.
+ */
+export function* piecesOf(value: Uint8Array | string, max: number): Generator<Uint8Array | string> {
+  const length = typeof value === 'string' ? value.length * 3 : value.byteLength;
+  if (length <= max) {
+    yield value;
+    return;
+  }
+  if (typeof value !== 'string') {
+    for (let at = 0; at < value.byteLength; at += max) yield value.subarray(at, at + max);
+    return;
+  }
+  const chars = Math.max(2, Math.floor(max / 3));
+  for (let at = 0; at < value.length; ) {
+    let end = Math.min(value.length, at + chars);
+    const last = value.charCodeAt(end - 1);
+    if (end < value.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield value.slice(at, end);
+    at = end;
+  }
+}
+
 /** Races `p` against the signal so that a source stuck in `next()` cannot hold up cancellation. */
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
@@ -230,28 +254,25 @@ async function* coalesce(
         done = true;
         break;
       }
-      const v = r.value;
-      // Rows are copied into one buffer: cheaper than string concatenation, and the producer
-      // may reuse its buffers once we ask for the next chunk.
-      const max = typeof v === 'string' ? v.length * 3 : v.byteLength;
-      if (!reserve(max)) {
-        if (used > 0) yield take();
+      // Rows are copied into one buffer: cheaper than string concatenation, and the producer may reuse its buffers
+      // once we ask for the next chunk. A value larger than a chunk is taken in chunk-sized pieces, so no deflate
+      // job (and no buffer here) is larger than a chunk, whatever the source hands over.
+      for (const v of piecesOf(r.value, chunkBytes)) {
+        const max = typeof v === 'string' ? v.length * 3 : v.byteLength;
         if (!reserve(max)) {
-          const whole = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v);
-          tally.taken(whole);
-          yield tally.account(whole);
-          continue;
+          yield take();
+          reserve(max);
         }
+        const start = used;
+        if (typeof v === 'string') {
+          used += buf.write(v, used, 'utf8');
+        } else {
+          buf.set(v, used);
+          used += v.byteLength;
+        }
+        tally.taken(buf.subarray(start, used));
+        if (used >= chunkBytes) yield take();
       }
-      const start = used;
-      if (typeof v === 'string') {
-        used += buf.write(v, used, 'utf8');
-      } else {
-        buf.set(v, used);
-        used += v.byteLength;
-      }
-      tally.taken(buf.subarray(start, used));
-      if (used >= chunkBytes) yield take();
     }
     if (used > 0) yield take();
   } finally {

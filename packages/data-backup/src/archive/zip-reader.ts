@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { crc32, createInflateRaw } from 'node:zlib';
-import { abortError, KoanError } from '@koan/data';
+import { abortError, DEFAULT_BATCH_BYTES, KoanError } from '@koan/data';
 import { countNewlines } from './_encode.js';
 import {
   CENTRAL_HEADER_SIZE,
@@ -37,8 +37,6 @@ const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** UTF-8 bytes decoded into one string. */
 const DECODE_SLICE_BYTES = 64 * 1024;
 const DEFAULT_BATCH = 1000;
-/** A batch of lines is handed over once it holds this many characters, whatever its line count (wide rows). */
-export const DEFAULT_BATCH_CHARS = 8 * 1024 * 1024;
 /**
  * The longest line a reader accepts, in characters: far above any real record, and a bound on the memory one line can
  * take (a 5 MB archive can inflate to one line of gigabytes). Longer lines fail with `LINE_TOO_LONG`.
@@ -64,8 +62,11 @@ export interface LinesResult {
 export interface LinesOptions {
   /** At most this many lines per batch. @default 1000 */
   batchSize?: number;
-  /** A batch is handed over once its lines hold this many characters, even with fewer lines. @default 8 Mi */
-  maxBatchChars?: number;
+  /**
+   * A batch is handed over once its lines hold this many bytes (UTF-8, newlines included), even with fewer lines: it
+   * holds less than that before its last line. @default DEFAULT_BATCH_BYTES (8 MiB)
+   */
+  maxBatchBytes?: number;
   /** A longer line fails the read with `LINE_TOO_LONG` (entry and line named). @default 64 Mi characters */
   maxLineChars?: number;
   signal?: AbortSignal;
@@ -275,7 +276,7 @@ export class ZipReader {
     options: LinesOptions = {},
   ): AsyncGenerator<{ firstLine: number; lines: string[]; bytesRead: number }> {
     const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
-    const maxBatchChars = Math.max(1, options.maxBatchChars ?? DEFAULT_BATCH_CHARS);
+    const maxBatchBytes = Math.max(1, options.maxBatchBytes ?? DEFAULT_BATCH_BYTES);
     const maxLineChars = Math.max(1, options.maxLineChars ?? DEFAULT_MAX_LINE_CHARS);
     const sha = options.hashContent === false ? undefined : createHash('sha256');
     const stream = await this.openEntry(name, {
@@ -287,20 +288,21 @@ export class ZipReader {
     let newlines = 0;
     let firstLine = 1;
     let batch: string[] = [];
-    let batchChars = 0;
+    let batchBytes = 0;
     // A partial line is kept as pieces so that a very long line costs linear, not quadratic, time.
     let partial: string[] = [];
     let partialChars = 0;
+    let partialBytes = 0;
     const tooLong = () =>
       new KoanError(
         'LINE_TOO_LONG',
         `${name} line ${firstLine + batch.length}: longer than ${maxLineChars} characters, the most a line may hold (a record that large is not a real record: the archive is damaged or hostile). Nothing was read past it.`,
         { details: { entry: name, line: firstLine + batch.length, maxLineChars } },
       );
-    const push = (line: string) => {
+    const push = (line: string, bytes: number) => {
       if (line.length > maxLineChars) throw tooLong();
       batch.push(line);
-      batchChars += line.length;
+      batchBytes += bytes;
     };
     try {
       for await (const chunk of stream) {
@@ -310,49 +312,58 @@ export class ZipReader {
         // Decoded in slices: strings stay small (a large one is a fresh mapping to fault in on every chunk).
         for (let at = 0; at < buf.length; at += DECODE_SLICE_BYTES) {
           const text = decoder.write(buf.subarray(at, at + DECODE_SLICE_BYTES));
+          // As many characters as bytes: ASCII, each line's bytes are its length; else they are counted.
+          const ascii = text.length === Math.min(DECODE_SLICE_BYTES, buf.length - at);
+          const bytesOf = (piece: string) => (ascii ? piece.length : Buffer.byteLength(piece));
           let nl = text.indexOf('\n');
           if (nl === -1) {
             if (text.length > 0) {
               partial.push(text);
               partialChars += text.length;
+              partialBytes += bytesOf(text);
               if (partialChars > maxLineChars) throw tooLong();
             }
             continue;
           }
           let pos = 0;
+          const head = text.slice(0, nl);
           if (partial.length > 0) {
             if (partialChars + nl > maxLineChars) throw tooLong();
-            partial.push(text.slice(0, nl));
-            push(partial.join(''));
+            partial.push(head);
+            push(partial.join(''), partialBytes + bytesOf(head) + 1);
             partial = [];
             partialChars = 0;
+            partialBytes = 0;
           } else {
-            push(text.slice(0, nl));
+            push(head, bytesOf(head) + 1);
           }
           newlines++;
           pos = nl + 1;
           for (;;) {
-            if (batch.length >= batchSize || batchChars >= maxBatchChars) {
+            if (batch.length >= batchSize || batchBytes >= maxBatchBytes) {
               yield { firstLine, lines: batch, bytesRead: bytes };
               firstLine += batch.length;
               batch = [];
-              batchChars = 0;
+              batchBytes = 0;
             }
             nl = text.indexOf('\n', pos);
             if (nl === -1) break;
-            push(text.slice(pos, nl));
+            const line = text.slice(pos, nl);
+            push(line, bytesOf(line) + 1);
             newlines++;
             pos = nl + 1;
           }
           if (pos < text.length) {
-            partial.push(text.slice(pos));
-            partialChars += text.length - pos;
+            const rest = text.slice(pos);
+            partial.push(rest);
+            partialChars += rest.length;
+            partialBytes += bytesOf(rest);
           }
         }
       }
       const rest = partial.join('') + decoder.end();
       const missingFinalNewline = rest.length > 0;
-      if (missingFinalNewline) push(rest);
+      if (missingFinalNewline) push(rest, Buffer.byteLength(rest));
       if (batch.length > 0) yield { firstLine, lines: batch, bytesRead: bytes };
       options.onDone?.({
         ...(sha ? { sha256: sha.digest('hex') } : {}),

@@ -1,4 +1,5 @@
 import { assertSetName } from '@koan/data';
+import { type ByteSize, batchBytesOption } from '../budget.js';
 import type { BackupContext } from '../context.js';
 import { assertWithin, BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '../limits.js';
 import { assertBackupName, type BackupSidecar, type OmittedObject } from '../manifest.js';
@@ -13,6 +14,8 @@ export interface BackupOptions {
   readonly storageProfile?: string;
   /** Records read per batch. Default Koan.Backup.DefaultBatchSize (1000). */
   readonly batchSize?: number;
+  /** Bytes per batch (a number or `"8MiB"`): a batch closes at `batchSize` or at this. Default Koan.Backup.DefaultBatchBytes. */
+  readonly batchBytes?: ByteSize;
   /** Deflate entries (default true). `false` stores them uncompressed. */
   readonly compressData?: boolean;
   /** Deflate level 1-9 when compressing; 0 stores entries (like `compressData: false`). Default Koan.Backup.CompressionLevel (1). */
@@ -65,6 +68,7 @@ export type BackupResult = BackupSidecar;
 export interface Resolved {
   readonly name: string;
   readonly batchSize: number;
+  readonly batchBytes: number;
   readonly compress: boolean;
   readonly level: number;
   readonly includeSchema: boolean;
@@ -77,6 +81,7 @@ export function resolveOptions(context: BackupContext, name: string, options: Gl
   assertBackupName(name);
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
   assertWithin('batchSize', batchSize, BATCH_SIZE);
+  const batchBytes = batchBytesOption(options.batchBytes, context.config.defaultBatchBytes);
   const level = options.compressionLevel ?? context.config.compressionLevel;
   assertWithin('compressionLevel', level, COMPRESSION_LEVEL, ' (store)');
   for (const set of options.sets ?? []) assertSetName(set);
@@ -87,6 +92,7 @@ export function resolveOptions(context: BackupContext, name: string, options: Gl
   return {
     name,
     batchSize,
+    batchBytes,
     compress: (options.compressData ?? true) && level > 0,
     level: Math.max(level, 1),
     includeSchema: options.includeSchemaSnapshot ?? true,

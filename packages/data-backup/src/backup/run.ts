@@ -238,7 +238,7 @@ class BackupRun {
         progress.emit('progress', current);
       };
       // json fields come as their exact text (JsonText), never rounded through JavaScript values.
-      const exportOptions = { batchSize: r.batchSize, exactJson: true, ...(signal ? { signal } : {}) };
+      const exportOptions = { batchSize: r.batchSize, batchBytes: r.batchBytes, exactJson: true, signal };
       // Providers that can render archive-encoded lines themselves (PostgreSQL's COPY) skip JS encoding; their
       // lines are counted once, by the archive writer as it hashes them.
       const rendered = reader.exportJsonLines !== undefined && (reader.jsonLinesSupported?.(schema) ?? true);

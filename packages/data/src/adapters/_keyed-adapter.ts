@@ -13,6 +13,7 @@ import type {
   KeyValue,
   StoreDescription,
 } from '../adapter.js';
+import { checkBatchBytes } from '../batch-bytes.js';
 import { throwIfAborted } from '../errors.js';
 import { assertSingleKey, type EntitySchema, physicalName, ROOT_SET, setFromPhysicalName } from '../schema.js';
 import { checkBatchSize, copyRecord, KeyedTable, StagedWrites, type TableOp, tableMissing } from './_keyed-table.js';
@@ -198,15 +199,16 @@ async function* exportPages(
   options: ExportOptions,
 ): AsyncGenerator<DataRecord[]> {
   const size = checkBatchSize(options.batchSize ?? 1000);
+  const bytes = checkBatchBytes(options.batchBytes);
   let after: KeyValue | undefined;
   for (;;) {
     throwIfAborted(options.signal);
     const table = await resolve();
     if (!table) return;
-    const page = table.page(after, size);
+    // A page stops at the byte budget as at the count: the next one starts after its last key.
+    const page = table.page(after, size, bytes);
     if (page.length === 0) return;
     after = page[page.length - 1]![entity.key] as KeyValue;
     yield page;
-    if (page.length < size) return;
   }
 }

@@ -1,5 +1,6 @@
 // Internal: the in-memory, key-ordered table behind the memory and JSON-file adapters.
 import type { DataRecord, DataWriter, ImportOptions, ImportResult, KeyValue } from '../adapter.js';
+import { recordBytes } from '../batch-bytes.js';
 import { DataError } from '../errors.js';
 import { JsonText, jsValueOf } from '../json-text.js';
 import { assertSingleKey, compareKeys, type EntitySchema, physicalName } from '../schema.js';
@@ -62,7 +63,8 @@ export class KeyedTable {
   }
 
   /** Up to `limit` records with keys after `after`, in key order. */
-  page(after: KeyValue | undefined, limit: number): DataRecord[] {
+  /** Copies of the records after `after` in key order: at most `limit`, closed once they reach `maxBytes`. */
+  page(after: KeyValue | undefined, limit: number, maxBytes = Number.POSITIVE_INFINITY): DataRecord[] {
     this.#sorted ??= sortKeys([...this.rows.keys()], this.schema.keyType);
     const keys = this.#sorted;
     let lo = 0;
@@ -75,8 +77,12 @@ export class KeyedTable {
       }
     }
     const out: DataRecord[] = [];
-    for (let i = lo; i < keys.length && out.length < limit; i++)
-      out.push(copyRecord(this.schema, this.rows.get(keys[i]!)!));
+    let bytes = 0;
+    for (let i = lo; i < keys.length && out.length < limit && bytes < maxBytes; i++) {
+      const record = copyRecord(this.schema, this.rows.get(keys[i]!)!);
+      out.push(record);
+      if (maxBytes !== Number.POSITIVE_INFINITY) bytes += recordBytes(record);
+    }
     return out;
   }
 

@@ -21,6 +21,7 @@ import { KoanError } from '../errors.js';
 import { type FieldsShape, t } from '../fields.js';
 import { JsonText, sameNumber } from '../json-text.js';
 import { compareKeys, type EntitySchema, ROOT_SET } from '../schema.js';
+import { describeWideRows } from './conformance-wide.js';
 
 export interface AdapterHarness {
   /** Shown in the suite title. */
@@ -1010,6 +1011,8 @@ export function describeAdapterConformance(harness: AdapterHarness): void {
       await expectCode(collect(a.exportEntity(E, ROOT_SET, { signal: AbortSignal.abort() })), 'ABORTED');
       expect(await a.count(E, ROOT_SET)).toBe(100);
     });
+
+    describeWideRows(test, entity);
   });
 }
 
