@@ -11,7 +11,16 @@ import {
   shortfallOf,
   underlyingError,
 } from '@koan/data-backup';
-import { batchBytesOption, batchSizeOption, entityArgs, globalArgs, intOption, opt, optionalList, progressArgs } from '../_args.js';
+import {
+  batchBytesOption,
+  batchSizeOption,
+  entityArgs,
+  globalArgs,
+  intOption,
+  opt,
+  optionalList,
+  progressArgs,
+} from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
 import { CLIError, ExitCode, exitCodeForCode, usageError } from '../_errors.js';
