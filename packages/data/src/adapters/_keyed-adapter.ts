@@ -5,16 +5,15 @@ import type {
   Consistency,
   DataAdapter,
   DataReader,
-  DataRecord,
   DataWriter,
   ExportOptions,
   ImportOptions,
   ImportResult,
-  KeyValue,
   StoreDescription,
 } from '../adapter.js';
 import { throwIfAborted } from '../errors.js';
 import { assertSingleKey, type EntitySchema, physicalName, ROOT_SET, setFromPhysicalName } from '../schema.js';
+import type { DataRecord, KeyValue } from '../types.js';
 import { checkBatchSize, copyRecord, KeyedTable, StagedWrites, type TableOp, tableMissing } from './_keyed-table.js';
 
 export abstract class KeyedTablesAdapter implements DataAdapter {
