@@ -10,10 +10,9 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import { createLocalStorage, type StorageDriver } from '@koan/storage';
 import { storageSource, ZipReader } from './archive/index.js';
-import { parseBackupKey, readSidecar, writeSidecar } from './catalog.js';
+import { type LocatedBackup, parseBackupKey, readSidecar, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
-import type { LocatedBackup } from './locate.js';
 import { type BackupManifest, type BackupSidecar, backupKeys, SIDECAR_SUFFIX } from './manifest.js';
 import { readContents, readFailure, verifyEntries } from './verify.js';
 

@@ -12,11 +12,27 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
+import { BackupError, invalidOption } from './errors.js';
 import { BATCH_SIZE, COMPRESSION_LEVEL } from './limits.js';
-import { BackupMaintenanceService, INTERVAL_PATTERN } from './maintenance.js';
 import { monitorConfigSchema } from './monitor/config.js';
 import { notificationsConfigSchema } from './notify/config.js';
 import { DEFAULT_MIN_AGE_HOURS } from './retention.js';
+
+/** `30m`, `6h`, `1d`, `500ms`; or a .NET TimeSpan as appsettings.json writes it: `06:00:00`, `1.00:00:00`. */
+export const INTERVAL_PATTERN = /^(?:\d+(?:ms|s|m|h|d)|(?:\d+\.)?(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)$/;
+
+export function parseInterval(text: string): number {
+  const unit = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (unit)
+    return (
+      Number(unit[1]) *
+      { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit[2] as 'ms' | 's' | 'm' | 'h' | 'd']
+    );
+  const span = /^(?:(\d+)\.)?(\d{1,2}):([0-5]\d):([0-5]\d)$/.exec(text);
+  if (span && Number(span[2]) < 24)
+    return ((Number(span[1] ?? 0) * 24 + Number(span[2])) * 60 + Number(span[3])) * 60_000 + Number(span[4]) * 1000;
+  throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d, or a TimeSpan such as 06:00:00');
+}
 
 /** `Koan.Backup.RetentionPolicy`, and the policy of `POST /maintenance/prune`: restic's forget rules. */
 export const retentionPolicySchema = z
@@ -117,6 +133,35 @@ export type BackupConfig = z.infer<typeof backupConfigSchema>;
 /** `Koan.Backup` as given in code: what has a default may be left out (a retention policy of only `keepDaily`...). */
 export type BackupConfigInput = z.input<typeof backupConfigSchema>;
 
+/** What a context runs in the background until `close()`: `BackupMaintenanceService`. */
+export interface BackgroundMaintenance {
+  /** Milliseconds between maintenance passes. */
+  readonly intervalMs: number;
+  start(): void;
+  /** Stops the timers and waits for the pass in flight. */
+  stop(): Promise<void>;
+}
+
+let makeMaintenance: ((context: BackupContext) => BackgroundMaintenance) | undefined;
+
+/**
+ * How `startMaintenance()` makes the default service: maintenance.ts registers `BackupMaintenanceService` here when it
+ * loads (it imports this module, so this module cannot import it).
+ */
+export function provideMaintenance(make: (context: BackupContext) => BackgroundMaintenance): void {
+  makeMaintenance = make;
+}
+
+function defaultMaintenance(context: BackupContext): BackgroundMaintenance {
+  if (!makeMaintenance)
+    throw new BackupError(
+      'INVALID_OPTION',
+      'Background maintenance is not loaded: import @koan/data-backup (its entry loads BackupMaintenanceService), not one of its modules alone.',
+      { details: { option: 'enableBackgroundMaintenance' } },
+    );
+  return makeMaintenance(context);
+}
+
 export interface BackupContextOptions {
   readonly runtime?: DataRuntime;
   readonly storage?: StorageProfiles;
@@ -170,22 +215,29 @@ export class BackupContext {
     return context;
   }
 
-  #maintenance: BackupMaintenanceService | undefined;
+  #maintenance: BackgroundMaintenance | undefined;
 
   /** The background maintenance service, when started (by `startMaintenance` or `EnableBackgroundMaintenance`). */
-  get maintenance(): BackupMaintenanceService | undefined {
+  get maintenance(): BackgroundMaintenance | undefined {
     return this.#maintenance;
   }
 
   /**
-   * Starts leftover cleanup + retention every `MaintenanceInterval`; `close()` stops it. A retention policy that keeps
-   * nothing is refused here (`INVALID_OPTION`), and nothing is started.
+   * Starts background maintenance (leftover cleanup + retention every `MaintenanceInterval`), once; `close()` stops it.
+   * Pass a `BackupMaintenanceService` made with options (schedules, `onError`...) to have the context run that one.
+   * A retention policy that keeps nothing is refused here (`INVALID_OPTION`), and nothing is started.
    */
-  startMaintenance(options: ConstructorParameters<typeof BackupMaintenanceService>[1] = {}): BackupMaintenanceService {
-    const service = this.#maintenance ?? new BackupMaintenanceService(this, options);
-    service.start();
-    this.#maintenance = service;
-    return service;
+  startMaintenance(service?: BackgroundMaintenance): BackgroundMaintenance {
+    if (service && this.#maintenance && service !== this.#maintenance)
+      throw new BackupError(
+        'INVALID_OPTION',
+        'This context already runs a maintenance service: stop it (close the context) before starting another.',
+        { details: { option: 'service' } },
+      );
+    const running = this.#maintenance ?? service ?? defaultMaintenance(this);
+    running.start();
+    this.#maintenance = running;
+    return running;
   }
 
   /** Name of the profile to use for `requested` (or the default). */

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { LocatedBackup } from './catalog.js';
 import { readSidecar, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
-import { isRestorable, type LocatedBackup, locateBackup } from './locate.js';
+import { isRestorable, locateBackup } from './locate.js';
 import type { BackupSidecar } from './manifest.js';
 
 export interface CopyOptions {

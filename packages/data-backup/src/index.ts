@@ -17,7 +17,7 @@ export {
   type GlobalBackupOptions,
   runBackup,
 } from './backup.js';
-export { type BackupInfo, healthOf, readSidecar } from './catalog.js';
+export { type BackupInfo, healthOf, type LocatedBackup, readSidecar } from './catalog.js';
 export {
   type BackupConfig,
   type BackupConfigInput,
@@ -52,7 +52,6 @@ export {
   assertRestorable,
   isBackupId,
   isRestorable,
-  type LocatedBackup,
   type LocateOptions,
   locateBackup,
   openArchive,

@@ -2,28 +2,10 @@ import { createHash } from 'node:crypto';
 import { type StorageDriver, StorageError } from '@koan/storage';
 import { storageSource, ZipReader } from './archive/index.js';
 import { locateArchive } from './archives.js';
-import { readSidecar, scanProfile } from './catalog.js';
+import { type LocatedBackup, readSidecar, scanProfile } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
 import { type BackupSidecar, SIDECAR_SUFFIX } from './manifest.js';
-
-export interface LocatedBackup {
-  readonly profile: string;
-  readonly driver: StorageDriver;
-  readonly sidecar: BackupSidecar;
-  readonly sidecarKey: string;
-  /**
-   * Profiles that could not be listed while the backup was looked up by name with `allowUnreachableProfiles`: one of
-   * them may hold a newer backup of that name. Callers say so.
-   */
-  readonly unavailableProfiles?: readonly {
-    readonly profile: string;
-    readonly code: string;
-    readonly message: string;
-  }[];
-  /** Read from the archive's own manifest (no catalog record): there is no sidecar to store a validation in. */
-  readonly fromArchive?: boolean;
-}
 
 /** Options of {@link locateBackup}. */
 export interface LocateOptions {

@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import { type ArchiveState, adoptArchive, inspectArchive } from './archives.js';
 import { type BackupInfo, parseBackupKey } from './catalog.js';
-import type { BackupContext } from './context.js';
+import { type BackupContext, parseInterval, provideMaintenance } from './context.js';
 import {
   type BackupCatalog,
   BackupDiscoveryService,
@@ -231,22 +231,6 @@ export interface MaintenanceRun {
 /** The longest delay a Node timer accepts (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** `30m`, `6h`, `1d`, `500ms`; or a .NET TimeSpan as appsettings.json writes it: `06:00:00`, `1.00:00:00`. */
-export const INTERVAL_PATTERN = /^(?:\d+(?:ms|s|m|h|d)|(?:\d+\.)?(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)$/;
-
-export function parseInterval(text: string): number {
-  const unit = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (unit)
-    return (
-      Number(unit[1]) *
-      { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit[2] as 'ms' | 's' | 'm' | 'h' | 'd']
-    );
-  const span = /^(?:(\d+)\.)?(\d{1,2}):([0-5]\d):([0-5]\d)$/.exec(text);
-  if (span && Number(span[2]) < 24)
-    return ((Number(span[1] ?? 0) * 24 + Number(span[2])) * 60 + Number(span[3])) * 60_000 + Number(span[4]) * 1000;
-  throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d, or a TimeSpan such as 06:00:00');
-}
-
 export interface ScheduledBackup {
   /** Cron expression (croner syntax, e.g. `0 2 * * *`). */
   readonly cron: string;
@@ -449,3 +433,7 @@ export class BackupMaintenanceService {
     await this.#running;
   }
 }
+
+// BackupContext.fromConfig (EnableBackgroundMaintenance) and startMaintenance() make this service through the hook, so
+// that context.ts, which every module here uses, does not import maintenance (and through it the whole catalog).
+provideMaintenance((context) => new BackupMaintenanceService(context));

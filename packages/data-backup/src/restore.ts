@@ -23,11 +23,12 @@ import {
 } from '@koan/data';
 import type { ZipReader } from './archive/index.js';
 import { type ByteSize, batchBytesOption } from './budget.js';
+import type { LocatedBackup } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 import { BackupError, invalidOption } from './errors.js';
 import { assertWithin, BATCH_SIZE, MAX_CONCURRENCY } from './limits.js';
-import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
+import { archiveHashProblem, locateBackup, openArchive } from './locate.js';
 import type { BackupStatus, EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { refuseSharedTargetSets, refuseTargetCollisions } from './restore/collisions.js';

@@ -44,8 +44,9 @@ export const SESSION_SETUP =
 
 export const q = (name: string): string => pg.escapeIdentifier(name);
 
-/** The qualified name of an object as captured DDL spells it (unqualified in the default schema). */
+/** The qualified name of an object as the captured DDL spells it (unqualified in the default schema). */
 export type Qualify = (schema: string, name: string) => string;
+
 export const lit = (text: string): string => pg.escapeLiteral(text);
 
 export function columnType(spec: FieldSpec, isKey: boolean): string {

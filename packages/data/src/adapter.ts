@@ -1,11 +1,7 @@
 import type { SettingKind } from '@koan/core';
-import type { JsonEncoding } from './codec.js';
+import type { JsonEncoding } from './line-format.js';
 import type { EntitySchema } from './schema.js';
-
-/** A record in its runtime form (see the value table in `fields.ts`). */
-export type DataRecord = Record<string, unknown>;
-/** A key value: a string (string, uuid, decimal, date and datetime keys), a number (integer keys) or a bigint. */
-export type KeyValue = string | number | bigint;
+import type { DataRecord, KeyValue } from './types.js';
 
 /**
  * What an adapter can do. The core branches on these flags, never on a provider's name.

@@ -4,14 +4,12 @@ export type {
   DataAdapter,
   DataProvider,
   DataReader,
-  DataRecord,
   DataWriter,
   ExportOptions,
   ImportMode,
   ImportOptions,
   ImportResult,
   IntrospectionResult,
-  KeyValue,
   NativeStructure,
   NotDataObject,
   SettingKind,
@@ -50,9 +48,6 @@ export {
   isSpecialDate,
   isSpecialDatetime,
   isZeroDate,
-  type JsonEncoding,
-  jsonEncodingOf,
-  LINE_FORMAT,
   normalizeDate,
   normalizeDatetime,
   normalizeRecord,
@@ -106,6 +101,7 @@ export {
   t,
 } from './fields.js';
 export { JsonText, jsonTextLoss, jsonTextOf, jsValueOf, sameNumber } from './json-text.js';
+export { type JsonEncoding, jsonEncodingOf, LINE_FORMAT } from './line-format.js';
 export {
   compactJsonBytes,
   decodeArchiveLines,
@@ -145,3 +141,4 @@ export {
   ROOT_SET,
   setFromPhysicalName,
 } from './schema.js';
+export type { DataRecord, KeyValue } from './types.js';
