@@ -1,5 +1,6 @@
 import type { ZipReader } from './archive/index.js';
-import { archiveHashProblem, isRestorable, type LocatedBackup, openArchive } from './locate.js';
+import type { LocatedBackup } from './catalog.js';
+import { archiveHashProblem, isRestorable, openArchive } from './locate.js';
 import type { BackupSidecar, ValidationResult } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
 import { type ArchiveContents, readContents, readFailure, type VerifyReport, verifyEntries } from './verify.js';

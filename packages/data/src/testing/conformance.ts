@@ -21,8 +21,8 @@ import { KoanError } from '../errors.js';
 import { type FieldsShape, t } from '../fields.js';
 import { JsonText, sameNumber } from '../json-text.js';
 import { compareKeys, type EntitySchema, ROOT_SET } from '../schema.js';
-import { describeWideRows } from './conformance-wide.js';
 import type { DataRecord, KeyValue } from '../types.js';
+import { describeWideRows } from './conformance-wide.js';
 
 export interface AdapterHarness {
   /** Shown in the suite title. */
