@@ -1,5 +1,5 @@
 import { MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
-import { parseIsoInstant } from '@koan/data-backup';
+import { BATCH_SIZE, parseIsoInstant } from '@koan/data-backup';
 import type { ArgsDef } from 'citty';
 import { usageError } from './_errors.js';
 
@@ -139,7 +139,7 @@ export function intOption(
   return n;
 }
 
-/** `--batch-size`: records per query (backup) or per written batch (restore), 1 to 100,000. */
+/** `--batch-size`: records per query (backup) or per written batch (restore), within the library's `BATCH_SIZE`. */
 export function batchSizeOption(
   value: string | undefined,
   per: 'read per query' | 'written per batch',
@@ -147,8 +147,8 @@ export function batchSizeOption(
   return intOption(
     value,
     'batch-size',
-    1,
-    100_000,
+    BATCH_SIZE.min,
+    BATCH_SIZE.max,
     `Records ${per}, e.g. --batch-size 1000 (the default, or Koan.Backup.DefaultBatchSize).`,
   );
 }

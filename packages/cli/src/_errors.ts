@@ -1,13 +1,16 @@
 import { KoanError } from '@koan/data';
+import { type ErrorKind, errorKind } from '@koan/data-backup';
 import { stripAnsi } from './_format.js';
 
 /**
  * Process exit codes. Stable: scripts branch on them.
  * 0 success · 1 failure, including a backup or restore that finished with entity sets failed (a backup
- * `PartiallyCompleted`; a restore `PartiallyCompleted` or `Failed`, e.g. with --lenient; a dry run that found sets that
- * would fail): its report is still printed, `--json` with its `status` · 2 usage (bad flags, arguments or
- * configuration; a selection flag that matches nothing) · 3 validation failed (damaged archive, failed pre-restore
- * checks, schema incompatible, tables that cannot be backed up and are not excluded) · 4 not found · 130 cancelled.
+ * `PartiallyCompleted`; a restore `PartiallyCompleted` or `Failed`, e.g. with --lenient, or from a `PartiallyCompleted`
+ * backup whose archive lacks selected sets; a dry run that found sets that would fail): its report is still printed,
+ * `--json` with its `status`; `monitor` finding the backups unhealthy: its
+ * problems are printed, `--json` with `"healthy": false` · 2 usage (bad flags, arguments or configuration; a selection flag that matches nothing)
+ * · 3 validation failed (damaged archive, failed pre-restore checks, schema incompatible, two archived sets that would
+ * share one target table, tables that cannot be backed up and are not excluded) · 4 not found · 130 cancelled.
  */
 export const ExitCode = Object.freeze({
   OK: 0,
@@ -44,29 +47,31 @@ export function usageError(message: string, hint?: string): CLIError {
   return new CLIError(message, 'USAGE', { exitCode: ExitCode.USAGE, ...(hint ? { hint } : {}) });
 }
 
-const USAGE_CODES = new Set([
-  'USAGE',
-  'EARG',
-  'E_UNKNOWN_COMMAND',
-  'E_NO_COMMAND',
-  'INVALID_OPTION',
-  'INVALID_NAME',
-  'CONFIG',
-  'CONFIG_INVALID',
-  'CONFIG_INVALID_JSON',
-  'CONFIG_NOT_FOUND',
-  'UNKNOWN_SOURCE',
-  'PROVIDER_NOT_INSTALLED',
-  'NOTHING_TO_BACK_UP',
-]);
-const VALIDATION_CODES = new Set([
-  'VALIDATION_FAILED',
-  'ARCHIVE_CORRUPT',
-  'LINE_TOO_LONG',
-  'SCHEMA_INCOMPATIBLE',
-  'TABLES_NOT_BACKED_UP',
-]);
-const NOT_FOUND_CODES = new Set(['BACKUP_NOT_FOUND', 'ENTITY_NOT_FOUND', 'NOT_FOUND', 'SOURCE_NOT_FOUND']);
+/** What each kind of library failure (`errorKind`) exits with. */
+const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  invalid: ExitCode.USAGE,
+  configuration: ExitCode.USAGE,
+  'not-found': ExitCode.NOT_FOUND,
+  conflict: ExitCode.FAILURE,
+  integrity: ExitCode.VALIDATION_FAILED,
+  unavailable: ExitCode.FAILURE,
+  cancelled: ExitCode.CANCELLED,
+  failure: ExitCode.FAILURE,
+};
+
+/** The CLI's own codes (the library's are classified by `errorKind`). */
+const CLI_EXIT: Readonly<Record<string, number>> = {
+  USAGE: ExitCode.USAGE,
+  EARG: ExitCode.USAGE,
+  E_UNKNOWN_COMMAND: ExitCode.USAGE,
+  E_NO_COMMAND: ExitCode.USAGE,
+  SOURCE_NOT_FOUND: ExitCode.NOT_FOUND,
+};
+
+/** The exit code of an error code: the CLI's own, else its kind's, else 1. */
+export function exitCodeForCode(code: string): number {
+  return CLI_EXIT[code] ?? EXIT_BY_KIND[errorKind(code) ?? 'failure'];
+}
 
 /**
  * citty's own argument errors (`EARG`: an `enum` option given a value it does not list...) as the CLI's usage
@@ -91,12 +96,7 @@ export function codeOf(error: unknown): string {
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CLIError) return error.exitCode;
-  const code = codeOf(error);
-  if (code === 'ABORTED') return ExitCode.CANCELLED;
-  if (USAGE_CODES.has(code)) return ExitCode.USAGE;
-  if (VALIDATION_CODES.has(code)) return ExitCode.VALIDATION_FAILED;
-  if (NOT_FOUND_CODES.has(code)) return ExitCode.NOT_FOUND;
-  return ExitCode.FAILURE;
+  return exitCodeForCode(codeOf(error));
 }
 
 /** What to do next, for error codes whose message alone does not say it. */
@@ -113,11 +113,20 @@ export function hintOf(error: unknown, command: string): string | undefined {
     case 'VALIDATION_FAILED':
       return 'Run `koan-backup validate <name|id>` for every issue; restore from another backup (`koan-backup list`).';
     case 'SCHEMA_INCOMPATIBLE': {
-      const undeclared = (error as { details?: { undeclared?: unknown } }).details?.undeclared;
+      const details = (error as { details?: Record<string, unknown> }).details;
+      const some = (key: string) => Array.isArray(details?.[key]) && (details[key] as unknown[]).length > 0;
+      const undeclared = details?.undeclared;
+      // A merge into a table without a primary key: no schema policy helps, a mode or an empty target does.
+      if (some('keylessMerge'))
+        return 'Add --replace (with --yes) to empty those tables first, or --mode insert to append every archived row to the rows they hold; or restore into an empty set (--target-set) or another database (--target-source).';
+      if (some('missingColumns'))
+        return 'Add the missing columns to those tables, or pass --lenient to restore without those fields (named in the report), or --exclude-entity to skip an entity.';
       if (Array.isArray(undeclared) && undeclared.length)
         return `This application declares no ${undeclared.join(', ')}: restore into a database with the archived schema (--target-source sqlite:./restored.sqlite, or a postgres://... / mysql://... URL), declare the entities (--import ./entities.mjs), or skip them (--exclude-entity).`;
       return 'Pass --lenient to drop removed fields and convert widened types, or --exclude-entity to skip an entity.';
     }
+    case 'TARGET_COLLISION':
+      return 'Restore the entities that share a table separately: one at a time (--entity), each into its own set (--entity X --target-set Y) or into another database (--target-source).';
     case 'SOURCE_UNAVAILABLE':
       return 'Check the data source settings (Koan.Data.Sources in koan.config.json, or the --source URL) and that the database is reachable.';
     default:

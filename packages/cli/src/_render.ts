@@ -108,17 +108,40 @@ const RESTORE_HEADLINE: Readonly<Record<RestoreReport['status'], string>> = {
   DryRun: 'Dry run of restore',
 };
 
+/** Why the restore did not write every archived value of an entity set, one line each (or none). */
+export function droppedNotes(e: EntityRestoreReport): string[] {
+  const missing = e.missingColumns ?? [];
+  const schema = e.droppedFields.filter((f) => !missing.includes(f));
+  return [
+    ...(missing.length
+      ? [
+          `${e.entityType}@${e.set}: the existing table has no column for ${missing.join(', ')}: ${missing.length > 1 ? 'their' : 'its'} archived values were not restored (--lenient)`,
+        ]
+      : []),
+    ...(schema.length ? [`${e.entityType}: dropped fields not in the current schema: ${schema.join(', ')}`] : []),
+  ];
+}
+
 export function restoreSummary(report: RestoreReport): string {
   const failed = report.entities.filter((e) => e.status === 'Failed').length;
+  const absent = report.notInArchive?.length ?? 0;
+  const total = report.entities.length;
+  const why = [
+    ...(failed ? [`${failed} of ${total} entity sets ${report.dryRun ? 'would fail' : 'failed'}`] : []),
+    ...(absent
+      ? [
+          `${failed ? absent : `${absent} of ${total} entity sets`} not in the archive: the backup is ${report.backupStatus}`,
+        ]
+      : []),
+  ];
   const lines = [
     `${RESTORE_HEADLINE[report.status]} ${report.backupName} (${report.backupId}) from profile ${report.storageProfile}: ${formatCount(report.totalRecords)} records in ${formatDuration(report.durationMs)}${report.validated ? ', archive validated first' : ''}`,
-    `status: ${report.status}${failed ? ` (${failed} of ${report.entities.length} entity sets ${report.dryRun ? 'would fail' : 'failed'})` : ''}`,
+    `status: ${report.status}${why.length ? ` (${why.join('; ')})` : ''}`,
     '',
     restoreTable(report.entities),
   ];
   for (const e of report.entities) {
-    if (e.droppedFields.length)
-      lines.push(`note: ${e.entityType}: dropped fields not in the current schema: ${e.droppedFields.join(', ')}`);
+    for (const note of droppedNotes(e)) lines.push(`note: ${note}`);
     if (e.error) lines.push(`note: ${e.entityType}@${e.set}: ${e.error}`);
   }
   for (const { source, tables } of report.createdTables)

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline/promises';
 import { type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
 import { globalArgs } from './_args.js';
-import { examplesOf } from './_command.js';
+import { detailsOf, examplesOf } from './_command.js';
 import {
   CLIError,
   codeOf,
@@ -52,6 +52,7 @@ const commands: Record<string, Loader> = {
   cleanup: load(() => import('./_commands/cleanup.js')),
   adopt: load(() => import('./_commands/adopt.js')),
   prune: load(() => import('./_commands/prune.js')),
+  monitor: load(() => import('./_commands/monitor.js')),
   serve: load(() => import('./_commands/serve.js')),
   entities: load(() => import('./_commands/entities.js')),
   demo: load(() => import('./_commands/demo.js')),
@@ -88,6 +89,7 @@ const MAIN_FOOTER = `EXIT CODES
   3  validation failed: damaged archive, failed pre-restore checks, incompatible schema,
      tables a backup cannot take that are not excluded
   4  not found: no such backup, entity or source file
+  (monitor: 1 when the backups are unhealthy; the problems are printed, --json with "healthy": false)
   130  cancelled (Ctrl-C)
 
 CONFIGURATION
@@ -130,6 +132,8 @@ async function helpText(session: Session, cmd: AnyCommand, parent?: AnyCommand):
   const examples = cmd === main ? MAIN_EXAMPLES : examplesOf(cmd);
   const lines = [usage.trimEnd(), ''];
   if (examples.length) lines.push('EXAMPLES', '', ...examples.map((e) => `  ${e}`), '');
+  const details = detailsOf(cmd);
+  if (details) lines.push(details, '');
   if (cmd === main) lines.push(MAIN_FOOTER, '');
   else
     lines.push(

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
@@ -59,22 +59,38 @@ describe('koan-backup copy, cleanup and prune', () => {
     expect(r.stderr).toContain('--to');
   });
 
-  it('cleanup removes an archive upload that never finished, and --dry-run only lists it', async () => {
+  it('cleanup never deletes an archive at a final key: one that does not open is kept as damaged, and --delete-damaged removes it', async () => {
     mkdirSync(join(dir, 'backups', 'crashed'), { recursive: true });
-    const orphan = join(dir, 'backups', 'crashed', 'crashed-20240101-000000-deadbeef.zip');
+    const key = 'crashed/crashed-20240101-000000-deadbeef.zip';
+    const orphan = join(dir, 'backups', key);
     writeFileSync(orphan, 'partial');
     const old = new Date(Date.now() - 3 * 3_600_000);
     utimesSync(orphan, old, old);
     const dry = await run(['cleanup', '--dry-run', '--json']);
-    expect(dry.json<{ orphanArchives: { key: string }[] }>().orphanArchives.map((o) => o.key)).toEqual([
-      'crashed/crashed-20240101-000000-deadbeef.zip',
+    expect(dry.json<{ orphanArchives: unknown[] }>().orphanArchives).toMatchObject([
+      { key, state: 'damaged', action: 'kept' },
     ]);
-    expect(readdirSync(join(dir, 'backups', 'crashed'))).toHaveLength(1);
     const real = await run(['cleanup']);
     expect(real.code, real.stderr).toBe(0);
-    expect(real.stdout).toContain('1 unfinished archive');
-    expect(real.stdout).toContain('deleted: not a whole ZIP, an upload that never finished');
-    expect(readdirSync(join(dir, 'backups')).includes('crashed')).toBe(false);
+    expect(real.stdout).toContain('1 archive(s) without a sidecar (1 damaged): kept');
+    expect(real.stdout).toContain(`kept: damaged (not a ZIP that opens: `);
+    expect(real.stdout).toContain(
+      `check it with koan-backup validate ${key} --profile local, delete it with koan-backup cleanup --delete-damaged ${key} --profile local`,
+    );
+    expect(readdirSync(join(dir, 'backups', 'crashed'))).toHaveLength(1);
+    // The commands it names work: validate says why (exit 3); the delete asks for confirmation, then removes it.
+    const check = await run(['validate', key, '--profile', 'local']);
+    expect(check.code).toBe(3);
+    expect(check.stderr).toMatch(/not a restorable Koan archive \(damaged\): not a ZIP that opens/);
+    const unconfirmed = await run(['cleanup', '--delete-damaged', key, '--profile', 'local']);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain(`koan-backup cleanup --delete-damaged ${key} --profile local --yes`);
+    expect((await run(['cleanup', '--delete-damaged', key, '--dry-run'])).code).toBe(2);
+    expect((await run(['cleanup', '--yes'])).code).toBe(2); // --yes confirms nothing else
+    const deleted = await run(['cleanup', '--delete-damaged', key, '--profile', 'local', '--yes']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toMatch(/^Deleted local:crashed\/crashed-20240101-000000-deadbeef\.zip \(7 B\), damaged: /);
+    expect(existsSync(orphan)).toBe(false);
   });
 
   it('prune applies the configured retention policy (keep 1 daily) after confirmation', async () => {
@@ -128,6 +144,46 @@ describe('koan-backup copy, cleanup and prune', () => {
     const plan = json.json<{ keep: { backup: { name: string }; reasons: string[] }[]; freedBytes: number }>();
     expect(plan.keep.find((k) => k.backup.name === 'other')?.reasons).toEqual(['outside the scope']);
     expect(plan.freedBytes).toBeGreaterThan(0);
+  });
+
+  it('prune --name that no backup has exits 4 listing the names there, and plans nothing', async () => {
+    const r = await run(['prune', '--keep-last', '1', '--name', 'note', '--dry-run']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^Error \[BACKUP_NOT_FOUND\]: No backup is named "note" in storage profiles local, offsite\. The backup names there: .*\bnotes\b/m,
+    );
+    const json = await run(['prune', '--keep-last', '1', '--name', 'notes', '--name', 'note', '--json']);
+    expect(json.code).toBe(4);
+    expect(json.json<{ error: { details: { names: string[]; known: string[] } } }>().error.details).toMatchObject({
+      names: ['note'],
+      known: expect.arrayContaining(['notes']),
+    });
+  });
+
+  it('prune with no keep rule given or configured names Koan.Backup.RetentionPolicy and the --keep-* flags', async () => {
+    for (const backup of [{}, { RetentionPolicy: { MinAgeHours: 0, ProtectedTags: ['release'] } }]) {
+      const other = mkdtempSync(join(tmpdir(), 'koan-cli-norules-'));
+      try {
+        writeFileSync(
+          join(other, 'koan.config.json'),
+          JSON.stringify({
+            Koan: {
+              Storage: { Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+              Backup: backup,
+            },
+          }),
+        );
+        const r = await runIn(other, ['prune', '--dry-run']);
+        expect(r.code, JSON.stringify(backup)).toBe(2);
+        expect(r.stderr).toContain(
+          'none given (--keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly or --keep-within), and Koan.Backup.RetentionPolicy in koan.config.json',
+        );
+        expect(r.stderr).toContain(backup.RetentionPolicy ? 'sets none' : 'is not set');
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
+    }
   });
 
   it('prune --protect-tag adds to the protected tags: backups tagged keep stay protected', async () => {

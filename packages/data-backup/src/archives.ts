@@ -2,16 +2,17 @@
  * Archives without their catalog record. A sidecar can be lost (an archive copied by hand, a bucket sync that missed
  * it, a crash between the archive and its commit marker); the archive still holds its own manifest. These functions
  * read such an archive as a backup (validate, inspect, restore it), adopt it back into the catalog, and tell a
- * complete archive from an incomplete upload, so that cleanup never deletes a backup that can be restored.
+ * complete archive from a damaged one. Storage `put` is atomic (a temp name, then a commit), so whatever is at an
+ * archive's final key was whole when it was published: cleanup never deletes one on its own; a damaged one is only
+ * removed when asked for by key (`deleteDamagedArchive`).
  */
 import { createHash } from 'node:crypto';
 import { basename, dirname, resolve } from 'node:path';
 import { createLocalStorage, type StorageDriver } from '@koan/storage';
 import { storageSource, ZipReader } from './archive/index.js';
-import { parseBackupKey, readSidecar, writeSidecar } from './catalog.js';
+import { type LocatedBackup, parseBackupKey, readSidecar, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
-import type { LocatedBackup } from './locate.js';
 import { type BackupManifest, type BackupSidecar, backupKeys, SIDECAR_SUFFIX } from './manifest.js';
 import { readContents, readFailure, verifyEntries } from './verify.js';
 
@@ -22,14 +23,15 @@ export type ArchiveRef = { readonly profile?: string; readonly key: string } | {
 export interface ArchiveState {
   /**
    * `complete`: a ZIP with a Koan manifest whose entries match their checksums (restorable: adopt it);
-   * `damaged`: a ZIP, but its manifest or an entry does not check out (kept, reported: never deleted);
-   * `incomplete`: not a complete ZIP (no end-of-central-directory record): an upload that never finished.
+   * `damaged`: anything else: not a ZIP that opens (no end-of-central-directory record...), or a ZIP whose manifest or
+   * an entry does not check out. An object at a final key was published whole (storage `put` is atomic), so a damaged
+   * one is never taken for an unfinished upload: cleanup keeps and reports it.
    */
-  readonly state: 'complete' | 'damaged' | 'incomplete';
+  readonly state: 'complete' | 'damaged';
   readonly sizeBytes: number;
   readonly sha256: string;
   readonly manifest?: BackupManifest;
-  /** Why it is damaged or incomplete. */
+  /** Why it is damaged. */
   readonly problem?: string;
 }
 
@@ -56,7 +58,7 @@ export async function inspectArchive(driver: StorageDriver, key: string, signal?
   } catch (e) {
     const failure = readFailure(e);
     if (failure || signal?.aborted) throw failure ?? e;
-    return { state: 'incomplete', sizeBytes: head.size, sha256, problem: (e as Error).message };
+    return { state: 'damaged', sizeBytes: head.size, sha256, problem: `not a ZIP that opens: ${(e as Error).message}` };
   }
   try {
     const contents = await readContents(reader);
@@ -104,7 +106,7 @@ function sidecarOf(manifest: BackupManifest, profile: string, key: string, state
 
 /**
  * An archive as a located backup, from its embedded manifest (its sidecar, if any, is not needed): validate, inspect
- * and restore take it like a catalog entry. A damaged or incomplete archive is refused with `ARCHIVE_CORRUPT` naming
+ * and restore take it like a catalog entry. A damaged archive is refused with `ARCHIVE_CORRUPT` naming
  * why. `cwd` resolves a relative file path.
  */
 export async function locateArchive(
@@ -211,5 +213,61 @@ export async function adoptArchive(
     archiveKey: keys.archive,
     sidecarKey: keys.sidecar,
     copied: !inPlace,
+  };
+}
+
+/** What {@link deleteDamagedArchive} removed. */
+export interface DamagedArchiveReceipt {
+  readonly profile: string;
+  readonly key: string;
+  readonly freedBytes: number;
+  /** Why it is damaged, as it was read just before it was deleted. */
+  readonly problem: string;
+  readonly deletedAt: string;
+}
+
+/**
+ * Deletes one damaged archive that cleanup kept and reported: a key of Koan's backup layout in `profile` (default: the
+ * default profile) with no sidecar beside it, that {@link inspectArchive} finds damaged right now. Cleanup never
+ * deletes an archive at a final key on its own (storage `put` is atomic, so it was whole when it was published, and it
+ * may still be worth a look): this is the explicit way, one key at a time. Refused, nothing deleted: a key outside the
+ * layout (`INVALID_OPTION`), no object there (`BACKUP_NOT_FOUND`), a sidecar beside it (a backup in the catalog:
+ * delete it as a backup) or an archive that checks out (a restorable backup: adopt it) (`INVALID_OPTION`).
+ */
+export async function deleteDamagedArchive(
+  context: BackupContext,
+  ref: { readonly profile?: string; readonly key: string },
+  options: { signal?: AbortSignal } = {},
+): Promise<DamagedArchiveReceipt> {
+  const { key } = ref;
+  const profile = context.profileName(ref.profile);
+  const driver = context.storage.get(profile);
+  const sig = options.signal ? { signal: options.signal } : {};
+  const parsed = parseBackupKey(key);
+  const refuse = (why: string) =>
+    new BackupError('INVALID_OPTION', `${profile}:${key} was not deleted: ${why}`, {
+      details: { option: 'key', key, profile },
+    });
+  if (parsed?.kind !== 'archive')
+    throw refuse(
+      "it is not an archive key of Koan's backup layout (<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip), and no other key is ever deleted.",
+    );
+  const sidecarKey = `${parsed.base}${SIDECAR_SUFFIX}`;
+  if (await driver.head(sidecarKey, sig))
+    throw refuse(
+      `it is a backup in the catalog (its sidecar ${sidecarKey} exists): delete it as a backup (koan-backup delete <id> --profile ${profile}).`,
+    );
+  const state = await inspectArchive(driver, key, options.signal);
+  if (state.state === 'complete')
+    throw refuse(
+      `it is a complete, restorable backup${state.manifest ? ` (${state.manifest.name}, ${state.manifest.id})` : ''} whose sidecar was lost, not a damaged archive: adopt it (koan-backup adopt ${key} --profile ${profile}), then delete it as a backup if it is not wanted.`,
+    );
+  await driver.delete(key);
+  return {
+    profile,
+    key,
+    freedBytes: state.sizeBytes,
+    problem: state.problem ?? 'damaged',
+    deletedAt: new Date().toISOString(),
   };
 }

@@ -10,6 +10,25 @@ import {
 } from './manifest.js';
 
 /** One backup as the catalog lists it, built from its sidecar alone (the archive is never opened). */
+/** A backup found in the catalog (or an archive file read on its own), with where it lives. */
+export interface LocatedBackup {
+  readonly profile: string;
+  readonly driver: StorageDriver;
+  readonly sidecar: BackupSidecar;
+  readonly sidecarKey: string;
+  /**
+   * Profiles that could not be listed while the backup was looked up by name with `allowUnreachableProfiles`: one of
+   * them may hold a newer backup of that name. Callers say so.
+   */
+  readonly unavailableProfiles?: readonly {
+    readonly profile: string;
+    readonly code: string;
+    readonly message: string;
+  }[];
+  /** Read from the archive's own manifest (no catalog record): there is no sidecar to store a validation in. */
+  readonly fromArchive?: boolean;
+}
+
 export interface BackupInfo {
   readonly id: string;
   readonly name: string;

@@ -12,9 +12,27 @@ import {
 } from '@koan/data';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
-import { BackupMaintenanceService, INTERVAL_PATTERN } from './maintenance.js';
+import { BackupError, invalidOption } from './errors.js';
+import { BATCH_SIZE, COMPRESSION_LEVEL } from './limits.js';
+import { monitorConfigSchema } from './monitor/config.js';
 import { notificationsConfigSchema } from './notify/config.js';
 import { DEFAULT_MIN_AGE_HOURS } from './retention.js';
+
+/** `30m`, `6h`, `1d`, `500ms`; or a .NET TimeSpan as appsettings.json writes it: `06:00:00`, `1.00:00:00`. */
+export const INTERVAL_PATTERN = /^(?:\d+(?:ms|s|m|h|d)|(?:\d+\.)?(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)$/;
+
+export function parseInterval(text: string): number {
+  const unit = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (unit)
+    return (
+      Number(unit[1]) *
+      { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit[2] as 'ms' | 's' | 'm' | 'h' | 'd']
+    );
+  const span = /^(?:(\d+)\.)?(\d{1,2}):([0-5]\d):([0-5]\d)$/.exec(text);
+  if (span && Number(span[2]) < 24)
+    return ((Number(span[1] ?? 0) * 24 + Number(span[2])) * 60 + Number(span[3])) * 60_000 + Number(span[4]) * 1000;
+  throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d, or a TimeSpan such as 06:00:00');
+}
 
 /** `Koan.Backup.RetentionPolicy`, and the policy of `POST /maintenance/prune`: restic's forget rules. */
 export const retentionPolicySchema = z
@@ -48,7 +66,13 @@ export const backupConfigSchema = z
       .min(1)
       .optional()
       .describe('Profile used when options name none (default: Koan.Storage.DefaultProfile)'),
-    defaultBatchSize: z.number().int().min(1).max(100_000).default(1000).describe('Records per batch'),
+    defaultBatchSize: z
+      .number()
+      .int()
+      .min(BATCH_SIZE.min)
+      .max(BATCH_SIZE.max)
+      .default(1000)
+      .describe('Records per batch'),
     defaultBatchBytes: z
       .union([z.number(), z.string()])
       .transform((value, ctx) => {
@@ -64,7 +88,13 @@ export const backupConfigSchema = z
       .describe(
         'Bytes per batch, default 1MiB (archive-encoded records; a number or a size such as 1MiB, 512KiB): a batch closes at DefaultBatchSize records or at this size, whichever comes first, so wide rows stay bounded in memory',
       ),
-    compressionLevel: z.number().int().min(0).max(9).default(1).describe('Deflate level; 1 is fastest, 9 smallest'),
+    compressionLevel: z
+      .number()
+      .int()
+      .min(COMPRESSION_LEVEL.min)
+      .max(COMPRESSION_LEVEL.max)
+      .default(1)
+      .describe('Deflate level; 1 is fastest, 9 smallest'),
     warmupEntitiesOnStartup: z
       .boolean()
       .default(false)
@@ -96,11 +126,41 @@ export const backupConfigSchema = z
         'Entities or tables (any case; namespace.table outside the default schema) that whole-application backups leave out on purpose; each is recorded in the manifest as omitted',
       ),
     notifications: notificationsConfigSchema.optional(),
+    monitor: monitorConfigSchema.optional(),
   })
   .strict();
 export type BackupConfig = z.infer<typeof backupConfigSchema>;
 /** `Koan.Backup` as given in code: what has a default may be left out (a retention policy of only `keepDaily`...). */
 export type BackupConfigInput = z.input<typeof backupConfigSchema>;
+
+/** What a context runs in the background until `close()`: `BackupMaintenanceService`. */
+export interface BackgroundMaintenance {
+  /** Milliseconds between maintenance passes. */
+  readonly intervalMs: number;
+  start(): void;
+  /** Stops the timers and waits for the pass in flight. */
+  stop(): Promise<void>;
+}
+
+let makeMaintenance: ((context: BackupContext) => BackgroundMaintenance) | undefined;
+
+/**
+ * How `startMaintenance()` makes the default service: maintenance.ts registers `BackupMaintenanceService` here when it
+ * loads (it imports this module, so this module cannot import it).
+ */
+export function provideMaintenance(make: (context: BackupContext) => BackgroundMaintenance): void {
+  makeMaintenance = make;
+}
+
+function defaultMaintenance(context: BackupContext): BackgroundMaintenance {
+  if (!makeMaintenance)
+    throw new BackupError(
+      'INVALID_OPTION',
+      'Background maintenance is not loaded: import @koan/data-backup (its entry loads BackupMaintenanceService), not one of its modules alone.',
+      { details: { option: 'enableBackgroundMaintenance' } },
+    );
+  return makeMaintenance(context);
+}
 
 export interface BackupContextOptions {
   readonly runtime?: DataRuntime;
@@ -145,22 +205,39 @@ export class BackupContext {
       config: backup,
     });
     if (backup.warmupEntitiesOnStartup) await warmup(context.runtime);
-    if (backup.enableBackgroundMaintenance) context.startMaintenance();
+    if (backup.enableBackgroundMaintenance)
+      try {
+        context.startMaintenance();
+      } catch (e) {
+        await context.close(); // a policy that keeps nothing: no half-started context is left open
+        throw e;
+      }
     return context;
   }
 
-  #maintenance: BackupMaintenanceService | undefined;
+  #maintenance: BackgroundMaintenance | undefined;
 
   /** The background maintenance service, when started (by `startMaintenance` or `EnableBackgroundMaintenance`). */
-  get maintenance(): BackupMaintenanceService | undefined {
+  get maintenance(): BackgroundMaintenance | undefined {
     return this.#maintenance;
   }
 
-  /** Starts leftover cleanup + retention every `MaintenanceInterval`; `close()` stops it. */
-  startMaintenance(options: ConstructorParameters<typeof BackupMaintenanceService>[1] = {}): BackupMaintenanceService {
-    this.#maintenance ??= new BackupMaintenanceService(this, options);
-    this.#maintenance.start();
-    return this.#maintenance;
+  /**
+   * Starts background maintenance (leftover cleanup + retention every `MaintenanceInterval`), once; `close()` stops it.
+   * Pass a `BackupMaintenanceService` made with options (schedules, `onError`...) to have the context run that one.
+   * A retention policy that keeps nothing is refused here (`INVALID_OPTION`), and nothing is started.
+   */
+  startMaintenance(service?: BackgroundMaintenance): BackgroundMaintenance {
+    if (service && this.#maintenance && service !== this.#maintenance)
+      throw new BackupError(
+        'INVALID_OPTION',
+        'This context already runs a maintenance service: stop it (close the context) before starting another.',
+        { details: { option: 'service' } },
+      );
+    const running = this.#maintenance ?? service ?? defaultMaintenance(this);
+    running.start();
+    this.#maintenance = running;
+    return running;
   }
 
   /** Name of the profile to use for `requested` (or the default). */

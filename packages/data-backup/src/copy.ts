@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { LocatedBackup } from './catalog.js';
 import { readSidecar, writeSidecar } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
@@ -25,7 +26,40 @@ export interface CopyReceipt {
 }
 
 /**
- * Copies a backup to another storage profile: streams the archive (hashing what it reads), re-reads
+ * The backup {@link copyBackup} copies (by id, or by name the newest restorable one), refused as it refuses it: already
+ * in `toProfile` (`INVALID_OPTION`, `details.option: 'toProfile'`), or not restorable (`BACKUP_NOT_RESTORABLE`,
+ * `details: { backupId, id, status }`). Lets a frontend refuse a request before it starts the copy.
+ */
+export async function locateForCopy(
+  context: BackupContext,
+  ref: string,
+  toProfile: string,
+  options: CopyOptions = {},
+): Promise<LocatedBackup> {
+  const to = context.profileName(toProfile);
+  const located = await locateBackup(context, ref, {
+    ...(options.fromProfile ? { storageProfile: options.fromProfile } : {}),
+    allowPartial: true,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const { sidecar } = located;
+  if (located.profile === to)
+    throw new BackupError(
+      'INVALID_OPTION',
+      `Backup ${sidecar.name} is already in storage profile ${to}; pick another destination.`,
+      { details: { option: 'toProfile', profile: to } },
+    );
+  if (!isRestorable(sidecar))
+    throw new BackupError(
+      'BACKUP_NOT_RESTORABLE',
+      `Backup ${sidecar.name} (${sidecar.id}) has status ${sidecar.status}${sidecar.errorMessage ? `: ${sidecar.errorMessage}` : ''}; only restorable backups are copied.`,
+      { details: { backupId: sidecar.id, id: sidecar.id, status: sidecar.status } },
+    );
+  return located;
+}
+
+/**
+ * Copies a backup to another storage profile (the one {@link locateForCopy} finds): streams the archive (hashing what it reads), re-reads
  * it at the destination to verify size and SHA-256, and only then writes the sidecar there, so the copy
  * becomes visible in the destination's catalog only once it is complete and verified.
  */
@@ -38,22 +72,8 @@ export async function copyBackup(
   const t0 = performance.now();
   const signal = options.signal;
   const to = context.profileName(toProfile);
-  const located = await locateBackup(context, ref, {
-    ...(options.fromProfile ? { storageProfile: options.fromProfile } : {}),
-    allowPartial: true,
-    ...(signal ? { signal } : {}),
-  });
-  if (located.profile === to)
-    throw new BackupError(
-      'INVALID_OPTION',
-      `Backup ${located.sidecar.name} is already in storage profile ${to}; pick another destination.`,
-    );
-  const archive = located.sidecar.archive;
-  if (!archive || !isRestorable(located.sidecar))
-    throw new BackupError(
-      'BACKUP_NOT_RESTORABLE',
-      `Backup ${located.sidecar.name} (${located.sidecar.id}) has status ${located.sidecar.status}; only restorable backups are copied.`,
-    );
+  const located = await locateForCopy(context, ref, to, options);
+  const archive = located.sidecar.archive!;
   const target = context.storage.get(to);
   const sig = signal ? { signal } : {};
   // A backup already published at the destination is never overwritten: a failed re-copy would otherwise delete
@@ -117,8 +137,8 @@ export async function copyBackup(
   function corrupt(why: string): BackupError {
     return new BackupError(
       'ARCHIVE_CORRUPT',
-      `Copy of ${archive!.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`,
-      { details: { from: located.profile, to, key: archive!.key } },
+      `Copy of ${archive.key} to ${to} failed verification: ${why}. Nothing was published at the destination.`,
+      { details: { from: located.profile, to, key: archive.key } },
     );
   }
 }

@@ -36,7 +36,9 @@ const WIDENING: Readonly<Partial<Record<FieldType, readonly FieldType[]>>> = {
   boolean: ['string'],
 };
 
-const typeLabel = (f: FieldSpec) => (f.type === 'vector' ? `vector(${f.dimension})` : f.type);
+/** A field's type as drift compares it; a dynamic field (SQLite literals of any type) is a type of its own. */
+const typeLabel = (f: FieldSpec) =>
+  f.dynamic ? 'dynamic (SQLite values of any type)' : f.type === 'vector' ? `vector(${f.dimension})` : f.type;
 
 /** The field as drift reports it: type, decimal precision and scale, nullable, optional. */
 function fieldLabel(f: FieldSpec): string {

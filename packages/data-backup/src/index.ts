@@ -5,6 +5,7 @@ export {
   type ArchiveRef,
   type ArchiveState,
   adoptArchive,
+  deleteDamagedArchive,
   inspectArchive,
   locateArchive,
 } from './archives.js';
@@ -16,7 +17,7 @@ export {
   type GlobalBackupOptions,
   runBackup,
 } from './backup.js';
-export { type BackupInfo, healthOf, readSidecar } from './catalog.js';
+export { type BackupInfo, healthOf, type LocatedBackup, readSidecar } from './catalog.js';
 export {
   type BackupConfig,
   type BackupConfigInput,
@@ -27,24 +28,34 @@ export {
   retentionPolicySchema,
   setBackupContext,
 } from './context.js';
-export { type CopyOptions, type CopyReceipt, copyBackup } from './copy.js';
+export { type CopyOptions, type CopyReceipt, copyBackup, locateForCopy } from './copy.js';
 export {
   applyQuery,
   BACKUP_QUERY_FIELDS,
+  BACKUP_SORT_KEYS,
   type BackupCatalog,
   BackupDiscoveryService,
   type BackupQuery,
   type BackupQueryResult,
   type CatalogStats,
+  checkBackupQuery,
   type DeleteReceipt,
   parseIsoInstant,
   type UnavailableProfile,
 } from './discovery.js';
 export { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 export { describeEntities, type EntitiesDescription, type EntityDescription } from './entities.js';
-export { BackupError } from './errors.js';
+export { BackupError, type ErrorKind, errorKind, underlyingError } from './errors.js';
 export { configJsonSchema, manifestJsonSchemas } from './json-schemas.js';
-export { isRestorable, type LocatedBackup, type LocateOptions, locateBackup, openArchive } from './locate.js';
+export { BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from './limits.js';
+export {
+  assertRestorable,
+  isBackupId,
+  isRestorable,
+  type LocateOptions,
+  locateBackup,
+  openArchive,
+} from './locate.js';
 export {
   applyRetention,
   type BackgroundFailure,
@@ -65,6 +76,7 @@ export {
   entityEntryName,
   FORMAT_VERSION,
   type HealthStatus,
+  healthStatuses,
   MANIFEST_ENTRY,
   manifestSchema,
   type OmittedObject,

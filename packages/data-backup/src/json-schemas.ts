@@ -67,9 +67,13 @@ export function manifestJsonSchemas(): { manifest: Json; sidecar: Json } {
 /**
  * JSON Schema of koan.config.json for editors: keys in the PascalCase the file uses, each also accepted in camelCase
  * (as the loader does; it matches keys ignoring case altogether). Every object is closed (an unknown key is an
- * error, as in the code), and a storage profile's `Settings` are those of its `Provider`.
+ * error, as in the code), and a storage profile's `Settings` are those of its `Provider`: the built-in `local` and
+ * `memory`, and each of `storageProviders` (a provider package's `provider.name` and `settingsSchema`, as
+ * scripts/emit-schemas.mjs passes those of @koan/storage-s3 and @koan/storage-azure).
  */
-export function configJsonSchema(): Json {
+export function configJsonSchema(
+  options: { readonly storageProviders?: Readonly<Record<string, z.ZodType>> } = {},
+): Json {
   const section = z
     .object({
       data: dataConfigSchema.optional(),
@@ -81,7 +85,8 @@ export function configJsonSchema(): Json {
   const storage = (koan.properties as Json).storage as Json;
   const profile = (storage.properties as Json).profiles as Json;
   const profileSchema = profile.additionalProperties as Json;
-  profileSchema.allOf = Object.entries(providerSettingsSchemas).map(([provider, settings]) => ({
+  const providers = { ...providerSettingsSchemas, ...options.storageProviders };
+  profileSchema.allOf = Object.entries(providers).map(([provider, settings]) => ({
     if: { properties: { provider: { const: provider } }, required: ['provider'] },
     // biome-ignore lint/suspicious/noThenProperty: `then` is the JSON Schema keyword; this object is never awaited.
     then: { properties: { settings: jsonSchemaOf(settings) } },

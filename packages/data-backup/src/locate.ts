@@ -2,28 +2,10 @@ import { createHash } from 'node:crypto';
 import { type StorageDriver, StorageError } from '@koan/storage';
 import { storageSource, ZipReader } from './archive/index.js';
 import { locateArchive } from './archives.js';
-import { readSidecar, scanProfile } from './catalog.js';
+import { type LocatedBackup, readSidecar, scanProfile } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
 import { type BackupSidecar, SIDECAR_SUFFIX } from './manifest.js';
-
-export interface LocatedBackup {
-  readonly profile: string;
-  readonly driver: StorageDriver;
-  readonly sidecar: BackupSidecar;
-  readonly sidecarKey: string;
-  /**
-   * Profiles that could not be listed while the backup was looked up by name with `allowUnreachableProfiles`: one of
-   * them may hold a newer backup of that name. Callers say so.
-   */
-  readonly unavailableProfiles?: readonly {
-    readonly profile: string;
-    readonly code: string;
-    readonly message: string;
-  }[];
-  /** Read from the archive's own manifest (no catalog record): there is no sidecar to store a validation in. */
-  readonly fromArchive?: boolean;
-}
 
 /** Options of {@link locateBackup}. */
 export interface LocateOptions {
@@ -57,8 +39,26 @@ function unreachable(e: unknown): e is StorageError {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `ref` is a backup id (a UUID, any case) rather than a backup name. */
+export function isBackupId(ref: string): boolean {
+  return UUID.test(ref);
+}
+
 export function isRestorable(s: BackupSidecar): boolean {
   return (s.status === 'Completed' || s.status === 'PartiallyCompleted') && s.archive !== undefined;
+}
+
+/**
+ * Refuses a backup that has no complete archive (`Failed`, `Cancelled`, `InProgress`): `BACKUP_NOT_RESTORABLE`, with
+ * its status and error message, `details: { backupId, id, status }`. Lets a frontend refuse a request before it starts.
+ */
+export function assertRestorable(sidecar: BackupSidecar): void {
+  if (isRestorable(sidecar)) return;
+  throw new BackupError(
+    'BACKUP_NOT_RESTORABLE',
+    `Backup ${sidecar.name} (${sidecar.id}) has status ${sidecar.status}${sidecar.errorMessage ? `: ${sidecar.errorMessage}` : ''}; it cannot be restored.`,
+    { details: { backupId: sidecar.id, id: sidecar.id, status: sidecar.status } },
+  );
 }
 
 /**
@@ -79,7 +79,7 @@ export async function locateBackup(
   const profiles = options.storageProfile
     ? [context.profileName(options.storageProfile)]
     : [...new Set([context.profileName(), ...context.storage.names()])];
-  const byId = UUID.test(ref);
+  const byId = isBackupId(ref);
   let best: LocatedBackup | undefined;
   const unavailable: { profile: string; code: string; message: string; error: StorageError }[] = [];
   for (const profile of profiles) {
@@ -225,13 +225,8 @@ export async function archiveHashProblem(located: LocatedBackup, signal?: AbortS
 }
 
 export async function openArchive(located: LocatedBackup, signal?: AbortSignal): Promise<ZipReader> {
-  const archive = located.sidecar.archive;
-  if (!archive || !isRestorable(located.sidecar))
-    throw new BackupError(
-      'BACKUP_NOT_RESTORABLE',
-      `Backup ${located.sidecar.name} (${located.sidecar.id}) has status ${located.sidecar.status}${located.sidecar.errorMessage ? `: ${located.sidecar.errorMessage}` : ''}; it cannot be restored.`,
-      { details: { backupId: located.sidecar.id } },
-    );
+  assertRestorable(located.sidecar);
+  const archive = located.sidecar.archive!;
   const head = await located.driver.head(archive.key, signal ? { signal } : {});
   if (!head)
     throw new BackupError(

@@ -1,8 +1,13 @@
 import { Cron } from 'croner';
 import { type ArchiveState, adoptArchive, inspectArchive } from './archives.js';
-import { parseBackupKey } from './catalog.js';
-import type { BackupContext } from './context.js';
-import { BackupDiscoveryService, type DeleteReceipt, type UnavailableProfile } from './discovery.js';
+import { type BackupInfo, parseBackupKey } from './catalog.js';
+import { type BackupContext, parseInterval, provideMaintenance } from './context.js';
+import {
+  type BackupCatalog,
+  BackupDiscoveryService,
+  type DeleteReceipt,
+  type UnavailableProfile,
+} from './discovery.js';
 import { BackupError, invalidOption } from './errors.js';
 import { SIDECAR_SUFFIX } from './manifest.js';
 import {
@@ -13,42 +18,49 @@ import {
   resolvePolicy,
 } from './retention.js';
 
-/** An archive (Koan's key layout) without a sidecar, and what cleanup did with it. */
+/** An archive (Koan's key layout) without a sidecar, and what cleanup did with it: never deleted. */
 export interface OrphanArchive {
   readonly profile: string;
   readonly key: string;
   readonly size: number;
-  /** See `ArchiveState`: complete archives are restorable, damaged ones are kept, incomplete ones never finished. */
+  /** See `ArchiveState`: a complete archive is a restorable backup; a damaged one does not open or check out. */
   readonly state: ArchiveState['state'];
-  /** `adopted`: its sidecar was written back (option `adopt`); `kept`: reported only; `deleted`: an incomplete upload. */
-  readonly action: 'adopted' | 'kept' | 'deleted';
+  /**
+   * `adopted`: its sidecar was written back (option `adopt`); `kept`: reported only. An archive at a final key is never
+   * deleted by cleanup (it was whole when published): a damaged one is removed only by `deleteDamagedArchive`.
+   */
+  readonly action: 'adopted' | 'kept';
   /** The backup it holds (complete and damaged archives whose manifest could be read). */
   readonly backup?: { readonly id: string; readonly name: string; readonly createdAt: string };
-  /** Why it is damaged or incomplete. */
+  /** Why it is damaged. */
   readonly problem?: string;
 }
 
 export interface LeftoverReport {
-  /** Temp files / open multipart uploads / uncommitted blobs of backups removed (or found, in a dry run). */
+  /**
+   * Uploads that never finished, as the storage driver reports them (temp files, open multipart uploads, uncommitted
+   * blocks): never visible at a final key. Removed (or found, in a dry run).
+   */
   readonly incompleteUploads: { profile: string; key: string; startedAt: string }[];
   /**
    * Backup archives (Koan's key layout only) with no sidecar: a lost catalog record, or a crash between the archive and
-   * its commit marker. Complete ones are adopted or kept, damaged ones kept, only incomplete ones deleted.
+   * its commit marker. Complete ones are adopted (option `adopt`) or kept, damaged ones kept: none is deleted.
    */
   readonly orphanArchives: OrphanArchive[];
   readonly dryRun: boolean;
 }
 
 /**
- * Finds and removes what interrupted backups left behind: incomplete uploads the storage driver reports (temp files,
- * multipart uploads, uncommitted blocks), and archives whose sidecar is missing. Only leftovers older than
- * `olderThanMs` (default 1 h) are touched, so a backup still running is never disturbed.
+ * Finds and removes what interrupted backups left behind, and only what provably never finished: the incomplete
+ * uploads the storage driver reports (temp files, multipart uploads, uncommitted blocks) that are older than
+ * `olderThanMs` (default 1 h), so a backup still running is never disturbed.
  *
- * An archive without a sidecar is read before anything is decided: a **complete** one (a ZIP whose manifest and every
- * entry check out) is a restorable backup whose catalog record was lost: it is never deleted; with `adopt` its sidecar
- * is written back from its manifest (`adoptArchive`), otherwise it is reported so `koan-backup adopt <key>` can. A
- * **damaged** one is reported and kept. Only an **incomplete** one (not a whole ZIP: an upload that never finished) is
- * deleted.
+ * Nothing at a final archive key is ever deleted: storage `put` is atomic (a temp name, then a commit), so an archive
+ * there was whole when it was published. Archives whose sidecar is missing (older than `olderThanMs`) are read and
+ * reported: a **complete** one (a ZIP whose manifest and every entry check out) is a restorable backup whose catalog
+ * record was lost; with `adopt` its sidecar is written back from its manifest (`adoptArchive`), otherwise it is kept
+ * for `koan-backup adopt <key>`. A **damaged** one (it does not open as a ZIP, or its manifest or an entry does not
+ * check out) is kept and reported, for someone to look at and delete by key with `deleteDamagedArchive`.
  *
  * Only keys that follow Koan's own backup key layout (`<name>/<name>-YYYYMMDD-HHmmss-<id8>.zip` and its
  * `.manifest.json` sidecar) are ever reported or removed: other files sharing the bucket or folder (a `report.zip`,
@@ -95,10 +107,7 @@ export async function cleanupLeftovers(
       const found = await inspectArchive(driver, a.key, options.signal);
       const m = found.manifest;
       let action: OrphanArchive['action'] = 'kept';
-      if (found.state === 'incomplete') {
-        if (!dryRun) await driver.delete(a.key);
-        action = 'deleted';
-      } else if (found.state === 'complete' && options.adopt) {
+      if (found.state === 'complete' && options.adopt) {
         if (!dryRun) await adoptArchive(context, { key: a.key, profile }, sig);
         action = 'adopted';
       }
@@ -120,6 +129,11 @@ export async function cleanupLeftovers(
  * Applies the retention policy (see `planRetention` in retention.ts) across every profile (or `storageProfiles`), to the
  * backups in `scope` (names, tags). Deletes for real unless `dryRun`. Profiles that cannot be listed are left alone and
  * reported in `unavailableProfiles` (missing backups only make retention keep more, never delete more).
+ *
+ * The archives of the backups in scope are listed too: a backup whose sidecar is listed but whose archive is gone
+ * restores nothing, so it is never the newest healthy backup retention always keeps (the next one with its archive
+ * is), and it is reported in `missingArchives`. A name in `scope.names` that no listed backup has is refused with
+ * `BACKUP_NOT_FOUND` naming the known names, before anything is planned.
  */
 export async function applyRetention(
   context: BackupContext,
@@ -129,6 +143,7 @@ export async function applyRetention(
     storageProfiles?: readonly string[];
     scope?: RetentionScope;
     now?: Date;
+    signal?: AbortSignal;
   } = {},
 ): Promise<RetentionDecision & { deleted: DeleteReceipt[]; unavailableProfiles: UnavailableProfile[] }> {
   const policy = options.policy ?? context.config.retentionPolicy;
@@ -140,12 +155,18 @@ export async function applyRetention(
     );
   resolvePolicy(policy); // a bad policy fails before any profile is listed
   const discovery = new BackupDiscoveryService(context);
-  const catalog = await discovery.discoverAllBackups(
-    options.storageProfiles ? { storageProfiles: options.storageProfiles } : {},
-  );
+  const catalog = await discovery.discoverAllBackups({
+    ...(options.storageProfiles ? { storageProfiles: options.storageProfiles } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const names = options.scope?.names;
+  if (names?.length) assertKnownNames(names, catalog);
+  const candidates = names?.length ? catalog.backups.filter((b) => names.includes(b.name)) : catalog.backups;
+  const present = await archivesPresent(context, candidates, options.signal);
   const decision = planRetention(catalog.backups, policy, {
     ...(options.now ? { now: options.now } : {}),
     ...(options.scope ? { scope: options.scope } : {}),
+    archiveMissing: (b) => b.archiveKey !== undefined && !present.has(`${b.storageProfile}\u0000${b.archiveKey}`),
   });
   const deleted: DeleteReceipt[] = [];
   if (!options.dryRun)
@@ -154,32 +175,61 @@ export async function applyRetention(
   return { ...decision, deleted, unavailableProfiles: catalog.unavailableProfiles };
 }
 
+/** How many known names a `BACKUP_NOT_FOUND` for an unknown `scope.names` entry lists. */
+const KNOWN_NAMES_SHOWN = 20;
+
+/** Every name of `names` must be a backup name the catalog has: a typo must never plan nothing in silence. */
+function assertKnownNames(names: readonly string[], catalog: BackupCatalog): void {
+  const known = [...new Set(catalog.backups.map((b) => b.name))].sort();
+  const unknown = names.filter((n) => !known.includes(n));
+  if (!unknown.length) return;
+  const shown = known.slice(0, KNOWN_NAMES_SHOWN);
+  const more = known.length > shown.length ? ` and ${known.length - shown.length} more (koan-backup list)` : '';
+  const unlisted = catalog.unavailableProfiles.map((p) => p.profile);
+  throw new BackupError(
+    'BACKUP_NOT_FOUND',
+    `No backup is named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in storage profile${catalog.profiles.length === 1 ? '' : 's'} ${catalog.profiles.join(', ')}${unlisted.length ? ` (${unlisted.join(', ')} could not be listed)` : ''}. ${known.length ? `The backup names there: ${shown.join(', ')}${more}.` : 'There are no backups there.'}`,
+    { details: { option: 'scope.names', names: unknown, known: shown, knownCount: known.length } },
+  );
+}
+
+/**
+ * The archive keys that exist (`profile\0key`) among those `backups` point to: one listing per folder of them (Koan's
+ * layout keeps a name's archives in one folder), so a large catalog costs a few listings, not a request per backup.
+ */
+async function archivesPresent(
+  context: BackupContext,
+  backups: readonly BackupInfo[],
+  signal: AbortSignal | undefined,
+): Promise<Set<string>> {
+  const folders = new Map<string, Set<string>>();
+  for (const b of backups) {
+    if (b.archiveKey === undefined) continue;
+    const set = folders.get(b.storageProfile) ?? new Set<string>();
+    set.add(b.archiveKey.slice(0, b.archiveKey.lastIndexOf('/') + 1));
+    folders.set(b.storageProfile, set);
+  }
+  const present = new Set<string>();
+  for (const [profile, prefixes] of folders) {
+    const driver = context.storage.get(profile);
+    for (const prefix of prefixes)
+      for await (const o of driver.list(prefix, signal ? { signal } : {}))
+        if (o.key.endsWith('.zip')) present.add(`${profile}\u0000${o.key}`);
+  }
+  return present;
+}
+
 export interface MaintenanceRun {
   readonly startedAt: string;
   readonly durationMs: number;
   readonly leftovers: LeftoverReport;
-  readonly retention?: { kept: number; deleted: number };
+  /** `missingArchives`: backups whose sidecar is listed but whose archive is gone (absent when there are none). */
+  readonly retention?: { kept: number; deleted: number; missingArchives?: string[] };
   readonly error?: string;
 }
 
 /** The longest delay a Node timer accepts (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
-
-/** `30m`, `6h`, `1d`, `500ms`; or a .NET TimeSpan as appsettings.json writes it: `06:00:00`, `1.00:00:00`. */
-export const INTERVAL_PATTERN = /^(?:\d+(?:ms|s|m|h|d)|(?:\d+\.)?(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d)$/;
-
-export function parseInterval(text: string): number {
-  const unit = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (unit)
-    return (
-      Number(unit[1]) *
-      { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit[2] as 'ms' | 's' | 'm' | 'h' | 'd']
-    );
-  const span = /^(?:(\d+)\.)?(\d{1,2}):([0-5]\d):([0-5]\d)$/.exec(text);
-  if (span && Number(span[2]) < 24)
-    return ((Number(span[1] ?? 0) * 24 + Number(span[2])) * 60 + Number(span[3])) * 60_000 + Number(span[4]) * 1000;
-  throw invalidOption('maintenanceInterval', text, 'a duration such as 30m, 6h or 1d, or a TimeSpan such as 06:00:00');
-}
 
 export interface ScheduledBackup {
   /** Cron expression (croner syntax, e.g. `0 2 * * *`). */
@@ -274,8 +324,24 @@ export class BackupMaintenanceService {
     this.#onError = options.onError;
   }
 
+  /**
+   * Starts the maintenance timer and the schedules. A configured `Koan.Backup.RetentionPolicy` that retention would
+   * refuse (one that keeps nothing: all zeros, or only `ProtectedTags`/`MinAgeHours`) is refused here, at start, with
+   * `INVALID_OPTION`: the same rule as `applyRetention` and `koan-backup prune`, not a failure at every pass.
+   */
   start(): void {
     if (this.#timer) return;
+    const policy = this.#context.config.retentionPolicy;
+    if (policy)
+      try {
+        resolvePolicy(policy);
+      } catch (e) {
+        throw new BackupError(
+          'INVALID_OPTION',
+          `Background maintenance was not started: Koan.Backup.RetentionPolicy cannot be applied. ${(e as Error).message} Fix Koan.Backup.RetentionPolicy in koan.config.json (or remove it to run maintenance without retention).`,
+          { cause: e, details: { option: 'retentionPolicy', configKey: 'Koan.Backup.RetentionPolicy' } },
+        );
+      }
     this.#timer = setInterval(() => void this.#pass(true), this.#intervalMs);
     this.#timer.unref();
     for (const s of this.#schedules)
@@ -311,7 +377,17 @@ export class BackupMaintenanceService {
           startedAt,
           durationMs: performance.now() - t0,
           leftovers,
-          ...(retention ? { retention: { kept: retention.keep.length, deleted: retention.deleted.length } } : {}),
+          ...(retention
+            ? {
+                retention: {
+                  kept: retention.keep.length,
+                  deleted: retention.deleted.length,
+                  ...(retention.missingArchives.length
+                    ? { missingArchives: retention.missingArchives.map((b) => `${b.storageProfile}:${b.archiveKey}`) }
+                    : {}),
+                },
+              }
+            : {}),
         };
         this.#onRun?.(run);
         return run;
@@ -357,3 +433,7 @@ export class BackupMaintenanceService {
     await this.#running;
   }
 }
+
+// BackupContext.fromConfig (EnableBackgroundMaintenance) and startMaintenance() make this service through the hook, so
+// that context.ts, which every module here uses, does not import maintenance (and through it the whole catalog).
+provideMaintenance((context) => new BackupMaintenanceService(context));

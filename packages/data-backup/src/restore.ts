@@ -23,12 +23,18 @@ import {
 } from '@koan/data';
 import type { ZipReader } from './archive/index.js';
 import { type ByteSize, batchBytesOption } from './budget.js';
+import type { LocatedBackup } from './catalog.js';
 import type { BackupContext } from './context.js';
 import { compareSchemas, describeDrift, type SchemaDrift } from './drift.js';
 import { BackupError, invalidOption } from './errors.js';
-import { archiveHashProblem, type LocatedBackup, locateBackup, openArchive } from './locate.js';
-import type { EntityManifest } from './manifest.js';
+import { assertWithin, BATCH_SIZE, MAX_CONCURRENCY } from './limits.js';
+import { archiveHashProblem, locateBackup, openArchive } from './locate.js';
+import type { BackupStatus, EntityManifest } from './manifest.js';
 import { type ProgressListener, ProgressTracker } from './progress.js';
+import { refuseSharedTargetSets, refuseTargetCollisions } from './restore/collisions.js';
+import { holdsRecords, keylessMergeProblem, refuseKeylessMerges } from './restore/keyless.js';
+import { checkTargetColumns } from './restore/target-columns.js';
+import { countExisting, refuseDynamicFields } from './restore-checks.js';
 import { checkRestoreSelection, resolveRestoreTarget } from './restore-target.js';
 import { forEachLimit, matchesFilter } from './select.js';
 import {
@@ -102,6 +108,8 @@ export interface RestoreOptions {
    *   changed, key changed) fails the restore before anything is written, unless the entity has a transform.
    * - `lenient`: fields the entity no longer has are dropped (listed in `droppedFields`), new optional fields are left
    *   empty and widened types are converted (integer → number/string, not nullable → nullable, a wider decimal...).
+   *   Fields an existing target table has no column for (a table made by migrations) are left out too, and named in
+   *   `missingColumns` (strict: the restore is refused, `SCHEMA_INCOMPATIBLE`, naming them).
    *   An entity whose drift cannot be bridged (key changed, new required field, incompatible type, or a narrowing:
    *   nullable → not nullable, optional → required, fewer decimal digits) and has no transform is reported `Failed`
    *   with nothing written; the other entities are restored.
@@ -128,7 +136,7 @@ export interface GlobalRestoreOptions extends Omit<RestoreOptions, 'targetSet'> 
   readonly setMap?: Readonly<Record<string, string>>;
   /**
    * Sources restored at the same time. Each source is restored in one transaction where the adapter has them
-   * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1.
+   * (entities in foreign-key order, parents first), so a failure or cancellation rolls back that whole source. Default 1, at most 64.
    */
   readonly maxConcurrency?: number;
   /**
@@ -158,14 +166,18 @@ export interface EntityRestoreReport {
   failed: number;
   /** Existing records removed by `replaceExisting` (or that would be, in a dry run). */
   removed: number;
+  /** Fields whose archived values were not written (see `schemaPolicy` lenient, and `missingColumns`). */
   droppedFields: string[];
+  /** Lenient: fields the existing target table has no column for; not written (those holding values: `droppedFields`). */
+  missingColumns?: string[];
   durationMs: number;
   error?: string;
 }
 
 /**
- * The outcome of a whole restore: `Completed` when every selected entity set was restored (or skipped because it had
- * failed during the backup), `PartiallyCompleted` when some failed (lenient schema policy), `Failed` when none was
+ * The outcome of a whole restore: `Completed` when every selected entity set was restored, `PartiallyCompleted` when
+ * some were not: they failed (lenient schema policy), or the archive does not hold them because they failed during
+ * the backup (a `PartiallyCompleted` backup: reported `Skipped`, listed in `notInArchive`); `Failed` when none was
  * restored, `DryRun` for a dry run (see each entity's status for what would fail).
  */
 export type RestoreStatus = 'Completed' | 'PartiallyCompleted' | 'Failed' | 'DryRun';
@@ -175,6 +187,13 @@ export interface RestoreReport {
   readonly backupName: string;
   readonly storageProfile: string;
   readonly status: RestoreStatus;
+  /** The status of the backup restored from: `PartiallyCompleted` when some of its entity sets failed. */
+  readonly backupStatus: BackupStatus;
+  /**
+   * Selected entity sets the archive does not hold (they failed during the backup), with why; absent when none.
+   * They are not restored, so the restore is not `Completed`; leave them out of the selection to restore the rest.
+   */
+  readonly notInArchive?: readonly { readonly entity: string; readonly set: string; readonly reason: string }[];
   readonly validated: boolean;
   readonly dryRun: boolean;
   readonly entities: EntityRestoreReport[];
@@ -205,6 +224,8 @@ interface Plan {
   readonly structure: SourceStructure | undefined;
   /** How the archive's lines spell json fields (by its format version). */
   readonly json: JsonEncoding;
+  /** Lenient: fields the existing target table has no column for, left out of `schema` and of every record. */
+  readonly missingColumns?: readonly string[] | undefined;
 }
 
 function orderByDependencies(plans: Plan[]): Plan[] {
@@ -234,7 +255,7 @@ function orderByDependencies(plans: Plan[]): Plan[] {
  */
 function makeConverter(plan: Plan, dropped: Set<string>): ((record: DataRecord) => DataRecord | undefined) | undefined {
   const { drift, schema, archived, transform } = plan;
-  if ((!drift || drift.identical) && !transform) return undefined;
+  if ((!drift || drift.identical) && !transform && !plan.missingColumns?.length) return undefined;
   const changed = new Map((drift?.changed ?? []).map((c) => [c.field, c]));
   return (record: DataRecord): DataRecord | undefined => {
     let input: DataRecord | undefined = record;
@@ -340,12 +361,10 @@ export async function runRestore(
   const started = performance.now();
   const signal = options.signal;
   const batchSize = options.batchSize ?? context.config.defaultBatchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)
-    throw invalidOption('batchSize', batchSize, 'an integer from 1 to 100000');
+  assertWithin('batchSize', batchSize, BATCH_SIZE);
   const batchBytes = batchBytesOption(options.batchBytes, context.config.defaultBatchBytes);
   const maxConcurrency = options.maxConcurrency ?? 1;
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1)
-    throw invalidOption('maxConcurrency', maxConcurrency, 'a positive integer');
+  assertWithin('maxConcurrency', maxConcurrency, MAX_CONCURRENCY);
   const mode: ImportMode = options.mode ?? 'upsert';
   if (mode !== 'upsert' && mode !== 'insert') throw invalidOption('mode', mode, '"upsert" or "insert"');
   const policy = options.schemaPolicy ?? 'strict';
@@ -371,7 +390,7 @@ export async function runRestore(
         reports.push({
           ...emptyReport(item, item.set, item.source, item.provider),
           status: 'Skipped',
-          error: `failed during backup: ${item.errorMessage ?? ''}`,
+          error: `not in the archive: it failed during the backup: ${item.errorMessage ?? 'no reason recorded'}`,
         });
         continue;
       }
@@ -434,28 +453,18 @@ export async function runRestore(
         },
       );
     }
-    // Two archived sets of one entity restored into the same target set would merge (and overwrite each other).
-    const byTarget = new Map<string, Plan[]>();
-    for (const plan of plans) {
-      const at = `${plan.schema.source}\0${plan.schema.name}\0${plan.targetSet}`;
-      byTarget.set(at, [...(byTarget.get(at) ?? []), plan]);
-    }
-    for (const same of byTarget.values())
-      if (same.length > 1) {
-        const { schema, targetSet } = same[0]!;
-        const sets = same.map((p) => p.item.set);
-        throw invalidOption(
-          'targetSet',
-          targetSet,
-          `one archived set per target set: ${schema.name}'s sets ${sets.join(', ')} would all be restored into "${targetSet}". Restore them one at a time with sets: ['${sets[0]}'] (CLI --set ${sets[0]}), or leave targetSet/setMap out so each returns to its own set`,
-        );
-      }
+    // Two archived sets written into one target (one entity's sets into one target set, or two entities into one
+    // table of the target) would merge and overwrite each other: refused before anything is written.
+    refuseSharedTargetSets(plans);
     if (problems.length)
       throw new BackupError(
         'SCHEMA_INCOMPATIBLE',
         `Nothing was restored from ${manifest.name}:\n- ${problems.join('\n- ')}`,
         { details: { problems, undeclared } },
       );
+    await refuseTargetCollisions(context.runtime, plans);
+    // An existing target table must have a column for every field written (lenient: the others are left out).
+    await checkTargetColumns(context.runtime, plans, policy);
     const progress = new ProgressTracker('restore', manifest.name, options.onProgress, options.progressIntervalMs);
     progress.overallTotalRecords = plans.reduce((n, p) => n + (p.blocked ? 0 : p.item.itemCount), 0);
     // Provider packages load while the archive is checked (no connection, nothing created before validation ends).
@@ -481,6 +490,7 @@ export async function runRestore(
     throwIfAborted(signal);
     // A table without a primary key cannot be merged by key: refused before anything is written.
     if (!options.dryRun) await refuseKeylessMerges(context.runtime, plans, mode, options.replaceExisting ?? false);
+    await refuseDynamicFields(context.runtime, plans);
     // A table created from the archived structure needs the tables its foreign keys name: checked before anything
     // is written (strict: the restore is refused; lenient: that table is reported Failed).
     if (options.structure !== false) await checkStructureRequirements(context.runtime, plans, policy);
@@ -537,6 +547,8 @@ export async function runRestore(
       backupName: manifest.name,
       storageProfile: located.profile,
       status: restoreStatus(reports, options.dryRun ?? false),
+      backupStatus: located.sidecar.status,
+      ...finishReports(reports, plans),
       validated: validate,
       dryRun: options.dryRun ?? false,
       entities: reports,
@@ -562,12 +574,30 @@ export async function runRestore(
   }
 }
 
-/** The status of a whole restore from its entities' (see {@link RestoreStatus}). */
+/** The status of a whole restore from its entities' (see {@link RestoreStatus}); `Skipped`: not in the archive. */
 function restoreStatus(reports: readonly EntityRestoreReport[], dryRun: boolean): RestoreStatus {
   if (dryRun) return 'DryRun';
-  const failed = reports.filter((r) => r.status === 'Failed').length;
-  if (failed === 0) return 'Completed';
-  return failed === reports.length ? 'Failed' : 'PartiallyCompleted';
+  const missed = reports.filter((r) => r.status === 'Failed' || r.status === 'Skipped').length;
+  if (missed === 0) return 'Completed';
+  return missed === reports.length ? 'Failed' : 'PartiallyCompleted';
+}
+
+/**
+ * The report's `notInArchive` (the sets the archive lacks, with why) when there are any, and each written set's
+ * `missingColumns` from its plan (lenient: fields its existing table has no column for).
+ */
+function finishReports(
+  reports: EntityRestoreReport[],
+  plans: readonly Plan[],
+): { notInArchive?: RestoreReport['notInArchive'] } {
+  for (const r of reports) {
+    const plan = plans.find((p) => p.item.entityType === r.entityType && p.item.set === r.set);
+    if (plan?.missingColumns?.length && r.status !== 'Skipped') r.missingColumns = [...plan.missingColumns];
+  }
+  const absent = reports
+    .filter((r) => r.status === 'Skipped')
+    .map((r) => ({ entity: r.entityType, set: r.set, reason: (r.error ?? '').replace(/^not in the archive: /, '') }));
+  return absent.length ? { notInArchive: absent } : {};
 }
 
 /** Whether a restore of `plan` into a store of `provider` replays the archived native structure of its source. */
@@ -615,33 +645,6 @@ async function checkStructureRequirements(
         else plans[index] = { ...plan, blocked: why };
       }
     }
-  }
-  if (problems.length)
-    throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
-      details: { problems },
-    });
-}
-
-function keylessMergeProblem(plan: Plan): string {
-  return `${plan.schema.name}@${plan.targetSet} has no primary key and already holds rows: a merge cannot match rows by key and would duplicate them. Restore with replaceExisting (CLI --replace: empties it first) or mode "insert" (CLI --mode insert: appends every archived row).`;
-}
-
-/**
- * Tables without a primary key hold rows no key can match, so a merge (upsert) into one that already has rows would
- * duplicate them: such a restore is refused before anything is written, saying what to do instead.
- */
-async function refuseKeylessMerges(
-  runtime: DataRuntime,
-  plans: readonly Plan[],
-  mode: ImportMode,
-  replaceExisting: boolean,
-): Promise<void> {
-  if (mode !== 'upsert' || replaceExisting) return;
-  const problems: string[] = [];
-  for (const plan of plans) {
-    if (!plan.schema.keyless || plan.blocked) continue;
-    const adapter = await runtime.adapter(plan.schema.source);
-    if (await holdsRecords(adapter, plan.schema, plan.targetSet)) problems.push(keylessMergeProblem(plan));
   }
   if (problems.length)
     throw new BackupError('SCHEMA_INCOMPATIBLE', `Nothing was restored:\n- ${problems.join('\n- ')}`, {
@@ -731,11 +734,6 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
       await it.return?.(undefined);
     }
   }
-}
-
-/** Whether the set holds any record: the adapter's probe where it has one (a count can be a full scan). */
-async function holdsRecords(adapter: DataAdapter, schema: EntitySchema, set: string): Promise<boolean> {
-  return adapter.hasRecords ? adapter.hasRecords(schema, set) : (await adapter.count(schema, set)) > 0;
 }
 
 /** Whether an entity can take the JSON-lines fast path: bulk on, the store offers it, nothing to convert. */
@@ -941,8 +939,7 @@ async function dryRunOne(
       // Rows without a key are appended (or the table is emptied first): nothing to look up.
       if (options.replaceExisting || schema.keyless) report.inserted += batch.length;
       else {
-        const keys = batch.map((r) => r[schema.key] as string | number);
-        const existing = (await adapter.getMany(schema, targetSet, keys)).length;
+        const existing = await countExisting(adapter, schema, targetSet, batch);
         report.inserted += batch.length - existing;
         if (options.mode === 'insert') report.failed += existing;
         else report.updated += existing;

@@ -4,7 +4,9 @@
  * a newer backup that is not copied yet never ages the off-site ones out.
  *
  * Safety rules that no policy overrides:
- * - the newest completed, healthy backup of each name (status `Completed`, validation not failed) is always kept;
+ * - the newest completed, healthy backup of each name (status `Completed`, validation not failed) whose archive exists
+ *   is always kept: when the newest one's archive is gone (its sidecar is still listed), the next one is kept, and the
+ *   decision lists the missing archive in `missingArchives`;
  * - when a name has no such backup, its newest restorable one (`PartiallyCompleted`, say) is kept: a nightly backup
  *   whose one table always fails is never pruned to nothing;
  * - backups with a protected tag (default `keep`, `permanent`) are always kept;
@@ -12,7 +14,7 @@
  * - a policy whose rules keep nothing (no `keep*` above 0 and no `keepWithin`) is refused.
  */
 import type { BackupInfo } from './catalog.js';
-import { invalidOption } from './errors.js';
+import { BackupError, invalidOption } from './errors.js';
 
 /**
  * Backups younger than this many hours are never removed by retention when a policy does not set `minAgeHours`:
@@ -80,6 +82,12 @@ export interface RetentionDecision {
   readonly remove: BackupInfo[];
   /** Bytes the removal frees (archive sizes). */
   readonly freedBytes: number;
+  /**
+   * Backups in scope whose sidecar is listed but whose archive is gone (they restore nothing): never the newest
+   * healthy backup of their series, and the last choice of every rule. Empty unless `archiveMissing` was given
+   * (`applyRetention` always checks). Whether kept or removed, each is something to look at.
+   */
+  readonly missingArchives: BackupInfo[];
 }
 
 /** What a frontend was given for one prune (flags, a request body): any part may be absent. */
@@ -89,6 +97,11 @@ export interface RetentionRequest {
   /** Tags protected in addition to the configured (or default) ones. */
   readonly protectTags?: readonly string[];
   readonly minAgeHours?: number;
+  /**
+   * How this frontend takes keep rules, named in the error when neither they nor the configuration give any (the
+   * CLI's `--keep-*` flags, the HTTP body's `policy.keep*`). Default: the option names.
+   */
+  readonly rulesGivenAs?: string;
 }
 
 /**
@@ -108,10 +121,10 @@ export function effectiveRetentionPolicy(
     ? typed
     : configured && Object.fromEntries(Object.entries(configured).filter(([k]) => isRuleKey(k)));
   if (!rules || !Object.keys(rules).length)
-    throw invalidOption(
-      'policy',
-      undefined,
-      `keep rules (any of ${KEEP_COUNTS.join(', ')}, keepWithin), given or configured as Koan.Backup.RetentionPolicy (e.g. { KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12 })`,
+    throw new BackupError(
+      'INVALID_OPTION',
+      `No retention rules to apply: none given (${given.rulesGivenAs ?? `${KEEP_COUNTS.join(', ')} or keepWithin`}), and Koan.Backup.RetentionPolicy in koan.config.json ${configured ? 'sets none (only ProtectedTags or MinAgeHours)' : 'is not set'}. Give one, or configure them, e.g. "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup (the rules: ${KEEP_COUNTS.map((k) => k[0]!.toUpperCase() + k.slice(1)).join(', ')}, KeepWithin).`,
+      { details: { option: 'policy', configKey: 'Koan.Backup.RetentionPolicy' } },
     );
   const base = configured?.protectedTags ?? DEFAULT_PROTECTED_TAGS;
   const extra = (given.protectTags ?? []).filter((t) => !base.some((b) => b.toLowerCase() === t.toLowerCase()));
@@ -198,8 +211,8 @@ const newestFirst = (a: BackupInfo, b: BackupInfo) =>
   a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1;
 
 /** The newest backup that still restores something, preferring one whose validation did not fail. */
-function newestRestorable(group: readonly BackupInfo[]): BackupInfo | undefined {
-  const restorable = group.filter((b) => b.restorable).sort(newestFirst);
+function newestRestorable(group: readonly BackupInfo[], missing: (b: BackupInfo) => boolean): BackupInfo | undefined {
+  const restorable = group.filter((b) => b.restorable && !missing(b)).sort(newestFirst);
   return restorable.find((b) => !knownBad(b)) ?? restorable[0];
 }
 
@@ -213,17 +226,22 @@ function inScope(b: BackupInfo, scope: RetentionScope): boolean {
 }
 
 /**
- * Decides which backups to keep and which to delete (see the module comment for the rules). Pure: `now` is the clock.
- * Each kept backup lists every reason once; backups outside `scope` are kept ("outside the scope").
+ * Decides which backups to keep and which to delete (see the module comment for the rules). Pure: `now` is the clock,
+ * and `archiveMissing` says which backups' archives are gone (`applyRetention` lists them; without it every archive is
+ * taken to exist). Each kept backup lists every reason once; backups outside `scope` are kept ("outside the scope").
  */
 export function planRetention(
   backups: readonly BackupInfo[],
   policy: RetentionPolicy,
-  options: { now?: Date; scope?: RetentionScope } = {},
+  options: { now?: Date; scope?: RetentionScope; archiveMissing?: (backup: BackupInfo) => boolean } = {},
 ): RetentionDecision {
   const p = resolvePolicy(policy);
   const now = options.now ?? new Date();
   const scope = options.scope ?? {};
+  const missing = (b: BackupInfo) => b.archiveKey !== undefined && (options.archiveMissing?.(b) ?? false);
+  // The order rules prefer backups in: healthy with an archive, then validation failed, then archive gone.
+  const rank = (b: BackupInfo) => (missing(b) ? 2 : knownBad(b) ? 1 : 0);
+  const note = (b: BackupInfo) => (missing(b) ? ' (archive missing)' : knownBad(b) ? ' (no healthy backup in it)' : '');
   // Keyed by id and profile: a copy in another profile has the same id, and is decided on its own.
   const reasons = new Map<string, Set<string>>();
   const copyOf = (b: BackupInfo) => `${b.id}\u0000${b.storageProfile}`;
@@ -246,19 +264,25 @@ export function planRetention(
   const among = scope.tags?.length ? ` tagged ${scope.tags.join(' or ')}` : '';
   for (const group of series.values()) {
     const completed = group.filter((b) => b.status === 'Completed').sort(newestFirst);
-    const healthy = completed.find((b) => !knownBad(b));
-    if (healthy) keepReason(healthy, `newest healthy backup of its name${among} in this profile`);
+    const healthy = completed.find((b) => rank(b) === 0);
+    // The newest healthy one when its archive is gone: the one kept instead says so.
+    const lost = completed.find((b) => !knownBad(b));
+    const instead =
+      lost && missing(lost)
+        ? ` whose archive exists (the newer ${lost.id} from ${lost.createdAt} has lost its archive)`
+        : '';
+    if (healthy) keepReason(healthy, `newest healthy backup of its name${among} in this profile${instead}`);
     else {
-      const fallback = newestRestorable(group);
+      const fallback = newestRestorable(group, missing);
       if (fallback)
         keepReason(
           fallback,
-          `newest restorable backup of its name${among} in this profile (${fallback.status}; none is completed and healthy)`,
+          `newest restorable backup of its name${among} in this profile (${fallback.status}; none is completed and healthy${instead ? ' with its archive' : ''})`,
         );
     }
-    // keepLast: the newest N, preferring healthy ones over backups whose validation failed.
-    const last = [...completed.filter((b) => !knownBad(b)), ...completed.filter(knownBad)].slice(0, p.keepLast);
-    for (const b of last) keepReason(b, `last ${p.keepLast}`);
+    // keepLast: the newest N, preferring healthy ones over failed validations, and those over lost archives.
+    const last = [0, 1, 2].flatMap((r) => completed.filter((b) => rank(b) === r)).slice(0, p.keepLast);
+    for (const b of last) keepReason(b, `last ${p.keepLast}${missing(b) ? ' (archive missing)' : ''}`);
     for (const [rule, bucket, label] of PERIODS) {
       const limit = p[rule];
       if (limit === 0) continue;
@@ -270,9 +294,9 @@ export function planRetention(
         if (!best) {
           if (chosen.size >= limit) break;
           chosen.set(k, b);
-        } else if (knownBad(best) && !knownBad(b)) chosen.set(k, b);
+        } else if (rank(b) < rank(best)) chosen.set(k, b);
       }
-      for (const [k, b] of chosen) keepReason(b, `${label} ${k}${knownBad(b) ? ' (no healthy backup in it)' : ''}`);
+      for (const [k, b] of chosen) keepReason(b, `${label} ${k}${note(b)}`);
     }
     if (p.keepWithinMs !== undefined && completed.length) {
       const newest = Date.parse(completed[0]!.createdAt);
@@ -294,5 +318,6 @@ export function planRetention(
     if (r) keep.push({ backup: b, reasons: [...r] });
     else remove.push(b);
   }
-  return { keep, remove, freedBytes: remove.reduce((n, b) => n + b.sizeBytes, 0) };
+  const missingArchives = [...series.values()].flat().filter(missing);
+  return { keep, remove, freedBytes: remove.reduce((n, b) => n + b.sizeBytes, 0), missingArchives };
 }

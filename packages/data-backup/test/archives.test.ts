@@ -1,7 +1,8 @@
 /**
  * An archive whose sidecar was lost (copied by hand, a bucket sync that missed it, a crash before the commit marker):
  * it is still a backup. It can be validated, inspected and restored by storage key or file path, adopted back into the
- * catalog, and cleanup never deletes it; only an upload that never finished (not a whole ZIP) is removed.
+ * catalog, and cleanup never deletes it, nor any other archive at a final key: a damaged one is kept and reported, and
+ * only `deleteDamagedArchive` removes it, by key.
  */
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import {
   type BackupResult,
   backupEntity,
   cleanupLeftovers,
+  deleteDamagedArchive,
   locateArchive,
   restoreEntity,
 } from '@koan/data-backup';
@@ -119,13 +121,15 @@ describe('an archive without its sidecar', () => {
     }
   });
 
-  it('a damaged archive is kept and reported, never deleted; a truncated upload is deleted; neither restores', async () => {
+  it('cleanup never deletes an archive at a final key: a damaged one and a truncated one are kept and reported as damaged; neither restores', async () => {
     const damaged = await backupEntity(env.context, notes(), 'damaged');
     const key = damaged.archive!.key;
     rmSync(join(root, key.replace(/\.zip$/, '.manifest.json')));
     const bytes = readFileSync(join(root, key));
     bytes[100] = bytes[100]! ^ 0xff; // inside the first entry's data
     writeFileSync(join(root, key), bytes);
+    // Uploads are atomic (temp name, then commit): a ZIP cut short at a final key was whole when published, and was
+    // damaged afterwards; it is not an unfinished upload, and cleanup must not take it for one.
     const truncatedKey = 'cut/cut-20240101-000000-0badf00d.zip';
     writeFileSync(join(env.dir, 'cut.zip'), bytes.subarray(0, bytes.length - 30));
     const { mkdirSync } = await import('node:fs');
@@ -140,12 +144,52 @@ describe('an archive without its sidecar', () => {
       action: 'kept',
       problem: expect.stringMatching(/SHA-256|CRC|invalid/i),
     });
-    expect(byKey[truncatedKey]).toMatchObject({ state: 'incomplete', action: 'deleted' });
-    expect(existsSync(join(root, key))).toBe(true);
-    expect(existsSync(join(root, truncatedKey))).toBe(false);
-    await expect(locateArchive(env.context, { key })).rejects.toMatchObject({
-      code: 'ARCHIVE_CORRUPT',
-      message: expect.stringMatching(/not a restorable Koan archive \(damaged\)/),
+    expect(byKey[truncatedKey]).toMatchObject({
+      state: 'damaged',
+      action: 'kept',
+      problem: expect.stringMatching(/^not a ZIP that opens: /),
     });
+    expect(existsSync(join(root, key))).toBe(true);
+    expect(existsSync(join(root, truncatedKey))).toBe(true);
+    for (const k of [key, truncatedKey])
+      await expect(locateArchive(env.context, { key: k })).rejects.toMatchObject({
+        code: 'ARCHIVE_CORRUPT',
+        message: expect.stringMatching(/not a restorable Koan archive \(damaged\)/),
+      });
+  });
+
+  it('deleteDamagedArchive removes one damaged archive by key, and refuses anything else', async () => {
+    const truncatedKey = 'cut/cut-20240101-000000-0badf00d.zip';
+    const refused = (ref: { key: string; profile?: string }) =>
+      expect(deleteDamagedArchive(env.context, ref)).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        details: { option: 'key', key: ref.key },
+      });
+    // A complete archive without its sidecar is a backup: adopt it.
+    const whole = await backupEntity(env.context, notes(), 'whole');
+    rmSync(join(root, whole.archive!.key.replace(/\.zip$/, '.manifest.json')));
+    await refused({ key: whole.archive!.key });
+    await expect(deleteDamagedArchive(env.context, { key: whole.archive!.key })).rejects.toThrow(/koan-backup adopt/);
+    // A backup in the catalog is deleted as a backup.
+    const listed = await backupEntity(env.context, notes(), 'listed');
+    await refused({ key: listed.archive!.key });
+    // Keys outside Koan's layout are never deleted.
+    writeFileSync(join(root, 'report.zip'), 'not a koan backup');
+    await refused({ key: 'report.zip' });
+    await expect(
+      deleteDamagedArchive(env.context, { key: 'gone/gone-20240101-000000-00000000.zip' }),
+    ).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+    for (const k of [whole.archive!.key, listed.archive!.key, 'report.zip'])
+      expect(existsSync(join(root, k))).toBe(true);
+
+    const size = readFileSync(join(root, truncatedKey)).length;
+    const receipt = await deleteDamagedArchive(env.context, { key: truncatedKey, profile: 'local' });
+    expect(receipt).toMatchObject({
+      profile: 'local',
+      key: truncatedKey,
+      freedBytes: size,
+      problem: expect.stringMatching(/^not a ZIP that opens: /),
+    });
+    expect(existsSync(join(root, truncatedKey))).toBe(false);
   });
 });

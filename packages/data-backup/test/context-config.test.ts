@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { BackupContext, configJsonSchema } from '@koan/data-backup';
+import { BackupContext, BackupMaintenanceService, configJsonSchema } from '@koan/data-backup';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -62,6 +62,25 @@ describe('Koan.Backup startup options', () => {
     expect(context.maintenance).toBeUndefined();
     await context.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('startMaintenance(service) runs the service given, close() stops it; a second one is refused, naming why', async () => {
+    const context = new BackupContext();
+    const calls: string[] = [];
+    const service = {
+      intervalMs: 1000,
+      start: () => void calls.push('start'),
+      stop: async () => void calls.push('stop'),
+    };
+    expect(context.startMaintenance(service)).toBe(service);
+    expect(context.maintenance).toBe(service);
+    expect(context.startMaintenance()).toBe(service); // started once: the running one is returned
+    const other = new BackupMaintenanceService(context);
+    expect(() => context.startMaintenance(other)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringMatching(/already runs/) }),
+    );
+    await context.close();
+    expect(calls).toEqual(['start', 'start', 'stop']);
   });
 
   it("MaintenanceInterval takes 30m / 6h / 1d, or a .NET TimeSpan as the spec's appsettings write it", async () => {

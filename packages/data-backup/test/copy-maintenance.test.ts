@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
 import {
@@ -62,7 +62,7 @@ describe('copy between profiles', () => {
 });
 
 describe('leftover cleanup', () => {
-  it('removes stale temp uploads and archives that never got a sidecar, and nothing else', async () => {
+  it('removes stale temp uploads, and never an object at a final archive key: one that does not open is kept as damaged', async () => {
     const Note = entity();
     await Note.upsert({ id: 1, label: 'a' });
     const m = await backupEntity(env.context, Note, 'notes');
@@ -70,15 +70,28 @@ describe('leftover cleanup', () => {
     mkdirSync(join(root, 'crashed'), { recursive: true });
     const orphan = join(root, 'crashed', 'crashed-20240101-000000-deadbeef.zip');
     writeFileSync(orphan, 'partial');
+    // The local driver's temp file of an upload that never finished: the only kind of leftover that is removed.
+    mkdirSync(join(root, '.koan-tmp'), { recursive: true });
+    const temp = join(
+      root,
+      '.koan-tmp',
+      `${randomUUID()}~${Buffer.from('crashed/crashed-20240101-000000-deadbeef.zip').toString('base64url')}`,
+    );
+    writeFileSync(temp, 'partial');
     const old = new Date(Date.now() - 2 * 3_600_000);
-    utimesSync(orphan, old, old);
+    for (const f of [orphan, temp]) utimesSync(f, old, old);
     const dry = await cleanupLeftovers(env.context, { dryRun: true });
-    expect(dry.orphanArchives.map((o) => o.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
-    expect(readdirSync(join(root, 'crashed'))).toHaveLength(1);
-    await cleanupLeftovers(env.context);
+    expect(dry.orphanArchives).toMatchObject([
+      { key: 'crashed/crashed-20240101-000000-deadbeef.zip', state: 'damaged', action: 'kept' },
+    ]);
+    expect(dry.incompleteUploads.map((u) => u.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(existsSync(temp)).toBe(true);
+    const done = await cleanupLeftovers(env.context);
+    expect(done.orphanArchives).toMatchObject([{ state: 'damaged', action: 'kept' }]);
+    expect(existsSync(temp)).toBe(false);
+    expect(existsSync(orphan)).toBe(true);
     const left = await new BackupDiscoveryService(env.context).discoverAllBackups();
     expect(left.backups.map((b) => b.id)).toEqual([m.id]);
-    expect(readdirSync(root).includes('crashed')).toBe(false);
   });
 });
 

@@ -1,7 +1,16 @@
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSchema, Entity, t } from '@koan/data';
-import { BackupDiscoveryService, BackupMaintenanceService, backupEntity, type MaintenanceRun } from '@koan/data-backup';
+import {
+  applyRetention,
+  BackupContext,
+  BackupDiscoveryService,
+  BackupMaintenanceService,
+  backupEntity,
+  type MaintenanceRun,
+  restoreEntity,
+} from '@koan/data-backup';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeContext } from './helpers.js';
 
@@ -22,7 +31,7 @@ beforeEach(async () => {
 afterEach(async () => env.cleanup());
 
 describe('background maintenance service', () => {
-  it('runOnce removes leftovers of interrupted work, then applies the retention policy', async () => {
+  it('runOnce cleans up leftovers (an unopenable archive at a final key is kept), then applies the retention policy', async () => {
     const Note = new Entity(schema, fields).withRuntime(env.context.runtime);
     await Note.upsert({ id: 1, label: 'a' });
     await backupEntity(env.context, Note, 'notes');
@@ -37,7 +46,10 @@ describe('background maintenance service', () => {
     const service = new BackupMaintenanceService(env.context, { onRun: (r) => runs.push(r) });
     const run = await service.runOnce();
     expect(run.error).toBeUndefined();
-    expect(run.leftovers.orphanArchives.map((o) => o.key)).toEqual(['crashed/crashed-20240101-000000-deadbeef.zip']);
+    expect(run.leftovers.orphanArchives).toMatchObject([
+      { key: 'crashed/crashed-20240101-000000-deadbeef.zip', state: 'damaged', action: 'kept' },
+    ]);
+    expect(existsSync(orphan)).toBe(true);
     expect(run.retention).toEqual({ kept: 1, deleted: 1 });
     expect(runs).toHaveLength(1);
     const left = await new BackupDiscoveryService(env.context).discoverAllBackups();
@@ -169,6 +181,96 @@ describe('background maintenance service', () => {
       }
     } finally {
       await broken.cleanup();
+    }
+  });
+});
+
+describe('retention over what storage holds', () => {
+  it('keeps the newest healthy backup whose archive exists: a newer one whose archive is gone is reported, never the only one kept', async () => {
+    const Note = new Entity(schema, fields).withRuntime(env.context.runtime);
+    await Note.upsert({ id: 1, label: 'a' });
+    const older = await backupEntity(env.context, Note, 'nightly');
+    const newest = await backupEntity(env.context, Note, 'nightly');
+    rmSync(join(env.dir, 'backups', newest.archive!.key)); // the sidecar is still listed; the archive is gone
+    const plan = await applyRetention(env.context, { policy: { keepLast: 1, minAgeHours: 0 }, dryRun: true });
+    expect(plan.keep.map((k) => k.backup.id)).toEqual([older.id]);
+    expect(plan.keep[0]!.reasons).toEqual([
+      `newest healthy backup of its name in this profile whose archive exists (the newer ${newest.id} from ${newest.createdAt} has lost its archive)`,
+      'last 1',
+    ]);
+    expect(plan.missingArchives.map((b) => b.id)).toEqual([newest.id]);
+    // The background pass (keep 1 daily) says so too, and what is left restores.
+    const run = await new BackupMaintenanceService(env.context).runOnce();
+    expect(run.error).toBeUndefined();
+    expect(run.retention).toEqual({ kept: 1, deleted: 1, missingArchives: [`local:${newest.archive!.key}`] });
+    await Note.removeAll();
+    const report = await restoreEntity(env.context, Note, 'nightly');
+    expect(report).toMatchObject({ backupId: older.id, status: 'Completed' });
+  });
+
+  it('a scope name no backup has is BACKUP_NOT_FOUND listing the known names (at most 20), and nothing is planned', async () => {
+    const Note = new Entity(schema, fields).withRuntime(env.context.runtime);
+    await Note.upsert({ id: 1, label: 'a' });
+    await backupEntity(env.context, Note, 'nightly');
+    const policy = { keepLast: 1, minAgeHours: 0 };
+    await expect(
+      applyRetention(env.context, { policy, scope: { names: ['nighty'] }, dryRun: true }),
+    ).rejects.toMatchObject({
+      code: 'BACKUP_NOT_FOUND',
+      message: 'No backup is named "nighty" in storage profile local. The backup names there: nightly.',
+      details: { option: 'scope.names', names: ['nighty'], known: ['nightly'] },
+    });
+    for (let i = 0; i < 21; i++) await backupEntity(env.context, Note, `n${String(i).padStart(2, '0')}`);
+    const many = await applyRetention(env.context, { policy, scope: { names: ['nightly', 'x'] } }).catch((e) => e);
+    expect(many.message).toMatch(/^No backup is named "x" in storage profile local\. The backup names there: n00, /);
+    expect(many.message).toMatch(/, n19 and 2 more \(koan-backup list\)\.$/);
+    expect(many.details.known).toHaveLength(20);
+    expect((await new BackupDiscoveryService(env.context).discoverAllBackups()).backups).toHaveLength(22);
+  });
+});
+
+describe('starting the service with a retention policy that keeps nothing', () => {
+  for (const retentionPolicy of [
+    { keepDaily: 0, keepWeekly: 0, keepMonthly: 0, minAgeHours: 0 },
+    { protectedTags: ['release'], minAgeHours: 1 },
+  ])
+    it(`is refused at start, naming Koan.Backup.RetentionPolicy: ${JSON.stringify(retentionPolicy)}`, async () => {
+      const bad = await makeContext({ default: { provider: 'memory' } }, { config: { retentionPolicy } });
+      try {
+        const service = new BackupMaintenanceService(bad.context);
+        expect(() => service.start()).toThrow(
+          expect.objectContaining({
+            code: 'INVALID_OPTION',
+            message: expect.stringMatching(
+              /^Background maintenance was not started: Koan\.Backup\.RetentionPolicy cannot be applied\. .*a policy that keeps something/,
+            ),
+          }),
+        );
+        expect(() => bad.context.startMaintenance()).toThrow(/Koan\.Backup\.RetentionPolicy/);
+        expect(bad.context.maintenance).toBeUndefined();
+      } finally {
+        await bad.cleanup();
+      }
+    });
+
+  it('BackupContext.fromConfig with EnableBackgroundMaintenance rejects it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koan-maint-zero-'));
+    try {
+      writeFileSync(
+        join(dir, 'koan.config.json'),
+        JSON.stringify({
+          Koan: {
+            Storage: { Profiles: { local: { Provider: 'local', Settings: { Root: './backups' } } } },
+            Backup: { EnableBackgroundMaintenance: true, RetentionPolicy: { KeepDaily: 0, KeepWeekly: 0 } },
+          },
+        }),
+      );
+      await expect(BackupContext.fromConfig({ cwd: dir })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringMatching(/Koan\.Backup\.RetentionPolicy/),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

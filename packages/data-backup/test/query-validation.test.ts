@@ -3,7 +3,13 @@
  * is `INVALID_OPTION` naming it), impossible dates are refused, a date-only `dateTo` covers its whole day, and `take: 0`
  * counts without listing. `applyQuery` runs on catalog entries built here; `queryBackups` on an empty local profile.
  */
-import { applyQuery, BackupDiscoveryService, type BackupInfo, type BackupQuery } from '@koan/data-backup';
+import {
+  applyQuery,
+  BackupDiscoveryService,
+  type BackupInfo,
+  type BackupQuery,
+  checkBackupQuery,
+} from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 
@@ -78,7 +84,7 @@ describe('BackupQuery date bounds', () => {
 
   it('dateFrom after dateTo is refused (not an empty result)', () => {
     expect(() => applyQuery(catalog, { dateFrom: '2024-12-18', dateTo: '2024-12-17' })).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTION', details: { option: 'dateFrom' } }),
+      expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ option: 'dateFrom' }) }),
     );
     expect(() =>
       applyQuery(catalog, { dateFrom: new Date('2024-12-17T12:00:01Z'), dateTo: '2024-12-17T12:00:00Z' }),
@@ -146,6 +152,29 @@ describe('BackupQuery validation', () => {
     );
     expect(ids({ sortBy: 'Size', sortDirection: 'Ascending' })).toEqual(ids({ sortBy: 'size', sortDirection: 'asc' }));
     expect(ids({ sortBy: 'NAME' as never })).toEqual(ids({ sortBy: 'name' }));
+  });
+
+  it('statuses and healthStatuses in any case, as sortBy (the frontends pass them through)', () => {
+    expect(ids({ statuses: ['completed' as never], healthStatuses: ['UNKNOWN' as never] })).toEqual(
+      ids({ statuses: ['Completed'], healthStatuses: ['Unknown'] }),
+    );
+    expect(ids({ statuses: ['failed' as never] })).toEqual([]);
+  });
+
+  it('checkBackupQuery checks without listing; a rule across two fields gives both values in details', () => {
+    expect(() => checkBackupQuery({ statuses: ['Completed'], take: 5 })).not.toThrow();
+    expect(() => checkBackupQuery({ minSizeBytes: 10, maxSizeBytes: 1 })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        details: { option: 'minSizeBytes', minSizeBytes: 10, maxSizeBytes: 1 },
+      }),
+    );
+    expect(() => checkBackupQuery({ dateFrom: '2024-12-18', dateTo: '2024-12-17' })).toThrow(
+      expect.objectContaining({
+        details: { option: 'dateFrom', dateFrom: '2024-12-18T00:00:00.000Z', dateTo: '2024-12-17T23:59:59.999Z' },
+      }),
+    );
+    expect(() => checkBackupQuery({ take: -1 })).toThrow(expect.objectContaining({ details: { option: 'take' } }));
   });
 
   it('take: 0 is a count-only query: totalCount and no backups', async () => {

@@ -46,6 +46,15 @@ import {
   escape as sqlEscape,
 } from 'mysql2/promise';
 import { LineChunks, type RowValues, rowLines, rowLinesSupported } from './line-render.js';
+import {
+  assertKeyed,
+  duplicateKeyError,
+  ER_DUP_ENTRY,
+  ER_NO_REFERENCED_ROW,
+  type ForeignKeyRow,
+  foreignKeyViolation,
+  isNoSuchTable,
+} from './mysql-errors.js';
 import { describeTable, ENTITY_COMMENT_PREFIX, introspectDatabase } from './mysql-introspector.js';
 import { type NativeColumn, nativeTable } from './mysql-native.js';
 import { type TablePlan, tablePlan } from './mysql-plan.js';
@@ -93,8 +102,6 @@ const CAPABILITIES: AdapterCapabilities = Object.freeze({
  */
 export const SESSION_SQL =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'";
-const ER_NO_SUCH_TABLE = 1146;
-const ER_DUP_ENTRY = 1062;
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 const KEYS_PER_STATEMENT = 1000;
 /** Chunks of exported lines read ahead of the consumer before the connection pauses (~4 x 60 KiB). */
@@ -109,55 +116,7 @@ interface Session {
   readonly natives?: Map<string, ReadonlyMap<string, NativeColumn>>;
 }
 
-const ER_NO_REFERENCED_ROW = 1452;
-
-interface ForeignKeyRow {
-  readonly constraint: string;
-  readonly table: string;
-  readonly columns: string[];
-  readonly parent: string;
-  readonly parentColumns: string[];
-}
-
-function foreignKeyViolation(
-  entity: string,
-  set: string,
-  key: string | undefined,
-  fk: Pick<ForeignKeyRow, 'constraint' | 'parent' | 'columns'>,
-  values: string,
-  cause?: unknown,
-): DataError {
-  return new DataError(
-    'FOREIGN_KEY_VIOLATION',
-    `[mysql] ${entity} record ${key === undefined ? '(unknown key)' : JSON.stringify(key)} references ${fk.parent} with ${fk.columns.join(', ')} = ${values}, which does not exist (constraint ${fk.constraint}).`,
-    { ...(cause ? { cause } : {}), details: { entity, set, key, constraint: fk.constraint, references: fk.parent } },
-  );
-}
-
 const POOLED: Session = Object.freeze({});
-
-/** `get`, `getMany` and `remove` address rows by key: a table without a primary key has none. */
-function assertKeyed(entity: EntitySchema): void {
-  if (entity.keyless)
-    throw new DataError(
-      'UNSUPPORTED_KEY',
-      `[mysql] ${entity.name} has no primary key: its rows cannot be read or removed by key (export, count and clear work).`,
-      { details: { entity: entity.name } },
-    );
-}
-
-function isNoSuchTable(e: unknown): boolean {
-  return (e as { errno?: number }).errno === ER_NO_SUCH_TABLE;
-}
-
-function duplicateKeyError(schema: EntitySchema, set: string, message: string, cause?: unknown): DataError {
-  const key = /Duplicate entry '(.*)' for key/s.exec(message)?.[1];
-  return new DataError(
-    'DUPLICATE_KEY',
-    `${schema.name}${set === ROOT_SET ? '' : `#${set}`}: a record with key ${JSON.stringify(key ?? '?')} already exists (insert mode). Use mode 'upsert' to replace it.`,
-    { cause, details: { entity: schema.name, set, key } },
-  );
-}
 
 /**
  * The MySQL/MariaDB adapter. One pool per source; each export holds one connection for its whole
@@ -187,6 +146,7 @@ export class MysqlAdapter implements DataAdapter {
   #localInfile = false;
   #mariadb = false;
   #maxStatementBytes = MAX_STATEMENT_BYTES;
+  #caseInsensitiveTables = false;
 
   constructor(settings: MysqlSettings = {}, context: { readonly source?: string } = {}) {
     this.#source = context.source ?? 'default';
@@ -222,10 +182,11 @@ export class MysqlAdapter implements DataAdapter {
   async init(): Promise<void> {
     this.#pool ??= createPool(this.#options);
     const [rows] = await this.#pool.query<never[]>({
-      sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet',
+      sql: 'SELECT VERSION(), @@local_infile, @@max_allowed_packet, @@lower_case_table_names',
       rowsAsArray: true,
     });
-    const [version, localInfile, maxPacket] = (rows as unknown[][])[0] as [string, unknown, unknown];
+    const [version, localInfile, maxPacket, lowerCase] = (rows as unknown[][])[0] as [string, ...unknown[]];
+    this.#caseInsensitiveTables = Number(lowerCase) !== 0; // 1, 2: names compared lower-cased; 0: as given
     const mysqlMajor = Number(/^(\d+)/.exec(version)?.[1] ?? 0);
     this.#mariadb = /mariadb/i.test(version);
     if (this.#mariadb) this.#binaryCollation = 'utf8mb4_nopad_bin';
@@ -309,6 +270,11 @@ export class MysqlAdapter implements DataAdapter {
       if (native.size) session.natives?.set(table, native);
     }
     return tablePlan(schema, set, native, this.#mariadb);
+  }
+
+  /** The table name, lower-cased where the server's `lower_case_table_names` compares names so (see `DataAdapter`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return this.#caseInsensitiveTables ? physicalName(entity, set).toLowerCase() : physicalName(entity, set);
   }
 
   async dropEntity(entity: EntitySchema, set: string): Promise<void> {
@@ -1062,6 +1028,22 @@ export class MysqlAdapter implements DataAdapter {
     return keys.flatMap((k) => {
       const r = found.get(norm(k));
       return r ? [r] : [];
+    });
+  }
+
+  /** See `DataAdapter.countExisting`: by the whole key, with the key columns' own equality (collation). */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    if (entity.keyless || records.length === 0) return 0;
+    return this.#use(POOLED, async (conn) => {
+      let n = 0;
+      try {
+        const plan = await this.#planOn(conn, POOLED, entity, set);
+        for (const sql of plan.countKeysSql(records, KEYS_PER_STATEMENT))
+          n += Number(((await conn.query({ sql, rowsAsArray: true }))[0] as unknown as unknown[][])[0]![0]);
+      } catch (e) {
+        if (!isNoSuchTable(e)) throw e;
+      }
+      return n;
     });
   }
 

@@ -176,6 +176,33 @@ function entityOfTable(
   }
 }
 
+/** MariaDB/MySQL refusals of a SELECT: on the table (1142), on a column (1143). */
+const SELECT_DENIED = new Set([1142, 1143]);
+
+/**
+ * Why the current user may not read every row and column of `table`, or undefined when it may. The server is asked
+ * (`SELECT *` of no rows): privileges come from the user, its roles and wildcards, which `information_schema` lists
+ * only in part. A table the user has no privilege on at all is not listed to it in the first place (MariaDB and
+ * MySQL hide it): that cannot be detected here, see the README.
+ */
+async function selectDenied(conn: PoolConnection, table: string): Promise<string | undefined> {
+  try {
+    await conn.query(`SELECT * FROM \`${table.replaceAll('`', '``')}\` LIMIT 0`);
+    return undefined;
+  } catch (e) {
+    if (!SELECT_DENIED.has((e as { errno?: number }).errno ?? 0)) throw e;
+    const [who] = await rows(conn, 'SELECT CURRENT_USER(), DATABASE()', [], (r) => r.map(String));
+    const some = await rows(
+      conn,
+      'SELECT 1 FROM information_schema.COLUMN_PRIVILEGES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? LIMIT 1',
+      [table],
+      () => true,
+    );
+    const [user, database] = who!;
+    return `permission denied: user ${user} may not SELECT ${some.length ? 'every column of it (only some: the others are hidden from it)' : 'it'} (GRANT SELECT ON \`${database}\`.\`${table}\` TO the user, or exclude it)`;
+  }
+}
+
 /**
  * Entities for the tables of the current database. A table name that is not a valid entity name gets a cleaned one
  * (see `entityNamesForTables`) and keeps its table; tables Koan created (the `koan-entity:` comment) are named after
@@ -229,6 +256,13 @@ export async function introspectDatabase(
   for (const table of tables) {
     const name = entityOf.get(table.name);
     if (name === undefined) continue;
+    // A table the user may see but not read whole is named, never backed up with columns missing (the columns it
+    // may not read are not even listed to it).
+    const denied = await selectDenied(conn, table.name);
+    if (denied) {
+      skipped.push({ table: table.name, reason: denied });
+      continue;
+    }
     const cols = allColumns.filter((c) => c.table === table.name);
     // Koan's bookkeeping column is not a field of a table Koan created (a table comment, or noted columns).
     const koanMade = koanName(table) !== undefined || cols.some((c) => fieldFromNote(c.note));

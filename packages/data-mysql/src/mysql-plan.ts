@@ -51,6 +51,11 @@ export interface TablePlan {
   assertStorable(records: readonly DataRecord[], describe: (record: DataRecord) => string): void;
   /** The SQL literal of a key value of the `key` field, for `WHERE key IN (...)`. */
   keyLiteral(value: KeyValue): string;
+  /**
+   * Statements counting the rows whose whole key is one of `records`' (`(key columns) IN (...)`, the key values as an
+   * INSERT writes them, compared with the columns' own collations), `perStatement` records each.
+   */
+  countKeysSql(records: readonly DataRecord[], perStatement: number): string[];
   /** The keyset condition after `lastRow` (a selected row), in key order. */
   after(lastRow: readonly unknown[]): string;
 }
@@ -162,6 +167,7 @@ export function tablePlan(
       if (type === 'decimal' && keyCodec.kind?.kind === 'decimal' && /^-?\d+(\.\d+)?$/.test(value)) return value;
       return sqlEscape(type === 'uuid' ? value.toLowerCase() : value);
     },
+    countKeysSql: (records, perStatement) => countKeysSql(table, keyCodecs, records, perStatement),
     after(lastRow) {
       const values = keyCodecs.map((c, i) => c.pageLiteral(lastRow[pageIndexes[i]!]));
       return keys.length === 1
@@ -169,6 +175,26 @@ export function tablePlan(
         : `(${keys.map(quoteId).join(', ')}) > (${values.join(', ')})`;
     },
   };
+}
+
+/** See `TablePlan.countKeysSql`. */
+function countKeysSql(
+  table: string,
+  keyCodecs: readonly ColumnCodec[],
+  records: readonly DataRecord[],
+  perStatement: number,
+): string[] {
+  const tuple = (r: DataRecord) => `(${keyCodecs.map((c) => c.literal(r[c.name])).join(', ')})`;
+  const columns = keyCodecs.map((c) => quoteId(c.name)).join(', ');
+  const out: string[] = [];
+  for (let i = 0; i < records.length; i += perStatement)
+    out.push(
+      `SELECT count(*) FROM ${quoteId(table)} WHERE (${columns}) IN (${records
+        .slice(i, i + perStatement)
+        .map(tuple)
+        .join(', ')})`,
+    );
+  return out;
 }
 
 /** The `LOAD DATA` text of archive lines, field by field (see `LineTarget`). */

@@ -4,6 +4,7 @@ import type {
   DataAdapter,
   DataProvider,
   DataReader,
+  DataRecord,
   DataWriter,
   IntrospectionResult,
   StoreDescription,
@@ -14,6 +15,7 @@ import {
   assertSetName,
   DataError,
   type EntitySchema,
+  type FieldSpec,
   fieldNote,
   keyFieldsOf,
   keySpec,
@@ -21,11 +23,11 @@ import {
   setFromPhysicalName,
 } from '@koan/data';
 import pg from 'pg';
-import { relationOf } from './postgres-catalog.js';
+import { only, relationOf } from './postgres-catalog.js';
 import { introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';
 import { ABSENT, cancelOnAbort, type Lease, PostgresSession, TransactionSession } from './postgres-session.js';
 import { PostgresStructure } from './postgres-structure.js';
-import { columnType, lit, q, SESSION_SETUP } from './type-mapping.js';
+import { columnType, keyArrayExpression, lit, q, SESSION_SETUP, toParam } from './type-mapping.js';
 
 /**
  * Settings of a PostgreSQL source. A `connectionString` wins over the separate fields it sets; a `password` given
@@ -48,6 +50,26 @@ export interface PostgresSettings {
 }
 
 const PROVIDER = 'postgres';
+
+/** A key column's value as an element of its `keyArrayExpression` array (binary as base64 text). */
+const keyParam = (spec: FieldSpec, value: unknown) =>
+  spec.type === 'binary' ? Buffer.from(value as Uint8Array).toString('base64') : toParam(spec, value);
+
+/**
+ * A name as PostgreSQL keeps it: at most 63 bytes (NAMEDATALEN - 1), cut at a character boundary, and quoted when it
+ * holds a `.` or `"`, so `schema.table` reads one way only.
+ */
+function identifier(name: string): string {
+  let kept = name;
+  if (Buffer.byteLength(name) > 63) {
+    kept = '';
+    for (const ch of name) {
+      if (Buffer.byteLength(kept + ch) > 63) break;
+      kept += ch;
+    }
+  }
+  return /[."]/.test(kept) ? `"${kept.replaceAll('"', '""')}"` : kept;
+}
 
 /**
  * `connectionString` with `password` filled in when it is a URL naming none. (node-postgres lets every part of a
@@ -211,6 +233,11 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     return sets.sort((a, b) => (a === 'root' ? -1 : b === 'root' ? 1 : a < b ? -1 : a > b ? 1 : 0));
   }
 
+  /** `schema.table`, each name cut to 63 bytes as the server cuts identifiers (see `DataAdapter.locationOf`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return `${identifier(this.schemaOf(entity))}.${identifier(physicalName(entity, set))}`;
+  }
+
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
     const schema = this.schemaOf(entity);
     const location = `${schema}.${physicalName(entity, set)}`;
@@ -301,6 +328,26 @@ export class PostgresAdapter extends PostgresSession implements DataAdapter {
     if (!row) return 0;
     const n = Number(row.n);
     return n >= 0 ? n : undefined;
+  }
+
+  /**
+   * See `DataAdapter.countExisting`: the records' keys as one array per key column, matched by the whole key with the
+   * server's own equality of each column's type (what `ON CONFLICT` matches on).
+   */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    if (entity.keyless || records.length === 0) return 0;
+    const keys = keyFieldsOf(entity);
+    const relation = await relationOf(this.pool, this.schemaOf(entity), physicalName(entity, set));
+    if (!relation) return 0;
+    const specs = keys.map((k) => entity.fields[k]!);
+    const arrays = specs.map((spec, i) => keyArrayExpression(spec, `$${i + 1}`));
+    const res = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM unnest(${arrays.join(', ')}) AS koan_k(${keys.map((_, i) => `k${i}`).join(', ')})
+       WHERE EXISTS (SELECT 1 FROM ${only(relation)}${this.table(entity, set)} t
+                     WHERE ${keys.map((k, i) => `t.${q(k)} = koan_k.k${i}`).join(' AND ')})`,
+      keys.map((k, i) => records.map((r) => keyParam(specs[i]!, r[k]))),
+    );
+    return Number(res.rows[0]?.n ?? 0);
   }
 
   async #inTransaction<T>(begin: string, fn: (client: pg.PoolClient, shared: Lease) => Promise<T>): Promise<T> {

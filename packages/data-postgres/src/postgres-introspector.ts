@@ -9,8 +9,9 @@ import {
   type NotDataObject,
   type SkippedTable,
 } from '@koan/data';
-import type pg from 'pg';
+import pg from 'pg';
 import { ABSENT } from './session-rows.js';
+import { q } from './type-mapping.js';
 
 /** The comment on tables Koan created: `koan:<Entity>`. */
 export const KOAN_COMMENT = 'koan:';
@@ -25,6 +26,8 @@ export interface TableInfo {
   /** `r` table, `p` partitioned table. */
   readonly relkind: string;
   readonly comment: string | undefined;
+  /** What the session's role may read of it (a role without SELECT cannot back it up; see `accessProblem`). */
+  readonly access: TableAccess;
   readonly columns: readonly ColumnInfo[];
   readonly primaryKey: readonly string[];
   readonly foreignKeys: readonly {
@@ -34,6 +37,36 @@ export interface TableInfo {
     referencedColumns: string[];
     name: string;
   }[];
+}
+
+/** The session role's access to a table's rows. */
+export interface TableAccess {
+  /** The session's role (`current_user`). */
+  readonly role: string;
+  /** USAGE on the table's schema. */
+  readonly schemaUsage: boolean;
+  /** SELECT on the whole table. */
+  readonly select: boolean;
+  /** SELECT on some of its columns (column privileges) without SELECT on the table. */
+  readonly someColumns: boolean;
+  /** Row-level security applies to the role: its policies may hide rows (not the owner, not BYPASSRLS). */
+  readonly rowSecurity: boolean;
+}
+
+/**
+ * Why the session's role cannot read every row and column of a table (so a backup would leave something out), or
+ * undefined when it can.
+ */
+export function accessProblem(table: TableInfo): string | undefined {
+  const { role, schemaUsage, select, someColumns, rowSecurity } = table.access;
+  const name = `${q(table.schema)}.${q(table.name)}`;
+  if (!schemaUsage)
+    return `permission denied: role ${role} has no USAGE on schema ${table.schema} (GRANT USAGE ON SCHEMA ${q(table.schema)} TO ${q(role)}, or exclude it)`;
+  if (!select)
+    return `permission denied: role ${role} has no SELECT privilege on it${someColumns ? ' (only on some of its columns)' : ''} (GRANT SELECT ON ${name} TO ${q(role)}, or exclude it)`;
+  if (rowSecurity)
+    return `row-level security: its policies may hide rows from role ${role} (back it up as its owner, a superuser or a role with BYPASSRLS, or exclude it)`;
+  return undefined;
 }
 
 export interface ColumnInfo {
@@ -63,12 +96,27 @@ export async function readTables(
   const params = only ? [only.schema, only.table] : [];
   const from = `pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace`;
   const where = `${SYSTEM_SCHEMAS} AND c.relkind IN ('r', 'p') AND NOT c.relispartition ${filter}`;
-  const [tables, columns, constraints] = await Promise.all([
-    pool.query<{ s: string; t: string; relkind: string; comment: string | null }>(
-      `SELECT n.nspname AS s, c.relname AS t, c.relkind, obj_description(c.oid, 'pg_class') AS comment
+  const readTableList = () =>
+    pool.query<{
+      s: string;
+      t: string;
+      relkind: string;
+      comment: string | null;
+      role: string;
+      usage: boolean;
+      sel: boolean;
+      cols: boolean;
+      rls: boolean;
+    }>(
+      `SELECT n.nspname AS s, c.relname AS t, c.relkind, obj_description(c.oid, 'pg_class') AS comment,
+              current_user AS role, has_schema_privilege(n.oid, 'USAGE') AS usage,
+              has_table_privilege(c.oid, 'SELECT') AS sel, has_any_column_privilege(c.oid, 'SELECT') AS cols,
+              c.relrowsecurity AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
+                AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user) AS rls
        FROM ${from} WHERE ${where} ORDER BY n.nspname, c.relname`,
       params,
-    ),
+    );
+  const readColumns = () =>
     pool.query<{
       s: string;
       t: string;
@@ -95,7 +143,8 @@ export async function readTables(
        WHERE ${where} AND a.attnum > 0 AND NOT a.attisdropped
        ORDER BY n.nspname, c.relname, a.attnum`,
       params,
-    ),
+    );
+  const readConstraints = () =>
     pool.query<{
       s: string;
       t: string;
@@ -116,14 +165,19 @@ export async function readTables(
        LEFT JOIN pg_class r ON r.oid = k.confrelid LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
        WHERE ${where} AND k.contype IN ('p', 'f') AND k.conparentid = 0 ORDER BY k.conname`,
       params,
-    ),
-  ]);
+    );
+  // A pool runs the three at once on three connections; a client (a transaction's) runs one query at a time.
+  const [tables, columns, constraints] =
+    pool instanceof pg.Pool
+      ? await Promise.all([readTableList(), readColumns(), readConstraints()])
+      : [await readTableList(), await readColumns(), await readConstraints()];
   const same = (s: string, t: string) => (x: { s: string; t: string }) => x.s === s && x.t === t;
-  return tables.rows.map(({ s, t, relkind, comment }) => ({
+  return tables.rows.map(({ s, t, relkind, comment, role, usage, sel, cols, rls }) => ({
     schema: s,
     name: t,
     relkind,
     comment: comment ?? undefined,
+    access: { role, schemaUsage: usage, select: sel, someColumns: !sel && cols, rowSecurity: rls },
     columns: columns.rows.filter(same(s, t)).map((c) => ({
       name: c.name,
       storeType: c.store,
@@ -271,6 +325,12 @@ export async function introspectSchema(pool: pg.Pool, schema: string, source: st
     names.set(id(t), entityNamesForTables([wanted], taken).get(wanted)!);
   }
   for (const table of tables) {
+    // A table the role cannot read whole is named, never backed up with rows or columns missing.
+    const denied = accessProblem(table);
+    if (denied) {
+      skipped.push({ table: id(table), reason: denied });
+      continue;
+    }
     const keyless = table.primaryKey.length === 0;
     const fields: Record<string, FieldSpec> = {};
     for (const column of table.columns) {

@@ -10,7 +10,7 @@ import type { NativeStructure, StructureObject } from '@koan/data';
 import type pg from 'pg';
 import { KOAN_COMMENT, SYSTEM_SCHEMAS } from './postgres-introspector.js';
 import { captureNotCaptured, captureViews } from './structure-extras.js';
-import { lit, q } from './type-mapping.js';
+import { lit, type Qualify, q } from './type-mapping.js';
 
 /** A target table of a capture: its schema, name and the key its objects carry (`table` or `schema.table`). */
 export interface CaptureTable {
@@ -18,9 +18,6 @@ export interface CaptureTable {
   readonly table: string;
   readonly key: string;
 }
-
-/** The qualified name of an object as the captured DDL spells it (unqualified in the default schema). */
-export type Qualify = (schema: string, name: string) => string;
 
 interface TableRow {
   oid: number;

@@ -6,8 +6,7 @@
 import type { NativeStructure, StructureObject } from '@koan/data';
 import type pg from 'pg';
 import { SYSTEM_SCHEMAS } from './postgres-introspector.js';
-import type { Qualify } from './structure-capture.js';
-import { lit } from './type-mapping.js';
+import { lit, type Qualify } from './type-mapping.js';
 
 type Missing = NativeStructure['notCaptured'][number];
 

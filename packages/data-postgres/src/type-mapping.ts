@@ -43,6 +43,10 @@ export const SESSION_SETUP =
   "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1";
 
 export const q = (name: string): string => pg.escapeIdentifier(name);
+
+/** The qualified name of an object as the captured DDL spells it (unqualified in the default schema). */
+export type Qualify = (schema: string, name: string) => string;
+
 export const lit = (text: string): string => pg.escapeLiteral(text);
 
 export function columnType(spec: FieldSpec, isKey: boolean): string {

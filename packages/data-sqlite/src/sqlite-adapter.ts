@@ -38,10 +38,19 @@ import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';
 import { SqliteStructure, type SuspendedTrigger } from './sqlite-structure.js';
-import { rowidAlias, tableColumns, tableShape } from './sqlite-tables.js';
+import {
+  countExistingKeys,
+  createTableSql,
+  type ForeignKey,
+  foreignKeyViolation,
+  holdsNothing,
+  removeDatabaseFiles,
+  rowidAlias,
+  tableColumns,
+  tableShape,
+} from './sqlite-tables.js';
 import {
   ABSENT_COLUMN,
-  COLUMN_TYPE,
   isMisfitError,
   jsonLinesSql,
   lineRows,
@@ -91,14 +100,6 @@ interface TransactionState {
   readonly written: Map<string, { entity: EntitySchema; set: string }>;
   /** Triggers the structure facet dropped for the restore, created again before it commits. */
   readonly suspended: SuspendedTrigger[];
-}
-
-interface ForeignKey {
-  /** SQLite names no constraint: this describes it, `FOREIGN KEY (a) REFERENCES P (b)`. */
-  readonly constraint: string;
-  readonly parent: string;
-  readonly columns: readonly string[];
-  readonly parentColumns: readonly string[];
 }
 
 type Db = Database.Database;
@@ -451,6 +452,8 @@ export class SqliteAdapter implements DataAdapter {
   #metaReady = false;
   /** The file did not exist at `init()`: an empty stand-in in memory serves reads until the first write. */
   #absent = false;
+  /** This adapter created the file (at its first write), and the folder made for it if any: see `#discardIfEmpty`. */
+  #created: { readonly folder: string | undefined } | undefined;
 
   constructor(settings: SqliteSettings, context: { readonly cwd?: string; readonly source?: string } = {}) {
     if (typeof settings?.path !== 'string' || !settings.path)
@@ -478,10 +481,11 @@ export class SqliteAdapter implements DataAdapter {
       introspection: true,
       ttl: false,
       nonFiniteNumbers: true,
+      dynamicValues: true,
     });
   }
 
-  /** The better-sqlite3 database (after `init()`), for what the contract does not cover. */
+  /** The better-sqlite3 database (after `init()`), for what the contract does not cover; creates a missing file (removed again at `close()` if nothing was created in it). */
   getInstance(): Db {
     this.#materialize();
     return this.#connection().db;
@@ -507,8 +511,9 @@ export class SqliteAdapter implements DataAdapter {
     this.#open(this.#absent ? ':memory:' : this.path);
   }
 
-  #open(path: string): void {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  /** Opens `path`; returns the first folder it had to create for it, if any. */
+  #open(path: string): string | undefined {
+    const folder = path !== ':memory:' ? mkdirSync(dirname(path), { recursive: true }) : undefined;
     const existing = path !== ':memory:' && (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > 0;
     const db = new Database(path);
     try {
@@ -527,6 +532,7 @@ export class SqliteAdapter implements DataAdapter {
     this.#conn = new Connection(db);
     this.#atomic = db.transaction((fn: () => unknown) => fn());
     this.#metaReady = false;
+    return folder;
   }
 
   /** Creates the file that did not exist at `init()` (and its folder), before the first write. */
@@ -534,11 +540,28 @@ export class SqliteAdapter implements DataAdapter {
     if (!this.#absent) return;
     this.#connection().db.close();
     this.#absent = false;
-    this.#open(this.path);
+    this.#created = { folder: this.#open(this.path) };
+  }
+
+  /**
+   * A file this adapter created that holds nothing after all (a restore refused or rolled back, the tables it made
+   * dropped again) is removed, with its WAL files and the folders made for it, and the in-memory stand-in serves
+   * reads again: a failed write leaves no empty database behind. A file that existed before is never removed.
+   */
+  #discardIfEmpty(): void {
+    if (!this.#created || this.#absent || this.#inTransaction.getStore()) return;
+    const db = this.#connection().db;
+    if (!holdsNothing(db)) return;
+    db.close();
+    removeDatabaseFiles(this.path, this.#created.folder);
+    this.#created = undefined;
+    this.#absent = true;
+    this.#open(':memory:');
   }
 
   async close(): Promise<void> {
     await this.#writeLock;
+    if (this.#conn) this.#discardIfEmpty();
     this.#conn?.db.close();
     this.#conn = undefined;
   }
@@ -687,7 +710,7 @@ export class SqliteAdapter implements DataAdapter {
 
   async dropEntity(entity: EntitySchema, set: string): Promise<void> {
     await this.#exclusive(() => {
-      this.#materialize();
+      if (this.#absent) return; // the file was never written: there is nothing to drop
       const conn = this.#connection();
       const physical = physicalName(entity, set);
       this.#atomically(() => {
@@ -695,6 +718,7 @@ export class SqliteAdapter implements DataAdapter {
         if (tableColumns(conn.db, KOAN_META_TABLE).length)
           conn.prepare(`DELETE FROM ${KOAN_META_TABLE} WHERE physical = ?`).run(physical);
       });
+      this.#discardIfEmpty();
     });
   }
 
@@ -979,6 +1003,11 @@ export class SqliteAdapter implements DataAdapter {
     }, []);
   }
 
+  /** See `DataAdapter.countExisting`. */
+  async countExisting(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number> {
+    return countExistingKeys(this.#connection().db, entity, set, records);
+  }
+
   async listSets(entity: EntitySchema): Promise<string[]> {
     const names = this.#connection()
       .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
@@ -986,6 +1015,11 @@ export class SqliteAdapter implements DataAdapter {
       .all() as string[];
     const sets = names.map((n) => setFromPhysicalName(entity, n)).filter((s): s is string => s !== undefined);
     return sets.sort((a, b) => (a === ROOT_SET ? -1 : b === ROOT_SET ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** The table name with ASCII letters lower-cased: SQLite compares table names so (see `DataAdapter.locationOf`). */
+  locationOf(entity: EntitySchema, set: string): string {
+    return physicalName(entity, set).replace(/[A-Z]+/g, (c) => c.toLowerCase());
   }
 
   async describe(entity: EntitySchema, set: string): Promise<StoreDescription> {
@@ -1061,22 +1095,27 @@ export class SqliteAdapter implements DataAdapter {
     const outer = this.#inTransaction.getStore();
     if (outer) return this.#savepoint(outer.depth + 1, outer.state, fn);
     const state: TransactionState = { deferred: false, written: new Map(), suspended: [] };
-    return this.#exclusive(() =>
-      this.#inTransaction.run({ depth: 0, state }, async () => {
-        this.#materialize();
-        const db = this.#connection().db;
-        db.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await fn(this);
-          if (state.deferred) this.#checkDeferred(state);
-          db.exec('COMMIT');
-          return result;
-        } catch (e) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw e;
-        }
-      }),
-    );
+    return this.#exclusive(async () => {
+      try {
+        return await this.#inTransaction.run({ depth: 0, state }, async () => {
+          this.#materialize();
+          const db = this.#connection().db;
+          db.exec('BEGIN IMMEDIATE');
+          try {
+            const result = await fn(this);
+            if (state.deferred) this.#checkDeferred(state);
+            db.exec('COMMIT');
+            return result;
+          } catch (e) {
+            if (db.inTransaction) db.exec('ROLLBACK');
+            throw e;
+          }
+        });
+      } catch (e) {
+        this.#discardIfEmpty(); // rolled back into a file it created: nothing of it stays
+        throw e;
+      }
+    });
   }
 
   async #savepoint<T>(depth: number, state: TransactionState, fn: (writer: DataWriter) => Promise<T>): Promise<T> {
@@ -1097,41 +1136,4 @@ export class SqliteAdapter implements DataAdapter {
   async introspect(): Promise<IntrospectionResult> {
     return introspectDatabase(this.#connection().db, this.source);
   }
-}
-
-function createTableSql(entity: EntitySchema, physical: string): string {
-  const codec = rowCodec(entity);
-  const keys = keyFieldsOf(entity);
-  const composite = keys.length > 1;
-  const defs = Object.entries(entity.fields).map(([name, spec]) => {
-    const isKey = keys.includes(name);
-    const type = isKey && spec.type === 'integer' ? 'INTEGER' : COLUMN_TYPE[spec.type];
-    const notNull = isKey || (!spec.nullable && !spec.optional);
-    return `${quoteIdent(name)} ${type}${notNull ? ' NOT NULL' : ''}${isKey && !composite ? ' PRIMARY KEY' : ''}`;
-  });
-  if (composite) defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
-  if (codec.hasAbsentColumn) defs.push(`${quoteIdent(ABSENT_COLUMN)} TEXT`);
-  // Other keys cluster the table on the key (ordered scans read in place); a single integer key aliases the rowid,
-  // and a table without a primary key is an ordinary rowid table (rows read in rowid order).
-  const rowid = entity.keyless || (entity.keyType === 'integer' && !composite);
-  return `CREATE TABLE IF NOT EXISTS ${quoteIdent(physical)} (${defs.join(', ')})${rowid ? '' : ' WITHOUT ROWID'}`;
-}
-
-function foreignKeyViolation(
-  entity: EntitySchema,
-  set: string,
-  key: string,
-  fk: ForeignKey,
-  values: readonly unknown[],
-  cause?: unknown,
-): DataError {
-  const shown = values.map((v) => JSON.stringify(v)).join(', ');
-  return new DataError(
-    'FOREIGN_KEY_VIOLATION',
-    `[sqlite] ${entity.name} record ${JSON.stringify(key)} references ${fk.parent} (${fk.parentColumns.join(', ')}) = (${shown}), which does not exist (constraint ${fk.constraint}).`,
-    {
-      ...(cause ? { cause } : {}),
-      details: { entity: entity.name, set, key, constraint: fk.constraint, references: fk.parent },
-    },
-  );
 }

@@ -31,6 +31,7 @@ import {
   keyFieldsOf,
   scanCanonicalLine,
 } from '@koan/data';
+import { dynamicRead, dynamicWriter, naturalAffinity } from './sqlite-dynamic.js';
 import {
   type Affinity,
   describeKeyValue,
@@ -130,10 +131,7 @@ const codecs = new WeakMap<EntitySchema, Map<string, RowCodec>>();
 /** The shape of a table Koan creates for `schema`: each column with its field type's own affinity. */
 function naturalShape(schema: EntitySchema): TableShape {
   return new Map(
-    Object.entries(schema.fields).map(([name, spec]) => [
-      name,
-      { affinity: NATURAL_AFFINITY[spec.type], generated: false },
-    ]),
+    Object.entries(schema.fields).map(([name, spec]) => [name, { affinity: naturalAffinity(spec), generated: false }]),
   );
 }
 
@@ -163,15 +161,20 @@ export function rowCodec(schema: EntitySchema, shape?: TableShape): RowCodec {
 function buildCodec(schema: EntitySchema, table: TableShape): RowCodec {
   const fields = Object.entries(schema.fields) as [string, FieldSpec][];
   const names = fields.map(([name]) => name);
-  const affinities = fields.map(([name, spec]) => table.get(name)?.affinity ?? NATURAL_AFFINITY[spec.type]);
+  const affinities = fields.map(([name, spec]) => table.get(name)?.affinity ?? naturalAffinity(spec));
   const written = fields.map(([name]) => table.get(name)?.generated !== true);
-  const to = fields.map(([, spec], i) => writerOf(spec, affinities[i]!));
-  const from = fields.map(([, spec], i) => readerOf(spec, affinities[i]!));
+  const to = fields.map(([, spec], i) =>
+    spec.dynamic ? dynamicWriter(affinities[i]!) : writerOf(spec, affinities[i]!),
+  );
+  const from = fields.map(([, spec], i) => (spec.dynamic ? dynamicRead : readerOf(spec, affinities[i]!)));
   const ambiguous = fields.map(([, spec]) => spec.optional && spec.nullable);
   const nullIsNull = fields.map(([, spec]) => spec.nullable || !spec.optional);
   const hasAbsentColumn = ambiguous.some(Boolean);
   const n = fields.length;
-  const natural = fields.every(([, spec], i) => affinities[i] === NATURAL_AFFINITY[spec.type] && written[i]);
+  // A dynamic field's archive value is a literal, not the stored value: never the natural shape.
+  const natural = fields.every(
+    ([, spec], i) => !spec.dynamic && affinities[i] === NATURAL_AFFINITY[spec.type] && written[i],
+  );
   const keyIndexes = keyFieldsOf(schema).map((k) => names.indexOf(k));
   const table_ = schema.table ?? schema.name;
   const where = (row: readonly unknown[]) =>
@@ -301,7 +304,7 @@ export function jsonLinesSql(schema: EntitySchema): JsonLinesSql | undefined {
   const ok =
     schema.origin === 'declared' &&
     !schema.keyless &&
-    fields.every(([, f]) => JSON_LINE_TYPES.has(f.type) && !f.optional) &&
+    fields.every(([, f]) => JSON_LINE_TYPES.has(f.type) && !f.optional && !f.dynamic) &&
     !schema.keyFields?.length;
   if (!ok) {
     jsonLinesCache.set(schema, null);

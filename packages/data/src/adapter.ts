@@ -1,10 +1,7 @@
-import type { JsonEncoding } from './codec.js';
+import type { SettingKind } from '@koan/core';
+import type { JsonEncoding } from './line-format.js';
 import type { EntitySchema } from './schema.js';
-
-/** A record in its runtime form (see the value table in `fields.ts`). */
-export type DataRecord = Record<string, unknown>;
-/** A key value: a string (string, uuid, decimal, date and datetime keys), a number (integer keys) or a bigint. */
-export type KeyValue = string | number | bigint;
+import type { DataRecord, KeyValue } from './types.js';
 
 /**
  * What an adapter can do. The core branches on these flags, never on a provider's name.
@@ -31,6 +28,11 @@ export interface AdapterCapabilities {
    * rejected or changed by the store (e.g. MySQL DOUBLE has no NaN), so backups of them are not portable there.
    */
   readonly nonFiniteNumbers?: boolean;
+  /**
+   * Writes `dynamic` fields (SQLite literals of values of any type, see `FieldSpec.dynamic`) as the values they
+   * spell. Absent means false: a restore of such a field into this store is refused, naming it.
+   */
+  readonly dynamicValues?: boolean;
 }
 
 export interface ExportOptions {
@@ -321,6 +323,16 @@ export interface DataAdapter extends DataReader, DataWriter {
   listSets(entity: EntitySchema): Promise<string[]>;
   describe(entity: EntitySchema, set: string): Promise<StoreDescription>;
   /**
+   * Optional: the table or collection the store keeps an entity set in, spelled so that two entity sets the store
+   * would keep in the same one get the same text: PostgreSQL `schema.table` (its namespace, else the source's schema;
+   * names truncated to 63 bytes as the server does), MySQL/MariaDB the table name (lower-cased where
+   * `lower_case_table_names` makes names case-insensitive), SQLite the table name with ASCII letters lower-cased
+   * (SQLite compares table names ignoring ASCII case). No round trip (after `init()`). A restore refuses to write two
+   * archived entity sets into one location (`TARGET_COLLISION`); without this method it takes
+   * `physicalName(entity, set)` (`table#set`, the namespace ignored).
+   */
+  locationOf?(entity: EntitySchema, set: string): string;
+  /**
    * Runs `fn` with a reader that sees one consistent moment of the whole source where
    * `capabilities.snapshotReads` is true; otherwise `fn` gets plain reads and `consistency` is `fuzzy`.
    */
@@ -350,11 +362,18 @@ export interface DataAdapter extends DataReader, DataWriter {
    * it has none yet. Not exact, possibly stale: for progress totals only. A missing table holds none.
    */
   estimateCount?(entity: EntitySchema, set: string): Promise<number | undefined>;
+  /**
+   * How many of `records` have a key that exists in the set, matched by the whole key (every column of a composite
+   * one), the way an upsert of them would match: a restore's dry run counts its updates and clashes with it. Records
+   * of one call have distinct keys; a missing table holds none. Required of an adapter that stores composite keys
+   * (`getMany` addresses the first key column only); without it the dry run looks single keys up with `getMany`.
+   */
+  countExisting?(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number>;
 }
 
 /** A provider: how to build an adapter for a source from its settings. */
 /** What a provider setting holds, so text from the environment (`Koan__...` variables) is converted to it. */
-export type SettingKind = 'text' | 'number' | 'boolean';
+export type { SettingKind };
 
 export interface DataProvider<Settings = Record<string, unknown>> {
   readonly name: string;

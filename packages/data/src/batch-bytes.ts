@@ -4,10 +4,11 @@
  * it, and memory stays bounded however wide the rows are (1,000 rows of 100 KB are 100 MB; 1,000 rows of 300 bytes,
  * 300 KB).
  */
-import type { DataRecord } from './adapter.js';
+
 import { DataError, throwIfAborted } from './errors.js';
 import { JsonText } from './json-text.js';
 import { type LineTranscoder, STREAM_PIECE_BYTES } from './line-transcoder.js';
+import type { DataRecord } from './types.js';
 
 /**
  * The byte budget of a batch when none is given: 1 MiB of archive-encoded records. Larger batches of wide rows live

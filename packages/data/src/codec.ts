@@ -27,25 +27,12 @@
  * Stores that cannot hold one of them refuse it by name before anything is written (see docs/type-mapping.md).
  */
 
-import type { DataRecord } from './adapter.js';
 import { DataError } from './errors.js';
 import type { FieldSpec } from './fields.js';
 import { JsonText, jsonTextOf, jsValueOf } from './json-text.js';
+import type { JsonEncoding } from './line-format.js';
 import type { EntitySchema } from './schema.js';
-
-/**
- * How json fields are spelled in JSON lines: `text` (archive line format 2: a string holding the exact JSON text) or
- * `nested` (format 1 archives, and the stores that keep records as JSON lines: Redis, JSON files).
- */
-export type JsonEncoding = 'text' | 'nested';
-
-/** The archive line format written today: json fields as exact text (see {@link JsonEncoding}). */
-export const LINE_FORMAT = 2;
-
-/** The json encoding of an archive line format (1: nested, 2 and later: text). */
-export function jsonEncodingOf(lineFormat: number): JsonEncoding {
-  return lineFormat >= 2 ? 'text' : 'nested';
-}
+import type { DataRecord } from './types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

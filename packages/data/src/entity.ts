@@ -1,9 +1,10 @@
-import type { DataAdapter, DataRecord, ImportResult, KeyValue } from './adapter.js';
+import type { DataAdapter, ImportResult } from './adapter.js';
 import { normalizeRecord, normalizeValue } from './codec.js';
 import { DataError } from './errors.js';
 import type { FieldsShape, InferInput, InferRecord } from './fields.js';
 import { type DataRuntime, getDataRuntime } from './runtime.js';
 import { assertSetName, type EntitySchema, KEY_FIELD_TYPES, type KeyType, ROOT_SET } from './schema.js';
+import type { DataRecord, KeyValue } from './types.js';
 
 export interface EntityOptions<S extends FieldsShape, K extends keyof S & string> {
   /** Stable name, used in archives. Letters, digits and `_`. */

@@ -74,6 +74,15 @@ export interface FieldSpec {
   /** Decimal precision and scale, for stores that need them (default 38, 10 in SQL DDL). */
   readonly precision?: number;
   readonly scale?: number;
+  /**
+   * A `string` field over a column that holds values of any type, each keeping its own: a SQLite column declared
+   * without a type, or `ANY` in a STRICT table (introspection sets it; there is no builder). Its values are the SQLite
+   * literals of the stored values: `5` (INTEGER), `1.5`, `1.0`, `-0.0`, `9.0e+999` (REAL: the shortest text of the
+   * double, always with a point), `'it''s'` (TEXT), `X'00FF'` (BLOB); NULL is `null`. Only a store with
+   * `capabilities.dynamicValues` (SQLite) writes them, each with its own storage class; a restore into any other
+   * store is refused naming the field (`UNSUPPORTED_VALUE`).
+   */
+  readonly dynamic?: boolean;
   /** Declared foreign key: this field holds the key of another entity. */
   readonly references?: { readonly entity: string; readonly field: string };
   /** Human description, carried into schema snapshots. */

@@ -4,14 +4,12 @@ export type {
   DataAdapter,
   DataProvider,
   DataReader,
-  DataRecord,
   DataWriter,
   ExportOptions,
   ImportMode,
   ImportOptions,
   ImportResult,
   IntrospectionResult,
-  KeyValue,
   NativeStructure,
   NotDataObject,
   SettingKind,
@@ -51,9 +49,6 @@ export {
   isSpecialDate,
   isSpecialDatetime,
   isZeroDate,
-  type JsonEncoding,
-  jsonEncodingOf,
-  LINE_FORMAT,
   normalizeDate,
   normalizeDatetime,
   normalizeRecord,
@@ -107,6 +102,7 @@ export {
   t,
 } from './fields.js';
 export { JsonText, jsonTextLoss, jsonTextOf, jsValueOf, sameNumber } from './json-text.js';
+export { type JsonEncoding, jsonEncodingOf, LINE_FORMAT } from './line-format.js';
 export {
   compactJsonBytes,
   decodeArchiveLines,
@@ -146,3 +142,4 @@ export {
   ROOT_SET,
   setFromPhysicalName,
 } from './schema.js';
+export type { DataRecord, KeyValue } from './types.js';

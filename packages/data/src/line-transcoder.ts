@@ -6,11 +6,13 @@
  * line (escapes, whitespace, another field order, unknown fields, invalid JSON) is parsed with `JSON.parse` and
  * checked like `decodeRecord`, which names what is wrong. A target formats each value both ways to the same text.
  */
-import type { DataRecord, ImportResult } from './adapter.js';
-import { decodeRecord, type JsonEncoding } from './codec.js';
+import type { ImportResult } from './adapter.js';
+import { decodeRecord } from './codec.js';
 import { DataError, KoanError } from './errors.js';
 import type { FieldSpec } from './fields.js';
+import type { JsonEncoding } from './line-format.js';
 import type { EntitySchema } from './schema.js';
+import type { DataRecord } from './types.js';
 
 /** How a store's bulk text spells the fields of a row. */
 export interface LineTarget {

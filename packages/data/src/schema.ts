@@ -1,6 +1,6 @@
-import type { KeyValue } from './adapter.js';
 import { DataError } from './errors.js';
 import { FIELD_TYPES, type FieldSpec, type FieldType } from './fields.js';
+import type { KeyValue } from './types.js';
 
 /**
  * The type of an entity's key field (its first column for a composite key), or `none` for a table without a primary

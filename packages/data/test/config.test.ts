@@ -209,6 +209,39 @@ describe('Koan__ environment names', () => {
     });
   });
 
+  it('a list item is set by its index (Koan__Backup__X__0__Key), the rest of the list kept; an index starts a list', () => {
+    const cwd = dirWith({ Koan: { Backup: { Targets: [{ Name: 'a', Hours: 1 }, { Name: 'b' }] } } });
+    const loaded = loadKoanConfig({
+      cwd,
+      env: {
+        Koan__Backup__Targets__0__Hours: '5',
+        Koan__Backup__Targets__1__Tag: 'x',
+        Koan__Backup__Names__0: 'first',
+        Koan__Data__Sources__0__Provider: 'memory',
+      },
+    });
+    const schema = z
+      .object({
+        targets: z.array(z.object({ name: z.string(), hours: z.number().optional(), tag: z.string().optional() })),
+        names: z.array(z.string()),
+      })
+      .strict();
+    expect(parseConfigSection(schema, loaded.koan.backup, ['Koan', 'Backup'])).toEqual({
+      targets: [
+        { name: 'a', hours: 5 },
+        { name: 'b', tag: 'x' },
+      ],
+      names: ['first'],
+    });
+    // An index past the end leaves a hole, refused by name rather than skipped.
+    const gap = loadKoanConfig({ cwd, env: { Koan__Backup__Names__1: 'second' } });
+    expect(() => parseConfigSection(schema, gap.koan.backup, ['Koan', 'Backup'])).toThrow(
+      'Koan.Backup.Names.0 is required (text)',
+    );
+    // In a map of names, "0" is a name.
+    expect(loaded.koan.data).toEqual({ sources: { '0': { provider: 'memory' } } });
+  });
+
   it('the file section and root names are case-insensitive too', () => {
     const loaded = loadKoanConfig({
       cwd: dirWith({ koan: { DATA: { Sources: { default: { Provider: 'memory' } } } } }),

@@ -3,6 +3,8 @@
  * Every piece of catalog data is put in the page with `textContent`; the script never assigns HTML.
  */
 
+import { backupStatuses } from '@koan/data-backup';
+
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 export function dashboardHtml(options: { basePath: string; nonce: string; authRequired: boolean }): string {
@@ -32,7 +34,10 @@ export function dashboardHtml(options: { basePath: string; nonce: string; authRe
     <div class="card"><span class="label">Healthy</span><span class="value ok" id="stat-healthy">–</span></div>
     <div class="card"><span class="label">Needing attention</span><span class="value warn" id="stat-attention">–</span></div>
     <div class="card"><span class="label">Total size</span><span class="value" id="stat-size">–</span></div>
+    <div class="card"><span class="label">Monitor</span><span class="value" id="monitor">–</span></div>
   </section>
+  <div id="unavailable" class="banner" role="alert" hidden></div>
+  <ul id="monitor-problems" class="problems" aria-label="Monitor problems"></ul>
   <p id="message" role="status"></p>
   <section class="panel">
     <h2>Back up now</h2>
@@ -54,8 +59,7 @@ export function dashboardHtml(options: { basePath: string; nonce: string; authRe
       <label>Search <input name="searchTerm" type="search" placeholder="name, description, tag, entity"></label>
       <label>Tag <input name="tags" placeholder="tag"></label>
       <label>Status <select name="statuses">
-        <option value="">any</option><option>Completed</option><option>PartiallyCompleted</option>
-        <option>Failed</option><option>Cancelled</option><option>InProgress</option>
+        <option value="">any</option>${backupStatuses.map((s) => `<option>${escapeHtml(s)}</option>`).join('')}
       </select></label>
       <button type="submit">Filter</button>
     </form>
@@ -91,6 +95,9 @@ th{font-size:.75rem;color:var(--muted);font-weight:600}td.num{text-align:right;f
 .actions{white-space:nowrap}.actions button{margin-left:.25rem;padding:.15rem .45rem}
 progress{width:140px;vertical-align:middle}#message{min-height:1.2em}#message.error{color:var(--bad)}
 .desc{color:var(--muted);font-size:.8rem}
+.banner{margin-top:1rem;padding:.6rem 1rem;border:1px solid var(--warn);border-radius:8px;background:var(--card);color:var(--warn)}
+.banner div+div{margin-top:.3rem}
+.problems{margin:.5rem 0 0;padding-left:1.25rem;color:var(--bad)}.problems:empty{display:none}
 `;
 
 // Plain browser JavaScript (ES2020). Untrusted text only ever reaches the page through text nodes (el()).
@@ -150,12 +157,47 @@ const STATUS_CLASS = { Completed: 'ok', PartiallyCompleted: 'warn', InProgress: 
   queued: 'muted', running: 'warn', succeeded: 'ok', failed: 'bad', cancelled: 'muted' };
 const badge = (text) => el('span', { className: 'badge ' + (STATUS_CLASS[text] || '') }, text);
 
+// Storage profiles a listing or a lookup could not read (\`unavailableProfiles\`), by the answer that reported them:
+// the banner stays while the latest such answer still reports them, since the page may miss backups (or a newer one).
+const unavailable = new Map();
+const missing = (profiles, what) => (profiles || []).map((u) => ({ ...u, what }));
+function reportUnavailable(from, entries) {
+  unavailable.set(from, entries);
+  const byProfile = new Map();
+  for (const u of [...unavailable.values()].flat()) {
+    const seen = byProfile.get(u.profile);
+    if (!seen) byProfile.set(u.profile, { ...u, what: [u.what] });
+    else if (!seen.what.includes(u.what)) seen.what.push(u.what);
+  }
+  const lines = [...byProfile.values()].map((u) =>
+    el('div', {}, 'Storage profile ', el('strong', {}, u.profile), ' could not be read (' + u.code + ': ' + u.message + '). ' + u.what.join(' ')));
+  $('unavailable').replaceChildren(...lines);
+  $('unavailable').hidden = lines.length === 0;
+}
+
 async function loadStats() {
   const s = await api('GET', '/stats');
+  reportUnavailable('stats', missing(s.unavailableProfiles, 'Its backups are not counted in the statistics.'));
   $('stat-total').textContent = String(s.totalBackups);
   $('stat-healthy').textContent = String(s.healthyBackups);
   $('stat-attention').textContent = String(s.backupsRequiringAttention);
   $('stat-size').textContent = bytes(s.totalSizeBytes);
+}
+
+// GET /health answers 503 with the same document when unhealthy: both are results, not errors.
+async function loadMonitor() {
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = 'Bearer ' + token;
+  const res = await fetch(base + '/health', { method: 'GET', headers });
+  if (res.status === 401) $('token-form').hidden = false;
+  const r = await res.json().catch(() => ({}));
+  if (res.status !== 200 && res.status !== 503) throw new Error('Monitor: ' + ((r.error && r.error.message) || res.status + ' ' + res.statusText));
+  const m = $('monitor');
+  const n = r.problems.length;
+  m.textContent = r.healthy ? 'Healthy' : n + ' problem' + (n === 1 ? '' : 's');
+  m.className = 'value ' + (r.healthy ? 'ok' : 'bad');
+  m.title = r.targets.length ? r.targets.map((t) => (t.scope === 'tag' ? 'tag ' : '') + t.target).join(', ') : 'Nothing watched: add Koan.Backup.Monitor.Targets';
+  $('monitor-problems').replaceChildren(...r.problems.map((p) => el('li', { title: p.hint }, p.check + ': ' + p.message)));
 }
 
 async function loadBackups() {
@@ -164,6 +206,7 @@ async function loadBackups() {
   for (const [k, v] of form) if (String(v).trim()) q.set(k, String(v).trim());
   q.set('take', '200');
   const r = await api('GET', '/backups?' + q);
+  reportUnavailable('backups', missing(r.unavailableProfiles, 'Its backups are missing from the list below.'));
   const rows = r.backups.map((b) => el('tr', {},
     el('td', {}, el('strong', {}, b.name), el('div', { className: 'desc' }, b.description || ''), el('div', { className: 'desc' }, b.id)),
     el('td', {}, when(b.createdAt)),
@@ -214,6 +257,9 @@ function summary(job) {
 async function loadJobs() {
   const r = await api('GET', '/jobs');
   $('jobs').replaceChildren(...r.jobs.slice(0, 20).map(jobRow));
+  // A restore by name allowed past unreachable profiles (allowUnreachableProfiles) took the newest of the others.
+  reportUnavailable('jobs', r.jobs.slice(0, 20).flatMap((job) => missing(job.result && job.result.unavailableProfiles,
+    'The ' + job.kind + ' job for ' + job.backup + ' used the newest backup of the other profiles; this one may hold a newer one.')));
   for (const job of r.jobs) if ((job.status === 'queued' || job.status === 'running') && !streams.has(job.id)) watch(job.id);
 }
 
@@ -302,7 +348,7 @@ function cancel(job) {
 }
 
 async function refresh() {
-  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs()]), true);
+  await run(() => Promise.all([loadStats(), loadBackups(), loadJobs(), loadMonitor()]), true);
 }
 
 $('backup-form').addEventListener('submit', (ev) => {

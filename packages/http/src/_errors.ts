@@ -1,4 +1,5 @@
 import { isAbortError, KoanError } from '@koan/data';
+import { type ErrorKind, errorKind, underlyingError } from '@koan/data-backup';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -10,34 +11,35 @@ export interface ErrorInfo {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
-/** Library and API codes by HTTP status; anything else is a 500. */
-const STATUS_BY_CODE: Readonly<Record<string, ContentfulStatusCode>> = {
-  INVALID_OPTION: 400,
-  INVALID_NAME: 400,
+/** What each kind of library failure (`errorKind`) answers; the operation's own failures are a 500. */
+const STATUS_BY_KIND: Readonly<Record<ErrorKind, ContentfulStatusCode>> = {
+  invalid: 400,
+  configuration: 500,
+  'not-found': 404,
+  conflict: 409,
+  integrity: 422,
+  // A storage backend or data source that cannot be reached now: worth retrying later.
+  unavailable: 503,
+  cancelled: 500,
+  failure: 500,
+};
+
+/** The API's own codes (the library's are classified by `errorKind`). */
+const API_STATUS: Readonly<Record<string, ContentfulStatusCode>> = {
   INVALID_JSON: 400,
-  INVALID_KEY: 400,
-  NOTHING_TO_BACK_UP: 400,
   CONFIRMATION_REQUIRED: 400,
   UNAUTHORIZED: 401,
-  BACKUP_NOT_FOUND: 404,
-  ENTITY_NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
-  NOT_FOUND: 404,
-  BACKUP_NOT_RESTORABLE: 409,
   JOB_CONFLICT: 409,
   JOB_FINISHED: 409,
   UNSUPPORTED_MEDIA_TYPE: 415,
-  VALIDATION_FAILED: 422,
-  SCHEMA_INCOMPATIBLE: 422,
-  ARCHIVE_CORRUPT: 422,
-  LINE_TOO_LONG: 422,
-  TABLES_NOT_BACKED_UP: 422,
   TOO_MANY_JOBS: 503,
-  // A storage backend or data source that cannot be reached now: worth retrying later.
-  TRANSIENT: 503,
-  SOURCE_UNAVAILABLE: 503,
-  PROFILE_UNAVAILABLE: 503,
 };
+
+/** The status of an error code: the API's own, else its kind's, else 500. */
+export function statusOfCode(code: string): ContentfulStatusCode {
+  return API_STATUS[code] ?? STATUS_BY_KIND[errorKind(code) ?? 'failure'];
+}
 
 /**
  * The one way handlers fail: an `HTTPException` whose cause is a `KoanError` carrying the stable code and details.
@@ -58,14 +60,15 @@ export function invalidField(field: string, message: string, details: Record<str
 
 /**
  * A library error about an option that is also the request's field (the `BackupQuery` fields of `GET /backups`, a
- * backup's or restore's selection lists) naming it in `details.field`, with the status of its code (`INVALID_OPTION`
- * 400, `ENTITY_NOT_FOUND` 404...); anything else is returned as it is.
+ * backup's or restore's selection lists) naming it in `details.field` (`fields` renames the options whose field is
+ * spelled otherwise), with the status of its code (`INVALID_OPTION` 400, `ENTITY_NOT_FOUND` 404...); anything else is
+ * returned as it is.
  */
-export function optionAsField(e: unknown): unknown {
+export function optionAsField(e: unknown, fields: Readonly<Record<string, string>> = {}): unknown {
   if (!(e instanceof KoanError)) return e;
   const { option, ...rest } = e.details;
   if (typeof option !== 'string' || rest.field !== undefined) return e;
-  return httpError(STATUS_BY_CODE[e.code] ?? 400, e.code, e.message, { field: option, ...rest });
+  return httpError(statusOfCode(e.code), e.code, e.message, { field: fields[option] ?? option, ...rest });
 }
 
 /** Code, message and details of anything thrown (a library error keeps its own code). */
@@ -76,8 +79,12 @@ export function describeError(e: unknown): ErrorInfo {
   }
   if (e instanceof KoanError) {
     // A failed backup wraps the underlying failure (SOURCE_UNAVAILABLE, ABORTED...): report the cause's code.
-    const inner = e.code === 'BACKUP_FAILED' && e.cause instanceof KoanError ? e.cause : undefined;
-    return { code: inner?.code ?? e.code, message: e.message, details: { ...(inner?.details ?? {}), ...e.details } };
+    const inner = underlyingError(e);
+    return {
+      code: inner.code,
+      message: e.message,
+      details: inner === e ? e.details : { ...inner.details, ...e.details },
+    };
   }
   if (isAbortError(e)) return { code: 'ABORTED', message: (e as Error).message, details: {} };
   if (e instanceof Error) return { code: 'INTERNAL', message: e.message, details: {} };
@@ -86,7 +93,7 @@ export function describeError(e: unknown): ErrorInfo {
 
 export function statusOf(e: unknown, info: ErrorInfo): ContentfulStatusCode {
   if (e instanceof HTTPException) return e.status as ContentfulStatusCode;
-  return STATUS_BY_CODE[info.code] ?? 500;
+  return statusOfCode(info.code);
 }
 
 /** `app.onError`: every failure as `{ error: { code, message, details } }`. */

@@ -2,19 +2,17 @@ import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
 import {
   assertBackupName,
   BACKUP_QUERY_FIELDS,
+  BATCH_SIZE,
   type BackupQuery,
-  type BackupStatus,
-  backupStatuses,
-  type HealthStatus,
+  COMPRESSION_LEVEL,
+  isBackupId,
+  MAX_CONCURRENCY,
   parseIsoInstant,
   retentionPolicySchema,
 } from '@koan/data-backup';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { httpError, invalidField } from './_errors.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
 
 /** A string the library's own assertion accepts, with its message on failure. */
 const checked = (assert: (value: string) => void) =>
@@ -29,7 +27,8 @@ const backupName = checked(assertBackupName);
 const names = z.array(z.string().min(1).max(256)).max(1000);
 const setName = checked(assertSetName);
 const profile = z.string().min(1).max(256);
-const batchSize = z.number().int().min(1).max(100_000);
+const batchSize = z.number().int().min(BATCH_SIZE.min).max(BATCH_SIZE.max);
+const maxConcurrency = z.number().int().min(MAX_CONCURRENCY.min).max(MAX_CONCURRENCY.max);
 /** A number of bytes or a size such as "8MiB" (the library's units), 1 byte to 1 GiB. */
 const batchBytes = z.union([z.number(), z.string().max(32)]).superRefine((value, ctx) => {
   const bytes = parseByteSize(value);
@@ -49,13 +48,14 @@ export const backupBody = z
     batchSize: batchSize.optional(),
     batchBytes: batchBytes.optional(),
     compressData: z.boolean().optional(),
-    compressionLevel: z.number().int().min(1).max(9).optional(),
+    // 1-9: storing uncompressed (the library's level 0) is spelled compressData: false.
+    compressionLevel: z.number().int().min(1).max(COMPRESSION_LEVEL.max).optional(),
     includeSchemaSnapshot: z.boolean().optional(),
     includeProviders: names.optional(),
     excludeProviders: names.optional(),
     includeEntityTypes: names.optional(),
     excludeEntityTypes: names.optional(),
-    maxConcurrency: z.number().int().min(1).max(64).optional(),
+    maxConcurrency: maxConcurrency.optional(),
     continueOnError: z.boolean().optional(),
     introspect: z.boolean().optional(),
   })
@@ -76,7 +76,7 @@ export const restoreBody = z
     batchSize: batchSize.optional(),
     batchBytes: batchBytes.optional(),
     schemaPolicy: z.enum(['strict', 'lenient']).optional(),
-    maxConcurrency: z.number().int().min(1).max(64).optional(),
+    maxConcurrency: maxConcurrency.optional(),
     /** By name: restore the newest backup of the reachable profiles when some cannot be listed. */
     allowUnreachableProfiles: z.boolean().optional(),
     /** Into the same kind of store, create missing tables from the archived native structure (default true). */
@@ -145,7 +145,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
 
 /** A backup id (UUID) or name; anything else is refused before it reaches storage keys. */
 export function parseRef(ref: string): string {
-  if (UUID.test(ref)) return ref.toLowerCase();
+  if (isBackupId(ref)) return ref.toLowerCase();
   try {
     assertBackupName(ref);
   } catch (e) {
@@ -189,13 +189,6 @@ function list(params: Map<string, string[]>, name: string): string[] | undefined
   return clean?.length ? clean : undefined;
 }
 
-function choice<T extends string>(value: string, name: string, choices: readonly T[]): T {
-  const found = choices.find((ch) => ch.toLowerCase() === value.toLowerCase());
-  if (!found)
-    throw invalidField(name, `Invalid ${name} ${JSON.stringify(value)}: expected one of ${choices.join(', ')}.`);
-  return found;
-}
-
 function integer(params: Map<string, string[]>, name: string, min: number): number | undefined {
   const raw = single(params, name);
   if (raw === undefined) return undefined;
@@ -228,8 +221,6 @@ function date(params: Map<string, string[]>, name: 'dateFrom' | 'dateTo'): strin
  */
 export function parseBackupQuery(c: Context): BackupQuery {
   const params = queryParams(c, BACKUP_QUERY_FIELDS);
-  const statuses = list(params, 'statuses')?.map((s) => choice<BackupStatus>(s, 'statuses', backupStatuses));
-  const healthStatuses = list(params, 'healthStatuses')?.map((s) => choice(s, 'healthStatuses', HEALTH));
   const sortBy = single(params, 'sortBy');
   const sortDirection = single(params, 'sortDirection');
   const searchTerm = single(params, 'searchTerm')?.trim();
@@ -239,8 +230,9 @@ export function parseBackupQuery(c: Context): BackupQuery {
     dateFrom: date(params, 'dateFrom'),
     dateTo: date(params, 'dateTo'),
     storageProfiles: list(params, 'storageProfiles'),
-    statuses,
-    healthStatuses,
+    // Checked by the library, in any case (completed is Completed), as sortBy and sortDirection are.
+    statuses: list(params, 'statuses'),
+    healthStatuses: list(params, 'healthStatuses'),
     searchTerm: searchTerm || undefined,
     minSizeBytes: integer(params, 'minSizeBytes', 0),
     maxSizeBytes: integer(params, 'maxSizeBytes', 0),

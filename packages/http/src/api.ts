@@ -4,6 +4,7 @@ import { JobQueue } from './_jobs.js';
 import { backupRoutes } from './_routes/backups.js';
 import { catalogRoutes } from './_routes/catalog.js';
 import { dashboardRoutes } from './_routes/dashboard.js';
+import { healthRoutes } from './_routes/health.js';
 import { jobRoutes } from './_routes/jobs.js';
 import { maintenanceRoutes } from './_routes/maintenance.js';
 import { installMiddleware } from './_routes/middleware.js';
@@ -16,7 +17,8 @@ export interface BackupApiOptions {
   readonly basePath?: string;
   /**
    * Checks each API request (e.g. {@link bearerToken}); a `false` is a 401. The dashboard page itself is public: it
-   * holds no data and asks for the token. Default: no check, so keep the server on 127.0.0.1.
+   * holds no data and asks for the token; so are the liveness and readiness probes `GET /healthz` and `GET /readyz`
+   * (no backup data; `GET /health` is checked). Default: no check, so keep the server on 127.0.0.1.
    */
   readonly auth?: AuthCheck;
   /** Backup, restore, validation and copy jobs running at once; the rest wait in order. Default 1. */
@@ -60,6 +62,7 @@ export function createBackupApi(context: BackupContext, options: BackupApiOption
 
   installMiddleware(app, api, auth);
   dashboardRoutes(app, api, auth !== undefined);
+  healthRoutes(app, api);
   catalogRoutes(app, api);
   backupRoutes(app, api);
   restoreRoutes(app, api);

@@ -206,6 +206,14 @@ class FakeElement extends FakeNode {
   }
 }
 
+/** A fake answer with a status other than 200. */
+class WithStatus {
+  constructor(
+    readonly body: unknown,
+    readonly status: number,
+  ) {}
+}
+
 /** Runs the dashboard's script with `fetch` answered by `respond`; returns the page's elements by id. */
 function runDashboard(respond: (method: string, path: string) => unknown) {
   const html = dashboardHtml({ basePath: '', nonce: 'n0nce', authRequired: false });
@@ -233,7 +241,10 @@ function runDashboard(respond: (method: string, path: string) => unknown) {
     sessionStorage: { getItem: () => null, setItem() {} },
     fetch: async (url: string, init: { method: string }) => {
       calls.push(`${init.method} ${url}`);
-      return Response.json(respond(init.method, url));
+      const answer = respond(init.method, url);
+      return answer instanceof WithStatus
+        ? Response.json(answer.body, { status: answer.status })
+        : Response.json(answer);
     },
     AbortController,
     URLSearchParams,
@@ -243,6 +254,16 @@ function runDashboard(respond: (method: string, path: string) => unknown) {
   runInNewContext(script, sandbox);
   return { byId, calls, sandbox: sandbox as Record<string, (...args: unknown[]) => unknown> };
 }
+
+/** What GET /health answers when nothing is wrong. */
+const HEALTHY = {
+  healthy: true,
+  checkedAt: '2024-12-17T08:00:00Z',
+  storageProfiles: ['local'],
+  targets: [],
+  checks: [],
+  problems: [],
+};
 
 const settle = async (calls: string[], until: (calls: string[]) => boolean) => {
   for (let i = 0; i < 200 && !until(calls); i++) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -254,6 +275,7 @@ describe('dashboard script', () => {
     const backup = { id: '0193aaaa-0000-7000-8000-000000000001', name: 'nightly', createdAt: '2024-12-17T08:00:00Z' };
     const page = runDashboard((method, path) => {
       if (method === 'DELETE') return { ...backup, storageProfile: 'local', deletedKeys: [], freedBytes: 2048 };
+      if (path.startsWith('/health')) return HEALTHY;
       if (path.startsWith('/stats'))
         return { totalBackups: 0, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 0 };
       if (path.startsWith('/backups')) return { backups: [], totalCount: 0 };
@@ -307,6 +329,7 @@ describe('dashboard rendering', () => {
       },
     };
     const page = runDashboard((_method, path) => {
+      if (path.startsWith('/health')) return HEALTHY;
       if (path.startsWith('/stats'))
         return { totalBackups: 1, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 10 };
       if (path.startsWith('/backups')) return { backups: [backup], totalCount: 1 };
@@ -315,5 +338,112 @@ describe('dashboard rendering', () => {
     await settle(page.calls, (c) => c.length >= 3);
     expect(textOf(page.byId('backups'))).toContain('1 left out (hover for why)');
     expect(textOf(page.byId('jobs'))).toContain('Completed · restored 3 records · 2 tables created');
+  });
+});
+
+describe('dashboard: storage profiles that could not be read', () => {
+  /** The banner's text, spaced as the page shows it (textOf puts a space between every node). */
+  const bannerText = (banner: unknown) => textOf(banner).replace(/\s+/g, ' ');
+  const down = { profile: 's3', code: 'TRANSIENT', message: 'connect ECONNREFUSED 127.0.0.1:9' };
+  const stats = { totalBackups: 0, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 0 };
+
+  it('shows a banner naming each profile and why when a listing reports unavailableProfiles, and hides it after', async () => {
+    let reported = [down];
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: reported };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: reported };
+      return { jobs: [] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    const banner = page.byId('unavailable');
+    expect(banner.hidden).toBe(false);
+    expect(banner.children).toHaveLength(1); // one line per profile, though both answers report it
+    expect(bannerText(banner)).toContain(
+      'Storage profile s3 could not be read (TRANSIENT: connect ECONNREFUSED 127.0.0.1:9).',
+    );
+    expect(bannerText(banner)).toContain(
+      'Its backups are not counted in the statistics. Its backups are missing from the list below.',
+    );
+    // the profile is back: the next refresh clears the banner
+    reported = [];
+    page.byId('refresh').fire('click');
+    await settle(page.calls, (c) => c.length >= 6);
+    expect(banner.hidden).toBe(true);
+    expect(banner.children).toEqual([]);
+  });
+
+  it('and when a lookup by name that was allowed past them (a restore job) reports them', async () => {
+    const job = {
+      id: 'j9',
+      kind: 'restore',
+      backup: 'nightly',
+      request: { allowUnreachableProfiles: true },
+      status: 'succeeded',
+      createdAt: '2024-12-17T08:00:00Z',
+      result: { status: 'Completed', dryRun: false, totalRecords: 1, unavailableProfiles: [down] },
+    };
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: [] };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: [] };
+      return { jobs: [job] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    const banner = page.byId('unavailable');
+    expect(banner.hidden).toBe(false);
+    expect(bannerText(banner)).toContain('Storage profile s3 could not be read (TRANSIENT:');
+    expect(bannerText(banner)).toContain('The restore job for nightly used the newest backup of the other profiles');
+  });
+
+  it('a listing that reports none leaves no banner', async () => {
+    const page = runDashboard((_method, path) => {
+      if (path.startsWith('/stats')) return { ...stats, unavailableProfiles: [] };
+      if (path.startsWith('/backups')) return { backups: [], totalCount: 0, unavailableProfiles: [] };
+      return { jobs: [] };
+    });
+    await settle(page.calls, (c) => c.length >= 3);
+    expect(page.byId('unavailable').hidden).toBe(true);
+  });
+});
+
+/** Waits (up to 15 s, so a loaded machine is no problem) until the page shows what `done` looks for. */
+async function rendered(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 3000 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(done()).toBe(true);
+}
+
+describe('dashboard monitor card', () => {
+  const stats = { totalBackups: 0, healthyBackups: 0, backupsRequiringAttention: 0, totalSizeBytes: 0 };
+  const answer = (health: unknown, status: number) => (_method: string, path: string) => {
+    if (path.startsWith('/health')) return new WithStatus(health, status);
+    if (path.startsWith('/stats')) return stats;
+    if (path.startsWith('/backups')) return { backups: [], totalCount: 0 };
+    return { jobs: [] };
+  };
+
+  it('shows Healthy, or (GET /health answering 503) how many problems and each one', async () => {
+    const fine = runDashboard(answer(HEALTHY, 200));
+    await rendered(() => fine.byId('monitor').textContent !== '');
+    expect(fine.calls).toContain('GET /health');
+    expect(fine.byId('message').textContent).toBe('');
+    expect(fine.byId('monitor').textContent).toBe('Healthy');
+    expect(fine.byId('monitor').className).toBe('value ok');
+    expect(fine.byId('monitor-problems').children).toEqual([]);
+
+    const problem = {
+      scope: 'name',
+      target: 'nightly',
+      storageProfile: 'local',
+      check: 'MaxAgeHours',
+      observed: 30,
+      limit: 26,
+      message: 'nightly in local: the newest healthy completed backup is 30 hours old (MaxAgeHours 26)',
+      hint: 'Back up now',
+    };
+    const sick = runDashboard(answer({ ...HEALTHY, healthy: false, problems: [problem] }, 503));
+    await rendered(() => sick.byId('monitor').textContent !== '');
+    expect(sick.byId('monitor').textContent).toBe('1 problem');
+    expect(sick.byId('monitor').className).toBe('value bad');
+    expect(textOf(sick.byId('monitor-problems'))).toBe(`MaxAgeHours: ${problem.message}`);
+    expect(sick.byId('message').textContent).toBe('');
   });
 });

@@ -82,6 +82,27 @@ describe('HTTP API with an unreachable storage profile', () => {
     expect(res.json.unavailableProfiles).toEqual([s3Unavailable]);
   });
 
+  it('GET /backups/:name stops at the unreachable profile unless allowUnreachableProfiles=true, as the CLI flag', async () => {
+    const stopped = await get('/backups/items');
+    expect(stopped.status).toBe(503);
+    expect(stopped.json.error).toMatchObject({
+      code: 'PROFILE_UNAVAILABLE',
+      details: { candidate: { id: backup.id, profile: 'local' }, unavailableProfiles: [s3Unavailable] },
+    });
+    const allowed = await get('/backups/items?allowUnreachableProfiles=true');
+    expect(allowed.status, JSON.stringify(allowed.json)).toBe(200);
+    expect(allowed.json).toMatchObject({ id: backup.id, storageProfile: 'local' });
+    expect(allowed.json.unavailableProfiles).toEqual([s3Unavailable]);
+    // by id, or once told which profile, nothing is uncertain: no unavailableProfiles
+    expect((await get(`/backups/${backup.id}?allowUnreachableProfiles=true`)).json.unavailableProfiles).toBeUndefined();
+    const local = await get('/backups/items?storageProfile=local&allowUnreachableProfiles=1');
+    expect(local.status).toBe(200);
+    expect(local.json.unavailableProfiles).toBeUndefined();
+    const bad = await get('/backups/items?allowUnreachableProfiles=maybe');
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.details.field).toBe('allowUnreachableProfiles');
+  });
+
   it('GET /backups?storageProfiles=s3 fails with the storage error code, as 503 (try again later)', async () => {
     const res = await get('/backups?storageProfiles=s3');
     expect(res.status).toBe(503);

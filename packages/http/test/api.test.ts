@@ -494,6 +494,19 @@ describe('delete, maintenance and errors', () => {
       'newest healthy backup of its name in this profile',
     );
     expect(typeof scoped.json.freedBytes).toBe('number');
+    expect(scoped.json.missingArchives).toEqual([]);
+    // A name no backup has: a 404 naming the field and the names there, never an empty plan.
+    const typo = await call('POST', '/maintenance/prune', { policy: { keepLast: 1 }, scope: { names: ['nightlyy'] } });
+    expectError(typo, 404, 'BACKUP_NOT_FOUND', 'scope.names');
+    expect(JSON.stringify(typo.json)).toMatch(
+      /No backup is named \\"nightlyy\\".*The backup names there: .*\bnightly\b/,
+    );
+    // No keep rule sent and none configured: the error names the body fields and Koan.Backup.RetentionPolicy.
+    const none = await call('POST', '/maintenance/prune', { policy: { protectedTags: ['release'] } });
+    expectError(none, 400, 'INVALID_OPTION', 'policy');
+    expect(JSON.stringify(none.json)).toMatch(
+      /policy\.keepLast, .* or policy\.keepWithin in the request body\), and Koan\.Backup\.RetentionPolicy/,
+    );
   });
 
   it('the dashboard is one self-contained page with a per-response CSP nonce', async () => {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { KoanError } from '@koan/data';
+import { KoanError } from '@koan/core';
 
 /** Facts about one stored object. */
 export interface ObjectInfo {
@@ -32,6 +32,24 @@ export interface ListOptions {
   readonly signal?: AbortSignal;
   /** Objects fetched per page from the backend. Default 1000. */
   readonly pageSize?: number;
+}
+
+export interface ListPageOptions extends ListOptions {
+  /** Where the page starts: the `next` of the previous page; none for the first page. */
+  readonly token?: string;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  readonly objects: readonly ObjectInfo[];
+  /** The token of the next page; none when this page is the last. */
+  readonly next?: string;
+}
+
+export interface ListIncompleteOptions {
+  readonly signal?: AbortSignal;
+  /** Only uploads whose key starts with this. @default '' */
+  readonly prefix?: string;
 }
 
 /** An upload the backend started but never completed (temp files, open multipart uploads). */
@@ -75,13 +93,18 @@ export interface StorageDriver {
   head(key: string, options?: { signal?: AbortSignal }): Promise<ObjectInfo | undefined>;
   /** Objects whose key starts with `prefix`, in lexicographic key order, page by page. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+  /**
+   * Optional: one page of `list`, from the `token` the previous page returned (backends that page: S3, Azure). With
+   * it, `withRetry` retries a failed page instead of giving up on a listing that is under way.
+   */
+  listPage?(prefix: string, options?: ListPageOptions): Promise<ListPage>;
   /** Returns whether an object was removed. */
   delete(key: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   /**
    * Uploads started and never completed (only with `flags.incompleteUploads`). A put still running
    * is listed too: filter on `startedAt` before aborting.
    */
-  listIncomplete?(options?: { signal?: AbortSignal }): AsyncIterable<IncompleteUpload>;
+  listIncomplete?(options?: ListIncompleteOptions): AsyncIterable<IncompleteUpload>;
   /** Removes one incomplete upload. */
   abortIncomplete?(upload: IncompleteUpload): Promise<void>;
   /**

@@ -1,13 +1,17 @@
 /**
- * @koan/storage: the streaming storage contract, storage profiles, and the local disk and memory
- * drivers. S3 and Azure Blob drivers live in @koan/storage-s3 and @koan/storage-azure.
+ * @koan/storage: the streaming storage contract, storage profiles, the local disk and memory drivers, and the
+ * driver kit (layers that wrap any driver: `validated`, `mapErrors`, `prefixed`, `withRetry`). S3 and Azure Blob
+ * drivers live in @koan/storage-s3 and @koan/storage-azure.
  */
 export {
   assertKey,
   type Body,
   type GetOptions,
   type IncompleteUpload,
+  type ListIncompleteOptions,
   type ListOptions,
+  type ListPage,
+  type ListPageOptions,
   type ObjectInfo,
   type PutOptions,
   type StorageDriver,
@@ -15,6 +19,22 @@ export {
   type StorageFlags,
   type StorageProvider,
 } from './driver.js';
+export { type DriverLayer, decorate, mapIteration, pagedList } from './kit/decorate.js';
+export { type ErrorContext, type ErrorMap, mapErrors } from './kit/map-errors.js';
+export { normalizePrefix, prefixed } from './kit/prefixed.js';
+export {
+  DEFAULT_CONNECTION_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  RequestTimeoutError,
+  requestTimeoutKind,
+  type TimeoutKind,
+  type Timeouts,
+  timeoutError,
+  timeoutSettingsShape,
+  timeoutsOf,
+} from './kit/timeouts.js';
+export { assertRange, validated } from './kit/validated.js';
+export { type RetryPolicy, withRetry } from './kit/with-retry.js';
 export { createLocalStorage, type LocalStorageOptions, localProvider, TEMP_DIR } from './local.js';
 export { createMemoryStorage, type MemoryStorageOptions, memoryProvider } from './memory.js';
 export {
@@ -26,14 +46,8 @@ export {
   storageConfigSchema,
   storageProfileSchema,
 } from './profiles.js';
-export {
-  azureBlobSettingsSchema,
-  localSettingsSchema,
-  memorySettingsSchema,
-  providerSettingsSchemas,
-  s3SettingsSchema,
-} from './provider-settings.js';
-export { backoffDelay, isTransientError, type RetryOptions, withRetry } from './retry.js';
+export { localSettingsSchema, memorySettingsSchema, providerSettingsSchemas } from './provider-settings.js';
+export { backoffDelay, isTransientError, type RetryOptions, retry } from './retry.js';
 export {
   boolSetting,
   intSetting,

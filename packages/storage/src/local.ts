@@ -8,6 +8,7 @@ import {
   type Body,
   type GetOptions,
   type IncompleteUpload,
+  type ListIncompleteOptions,
   type ListOptions,
   type ObjectInfo,
   type PutOptions,
@@ -309,7 +310,8 @@ class LocalDiskStorage implements StorageDriver {
     return true;
   }
 
-  async *listIncomplete(): AsyncIterable<IncompleteUpload> {
+  async *listIncomplete(options: ListIncompleteOptions = {}): AsyncIterable<IncompleteUpload> {
+    const prefix = options.prefix ?? '';
     let names: string[];
     try {
       names = await readdir(this.#tmp);
@@ -322,7 +324,8 @@ class LocalDiskStorage implements StorageDriver {
       const st = await stat(handle).catch(() => undefined);
       if (!st?.isFile()) continue;
       const encoded = name.split('~')[1];
-      yield { key: encoded ? Buffer.from(encoded, 'base64url').toString() : '', startedAt: st.mtime, handle };
+      const key = encoded ? Buffer.from(encoded, 'base64url').toString() : '';
+      if (key.startsWith(prefix)) yield { key, startedAt: st.mtime, handle };
     }
   }
 

@@ -1,4 +1,4 @@
-import { formatProblem, validateConfig } from '@koan/data';
+import { formatProblem, validateConfig } from '@koan/core';
 import { z } from 'zod';
 import { type StorageDriver, StorageError, type StorageProvider } from './driver.js';
 import { localProvider } from './local.js';

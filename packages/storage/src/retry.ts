@@ -55,12 +55,12 @@ export function backoffDelay(attempt: number, baseDelayMs: number, maxDelayMs: n
 /**
  * Runs `fn` until it succeeds, a failure is not transient, retries run out or `signal` aborts.
  * Backoff is exponential with full jitter (AWS architecture blog, "Exponential Backoff And Jitter").
- * The last error is rethrown as is; callers map it.
+ * The last error is rethrown as is; callers map it. `withRetry(driver, classify)` applies it to a whole driver.
  *
  * @example
- * const info = await withRetry((attempt) => client.send(cmd), { retries: 3, signal });
+ * const info = await retry((attempt) => client.send(cmd), { retries: 3, signal });
  */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const retries = Math.max(0, options.retries ?? 3);
   const base = options.baseDelayMs ?? 100;
   const max = options.maxDelayMs ?? 5000;

@@ -1,4 +1,4 @@
-import { formatProblem, validateConfig } from '@koan/data';
+import { formatProblem, validateConfig } from '@koan/core';
 import { z } from 'zod';
 import { StorageError } from './driver.js';
 
@@ -38,7 +38,7 @@ export function settingPath(profile: string, ...keys: (string | number)[]): stri
  * Validates a provider's settings; a failure is a `CONFIG` error naming the profile, the key path,
  * what to put there and what was given. Keys match case-insensitively and text (as environment
  * overrides arrive) is converted where the schema wants a number or boolean (`validateConfig` of
- * @koan/data). Providers call this from `create`; their schemas are strict, so an unknown key
+ * @koan/core). Providers call this from `create`; their schemas are strict, so an unknown key
  * fails listing the known ones.
  */
 export function parseSettings<S extends z.ZodType>(

@@ -107,48 +107,54 @@ export interface ResumableBodyOptions {
 /**
  * The bytes `start..end` of an object as one stream. Each response body is counted against its
  * Content-Length; a body that is cut or ends short is re-requested from the next missing byte
- * (up to `retries` times), and bytes outside the window (a server that ignored or widened the
- * Range) are dropped. A read that cannot be completed fails with `IO`: it never ends short.
+ * (up to `retries` times, a failed re-request counting as one), and bytes outside the window (a
+ * server that ignored or widened the Range) are dropped. A read that cannot be completed fails
+ * with `IO` (or the re-request's own error when it was refused for good): it never ends short.
  */
 export function resumableBody(first: BodyPart, options: ResumableBodyOptions): Readable {
   const { start, end, signal, profile, key } = options;
   async function* read(): AsyncGenerator<Uint8Array> {
-    let part = first;
+    let part: BodyPart | undefined = first;
     let pos = start;
+    let failure: unknown;
     for (let attempt = 0; ; ) {
-      const length = part.length ?? Number.POSITIVE_INFINITY;
-      let offset = part.start;
-      let got = 0;
-      let failure: unknown;
-      const it = part.body[Symbol.asyncIterator]();
-      try {
-        if (pos > end) return;
-        for (;;) {
-          const { done, value } = await it.next();
-          if (done) break;
-          got += value.byteLength;
-          if (got > length)
-            throw new StorageError('IO', `Read of ${JSON.stringify(key)} returned more bytes than its Content-Length`, {
-              profile,
-              key,
-            });
-          const from = Math.max(pos - offset, 0);
-          const to = Math.min(value.byteLength, end - offset + 1);
-          offset += value.byteLength;
-          if (to > from) {
-            pos += to - from;
-            yield value.subarray(from, to);
-          }
+      if (part) {
+        const length = part.length ?? Number.POSITIVE_INFINITY;
+        let offset = part.start;
+        let got = 0;
+        const it = part.body[Symbol.asyncIterator]();
+        try {
           if (pos > end) return;
+          for (;;) {
+            const { done, value } = await it.next();
+            if (done) break;
+            got += value.byteLength;
+            if (got > length)
+              throw new StorageError(
+                'IO',
+                `Read of ${JSON.stringify(key)} returned more bytes than its Content-Length`,
+                { profile, key },
+              );
+            const from = Math.max(pos - offset, 0);
+            const to = Math.min(value.byteLength, end - offset + 1);
+            offset += value.byteLength;
+            if (to > from) {
+              pos += to - from;
+              yield value.subarray(from, to);
+            }
+            if (pos > end) return;
+          }
+          failure = Object.assign(new Error(`body ended after ${got} of ${length} bytes`), { code: 'ECONNRESET' });
+        } catch (e) {
+          if (e instanceof StorageError) throw e;
+          failure = e;
+        } finally {
+          await it.return?.();
         }
-        failure = Object.assign(new Error(`body ended after ${got} of ${length} bytes`), { code: 'ECONNRESET' });
-      } catch (e) {
-        if (e instanceof StorageError) throw e;
-        failure = e;
-      } finally {
-        await it.return?.();
       }
       if (signal?.aborted) throw abortedError(signal, { profile, key });
+      // A re-request the backend refused for good (the object was replaced or removed) says so itself.
+      if (failure instanceof StorageError && !options.isTransient(failure)) throw failure;
       if (attempt >= options.retries || !options.isTransient(failure))
         throw new StorageError(
           'IO',
@@ -156,7 +162,13 @@ export function resumableBody(first: BodyPart, options: ResumableBodyOptions): R
           { profile, key, cause: failure },
         );
       await sleep(backoffDelay(attempt++, options.baseDelayMs, options.maxDelayMs), undefined, { signal });
-      part = await options.reopen(pos);
+      // A failed re-request is one more failed attempt, retried the same way (nothing below retries it).
+      try {
+        part = await options.reopen(pos);
+      } catch (e) {
+        part = undefined;
+        failure = e;
+      }
     }
   }
   const out = Readable.from(read(), { objectMode: false });

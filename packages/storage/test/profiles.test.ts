@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { StorageError, StorageProfiles, storageConfigSchema, withRetry } from '../src/index.js';
+import { retry, StorageError, StorageProfiles, storageConfigSchema } from '../src/index.js';
 import { readAll } from '../src/testing/index.js';
 
 const cwd = await mkdtemp(join(tmpdir(), 'koan-profiles-'));
@@ -117,10 +117,10 @@ describe('storage profiles', () => {
   });
 });
 
-describe('withRetry', () => {
+describe('retry (one call)', () => {
   it('retries transient failures with backoff and gives up on permanent ones', async () => {
     let calls = 0;
-    const value = await withRetry(
+    const value = await retry(
       async () => {
         if (++calls < 3) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
         return 'ok';
@@ -130,7 +130,7 @@ describe('withRetry', () => {
     expect([value, calls]).toEqual(['ok', 3]);
     calls = 0;
     await expect(
-      withRetry(
+      retry(
         async () => {
           calls++;
           throw Object.assign(new Error('denied'), { statusCode: 403 });
@@ -141,7 +141,7 @@ describe('withRetry', () => {
     expect(calls).toBe(1);
     calls = 0;
     await expect(
-      withRetry(
+      retry(
         async () => {
           calls++;
           throw Object.assign(new Error('busy'), { statusCode: 503 });
@@ -154,7 +154,7 @@ describe('withRetry', () => {
 
   it('stops waiting when the signal aborts', async () => {
     const controller = new AbortController();
-    const p = withRetry(
+    const p = retry(
       async () => {
         throw Object.assign(new Error('busy'), { statusCode: 503 });
       },

@@ -2,10 +2,14 @@ import { resolve } from 'node:path';
 import { KoanError } from '@koan/data';
 import {
   assertBackupName,
+  BATCH_SIZE,
   type BackupResult,
   backupAllEntities,
+  COMPRESSION_LEVEL,
   type GlobalBackupOptions,
+  MAX_CONCURRENCY,
   shortfallOf,
+  underlyingError,
 } from '@koan/data-backup';
 import {
   batchBytesOption,
@@ -19,7 +23,7 @@ import {
 } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';
-import { CLIError, ExitCode, usageError } from '../_errors.js';
+import { CLIError, ExitCode, exitCodeForCode, usageError } from '../_errors.js';
 import { formatDuration } from '../_format.js';
 import { ProgressDisplay } from '../_progress.js';
 import { entityTable, manifestSummary, omittedSummary } from '../_render.js';
@@ -86,7 +90,7 @@ export default defineCliCommand({
     },
     'batch-size': {
       type: 'string',
-      description: 'Records read per batch, 1-100000 (default: Koan.Backup.DefaultBatchSize, 1000)',
+      description: `Records read per batch, ${BATCH_SIZE.min}-${BATCH_SIZE.max} (default: Koan.Backup.DefaultBatchSize, 1000)`,
     },
     'batch-bytes': {
       type: 'string',
@@ -102,9 +106,12 @@ export default defineCliCommand({
     },
     level: {
       type: 'string',
-      description: 'Deflate level 1 (fastest) to 9 (smallest) (default: Koan.Backup.CompressionLevel, 1)',
+      description: `Deflate level 1 (fastest) to ${COMPRESSION_LEVEL.max} (smallest) (default: Koan.Backup.CompressionLevel, 1)`,
     },
-    concurrency: { type: 'string', description: 'Sources read at the same time, 1-64 (default 1)' },
+    concurrency: {
+      type: 'string',
+      description: `Sources read at the same time, ${MAX_CONCURRENCY.min}-${MAX_CONCURRENCY.max} (default 1)`,
+    },
     'continue-on-error': {
       type: 'boolean',
       default: true,
@@ -159,14 +166,20 @@ export default defineCliCommand({
         intOption(
           args.level,
           'level',
-          1,
-          9,
-          'Deflate level: 1 is fastest, 9 smallest (e.g. --level 6); --no-compress stores entries uncompressed.',
+          1, // the library's level 0 (store) is spelled --no-compress
+          COMPRESSION_LEVEL.max,
+          `Deflate level: 1 is fastest, ${COMPRESSION_LEVEL.max} smallest (e.g. --level 6); --no-compress stores entries uncompressed.`,
         ),
       ),
       ...opt(
         'maxConcurrency',
-        intOption(args.concurrency, 'concurrency', 1, 64, 'Sources read at the same time, e.g. --concurrency 2.'),
+        intOption(
+          args.concurrency,
+          'concurrency',
+          MAX_CONCURRENCY.min,
+          MAX_CONCURRENCY.max,
+          'Sources read at the same time, e.g. --concurrency 2.',
+        ),
       ),
       continueOnError: args['continue-on-error'] !== false,
       ...(only.length ? { includeEntityTypes: only } : {}),
@@ -269,8 +282,9 @@ function backupError(
     );
   }
   // Keep the underlying code (SOURCE_UNAVAILABLE, ABORTED...) so the exit code and hint fit the cause.
-  if (e.code === 'BACKUP_FAILED' && e.cause instanceof KoanError && e.cause.code !== 'BACKUP_FAILED')
-    return new CLIError(e.message, e.cause.code, { exitCode: exitFor(e.cause.code), cause: e, details: e.details });
+  const inner = underlyingError(e);
+  if (inner !== e)
+    return new CLIError(e.message, inner.code, { exitCode: exitCodeForCode(inner.code), cause: e, details: e.details });
   return e;
 }
 
@@ -281,10 +295,4 @@ function nothingDiscoveredHint(provider: string | undefined, url: string | undef
   if (url)
     return `${url} holds no table (views and other objects that hold no data are not backed up). \`koan-backup entities --source <url>\` shows what is found.`;
   return 'Pass --import <module> with your defineEntity calls, --introspect to include tables no code declares, or --source <url> to back up a database directly. `koan-backup entities` shows what is discovered.';
-}
-
-function exitFor(code: string): number {
-  if (code === 'ABORTED') return ExitCode.CANCELLED;
-  if (code === 'ENTITY_NOT_FOUND' || code === 'BACKUP_NOT_FOUND') return ExitCode.NOT_FOUND;
-  return ExitCode.FAILURE;
 }

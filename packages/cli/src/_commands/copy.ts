@@ -12,7 +12,11 @@ export default defineCliCommand({
     description: 'Copy a backup to another storage profile: stream, verify at the destination, then publish there',
   },
   args: {
-    ref: { type: 'positional', required: false, description: 'Backup name (the newest completed one) or id' },
+    ref: {
+      type: 'positional',
+      required: false,
+      description: 'Backup name (the newest restorable one: Completed or PartiallyCompleted) or id',
+    },
     ...globalArgs,
     to: { type: 'string', description: 'Destination storage profile (required)' },
     from: { type: 'string', description: 'Source storage profile (default: search every profile)' },

@@ -1,3 +1,4 @@
+import { KoanError } from '@koan/data';
 import {
   applyRetention,
   DEFAULT_MIN_AGE_HOURS,
@@ -10,7 +11,7 @@ import { globalArgs, optionalList } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';
 import { withContext } from '../_context.js';
-import { usageError } from '../_errors.js';
+import { CLIError, ExitCode, usageError } from '../_errors.js';
 import { formatBytes, formatTime, renderTable } from '../_format.js';
 
 const count = (v: string | undefined, flag: string): number | undefined => {
@@ -41,7 +42,7 @@ export default defineCliCommand({
   meta: {
     name: 'prune',
     description:
-      "Apply a retention policy (restic's forget rules, per backup name in each storage profile): keep what the rules say, delete the rest. The newest healthy backup of each name in each profile (or, when none is, its newest restorable one), protected tags and backups younger than --min-age-hours are always kept",
+      "Apply a retention policy (restic's forget rules, per backup name in each storage profile): keep what the rules say, delete the rest. The newest healthy backup of each name in each profile whose archive exists (or, when none is, its newest restorable one), protected tags and backups younger than --min-age-hours are always kept. Without any --keep-* flag, Koan.Backup.RetentionPolicy applies; a --name no backup has is an error (exit 4) listing the names",
   },
   args: {
     ...globalArgs,
@@ -88,21 +89,20 @@ export default defineCliCommand({
         if (v !== undefined) typed[k] = v;
       }
       if (args['keep-within'] !== undefined) typed.keepWithin = args['keep-within'];
-      if (!Object.keys(typed).length && !configured)
-        throw usageError(
-          'No retention policy: pass --keep-last, --keep-daily, --keep-weekly... (any of them), or set Koan.Backup.RetentionPolicy in koan.config.json.',
-          'For example: koan-backup prune --dry-run --keep-daily 7 --keep-weekly 4 --keep-monthly 12 (or "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup).',
-        );
       const minAge = args['min-age-hours'];
       if (minAge !== undefined && !/^\d+(\.\d+)?$/.test(minAge))
         throw usageError(`--min-age-hours ${minAge}: give a number of hours (0 protects nothing by age).`);
       const protectTags = optionalList(rawArgs, 'protect-tag');
-      // Rules typed on the command line are the whole set of rules; --protect-tag adds to the protected tags.
-      const policy = effectiveRetentionPolicy(configured, {
-        rules: typed,
-        ...(protectTags ? { protectTags } : {}),
-        ...(minAge !== undefined ? { minAgeHours: Number(minAge) } : {}),
-      });
+      // Rules typed on the command line are the whole set of rules; --protect-tag adds to the protected tags. Neither
+      // flags nor configured rules: the library's error names the flags and Koan.Backup.RetentionPolicy.
+      const policy = withExampleHint(() =>
+        effectiveRetentionPolicy(configured, {
+          rules: typed,
+          rulesGivenAs: `${KEEP_COUNTS.map((k) => `--${FLAGS[k]}`).join(', ')} or --keep-within`,
+          ...(protectTags ? { protectTags } : {}),
+          ...(minAge !== undefined ? { minAgeHours: Number(minAge) } : {}),
+        }),
+      );
       const names = optionalList(rawArgs, 'name');
       const tags = optionalList(rawArgs, 'tag');
       const options = {
@@ -113,6 +113,10 @@ export default defineCliCommand({
       const plan = await applyRetention(context, { ...options, dryRun: true });
       for (const p of plan.unavailableProfiles)
         session.note(`Warning: profile ${p.profile} could not be listed (${p.code}): its backups were left alone.`);
+      for (const b of plan.missingArchives)
+        session.note(
+          `Warning: backup ${b.name} (${b.id}, ${b.createdAt}) in ${b.storageProfile} has lost its archive ${b.archiveKey}: it restores nothing, so it never counts as the newest healthy backup (the newest one with its archive is kept). Check the storage; koan-backup delete ${b.id} --profile ${b.storageProfile} removes the record.`,
+        );
       if (!args['dry-run'] && plan.remove.length)
         await confirmDestructive(session, {
           yes: args.yes,
@@ -127,7 +131,7 @@ export default defineCliCommand({
       }
       const tagsKept = policy.protectedTags ?? DEFAULT_PROTECTED_TAGS;
       session.print(
-        `Policy: keep ${describePolicy(policy)} of each backup name in each profile. Always kept: the newest healthy backup of each name in each profile, backups tagged ${tagsKept.join(', ') || '(none)'}, and anything younger than ${policy.minAgeHours} h.`,
+        `Policy: keep ${describePolicy(policy)} of each backup name in each profile. Always kept: the newest healthy backup of each name in each profile whose archive exists, backups tagged ${tagsKept.join(', ') || '(none)'}, and anything younger than ${policy.minAgeHours} h.`,
       );
       const deleting = args['dry-run'] ? 'would delete' : 'deleted';
       const outside = result.keep.filter((k) => k.reasons.length === 1 && k.reasons[0] === 'outside the scope');
@@ -154,3 +158,18 @@ export default defineCliCommand({
     });
   },
 });
+
+/** The policy, or the library's "no rules" error with an example command as its hint. */
+function withExampleHint(policy: () => RetentionPolicy): RetentionPolicy {
+  try {
+    return policy();
+  } catch (e) {
+    if (!(e instanceof KoanError) || e.code !== 'INVALID_OPTION' || e.details.option !== 'policy') throw e;
+    throw new CLIError(e.message, e.code, {
+      exitCode: ExitCode.USAGE,
+      cause: e,
+      details: { ...e.details },
+      hint: 'For example: koan-backup prune --dry-run --keep-daily 7 --keep-weekly 4 --keep-monthly 12 (or "RetentionPolicy": { "KeepDaily": 7, "KeepWeekly": 4, "KeepMonthly": 12 } under Koan.Backup).',
+    });
+  }
+}

@@ -1,9 +1,13 @@
+import { KoanError } from '@koan/data';
 import {
+  BACKUP_SORT_KEYS,
   BackupDiscoveryService,
   type BackupQuery,
   type BackupStatus,
   backupStatuses,
+  checkBackupQuery,
   type HealthStatus,
+  healthStatuses,
 } from '@koan/data-backup';
 import { choiceOption, dateOption, globalArgs, intOption, opt, optionalList, sizeOption } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
@@ -11,7 +15,6 @@ import { withContext } from '../_context.js';
 import { usageError } from '../_errors.js';
 import { catalogTable } from '../_render.js';
 
-const HEALTH: readonly HealthStatus[] = ['Healthy', 'Warning', 'Critical', 'Unknown'];
 export default defineCliCommand({
   meta: {
     name: 'query',
@@ -44,7 +47,7 @@ export default defineCliCommand({
     },
     health: {
       type: 'string',
-      description: `Any of these health states: ${HEALTH.join(', ')} (repeatable or comma list)`,
+      description: `Any of these health states: ${healthStatuses.join(', ')} (repeatable or comma list)`,
     },
     search: {
       type: 'string',
@@ -57,7 +60,7 @@ export default defineCliCommand({
       valueHint: 'size',
     },
     'max-size': { type: 'string', description: 'Archive at most this big', valueHint: 'size' },
-    sort: { type: 'enum', options: ['name', 'createdAt', 'size'], description: 'Sort key (default createdAt)' },
+    sort: { type: 'enum', options: [...BACKUP_SORT_KEYS], description: 'Sort key (default createdAt)' },
     asc: { type: 'boolean', description: 'Ascending order' },
     desc: { type: 'boolean', description: 'Descending order (the default)' },
     skip: { type: 'string', description: 'Skip this many matches (paging)' },
@@ -80,7 +83,7 @@ export default defineCliCommand({
         choiceOption(s, 'status', backupStatuses, several('status', 'Completed', 'PartiallyCompleted')) as BackupStatus,
     );
     const healths = optionalList(rawArgs, 'health')?.map(
-      (h) => choiceOption(h, 'health', HEALTH, several('health', 'Warning', 'Critical')) as HealthStatus,
+      (h) => choiceOption(h, 'health', healthStatuses, several('health', 'Warning', 'Critical')) as HealthStatus,
     );
     // Both bounds inclusive: a date-only --to is the end of that day, as in the library and the HTTP API.
     const dateFrom = dateOption(args.from, 'from');
@@ -96,7 +99,7 @@ export default defineCliCommand({
       ...opt('searchTerm', args.search || undefined),
       ...opt('minSizeBytes', sizeOption(args['min-size'], 'min-size')),
       ...opt('maxSizeBytes', sizeOption(args['max-size'], 'max-size')),
-      ...opt('sortBy', choiceOption(args.sort, 'sort', ['name', 'createdAt', 'size'] as const)),
+      ...opt('sortBy', choiceOption(args.sort, 'sort', BACKUP_SORT_KEYS)),
       ...(args.asc ? { sortDirection: 'asc' as const } : args.desc ? { sortDirection: 'desc' as const } : {}),
       ...opt('skip', intOption(args.skip, 'skip', 0, Number.MAX_SAFE_INTEGER)),
       ...opt(
@@ -110,16 +113,12 @@ export default defineCliCommand({
         ),
       ),
     };
-    // The library checks the whole query again (the same rules as the HTTP API); these say it with the flags' names.
-    if (query.minSizeBytes !== undefined && query.maxSizeBytes !== undefined && query.minSizeBytes > query.maxSizeBytes)
-      throw usageError(
-        `--min-size (${query.minSizeBytes} bytes) is larger than --max-size (${query.maxSizeBytes} bytes).`,
-      );
-    if (dateFrom !== undefined && dateTo !== undefined && Date.parse(dateFrom) > Date.parse(dateTo))
-      throw usageError(
-        `--from (${dateFrom}) is after --to (${dateTo}): nothing could match.`,
-        'Both bounds are inclusive; a date alone in --to means the end of that day (UTC), so --from 2024-12-17 --to 2024-12-17 is that whole day.',
-      );
+    // The library's check (the same rules as the HTTP API), before any config is read, said with the flags' names.
+    try {
+      checkBackupQuery(query);
+    } catch (e) {
+      throw queryError(e);
+    }
     return withContext(session, args, async (context) => {
       const result = await new BackupDiscoveryService(context).queryBackups(query);
       if (session.json) {
@@ -150,3 +149,17 @@ export default defineCliCommand({
     });
   },
 });
+
+/** The library's refusal of a query across two fields, in the flags the user typed; anything else as it is. */
+function queryError(e: unknown): unknown {
+  if (!(e instanceof KoanError) || e.code !== 'INVALID_OPTION') return e;
+  const d = e.details;
+  if (d.option === 'minSizeBytes' && d.maxSizeBytes !== undefined)
+    return usageError(`--min-size (${d.minSizeBytes} bytes) is larger than --max-size (${d.maxSizeBytes} bytes).`);
+  if (d.option === 'dateFrom' && d.dateTo !== undefined)
+    return usageError(
+      `--from (${d.dateFrom}) is after --to (${d.dateTo}): nothing could match.`,
+      'Both bounds are inclusive; a date alone in --to means the end of that day (UTC), so --from 2024-12-17 --to 2024-12-17 is that whole day.',
+    );
+  return e;
+}

@@ -1,8 +1,10 @@
 import { assertSetName, type SourceConfig } from '@koan/data';
 import {
+  BATCH_SIZE,
   checkRestoreSelection,
   type GlobalRestoreOptions,
   locateForRestore,
+  MAX_CONCURRENCY,
   type RestoreReport,
   restoreAllEntities,
   shortfallOf,
@@ -24,7 +26,7 @@ import { importEntityModules, withContext } from '../_context.js';
 import { ExitCode, usageError } from '../_errors.js';
 import { lookupArgs, lookupOptions, requiredRef } from '../_lookup.js';
 import { ProgressDisplay } from '../_progress.js';
-import { restoreSummary } from '../_render.js';
+import { droppedNotes, restoreSummary } from '../_render.js';
 import { withFlagNames } from '../_selection.js';
 import { looksLikeSourceUrl, parseSourceUrl } from '../_source-url.js';
 
@@ -108,7 +110,7 @@ export default defineCliCommand({
       negativeDescription:
         'Create missing tables from the field types instead (no foreign keys, indexes or sequences), as for another kind of database',
     },
-    'batch-size': { type: 'string', description: 'Records written per batch, 1-100000' },
+    'batch-size': { type: 'string', description: `Records written per batch, ${BATCH_SIZE.min}-${BATCH_SIZE.max}` },
     'batch-bytes': {
       type: 'string',
       description:
@@ -119,9 +121,12 @@ export default defineCliCommand({
     lenient: {
       type: 'boolean',
       description:
-        'Schema drift: drop removed fields and convert widened types instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
+        'Schema drift: drop removed fields, convert widened types and leave out fields an existing table has no column for (each named) instead of refusing; an entity that cannot be bridged is reported Failed and the restore exits 1',
     },
-    concurrency: { type: 'string', description: 'Sources restored at the same time, 1-64 (default 1)' },
+    concurrency: {
+      type: 'string',
+      description: `Sources restored at the same time, ${MAX_CONCURRENCY.min}-${MAX_CONCURRENCY.max} (default 1)`,
+    },
     'backup-id': {
       type: 'string',
       description: 'Restore this exact backup id (also partial ones), whatever the name says',
@@ -179,7 +184,13 @@ export default defineCliCommand({
       ...opt('batchBytes', batchBytesOption(args['batch-bytes'])),
       ...opt(
         'maxConcurrency',
-        intOption(args.concurrency, 'concurrency', 1, 64, 'Sources restored at the same time, e.g. --concurrency 2.'),
+        intOption(
+          args.concurrency,
+          'concurrency',
+          MAX_CONCURRENCY.min,
+          MAX_CONCURRENCY.max,
+          'Sources restored at the same time, e.g. --concurrency 2.',
+        ),
       ),
       ...(session.io.signal ? { signal: session.io.signal } : {}),
     };
@@ -228,6 +239,8 @@ export default defineCliCommand({
         }
         if (session.json) session.printJson(report);
         else session.print(restoreSummary(report));
+        // Archived values that were not written are said on stderr too, --json or not.
+        for (const e of report.entities) for (const note of droppedNotes(e)) session.note(`Warning: ${note}`);
         const shortfall = shortfallOf(report);
         if (!shortfall) return ExitCode.OK;
         session.note(`Warning: ${shortfall.message}`);

@@ -169,6 +169,166 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
   });
 }
 
+/** The hashes and counts of one entry: of the uncompressed bytes as they are taken, and of the bytes emitted. */
+class EntryTally {
+  readonly sha = createHash('sha256');
+  readonly storedSha = createHash('sha256');
+  crc = 0;
+  uncompressedBytes = 0;
+  compressedBytes = 0;
+  lines = 0;
+  readonly #onChunk: EncodeOptions['onChunk'];
+
+  constructor(onChunk: EncodeOptions['onChunk']) {
+    this.#onChunk = onChunk;
+  }
+
+  /** A coalesced chunk of uncompressed bytes, hashed as it is handed on. */
+  account(chunk: Buffer): Buffer {
+    this.crc = crc32(chunk, this.crc);
+    this.sha.update(chunk);
+    this.uncompressedBytes += chunk.length;
+    return chunk;
+  }
+
+  /** Lines are counted per source chunk (not per coalesced buffer) so that `onChunk` keeps the source's pace. */
+  taken(bytes: Buffer): void {
+    const n = countNewlines(bytes);
+    this.lines += n;
+    this.#onChunk?.(n, bytes.length);
+  }
+
+  /** Bytes handed to `emit`. */
+  stored(chunk: Buffer): void {
+    this.compressedBytes += chunk.length;
+    this.storedSha.update(chunk);
+  }
+}
+
+/** How `source` is cut into chunks. */
+interface ChunkPlan {
+  /** A chunk is handed on once it holds this many bytes. */
+  readonly chunkBytes: number;
+  /** Size of a full chunk buffer (`chunkBytes` plus room for one more row). */
+  readonly full: number;
+  /** Full-size chunk buffers to reuse (see `encodeEntry`). */
+  readonly spare: Buffer[];
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Pulls `source` and coalesces it into chunks of about `plan.chunkBytes`, counted and hashed by `tally`. */
+async function* coalesce(
+  source: AsyncIterable<Uint8Array | string>,
+  plan: ChunkPlan,
+  tally: EntryTally,
+): AsyncGenerator<Buffer> {
+  const { chunkBytes, full, spare, signal } = plan;
+  const it = source[Symbol.asyncIterator]();
+  // Small entries are common (manifests, thousands of tiny entities): start with a small buffer
+  // and grow it, so only entries that fill a chunk pay for full-size buffers.
+  let capacity = 0;
+  let buf: Buffer = Buffer.allocUnsafe(0);
+  let used = 0;
+  let done = false;
+  const take = (): Buffer => {
+    const out: Buffer = buf.subarray(0, used);
+    buf = Buffer.allocUnsafe(0);
+    used = 0;
+    capacity = full;
+    return tally.account(out);
+  };
+  /** Makes room for `bytes` more bytes; false when they can never fit in one chunk buffer. */
+  const reserve = (bytes: number): boolean => {
+    if (used + bytes <= buf.length) return true;
+    capacity = Math.min(full, Math.max(used + bytes, capacity * 4, MIN_BUFFER_BYTES));
+    if (used + bytes <= capacity) {
+      buf = used === 0 && capacity === full && spare.length > 0 ? spare.pop()! : grow(buf, used, capacity);
+      return true;
+    }
+    return false;
+  };
+  try {
+    for (;;) {
+      const r = await raceAbort(it.next(), signal);
+      if (r.done) {
+        done = true;
+        break;
+      }
+      // Rows are copied into one buffer: cheaper than string concatenation, and the producer may reuse its buffers
+      // once we ask for the next chunk. A value larger than a chunk is taken in chunk-sized pieces, so no deflate
+      // job (and no buffer here) is larger than a chunk, whatever the source hands over.
+      for (const v of piecesOf(r.value, chunkBytes)) {
+        const max = typeof v === 'string' ? v.length * 3 : v.byteLength;
+        if (!reserve(max)) {
+          yield take();
+          reserve(max);
+        }
+        const start = used;
+        if (typeof v === 'string') {
+          used += buf.write(v, used, 'utf8');
+        } else {
+          buf.set(v, used);
+          used += v.byteLength;
+        }
+        tally.taken(buf.subarray(start, used));
+        if (used >= chunkBytes) yield take();
+      }
+    }
+    if (used > 0) yield take();
+  } finally {
+    if (!done) {
+      // Not awaited: a source stuck in next() would otherwise block cancellation.
+      it.return?.().catch(() => {});
+    }
+  }
+}
+
+/**
+ * Deflates `chunks` and hands the output to `out`, in order, ending with an empty final block. Chunks are deflated
+ * independently on the libuv pool, several at a time, each ended with a sync flush; their concatenation plus an empty
+ * final block is one valid deflate stream (the pigz scheme). Hashing the next chunk overlaps with compressing the
+ * previous ones.
+ */
+async function deflateChunks(
+  chunks: AsyncIterable<Buffer>,
+  level: number,
+  parallelism: number,
+  plan: ChunkPlan,
+  out: (c: Buffer) => Promise<void>,
+): Promise<void> {
+  const { full, spare } = plan;
+  const inFlight: { input: Buffer; output: Promise<Buffer>; lane: DeflateLane | undefined }[] = [];
+  const lanes: DeflateLane[] = [];
+  const idle: DeflateLane[] = [];
+  const settle = async () => {
+    const job = inFlight.shift()!;
+    const compressed = await job.output;
+    if (job.lane) idle.push(job.lane);
+    if (job.input.buffer.byteLength === full && spare.length < parallelism) spare.push(Buffer.from(job.input.buffer));
+    await out(compressed);
+  };
+  try {
+    for await (const chunk of chunks) {
+      let lane: DeflateLane | undefined;
+      if (chunk.length > SYNC_DEFLATE_BYTES) {
+        lane = idle.pop();
+        if (!lane) {
+          lane = new DeflateLane(level);
+          lanes.push(lane);
+        }
+      }
+      const output = lane ? lane.deflate(chunk) : deflateSmall(chunk, level);
+      output.catch(() => {});
+      inFlight.push({ input: chunk, output, lane });
+      if (inFlight.length >= parallelism) await settle();
+    }
+    while (inFlight.length > 0) await settle();
+  } finally {
+    for (const lane of lanes) lane.close();
+  }
+  await out(Buffer.from(FINAL_EMPTY_BLOCK));
+}
+
 /**
  * Pulls `source`, coalesces it into large chunks, hashes (CRC-32, SHA-256) and counts lines of the
  * uncompressed bytes once, deflates (or stores) them and hands the output to `emit`.
@@ -179,144 +339,29 @@ export async function encodeEntry(
 ): Promise<EncodeResult> {
   const { signal, emit, onChunk } = options;
   const method: 0 | 8 = options.compress ? 8 : 0;
-  const sha = createHash('sha256');
-  const storedSha = createHash('sha256');
-  let crc = 0;
-  let uncompressedBytes = 0;
-  let compressedBytes = 0;
-  let lines = 0;
-
+  const tally = new EntryTally(onChunk);
   const chunkBytes = method === 8 ? DEFLATE_CHUNK_BYTES : COALESCE_BYTES;
-  const full = chunkBytes + COALESCE_SLACK;
   // Full-size chunk buffers whose deflate job has finished, reused: a fresh 1 MiB buffer per chunk is a fresh
   // mapping, and its page faults cost more than the copy into it (stored entries hand chunks on, so not there).
-  const spare: Buffer[] = [];
+  const plan: ChunkPlan = { chunkBytes, full: chunkBytes + COALESCE_SLACK, spare: [], signal };
   const parallelism = options.parallelism ?? DEFAULT_PARALLELISM;
-  const account = (chunk: Buffer): Buffer => {
-    crc = crc32(chunk, crc);
-    sha.update(chunk);
-    uncompressedBytes += chunk.length;
-    return chunk;
-  };
-
-  /** Lines are counted per source chunk (not per coalesced buffer) so that `onChunk` keeps the source's pace. */
-  const taken = (bytes: Buffer): void => {
-    const n = countNewlines(bytes);
-    lines += n;
-    onChunk?.(n, bytes.length);
-  };
-
-  async function* coalesced(): AsyncGenerator<Buffer> {
-    const it = source[Symbol.asyncIterator]();
-    // Small entries are common (manifests, thousands of tiny entities): start with a small buffer
-    // and grow it, so only entries that fill a chunk pay for full-size buffers.
-    let capacity = 0;
-    let buf: Buffer = Buffer.allocUnsafe(0);
-    let used = 0;
-    let done = false;
-    const take = (): Buffer => {
-      const out: Buffer = buf.subarray(0, used);
-      buf = Buffer.allocUnsafe(0);
-      used = 0;
-      capacity = full;
-      return out;
-    };
-    /** Makes room for `bytes` more bytes; false when they can never fit in one chunk buffer. */
-    const reserve = (bytes: number): boolean => {
-      if (used + bytes <= buf.length) return true;
-      capacity = Math.min(full, Math.max(used + bytes, capacity * 4, MIN_BUFFER_BYTES));
-      if (used + bytes <= capacity) {
-        buf = used === 0 && capacity === full && spare.length > 0 ? spare.pop()! : grow(buf, used, capacity);
-        return true;
-      }
-      return false;
-    };
-    try {
-      for (;;) {
-        const r = await raceAbort(it.next(), signal);
-        if (r.done) {
-          done = true;
-          break;
-        }
-        // Rows are copied into one buffer: cheaper than string concatenation, and the producer may reuse its buffers
-        // once we ask for the next chunk. A value larger than a chunk is taken in chunk-sized pieces, so no deflate
-        // job (and no buffer here) is larger than a chunk, whatever the source hands over.
-        for (const v of piecesOf(r.value, chunkBytes)) {
-          const max = typeof v === 'string' ? v.length * 3 : v.byteLength;
-          if (!reserve(max)) {
-            yield account(take());
-            reserve(max);
-          }
-          const start = used;
-          if (typeof v === 'string') {
-            used += buf.write(v, used, 'utf8');
-          } else {
-            buf.set(v, used);
-            used += v.byteLength;
-          }
-          taken(buf.subarray(start, used));
-          if (used >= chunkBytes) yield account(take());
-        }
-      }
-      if (used > 0) yield account(take());
-    } finally {
-      if (!done) {
-        // Not awaited: a source stuck in next() would otherwise block cancellation.
-        it.return?.().catch(() => {});
-      }
-    }
-  }
-
   const out = async (c: Buffer): Promise<void> => {
-    compressedBytes += c.length;
-    storedSha.update(c);
+    tally.stored(c);
     await emit(c);
   };
+  const chunks = coalesce(source, plan, tally);
   if (method === 0) {
-    for await (const chunk of coalesced()) await out(chunk);
+    for await (const chunk of chunks) await out(chunk);
   } else {
-    // Chunks are deflated independently on the libuv pool, several at a time, each ended with a
-    // sync flush; their concatenation plus an empty final block is one valid deflate stream
-    // (the pigz scheme). Hashing the next chunk overlaps with compressing the previous ones.
-    const inFlight: { input: Buffer; output: Promise<Buffer>; lane: DeflateLane | undefined }[] = [];
-    const level = options.level;
-    const lanes: DeflateLane[] = [];
-    const idle: DeflateLane[] = [];
-    const settle = async () => {
-      const job = inFlight.shift()!;
-      const compressed = await job.output;
-      if (job.lane) idle.push(job.lane);
-      if (job.input.buffer.byteLength === full && spare.length < parallelism) spare.push(Buffer.from(job.input.buffer));
-      await out(compressed);
-    };
-    try {
-      for await (const chunk of coalesced()) {
-        let lane: DeflateLane | undefined;
-        if (chunk.length > SYNC_DEFLATE_BYTES) {
-          lane = idle.pop();
-          if (!lane) {
-            lane = new DeflateLane(level);
-            lanes.push(lane);
-          }
-        }
-        const output = lane ? lane.deflate(chunk) : deflateSmall(chunk, level);
-        output.catch(() => {});
-        inFlight.push({ input: chunk, output, lane });
-        if (inFlight.length >= parallelism) await settle();
-      }
-      while (inFlight.length > 0) await settle();
-    } finally {
-      for (const lane of lanes) lane.close();
-    }
-    await out(Buffer.from(FINAL_EMPTY_BLOCK));
+    await deflateChunks(chunks, options.level, parallelism, plan, out);
   }
   return {
     method,
-    crc32: crc >>> 0,
-    sha256: sha.digest('hex'),
-    storedSha256: storedSha.digest('hex'),
-    uncompressedBytes,
-    compressedBytes,
-    lines,
+    crc32: tally.crc >>> 0,
+    sha256: tally.sha.digest('hex'),
+    storedSha256: tally.storedSha.digest('hex'),
+    uncompressedBytes: tally.uncompressedBytes,
+    compressedBytes: tally.compressedBytes,
+    lines: tally.lines,
   };
 }

@@ -106,13 +106,31 @@ const healthUnhealthySchema = z
           .object({
             scope: z.enum(['name', 'tag', 'profile']).describe('What the rule watches'),
             target: z.string().min(1).describe('The backup name, tag or storage profile'),
+            storageProfile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('The storage profile where it was found (the target itself for scope profile)'),
             check: z
               .string()
               .min(1)
               .describe(
-                'The rule broken: MaxAgeHours, MinCount, MaxStorageMB, MustBeValidatedWithinDays, or Unreachable (a profile that could not be listed)',
+                'The rule broken: MaxAgeHours, MinCount, MaxStorageMB, MustBeValidatedWithinDays; NoBackups (the profile holds no backup of the target), Unreachable (a profile that could not be listed) or Unreadable (backup records that could not be read)',
               ),
+            observed: z
+              .number()
+              .nullable()
+              .optional()
+              .describe(
+                "What was seen, in the rule's unit (hours, backups, MB, days, records); null when there was nothing to measure",
+              ),
+            limit: z
+              .number()
+              .nullable()
+              .optional()
+              .describe('The configured limit, same unit; null when the rule has none'),
             message: z.string().min(1).describe('One line saying what is wrong'),
+            hint: z.string().min(1).optional().describe('What to do about it'),
           })
           .strict(),
       )

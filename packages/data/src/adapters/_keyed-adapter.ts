@@ -5,17 +5,16 @@ import type {
   Consistency,
   DataAdapter,
   DataReader,
-  DataRecord,
   DataWriter,
   ExportOptions,
   ImportOptions,
   ImportResult,
-  KeyValue,
   StoreDescription,
 } from '../adapter.js';
 import { checkBatchBytes } from '../batch-bytes.js';
 import { throwIfAborted } from '../errors.js';
 import { assertSingleKey, type EntitySchema, physicalName, ROOT_SET, setFromPhysicalName } from '../schema.js';
+import type { DataRecord, KeyValue } from '../types.js';
 import { checkBatchSize, copyRecord, KeyedTable, StagedWrites, type TableOp, tableMissing } from './_keyed-table.js';
 
 export abstract class KeyedTablesAdapter implements DataAdapter {

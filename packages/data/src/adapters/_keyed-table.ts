@@ -1,9 +1,10 @@
 // Internal: the in-memory, key-ordered table behind the memory and JSON-file adapters.
-import type { DataRecord, DataWriter, ImportOptions, ImportResult, KeyValue } from '../adapter.js';
+import type { DataWriter, ImportOptions, ImportResult } from '../adapter.js';
 import { recordBytes } from '../batch-bytes.js';
 import { DataError } from '../errors.js';
 import { JsonText, jsValueOf } from '../json-text.js';
 import { assertSingleKey, compareKeys, type EntitySchema, physicalName } from '../schema.js';
+import type { DataRecord, KeyValue } from '../types.js';
 
 /**
  * A copy of a record holding only schema fields, so stored records never alias caller memory. json values are kept as

@@ -14,10 +14,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { AdapterCapabilities, DataProvider, DataRecord } from '../adapter.js';
+import type { AdapterCapabilities, DataProvider } from '../adapter.js';
 import { decodeRecord, encodeRecordLine } from '../codec.js';
 import { ConfigError, DataError } from '../errors.js';
 import type { EntitySchema } from '../schema.js';
+import type { DataRecord } from '../types.js';
 import { KeyedTablesAdapter } from './_keyed-adapter.js';
 import { KeyedTable } from './_keyed-table.js';
 

@@ -5,12 +5,13 @@
  */
 import type { TestContext } from 'vitest';
 import { expect } from 'vitest';
-import type { DataAdapter, DataReader, DataRecord } from '../adapter.js';
+import type { DataAdapter, DataReader } from '../adapter.js';
 import { DEFAULT_BATCH_BYTES } from '../batch-bytes.js';
 import { encodeRecordLine } from '../codec.js';
 import { KoanError } from '../errors.js';
 import { type FieldsShape, t } from '../fields.js';
 import { type EntitySchema, ROOT_SET } from '../schema.js';
+import type { DataRecord } from '../types.js';
 
 /** How the conformance suite registers a test against its adapter (skipped when the store is unavailable). */
 export type ConformanceTest = (name: string, fn: (a: DataAdapter, ctx: TestContext) => Promise<void>) => void;

@@ -14,13 +14,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { DataAdapter, DataReader, DataRecord, KeyValue } from '../adapter.js';
+import type { DataAdapter, DataReader } from '../adapter.js';
 import { decodeRecord, encodeRecordLine, normalizeRecord } from '../codec.js';
 import { buildSchema } from '../entity.js';
 import { KoanError } from '../errors.js';
 import { type FieldsShape, t } from '../fields.js';
 import { JsonText, sameNumber } from '../json-text.js';
 import { compareKeys, type EntitySchema, ROOT_SET } from '../schema.js';
+import type { DataRecord, KeyValue } from '../types.js';
 import { describeWideRows } from './conformance-wide.js';
 
 export interface AdapterHarness {

@@ -7,12 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import type { DataAdapter, DataRecord } from '../adapter.js';
+import type { DataAdapter } from '../adapter.js';
 import { buildSchema } from '../entity.js';
 import { KoanError } from '../errors.js';
 import { t } from '../fields.js';
 import { JsonText } from '../json-text.js';
 import { type EntitySchema, ROOT_SET } from '../schema.js';
+import type { DataRecord } from '../types.js';
 import type { AdapterHarness } from './conformance.js';
 
 export interface SingleKeyStoreHarness extends AdapterHarness {

@@ -3,9 +3,9 @@
  * another profile. Each checks the request, and what the library can refuse before any work starts, then answers
  * `202` with the job.
  */
-import { backupAllEntities, copyBackup, planBackup } from '@koan/data-backup';
+import { backupAllEntities, copyBackup, locateForCopy, planBackup } from '@koan/data-backup';
 import type { Hono } from 'hono';
-import { httpError, invalidField, optionAsField } from '../_errors.js';
+import { optionAsField } from '../_errors.js';
 import { backupBody, copyBody, parseBody, parseRef, queryParams, readJson, validateBody } from '../_requests.js';
 import { type ApiScope, shortfall } from './scope.js';
 
@@ -50,19 +50,13 @@ export function backupRoutes(app: Hono, api: ApiScope): void {
     const body = parseBody(copyBody, await readJson(c));
     api.assertProfile(body.to, 'to');
     api.assertProfile(body.fromProfile, 'fromProfile');
-    const info = await discovery.getBackup(ref, body.fromProfile ? { storageProfile: body.fromProfile } : {});
-    if (info.storageProfile === body.to)
-      throw invalidField(
-        'to',
-        `Backup ${info.name} is already in storage profile ${body.to}; pick another destination.`,
-      );
-    if (!info.restorable)
-      throw httpError(409, 'BACKUP_NOT_RESTORABLE', `Backup ${info.name} (${info.id}) has status ${info.status}.`, {
-        id: info.id,
-        status: info.status,
-      });
-    const job = jobs.enqueue('copy', info.name, { ...body, backupId: info.id }, ({ signal }) =>
-      copyBackup(context, info.id, body.to, { fromProfile: info.storageProfile, signal }),
+    // The backup the library copies (by name: the newest restorable one), refused as it refuses it, kept for the job.
+    const located = await locateForCopy(context, ref, body.to, body).catch((e: unknown) => {
+      throw optionAsField(e, { toProfile: 'to' });
+    });
+    const { sidecar, profile } = located;
+    const job = jobs.enqueue('copy', sidecar.name, { ...body, backupId: sidecar.id }, ({ signal }) =>
+      copyBackup(context, sidecar.id, body.to, { fromProfile: profile, signal }),
     );
     return api.accepted(c, job);
   });

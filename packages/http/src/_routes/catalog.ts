@@ -32,8 +32,16 @@ export function catalogRoutes(app: Hono, api: ApiScope): void {
   });
 
   app.get('/backups/:ref', async (c) => {
-    const { storageProfile } = api.profileParam(c);
-    return c.json(await discovery.getBackup(parseRef(c.req.param('ref')), storageProfile ? { storageProfile } : {}));
+    const { storageProfile, params } = api.profileParam(c, ['allowUnreachableProfiles']);
+    // By name, with a profile that cannot be listed: the newest of the reachable ones only when asked
+    // (`unavailableProfiles` then names the others), as the CLI's --allow-unreachable-profiles.
+    const allowUnreachableProfiles = flag(params, 'allowUnreachableProfiles');
+    return c.json(
+      await discovery.getBackup(parseRef(c.req.param('ref')), {
+        ...(storageProfile ? { storageProfile } : {}),
+        ...(allowUnreachableProfiles ? { allowUnreachableProfiles } : {}),
+      }),
+    );
   });
 
   app.delete('/backups/:ref', async (c) => {

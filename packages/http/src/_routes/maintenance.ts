@@ -2,9 +2,15 @@
  * The maintenance routes, answered at once (they default to a dry run): removing leftovers of interrupted backups,
  * and applying a retention policy. Neither runs while the jobs it could disturb are running.
  */
-import { applyRetention, cleanupLeftovers, effectiveRetentionPolicy } from '@koan/data-backup';
+import {
+  applyRetention,
+  cleanupLeftovers,
+  effectiveRetentionPolicy,
+  KEEP_COUNTS,
+  type RetentionPolicy,
+} from '@koan/data-backup';
 import type { Hono } from 'hono';
-import { httpError, invalidField } from '../_errors.js';
+import { httpError, optionAsField } from '../_errors.js';
 import { cleanupBody, parseBody, pruneBody, queryParams, readJson } from '../_requests.js';
 import type { ApiScope } from './scope.js';
 
@@ -25,25 +31,30 @@ export function maintenanceRoutes(app: Hono, api: ApiScope): void {
     queryParams(c, []);
     const body = parseBody(pruneBody, await readJson(c));
     for (const p of body.storageProfiles ?? []) api.assertProfile(p, 'storageProfiles');
-    if (!body.policy && !context.config.retentionPolicy)
-      throw invalidField(
-        'policy',
-        'No retention policy: send one in policy ({ keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, protectedTags, minAgeHours }: any of the keep rules) or configure Koan.Backup.RetentionPolicy.',
-      );
-    // The library's rule: the rules sent (else the configured ones), protectedTags added to the configured ones.
+    // The library's rule: the rules sent (else the configured ones), protectedTags added to the configured ones; with
+    // neither, its error names Koan.Backup.RetentionPolicy (a 400 with details.field 'policy').
     const { protectedTags, minAgeHours, ...rules } = body.policy ?? {};
-    const policy = effectiveRetentionPolicy(context.config.retentionPolicy, {
-      rules,
-      ...(protectedTags ? { protectTags: protectedTags } : {}),
-      ...(minAgeHours !== undefined ? { minAgeHours } : {}),
-    });
+    let policy: RetentionPolicy;
+    try {
+      policy = effectiveRetentionPolicy(context.config.retentionPolicy, {
+        rules,
+        rulesGivenAs: `policy.${KEEP_COUNTS.join(', policy.')} or policy.keepWithin in the request body`,
+        ...(protectedTags ? { protectTags: protectedTags } : {}),
+        ...(minAgeHours !== undefined ? { minAgeHours } : {}),
+      });
+    } catch (e) {
+      throw optionAsField(e);
+    }
     if (!body.dryRun && jobs.hasActive())
       throw httpError(
         409,
         'JOB_CONFLICT',
         'Jobs are running (one may be reading a backup to prune); prune when they have finished.',
       );
-    const decision = await applyRetention(context, { ...body, policy });
+    // A name in scope.names that no backup has: 404 BACKUP_NOT_FOUND naming the field and the known names.
+    const decision = await applyRetention(context, { ...body, policy }).catch((e: unknown) => {
+      throw (e as { code?: unknown }).code === 'BACKUP_NOT_FOUND' ? optionAsField(e) : e;
+    });
     return c.json({ dryRun: body.dryRun, policy, ...decision });
   });
 }

@@ -1,14 +1,20 @@
 /**
  * What wraps every route of the API: the error and not-found shapes, security headers, connection handling for
- * unread bodies, the auth guard (the dashboard page itself excepted) and the body size limit.
+ * unread bodies, the auth guard (the dashboard page and the liveness and readiness probes excepted) and the body size
+ * limit.
  */
 import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { httpError, respondWithError } from '../_errors.js';
 import { type AuthCheck, authGuard } from '../auth.js';
+import { PUBLIC_HEALTH_PATHS } from './health.js';
 import type { ApiScope } from './scope.js';
 
-const DASHBOARD_PATHS = new Set(['', '/', '/dashboard']);
+/**
+ * The dashboard page (it holds no data and asks for the token) and the liveness and readiness probes, below the base
+ * path and without the one trailing slash every route also answers with.
+ */
+const PUBLIC_PATHS = new Set(['', '/dashboard', ...PUBLIC_HEALTH_PATHS]);
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export function installMiddleware(app: Hono, api: ApiScope, auth: AuthCheck | undefined): void {
@@ -30,7 +36,12 @@ export function installMiddleware(app: Hono, api: ApiScope, auth: AuthCheck | un
     if (c.req.raw.body && !c.req.raw.bodyUsed) c.header('Connection', 'close');
   });
   if (auth)
-    app.use(authGuard({ check: auth, skip: (c) => c.req.method === 'GET' && DASHBOARD_PATHS.has(api.local(c)) }));
+    app.use(
+      authGuard({
+        check: auth,
+        skip: (c) => c.req.method === 'GET' && PUBLIC_PATHS.has(api.local(c).replace(/\/$/, '')),
+      }),
+    );
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,

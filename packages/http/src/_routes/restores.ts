@@ -2,9 +2,9 @@
  * The restore route (`POST /backups/:ref/restore`): the backup the library would pick, pinned for the job, and the
  * request's selection checked against it before the job starts.
  */
-import { checkRestoreSelection, isRestorable, locateForRestore, restoreAllEntities } from '@koan/data-backup';
+import { assertRestorable, checkRestoreSelection, locateForRestore, restoreAllEntities } from '@koan/data-backup';
 import type { Hono } from 'hono';
-import { httpError, optionAsField } from '../_errors.js';
+import { optionAsField } from '../_errors.js';
 import { parseBody, parseRef, queryParams, readJson, restoreBody } from '../_requests.js';
 import { type ApiScope, shortfall } from './scope.js';
 
@@ -19,16 +19,8 @@ export function restoreRoutes(app: Hono, api: ApiScope): void {
     // The same choice the library makes (by name: the newest completed one), kept for the job.
     const located = await locateForRestore(context, ref, body);
     const sidecar = located.sidecar;
-    if (!isRestorable(sidecar))
-      throw httpError(
-        409,
-        'BACKUP_NOT_RESTORABLE',
-        `Backup ${sidecar.name} (${sidecar.id}) has status ${sidecar.status}.`,
-        {
-          id: sidecar.id,
-          status: sidecar.status,
-        },
-      );
+    // Refused now (409), not by the job: the library's own check and message.
+    assertRestorable(sidecar);
     // An unknown name in either list is refused: a typo must neither restore nothing nor restore what was excluded.
     try {
       checkRestoreSelection(sidecar, body);

@@ -8,4 +8,10 @@ export {
   readAll,
   type StorageConformanceOptions,
 } from './conformance.js';
-export { closedLoopbackPort, unreachableAzureSettings, unreachableS3Settings } from './unreachable.js';
+export {
+  type BlackHole,
+  closedLoopbackPort,
+  startBlackHole,
+  unreachableAzureSettings,
+  unreachableS3Settings,
+} from './unreachable.js';

@@ -10,6 +10,42 @@ export async function closedLoopbackPort(): Promise<number> {
   return port;
 }
 
+/** A loopback endpoint that accepts connections and never answers (a "black hole": a stuck proxy, say). */
+export interface BlackHole {
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: () => number;
+  /** Closes the server and every connection it holds. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A server on a loopback port that accepts every connection, reads what is sent and never sends a byte back: a
+ * request to it waits until a timeout of the client gives up (without one, forever).
+ */
+export async function startBlackHole(): Promise<BlackHole> {
+  const sockets = new Set<import('node:net').Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    connections: () => accepted,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** No retries and no waits: an unreachable profile fails at once instead of after the retry schedule. */
 const FAST_FAIL = { maxRetries: 0, retryBaseDelayMs: 1, retryMaxDelayMs: 1 } as const;
 
