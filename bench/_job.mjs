@@ -2,7 +2,8 @@
 // in its own process so its peak RSS is its own.
 // usage: node bench/_job.mjs backup|restore <work dir> '<source config JSON>'
 import { join } from 'node:path';
-import { buildSchema, DataRuntime, Entity, t } from '@koan/data';
+import { DataRuntime, Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { BackupContext, backupEntity, restoreEntity } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 

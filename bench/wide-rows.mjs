@@ -31,7 +31,8 @@ function jobOptions() {
 }
 
 async function wideEntity() {
-  const { buildSchema, t } = await import('@koan/data');
+  const { t } = await import('@koan/data');
+  const { buildSchema } = await import('@koan/data/adapter-kit');
   const fields = {
     id: t.integer(),
     name: t.string(),

@@ -1,4 +1,4 @@
-import { MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
+import { MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
 import { BATCH_SIZE, parseIsoInstant } from '@koan/data-backup';
 import type { ArgsDef } from 'citty';
 import { usageError } from './_errors.js';

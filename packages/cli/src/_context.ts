@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DataRuntime, dataConfigSchema, loadKoanConfig, parseConfigSection, type SourceConfig } from '@koan/data';
+import { DataRuntime, type SourceConfig } from '@koan/data';
+import { dataConfigSchema, loadKoanConfig, parseConfigSection } from '@koan/data/config';
 import { BackupContext } from '@koan/data-backup';
 import { listOption } from './_args.js';
 import { CLIError, ExitCode, usageError } from './_errors.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadKoanConfig } from '@koan/data';
+import { loadKoanConfig } from '@koan/data/config';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runIn } from './run-cli.js';
 

@@ -1,4 +1,4 @@
-import { formatByteSize, MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
+import { formatByteSize, MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
 import { invalidOption } from './errors.js';
 
 /** What a byte budget may be given as: a number of bytes, or a size such as `"8MiB"`, `"512 KiB"`, `"64KB"`. */

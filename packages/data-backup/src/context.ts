@@ -1,15 +1,6 @@
-import {
-  DataRuntime,
-  DEFAULT_BATCH_BYTES,
-  dataConfigSchema,
-  getDataRuntime,
-  type LoadConfigOptions,
-  loadKoanConfig,
-  MAX_BATCH_BYTES,
-  parseByteSize,
-  parseConfigSection,
-  warmup,
-} from '@koan/data';
+import { DataRuntime, getDataRuntime, warmup } from '@koan/data';
+import { DEFAULT_BATCH_BYTES, MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
+import { dataConfigSchema, type LoadConfigOptions, loadKoanConfig, parseConfigSection } from '@koan/data/config';
 import { StorageProfiles, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
 import { BackupError, invalidOption } from './errors.js';

@@ -2,7 +2,8 @@
  * What a backup of the application (or of a database, by introspection) would take: the one description the CLI's
  * `entities` command and the HTTP API's `GET /entities` render.
  */
-import { discoverEntities, introspectSources, type KeyType, type SourcesIntrospection } from '@koan/data';
+import { discoverEntities, introspectSources, type SourcesIntrospection } from '@koan/data';
+import type { KeyType } from '@koan/data/adapter-kit';
 import type { BackupContext } from './context.js';
 import { configExclusion, selectionNames } from './plan.js';
 

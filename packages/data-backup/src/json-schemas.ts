@@ -1,4 +1,4 @@
-import { dataConfigSchema } from '@koan/data';
+import { dataConfigSchema } from '@koan/data/config';
 import { providerSettingsSchemas, storageConfigSchema } from '@koan/storage';
 import { z } from 'zod';
 import { backupConfigSchema } from './context.js';

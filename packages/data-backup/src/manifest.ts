@@ -7,7 +7,7 @@
  * `@koan/data`'s codec), in key types (any ordered type, or `none` for a table without a primary key), and in
  * `omitted`: what the backup does not hold, and why.
  */
-import { KEY_TYPES, LINE_FORMAT } from '@koan/data';
+import { KEY_TYPES, LINE_FORMAT } from '@koan/data/adapter-kit';
 import { z } from 'zod';
 import { BackupError } from './errors.js';
 

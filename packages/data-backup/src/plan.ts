@@ -3,14 +3,8 @@
  * out on request (recorded in the manifest's `omitted` with why), or the backup fails before reading anything, naming
  * it. The one rule of the library, the CLI and the HTTP API.
  */
-import {
-  type EntitySchema,
-  introspectSources,
-  type NotDataObject,
-  type SkippedTable,
-  type SourcesIntrospection,
-  throwIfAborted,
-} from '@koan/data';
+import { type EntitySchema, introspectSources, type SourcesIntrospection } from '@koan/data';
+import { type NotDataObject, type SkippedTable, throwIfAborted } from '@koan/data/adapter-kit';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
 import type { OmittedObject } from './manifest.js';

@@ -6,8 +6,8 @@ import {
   type DataRuntime,
   type EntitySchema,
   type KeyValue,
-  keyFieldsOf,
 } from '@koan/data';
+import { keyFieldsOf } from '@koan/data/adapter-kit';
 import { BackupError } from './errors.js';
 
 /**

@@ -2,7 +2,8 @@
  * Which archived entity sets a restore takes, and where each goes: the one rule of the library, the CLI and the HTTP
  * API (none of them carries a copy).
  */
-import { buildSchema, type DataRuntime, Entity, type EntitySchema, type FieldsShape, getEntity } from '@koan/data';
+import { type DataRuntime, Entity, type EntitySchema, type FieldsShape, getEntity } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import type { BackupContext } from './context.js';
 import { BackupError } from './errors.js';
 import type { BackupManifest, EntityManifest } from './manifest.js';

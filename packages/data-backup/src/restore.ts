@@ -1,26 +1,28 @@
 import { createHash } from 'node:crypto';
 import {
-  assertSetName,
   type DataAdapter,
   DataError,
   type DataRecord,
   type DataRuntime,
+  type Entity,
+  type EntitySchema,
+  KoanError,
+} from '@koan/data';
+import {
+  assertSetName,
   type DataWriter,
   decodeRecord,
   describeKey,
-  type Entity,
-  type EntitySchema,
   type ImportMode,
   type ImportResult,
   isAbortError,
   type JsonEncoding,
   jsonEncodingOf,
-  KoanError,
   normalizeRecord,
   normalizeValue,
   type StructureTarget,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type { ZipReader } from './archive/index.js';
 import { type ByteSize, batchBytesOption } from './budget.js';
 import type { LocatedBackup } from './catalog.js';

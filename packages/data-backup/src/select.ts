@@ -1,12 +1,5 @@
-import {
-  discoverEntities,
-  type Entity,
-  type EntityInfo,
-  introspectSources,
-  isAbortError,
-  ROOT_SET,
-  registeredEntities,
-} from '@koan/data';
+import { discoverEntities, type Entity, type EntityInfo, introspectSources, registeredEntities } from '@koan/data';
+import { isAbortError, ROOT_SET } from '@koan/data/adapter-kit';
 import type { BackupContext } from './context.js';
 
 /** One entity set to back up. */

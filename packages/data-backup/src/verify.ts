@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { EntitySchema } from '@koan/data';
 import {
   decodeRecord,
-  type EntitySchema,
   jsonEncodingOf,
   keyFieldsOf,
   type NativeStructure,
   type StoreDescription,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { StorageError } from '@koan/storage';
 import { hashEntry, type LinesResult, type ZipReader } from './archive/index.js';
 import { BackupError } from './errors.js';

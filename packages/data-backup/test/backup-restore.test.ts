@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { buildSchema, Entity, type FieldsShape, t } from '@koan/data';
+import { Entity, type FieldsShape, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import {
   BackupDiscoveryService,
   type BackupError,

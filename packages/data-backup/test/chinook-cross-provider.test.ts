@@ -13,10 +13,10 @@ import {
   type DataRecord,
   type EntitySchema,
   type FieldSpec,
-  keyFieldsOf,
   registeredEntities,
   unregisterEntity,
 } from '@koan/data';
+import { keyFieldsOf } from '@koan/data/adapter-kit';
 import { sharedDatasetsDir } from '@koan/data/testing';
 import { archivedEntity, backupAllEntities, restoreAllEntities } from '@koan/data-backup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { buildSchema, Entity, t } from '@koan/data';
+import { Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import {
   BackupDiscoveryService,
   type BackupInfo,

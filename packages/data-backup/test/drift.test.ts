@@ -2,7 +2,8 @@
  * Schema drift: a backup's schema snapshot is compared with the entity's current schema on restore.
  * Version 1 of each entity is backed up; version 2 (same name, changed fields) is what the application now defines.
  */
-import { buildSchema, defineEntity, Entity, type FieldsShape, t, unregisterEntity } from '@koan/data';
+import { defineEntity, Entity, type FieldsShape, t, unregisterEntity } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import {
   type BackupError,
   backupEntity,

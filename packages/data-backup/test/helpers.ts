@@ -1,7 +1,8 @@
 import { type Dirent, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { buildSchema, type DataAdapter, DataRuntime, Entity, type FieldsShape, type SourceConfig, t } from '@koan/data';
+import { type DataAdapter, DataRuntime, Entity, type FieldsShape, type SourceConfig, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { type BackupConfig, BackupContext, type ProgressEvent } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 import { createScratch, type Dialect, probeDialect, type ScratchDatabase } from './scratch-databases.js';

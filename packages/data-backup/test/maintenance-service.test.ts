@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSchema, Entity, t } from '@koan/data';
+import { Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import {
   applyRetention,
   BackupContext,

@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadKoanConfig, parseConfigSection } from '@koan/data';
+import { loadKoanConfig, parseConfigSection } from '@koan/data/config';
 import { BackupContext, backupConfigSchema, Notifications, verifyWebhookSignature } from '@koan/data-backup';
 import { describe, expect, it } from 'vitest';
 import { notificationEventJsonSchema } from '../src/notify/events.js';

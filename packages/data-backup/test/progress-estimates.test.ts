@@ -2,7 +2,8 @@
  * Progress totals of large sets come from the store's estimate, not from a count (a full scan on InnoDB); the
  * archive still holds every record, counted as it is written.
  */
-import { buildSchema, Entity, t } from '@koan/data';
+import { Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { backupEntity, type ProgressEvent } from '@koan/data-backup';
 import { describe, expect, it } from 'vitest';
 import { spyOnCount, withScratchContext } from './helpers.js';

@@ -1,13 +1,5 @@
-import {
-  buildSchema,
-  createMemoryAdapter,
-  type DataAdapter,
-  type DataProvider,
-  DataRuntime,
-  Entity,
-  type ImportOptions,
-  t,
-} from '@koan/data';
+import { createMemoryAdapter, type DataAdapter, DataRuntime, Entity, t } from '@koan/data';
+import { buildSchema, type DataProvider, type ImportOptions } from '@koan/data/adapter-kit';
 import { BackupContext, backupEntity, restoreEntity } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 import { describe, expect, it } from 'vitest';

@@ -3,7 +3,8 @@
  * archived field: refused before anything is written (`SCHEMA_INCOMPATIBLE`, naming the entity, the field and the fix);
  * with the lenient schema policy the field is dropped and the report says so (`droppedFields`, `missingColumns`).
  */
-import { buildSchema, type DataRuntime, Entity, t } from '@koan/data';
+import { type DataRuntime, Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { backupEntity, restoreAllEntities, restoreEntity } from '@koan/data-backup';
 import { describe, expect, it } from 'vitest';
 import { makeContext, withScratchContext } from './helpers.js';

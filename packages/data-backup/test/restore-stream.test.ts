@@ -3,7 +3,8 @@
  * naming the archive entry and line, and nothing of the entity stays.
  */
 import { join } from 'node:path';
-import { buildSchema, Entity, t } from '@koan/data';
+import { Entity, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { abortWhileWaiting } from '@koan/data/testing';
 import { backupEntity, restoreEntity } from '@koan/data-backup';
 import pg from 'pg';

@@ -2,17 +2,8 @@
  * Wide rows: a backup reads, and a restore writes, batches bounded in bytes (`batchBytes`, Koan.Backup.DefaultBatchBytes)
  * as well as in records, on every SQL store: each write holds less than the budget before its last record.
  */
-import {
-  buildSchema,
-  type DataAdapter,
-  DataRuntime,
-  type DataWriter,
-  Entity,
-  type ExportOptions,
-  encodeRecordLine,
-  KoanError,
-  t,
-} from '@koan/data';
+import { type DataAdapter, DataRuntime, Entity, KoanError, t } from '@koan/data';
+import { buildSchema, type DataWriter, type ExportOptions, encodeRecordLine } from '@koan/data/adapter-kit';
 import { BackupContext, backupEntity, restoreEntity } from '@koan/data-backup';
 import { describe, expect, it } from 'vitest';
 import { makeContext, withScratchContext } from './helpers.js';

@@ -2,32 +2,34 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import {
+  ConfigError,
+  type DataAdapter,
+  DataError,
+  type DataRecord,
+  type EntitySchema,
+  type FieldSpec,
+  JsonText,
+  type KeyValue,
+} from '@koan/data';
+import {
   type AdapterCapabilities,
   assertSetName,
   assertSingleKey,
-  ConfigError,
   type Consistency,
   checkBatchBytes,
-  type DataAdapter,
-  DataError,
   type DataProvider,
   type DataReader,
-  type DataRecord,
   type DataWriter,
-  type EntitySchema,
   type ExportOptions,
-  type FieldSpec,
   type ImportOptions,
   type ImportResult,
-  JsonText,
   jsonTextOf,
-  type KeyValue,
   pagedRecords,
   physicalName,
   ROOT_SET,
   type StoreDescription,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { type Connection, connect, type Table } from '@lancedb/lancedb';
 import type * as Arrow from 'apache-arrow';
 

@@ -3,15 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  type DataAdapter,
-  type DataRecord,
-  DataRuntime,
-  type EntitySchema,
-  JsonText,
-  t,
-} from '@koan/data';
+import { type DataAdapter, type DataRecord, DataRuntime, type EntitySchema, JsonText, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { describeAdapterConformance, describeSingleKeyStore } from '@koan/data/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLanceDbAdapter, lanceTableName, provider } from '../src/index.js';

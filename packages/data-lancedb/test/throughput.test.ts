@@ -2,7 +2,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSchema, type DataRecord, t } from '@koan/data';
+import { type DataRecord, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { describe, expect, it } from 'vitest';
 import { createLanceDbAdapter } from '../src/index.js';
 

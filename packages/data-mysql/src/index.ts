@@ -5,7 +5,7 @@
  * const adapter = createMysqlAdapter({ uri: 'mysql://root@127.0.0.1:3306/app', poolSize: 4 });
  * await adapter.init();
  */
-import type { DataProvider } from '@koan/data';
+import type { DataProvider } from '@koan/data/adapter-kit';
 import { MysqlAdapter, type MysqlSettings } from './mysql-adapter.js';
 
 export { MysqlAdapter, type MysqlSettings } from './mysql-adapter.js';

@@ -19,7 +19,8 @@
  *
  * Text columns reach the client in the connection's charset (utf8mb4), whatever charset they are stored in.
  */
-import { DataError, type EntitySchema, type FieldSpec, STREAM_PIECE_BYTES } from '@koan/data';
+import { DataError, type EntitySchema, type FieldSpec } from '@koan/data';
+import { STREAM_PIECE_BYTES } from '@koan/data/adapter-kit';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

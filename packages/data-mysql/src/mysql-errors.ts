@@ -1,5 +1,6 @@
 /** The MySQL/MariaDB errors the adapter recognizes, and the `DataError`s it names them with. */
-import { DataError, type EntitySchema, ROOT_SET } from '@koan/data';
+import { DataError, type EntitySchema } from '@koan/data';
+import { ROOT_SET } from '@koan/data/adapter-kit';
 
 export const ER_NO_SUCH_TABLE = 1146;
 export const ER_DUP_ENTRY = 1062;

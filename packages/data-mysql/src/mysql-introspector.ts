@@ -1,14 +1,13 @@
+import type { EntitySchema, FieldSpec } from '@koan/data';
 import {
   buildSchema,
-  type EntitySchema,
   entityNamesForTables,
-  type FieldSpec,
   fieldFromNote,
   KEY_FIELD_TYPES,
   type NotDataObject,
   type SkippedTable,
   type StoreDescription,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type { PoolConnection } from 'mysql2/promise';
 import { fieldOfColumn, introspectedSpec, type NativeColumn, nativeColumns } from './mysql-native.js';
 import { ABSENT_COLUMN } from './mysql-types.js';

@@ -3,14 +3,8 @@
  * entity's fields and the table's native columns (see `mysql-values.ts`). Plans are built per call (or per
  * transaction and snapshot), so a table created or altered in between is seen as it is.
  */
-import {
-  type DataRecord,
-  type EntitySchema,
-  type KeyValue,
-  keyFieldsOf,
-  type LineTarget,
-  physicalName,
-} from '@koan/data';
+import type { DataRecord, EntitySchema, KeyValue } from '@koan/data';
+import { keyFieldsOf, type LineTarget, physicalName } from '@koan/data/adapter-kit';
 import { escape as sqlEscape } from 'mysql2/promise';
 import type { NativeColumn } from './mysql-native.js';
 import { ABSENT_COLUMN, ambiguousFields, quoteId } from './mysql-types.js';

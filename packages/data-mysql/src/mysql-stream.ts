@@ -3,7 +3,7 @@
  * server sends the rows in its scan order (InnoDB: the hidden row id, insertion order) in one result; the connection
  * pauses while batches wait for the consumer, so memory stays bounded whatever the table's size.
  */
-import { rowBytes, throwIfAborted } from '@koan/data';
+import { rowBytes, throwIfAborted } from '@koan/data/adapter-kit';
 import type { PoolConnection } from 'mysql2/promise';
 
 /** Batches read ahead of the consumer before the connection pauses. */

@@ -10,15 +10,15 @@
  * fails, `discardCreated` drops them again. Triggers, procedures, functions, events and sequences are named in
  * `notCaptured`: triggers would fire while rows are restored, and the others are not part of a table.
  */
+import { DataError } from '@koan/data';
 import {
-  DataError,
   type DataWriter,
   type NativeStructure,
   physicalName,
   type StructureFacet,
   type StructureObject,
   type StructureTarget,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type { PoolConnection } from 'mysql2/promise';
 import { quoteId } from './mysql-types.js';
 

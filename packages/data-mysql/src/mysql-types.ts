@@ -1,4 +1,5 @@
-import { DataError, type EntitySchema, type FieldSpec, type FieldType, normalizeDatetime } from '@koan/data';
+import { DataError, type EntitySchema, type FieldSpec, type FieldType } from '@koan/data';
+import { normalizeDatetime } from '@koan/data/adapter-kit';
 
 /**
  * How each field type is stored. Key columns use a binary, NO PAD collation so `ORDER BY key` is UTF-8

@@ -13,19 +13,16 @@
  * | JSON              | its exact text (a `JsonText` with `exactJson`) | the text as it is, never through JSON.parse |
  * | DATE, DATETIME, TIMESTAMP | zero dates in the codec's special forms | the same text; no infinities, no years outside 0000-9999, TIMESTAMP's range |
  */
+import { DataError, type EntitySchema, type FieldSpec, JsonText } from '@koan/data';
 import {
-  DataError,
   decodeRecord,
   decodeValue,
   describeKey,
-  type EntitySchema,
-  type FieldSpec,
   isSpecialDatetime,
   type JsonEncoding,
-  JsonText,
   jsonTextOf,
   normalizeDatetime,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { escape as sqlEscape } from 'mysql2/promise';
 import { type NativeColumn, type NativeKind, nativeKind, pagesByNumber } from './mysql-native.js';
 import { bytesOf, float32Bytes, quoteId, sqlDatetime, tsvText } from './mysql-types.js';

@@ -4,16 +4,8 @@
  * server's own text), writes into tables made by others (generated columns, ON UPDATE, AUTO_INCREMENT, BIT, YEAR,
  * zero dates) on every write path, and refusals of what a column cannot hold, by name, before anything is written.
  */
-import {
-  buildSchema,
-  type DataRecord,
-  type DataWriter,
-  type EntitySchema,
-  encodeRecordLine,
-  JsonText,
-  type KoanError,
-  t,
-} from '@koan/data';
+import { type DataRecord, type EntitySchema, JsonText, type KoanError, t } from '@koan/data';
+import { buildSchema, type DataWriter, encodeRecordLine } from '@koan/data/adapter-kit';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import mysql, { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -3,7 +3,8 @@
  * connection of its own (foreign keys to tables made after them included) and undoing itself when one fails,
  * `discardCreated`, and `finish` checking AUTO_INCREMENT counters.
  */
-import { buildSchema, type EntitySchema, type KoanError, type NativeStructure, t } from '@koan/data';
+import { type EntitySchema, type KoanError, t } from '@koan/data';
+import { buildSchema, type NativeStructure } from '@koan/data/adapter-kit';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

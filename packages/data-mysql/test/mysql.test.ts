@@ -3,17 +3,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  compareKeys,
-  DataError,
-  type DataRecord,
-  decodeRecord,
-  type EntitySchema,
-  encodeRecordLine,
-  JsonText,
-  t,
-} from '@koan/data';
+import { DataError, type DataRecord, type EntitySchema, JsonText, t } from '@koan/data';
+import { buildSchema, compareKeys, decodeRecord, encodeRecordLine } from '@koan/data/adapter-kit';
 import {
   abortWhileWaiting,
   describeAdapterConformance,

@@ -3,15 +3,8 @@
  * `@koan/data`'s line transcoder: canonical lines are cut up without building objects, any other line is parsed and
  * checked like `decodeRecord`. {@link COPY_TARGET} spells both the same way.
  */
-import {
-  decodeValue,
-  type EntitySchema,
-  type FieldSpec,
-  type JsonEncoding,
-  keyFieldsOf,
-  type LineTarget,
-  lineTranscoder,
-} from '@koan/data';
+import type { EntitySchema, FieldSpec } from '@koan/data';
+import { decodeValue, type JsonEncoding, keyFieldsOf, type LineTarget, lineTranscoder } from '@koan/data/adapter-kit';
 import { pgDateInput } from './pg-values.js';
 import { archiveToCopyText } from './type-mapping.js';
 

@@ -3,7 +3,8 @@
  * BC dates), JSON arrays of format 1 archives going into array columns, and the values it cannot hold at all
  * (MySQL zero dates), which are refused with a reason instead of being changed.
  */
-import { DataError, isZeroDate } from '@koan/data';
+import { DataError } from '@koan/data';
+import { isZeroDate } from '@koan/data/adapter-kit';
 
 const EXPANDED = /^([+-])(\d{6})(-\d{2}-\d{2})(?:T(\d{2}:\d{2}:\d{2}\.\d{6})Z)?$/;
 

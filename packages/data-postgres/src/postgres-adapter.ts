@@ -1,27 +1,24 @@
+import type { DataAdapter, DataRecord } from '@koan/data';
+import { DataError, type EntitySchema, type FieldSpec } from '@koan/data';
 import type {
   AdapterCapabilities,
   Consistency,
-  DataAdapter,
   DataProvider,
   DataReader,
-  DataRecord,
   DataWriter,
   IntrospectionResult,
   StoreDescription,
   TransactionOptions,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import {
   abortedOr,
   assertSetName,
-  DataError,
-  type EntitySchema,
-  type FieldSpec,
   fieldNote,
   keyFieldsOf,
   keySpec,
   physicalName,
   setFromPhysicalName,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import pg from 'pg';
 import { only, relationOf } from './postgres-catalog.js';
 import { introspectSchema, KOAN_COMMENT, readTables } from './postgres-introspector.js';

@@ -1,14 +1,12 @@
+import type { EntitySchema, FieldSpec, FieldType } from '@koan/data';
 import {
-  type EntitySchema,
   entityNamesForTables,
-  type FieldSpec,
-  type FieldType,
   fieldFromNote,
   type IntrospectionResult,
   type KeyType,
   type NotDataObject,
   type SkippedTable,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import pg from 'pg';
 import { ABSENT } from './session-rows.js';
 import { q } from './type-mapping.js';

@@ -4,15 +4,15 @@
  * restore leaves no table behind), then after the rows adds indexes, constraints, foreign keys, comments and views
  * of the tables it created, and advances every sequence feeding a restored table's columns past its values.
  */
+import { DataError } from '@koan/data';
 import {
-  DataError,
   type DataWriter,
   type NativeStructure,
   physicalName,
   type StructureFacet,
   type StructureObject,
   type StructureTarget,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type pg from 'pg';
 import { TransactionSession } from './postgres-session.js';
 import { type CaptureTable, captureStructure } from './structure-capture.js';

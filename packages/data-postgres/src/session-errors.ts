@@ -1,5 +1,6 @@
 /** PostgreSQL errors as DataErrors naming the entity, record and constraint; cancelling a statement on abort. */
-import { DataError, type DataRecord, describeKey, type EntitySchema } from '@koan/data';
+import { DataError, type DataRecord, type EntitySchema } from '@koan/data';
+import { describeKey } from '@koan/data/adapter-kit';
 import pg from 'pg';
 
 /**

@@ -3,18 +3,15 @@
  * the table as it exists (generated columns left out, JSON arrays into array columns, values a column cannot hold
  * refused before anything is written).
  */
+import { DataError, type DataRecord, type EntitySchema, type FieldSpec } from '@koan/data';
 import {
-  DataError,
-  type DataRecord,
   describeKey,
-  type EntitySchema,
-  type FieldSpec,
   type ImportOptions,
   jsValueOf,
   keyFieldsOf,
   STREAM_PIECE_BYTES,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import pg from 'pg';
 import type copyStreams from 'pg-copy-streams';
 import { jsonArrayLiteral, unholdableDate } from './pg-values.js';

@@ -6,7 +6,7 @@
  * are left unqualified (the capture runs with that schema alone on the search path), so the DDL replays into the
  * target's default schema; every other name is qualified.
  */
-import type { NativeStructure, StructureObject } from '@koan/data';
+import type { NativeStructure, StructureObject } from '@koan/data/adapter-kit';
 import type pg from 'pg';
 import { KOAN_COMMENT, SYSTEM_SCHEMAS } from './postgres-introspector.js';
 import { captureNotCaptured, captureViews } from './structure-extras.js';

@@ -3,7 +3,7 @@
  * after the rows), and what the source has that a restore does not recreate (functions, triggers, policies, rules,
  * grants, owners), named so that nothing is left out silently.
  */
-import type { NativeStructure, StructureObject } from '@koan/data';
+import type { NativeStructure, StructureObject } from '@koan/data/adapter-kit';
 import type pg from 'pg';
 import { SYSTEM_SCHEMAS } from './postgres-introspector.js';
 import { lit, type Qualify } from './type-mapping.js';

@@ -1,5 +1,6 @@
 import type { FieldSpec, FieldType } from '@koan/data';
-import { DataError, decodeValue, JsonText, jsonTextOf, normalizeDatetime } from '@koan/data';
+import { DataError, JsonText } from '@koan/data';
+import { decodeValue, jsonTextOf, normalizeDatetime } from '@koan/data/adapter-kit';
 import pg from 'pg';
 import { pgDateInput } from './pg-values.js';
 

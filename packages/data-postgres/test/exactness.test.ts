@@ -3,15 +3,8 @@
  * equal to the server's own text), what the COPY and INSERT paths write into existing tables (generated columns,
  * GENERATED ALWAYS identities, arrays), and what is refused before anything is written, by entity, field and key.
  */
-import {
-  type DataRecord,
-  decodeRecord,
-  type EntitySchema,
-  encodeRecordLine,
-  JsonText,
-  KoanError,
-  ROOT_SET,
-} from '@koan/data';
+import { type DataRecord, type EntitySchema, JsonText, KoanError } from '@koan/data';
+import { decodeRecord, encodeRecordLine, ROOT_SET } from '@koan/data/adapter-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresAdapter } from '../src/index.js';
 import { createScratch, probe, type Scratch } from './scratch.js';

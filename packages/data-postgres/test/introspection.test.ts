@@ -3,7 +3,8 @@
  * ordered type, the field type of each native type, partitions, views, materialized views and foreign tables named
  * as not data, and the adapter reading and writing tables of other schemas through their namespace.
  */
-import { type DataRecord, type EntitySchema, ROOT_SET } from '@koan/data';
+import type { DataRecord, EntitySchema } from '@koan/data';
+import { ROOT_SET } from '@koan/data/adapter-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresAdapter } from '../src/index.js';
 import { createScratch, probe, type Scratch } from './scratch.js';

@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  buildSchema,
-  type DataRecord,
-  type EntitySchema,
-  encodeRecordLine,
-  KoanError,
-  lineTranscoder,
-  normalizeRecord,
-  t,
-} from '@koan/data';
+import { type DataRecord, type EntitySchema, KoanError, t } from '@koan/data';
+import { buildSchema, encodeRecordLine, lineTranscoder, normalizeRecord } from '@koan/data/adapter-kit';
 import { probeService, serviceUrls } from '@koan/data/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it, type TestContext } from 'vitest';

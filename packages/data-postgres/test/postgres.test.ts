@@ -4,17 +4,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  buildSchema,
-  type DataRecord,
-  decodeRecord,
-  type EntitySchema,
-  encodeRecordLine,
-  type FieldsShape,
-  normalizeRecord,
-  ROOT_SET,
-  t,
-} from '@koan/data';
+import { type DataRecord, type EntitySchema, type FieldsShape, t } from '@koan/data';
+import { buildSchema, decodeRecord, encodeRecordLine, normalizeRecord, ROOT_SET } from '@koan/data/adapter-kit';
 import {
   abortWhileWaiting,
   describeAdapterConformance,

@@ -3,7 +3,8 @@
  * inside the restore's transaction (a failure leaves nothing), that it never carries Koan's own notes, and that finish
  * advances the sequences of every restored table, with or without a captured structure.
  */
-import { type EntitySchema, ROOT_SET, type StructureTarget } from '@koan/data';
+import type { EntitySchema } from '@koan/data';
+import { ROOT_SET, type StructureTarget } from '@koan/data/adapter-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresAdapter } from '../src/index.js';
 import { createScratch, probe, type Scratch } from './scratch.js';

@@ -1,31 +1,33 @@
 import {
+  ConfigError,
+  type DataAdapter,
+  DataError,
+  type DataRecord,
+  type EntitySchema,
+  type FieldSpec,
+  JsonText,
+  type KeyValue,
+} from '@koan/data';
+import {
   type AdapterCapabilities,
   assertSetName,
   assertSingleKey,
-  ConfigError,
   type Consistency,
   checkBatchBytes,
-  type DataAdapter,
-  DataError,
   type DataProvider,
   type DataReader,
-  type DataRecord,
   type DataWriter,
   decodeRecord,
-  type EntitySchema,
   type ExportOptions,
   encodeRecordLine,
-  type FieldSpec,
   type ImportOptions,
   type ImportResult,
-  JsonText,
   jsValueOf,
-  type KeyValue,
   normalizeDatetime,
   pagedRecords,
   type StoreDescription,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { Redis } from 'ioredis';
 
 const PROVIDER = 'redis';

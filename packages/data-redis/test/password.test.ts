@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
-import { buildSchema, t } from '@koan/data';
+import { t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { inCI } from '@koan/data/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provider } from '../src/index.js';

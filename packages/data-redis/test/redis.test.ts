@@ -1,13 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  buildSchema,
-  type DataAdapter,
-  DataError,
-  type DataRecord,
-  DataRuntime,
-  type EntitySchema,
-  t,
-} from '@koan/data';
+import { type DataAdapter, DataError, type DataRecord, DataRuntime, type EntitySchema, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { describeAdapterConformance, describeSingleKeyStore, probeService, serviceUrls } from '@koan/data/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

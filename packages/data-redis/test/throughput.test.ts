@@ -1,6 +1,7 @@
 // Throughput figures, not assertions on speed: KOAN_BENCH=1 npx vitest run packages/data-redis/test/throughput.test.ts
 import { randomBytes } from 'node:crypto';
-import { buildSchema, type DataRecord, t } from '@koan/data';
+import { type DataRecord, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { serviceUrls } from '@koan/data/testing';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@
  * for await (const batch of adapter.exportEntity(User.schema, 'root')) console.log(batch.length);
  * await adapter.close();
  */
-import type { DataProvider } from '@koan/data';
+import type { DataProvider } from '@koan/data/adapter-kit';
 import { SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';
 
 export { PROVIDER_NAME, SqliteAdapter, type SqliteSettings } from './sqlite-adapter.js';

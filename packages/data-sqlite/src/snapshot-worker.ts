@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { STREAM_PIECE_BYTES } from '@koan/data';
+import { STREAM_PIECE_BYTES } from '@koan/data/adapter-kit';
 
 // The worker runs as a plain script (no TypeScript, no module resolution of its own): it gets the
 // better-sqlite3 path from the main thread.

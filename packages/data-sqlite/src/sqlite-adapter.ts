@@ -2,27 +2,29 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
+  ConfigError,
+  type DataAdapter,
+  DataError,
+  type DataRecord,
+  type EntitySchema,
+  type KeyValue,
+} from '@koan/data';
+import {
   type AdapterCapabilities,
   boundLineChunks,
   byteBatches,
-  ConfigError,
   type Consistency,
   checkBatchBytes,
   cutLineChunk,
-  type DataAdapter,
-  DataError,
   type DataReader,
-  type DataRecord,
   type DataWriter,
   decodeArchiveLines,
   describeKey,
-  type EntitySchema,
   type ExportOptions,
   encodeRecordLine,
   type ImportOptions,
   type ImportResult,
   type IntrospectionResult,
-  type KeyValue,
   keyFieldsOf,
   pagedRecords,
   physicalName,
@@ -33,7 +35,7 @@ import {
   type StructureFacet,
   setFromPhysicalName,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import Database from 'better-sqlite3';
 import { SnapshotWorker } from './snapshot-worker.js';
 import { introspectDatabase, KOAN_META_TABLE } from './sqlite-introspector.js';

@@ -1,13 +1,11 @@
+import type { EntitySchema, FieldSpec, FieldType } from '@koan/data';
 import {
   buildSchema,
-  type EntitySchema,
-  type FieldSpec,
-  type FieldType,
   type IntrospectionResult,
   KEY_FIELD_TYPES,
   type NotDataObject,
   type SkippedTable,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type Database from 'better-sqlite3';
 import { rowidAlias, tableColumns, type XColumn } from './sqlite-tables.js';
 import { fieldTypeOfColumn, quoteIdent } from './sqlite-types.js';

@@ -14,15 +14,15 @@
  * restore and created again, as they were, before it commits: restored rows never fire them (an audit trigger would
  * add rows the archive already holds). They then come last in that database's `.schema`.
  */
+import type { EntitySchema } from '@koan/data';
 import {
   type DataWriter,
-  type EntitySchema,
   type NativeStructure,
   physicalName,
   type StructureFacet,
   type StructureObject,
   type StructureTarget,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type Database from 'better-sqlite3';
 import { tableColumns } from './sqlite-tables.js';
 import { quoteIdent } from './sqlite-types.js';

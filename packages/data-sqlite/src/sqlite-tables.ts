@@ -1,7 +1,8 @@
 /** What SQLite says about one table: its columns (generated ones included), affinities, STRICT, rowid names. */
 import { rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DataError, type DataRecord, type EntitySchema, keyFieldsOf, physicalName } from '@koan/data';
+import { DataError, type DataRecord, type EntitySchema } from '@koan/data';
+import { keyFieldsOf, physicalName } from '@koan/data/adapter-kit';
 import type Database from 'better-sqlite3';
 import { ABSENT_COLUMN, COLUMN_TYPE, quoteIdent, rowCodec, type TableShape } from './sqlite-types.js';
 import { affinityOf } from './sqlite-values.js';

@@ -18,19 +18,15 @@
  *
  * The `_TEXT` names keep SQLite's TEXT affinity (a plain `DECIMAL` column would turn `"12.50"` into 12.5).
  */
+import { DataError, type DataRecord, type EntitySchema, type FieldSpec, type FieldType } from '@koan/data';
 import {
-  DataError,
-  type DataRecord,
   decodeArchiveLines,
   decodeValue,
   describeKey,
-  type EntitySchema,
-  type FieldSpec,
-  type FieldType,
   type JsonEncoding,
   keyFieldsOf,
   scanCanonicalLine,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { dynamicRead, dynamicWriter, naturalAffinity } from './sqlite-dynamic.js';
 import {
   type Affinity,

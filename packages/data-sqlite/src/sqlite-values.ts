@@ -10,16 +10,8 @@
  * would be stored as the INTEGER 7; a decimal with more digits than a double holds would be rounded): refused with
  * `UNSUPPORTED_VALUE` before anything is written.
  */
-import {
-  DataError,
-  type FieldSpec,
-  type FieldType,
-  isArchiveDate,
-  isArchiveDatetime,
-  JsonText,
-  jsonTextOf,
-  sameNumber,
-} from '@koan/data';
+import { DataError, type FieldSpec, type FieldType, JsonText } from '@koan/data';
+import { isArchiveDate, isArchiveDatetime, jsonTextOf, sameNumber } from '@koan/data/adapter-kit';
 
 /** A column's affinity, by SQLite's rules (https://sqlite.org/datatype3.html#determination_of_column_affinity). */
 export type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC';

@@ -5,17 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  type DataRecord,
-  decodeRecord,
-  type EntitySchema,
-  encodeRecordLine,
-  JsonText,
-  type KoanError,
-  ROOT_SET,
-  t,
-} from '@koan/data';
+import { type DataRecord, type EntitySchema, JsonText, type KoanError, t } from '@koan/data';
+import { buildSchema, decodeRecord, encodeRecordLine, ROOT_SET } from '@koan/data/adapter-kit';
 import { createSqliteAdapter, type SqliteAdapter } from '@koan/data-sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSchema, decodeRecord, encodeRecordLine, normalizeRecord, t } from '@koan/data';
+import { t } from '@koan/data';
+import { buildSchema, decodeRecord, encodeRecordLine, normalizeRecord } from '@koan/data/adapter-kit';
 import { createSqliteAdapter, type SqliteAdapter } from '@koan/data-sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -3,15 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  DataRuntime,
-  introspectSources,
-  ROOT_SET,
-  registeredEntities,
-  t,
-  unregisterEntity,
-} from '@koan/data';
+import { DataRuntime, introspectSources, registeredEntities, t, unregisterEntity } from '@koan/data';
+import { buildSchema, ROOT_SET } from '@koan/data/adapter-kit';
 import { describeAdapterConformance, sharedDatasetsDir } from '@koan/data/testing';
 import { createSqliteAdapter, fieldTypeOfColumn, type SqliteAdapter } from '@koan/data-sqlite';
 import Database from 'better-sqlite3';

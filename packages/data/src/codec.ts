@@ -1,30 +1,6 @@
 /**
- * Value normalisation and the archive's JSON encoding of every field type.
- *
- * | type      | JSON in archives                                    |
- * |-----------|-----------------------------------------------------|
- * | string, uuid | string                                           |
- * | integer   | number                                              |
- * | number    | number; `"NaN"`, `"Infinity"`, `"-Infinity"` as strings; `-0` as `"-0"` |
- * | bigint    | string of decimal digits (exact beyond 2^53; `unsigned`: up to 2^64-1) |
- * | decimal   | string, exactly as stored (`"12.50"`; PostgreSQL's `"NaN"`, `"Infinity"`, `"-Infinity"`) |
- * | boolean   | true / false                                        |
- * | datetime  | string, ISO-8601 UTC with 6 fraction digits: `"2024-05-01T10:00:00.123456Z"` (see the special forms below) |
- * | date      | string `"YYYY-MM-DD"` (same special forms)          |
- * | json      | line format 2: a string holding the value's exact JSON text (`"{\"a\":1}"`, `"null"` is JSON null); format 1 archives hold the value itself (nested) |
- * | binary    | string, base64                                      |
- * | vector    | string, base64 of little-endian float32s (bit-exact: NaN payloads, signalling NaNs and -0 included) |
- *
- * `null` is written as `null` (SQL NULL, distinct from a json field's JSON `null`, which is the text `"null"`); a
- * missing optional field is absent from the line.
- *
- * Datetimes and dates a store can hold beyond the ordinary calendar keep their exact meaning in special forms:
- * - `infinity` and `-infinity` (PostgreSQL);
- * - years outside 0001-9999 in ISO 8601's expanded form, six digits with a sign, astronomical numbering (year 0 is
- *   1 BC): `+010000-01-01T00:00:00.000000Z`, `-000043-03-15` (44 BC);
- * - MySQL zero dates, where the year is 0000 or the month or day is 00: `0000-00-00`, `2024-00-00T00:00:00.000000Z`.
- *
- * Stores that cannot hold one of them refuse it by name before anything is written (see docs/type-mapping.md).
+ * Value normalisation, and the encoding of every field type in JSON lines: the implementation of the line format
+ * `koan-jsonl` (its contract, value by value, is in line-format.ts).
  */
 
 import { DataError } from './errors.js';

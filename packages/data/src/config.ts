@@ -1,6 +1,6 @@
 /**
  * `Koan.Data`, the section this package reads. The loader of `koan.config.json` and its validation rules live in
- * @koan/core (every section shares them) and are re-exported here for the users of `@koan/data`.
+ * @koan/core (every section shares them) and are re-exported here (`@koan/data/config`) for the users of `@koan/data`.
  */
 import { z } from 'zod';
 

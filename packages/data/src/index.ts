@@ -1,73 +1,12 @@
-export type {
-  AdapterCapabilities,
-  Consistency,
-  DataAdapter,
-  DataProvider,
-  DataReader,
-  DataWriter,
-  ExportOptions,
-  ImportMode,
-  ImportOptions,
-  ImportResult,
-  IntrospectionResult,
-  NativeStructure,
-  NotDataObject,
-  SettingKind,
-  SkippedTable,
-  StoreDescription,
-  StructureFacet,
-  StructureObject,
-  StructureTarget,
-  TransactionOptions,
-} from './adapter.js';
+/**
+ * `@koan/data`: entities and their fields, the data runtime and its sources, discovery, the errors, the built-in
+ * memory and JSON-file adapters. What adapter authors (and the backup engine) need besides lives in
+ * `@koan/data/adapter-kit`; reading `koan.config.json` in `@koan/data/config`; the shared test suites in
+ * `@koan/data/testing`.
+ */
+export type { DataAdapter } from './adapter.js';
 export { createJsonFileAdapter, JsonFileAdapter, type JsonFileSettings } from './adapters/json-file.js';
 export { createMemoryAdapter, MemoryAdapter } from './adapters/memory.js';
-export {
-  boundLineChunks,
-  byteBatches,
-  checkBatchBytes,
-  cutLineChunk,
-  DEFAULT_BATCH_BYTES,
-  formatByteSize,
-  linePieces,
-  MAX_BATCH_BYTES,
-  PageSizer,
-  pagedRecords,
-  parseByteSize,
-  recordBytes,
-  rowBytes,
-  transcodedPieces,
-} from './batch-bytes.js';
-export {
-  decodeRecord,
-  decodeValue,
-  encodeRecord,
-  encodeRecordLine,
-  encodeValue,
-  isArchiveDate,
-  isArchiveDatetime,
-  isSpecialDate,
-  isSpecialDatetime,
-  isZeroDate,
-  normalizeDate,
-  normalizeDatetime,
-  normalizeRecord,
-  normalizeValue,
-} from './codec.js';
-export {
-  type ConfigProblem,
-  conformToSchema,
-  type DataConfig,
-  dataConfigSchema,
-  describeGiven,
-  formatProblem,
-  KOAN_SECTIONS,
-  type LoadConfigOptions,
-  type LoadedConfig,
-  loadKoanConfig,
-  parseConfigSection,
-  validateConfig,
-} from './config.js';
 export {
   type DiscoverOptions,
   discoverEntities,
@@ -77,7 +16,6 @@ export {
   warmup,
 } from './discovery.js';
 export {
-  buildSchema,
   defineEntity,
   Entity,
   type EntityOptions,
@@ -86,60 +24,17 @@ export {
   type InputOf,
   type RecordOf,
   registeredEntities,
-  registerSchema,
   unregisterEntity,
 } from './entity.js';
-export { abortError, abortedOr, ConfigError, DataError, isAbortError, KoanError, throwIfAborted } from './errors.js';
-export {
-  type AnyField,
-  Field,
-  type FieldSpec,
-  type FieldsShape,
-  type FieldType,
-  type InferInput,
-  type InferRecord,
-  type JsonValue,
-  t,
-} from './fields.js';
-export { JsonText, jsonTextLoss, jsonTextOf, jsValueOf, sameNumber } from './json-text.js';
-export { type JsonEncoding, jsonEncodingOf, LINE_FORMAT } from './line-format.js';
-export {
-  compactJsonBytes,
-  decodeArchiveLines,
-  importEachBatch,
-  type LineTarget,
-  type LineTranscoder,
-  lineTranscoder,
-  parseLine,
-  STREAM_PIECE_BYTES,
-  scanCanonicalLine,
-} from './line-transcoder.js';
+export { ConfigError, DataError, KoanError } from './errors.js';
+export { Field, type FieldSpec, type FieldsShape, type FieldType, t } from './fields.js';
+export { JsonText } from './json-text.js';
 export {
   configureData,
   DataRuntime,
   type DataRuntimeOptions,
-  DEFAULT_SOURCES,
   getDataRuntime,
-  runtimeOptionsFromConfig,
   type SourceConfig,
 } from './runtime.js';
-export {
-  assertSetName,
-  assertSingleKey,
-  compareKeys,
-  describeKey,
-  type EntitySchema,
-  entityNamesForTables,
-  FIELD_NOTE_PREFIX,
-  fieldFromNote,
-  fieldNote,
-  KEY_FIELD_TYPES,
-  KEY_TYPES,
-  type KeyType,
-  keyFieldsOf,
-  keySpec,
-  physicalName,
-  ROOT_SET,
-  setFromPhysicalName,
-} from './schema.js';
+export type { EntitySchema } from './schema.js';
 export type { DataRecord, KeyValue } from './types.js';

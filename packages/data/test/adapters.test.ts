@@ -2,15 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  createJsonFileAdapter,
-  createMemoryAdapter,
-  type DataAdapter,
-  DataRuntime,
-  ROOT_SET,
-  t,
-} from '@koan/data';
+import { createJsonFileAdapter, createMemoryAdapter, type DataAdapter, DataRuntime, t } from '@koan/data';
+import { buildSchema, ROOT_SET } from '@koan/data/adapter-kit';
 import { describeAdapterConformance, describeSingleKeyStore } from '@koan/data/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 

@@ -1,22 +1,5 @@
-import {
-  boundLineChunks,
-  buildSchema,
-  byteBatches,
-  checkBatchBytes,
-  cutLineChunk,
-  DEFAULT_BATCH_BYTES,
-  encodeRecordLine,
-  formatByteSize,
-  JsonText,
-  linePieces,
-  lineTranscoder,
-  PageSizer,
-  pagedRecords,
-  parseByteSize,
-  recordBytes,
-  t,
-  transcodedPieces,
-} from '@koan/data';
+import { JsonText, t } from '@koan/data';
+import { boundLineChunks, buildSchema, byteBatches, checkBatchBytes, cutLineChunk, DEFAULT_BATCH_BYTES, encodeRecordLine, formatByteSize, linePieces, lineTranscoder, PageSizer, pagedRecords, parseByteSize, recordBytes, transcodedPieces } from '@koan/data/adapter-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,20 +1,16 @@
+import { DataError, defineEntity, JsonText, t, unregisterEntity } from '@koan/data';
 import {
   assertSetName,
   buildSchema,
-  DataError,
   decodeRecord,
-  defineEntity,
   encodeRecordLine,
   fieldFromNote,
   fieldNote,
-  JsonText,
   jsonTextLoss,
   jsValueOf,
   normalizeDatetime,
   normalizeRecord,
-  t,
-  unregisterEntity,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import { describe, expect, it } from 'vitest';
 
 const Sample = defineEntity({

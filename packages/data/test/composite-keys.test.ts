@@ -1,4 +1,5 @@
-import { buildSchema, createMemoryAdapter, t } from '@koan/data';
+import { createMemoryAdapter, t } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import { describe, expect, it } from 'vitest';
 
 describe('composite keys', () => {

@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { DataProvider } from '../src/adapter.js';
 import { createMemoryAdapter } from '../src/adapters/memory.js';
+import { dataConfigSchema, loadKoanConfig, parseConfigSection, validateConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
-import { dataConfigSchema, loadKoanConfig, parseConfigSection, validateConfig } from '../src/index.js';
 import { DataRuntime } from '../src/runtime.js';
 
 const dirs: string[] = [];

@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
   buildSchema,
-  compactJsonBytes,
   decodeArchiveLines,
   decodeValue,
   encodeRecordLine,
-  JsonText,
   type LineTarget,
   lineTranscoder,
   normalizeRecord,
   scanCanonicalLine,
-  t,
-} from '../src/index.js';
+} from '../src/entries/adapter-kit.js';
+import { JsonText, t } from '../src/index.js';
+import { compactJsonBytes } from '../src/line-transcoder.js';
 
 const Doc = buildSchema(
   {

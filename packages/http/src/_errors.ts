@@ -1,4 +1,5 @@
-import { isAbortError, KoanError } from '@koan/data';
+import { KoanError } from '@koan/data';
+import { isAbortError } from '@koan/data/adapter-kit';
 import { type ErrorKind, errorKind, underlyingError } from '@koan/data-backup';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';

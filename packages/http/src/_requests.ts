@@ -1,4 +1,4 @@
-import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data';
+import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
 import {
   assertBackupName,
   BACKUP_QUERY_FIELDS,

@@ -8,16 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildSchema,
-  DataRuntime,
-  defineEntity,
-  Entity,
-  type FieldsShape,
-  KoanError,
-  t,
-  unregisterEntity,
-} from '@koan/data';
+import { DataRuntime, defineEntity, Entity, type FieldsShape, KoanError, t, unregisterEntity } from '@koan/data';
+import { buildSchema } from '@koan/data/adapter-kit';
 import {
   BackupContext,
   type BackupResult,

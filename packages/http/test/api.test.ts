@@ -9,17 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type DataProvider,
-  type DataReader,
-  DataRuntime,
-  defineEntity,
-  type ExportOptions,
-  KoanError,
-  MemoryAdapter,
-  t,
-  unregisterEntity,
-} from '@koan/data';
+import { DataRuntime, defineEntity, KoanError, MemoryAdapter, t, unregisterEntity } from '@koan/data';
+import type { DataProvider, DataReader, ExportOptions } from '@koan/data/adapter-kit';
 import { BackupContext } from '@koan/data-backup';
 import { StorageProfiles } from '@koan/storage';
 import type { Hono } from 'hono';

@@ -2,7 +2,8 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DataRuntime, type Entity, encodeRecordLine, type SourceConfig } from '@koan/data';
+import { DataRuntime, type Entity, type SourceConfig } from '@koan/data';
+import { encodeRecordLine } from '@koan/data/adapter-kit';
 import {
   BackupContext,
   BackupDiscoveryService,

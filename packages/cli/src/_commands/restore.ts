@@ -1,4 +1,5 @@
-import { assertSetName, type SourceConfig } from '@koan/data';
+import type { SourceConfig } from '@koan/data';
+import { assertSetName } from '@koan/data/adapter-kit';
 import {
   BATCH_SIZE,
   checkRestoreSelection,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { crc32, createDeflateRaw, type DeflateRaw, deflateRawSync, constants as zc } from 'node:zlib';
-import { abortError, KoanError } from '@koan/data';
+import { KoanError } from '@koan/data';
+import { abortError } from '@koan/data/adapter-kit';
 
 /** Rows are coalesced to at least this many bytes before hashing and zlib: one write per row is ~4x slower. */
 const COALESCE_BYTES = 256 * 1024;

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { crc32, createInflateRaw } from 'node:zlib';
-import { abortError, DEFAULT_BATCH_BYTES, KoanError } from '@koan/data';
+import { KoanError } from '@koan/data';
+import { abortError, DEFAULT_BATCH_BYTES } from '@koan/data/adapter-kit';
 import { countNewlines } from './_encode.js';
 import {
   CENTRAL_HEADER_SIZE,

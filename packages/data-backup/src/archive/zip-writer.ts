@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { abortError, KoanError } from '@koan/data';
+import { KoanError } from '@koan/data';
+import { abortError } from '@koan/data/adapter-kit';
 import { encodeEntry, resolveMethod } from './_encode.js';
 import {
   type CentralRecord,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Consistency } from '@koan/data';
+import type { Consistency } from '@koan/data/adapter-kit';
 import {
   type EntrySourceOptions,
   EntrySpool,

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { throwIfAborted } from '@koan/data';
+import { throwIfAborted } from '@koan/data/adapter-kit';
 import { writeSidecar } from '../catalog.js';
 import type { BackupContext } from '../context.js';
 import type { BackupSidecar } from '../manifest.js';

@@ -1,4 +1,5 @@
-import { type Entity, isAbortError } from '@koan/data';
+import type { Entity } from '@koan/data';
+import { isAbortError } from '@koan/data/adapter-kit';
 import type { BackupContext } from '../context.js';
 import { planBackup } from '../plan.js';
 import type { BackupTarget } from '../select.js';

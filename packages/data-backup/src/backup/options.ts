@@ -1,4 +1,4 @@
-import { assertSetName } from '@koan/data';
+import { assertSetName } from '@koan/data/adapter-kit';
 import { type ByteSize, batchBytesOption } from '../budget.js';
 import type { BackupContext } from '../context.js';
 import { assertWithin, BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '../limits.js';

@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
+import { type DataAdapter, DataError, type EntitySchema, KoanError } from '@koan/data';
 import {
   type Consistency,
-  type DataAdapter,
-  DataError,
   type DataReader,
-  type EntitySchema,
   encodeRecordLine,
   isAbortError,
-  KoanError,
   type StoreDescription,
   throwIfAborted,
-} from '@koan/data';
+} from '@koan/data/adapter-kit';
 import type { EntryStats } from '../archive/index.js';
 import type { BackupContext } from '../context.js';
 import { BackupError } from '../errors.js';

@@ -11,7 +11,8 @@
  * const result = await monitorBackups(context); // Koan.Backup.Monitor from the context's config
  * if (!result.healthy) for (const p of result.problems) console.error(p.message, '-', p.hint);
  */
-import { ConfigError, KoanError, parseConfigSection } from '@koan/data';
+import { ConfigError, KoanError } from '@koan/data';
+import { parseConfigSection } from '@koan/data/config';
 import type { BackupContext } from '../context.js';
 import { BackupDiscoveryService } from '../discovery.js';
 import { BackupError } from '../errors.js';

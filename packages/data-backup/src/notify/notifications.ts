@@ -3,7 +3,7 @@
  * code. `emit` builds and checks one event and hands it to every webhook whose filter takes it; it returns at once and
  * never throws, so the backup, restore or maintenance pass that emits is never slowed down or failed by it.
  */
-import { parseConfigSection } from '@koan/data';
+import { parseConfigSection } from '@koan/data/config';
 import { z } from 'zod';
 import {
   type NotificationsConfigInput,

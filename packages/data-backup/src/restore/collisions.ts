@@ -2,7 +2,8 @@
  * Where the archived entity sets of a restore land, checked before anything is written: two of them written into
  * one table of the target would merge silently (and overwrite each other's keys), so such a restore is refused.
  */
-import { type DataRuntime, type EntitySchema, physicalName } from '@koan/data';
+import type { DataRuntime, EntitySchema } from '@koan/data';
+import { physicalName } from '@koan/data/adapter-kit';
 import { BackupError, invalidOption } from '../errors.js';
 import type { EntityManifest } from '../manifest.js';
 

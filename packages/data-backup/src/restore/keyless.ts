@@ -2,7 +2,8 @@
  * Tables without a primary key (`EntitySchema.keyless`) hold rows no key can match: a merge into one that already has
  * rows would duplicate them, so it is refused, naming what works instead (emptying it first, or appending).
  */
-import type { DataAdapter, DataRuntime, EntitySchema, ImportMode } from '@koan/data';
+import type { DataAdapter, DataRuntime, EntitySchema } from '@koan/data';
+import type { ImportMode } from '@koan/data/adapter-kit';
 import { BackupError } from '../errors.js';
 import type { PlannedTarget } from './collisions.js';
 

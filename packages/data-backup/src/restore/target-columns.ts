@@ -3,7 +3,8 @@
  * entity: a field the table has no column for is refused before anything is written, or, with the lenient schema
  * policy, left out and reported (`droppedFields`, `missingColumns`).
  */
-import { type DataRuntime, type EntitySchema, keyFieldsOf, physicalName } from '@koan/data';
+import type { DataRuntime, EntitySchema } from '@koan/data';
+import { keyFieldsOf, physicalName } from '@koan/data/adapter-kit';
 import { BackupError } from '../errors.js';
 import type { PlannedTarget } from './collisions.js';
 
