@@ -38,7 +38,8 @@ const keysOf = (name, id, at) => {
 // ---------- child phases ----------
 async function seed(config) {
   const { defineEntity, t } = await import('@koan/data');
-  const { backupEntity, readSidecar } = await import('@koan/data-backup');
+  const { backupEntity } = await import('@koan/data-backup');
+  const { readSidecar } = await import('@koan/data-backup/catalog');
   const context = await contextFor(config);
   const driver = context.storage.get(config.name);
   const Item = defineEntity({

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { configJsonSchema, manifestJsonSchemas } from '@koan/data-backup';
+import { configJsonSchema, manifestJsonSchemas } from '@koan/data-backup/schemas';
 import * as azure from '@koan/storage-azure';
 import * as s3 from '@koan/storage-s3';
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,6 @@
 import { MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
-import { BATCH_SIZE, parseIsoInstant } from '@koan/data-backup';
+import { parseIsoInstant } from '@koan/data-backup/catalog';
+import { BATCH_SIZE } from '@koan/data-backup/schemas';
 import type { ArgsDef } from 'citty';
 import { usageError } from './_errors.js';
 

@@ -1,12 +1,5 @@
-import type {
-  BackupInfo,
-  BackupSidecar,
-  EntityManifest,
-  EntityRestoreReport,
-  OmittedObject,
-  RestoreReport,
-  ZipReader,
-} from '@koan/data-backup';
+import type { BackupInfo, EntityRestoreReport, RestoreReport } from '@koan/data-backup';
+import type { BackupSidecar, EntityManifest, OmittedObject, ZipReader } from '@koan/data-backup/archive';
 import { formatBytes, formatCount, formatDuration, formatTime, percent, renderPairs, renderTable } from './_format.js';
 
 export function entityTable(entities: readonly EntityManifest[], indent = ''): string {

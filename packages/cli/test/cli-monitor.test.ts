@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, t } from '@koan/data';
-import { notificationEventSchema, verifyWebhookSignature } from '@koan/data-backup';
+import { notificationEventSchema, verifyWebhookSignature } from '@koan/data-backup/notify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiverPerTest } from '../../data-backup/test/webhook-receiver.js';
 import { runIn } from './run-cli.js';

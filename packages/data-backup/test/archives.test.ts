@@ -8,16 +8,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import {
-  adoptArchive,
-  BackupDiscoveryService,
-  type BackupResult,
-  backupEntity,
-  cleanupLeftovers,
-  deleteDamagedArchive,
-  locateArchive,
-  restoreEntity,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupResult, backupEntity, restoreEntity } from '@koan/data-backup';
+import { adoptArchive, deleteDamagedArchive, locateArchive } from '@koan/data-backup/archive';
+import { cleanupLeftovers } from '@koan/data-backup/maintenance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 

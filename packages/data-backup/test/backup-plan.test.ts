@@ -8,16 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registeredEntities, unregisterEntity } from '@koan/data';
-import {
-  BackupDiscoveryService,
-  type BackupError,
-  backupAllEntities,
-  describeEntities,
-  locateBackup,
-  openArchive,
-  planBackup,
-  readContents,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupError, backupAllEntities } from '@koan/data-backup';
+import { openArchive, readContents } from '@koan/data-backup/archive';
+import { locateBackup } from '@koan/data-backup/catalog';
+import { describeEntities, planBackup } from '@koan/data-backup/plan';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';

@@ -4,14 +4,8 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Entity, type FieldsShape, t } from '@koan/data';
 import { buildSchema } from '@koan/data/adapter-kit';
-import {
-  BackupDiscoveryService,
-  type BackupError,
-  backupEntity,
-  fileSource,
-  restoreEntity,
-  ZipReader,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupError, backupEntity, restoreEntity } from '@koan/data-backup';
+import { fileSource, ZipReader } from '@koan/data-backup/archive';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 

@@ -18,7 +18,8 @@ import {
 } from '@koan/data';
 import { keyFieldsOf } from '@koan/data/adapter-kit';
 import { sharedDatasetsDir } from '@koan/data/testing';
-import { archivedEntity, backupAllEntities, restoreAllEntities } from '@koan/data-backup';
+import { backupAllEntities, restoreAllEntities } from '@koan/data-backup';
+import { archivedEntity } from '@koan/data-backup/plan';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 import {

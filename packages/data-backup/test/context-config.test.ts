@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import { BackupContext, BackupMaintenanceService, configJsonSchema } from '@koan/data-backup';
+import { BackupContext } from '@koan/data-backup';
+import { BackupMaintenanceService } from '@koan/data-backup/maintenance';
+import { configJsonSchema } from '@koan/data-backup/schemas';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 

@@ -3,17 +3,14 @@ import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:f
 import { dirname, join, relative } from 'node:path';
 import { Entity, t } from '@koan/data';
 import { buildSchema } from '@koan/data/adapter-kit';
+import { BackupDiscoveryService, type BackupInfo, backupEntity, restoreEntity } from '@koan/data-backup';
+import { copyBackup } from '@koan/data-backup/catalog';
 import {
-  BackupDiscoveryService,
-  type BackupInfo,
   BackupMaintenanceService,
-  backupEntity,
   cleanupLeftovers,
-  copyBackup,
   type MaintenanceRun,
   planRetention,
-  restoreEntity,
-} from '@koan/data-backup';
+} from '@koan/data-backup/maintenance';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { filesUnder, makeContext } from './helpers.js';
 

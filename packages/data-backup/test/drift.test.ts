@@ -4,14 +4,8 @@
  */
 import { defineEntity, Entity, type FieldsShape, t, unregisterEntity } from '@koan/data';
 import { buildSchema } from '@koan/data/adapter-kit';
-import {
-  type BackupError,
-  backupEntity,
-  compareSchemas,
-  restoreAllEntities,
-  restoreEntity,
-  runBackup,
-} from '@koan/data-backup';
+import { type BackupError, backupEntity, restoreAllEntities, restoreEntity } from '@koan/data-backup';
+import { compareSchemas, runBackup } from '@koan/data-backup/plan';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 

@@ -5,15 +5,8 @@
  */
 import { join } from 'node:path';
 import { defineEntity, t, unregisterEntity } from '@koan/data';
-import {
-  BackupDiscoveryService,
-  type BackupError,
-  BackupService,
-  fileSource,
-  readContents,
-  restoreAllEntities,
-  ZipReader,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupError, BackupService, restoreAllEntities } from '@koan/data-backup';
+import { fileSource, readContents, ZipReader } from '@koan/data-backup/archive';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { breakTable, filesUnder, makeContext, maxInFlight, progressLog } from './helpers.js';
 

@@ -3,15 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Entity, t } from '@koan/data';
 import { buildSchema } from '@koan/data/adapter-kit';
-import {
-  applyRetention,
-  BackupContext,
-  BackupDiscoveryService,
-  BackupMaintenanceService,
-  backupEntity,
-  type MaintenanceRun,
-  restoreEntity,
-} from '@koan/data-backup';
+import { BackupContext, BackupDiscoveryService, backupEntity, restoreEntity } from '@koan/data-backup';
+import { applyRetention, BackupMaintenanceService, type MaintenanceRun } from '@koan/data-backup/maintenance';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeContext } from './helpers.js';
 

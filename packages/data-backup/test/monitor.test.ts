@@ -8,20 +8,14 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, defineEntity, type KoanError, t, unregisterEntity } from '@koan/data';
-import {
-  BackupDiscoveryService,
-  type BackupResult,
-  BackupService,
-  Notifications,
-  notificationEventSchema,
-  verifyWebhookSignature,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupResult, BackupService } from '@koan/data-backup';
 import {
   checkReadiness,
   type MonitorConfigInput,
   type MonitorProblem,
   monitorBackups,
 } from '@koan/data-backup/monitor';
+import { Notifications, notificationEventSchema, verifyWebhookSignature } from '@koan/data-backup/notify';
 import { closedLoopbackPort, unreachableS3Settings } from '@koan/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';

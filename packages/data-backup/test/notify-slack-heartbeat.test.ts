@@ -1,4 +1,4 @@
-import { Heartbeat, type NotificationFailure, Notifications } from '@koan/data-backup';
+import { Heartbeat, type NotificationFailure, Notifications } from '@koan/data-backup/notify';
 import { describe, expect, it } from 'vitest';
 import { closedPortUrl, receiverPerTest } from './webhook-receiver.js';
 

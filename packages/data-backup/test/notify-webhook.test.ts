@@ -4,7 +4,7 @@ import {
   notificationEventSchema,
   verifyWebhookSignature,
   WebhookNotifier,
-} from '@koan/data-backup';
+} from '@koan/data-backup/notify';
 import { describe, expect, it } from 'vitest';
 import { createEvent } from '../src/notify/events.js';
 import { closedPortUrl, heldAnswer, receiverPerTest } from './webhook-receiver.js';

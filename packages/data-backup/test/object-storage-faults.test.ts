@@ -19,9 +19,9 @@ import {
   BackupDiscoveryService,
   BackupError,
   backupAllEntities,
-  cleanupLeftovers,
   restoreAllEntities,
 } from '@koan/data-backup';
+import { cleanupLeftovers } from '@koan/data-backup/maintenance';
 import { StorageError, StorageProfiles } from '@koan/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AzuriteHandle, startAzurite } from '../../storage-azure/test/azurite-harness.js';

@@ -18,11 +18,11 @@ import {
   type BackupResult,
   backupAllEntities,
   backupEntity,
-  cleanupLeftovers,
-  copyBackup,
   restoreAllEntities,
   restoreEntity,
 } from '@koan/data-backup';
+import { copyBackup } from '@koan/data-backup/catalog';
+import { cleanupLeftovers } from '@koan/data-backup/maintenance';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AzuriteHandle, startAzurite } from '../../storage-azure/test/azurite-harness.js';
 import { type FaultProxy, type ProxyRequest, startFaultProxy } from '../../storage-s3/test/fault-proxy.js';

@@ -3,13 +3,8 @@
  * is `INVALID_OPTION` naming it), impossible dates are refused, a date-only `dateTo` covers its whole day, and `take: 0`
  * counts without listing. `applyQuery` runs on catalog entries built here; `queryBackups` on an empty local profile.
  */
-import {
-  applyQuery,
-  BackupDiscoveryService,
-  type BackupInfo,
-  type BackupQuery,
-  checkBackupQuery,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupInfo, type BackupQuery } from '@koan/data-backup';
+import { applyQuery, checkBackupQuery } from '@koan/data-backup/catalog';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';
 

@@ -1,10 +1,10 @@
+import type { BackupInfo } from '@koan/data-backup';
 import {
-  type BackupInfo,
   DEFAULT_PROTECTED_TAGS,
   KEEP_COUNTS,
   planRetention,
   type RetentionPolicy,
-} from '@koan/data-backup';
+} from '@koan/data-backup/maintenance';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

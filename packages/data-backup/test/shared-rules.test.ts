@@ -8,22 +8,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineEntity, KoanError, t, unregisterEntity } from '@koan/data';
-import {
-  assertRestorable,
-  BATCH_SIZE,
-  type BackupResult,
-  BackupService,
-  backupConfigSchema,
-  COMPRESSION_LEVEL,
-  copyBackup,
-  errorKind,
-  isBackupId,
-  locateBackup,
-  locateForCopy,
-  MAX_CONCURRENCY,
-  restoreAllEntities,
-  underlyingError,
-} from '@koan/data-backup';
+import { type BackupResult, BackupService, errorKind, restoreAllEntities, underlyingError } from '@koan/data-backup';
+import { assertRestorable, copyBackup, isBackupId, locateBackup, locateForCopy } from '@koan/data-backup/catalog';
+import { BATCH_SIZE, backupConfigSchema, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '@koan/data-backup/schemas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { breakTable, makeContext } from './helpers.js';
 

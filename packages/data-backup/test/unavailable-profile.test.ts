@@ -8,20 +8,22 @@
  */
 import { defineEntity, KoanError, t, unregisterEntity } from '@koan/data';
 import {
-  applyRetention,
-  assertBackupName,
   BackupDiscoveryService,
   BackupError,
-  BackupMaintenanceService,
   type BackupResult,
   BackupService,
-  backupConfigSchema,
   DataBackup,
-  DEFAULT_MIN_AGE_HOURS,
-  planRetention,
   RestoreService,
   setBackupContext,
 } from '@koan/data-backup';
+import { assertBackupName } from '@koan/data-backup/catalog';
+import {
+  applyRetention,
+  BackupMaintenanceService,
+  DEFAULT_MIN_AGE_HOURS,
+  planRetention,
+} from '@koan/data-backup/maintenance';
+import { backupConfigSchema } from '@koan/data-backup/schemas';
 import { closedLoopbackPort, unreachableAzureSettings, unreachableS3Settings } from '@koan/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContext } from './helpers.js';

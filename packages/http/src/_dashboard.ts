@@ -3,7 +3,7 @@
  * Every piece of catalog data is put in the page with `textContent`; the script never assigns HTML.
  */
 
-import { backupStatuses } from '@koan/data-backup';
+import { backupStatuses } from '@koan/data-backup/catalog';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 

@@ -1,15 +1,8 @@
 import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
-import {
-  assertBackupName,
-  BACKUP_QUERY_FIELDS,
-  BATCH_SIZE,
-  type BackupQuery,
-  COMPRESSION_LEVEL,
-  isBackupId,
-  MAX_CONCURRENCY,
-  parseIsoInstant,
-  retentionPolicySchema,
-} from '@koan/data-backup';
+import { type BackupQuery } from '@koan/data-backup';
+import { assertBackupName, BACKUP_QUERY_FIELDS, isBackupId, parseIsoInstant } from '@koan/data-backup/catalog';
+import { retentionPolicySchema } from '@koan/data-backup/maintenance';
+import { BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '@koan/data-backup/schemas';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { httpError, invalidField } from './_errors.js';

@@ -10,14 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataRuntime, defineEntity, Entity, type FieldsShape, KoanError, t, unregisterEntity } from '@koan/data';
 import { buildSchema } from '@koan/data/adapter-kit';
-import {
-  BackupContext,
-  type BackupResult,
-  BackupService,
-  type ErrorKind,
-  errorKind,
-  locateBackup,
-} from '@koan/data-backup';
+import { BackupContext, type BackupResult, BackupService, type ErrorKind, errorKind } from '@koan/data-backup';
+import { locateBackup } from '@koan/data-backup/catalog';
 import { StorageProfiles } from '@koan/storage';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

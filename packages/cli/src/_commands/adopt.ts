@@ -1,4 +1,4 @@
-import { type ArchiveRef, adoptArchive } from '@koan/data-backup';
+import { type ArchiveRef, adoptArchive } from '@koan/data-backup/archive';
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';

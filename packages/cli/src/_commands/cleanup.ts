@@ -1,4 +1,5 @@
-import { cleanupLeftovers, deleteDamagedArchive } from '@koan/data-backup';
+import { deleteDamagedArchive } from '@koan/data-backup/archive';
+import { cleanupLeftovers } from '@koan/data-backup/maintenance';
 import { globalArgs, opt, optionalList } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';

@@ -1,4 +1,4 @@
-import { copyBackup } from '@koan/data-backup';
+import { copyBackup } from '@koan/data-backup/catalog';
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';

@@ -9,12 +9,11 @@ import {
   BackupDiscoveryService,
   type BackupResult,
   backupAllEntities,
-  locateBackup,
-  openArchive,
   type RestoreReport,
   restoreAllEntities,
-  type ValidationResult,
 } from '@koan/data-backup';
+import { openArchive, type ValidationResult } from '@koan/data-backup/archive';
+import { locateBackup } from '@koan/data-backup/catalog';
 import { globalArgs, progressArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { schemaReference } from '../_config-schema.js';

@@ -1,4 +1,4 @@
-import { describeEntities, type EntityDescription } from '@koan/data-backup';
+import { describeEntities, type EntityDescription } from '@koan/data-backup/plan';
 import { entityArgs, globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { importEntityModules, withContext } from '../_context.js';

@@ -1,4 +1,5 @@
-import { type BackupSidecar, locateBackup, openArchive, readContents } from '@koan/data-backup';
+import { type BackupSidecar, openArchive, readContents } from '@koan/data-backup/archive';
+import { locateBackup } from '@koan/data-backup/catalog';
 import { globalArgs } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';

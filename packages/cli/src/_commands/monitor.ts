@@ -1,5 +1,5 @@
-import { type NotificationFailure, Notifications } from '@koan/data-backup';
 import { type MonitorCheck, type MonitorProblem, type MonitorResult, monitorBackups } from '@koan/data-backup/monitor';
+import { type NotificationFailure, Notifications } from '@koan/data-backup/notify';
 import { globalArgs, optionalList } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';

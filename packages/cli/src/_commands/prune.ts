@@ -6,7 +6,7 @@ import {
   effectiveRetentionPolicy,
   KEEP_COUNTS,
   type RetentionPolicy,
-} from '@koan/data-backup';
+} from '@koan/data-backup/maintenance';
 import { globalArgs, optionalList } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { confirmDestructive } from '../_confirm.js';

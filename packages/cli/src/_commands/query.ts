@@ -1,14 +1,6 @@
 import { KoanError } from '@koan/data';
-import {
-  BACKUP_SORT_KEYS,
-  BackupDiscoveryService,
-  type BackupQuery,
-  type BackupStatus,
-  backupStatuses,
-  checkBackupQuery,
-  type HealthStatus,
-  healthStatuses,
-} from '@koan/data-backup';
+import { BackupDiscoveryService, type BackupQuery, type BackupStatus, type HealthStatus } from '@koan/data-backup';
+import { BACKUP_SORT_KEYS, backupStatuses, checkBackupQuery, healthStatuses } from '@koan/data-backup/catalog';
 import { choiceOption, dateOption, globalArgs, intOption, opt, optionalList, sizeOption } from '../_args.js';
 import { defineCliCommand } from '../_command.js';
 import { withContext } from '../_context.js';

@@ -1,15 +1,8 @@
 import type { SourceConfig } from '@koan/data';
 import { assertSetName } from '@koan/data/adapter-kit';
-import {
-  BATCH_SIZE,
-  checkRestoreSelection,
-  type GlobalRestoreOptions,
-  locateForRestore,
-  MAX_CONCURRENCY,
-  type RestoreReport,
-  restoreAllEntities,
-  shortfallOf,
-} from '@koan/data-backup';
+import { type GlobalRestoreOptions, type RestoreReport, restoreAllEntities, shortfallOf } from '@koan/data-backup';
+import { checkRestoreSelection, locateForRestore } from '@koan/data-backup/plan';
+import { BATCH_SIZE, MAX_CONCURRENCY } from '@koan/data-backup/schemas';
 import {
   batchBytesOption,
   batchSizeOption,

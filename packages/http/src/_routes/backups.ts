@@ -3,7 +3,9 @@
  * another profile. Each checks the request, and what the library can refuse before any work starts, then answers
  * `202` with the job.
  */
-import { backupAllEntities, copyBackup, locateForCopy, planBackup } from '@koan/data-backup';
+import { backupAllEntities } from '@koan/data-backup';
+import { copyBackup, locateForCopy } from '@koan/data-backup/catalog';
+import { planBackup } from '@koan/data-backup/plan';
 import type { Hono } from 'hono';
 import { optionAsField } from '../_errors.js';
 import { backupBody, copyBody, parseBody, parseRef, queryParams, readJson, validateBody } from '../_requests.js';

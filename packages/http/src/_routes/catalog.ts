@@ -2,7 +2,7 @@
  * The catalog routes, answered at once: the entities a backup would take, the backup list and query, the catalog
  * statistics, one backup's detail, and deleting a backup (confirmed by its id, refused while a job works on it).
  */
-import { describeEntities } from '@koan/data-backup';
+import { describeEntities } from '@koan/data-backup/plan';
 import type { Hono } from 'hono';
 import { httpError, optionAsField } from '../_errors.js';
 import { flag, parseBackupQuery, parseRef, queryParams, single } from '../_requests.js';

@@ -2,7 +2,9 @@
  * The restore route (`POST /backups/:ref/restore`): the backup the library would pick, pinned for the job, and the
  * request's selection checked against it before the job starts.
  */
-import { assertRestorable, checkRestoreSelection, locateForRestore, restoreAllEntities } from '@koan/data-backup';
+import { restoreAllEntities } from '@koan/data-backup';
+import { assertRestorable } from '@koan/data-backup/catalog';
+import { checkRestoreSelection, locateForRestore } from '@koan/data-backup/plan';
 import type { Hono } from 'hono';
 import { optionAsField } from '../_errors.js';
 import { parseBody, parseRef, queryParams, readJson, restoreBody } from '../_requests.js';
