@@ -1,22 +1,17 @@
 /**
  * Conformance group: wide rows. Every batch an adapter yields, and every JSON-lines chunk, is bounded by the byte
  * budget (`ExportOptions.batchBytes`, default 1 MiB) as well as by the record count: it holds less than the budget
- * before its last record, on the adapter and inside its snapshots. Registered by `describeAdapterConformance`.
+ * before its last record, on the adapter and inside its snapshots.
  */
-import type { TestContext } from 'vitest';
 import { expect } from 'vitest';
-import type { DataAdapter, DataReader } from '../adapter.js';
-import { DEFAULT_BATCH_BYTES } from '../batch-bytes.js';
-import { encodeRecordLine } from '../codec.js';
-import { KoanError } from '../errors.js';
-import { type FieldsShape, t } from '../fields.js';
-import { type EntitySchema, ROOT_SET } from '../schema.js';
-import type { DataRecord } from '../types.js';
-
-/** How the conformance suite registers a test against its adapter (skipped when the store is unavailable). */
-export type ConformanceTest = (name: string, fn: (a: DataAdapter, ctx: TestContext) => Promise<void>) => void;
-/** The suite's entity factory: names unique to the run. */
-export type ConformanceEntity = (name: string, key: string, fields: FieldsShape) => EntitySchema;
+import type { DataAdapter, DataReader } from '../../adapter.js';
+import { DEFAULT_BATCH_BYTES } from '../../batch-bytes.js';
+import { encodeRecordLine } from '../../codec.js';
+import { KoanError } from '../../errors.js';
+import { t } from '../../fields.js';
+import { type EntitySchema, ROOT_SET } from '../../schema.js';
+import type { DataRecord } from '../../types.js';
+import type { ConformanceSuite } from './suite.js';
 
 /** The archive bytes of a record's line, newline included: what the budget is about. */
 function lineBytes(schema: EntitySchema, record: DataRecord): number {
@@ -65,10 +60,12 @@ async function insertWide(a: DataAdapter, schema: EntitySchema, count: number, w
     await a.importBatch(schema, ROOT_SET, rows.slice(i, i + 10), { mode: 'insert' });
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+/** 1, 2, ... n: the ids `insertWide` gives. */
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-/** Registers the wide-row tests with the suite's `test` and `entity` (see `describeAdapterConformance`). */
-export function describeWideRows(test: ConformanceTest, entity: ConformanceEntity): void {
+/** Batches and JSON-lines chunks bounded in bytes (`batchBytes`) as well as in records. */
+export function wideRowTests(s: ConformanceSuite): void {
+  const { test, entity } = s;
   const fields = { id: t.integer(), label: t.string(), payload: t.string(), meta: t.json() };
 
   test('wide rows: exportEntity closes a batch at batchBytes, one record past it at most (adapter and snapshot)', async (a) => {
@@ -77,16 +74,16 @@ export function describeWideRows(test: ConformanceTest, entity: ConformanceEntit
     const budget = 64 * 1024;
     // 40 records of ~20 KB under a 64 KiB budget: 4 a batch at most, whatever the record count allows.
     const direct = await exportChecked(a, Wide, { batchSize: 1000, batchBytes: budget }, budget);
-    expect(direct.ids).toEqual(range(40));
+    expect(direct.ids).toEqual(oneTo(40));
     expect(direct.batches).toBeGreaterThanOrEqual(10);
     const inSnapshot = await a.readSnapshot((r) =>
       exportChecked(r, Wide, { batchSize: 1000, batchBytes: budget }, budget),
     );
-    expect(inSnapshot.ids).toEqual(range(40));
+    expect(inSnapshot.ids).toEqual(oneTo(40));
     expect(inSnapshot.batches).toBeGreaterThanOrEqual(10);
     // The record count still bounds batches of narrow enough rows.
     const counted = await exportChecked(a, Wide, { batchSize: 3, batchBytes: 1 << 30 }, 1 << 30);
-    expect(counted.ids).toEqual(range(40));
+    expect(counted.ids).toEqual(oneTo(40));
     expect(counted.batches).toBe(14);
     // A budget smaller than one record: one record a batch.
     expect((await exportChecked(a, Wide, { batchBytes: 1 }, 1)).batches).toBe(40);
@@ -97,10 +94,10 @@ export function describeWideRows(test: ConformanceTest, entity: ConformanceEntit
     await insertWide(a, Wide, 30, 100_000);
     expect(DEFAULT_BATCH_BYTES).toBe(1024 * 1024);
     const direct = await exportChecked(a, Wide, {}, DEFAULT_BATCH_BYTES);
-    expect(direct.ids).toEqual(range(30));
+    expect(direct.ids).toEqual(oneTo(30));
     expect(direct.batches).toBeGreaterThanOrEqual(3);
     const inSnapshot = await a.readSnapshot((r) => exportChecked(r, Wide, {}, DEFAULT_BATCH_BYTES));
-    expect(inSnapshot.ids).toEqual(range(30));
+    expect(inSnapshot.ids).toEqual(oneTo(30));
   });
 
   test('wide rows: exportJsonLines chunks hold less than batchBytes before their last line', async (a, ctx) => {
@@ -120,7 +117,7 @@ export function describeWideRows(test: ConformanceTest, entity: ConformanceEntit
         expect(chunk.byteLength - last, `chunk ${chunks}: ${lines.length} lines`).toBeLessThan(budget);
         for (const line of lines) ids.push((JSON.parse(line) as { id: number }).id);
       }
-      expect(ids).toEqual(range(40));
+      expect(ids).toEqual(oneTo(40));
       expect(chunks).toBeGreaterThanOrEqual(10);
     };
     await check(a);
