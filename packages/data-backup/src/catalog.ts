@@ -9,7 +9,6 @@ import {
   sidecarSchema,
 } from './manifest.js';
 
-/** One backup as the catalog lists it, built from its sidecar alone (the archive is never opened). */
 /** A backup found in the catalog (or an archive file read on its own), with where it lives. */
 export interface LocatedBackup {
   readonly profile: string;
@@ -29,6 +28,7 @@ export interface LocatedBackup {
   readonly fromArchive?: boolean;
 }
 
+/** One backup as the catalog lists it, built from its sidecar alone (the archive is never opened). */
 export interface BackupInfo {
   readonly id: string;
   readonly name: string;

@@ -1,9 +1,8 @@
-import { invalidOption } from './errors.js';
-
 /**
  * The bounds of the numeric options, inclusive: the one copy the engines, the config schema, the CLI and the HTTP API
  * check.
  */
+import { invalidOption } from './errors.js';
 
 /** Records per batch: read per query (backup), written per batch (restore). */
 export const BATCH_SIZE = Object.freeze({ min: 1, max: 100_000 });

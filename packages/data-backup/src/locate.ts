@@ -197,7 +197,6 @@ async function newestByName(
   return best;
 }
 
-/** Opens the archive of a located backup, checking that storage holds exactly the published size. */
 /**
  * The whole archive's bytes against the size and SHA-256 recorded in the sidecar at publish time: a description of
  * the difference, or `undefined` when every byte is the one written.
@@ -224,6 +223,7 @@ export async function archiveHashProblem(located: LocatedBackup, signal?: AbortS
   return undefined;
 }
 
+/** Opens the archive of a located backup, checking that storage holds exactly the published size. */
 export async function openArchive(located: LocatedBackup, signal?: AbortSignal): Promise<ZipReader> {
   assertRestorable(located.sidecar);
   const archive = located.sidecar.archive!;

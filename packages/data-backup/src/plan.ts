@@ -130,8 +130,8 @@ export async function planBackup(context: BackupContext, options: BackupPlanOpti
   // A provider is known by its adapter's name and by its configured one (mariadb for mysql).
   for (const option of PROVIDER_OPTIONS) refuseUnmatched(option, lists[option], knownProviders);
 
-  /** Why an object named `names`, of providers `providers`, is left out; undefined when it is backed up. */
   // An explicit exclusion is the most specific reason, so it is named first.
+  /** Why an object named `names`, of providers `providers`, is left out; undefined when it is backed up. */
   const leftOut = (names: string[], providers: string[]): string | undefined => {
     if (matches(lists.excludeEntityTypes, names)) return 'excluded on request (excludeEntityTypes)';
     if (matches(lists.excludeProviders, providers)) return 'excluded on request (excludeProviders)';

@@ -81,11 +81,6 @@ async function readJson(reader: ZipReader, name: string): Promise<{ value: unkno
   }
 }
 
-/**
- * Reads and cross-checks the archive's own metadata: manifest against its schema and the sidecar,
- * checksums.json against the manifest's overall checksum, schema snapshots against their checksum.
- * Throws `ARCHIVE_CORRUPT` naming what is wrong.
- */
 /** Manifest fields a published sidecar may hold differently: its own timing, and the profile a copy moved it to. */
 const SIDECAR_OWN = new Set(['timings', 'storageProfile']);
 
@@ -105,6 +100,11 @@ function sidecarDifferences(sidecar: BackupSidecar, manifest: BackupManifest): s
   );
 }
 
+/**
+ * Reads and cross-checks the archive's own metadata: manifest against its schema and the sidecar,
+ * checksums.json against the manifest's overall checksum, schema snapshots against their checksum.
+ * Throws `ARCHIVE_CORRUPT` naming what is wrong.
+ */
 export async function readContents(reader: ZipReader, sidecar?: BackupSidecar): Promise<ArchiveContents> {
   for (const name of [MANIFEST_ENTRY, CHECKSUMS_ENTRY])
     if (!reader.entry(name))

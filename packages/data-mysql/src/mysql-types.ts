@@ -3,7 +3,7 @@ import { normalizeDatetime } from '@koan/data/adapter-kit';
 
 /**
  * How each field type is stored. Key columns use a binary, NO PAD collation so `ORDER BY key` is UTF-8
- * byte order (the order of `compareKeys`) and `'a'` and `'a '` are different keys.
+ * byte order (the order of `compareKeyValues`) and `'a'` and `'a '` are different keys.
  *
  * | field type | column                                                        | notes |
  * |------------|---------------------------------------------------------------|-------|

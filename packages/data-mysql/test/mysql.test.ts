@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError, type DataRecord, type EntitySchema, JsonText, t } from '@koan/data';
-import { buildSchema, compareKeys, decodeRecord, encodeRecordLine } from '@koan/data/adapter-kit';
+import { buildSchema, compareKeyValues, decodeRecord, encodeRecordLine } from '@koan/data/adapter-kit';
 import {
   abortWhileWaiting,
   describeAdapterConformance,
@@ -216,7 +216,7 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       { mode: 'insert' },
     );
     const out = await collect(adapter.exportEntity(Keys, 'root', { batchSize: 3 }));
-    expect(out.map((r) => r.k)).toEqual([...keys].sort(compareKeys));
+    expect(out.map((r) => r.k)).toEqual([...keys].sort(compareKeyValues));
     expect(out.find((r) => r.k === '😀')?.v).toBe('😀😀');
   });
 
@@ -475,7 +475,7 @@ describe.skipIf(skipReason !== undefined)('@koan/data-mysql', () => {
       updated: 0,
     });
     const out = await collect(adapter.exportEntity(Bulk, 'root', { batchSize: 700 }));
-    const sorted = [...records].sort((a, b) => compareKeys(a.id, b.id));
+    const sorted = [...records].sort((a, b) => compareKeyValues(a.id, b.id));
     expect(out).toEqual(sorted);
   });
 

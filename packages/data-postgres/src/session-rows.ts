@@ -196,9 +196,7 @@ export function absentOf(shape: Shape, record: DataRecord): string[] | null {
 /**
  * The ORDER BY of an export: the whole key, text parts in byte order (`COLLATE "C"` where the column has a
  * collation); a table without a primary key in its physical order (`ctid`, per partition), stable within a snapshot.
- */
-/**
- * The ORDER BY of an export, by the table's own columns: `table` is the FROM's name. A bare column name would be the
+ * By the table's own columns: `table` is the FROM's name. A bare column name would be the
  * output column of that name, which is the read expression's text (`"id"::text` is named "id"), so a bigint, numeric
  * or date key would sort as text (4611686018427387904 before 9007199254740993).
  */

@@ -371,10 +371,10 @@ export interface DataAdapter extends DataReader, DataWriter {
   countExisting?(entity: EntitySchema, set: string, records: readonly DataRecord[]): Promise<number>;
 }
 
-/** A provider: how to build an adapter for a source from its settings. */
 /** What a provider setting holds, so text from the environment (`Koan__...` variables) is converted to it. */
 export type { SettingKind };
 
+/** A provider: how to build an adapter for a source from its settings. */
 export interface DataProvider<Settings = Record<string, unknown>> {
   readonly name: string;
   /**

@@ -217,7 +217,7 @@ const SIMPLE_KEY_TYPES: ReadonlySet<KeyType> = new Set(['string', 'uuid', 'integ
  * Compares two keys in the order every adapter streams string, uuid and integer keys in: numeric for integers (and
  * bigints), UTF-8 byte order for strings.
  */
-export function compareKeys(a: KeyValue, b: KeyValue): number {
+export function compareKeyValues(a: KeyValue, b: KeyValue): number {
   if (typeof a !== 'string' && typeof b !== 'string') return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
 }

@@ -21,7 +21,6 @@ function dirWith(config?: unknown): string {
   return dir;
 }
 
-/** A provider under a built-in name that records the settings the runtime hands it. */
 /** Settings as the adapter packages declare them (`provider.settings`); the runtime converts by these. */
 const DECLARED: Record<string, DataProvider['settings']> = {
   postgres: { password: 'text', user: 'text', database: 'text', poolSize: 'number', port: 'number' },
@@ -30,6 +29,7 @@ const DECLARED: Record<string, DataProvider['settings']> = {
   redis: { url: 'text', keyPrefix: 'text', db: 'number' },
 };
 
+/** A provider under a built-in name that records the settings the runtime hands it. */
 function capturing(name: string) {
   const seen: Record<string, unknown>[] = [];
   const settings = DECLARED[name];

@@ -1,6 +1,6 @@
 /** What the Azure SDK's failures mean: which are worth another attempt, and the `StorageError` each one is. */
 import {
-  abortedError,
+  abortError,
   type ErrorContext,
   isTransientError,
   requestTimeoutKind,
@@ -52,7 +52,7 @@ export function mapAzureError(e: unknown, ctx: AzureErrorContext): StorageError 
     ctx.key === undefined ? `container ${ctx.container}` : `${JSON.stringify(ctx.key)} in container ${ctx.container}`;
   const opts = { profile: ctx.profile, key: ctx.key, cause: e };
   if (ctx.signal?.aborted || err?.name === 'AbortError')
-    return abortedError(ctx.signal, { profile: ctx.profile, key: ctx.key });
+    return abortError(ctx.signal, { profile: ctx.profile, key: ctx.key });
   const timeout = requestTimeoutKind(e);
   if (timeout && ctx.timeouts) {
     const ms = timeout === 'connection' ? ctx.timeouts.connectionTimeoutMs : ctx.timeouts.requestTimeoutMs;

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { addAbortSignal } from 'node:stream';
 import type { BlobItem, ContainerClient } from '@azure/storage-blob';
 import {
-  abortedError,
+  abortError,
   type Body,
   compareKeys,
   type ErrorContext,
@@ -104,7 +104,7 @@ export async function putBlocks(ctx: WriteContext, key: string, body: Body, opti
     if (!failure && pendingBytes > 0) await flush();
     await Promise.all(inFlight);
     if (failure) throw failure;
-    if (signal?.aborted) throw abortedError(signal, { profile: ctx.profile, key });
+    if (signal?.aborted) throw abortError(signal, { profile: ctx.profile, key });
     // Not cancellable: a cancelled commit could still publish after put rejected.
     const result = await blob.commitBlockList(ids, {
       blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
@@ -116,7 +116,7 @@ export async function putBlocks(ctx: WriteContext, key: string, body: Body, opti
     await Promise.allSettled(inFlight);
     // Staged blocks stay uncommitted: invisible, dropped by the next commit to this blob or by
     // Azure after a week. listIncomplete() shows blobs that have nothing but such blocks.
-    if (signal?.aborted) throw abortedError(signal, { profile: ctx.profile, key });
+    if (signal?.aborted) throw abortError(signal, { profile: ctx.profile, key });
     if (failure === undefined && !(e as { statusCode?: number }).statusCode && !(e instanceof StorageError))
       throw new StorageError(
         'IO',

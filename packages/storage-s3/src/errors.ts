@@ -1,6 +1,6 @@
 /** What the S3 SDK's failures mean: which are worth another attempt, and the `StorageError` each one is. */
 import {
-  abortedError,
+  abortError,
   type ErrorContext,
   isTransientError,
   StorageError,
@@ -78,7 +78,7 @@ export function mapS3Error(e: unknown, ctx: S3ErrorContext): StorageError {
   const where = ctx.key === undefined ? `bucket ${ctx.bucket}` : `${JSON.stringify(ctx.key)} in bucket ${ctx.bucket}`;
   const opts = { profile: ctx.profile, key: ctx.key, cause: e };
   if (ctx.signal?.aborted || name === 'AbortError')
-    return abortedError(ctx.signal, { profile: ctx.profile, key: ctx.key });
+    return abortError(ctx.signal, { profile: ctx.profile, key: ctx.key });
   const timeout = timeoutKindOf(e);
   if (timeout && ctx.timeouts) {
     const ms = timeout === 'connection' ? ctx.timeouts.connectionTimeoutMs : ctx.timeouts.requestTimeoutMs;

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
-  abortedError,
+  abortError,
   type Body,
   type ErrorContext,
   type IncompleteUpload,
@@ -94,7 +94,7 @@ export async function putObject(ctx: WriteContext, key: string, body: Body, opti
     const cleanup = await abandon(ctx, upload, key);
     const single = singlePartResult(upload);
     if (single && bodyError === undefined) return { key, size, lastModified: new Date(), etag: single.ETag };
-    if (signal?.aborted) throw abortedError(signal, { profile: ctx.profile, key });
+    if (signal?.aborted) throw abortError(signal, { profile: ctx.profile, key });
     const error =
       bodyError !== undefined
         ? new StorageError(

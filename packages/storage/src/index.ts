@@ -57,7 +57,7 @@ export {
   settingPath,
 } from './settings.js';
 export {
-  abortedError,
+  abortError,
   type BodyPart,
   compareKeys,
   expectBytes,

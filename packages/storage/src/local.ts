@@ -19,7 +19,7 @@ import {
 } from './driver.js';
 import { localSettingsSchema } from './provider-settings.js';
 import { parseSettings } from './settings.js';
-import { abortedError, compareKeys, resolveRange, toReadable } from './streams.js';
+import { abortError, compareKeys, resolveRange, toReadable } from './streams.js';
 
 export const DRIVER_NAME = 'local';
 
@@ -121,7 +121,7 @@ class LocalDiskStorage implements StorageDriver {
     const { signal } = options;
     if (signal?.aborted) {
       toReadable(body).destroy();
-      throw abortedError(signal, { profile: this.#profile, key });
+      throw abortError(signal, { profile: this.#profile, key });
     }
     await mkdir(this.#tmp, { recursive: true });
     const name = Buffer.from(key).toString('base64url');
@@ -163,7 +163,7 @@ class LocalDiskStorage implements StorageDriver {
       const st = await stat(target);
       return { key, size: st.size, lastModified: st.mtime };
     } catch (e) {
-      if (signal?.aborted && !published) throw abortedError(signal, { profile: this.#profile, key });
+      if (signal?.aborted && !published) throw abortError(signal, { profile: this.#profile, key });
       throw this.#error(e, key, 'Writing');
     } finally {
       if (!published) await unlink(tmp).catch(() => {});
@@ -171,7 +171,7 @@ class LocalDiskStorage implements StorageDriver {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
-    if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key });
+    if (options.signal?.aborted) throw abortError(options.signal, { profile: this.#profile, key });
     const { fh, size } = await this.#openFile(key);
     try {
       const range = resolveRange(options.range, size, this.#profile, key);
@@ -185,7 +185,7 @@ class LocalDiskStorage implements StorageDriver {
 
   /** Reads the file into one reused 1 MiB buffer: a stream's fresh buffer per chunk costs ~4x the time in page faults. */
   async sha256(key: string, options: { signal?: AbortSignal } = {}): Promise<{ sha256: string; bytes: number }> {
-    const aborted = () => abortedError(options.signal, { profile: this.#profile, key });
+    const aborted = () => abortError(options.signal, { profile: this.#profile, key });
     if (options.signal?.aborted) throw aborted();
     const { fh } = await this.#openFile(key);
     try {
@@ -264,7 +264,7 @@ class LocalDiskStorage implements StorageDriver {
     };
     await open(base);
     while (stack.length > 0) {
-      if (options.signal?.aborted) throw abortedError(options.signal, { profile: this.#profile, key: prefix });
+      if (options.signal?.aborted) throw abortError(options.signal, { profile: this.#profile, key: prefix });
       const top = stack[stack.length - 1]!;
       const entry = top.entries[top.i++];
       if (!entry) {

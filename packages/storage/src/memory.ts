@@ -14,7 +14,7 @@ import {
 } from './driver.js';
 import { memorySettingsSchema } from './provider-settings.js';
 import { parseSettings } from './settings.js';
-import { abortedError, compareKeys, resolveRange, toReadable } from './streams.js';
+import { abortError, compareKeys, resolveRange, toReadable } from './streams.js';
 
 export const DRIVER_NAME = 'memory';
 
@@ -56,7 +56,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
         }
         signal?.throwIfAborted();
       } catch (e) {
-        if (signal?.aborted) throw abortedError(signal, { profile, key });
+        if (signal?.aborted) throw abortError(signal, { profile, key });
         throw new StorageError(
           'IO',
           `[storage] [memory] Writing ${JSON.stringify(key)} failed: ${(e as Error).message}`,
@@ -84,7 +84,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
     },
     async get(key: string, { range, signal }: GetOptions = {}) {
       assertKey(key, profile);
-      if (signal?.aborted) throw abortedError(signal, { profile, key });
+      if (signal?.aborted) throw abortError(signal, { profile, key });
       const stored = objects.get(key);
       if (!stored) throw notFound(key);
       const { start, end } = resolveRange(range, stored.data.length, profile, key);
@@ -92,7 +92,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       // Copies in 1 MiB pieces (a reader cannot change the stored object), stopping when the signal aborts.
       async function* pieces(): AsyncGenerator<Buffer> {
         for (let at = 0; at < bytes.length; at += 1 << 20) {
-          if (signal?.aborted) throw abortedError(signal, { profile, key });
+          if (signal?.aborted) throw abortError(signal, { profile, key });
           yield Buffer.from(bytes.subarray(at, at + (1 << 20)));
         }
       }
@@ -105,7 +105,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
     async *list(prefix: string, { signal, pageSize = 1000 }: ListOptions = {}) {
       let after: string | undefined;
       for (;;) {
-        if (signal?.aborted) throw abortedError(signal, { profile, key: prefix });
+        if (signal?.aborted) throw abortError(signal, { profile, key: prefix });
         // Page from a fresh snapshot each time, as a remote store would.
         const page = [...objects.keys()]
           .filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0))

@@ -14,10 +14,7 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /** An `ABORTED` storage error carrying the signal's reason. */
-export function abortedError(
-  signal: AbortSignal | undefined,
-  context: { profile?: string; key?: string },
-): StorageError {
+export function abortError(signal: AbortSignal | undefined, context: { profile?: string; key?: string }): StorageError {
   return new StorageError('ABORTED', `Storage operation on ${JSON.stringify(context.key ?? '')} was cancelled`, {
     ...context,
     cause: signal?.reason,
@@ -43,7 +40,7 @@ export function expectBytes(
       }
     } catch (e) {
       if (e instanceof StorageError) throw e;
-      if (context.signal?.aborted) throw abortedError(context.signal, context);
+      if (context.signal?.aborted) throw abortError(context.signal, context);
       throw new StorageError(
         'IO',
         `Read of ${JSON.stringify(context.key ?? '')} failed after ${received} of ${expected} bytes: ${(e as Error)?.message}`,
@@ -152,7 +149,7 @@ export function resumableBody(first: BodyPart, options: ResumableBodyOptions): R
           await it.return?.();
         }
       }
-      if (signal?.aborted) throw abortedError(signal, { profile, key });
+      if (signal?.aborted) throw abortError(signal, { profile, key });
       // A re-request the backend refused for good (the object was replaced or removed) says so itself.
       if (failure instanceof StorageError && !options.isTransient(failure)) throw failure;
       if (attempt >= options.retries || !options.isTransient(failure))

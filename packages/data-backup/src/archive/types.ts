@@ -15,7 +15,6 @@ export interface EntryStats {
   lines?: number;
 }
 
-/** An entry compressed ahead of time into a temp file (see `EntrySpool`), ready for `ZipWriter.addSpooled`. */
 /** Options of `ZipWriter.addEntry` and `EntrySpool.write`. */
 export interface EntrySourceOptions {
   signal?: AbortSignal | undefined;
@@ -23,6 +22,7 @@ export interface EntrySourceOptions {
   onChunk?: ((lines: number, bytes: number) => void) | undefined;
 }
 
+/** An entry compressed ahead of time into a temp file (see `EntrySpool`), ready for `ZipWriter.addSpooled`. */
 export interface SpooledEntry extends EntryStats {
   readonly method: 0 | 8;
   /** Temp file holding the deflated (or stored) bytes. */

@@ -3,7 +3,7 @@ import type { DataWriter, ImportOptions, ImportResult } from '../adapter.js';
 import { recordBytes } from '../batch-bytes.js';
 import { DataError } from '../errors.js';
 import { JsonText, jsValueOf } from '../json-text.js';
-import { assertSingleKey, compareKeys, type EntitySchema, physicalName } from '../schema.js';
+import { assertSingleKey, compareKeyValues, type EntitySchema, physicalName } from '../schema.js';
 import type { DataRecord, KeyValue } from '../types.js';
 
 /**
@@ -73,7 +73,7 @@ export class KeyedTable {
       let hi = keys.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (compareKeys(keys[mid]!, after) <= 0) lo = mid + 1;
+        if (compareKeyValues(keys[mid]!, after) <= 0) lo = mid + 1;
         else hi = mid;
       }
     }

@@ -79,7 +79,7 @@ export {
 export {
   assertSetName,
   assertSingleKey,
-  compareKeys,
+  compareKeyValues,
   describeKey,
   entityNamesForTables,
   FIELD_NOTE_PREFIX,

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { assertKey, type GetOptions, type StorageDriver, StorageError } from '../driver.js';
-import { abortedError } from '../streams.js';
+import { abortError } from '../streams.js';
 import { decorate } from './decorate.js';
 
 /** A range that cannot be asked for, whatever the object: a negative or fractional start, or an end before it. */
@@ -24,17 +24,17 @@ export function validated(driver: StorageDriver, options: { readonly profile?: s
   const { profile } = options;
   const check = (key: string, signal: AbortSignal | undefined) => {
     assertKey(key, profile);
-    if (signal?.aborted) throw abortedError(signal, { profile, key });
+    if (signal?.aborted) throw abortError(signal, { profile, key });
   };
   const notAborted = (signal: AbortSignal | undefined, key: string) => {
-    if (signal?.aborted) throw abortedError(signal, { profile, key });
+    if (signal?.aborted) throw abortError(signal, { profile, key });
   };
   return decorate(driver, {
     async put(key, body, o = {}) {
       assertKey(key, profile);
       if (o.signal?.aborted) {
         if (body instanceof Readable) body.destroy();
-        throw abortedError(o.signal, { profile, key });
+        throw abortError(o.signal, { profile, key });
       }
       return driver.put(key, body, o);
     },

@@ -3,7 +3,7 @@ import { expect, type TestContext } from 'vitest';
 import type { DataAdapter, DataReader } from '../../adapter.js';
 import { KoanError } from '../../errors.js';
 import type { FieldsShape } from '../../fields.js';
-import { compareKeys, type EntitySchema, ROOT_SET } from '../../schema.js';
+import { compareKeyValues, type EntitySchema, ROOT_SET } from '../../schema.js';
 import type { DataRecord, KeyValue } from '../../types.js';
 
 /** The suite a group registers its tests in: `describeAdapterConformance` makes one per adapter. */
@@ -72,5 +72,5 @@ export async function expectKeyOrder(
     }
   }
   expect(batches).toBeGreaterThanOrEqual(25);
-  expect(got).toEqual([...keys].sort(compareKeys));
+  expect(got).toEqual([...keys].sort(compareKeyValues));
 }
