@@ -3,15 +3,15 @@
  * the `.manifest.json` sidecar beside it hold the same manifest; the sidecar adds `archive` (key, size, SHA-256 of the
  * ZIP) and, once validated, `validation`. The JSON Schema is published at `schema/manifest.v2.schema.json`.
  *
- * Format 2 differs from 1 in the entity lines (json fields are strings holding their exact JSON text, see
- * `@koan/data`'s codec), in key types (any ordered type, or `none` for a table without a primary key), and in
+ * Format 2 differs from 1 in the entity lines (json fields are strings holding their exact JSON text: the line
+ * format `koan-jsonl/2`, see `@koan/data`'s line-format.ts), in key types (any ordered type, or `none` for a table without a primary key), and in
  * `omitted`: what the backup does not hold, and why.
  */
 import { KEY_TYPES, LINE_FORMAT } from '@koan/data/adapter-kit';
 import { z } from 'zod';
 import { BackupError } from './errors.js';
 
-/** The manifest format written today; its entity lines use `@koan/data`'s line format of the same number. */
+/** The manifest format written today; its entity lines are in the line format of the same version (`koan-jsonl/2`). */
 export const FORMAT_VERSION = LINE_FORMAT;
 /** Every manifest format this version reads. */
 export const READABLE_FORMATS = [1, 2] as const;

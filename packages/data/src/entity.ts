@@ -4,7 +4,7 @@ import { DataError } from './errors.js';
 import type { FieldsShape, InferInput, InferRecord } from './fields.js';
 import { type DataRuntime, getDataRuntime } from './runtime.js';
 import { assertSetName, type EntitySchema, KEY_FIELD_TYPES, type KeyType, ROOT_SET } from './schema.js';
-import type { DataRecord, KeyValue } from './types.js';
+import type { KeyValue } from './types.js';
 
 export interface EntityOptions<S extends FieldsShape, K extends keyof S & string> {
   /** Stable name, used in archives. Letters, digits and `_`. */
@@ -318,5 +318,3 @@ export function registerSchema(schema: EntitySchema): Entity {
   registry.set(schema.name, entity);
   return entity;
 }
-
-export type { DataRecord };
