@@ -1,6 +1,43 @@
 import { Readable } from 'node:stream';
-import { ConfigError, type DataAdapter, DataError, type DataRecord, type EntitySchema, type KeyValue } from '@koan/data';
-import { type AdapterCapabilities, abortedOr, byteBatches, type Consistency, checkBatchBytes, type DataReader, type DataWriter, decodeArchiveLines, describeKey, type ExportOptions, fieldNote, type ImportOptions, type ImportResult, type IntrospectionResult, importEachBatch, keyFieldsOf, keySpec, lineTranscoder, PageSizer, physicalName, ROOT_SET, recordBytes, rowBytes, type StoreDescription, type StructureFacet, setFromPhysicalName, type TransactionOptions, throwIfAborted, transcodedPieces } from '@koan/data/adapter-kit';
+import {
+  ConfigError,
+  type DataAdapter,
+  DataError,
+  type DataRecord,
+  type EntitySchema,
+  type KeyValue,
+} from '@koan/data';
+import {
+  type AdapterCapabilities,
+  abortedOr,
+  byteBatches,
+  type Consistency,
+  checkBatchBytes,
+  type DataReader,
+  type DataWriter,
+  decodeArchiveLines,
+  describeKey,
+  type ExportOptions,
+  fieldNote,
+  type ImportOptions,
+  type ImportResult,
+  type IntrospectionResult,
+  importEachBatch,
+  keyFieldsOf,
+  keySpec,
+  lineTranscoder,
+  PageSizer,
+  physicalName,
+  ROOT_SET,
+  recordBytes,
+  rowBytes,
+  type StoreDescription,
+  type StructureFacet,
+  setFromPhysicalName,
+  type TransactionOptions,
+  throwIfAborted,
+  transcodedPieces,
+} from '@koan/data/adapter-kit';
 import {
   createConnection,
   createPool,

@@ -1,9 +1,24 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DataRecord, KeyValue } from '@koan/data';
-import type { DataReader, DataWriter, ExportOptions, ImportOptions, ImportResult } from '@koan/data/adapter-kit';
 import { DataError, type EntitySchema } from '@koan/data';
-import { abortedOr, checkBatchBytes, decodeArchiveLines, describeKey, importEachBatch, keyFieldsOf, keySpec, linePieces, lineTranscoder, pagedRecords, physicalName, STREAM_PIECE_BYTES, throwIfAborted, transcodedPieces } from '@koan/data/adapter-kit';
+import type { DataReader, DataWriter, ExportOptions, ImportOptions, ImportResult } from '@koan/data/adapter-kit';
+import {
+  abortedOr,
+  checkBatchBytes,
+  decodeArchiveLines,
+  describeKey,
+  importEachBatch,
+  keyFieldsOf,
+  keySpec,
+  linePieces,
+  lineTranscoder,
+  pagedRecords,
+  physicalName,
+  STREAM_PIECE_BYTES,
+  throwIfAborted,
+  transcodedPieces,
+} from '@koan/data/adapter-kit';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { archiveLinesToCopy, COPY_TARGET } from './copy-lines.js';

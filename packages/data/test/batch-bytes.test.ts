@@ -1,5 +1,21 @@
 import { JsonText, t } from '@koan/data';
-import { boundLineChunks, buildSchema, byteBatches, checkBatchBytes, cutLineChunk, DEFAULT_BATCH_BYTES, encodeRecordLine, formatByteSize, linePieces, lineTranscoder, PageSizer, pagedRecords, parseByteSize, recordBytes, transcodedPieces } from '@koan/data/adapter-kit';
+import {
+  boundLineChunks,
+  buildSchema,
+  byteBatches,
+  checkBatchBytes,
+  cutLineChunk,
+  DEFAULT_BATCH_BYTES,
+  encodeRecordLine,
+  formatByteSize,
+  linePieces,
+  lineTranscoder,
+  PageSizer,
+  pagedRecords,
+  parseByteSize,
+  recordBytes,
+  transcodedPieces,
+} from '@koan/data/adapter-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,5 +1,5 @@
 import { assertSetName, MAX_BATCH_BYTES, parseByteSize } from '@koan/data/adapter-kit';
-import { type BackupQuery } from '@koan/data-backup';
+import type { BackupQuery } from '@koan/data-backup';
 import { assertBackupName, BACKUP_QUERY_FIELDS, isBackupId, parseIsoInstant } from '@koan/data-backup/catalog';
 import { retentionPolicySchema } from '@koan/data-backup/maintenance';
 import { BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '@koan/data-backup/schemas';

@@ -1,6 +1,12 @@
 import { resolve } from 'node:path';
 import { KoanError } from '@koan/data';
-import { type BackupResult, backupAllEntities, type GlobalBackupOptions, shortfallOf, underlyingError } from '@koan/data-backup';
+import {
+  type BackupResult,
+  backupAllEntities,
+  type GlobalBackupOptions,
+  shortfallOf,
+  underlyingError,
+} from '@koan/data-backup';
 import { assertBackupName } from '@koan/data-backup/catalog';
 import { BATCH_SIZE, COMPRESSION_LEVEL, MAX_CONCURRENCY } from '@koan/data-backup/schemas';
 import {

@@ -63,7 +63,6 @@ export class KeyedTable {
     return this.#sorted.map((k) => this.rows.get(k)!);
   }
 
-  /** Up to `limit` records with keys after `after`, in key order. */
   /** Copies of the records after `after` in key order: at most `limit`, closed once they reach `maxBytes`. */
   page(after: KeyValue | undefined, limit: number, maxBytes = Number.POSITIVE_INFINITY): DataRecord[] {
     this.#sorted ??= sortKeys([...this.rows.keys()], this.schema.keyType);

@@ -2,7 +2,13 @@
  * The maintenance routes, answered at once (they default to a dry run): removing leftovers of interrupted backups,
  * and applying a retention policy. Neither runs while the jobs it could disturb are running.
  */
-import { applyRetention, cleanupLeftovers, effectiveRetentionPolicy, KEEP_COUNTS, type RetentionPolicy } from '@koan/data-backup/maintenance';
+import {
+  applyRetention,
+  cleanupLeftovers,
+  effectiveRetentionPolicy,
+  KEEP_COUNTS,
+  type RetentionPolicy,
+} from '@koan/data-backup/maintenance';
 import type { Hono } from 'hono';
 import { httpError, optionAsField } from '../_errors.js';
 import { cleanupBody, parseBody, pruneBody, queryParams, readJson } from '../_requests.js';
